@@ -1,0 +1,3 @@
+from modelbay.cli.main import main
+
+main()

@@ -1,0 +1,65 @@
+"""The ASGI application: every API on one port, one pipeline for every call."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Collection
+
+import botocore.session
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import Route
+
+from modelbay.api.expect_continue import CloseWhenBodyHeldBack
+from modelbay.api.json_protocol import JsonCodec
+from modelbay.api.pipeline import Pipeline
+from modelbay.api.protocol import Codec
+from modelbay.api.query_protocol import QueryCodec
+from modelbay.api.rest_json_protocol import RestJsonCodec
+from modelbay.api.rest_xml_protocol import RestXmlCodec
+from modelbay.api.routing import Router
+from modelbay.api.spellings import SPELLINGS
+from modelbay.config import Settings
+from modelbay.security.audit import AuditTrail
+from modelbay.security.policy import Authorizer
+from modelbay.services.base import open_platform
+from modelbay.services.registry import served_operations
+
+_CODECS: dict[str, type[Codec]] = {
+    "json": JsonCodec,
+    "query": QueryCodec,
+    "rest-json": RestJsonCodec,
+    "rest-xml": RestXmlCodec,
+}
+_METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]
+
+
+def build_app(settings: Settings, virtual_hosts: Collection[str] = ()) -> Starlette:
+    """Open the stores and wire the APIs; `virtual_hosts` are host names under which S3 buckets
+    may be addressed as `<bucket>.<host>` (besides `localhost`)."""
+    platform = open_platform(settings)
+    operations = served_operations()
+    codecs = {name: make_codec(name, settings, virtual_hosts) for name in operations}
+    audit = AuditTrail(platform.metadata)
+    pipeline = Pipeline(platform, Router(codecs), operations, Authorizer(), audit)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        audit.close()
+        platform.metadata.close()
+
+    app = Starlette(routes=[Route("/{path:path}", pipeline.handle, methods=_METHODS)], lifespan=lifespan,
+                    middleware=[Middleware(CloseWhenBodyHeldBack)])
+    app.state.platform = platform
+    app.state.audit = audit
+    return app
+
+
+def make_codec(service_name: str, settings: Settings, virtual_hosts: Collection[str]) -> Codec:
+    model = botocore.session.get_session().get_service_model(service_name)
+    codec_class = _CODECS[model.protocol]
+    limits = {"max_body_bytes": settings.max_request_bytes, "max_stream_bytes": settings.max_object_bytes}
+    if codec_class is RestXmlCodec:
+        return RestXmlCodec(model, SPELLINGS.get(service_name), virtual_hosts=virtual_hosts, **limits)
+    return codec_class(model, SPELLINGS.get(service_name), **limits)

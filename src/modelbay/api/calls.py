@@ -1,0 +1,84 @@
+"""The steps every codec takes to turn a request into a Call and a result into a response:
+name the operation, read the body within its limit, validate the input, pick the status."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from botocore.model import OperationModel, OperationNotFoundError, ServiceModel, Shape
+from starlette.requests import Request
+
+from modelbay.api.validation import validate
+from modelbay.errors import (
+    AwsError,
+    RequestTooLarge,
+    SerializationError,
+    UnknownOperation,
+    ValidationError,
+    validation_message,
+)
+
+
+def find_operation(service: ServiceModel, name: str) -> OperationModel:
+    """The operation `name` of the service; raise UnknownOperation naming it."""
+    try:
+        return service.operation_model(name)
+    except OperationNotFoundError:
+        raise UnknownOperation(f"Operation {name} is not supported by {service.service_id}") from None
+
+
+def media_type(request: Request) -> str:
+    """The request's Content-Type without parameters, in lower case ('' when absent)."""
+    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+async def read_body(request: Request, max_bytes: int) -> bytes:
+    """The whole body, or RequestTooLarge as soon as it is known to exceed `max_bytes`: from
+    Content-Length before reading, else while counting what arrives."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise _too_large(max_bytes)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > max_bytes:
+            raise _too_large(max_bytes)
+    return bytes(body)
+
+
+def checked_input(shape: Shape | None, params: dict[str, Any]) -> dict[str, Any]:
+    """`params` when they satisfy the input shape; else ValidationError counting every problem."""
+    problems = validate(shape, params) if shape is not None else []
+    if problems:
+        raise ValidationError(validation_message(problems))
+    return params
+
+
+@contextlib.contextmanager
+def reading_input(operation: OperationModel) -> Iterator[None]:
+    """Reading an operation's input: its errors name the operation (for the audit trail), and input
+    nested deeper than Python's stack is a SerializationError, not a bug."""
+    try:
+        yield
+    except RecursionError:
+        raise SerializationError("The request is nested too deeply") from None
+    except AwsError as error:
+        error.operation = operation.name
+        raise
+
+
+def no_output(operation: OperationModel, output: Mapping[str, Any]) -> None:
+    """An operation without an output shape returns nothing; any key is a bug in its service."""
+    if output:
+        raise KeyError(f"{operation.name} has no output, yet its service returned {', '.join(output)}")
+
+
+def usual_status(operation: OperationModel, status: int | None) -> int:
+    """`status` if given, else the operation's responseCode from the model, else 200."""
+    return status if status is not None else int(operation.http.get("responseCode", 200))
+
+
+def _too_large(max_bytes: int) -> RequestTooLarge:
+    return RequestTooLarge(f"The request body exceeds the maximum of {max_bytes} bytes")

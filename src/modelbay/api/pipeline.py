@@ -1,0 +1,116 @@
+"""The one path every call takes: parse → authenticate → authorize → dispatch, audited.
+
+The codec reads the request into an operation and validated params; the signer's credential
+names the principal; the authorizer may refuse; the service function runs in a worker thread;
+the codec writes its result or error. Whatever happens, one audit event records the call and
+its outcome, and the response carries the request id.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import anyio.to_thread
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from modelbay.api.protocol import Call, Codec
+from modelbay.api.routing import Router
+from modelbay.errors import AwsError, InternalFailure, NotImplementedYet
+from modelbay.security.audit import SUCCESS, AuditEvent, AuditTrail
+from modelbay.security.policy import Authorizer
+from modelbay.security.principal import Principal
+from modelbay.security.sigv4 import Credential, read_credential
+from modelbay.services.base import Context, Handler, Platform, Reply
+
+log = logging.getLogger(__name__)
+
+_RESOURCE_MEMBERS = ("Bucket", "Key")
+
+
+class Pipeline:
+    """Handles one HTTP request of any API we serve."""
+
+    def __init__(self, platform: Platform, router: Router, operations: Mapping[str, Mapping[str, Handler]],
+                 authorizer: Authorizer, audit: AuditTrail) -> None:
+        self.platform = platform
+        self.router = router
+        self.operations = operations
+        self.authorizer = authorizer
+        self.audit = audit
+
+    async def handle(self, request: Request) -> Response:
+        request_id = str(uuid.uuid4())
+        try:
+            credential = read_credential(request.headers, request.query_params)
+            codec = self.router.route(request, credential)
+        except AwsError as error:  # no API to answer in: the JSON error shape is the most common one
+            self._record(request, request_id, None, "", None, None, error.code, error.status)
+            return _plain_error(error, request_id)
+        call: Call | None = None
+        operation, outcome = "", SUCCESS
+        try:
+            call = await codec.parse(request)
+            operation = call.operation.name
+            response = await self._dispatch(codec, call, credential, request_id)
+        except Exception as raised:
+            error = raised if isinstance(raised, AwsError) else _internal_failure(request_id)
+            operation, outcome = operation or error.operation or "", codec.spell(error)[0]
+            response = codec.respond_error(error, request_id)
+        self._record(request, request_id, codec, operation, call, credential, outcome, response.status_code)
+        return response
+
+    async def _dispatch(self, codec: Codec, call: Call, credential: Credential | None, request_id: str) -> Response:
+        service, name = codec.service.service_name, call.operation.name
+        principal = self._authenticate(credential)
+        self.authorizer.authorize(principal, service, name, resource_names(call.params))
+        handler = self.operations[service].get(name)
+        if handler is None:
+            raise NotImplementedYet(f"{codec.service.service_id} operation {name} is not implemented by modelbay yet.")
+        region = credential.region if credential and credential.region else self.platform.settings.region
+        ctx = Context(self.platform, request_id, region, principal)
+        result = await anyio.to_thread.run_sync(handler, ctx, call.params)
+        if isinstance(result, Reply):
+            return codec.respond(call.operation, result.output, result.status, request_id)
+        return codec.respond(call.operation, result, None, request_id)
+
+    def _authenticate(self, credential: Credential | None) -> Principal:
+        """Who signed (verification of the signature itself comes with the security work)."""
+        account = self.platform.settings.account_id
+        return Principal(credential.access_key_id if credential else None, account)
+
+    def _record(self, request: Request, request_id: str, codec: Codec | None, operation: str, call: Call | None,
+                credential: Credential | None, outcome: str, status: int) -> None:
+        self.audit.record(AuditEvent(
+            event_time=datetime.now(UTC),
+            request_id=request_id,
+            principal=self._authenticate(credential).arn,
+            service=codec.service.service_name if codec else "",
+            operation=operation,
+            resources=tuple(resource_names(call.params)) if call else (),
+            outcome=outcome,
+            status_code=status,
+            source_ip=request.client.host if request.client else None,
+        ))
+
+
+def resource_names(params: Mapping[str, Any]) -> list[str]:
+    """The names and ARNs a call is about, for authorization and the audit trail."""
+    return [value for key, value in params.items()
+            if isinstance(value, str) and (key.endswith(("Name", "Arn")) or key in _RESOURCE_MEMBERS)]
+
+
+def _internal_failure(request_id: str) -> InternalFailure:
+    """A bug: logged with its traceback and request id, answered without either."""
+    log.exception("request %s failed", request_id)
+    return InternalFailure("We encountered an internal error. Please try again.")
+
+
+def _plain_error(error: AwsError, request_id: str) -> Response:
+    headers = {"x-amzn-ErrorType": error.code, "x-amzn-RequestId": request_id}
+    return JSONResponse({"__type": error.code, "message": error.message}, error.status, headers,
+                        media_type="application/x-amz-json-1.1")

@@ -1,0 +1,67 @@
+"""The `modelbay` command."""
+
+from __future__ import annotations
+
+import os
+import shlex
+from pathlib import Path
+
+import typer
+
+from modelbay import __version__
+from modelbay.cli import s3
+from modelbay.config import DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, Settings
+from modelbay.sdk import resolve_url
+from modelbay.sdk.clients import session
+
+URL_OPTION = typer.Option(None, "--url", help="Server URL [default: $MODELBAY_URL or http://127.0.0.1:7070]")
+app = typer.Typer(help="modelbay: SageMaker's train → deploy → operate workflow on your own machines.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+app.add_typer(s3.app, name="s3")
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    url: str | None = URL_OPTION,
+    as_json: bool = typer.Option(False, "--json", help="Print results as JSON, for scripts."),
+) -> None:
+    ctx.obj = {"url": resolve_url(url), "json": as_json}
+
+
+@app.command()
+def server(
+    host: str | None = typer.Option(None, help="Address to listen on [default: 127.0.0.1, $MODELBAY_HOST]"),
+    port: int | None = typer.Option(None, help="Port; 0 picks a free one [default: 7070, $MODELBAY_PORT]"),
+    data_dir: Path | None = typer.Option(None, help="Where data lives [default: ~/.modelbay, $MODELBAY_DATA_DIR]"),
+    address_file: Path | None = typer.Option(None, help="Write the bound URL here once serving."),
+    quiet: bool = typer.Option(False, "--quiet", help="Don't print the address."),
+) -> None:
+    """Run the server: SageMaker, sagemaker-runtime, S3 and STS on one port."""
+    from modelbay.server import serve  # the one command that runs the server rather than calling it
+
+    settings = Settings.from_env(host=host, port=port, data_dir=data_dir)
+    serve(settings, address_file=address_file, announce=not quiet)
+
+
+@app.command()
+def env(ctx: typer.Context, url: str | None = URL_OPTION) -> None:
+    """Print the shell lines that point AWS tools at the server: eval "$(modelbay env)"."""
+    url, found = resolve_url(url or ctx.obj["url"]), session()
+    region = found.region_name
+    lines = {"AWS_ENDPOINT_URL": url, "MODELBAY_URL": url, "AWS_REGION": region, "AWS_DEFAULT_REGION": region}
+    if found.get_credentials().access_key == DEFAULT_ACCESS_KEY_ID and "AWS_ACCESS_KEY_ID" not in os.environ:
+        lines |= {"AWS_ACCESS_KEY_ID": DEFAULT_ACCESS_KEY_ID, "AWS_SECRET_ACCESS_KEY": DEFAULT_SECRET_ACCESS_KEY,
+                  "AWS_EC2_METADATA_DISABLED": "true"}
+    for name, value in lines.items():
+        print(f"export {name}={shlex.quote(value)}")
+
+
+@app.command()
+def version() -> None:
+    """Print modelbay's version."""
+    print(__version__)
+
+
+def main() -> None:
+    app()

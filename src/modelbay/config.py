@@ -1,0 +1,64 @@
+"""Settings: one frozen dataclass, read from MODELBAY_* variables once, then passed in."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULT_PORT = 7070
+DEFAULT_URL = f"http://127.0.0.1:{DEFAULT_PORT}"
+# Credentials the local server hands to clients that have none of their own.
+DEFAULT_ACCESS_KEY_ID = "modelbay"
+DEFAULT_SECRET_ACCESS_KEY = "modelbay-secret"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the server needs to know; nothing else reads the environment."""
+
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    data_dir: Path = field(default_factory=lambda: Path.home() / ".modelbay")
+    database_url: str | None = None  # None: SQLite under data_dir
+    s3_endpoint_url: str | None = None  # None: the local folder object store
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = None
+    s3_region: str = "us-east-1"
+    account_id: str = "000000000000"
+    region: str = "us-east-1"
+    max_request_bytes: int = 16 * 1024 * 1024  # non-streaming bodies (JSON, XML, forms)
+    max_object_bytes: int = 5 * 1024**3  # one S3 PutObject or UploadPart, as S3 allows
+
+    @property
+    def metadata_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'metadata.db'}"
+
+    @property
+    def objects_dir(self) -> Path:
+        return self.data_dir / "objects"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Defaults, then MODELBAY_<FIELD> variables, then explicit overrides (None ones ignored)."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            raw = environ.get(f"MODELBAY_{f.name.upper()}")
+            if raw is not None and raw != "":
+                values[f.name] = _convert(f.type, raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        if "data_dir" in values:
+            values["data_dir"] = Path(values["data_dir"]).expanduser()
+        return cls(**values)
+
+
+def _convert(type_name: Any, raw: str) -> Any:
+    if type_name in ("int", int):
+        return int(raw)
+    if type_name in ("Path", Path):
+        return Path(raw)
+    return raw

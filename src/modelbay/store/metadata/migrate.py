@@ -1,0 +1,41 @@
+"""Bringing a database's schema to the newest revision with Alembic, run from code.
+
+No alembic.ini: the configuration is built here. To write a new revision, run for example
+`alembic.command.revision(alembic_config(conn), "add training jobs", autogenerate=True)` with a
+connection to a database at head, then review the generated file.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, Engine
+
+from modelbay.store.metadata.engine import for_writing, serialize
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# Alembic's commands keep their context in module globals (alembic.context, alembic.op), so one
+# thread at a time per process may run them, whatever database each one migrates.
+_ALEMBIC_LOCK = threading.Lock()
+
+
+def alembic_config(connection: Connection) -> Config:
+    """An Alembic configuration whose env.py runs on `connection` (see migrations/env.py)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["connection"] = connection
+    return config
+
+
+def upgrade_to_head(engine: Engine) -> None:
+    """Apply the migrations the database lacks, in one transaction; a no-op when it is at head.
+
+    Safe when several processes or threads open the same database at once: the upgrade holds
+    a lock (SQLite's write lock, PostgreSQL's advisory lock), so the others wait, then find it done.
+    """
+    with _ALEMBIC_LOCK, for_writing(engine).begin() as connection:
+        serialize(connection, "modelbay schema migrations")
+        command.upgrade(alembic_config(connection), "head")

@@ -1,0 +1,36 @@
+"""The metadata store: the control plane's durable state, one repository per family of tables."""
+
+from __future__ import annotations
+
+from modelbay.store.metadata.audit import AuditRepository
+from modelbay.store.metadata.database import Database
+from modelbay.store.metadata.engine import create_metadata_engine
+from modelbay.store.metadata.migrate import upgrade_to_head
+from modelbay.store.metadata.tags import TagRepository
+
+
+class MetadataStore:
+    """Repositories over one SQLite or PostgreSQL database. Thread-safe.
+
+    Every repository method that writes is one transaction: it happens entirely or not at all.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.tags = TagRepository(db)
+        self.audit = AuditRepository(db)
+
+    def close(self) -> None:
+        """Close pooled connections (a later call reconnects; nothing else needs closing)."""
+        self.db.dispose()
+
+
+def open_metadata_store(url: str) -> MetadataStore:
+    """Connect to `url` (sqlite:///<path> or postgresql://...) and migrate its schema to head.
+
+    Raises ValueError for an unsupported URL and SQLAlchemy's errors when the database cannot
+    be reached. Processes may open the same database concurrently.
+    """
+    engine = create_metadata_engine(url)
+    upgrade_to_head(engine)
+    return MetadataStore(Database(engine))

@@ -1,0 +1,79 @@
+"""The metadata store's tables as SQLAlchemy declarative models.
+
+Every change here comes with a migration in migrations/versions/ (a test compares the two).
+Constraint names follow NAMING_CONVENTION so migrations can refer to them on every backend.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import JSON, BigInteger, DateTime, Dialect, Index, Integer, MetaData, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY.
+BigSerial = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timezone-aware datetime, stored as UTC; naive values are refused (they are bugs)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value.isoformat()} given where a timezone-aware one is needed")
+        value = value.astimezone(UTC)
+        # SQLite keeps text: naive UTC everywhere keeps comparisons between stored values right.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class TagRow(Base):
+    """One tag of one resource; `position` keeps the order in which keys were first added."""
+
+    __tablename__ = "tags"
+    __table_args__ = (Index(None, "resource_arn", "position", unique=True),)
+
+    resource_arn: Mapped[str] = mapped_column(String(256), primary_key=True)
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    value: Mapped[str] = mapped_column(String(256))
+    position: Mapped[int] = mapped_column(Integer)
+
+
+class AuditEventRow(Base):
+    """One API call as the audit trail saw it (see AuditEvent for the meaning of each column)."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index(None, "event_time"), Index(None, "principal", "event_time"))
+
+    id: Mapped[int] = mapped_column(BigSerial, primary_key=True, autoincrement=True)
+    event_time: Mapped[datetime] = mapped_column(UtcDateTime)
+    request_id: Mapped[str] = mapped_column(Text)
+    principal: Mapped[str] = mapped_column(Text)
+    service: Mapped[str] = mapped_column(Text)
+    operation: Mapped[str] = mapped_column(Text)
+    resources: Mapped[list[str]] = mapped_column(JSON)
+    outcome: Mapped[str] = mapped_column(Text)
+    status_code: Mapped[int] = mapped_column(Integer)
+    source_ip: Mapped[str | None] = mapped_column(Text)

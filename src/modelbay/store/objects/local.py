@@ -1,0 +1,663 @@
+"""LocalObjectStore: the default backend, a folder per bucket under a root directory.
+
+Under the root:
+
+    <bucket>/.bucket                  the bucket's creation time and region (JSON)
+    <bucket>/<seg>%2F/.../=<seg>      an object: each '/'-separated segment of its key percent-encoded,
+                                      directories named `<seg>%2F`, the object file `=<seg>`
+    .multipart/<upload id>/.upload    a multipart upload: bucket, key, initiation time, meta (JSON)
+    .multipart/<upload id>/<number>   its parts, in the object file format
+    .tmp/<store id>/                  the temp files of one open store
+
+Percent-encoding never leaves a '=' or a '%2F' inside a segment, so a directory and an object file
+never share a name, `.bucket` and `.upload` are neither, and `a`, `a/`, `a/b`, `a//b` and `../x`
+are all distinct paths. Bucket names start with a letter or digit, so `.multipart` and `.tmp` are
+not buckets. A key has at most 1024 UTF-8 bytes and each encoded segment must fit a file name
+(255 bytes; a non-ASCII character takes 6 to 12), else KeyTooLong. The filesystem must be
+case-sensitive, and support flock (Linux, macOS).
+
+An object file holds the object's bytes, then its info as JSON, the JSON's length and a magic
+number: one rename replaces data and metadata together, and a reader that has the file open keeps
+reading the version it opened. Files are fsync'd before the rename that publishes them.
+
+Keys are compared as Python strings: code point order, which is the UTF-8 byte order S3 lists in
+(UTF-8 keeps code point order; it is UTF-16 code units that order differently).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import struct
+import tempfile
+import threading
+import uuid
+import weakref
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager, suppress
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from itertools import islice
+from pathlib import Path
+from typing import Any, BinaryIO, Protocol
+from urllib.parse import quote, unquote
+
+from modelbay.store.objects.base import (
+    BucketAlreadyOwnedByYou,
+    BucketInfo,
+    BucketNotEmpty,
+    EntityTooSmall,
+    InvalidArgument,
+    InvalidBucketName,
+    InvalidPart,
+    InvalidRange,
+    KeyTooLong,
+    Listing,
+    NoSuchBucket,
+    NoSuchKey,
+    NoSuchUpload,
+    ObjectInfo,
+    ObjectMeta,
+    ObjectReader,
+    ObjectStore,
+    ObjectStoreError,
+    PartInfo,
+    UploadInfo,
+    check_bucket_name,
+    check_part_list,
+)
+
+_CHUNK = 1024 * 1024
+_MAX_KEY_BYTES = 1024
+_MAX_NAME_BYTES = 255
+_MIN_PART_SIZE = 5 * 1024 * 1024
+_MAX_PART_NUMBER = 10_000
+_DIR_SUFFIX = "%2F"
+_FILE_PREFIX = "="
+_BUCKET_FILE = ".bucket"
+_UPLOAD_FILE = ".upload"
+_UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
+_MAGIC = b"mbobject"
+_TAIL = struct.Struct(">I8s")  # length of the JSON info, magic
+
+
+class _Readable(Protocol):
+    def read(self, size: int = ..., /) -> bytes: ...
+
+
+class LocalObjectStore(ObjectStore):
+    """Buckets as folders under `root` (see the module docstring for the layout).
+
+    Thread-safe. A root has one writing store at a time (the server's); opening another store on
+    it, to read for instance, is safe: stores remove only the temp files of stores that are gone.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._uploads = root / ".multipart"
+        self._uploads.mkdir(parents=True, exist_ok=True)
+        self._scratch = _Scratch(root / ".tmp")
+        self._lock = threading.Lock()  # held for the renames, mkdirs and rmdirs that change names
+
+    # -- buckets ---------------------------------------------------------------------------
+    def create_bucket(self, bucket: str, region: str) -> BucketInfo:
+        check_bucket_name(bucket)
+        info = BucketInfo(bucket, _now(), region)
+        with self._lock:
+            if (self.root / bucket / _BUCKET_FILE).exists():
+                raise BucketAlreadyOwnedByYou(f"You already own bucket {bucket!r}")
+            staging = self._scratch.make_dir()
+            _write_json(staging / _BUCKET_FILE, {"created": info.created.isoformat(), "region": region})
+            os.replace(staging, self.root / bucket)  # replaces at most an empty directory
+        return info
+
+    def delete_bucket(self, bucket: str) -> None:
+        with self._lock:
+            bucket_dir = self._bucket_dir(bucket)
+            if _holds_object(bucket_dir) or any(u.bucket == bucket for u in self._all_uploads()):
+                raise BucketNotEmpty(f"The bucket {bucket!r} you tried to delete is not empty")
+            trash = self._scratch.take(bucket_dir)
+        shutil.rmtree(trash)
+
+    def head_bucket(self, bucket: str) -> BucketInfo:
+        info = _read_bucket(self._bucket_dir(bucket))
+        if info is None:
+            raise _no_such_bucket(bucket)
+        return info
+
+    def list_buckets(self) -> list[BucketInfo]:
+        found = (_read_bucket(self.root / name) for name in sorted(os.listdir(self.root)))
+        return [info for info in found if info is not None]
+
+    # -- objects ---------------------------------------------------------------------------
+    def put(self, bucket: str, key: str, data: BinaryIO, meta: ObjectMeta) -> ObjectInfo:
+        return self._write(bucket, key, data, meta)
+
+    def open(self, bucket: str, key: str, byte_range: tuple[int | None, int | None] | None = None) -> ObjectReader:
+        file, info = self._open_object(bucket, key)
+        try:
+            resolved = None if byte_range is None else _resolve_range(byte_range, info.size)
+            return _FileReader(file, info, resolved)
+        except BaseException:
+            file.close()
+            raise
+
+    def head(self, bucket: str, key: str) -> ObjectInfo:
+        file, info = self._open_object(bucket, key)
+        file.close()
+        return info
+
+    def delete(self, bucket: str, key: str) -> None:
+        bucket_dir = self._bucket_dir(bucket)
+        path = _object_path(bucket_dir, key)
+        with self._lock:
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                return
+            _prune(path.parent, bucket_dir)
+
+    def copy(self, src_bucket: str, src_key: str, bucket: str, key: str, meta: ObjectMeta | None) -> ObjectInfo:
+        with self.open(src_bucket, src_key) as source:
+            return self._write(bucket, key, source, meta or source.info.meta)
+
+    # -- multipart uploads -----------------------------------------------------------------
+    def create_multipart(self, bucket: str, key: str, meta: ObjectMeta) -> UploadInfo:
+        _object_path(self._bucket_dir(bucket), key)  # KeyTooLong now rather than at completion
+        upload = UploadInfo(bucket, key, uuid.uuid4().hex, _now(), meta)
+        staging = self._scratch.make_dir()
+        record = {"bucket": bucket, "key": key, "initiated": upload.initiated.isoformat(), **_meta_fields(meta)}
+        _write_json(staging / _UPLOAD_FILE, record)
+        with self._lock:
+            self._bucket_dir(bucket)
+            os.rename(staging, self._uploads / upload.upload_id)
+        return upload
+
+    def upload_part(self, bucket: str, key: str, upload_id: str, number: int, data: BinaryIO) -> PartInfo:
+        if not 1 <= number <= _MAX_PART_NUMBER:
+            raise InvalidArgument(f"Part number must be an integer between 1 and {_MAX_PART_NUMBER}, inclusive")
+        directory, _ = self._upload(bucket, key, upload_id)
+        with self._scratch.spool() as spool:
+            record = spool.seal(_record(spool.feed(data), ObjectMeta()))
+            with self._lock:
+                self._upload(bucket, key, upload_id)
+                spool.publish(directory / str(number))
+        return _part_info(number, record)
+
+    def list_parts(self, bucket: str, key: str, upload_id: str) -> list[PartInfo]:
+        directory, _ = self._upload(bucket, key, upload_id)
+        try:
+            numbers = sorted(int(name) for name in os.listdir(directory) if name.isdigit())
+            return [_part_info(n, _read_file_record(directory / str(n))) for n in numbers]
+        except FileNotFoundError:  # completed or aborted meanwhile
+            raise _no_such_upload(upload_id) from None
+
+    def complete_multipart(self, bucket: str, key: str, upload_id: str,
+                           parts: list[tuple[int, str]]) -> ObjectInfo:
+        check_part_list(parts)
+        directory, upload = self._upload(bucket, key, upload_id)
+        target = _object_path(self._bucket_dir(bucket), key)
+        with ExitStack() as stack, self._scratch.spool() as spool:
+            opened = _open_parts(directory, parts, stack)
+            for file, record in opened:
+                spool.append(file, record["size"])
+            etag = _multipart_etag([record["etag"] for _, record in opened])
+            record = spool.seal(_record(etag, upload.meta))
+            with self._lock:
+                self._upload(bucket, key, upload_id)  # not completed or aborted meanwhile
+                self._bucket_dir(bucket)
+                _place(spool, target)
+                trash = self._scratch.take(directory)
+        shutil.rmtree(trash)
+        return _object_info(bucket, key, record)
+
+    def abort_multipart(self, bucket: str, key: str, upload_id: str) -> None:
+        with self._lock:
+            trash = self._scratch.take(self._upload(bucket, key, upload_id)[0])
+        shutil.rmtree(trash)
+
+    def list_multipart_uploads(self, bucket: str, prefix: str = "") -> list[UploadInfo]:
+        self._bucket_dir(bucket)
+        found = [u for u in self._all_uploads() if u.bucket == bucket and u.key.startswith(prefix)]
+        return sorted(found, key=lambda u: (u.key, u.initiated))
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _bucket_dir(self, bucket: str) -> Path:
+        """The bucket's directory; raise NoSuchBucket (also for names no bucket can have)."""
+        path = self.root / bucket
+        if not _is_bucket_name(bucket) or not (path / _BUCKET_FILE).is_file():
+            raise _no_such_bucket(bucket)
+        return path
+
+    def _write(self, bucket: str, key: str, data: _Readable, meta: ObjectMeta) -> ObjectInfo:
+        """Stream data into a temp file, then rename it over the key's file (put and copy)."""
+        target = _object_path(self._bucket_dir(bucket), key)
+        with self._scratch.spool() as spool:
+            record = spool.seal(_record(spool.feed(data), meta))
+            with self._lock:
+                self._bucket_dir(bucket)  # not deleted while the data streamed in
+                _place(spool, target)
+        return _object_info(bucket, key, record)
+
+    def _open_object(self, bucket: str, key: str) -> tuple[BinaryIO, ObjectInfo]:
+        path = _object_path(self._bucket_dir(bucket), key)
+        try:
+            file = path.open("rb")
+        except FileNotFoundError:
+            raise NoSuchKey(f"The specified key does not exist: {key!r}") from None
+        try:
+            return file, _object_info(bucket, key, _read_record(file))
+        except BaseException:
+            file.close()
+            raise
+
+    def _upload(self, bucket: str, key: str, upload_id: str) -> tuple[Path, UploadInfo]:
+        """The upload and its directory; raise NoSuchUpload unless it is an upload of this bucket and key."""
+        directory = self._uploads / upload_id
+        upload = _read_upload(directory) if _UPLOAD_ID.fullmatch(upload_id) else None
+        if upload is None or (upload.bucket, upload.key) != (bucket, key):
+            raise _no_such_upload(upload_id)
+        return directory, upload
+
+    def _all_uploads(self) -> Iterator[UploadInfo]:
+        for name in os.listdir(self._uploads):
+            if (upload := _read_upload(self._uploads / name)) is not None:
+                yield upload
+
+    # -- listing (last, as in ObjectStore) -------------------------------------------------
+    def list(self, bucket: str, prefix: str = "", delimiter: str = "", start_after: str = "",
+             max_keys: int = 1000) -> Listing:
+        """See ObjectStore; walks only the directory of the prefix, and stops after max_keys + 1."""
+        found = list(islice(_listed(self._bucket_dir(bucket), prefix, delimiter, start_after), max_keys + 1))
+        page = found[:max_keys]
+        objects: list[ObjectInfo] = []
+        common_prefixes: list[str] = []
+        for key, path in page:
+            if path is None:
+                common_prefixes.append(key)
+                continue
+            with suppress(FileNotFoundError):  # deleted since the walk saw it
+                objects.append(_object_info(bucket, key, _read_file_record(path)))
+        return Listing(objects, common_prefixes, len(found) > max_keys, page[-1][0] if page else None)
+
+
+class _Scratch:
+    """One store's temp directory, <root>/.tmp/<id>. It is flock'd while the store lives, so a
+    store opened later on the same root removes only the leftovers of stores that are gone."""
+
+    def __init__(self, tmp_root: Path) -> None:
+        tmp_root.mkdir(parents=True, exist_ok=True)
+        with _flocked(tmp_root / ".open"):  # one opening at a time: none sees another's unlocked dir
+            _remove_leftovers(tmp_root)
+            self.dir = Path(tempfile.mkdtemp(dir=tmp_root))
+            fd = os.open(self.dir, os.O_RDONLY)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        weakref.finalize(self, os.close, fd)
+
+    @contextmanager
+    def spool(self) -> Iterator[_Spool]:
+        """A temp file, removed on exit unless published."""
+        spool = _Spool(self.dir)
+        try:
+            yield spool
+        finally:
+            spool.discard()
+
+    def make_dir(self) -> Path:
+        return Path(tempfile.mkdtemp(dir=self.dir))
+
+    def take(self, path: Path) -> Path:
+        """Move a file tree out of the namespace at once (one rename); return where it went, for the
+        caller to delete once it has released the lock."""
+        trash = self.dir / uuid.uuid4().hex
+        os.rename(path, trash)
+        return trash
+
+
+class _Spool:
+    """A temp file being written; `publish` renames it into place, `discard` removes it if it was not."""
+
+    def __init__(self, directory: Path) -> None:
+        fd, name = tempfile.mkstemp(dir=directory)
+        self.path: Path | None = Path(name)
+        self.file = os.fdopen(fd, "wb")
+        self.size = 0
+
+    def feed(self, source: _Readable) -> str:
+        """Copy source to its end; return the quoted MD5 of what was copied (S3's ETag)."""
+        md5 = hashlib.md5()
+        while chunk := source.read(_CHUNK):
+            md5.update(chunk)
+            self.file.write(chunk)
+            self.size += len(chunk)
+        return f'"{md5.hexdigest()}"'
+
+    def append(self, source: BinaryIO, size: int) -> None:
+        """Copy the first `size` bytes of an object or part file."""
+        source.seek(0)
+        left = size
+        while left > 0:
+            chunk = source.read(min(_CHUNK, left))
+            if not chunk:
+                raise ObjectStoreError(f"{source.name} is shorter than its recorded size")
+            self.file.write(chunk)
+            left -= len(chunk)
+        self.size += size
+
+    def seal(self, record: dict[str, Any]) -> dict[str, Any]:
+        """Add the size to the record, write it after the data and flush it all to disk."""
+        record["size"] = self.size
+        body = json.dumps(record).encode()
+        self.file.write(body + _TAIL.pack(len(body), _MAGIC))
+        self.file.flush()
+        os.fsync(self.file.fileno())
+        self.file.close()
+        return record
+
+    def publish(self, target: Path) -> None:
+        assert self.path is not None, "published twice"
+        os.replace(self.path, target)
+        self.path = None  # from here on the temp name may be another spool's
+
+    def discard(self) -> None:
+        self.file.close()
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
+
+
+class _FileReader(ObjectReader):
+    """Reads an open object file; the data ends where the info begins."""
+
+    def __init__(self, file: BinaryIO, info: ObjectInfo, byte_range: tuple[int, int] | None) -> None:
+        self.info, self.range, self._file = info, byte_range, file
+        first, last = byte_range or (0, info.size - 1)
+        file.seek(first)
+        self._left = last - first + 1
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._file.read(self._left if size < 0 else min(size, self._left))
+        self._left -= len(data)
+        return data
+
+    def close(self) -> None:
+        self._file.close()
+
+
+# -- keys and paths --------------------------------------------------------------------------
+def _object_path(bucket_dir: Path, key: str) -> Path:
+    """The file of a key; raise KeyTooLong if the key or one of its encoded segments is too long."""
+    if len(key.encode()) > _MAX_KEY_BYTES:
+        raise KeyTooLong(f"Your key is too long: {len(key.encode())} bytes; the maximum is {_MAX_KEY_BYTES}")
+    *dirs, last = key.split("/")
+    directory, name = _dir_path(bucket_dir, dirs), _FILE_PREFIX + quote(last, safe="")
+    if directory is None or len(name) > _MAX_NAME_BYTES:
+        raise KeyTooLong(f"A segment of key {key!r} is longer than {_MAX_NAME_BYTES} bytes once encoded")
+    return directory / name
+
+
+def _dir_path(bucket_dir: Path, segments: list[str]) -> Path | None:
+    """The directory of keys that start with '/'.join(segments) + '/'; None if it cannot exist."""
+    names = [quote(segment, safe="") + _DIR_SUFFIX for segment in segments]
+    if any(len(name) > _MAX_NAME_BYTES for name in names):
+        return None
+    return bucket_dir.joinpath(*names)
+
+
+def _entries(directory: Path) -> list[tuple[str, str, bool]]:
+    """(segment, file name, is a directory) of what a directory holds, in order of the segments
+    (a directory's ends with '/'). Empty if the directory is gone."""
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return []
+    found = [(unquote(name[1:]), name, False) for name in names if name.startswith(_FILE_PREFIX)]
+    found += [(unquote(name[:-3]) + "/", name, True) for name in names if name.endswith(_DIR_SUFFIX)]
+    return sorted(found, key=lambda entry: entry[0])
+
+
+def _holds_object(directory: Path) -> bool:
+    """Whether a directory holds an object at any depth (a crash can leave empty ones behind)."""
+    pending = [directory]  # not recursion: keys can nest 512 deep
+    while pending:
+        current = pending.pop()
+        for _, name, is_dir in _entries(current):
+            if not is_dir:
+                return True
+            pending.append(current / name)
+    return False
+
+
+def _prune(directory: Path, bucket_dir: Path) -> None:
+    """Remove empty directories from `directory` up to the bucket's (the caller holds the lock)."""
+    while directory != bucket_dir:
+        try:
+            directory.rmdir()
+        except OSError:  # not empty
+            return
+        directory = directory.parent
+
+
+def _place(spool: _Spool, target: Path) -> None:
+    """Publish a sealed spool as target, making its directories (the caller holds the lock)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    spool.publish(target)
+
+
+# -- listing ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Scope:
+    """What a listing walks: keys under `prefix` after `after` ("" for no bound)."""
+
+    prefix: str
+    after: str
+    rolls_up: bool  # delimiter '/': each directory is one common prefix, never walked into
+
+    def skips(self, key: str, is_dir: bool) -> bool:
+        """Whether a file, or a whole directory (key ending in '/'), has nothing to list."""
+        if not key.startswith(self.prefix):  # the walk starts in the prefix's directory: never above it
+            return True
+        if not self.after or key > self.after:
+            return False
+        return not is_dir or self.rolls_up or not self.after.startswith(key)
+
+
+def _listed(bucket_dir: Path, prefix: str, delimiter: str, start_after: str) -> Iterator[tuple[str, Path | None]]:
+    """Keys with their files, and common prefixes with None, in order and after start_after."""
+    base = prefix[: prefix.rfind("/") + 1]
+    directory = _dir_path(bucket_dir, base.split("/")[:-1])
+    if directory is None:
+        return
+    last_common = None
+    for key, path in _walk(directory, base, _Scope(prefix, start_after, delimiter == "/")):
+        cut = key.find(delimiter, len(prefix)) if delimiter and path is not None else -1
+        if cut < 0:
+            yield key, path
+            continue
+        common = key[: cut + len(delimiter)]
+        if common != last_common and common > start_after:
+            yield common, None
+        last_common = common
+
+
+def _walk(directory: Path, base: str, scope: _Scope) -> Iterator[tuple[str, Path | None]]:
+    """Depth first, in key order: (key, file) of the objects in `directory`, whose keys begin
+    with `base`; with scope.rolls_up, (common prefix, None) for each subdirectory holding objects."""
+    pending = [_children(directory, base, scope)]  # not recursion: keys can nest 512 deep
+    while pending:
+        entry = next(pending[-1], None)
+        if entry is None:
+            pending.pop()
+            continue
+        key, path, is_dir = entry
+        if not is_dir:
+            yield key, path
+        elif not scope.rolls_up:
+            pending.append(_children(path, key, scope))
+        elif _holds_object(path):
+            yield key, None
+
+
+def _children(directory: Path, base: str, scope: _Scope) -> Iterator[tuple[str, Path, bool]]:
+    """(key, path, is a directory) of what `directory` holds within the scope, in order."""
+    for segment, name, is_dir in _entries(directory):
+        key = base + segment
+        if not scope.skips(key, is_dir):
+            yield key, directory / name, is_dir
+
+
+# -- records: the JSON after an object's or a part's data, and the bucket and upload files ----
+def _record(etag: str, meta: ObjectMeta) -> dict[str, Any]:
+    return {"etag": etag, "last_modified": _now().isoformat(), **_meta_fields(meta)}
+
+
+def _meta_fields(meta: ObjectMeta) -> dict[str, Any]:
+    return {"content_type": meta.content_type, "metadata": dict(meta.metadata), "headers": dict(meta.headers)}
+
+
+def _meta(record: dict[str, Any]) -> ObjectMeta:
+    return ObjectMeta(record["content_type"], record["metadata"], record["headers"])
+
+
+def _object_info(bucket: str, key: str, record: dict[str, Any]) -> ObjectInfo:
+    modified = datetime.fromisoformat(record["last_modified"])
+    return ObjectInfo(bucket, key, record["size"], record["etag"], modified, _meta(record))
+
+
+def _part_info(number: int, record: dict[str, Any]) -> PartInfo:
+    return PartInfo(number, record["size"], record["etag"], datetime.fromisoformat(record["last_modified"]))
+
+
+def _read_record(file: BinaryIO) -> dict[str, Any]:
+    """The record at the end of an open object or part file."""
+    file.seek(-_TAIL.size, os.SEEK_END)
+    length, magic = _TAIL.unpack(file.read(_TAIL.size))
+    if magic != _MAGIC:
+        raise ObjectStoreError(f"{file.name} is not an object file")
+    file.seek(-_TAIL.size - length, os.SEEK_END)
+    record: dict[str, Any] = json.loads(file.read(length))
+    return record
+
+
+def _read_file_record(path: Path) -> dict[str, Any]:
+    with path.open("rb") as file:
+        return _read_record(file)
+
+
+def _read_bucket(bucket_dir: Path) -> BucketInfo | None:
+    try:
+        record = json.loads((bucket_dir / _BUCKET_FILE).read_bytes())
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return BucketInfo(bucket_dir.name, datetime.fromisoformat(record["created"]), record["region"])
+
+
+def _read_upload(directory: Path) -> UploadInfo | None:
+    try:
+        record = json.loads((directory / _UPLOAD_FILE).read_bytes())
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    initiated = datetime.fromisoformat(record["initiated"])
+    return UploadInfo(record["bucket"], record["key"], directory.name, initiated, _meta(record))
+
+
+def _write_json(path: Path, record: dict[str, Any]) -> None:
+    with path.open("wb") as file:
+        file.write(json.dumps(record).encode())
+        file.flush()
+        os.fsync(file.fileno())
+
+
+# -- multipart -------------------------------------------------------------------------------
+def _open_parts(directory: Path, parts: list[tuple[int, str]],
+                stack: ExitStack) -> list[tuple[BinaryIO, dict[str, Any]]]:
+    """Open the listed parts' files, checking each in turn as S3 does. Open files keep their
+    content even if a part is uploaded again meanwhile."""
+    opened: list[tuple[BinaryIO, dict[str, Any]]] = []
+    for number, etag in parts:
+        try:
+            file = stack.enter_context((directory / str(number)).open("rb"))
+        except FileNotFoundError:
+            raise InvalidPart(f"Part {number} has not been uploaded") from None
+        record = _read_record(file)
+        if record["etag"].strip('"') != etag.strip('"'):
+            raise InvalidPart(f"The ETag given for part {number} does not match the part's")
+        if opened and opened[-1][1]["size"] < _MIN_PART_SIZE:
+            raise EntityTooSmall("Your proposed upload is smaller than the minimum allowed size (5 MiB per part)")
+        opened.append((file, record))
+    return opened
+
+
+def _multipart_etag(etags: list[str]) -> str:
+    md5 = hashlib.md5(b"".join(bytes.fromhex(etag.strip('"')) for etag in etags))
+    return f'"{md5.hexdigest()}-{len(etags)}"'
+
+
+# -- small things ----------------------------------------------------------------------------
+def _resolve_range(byte_range: tuple[int | None, int | None], size: int) -> tuple[int, int]:
+    """The inclusive (first, last) bytes an HTTP-style range selects; raise InvalidRange if none."""
+    first, last = byte_range
+    if first is None:
+        if last is None or last <= 0:
+            raise InvalidRange("The requested range is not satisfiable")
+        first, last = max(size - last, 0), size - 1
+    elif last is None or last >= size:
+        last = size - 1
+    if not 0 <= first <= last:
+        raise InvalidRange(f"The requested range is not satisfiable: the object has {size} bytes")
+    return first, last
+
+
+def _is_bucket_name(name: str) -> bool:
+    try:
+        check_bucket_name(name)
+    except InvalidBucketName:
+        return False
+    return True
+
+
+def _no_such_bucket(bucket: str) -> NoSuchBucket:
+    return NoSuchBucket(f"The specified bucket does not exist: {bucket!r}")
+
+
+def _no_such_upload(upload_id: str) -> NoSuchUpload:
+    return NoSuchUpload(f"The specified multipart upload does not exist: {upload_id!r}")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@contextmanager
+def _flocked(path: Path) -> Iterator[None]:
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _remove_leftovers(tmp_root: Path) -> None:
+    """Remove what crashed or closed stores left in .tmp: everything but the dirs still flock'd."""
+    for entry in os.scandir(tmp_root):
+        if entry.name == ".open":
+            continue
+        if not entry.is_dir(follow_symlinks=False):
+            os.unlink(entry.path)
+        elif _is_unlocked(entry.path):
+            shutil.rmtree(entry.path)
+
+
+def _is_unlocked(path: str) -> bool:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
+    return True

@@ -1,0 +1,64 @@
+"""Fixtures shared by the whole suite: real servers on free loopback ports."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from tests.helpers import ServerProcess, modelbay_server, moto_s3_server
+
+POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+CREDENTIALS = {"aws_access_key_id": "AKIDTEST", "aws_secret_access_key": "secret", "region_name": "us-east-1"}
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    """Async tests (marked anyio) run on asyncio, as the server does."""
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def moto_url() -> Iterator[str]:
+    """moto's S3 server, for the S3-compatible object-store backend and comparisons."""
+    with moto_s3_server() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One real `modelbay server` shared by a test session; tests use unique resource names."""
+    with modelbay_server(tmp_path_factory.mktemp("server")) as proc:
+        yield proc
+
+
+def client(url: str, service: str, **config: Any) -> Any:
+    """A boto3 client pointed at a server, as a user would make one."""
+    return boto3.client(service, endpoint_url=url, config=Config(retries={"max_attempts": 1}, **config),
+                        **CREDENTIALS)
+
+
+@pytest.fixture(scope="session")
+def sagemaker(server: ServerProcess) -> Any:
+    return client(server.url, "sagemaker")
+
+
+@pytest.fixture(scope="session")
+def s3(server: ServerProcess) -> Any:
+    return client(server.url, "s3")
+
+
+@pytest.fixture
+def unique() -> str:
+    """A name no other test uses (lower case, valid for buckets and SageMaker resources)."""
+    return "t" + uuid.uuid4().hex[:12]
+
+
+@pytest.fixture
+def scratch(tmp_path: Path) -> Path:
+    return tmp_path

@@ -1,0 +1,70 @@
+"""One port, several APIs: told apart by the SigV4 credential scope, then target header or path."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.conftest import client
+
+
+def test_a_bucket_named_endpoints_is_still_a_bucket(s3: Any) -> None:
+    """An S3-scoped PUT to /endpoints/x/invocations stores an object; it is not an inference call."""
+    try:
+        s3.create_bucket(Bucket="endpoints")
+    except ClientError as error:
+        assert error.response["Error"]["Code"] == "BucketAlreadyOwnedByYou"
+    s3.put_object(Bucket="endpoints", Key="my-endpoint/invocations", Body=b"not an inference")
+    got = s3.get_object(Bucket="endpoints", Key="my-endpoint/invocations")
+    assert got["Body"].read() == b"not an inference"
+    listed = s3.list_objects_v2(Bucket="endpoints", Prefix="my-endpoint/")
+    assert [o["Key"] for o in listed["Contents"]] == ["my-endpoint/invocations"]
+
+
+def test_runtime_scope_reaches_sagemaker_runtime(server: Any) -> None:
+    runtime = client(server.url, "sagemaker-runtime")
+    with pytest.raises(ClientError) as caught:
+        runtime.invoke_endpoint(EndpointName="my-endpoint", Body=b"1,2,3", ContentType="text/csv")
+    assert caught.value.response["Error"]["Code"] == "NotImplemented"
+    assert "InvokeEndpoint" in caught.value.response["Error"]["Message"]
+
+
+def test_sts_answers_the_configured_account(server: Any) -> None:
+    identity = client(server.url, "sts").get_caller_identity()
+    assert identity["Account"] == "000000000000"
+    assert identity["UserId"] == "AKIDTEST"
+    assert identity["Arn"].startswith("arn:aws:iam::000000000000:")
+
+
+@pytest.mark.parametrize(("signature", "marker"), [("s3v4", "X-Amz-Credential"), ("s3", "AWSAccessKeyId")])
+def test_presigned_urls_are_routed_by_their_query(server: Any, unique: str, signature: str, marker: str) -> None:
+    s3 = client(server.url, "s3", signature_version=signature)
+    s3.create_bucket(Bucket=unique)
+    s3.put_object(Bucket=unique, Key="sagemaker/x", Body=b"presigned")
+    url = s3.generate_presigned_url("get_object", Params={"Bucket": unique, "Key": "sagemaker/x"})
+    assert marker in url
+    assert httpx.get(url).content == b"presigned"
+
+
+def test_unsigned_requests_fall_back_to_target_and_path(server: Any, s3: Any, unique: str) -> None:
+    arn = f"arn:aws:sagemaker:us-east-1:000000000000:model/{unique}"
+    tagged = httpx.post(server.url + "/", json={"ResourceArn": arn},
+                        headers={"X-Amz-Target": "SageMaker.ListTags", "Content-Type": "application/x-amz-json-1.1"})
+    assert tagged.status_code == 200
+    assert tagged.json() == {"Tags": []}
+    s3.create_bucket(Bucket=unique)
+    listed = httpx.get(f"{server.url}/{unique}?list-type=2")
+    assert listed.status_code == 200
+    assert "<ListBucketResult" in listed.text
+    assert listed.headers["x-amz-request-id"]
+
+
+def test_unknown_s3_route_is_an_s3_error_not_a_404_page(server: Any) -> None:
+    response = httpx.request("PATCH", f"{server.url}/some-bucket/key", headers={
+        "Authorization": "AWS4-HMAC-SHA256 Credential=AKIDTEST/20261125/us-east-1/s3/aws4_request, "
+                         "SignedHeaders=host, Signature=0"})
+    assert response.status_code == 405
+    assert "<Code>MethodNotAllowed</Code>" in response.text

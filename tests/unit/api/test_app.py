@@ -1,0 +1,91 @@
+"""The app end to end in-process: routing, the pipeline's audit trail, and bugs as InternalFailure."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+
+from modelbay.api.app import build_app
+from modelbay.config import Settings
+from modelbay.services import sagemaker
+
+ARN = "arn:aws:sagemaker:us-east-1:000000000000:model/m"
+pytestmark = pytest.mark.anyio
+
+
+def signed(service: str, region: str = "us-east-1") -> dict[str, str]:
+    return {"Authorization": f"AWS4-HMAC-SHA256 Credential=AKIDUNIT/20261125/{region}/{service}/aws4_request, "
+                             "SignedHeaders=host, Signature=0"}
+
+
+def sagemaker_call(operation: str, **headers: str) -> dict[str, Any]:
+    return {"headers": {"X-Amz-Target": f"SageMaker.{operation}", "Content-Type": "application/x-amz-json-1.1",
+                        **headers}}
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[Starlette]:
+    application = build_app(Settings.from_env({}, data_dir=tmp_path))
+    yield application
+    application.state.audit.close()
+    application.state.platform.metadata.close()
+
+
+@pytest.fixture
+def http(app: Starlette) -> Iterator[httpx.AsyncClient]:
+    yield httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://modelbay")
+
+
+async def test_every_call_is_audited(app: Starlette, http: httpx.AsyncClient) -> None:
+    ok = await http.post("/", json={"ResourceArn": ARN}, **sagemaker_call("ListTags", **signed("sagemaker")))
+    bad = await http.post("/", json={"ResourceArn": "nope"}, **sagemaker_call("ListTags", **signed("sagemaker")))
+    assert (ok.status_code, bad.status_code) == (200, 400)
+    app.state.audit.flush()
+    events = app.state.platform.metadata.audit.find(service="sagemaker")
+    assert [(e.operation, e.outcome, e.status_code) for e in events] == [
+        ("ListTags", "ValidationException", 400), ("ListTags", "Success", 200)]
+    assert events[1].request_id == ok.headers["x-amzn-RequestId"]
+    assert events[1].principal == "arn:aws:iam::000000000000:user/AKIDUNIT"
+    assert events[1].resources == (ARN,)
+
+
+async def test_region_of_the_scope_reaches_the_service(http: httpx.AsyncClient) -> None:
+    body = {"ResourceArn": "arn:aws:sagemaker:eu-west-1:000000000000:model/m", "Tags": [{"Key": "k", "Value": "v"}]}
+    response = await http.post("/", json=body, **sagemaker_call("AddTags", **signed("sagemaker", "eu-west-1")))
+    assert response.status_code == 200
+
+
+async def test_a_bug_is_an_internal_failure_logged_with_its_request_id(
+        http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    def broken(ctx: Any, params: dict[str, Any]) -> dict[str, Any]:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setitem(sagemaker.OPERATIONS, "ListTags", broken)
+    with caplog.at_level(logging.ERROR):
+        response = await http.post("/", json={"ResourceArn": ARN}, **sagemaker_call("ListTags"))
+    assert response.status_code == 500
+    assert response.json()["__type"] == "InternalFailure"
+    assert "a bug" not in response.text and "Traceback" not in response.text
+    request_id = response.headers["x-amzn-RequestId"]
+    assert any(request_id in record.getMessage() and record.exc_info for record in caplog.records)
+
+
+async def test_an_output_the_model_does_not_know_is_caught(http: httpx.AsyncClient,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sagemaker.OPERATIONS, "ListTags", lambda ctx, params: {"Tags": [], "Bogus": 1})
+    response = await http.post("/", json={"ResourceArn": ARN}, **sagemaker_call("ListTags"))
+    assert response.status_code == 500
+    assert response.json()["__type"] == "InternalFailure"
+
+
+async def test_s3_request_ids_use_s3s_header(http: httpx.AsyncClient) -> None:
+    response = await http.get("/no-such-bucket", headers=signed("s3"))
+    assert response.status_code == 404
+    assert response.headers["x-amz-request-id"]
+    assert "<Code>NoSuchBucket</Code>" in response.text

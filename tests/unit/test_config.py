@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from modelbay.config import Settings
+
+
+def test_environment_then_overrides() -> None:
+    env = {"MODELBAY_PORT": "9000", "MODELBAY_DATA_DIR": "/srv/mb", "MODELBAY_ACCOUNT_ID": "123456789012",
+           "MODELBAY_HOST": ""}
+    settings = Settings.from_env(env, port=0, host=None)
+    assert settings.port == 0  # an explicit override wins
+    assert settings.host == "127.0.0.1"  # empty variables and None overrides leave the default
+    assert settings.data_dir == Path("/srv/mb")
+    assert settings.account_id == "123456789012"
+
+
+def test_default_metadata_url_is_sqlite_in_the_data_dir(tmp_path: Path) -> None:
+    settings = Settings.from_env({}, data_dir=tmp_path)
+    assert settings.metadata_url == f"sqlite:///{tmp_path}/metadata.db"
+    assert Settings.from_env({"MODELBAY_DATABASE_URL": "postgresql://db/x"}).metadata_url == "postgresql://db/x"
