@@ -32,6 +32,7 @@ class Settings:
     region: str = "us-east-1"
     max_request_bytes: int = 16 * 1024 * 1024  # non-streaming bodies (JSON, XML, forms)
     max_object_bytes: int = 5 * 1024**3  # one S3 PutObject or UploadPart, as S3 allows
+    fsync: bool = False  # objects survive a crash of the machine, not only of the server
 
     @property
     def metadata_url(self) -> str:
@@ -57,6 +58,10 @@ class Settings:
 
 
 def _convert(type_name: Any, raw: str) -> Any:
+    if type_name in ("bool", bool):
+        if raw.lower() not in ("1", "true", "yes", "0", "false", "no"):
+            raise ValueError(f"expected a boolean (1/0, true/false, yes/no), got {raw!r}")
+        return raw.lower() in ("1", "true", "yes")
     if type_name in ("int", int):
         return int(raw)
     if type_name in ("Path", Path):

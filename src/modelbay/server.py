@@ -16,6 +16,7 @@ from collections.abc import Collection
 from pathlib import Path
 
 import uvicorn
+import uvloop
 
 from modelbay.api.app import build_app
 from modelbay.config import Settings
@@ -29,10 +30,10 @@ def serve(settings: Settings, address_file: Path | None = None, announce: bool =
     host, port = sock.getsockname()[:2]
     url = f"http://{_url_host(host)}:{port}"
     app = build_app(settings, virtual_hosts=_virtual_hosts(settings.host))
-    config = uvicorn.Config(app, log_level="warning", loop="uvloop", http="httptools", lifespan="on",
-                            timeout_keep_alive=75, limit_concurrency=None)
+    config = uvicorn.Config(app, log_level="warning", http="httptools", lifespan="on", timeout_keep_alive=75)
     server = uvicorn.Server(config)
-    asyncio.run(_serve(server, sock, url, address_file, announce))
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:  # uvicorn picks a loop only in run()
+        runner.run(_serve(server, sock, url, address_file, announce))
 
 
 async def _serve(server: uvicorn.Server, sock: socket.socket, url: str, address_file: Path | None,

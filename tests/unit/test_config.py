@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from modelbay.config import Settings
 
 
@@ -19,3 +21,10 @@ def test_default_metadata_url_is_sqlite_in_the_data_dir(tmp_path: Path) -> None:
     settings = Settings.from_env({}, data_dir=tmp_path)
     assert settings.metadata_url == f"sqlite:///{tmp_path}/metadata.db"
     assert Settings.from_env({"MODELBAY_DATABASE_URL": "postgresql://db/x"}).metadata_url == "postgresql://db/x"
+
+
+def test_booleans_from_the_environment() -> None:
+    assert Settings.from_env({"MODELBAY_FSYNC": "true"}).fsync is True
+    assert Settings.from_env({"MODELBAY_FSYNC": "0"}).fsync is False
+    with pytest.raises(ValueError, match="boolean"):
+        Settings.from_env({"MODELBAY_FSYNC": "maybe"})

@@ -71,4 +71,4 @@ def open_object_store(settings: Settings) -> ObjectStore:
 
         return S3ObjectStore(settings.s3_endpoint_url, settings.s3_access_key_id, settings.s3_secret_access_key,
                              settings.s3_region)
-    return LocalObjectStore(settings.objects_dir)
+    return LocalObjectStore(settings.objects_dir, durable=settings.fsync)

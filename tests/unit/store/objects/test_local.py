@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import io
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -224,3 +225,14 @@ def test_names_outside_the_buckets_are_no_buckets(store: LocalObjectStore, name:
         store.head_bucket(name)
     with pytest.raises(NoSuchBucket):
         put(store, name, "k")
+
+
+@pytest.mark.parametrize("durable", [False, True])
+def test_durable_stores_fsync_what_they_publish(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                durable: bool) -> None:
+    store = LocalObjectStore(tmp_path / "root", durable=durable)
+    store.create_bucket("bucket", "us-east-1")
+    synced: list[int] = []
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(fd))
+    store.put("bucket", "key", io.BytesIO(b"data"), ObjectMeta())
+    assert bool(synced) == durable
