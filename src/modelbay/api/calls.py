@@ -4,6 +4,7 @@ name the operation, read the body within its limit, validate the input, pick the
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -54,6 +55,16 @@ def checked_input(shape: Shape | None, params: dict[str, Any]) -> dict[str, Any]
     if problems:
         raise ValidationError(validation_message(problems))
     return params
+
+
+def json_document(body: bytes) -> Any:
+    """The JSON document of a request body; an empty body is an empty object."""
+    if not body.strip():
+        return {}
+    try:
+        return json.loads(body)
+    except ValueError as error:
+        raise SerializationError(f"The request body is not valid JSON: {error}") from None
 
 
 @contextlib.contextmanager

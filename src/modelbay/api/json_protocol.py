@@ -7,7 +7,6 @@ the operation's input shape; the response body holds its output shape. Errors ar
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,6 +17,7 @@ from starlette.responses import JSONResponse, Response
 from modelbay.api.calls import (
     checked_input,
     find_operation,
+    json_document,
     media_type,
     no_output,
     read_body,
@@ -26,7 +26,7 @@ from modelbay.api.calls import (
 )
 from modelbay.api.jsonvalues import read_json, write_json
 from modelbay.api.protocol import Call, Codec
-from modelbay.errors import AwsError, SerializationError, UnknownOperation, UnsupportedMediaType
+from modelbay.errors import AwsError, UnknownOperation, UnsupportedMediaType
 
 _PLAIN_JSON = "application/json"
 
@@ -55,7 +55,7 @@ class JsonCodec(Codec):
             if media_type(request) not in (self.media_type, _PLAIN_JSON):
                 shown = request.headers.get("content-type", "")
                 raise UnsupportedMediaType(f"Content-Type '{shown}' is not supported; use {self.media_type}")
-            document = _decode(await read_body(request, self.max_body_bytes))
+            document = json_document(await read_body(request, self.max_body_bytes))
             params = read_json(operation.input_shape, document) if operation.input_shape is not None else {}
             return Call(operation, checked_input(operation.input_shape, params))
 
@@ -86,13 +86,3 @@ class JsonCodec(Codec):
 
     def _json(self, body: Any, status: int, headers: dict[str, str]) -> Response:
         return JSONResponse(body, status, headers, media_type=self.media_type)
-
-
-def _decode(body: bytes) -> Any:
-    """The JSON document of a body; an empty body is an empty object."""
-    if not body.strip():
-        return {}
-    try:
-        return json.loads(body)
-    except ValueError as error:
-        raise SerializationError(f"The request body is not valid JSON: {error}") from None

@@ -11,7 +11,6 @@ botocore reads from the body by name (ModelError's OriginalStatusCode, OriginalM
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,7 +18,7 @@ from botocore.model import OperationModel, ServiceModel, Shape
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from modelbay.api.calls import checked_input, no_output, read_body, reading_input, usual_status
+from modelbay.api.calls import checked_input, json_document, no_output, read_body, reading_input, usual_status
 from modelbay.api.jsonvalues import read_json, write_json
 from modelbay.api.protocol import Call, Codec, ErrorSpelling
 from modelbay.api.rest import (
@@ -34,7 +33,7 @@ from modelbay.api.rest import (
     write_bound,
 )
 from modelbay.api.streaming import payload_response
-from modelbay.errors import AwsError, SerializationError, UnknownOperation
+from modelbay.errors import AwsError, UnknownOperation
 
 _JSON = "application/json"
 
@@ -99,8 +98,4 @@ class RestJsonCodec(Codec):
 
 
 def _read_document(shape: Shape, body: bytes) -> Any:
-    try:
-        document = json.loads(body)
-    except ValueError as error:
-        raise SerializationError(f"The request body is not valid JSON: {error}") from None
-    return read_json(shape, document)
+    return read_json(shape, json_document(body))
