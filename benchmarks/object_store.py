@@ -5,6 +5,8 @@
 Both servers run as their own processes on loopback; each is measured with the same client
 settings (boto3's default multipart transfers) and the same file. Peak memory growth is the
 server process's highest resident set size during the transfers minus its size before them.
+A third server that discards what it is sent (null_s3.py) gives the upload ceiling: how fast
+boto3 itself can send on this machine, with client and server sharing its cores.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import boto3
 from boto3.s3.transfer import TransferConfig
@@ -73,11 +76,17 @@ def rss_bytes(pid: int) -> int:
 
 @contextmanager
 def moto_server() -> Iterator[tuple[str, int]]:
+    with served([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p"]) as (url, pid):
+        yield url, pid
+
+
+@contextmanager
+def served(command: list[str]) -> Iterator[tuple[str, int]]:
+    """Run a server whose command ends with its port; yield its URL and process id once it listens."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([*command, str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 30
         while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
@@ -90,9 +99,21 @@ def moto_server() -> Iterator[tuple[str, int]]:
         proc.wait(timeout=30)
 
 
+def s3_client(url: str) -> Any:
+    return boto3.client("s3", endpoint_url=url, aws_access_key_id="bench", aws_secret_access_key="bench",
+                        region_name="us-east-1", config=Config(max_pool_connections=16))
+
+
+def upload_ceiling(source: Path) -> float:
+    """MB/s of boto3's upload_file into a server that discards the bytes."""
+    null_s3 = Path(__file__).with_name("null_s3.py")
+    with served([sys.executable, str(null_s3)]) as (url, _):
+        seconds = timed(lambda: s3_client(url).upload_file(str(source), "bench", "big.bin", Config=TransferConfig()))
+    return source.stat().st_size / MB / seconds
+
+
 def measure(url: str, pid: int, source: Path, digest: str) -> Figures:
-    s3 = boto3.client("s3", endpoint_url=url, aws_access_key_id="bench", aws_secret_access_key="bench",
-                      region_name="us-east-1", config=Config(max_pool_connections=16))
+    s3 = s3_client(url)
     s3.create_bucket(Bucket="bench")
     size_mb = source.stat().st_size / MB
     config = TransferConfig()  # boto3's defaults: 8 MB parts, 10 threads
@@ -141,12 +162,15 @@ def main() -> None:
             ours = measure(server.url, server.pid, source, digest)
         with moto_server() as (url, pid):
             theirs = measure(url, pid, source, digest)
+        ceiling = upload_ceiling(source)
     print(f"object store benchmark: {args.size_mb} MB file, boto3 upload_file/download_file, loopback")
     print(f"{'server':<10}{'upload MB/s':>14}{'download MB/s':>16}{'peak memory growth MB':>24}")
     for name, figures in (("modelbay", ours), ("moto", theirs)):
         print(f"{name:<10}{figures.upload_mb_s:>14.1f}{figures.download_mb_s:>16.1f}{figures.peak_growth_mb:>24.1f}")
     up, down = ours.upload_mb_s / theirs.upload_mb_s, ours.download_mb_s / theirs.download_mb_s
     print(f"{'ratio':<10}{up:>13.1f}x{down:>15.1f}x")
+    print(f"upload ceiling on this machine (boto3 into a server that discards the bytes): {ceiling:.1f} MB/s; "
+          f"modelbay reaches {ours.upload_mb_s / ceiling:.0%} of it, moto {theirs.upload_mb_s / ceiling:.0%}")
 
 
 if __name__ == "__main__":
