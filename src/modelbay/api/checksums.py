@@ -40,7 +40,7 @@ class _XXHash:
         self._hash.update(data)
 
     def digest(self) -> bytes:
-        return self._hash.finalize()
+        return bytes(self._hash.finalize())
 
 
 class _Crc:

@@ -87,11 +87,11 @@ def _read_map(shape: MapShape, value: Any, path: str) -> dict[str, Any]:
 
 
 def _read_string(shape: Shape, value: Any, path: str) -> str:
-    return _expect(value, str, path, "string")
+    return str(_expect(value, str, path, "string"))
 
 
 def _read_boolean(shape: Shape, value: Any, path: str) -> bool:
-    return _expect(value, bool, path, "boolean")
+    return bool(_expect(value, bool, path, "boolean"))
 
 
 def _read_integer(shape: Shape, value: Any, path: str) -> int:

@@ -58,9 +58,9 @@ class Pipeline:
             operation = call.operation.name
             response = await self._dispatch(codec, call, credential, request_id)
         except Exception as raised:
-            error = raised if isinstance(raised, AwsError) else _internal_failure(request_id)
-            operation, outcome = operation or error.operation or "", codec.spell(error)[0]
-            response = codec.respond_error(error, request_id)
+            failure = raised if isinstance(raised, AwsError) else _internal_failure(request_id)
+            operation, outcome = operation or failure.operation or "", codec.spell(failure)[0]
+            response = codec.respond_error(failure, request_id)
         self._record(request, request_id, codec, operation, call, credential, outcome, response.status_code)
         return response
 

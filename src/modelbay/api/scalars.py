@@ -96,13 +96,14 @@ def write_scalar(shape: Shape, value: Any, timestamp_format: str) -> Any:
     allowed = _PYTHON_TYPES.get(kind, (str,))
     if not isinstance(value, allowed) or (isinstance(value, bool) and kind != "boolean"):
         raise TypeError(f"{shape.name} is a {kind}; a service returned {type(value).__name__} {value!r}")
+    checked: Any = value  # of the shape's type now, which mypy cannot tell through the table
     if kind in _FLOAT_TYPES:
-        return _spell_float(float(value))
+        return _spell_float(float(checked))
     if kind == "timestamp":
-        return format_timestamp(value, shape.serialization.get("timestampFormat", timestamp_format))
+        return format_timestamp(checked, shape.serialization.get("timestampFormat", timestamp_format))
     if kind == "blob":
-        return base64.b64encode(value.encode() if isinstance(value, str) else bytes(value)).decode("ascii")
-    return value
+        return base64.b64encode(checked.encode() if isinstance(checked, str) else bytes(checked)).decode("ascii")
+    return checked
 
 
 def write_text(shape: Shape, value: Any) -> str:

@@ -118,7 +118,8 @@ def xml_document(root_name: str, shape: StructureShape, value: Mapping[str, Any]
 
 def xml_bytes(root: Element) -> bytes:
     """A built element tree as a UTF-8 document with an XML declaration."""
-    return _DECLARATION + tostring(root, encoding="utf-8", short_empty_elements=False)
+    document: bytes = tostring(root, encoding="utf-8", short_empty_elements=False)
+    return _DECLARATION + document
 
 
 def _read_structure(shape: StructureShape, element: Element, path: str) -> dict[str, Any]:
