@@ -14,7 +14,7 @@ SPELLINGS: dict[str, dict[str, ErrorSpelling]] = {
     "s3": {
         "ValidationException": ErrorSpelling("InvalidArgument"),
         "UnknownOperationException": ErrorSpelling("MethodNotAllowed", 405),
-        "SerializationException": ErrorSpelling("MalformedXML"),
+        "SerializationException": ErrorSpelling("InvalidArgument"),
         "RequestEntityTooLargeException": ErrorSpelling("EntityTooLarge", 400),
         "UnsupportedMediaTypeException": ErrorSpelling("InvalidRequest", 400),
         "IncompleteSignatureException": ErrorSpelling("AuthorizationHeaderMalformed", 400),

@@ -35,6 +35,13 @@ from modelbay.api.scalars import invalid, read_text, write_text
 from modelbay.errors import SerializationError
 
 MALFORMED_XML = "The XML you provided was not well-formed or did not validate against our published schema"
+
+
+class MalformedXml(SerializationError):
+    """A body that is not XML at all (S3 calls it MalformedXML; a wrong value inside good XML stays a
+    SerializationError)."""
+
+    code = "MalformedXML"
 _DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'
 # A document type declaration is where entities are declared; no AWS body has one.
 _FORBIDDEN = ("<!DOCTYPE", "<!ENTITY")
@@ -47,13 +54,13 @@ def parse_xml(body: bytes) -> Element:
     try:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise SerializationError(MALFORMED_XML) from None
+        raise MalformedXml(MALFORMED_XML) from None
     if any(marker in text.upper() for marker in _FORBIDDEN):
-        raise SerializationError(MALFORMED_XML)
+        raise MalformedXml(MALFORMED_XML)
     try:
         root = fromstring(text)  # from text, so the declaration's encoding cannot change the reading
     except (ParseError, ValueError):
-        raise SerializationError(MALFORMED_XML) from None
+        raise MalformedXml(MALFORMED_XML) from None
     for element in root.iter():
         element.tag = _local(element.tag)
         element.attrib = {_local(name): value for name, value in element.attrib.items()}
