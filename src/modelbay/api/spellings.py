@@ -20,6 +20,5 @@ SPELLINGS: dict[str, dict[str, ErrorSpelling]] = {
         "IncompleteSignatureException": ErrorSpelling("AuthorizationHeaderMalformed", 400),
         "AccessDeniedException": ErrorSpelling("AccessDenied"),
         "InternalFailure": ErrorSpelling("InternalError"),
-        "ServiceUnavailable": ErrorSpelling("SlowDown"),
     },
 }

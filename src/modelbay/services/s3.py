@@ -16,9 +16,9 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import quote_plus, unquote
 
-from modelbay.errors import AwsError, ValidationError, aws_error
+from modelbay.errors import AwsError, ServiceUnavailable, ValidationError, aws_error
 from modelbay.services.base import Context, Handler, Reply
-from modelbay.store.objects.base import ObjectInfo, ObjectMeta, ObjectStoreError, UploadInfo
+from modelbay.store.objects.base import ObjectInfo, ObjectMeta, ObjectStoreError, StoreUnavailable, UploadInfo
 
 MAX_KEYS = 1000
 MAX_PART_NUMBER = 10000
@@ -51,6 +51,8 @@ def _s3_errors(**fields: Any) -> Iterator[None]:
     """Translate the object store's errors into S3's, naming what was asked for."""
     try:
         yield
+    except StoreUnavailable as error:
+        raise ServiceUnavailable(f"The object store is unavailable: {error}") from error
     except ObjectStoreError as error:
         status_message = _S3_ERRORS.get(error.code)
         if status_message is None:
@@ -75,7 +77,8 @@ def list_buckets(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     prefix = params.get("Prefix", "")
     after = _decode_token(params.get("ContinuationToken"))
     limit = params.get("MaxBuckets", 10000)
-    buckets = [b for b in ctx.objects.list_buckets() if b.name.startswith(prefix) and b.name > after]
+    with _s3_errors():
+        buckets = [b for b in ctx.objects.list_buckets() if b.name.startswith(prefix) and b.name > after]
     page = buckets[:limit]
     output: dict[str, Any] = {
         "Buckets": [{"Name": b.name, "CreationDate": b.created, "BucketRegion": b.region} for b in page],

@@ -27,6 +27,12 @@ class ObjectStoreError(Exception):
     code = "InternalError"
 
 
+class StoreUnavailable(ObjectStoreError):
+    """The backend cannot be reached or failed (an S3-compatible service down, say)."""
+
+    code = "ServiceUnavailable"
+
+
 class NoSuchBucket(ObjectStoreError):
     code = "NoSuchBucket"
 

@@ -37,6 +37,7 @@ from modelbay.store.objects.base import (
     ObjectStore,
     ObjectStoreError,
     PartInfo,
+    StoreUnavailable,
     UploadInfo,
     check_bucket_name,
     check_part_list,
@@ -65,7 +66,7 @@ def _translated(not_found: type[ObjectStoreError] = NoSuchKey) -> Iterator[None]
             raise _ERRORS[code](message) from err
         raise ObjectStoreError(f"{code}: {message}") from err
     except BotoCoreError as err:
-        raise ObjectStoreError(f"the S3 service failed: {err}") from err
+        raise StoreUnavailable(f"the S3 service failed: {err}") from err
 
 
 class S3ObjectStore(ObjectStore):
