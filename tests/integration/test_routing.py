@@ -68,3 +68,15 @@ def test_unknown_s3_route_is_an_s3_error_not_a_404_page(server: Any) -> None:
                          "SignedHeaders=host, Signature=0"})
     assert response.status_code == 405
     assert "<Code>MethodNotAllowed</Code>" in response.text
+
+
+def test_virtual_host_style_addressing(server: Any, s3: Any, unique: str) -> None:
+    """`<bucket>.localhost` names the bucket in the Host header, as virtual-host-style clients send it."""
+    s3.create_bucket(Bucket=unique)
+    s3.put_object(Bucket=unique, Key="dir/file.txt", Body=b"virtual")
+    port = server.url.rsplit(":", 1)[1]
+    scope = {"Authorization": "AWS4-HMAC-SHA256 Credential=AKIDTEST/20261125/us-east-1/s3/aws4_request, "
+                              "SignedHeaders=host, Signature=0"}
+    got = httpx.get(f"{server.url}/dir/file.txt", headers={**scope, "Host": f"{unique}.localhost:{port}"})
+    assert got.status_code == 200
+    assert got.content == b"virtual"
