@@ -9,9 +9,8 @@ Under the root:
     .multipart/<upload id>/<number>   its parts, in the object file format
     .tmp/<store id>/                  the temp files of one open store
 
-Percent-encoding never leaves a '=' or a '%2F' inside a segment, so a directory and an object file
-never share a name, `.bucket` and `.upload` are neither, and `a`, `a/`, `a/b`, `a//b` and `../x`
-are all distinct paths. Bucket names start with a letter or digit, so `.multipart` and `.tmp` are
+Keys map to paths as key_paths.py says: `.bucket` and `.upload` are neither an object's nor a
+directory's name, and `a`, `a/`, `a/b`, `a//b` and `../x` are all distinct paths. Bucket names start with a letter or digit, so `.multipart` and `.tmp` are
 not buckets. A key has at most 1024 UTF-8 bytes and each encoded segment must fit a file name
 (255 bytes; a non-ASCII character takes 6 to 12), else KeyTooLong. The filesystem must be
 case-sensitive, and support flock (Linux, macOS).
@@ -41,12 +40,10 @@ import uuid
 import weakref
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager, suppress
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
-from urllib.parse import quote, unquote
 
 from modelbay.store.objects.base import (
     BucketAlreadyOwnedByYou,
@@ -57,7 +54,6 @@ from modelbay.store.objects.base import (
     InvalidBucketName,
     InvalidPart,
     InvalidRange,
-    KeyTooLong,
     Listing,
     NoSuchBucket,
     NoSuchKey,
@@ -72,14 +68,11 @@ from modelbay.store.objects.base import (
     check_bucket_name,
     check_part_list,
 )
+from modelbay.store.objects.key_paths import holds_object, listed, object_path, prune
 
 _CHUNK = 256 * 1024  # fits the CPU cache: hashing then writing it is 2-4x faster than 1 MiB pieces
-_MAX_KEY_BYTES = 1024
-_MAX_NAME_BYTES = 255
 _MIN_PART_SIZE = 5 * 1024 * 1024
 _MAX_PART_NUMBER = 10_000
-_DIR_SUFFIX = "%2F"
-_FILE_PREFIX = "="
 _BUCKET_FILE = ".bucket"
 _UPLOAD_FILE = ".upload"
 _UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
@@ -120,7 +113,7 @@ class LocalObjectStore(ObjectStore):
     def delete_bucket(self, bucket: str) -> None:
         with self._lock:
             bucket_dir = self._bucket_dir(bucket)
-            if _holds_object(bucket_dir) or any(u.bucket == bucket for u in self._all_uploads()):
+            if holds_object(bucket_dir) or any(u.bucket == bucket for u in self._all_uploads()):
                 raise BucketNotEmpty(f"The bucket {bucket!r} you tried to delete is not empty")
             trash = self._scratch.take(bucket_dir)
         shutil.rmtree(trash)
@@ -155,13 +148,13 @@ class LocalObjectStore(ObjectStore):
 
     def delete(self, bucket: str, key: str) -> None:
         bucket_dir = self._bucket_dir(bucket)
-        path = _object_path(bucket_dir, key)
+        path = object_path(bucket_dir, key)
         with self._lock:
             try:
                 path.unlink()
             except FileNotFoundError:
                 return
-            _prune(path.parent, bucket_dir)
+            prune(path.parent, bucket_dir)
 
     def copy(self, src_bucket: str, src_key: str, bucket: str, key: str, meta: ObjectMeta | None) -> ObjectInfo:
         with self.open(src_bucket, src_key) as source:
@@ -169,7 +162,7 @@ class LocalObjectStore(ObjectStore):
 
     # -- multipart uploads -----------------------------------------------------------------
     def create_multipart(self, bucket: str, key: str, meta: ObjectMeta) -> UploadInfo:
-        _object_path(self._bucket_dir(bucket), key)  # KeyTooLong now rather than at completion
+        object_path(self._bucket_dir(bucket), key)  # KeyTooLong now rather than at completion
         upload = UploadInfo(bucket, key, uuid.uuid4().hex, _now(), meta)
         staging = self._scratch.make_dir()
         record = {"bucket": bucket, "key": key, "initiated": upload.initiated.isoformat(), **_meta_fields(meta)}
@@ -202,7 +195,7 @@ class LocalObjectStore(ObjectStore):
                            parts: list[tuple[int, str]]) -> ObjectInfo:
         check_part_list(parts)
         directory, upload = self._upload(bucket, key, upload_id)
-        target = _object_path(self._bucket_dir(bucket), key)
+        target = object_path(self._bucket_dir(bucket), key)
         with ExitStack() as stack, self._scratch.spool() as spool:
             opened = _open_parts(directory, parts, stack)
             for file, record in opened:
@@ -237,7 +230,7 @@ class LocalObjectStore(ObjectStore):
 
     def _write(self, bucket: str, key: str, data: _Readable, meta: ObjectMeta) -> ObjectInfo:
         """Stream data into a temp file, then rename it over the key's file (put and copy)."""
-        target = _object_path(self._bucket_dir(bucket), key)
+        target = object_path(self._bucket_dir(bucket), key)
         with self._scratch.spool() as spool:
             record = spool.seal(_record(spool.feed(data), meta))
             with self._lock:
@@ -246,7 +239,7 @@ class LocalObjectStore(ObjectStore):
         return _object_info(bucket, key, record)
 
     def _open_object(self, bucket: str, key: str) -> tuple[BinaryIO, ObjectInfo]:
-        path = _object_path(self._bucket_dir(bucket), key)
+        path = object_path(self._bucket_dir(bucket), key)
         try:
             file = path.open("rb")
         except FileNotFoundError:
@@ -274,7 +267,7 @@ class LocalObjectStore(ObjectStore):
     def list(self, bucket: str, prefix: str = "", delimiter: str = "", start_after: str = "",
              max_keys: int = 1000) -> Listing:
         """See ObjectStore; walks only the directory of the prefix, and stops after max_keys + 1."""
-        found = list(islice(_listed(self._bucket_dir(bucket), prefix, delimiter, start_after), max_keys + 1))
+        found = list(islice(listed(self._bucket_dir(bucket), prefix, delimiter, start_after), max_keys + 1))
         page = found[:max_keys]
         objects: list[ObjectInfo] = []
         common_prefixes: list[str] = []
@@ -399,126 +392,10 @@ class _FileReader(ObjectReader):
         self._file.close()
 
 
-# -- keys and paths --------------------------------------------------------------------------
-def _object_path(bucket_dir: Path, key: str) -> Path:
-    """The file of a key; raise KeyTooLong if the key or one of its encoded segments is too long."""
-    if len(key.encode()) > _MAX_KEY_BYTES:
-        raise KeyTooLong(f"Your key is too long: {len(key.encode())} bytes; the maximum is {_MAX_KEY_BYTES}")
-    *dirs, last = key.split("/")
-    directory, name = _dir_path(bucket_dir, dirs), _FILE_PREFIX + quote(last, safe="")
-    if directory is None or len(name) > _MAX_NAME_BYTES:
-        raise KeyTooLong(f"A segment of key {key!r} is longer than {_MAX_NAME_BYTES} bytes once encoded")
-    return directory / name
-
-
-def _dir_path(bucket_dir: Path, segments: list[str]) -> Path | None:
-    """The directory of keys that start with '/'.join(segments) + '/'; None if it cannot exist."""
-    names = [quote(segment, safe="") + _DIR_SUFFIX for segment in segments]
-    if any(len(name) > _MAX_NAME_BYTES for name in names):
-        return None
-    return bucket_dir.joinpath(*names)
-
-
-def _entries(directory: Path) -> list[tuple[str, str, bool]]:
-    """(segment, file name, is a directory) of what a directory holds, in order of the segments
-    (a directory's ends with '/'). Empty if the directory is gone."""
-    try:
-        names = os.listdir(directory)
-    except FileNotFoundError:
-        return []
-    found = [(unquote(name[1:]), name, False) for name in names if name.startswith(_FILE_PREFIX)]
-    found += [(unquote(name[:-3]) + "/", name, True) for name in names if name.endswith(_DIR_SUFFIX)]
-    return sorted(found, key=lambda entry: entry[0])
-
-
-def _holds_object(directory: Path) -> bool:
-    """Whether a directory holds an object at any depth (a crash can leave empty ones behind)."""
-    pending = [directory]  # not recursion: keys can nest 512 deep
-    while pending:
-        current = pending.pop()
-        for _, name, is_dir in _entries(current):
-            if not is_dir:
-                return True
-            pending.append(current / name)
-    return False
-
-
-def _prune(directory: Path, bucket_dir: Path) -> None:
-    """Remove empty directories from `directory` up to the bucket's (the caller holds the lock)."""
-    while directory != bucket_dir:
-        try:
-            directory.rmdir()
-        except OSError:  # not empty
-            return
-        directory = directory.parent
-
-
 def _place(spool: _Spool, target: Path) -> None:
     """Publish a sealed spool as target, making its directories (the caller holds the lock)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     spool.publish(target)
-
-
-# -- listing ---------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class _Scope:
-    """What a listing walks: keys under `prefix` after `after` ("" for no bound)."""
-
-    prefix: str
-    after: str
-    rolls_up: bool  # delimiter '/': each directory is one common prefix, never walked into
-
-    def skips(self, key: str, is_dir: bool) -> bool:
-        """Whether a file, or a whole directory (key ending in '/'), has nothing to list."""
-        if not key.startswith(self.prefix):  # the walk starts in the prefix's directory: never above it
-            return True
-        if not self.after or key > self.after:
-            return False
-        return not is_dir or self.rolls_up or not self.after.startswith(key)
-
-
-def _listed(bucket_dir: Path, prefix: str, delimiter: str, start_after: str) -> Iterator[tuple[str, Path | None]]:
-    """Keys with their files, and common prefixes with None, in order and after start_after."""
-    base = prefix[: prefix.rfind("/") + 1]
-    directory = _dir_path(bucket_dir, base.split("/")[:-1])
-    if directory is None:
-        return
-    last_common = None
-    for key, path in _walk(directory, base, _Scope(prefix, start_after, delimiter == "/")):
-        cut = key.find(delimiter, len(prefix)) if delimiter and path is not None else -1
-        if cut < 0:
-            yield key, path
-            continue
-        common = key[: cut + len(delimiter)]
-        if common != last_common and common > start_after:
-            yield common, None
-        last_common = common
-
-
-def _walk(directory: Path, base: str, scope: _Scope) -> Iterator[tuple[str, Path | None]]:
-    """Depth first, in key order: (key, file) of the objects in `directory`, whose keys begin
-    with `base`; with scope.rolls_up, (common prefix, None) for each subdirectory holding objects."""
-    pending = [_children(directory, base, scope)]  # not recursion: keys can nest 512 deep
-    while pending:
-        entry = next(pending[-1], None)
-        if entry is None:
-            pending.pop()
-            continue
-        key, path, is_dir = entry
-        if not is_dir:
-            yield key, path
-        elif not scope.rolls_up:
-            pending.append(_children(path, key, scope))
-        elif _holds_object(path):
-            yield key, None
-
-
-def _children(directory: Path, base: str, scope: _Scope) -> Iterator[tuple[str, Path, bool]]:
-    """(key, path, is a directory) of what `directory` holds within the scope, in order."""
-    for segment, name, is_dir in _entries(directory):
-        key = base + segment
-        if not scope.skips(key, is_dir):
-            yield key, directory / name, is_dir
 
 
 # -- records: the JSON after an object's or a part's data, and the bucket and upload files ----
