@@ -10,10 +10,10 @@ Under the root:
     .tmp/<store id>/                  the temp files of one open store
 
 Keys map to paths as key_paths.py says: `.bucket` and `.upload` are neither an object's nor a
-directory's name, and `a`, `a/`, `a/b`, `a//b` and `../x` are all distinct paths. Bucket names start with a letter or digit, so `.multipart` and `.tmp` are
-not buckets. A key has at most 1024 UTF-8 bytes and each encoded segment must fit a file name
-(255 bytes; a non-ASCII character takes 6 to 12), else KeyTooLong. The filesystem must be
-case-sensitive, and support flock (Linux, macOS).
+directory's name, and `a`, `a/`, `a/b`, `a//b` and `../x` are all distinct paths. Bucket names
+start with a letter or digit, so `.multipart` and `.tmp` are not buckets. A key has at most 1024
+UTF-8 bytes and each encoded segment must fit a file name (255 bytes; a non-ASCII character takes
+6 to 12), else KeyTooLong. The filesystem must be case-sensitive, and support flock (Linux, macOS).
 
 An object file holds the object's bytes, then its info as JSON, the JSON's length and a magic
 number: one rename replaces data and metadata together, and a reader that has the file open keeps
