@@ -1,0 +1,107 @@
+"""The Runtime interface: start, find, stop and remove instances, whatever runs them.
+
+An instance is one host: one training host now, one serving host later. Backends (local
+processes now; containers and Ray later) implement `Runtime`; controllers use only this module.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from modelbay.runtime.instance_types import InstanceType
+
+
+class InstanceStatus(enum.StrEnum):
+    RUNNING = "running"
+    EXITED = "exited"  # the program ended by itself; see exit_code
+    OOM_KILLED = "killed by the memory limit"
+    STOPPED = "stopped"  # ended after stop() was asked for
+    LOST = "lost"  # gone without a recorded exit (e.g. the server crashed meanwhile)
+
+
+class InstanceNotFound(KeyError):
+    """No instance by that id in this runtime's state."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class InstanceRunning(RuntimeError):
+    """The operation needs an instance that has ended (e.g. remove)."""
+
+
+@dataclass(frozen=True)
+class InstanceSpec:
+    """What to run and with what.
+
+    `opt_ml` is the instance's own directory: inside the instance it is `/opt/ml` (or the SM_*
+    paths point into it where `/opt/ml` cannot be mounted). The caller owns it and fills it in
+    (`opt_ml_layout` in the process runtime creates the standard tree). `env` is the program's
+    whole environment; the runtime adds nothing but path relocation where it must.
+    """
+
+    argv: tuple[str, ...]
+    opt_ml: Path
+    instance_type: InstanceType
+    env: Mapping[str, str] = field(default_factory=dict)
+    workdir: Path | None = None  # None: the opt_ml directory
+
+
+@dataclass(frozen=True)
+class Instance:
+    """What a runtime knows of one instance. `exit_code` is None while running or when lost."""
+
+    id: str
+    labels: Mapping[str, str]
+    status: InstanceStatus
+    instance_type: str
+    opt_ml: Path
+    log_path: Path
+    started_at: datetime
+    ended_at: datetime | None = None
+    exit_code: int | None = None
+    reason: str | None = None  # why it ended, when a person needs telling (memory limit, lost)
+
+    @property
+    def is_alive(self) -> bool:
+        return self.status is InstanceStatus.RUNNING
+
+
+class Runtime(abc.ABC):
+    """Runs instances. State survives the Runtime object: a new one on the same state finds
+    the instances an earlier one started (running or ended), so controllers can rebuild what
+    runs from labels after a crash."""
+
+    @abc.abstractmethod
+    def start(self, spec: InstanceSpec, labels: Mapping[str, str]) -> Instance:
+        """Start an instance and return once it exists (not once its program is ready)."""
+
+    @abc.abstractmethod
+    def list(self, labels: Mapping[str, str]) -> list[Instance]:
+        """Instances, running or ended but not removed, whose labels include all of `labels`,
+        oldest first."""
+
+    @abc.abstractmethod
+    def inspect(self, instance_id: str) -> Instance:
+        """The instance's current state; raise InstanceNotFound."""
+
+    @abc.abstractmethod
+    def stop(self, instance_id: str, grace_s: float) -> None:
+        """Ask the instance to end: SIGTERM to all its processes now, SIGKILL after `grace_s`
+        if any remain. Returns at once; the instance ends as STOPPED. No-op once ended.
+        Raise InstanceNotFound."""
+
+    @abc.abstractmethod
+    def logs(self, instance_id: str) -> Path:
+        """The file holding the instance's stdout and stderr, interleaved, growing while it
+        runs. Raise InstanceNotFound."""
+
+    @abc.abstractmethod
+    def remove(self, instance_id: str) -> None:
+        """Forget an ended instance and free what the runtime holds for it (its log, limits);
+        the caller's opt_ml directory is left alone. Raise InstanceRunning, InstanceNotFound."""

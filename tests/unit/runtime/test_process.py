@@ -1,0 +1,208 @@
+"""ProcessRuntime against real processes: exits, logs, labels across runtimes, stop, /opt/ml, memory."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from modelbay.runtime.base import Instance, InstanceNotFound, InstanceRunning, InstanceSpec, InstanceStatus
+from modelbay.runtime.instance_types import InstanceType, instance_type
+from modelbay.runtime.memory import CgroupMemoryLimiter, MemoryLimiter, RssWatchdog
+from modelbay.runtime.process import ProcessRuntime
+from modelbay.runtime.sandbox import OPT_ML_DIRS
+from tests.helpers import wait_until
+
+SMALL = InstanceType("ml.test.small", 1, 200, 0, 0.0)  # test-only: a limit a test can exceed fast
+
+
+def python_spec(tmp_path: Path, code: str, kind: InstanceType | None = None) -> InstanceSpec:
+    return InstanceSpec(argv=(sys.executable, "-c", textwrap.dedent(code)), opt_ml=tmp_path / "opt_ml",
+                        instance_type=kind or instance_type("ml.m5.large"), env={"PATH": os.environ["PATH"]})
+
+
+def wait_ended(runtime: ProcessRuntime, instance_id: str, timeout_s: float = 10) -> Instance:
+    def ended() -> Instance | None:
+        instance = runtime.inspect(instance_id)
+        return None if instance.is_alive else instance
+    result = wait_until(ended, timeout_s, f"instance {instance_id} to end")
+    assert isinstance(result, Instance)
+    return result
+
+
+def is_gone(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+@pytest.fixture
+def make_runtime(tmp_path: Path) -> Iterator[Callable[..., ProcessRuntime]]:
+    """ProcessRuntimes on tmp_path/state; afterwards their instances are stopped and removed."""
+    made: list[ProcessRuntime] = []
+
+    def make(**options: Any) -> ProcessRuntime:
+        made.append(ProcessRuntime(tmp_path / "state", **options))
+        return made[-1]
+    yield make
+    for runtime in made:
+        for instance in runtime.list({}):
+            runtime.stop(instance.id, grace_s=0)
+            wait_ended(runtime, instance.id)
+            runtime.remove(instance.id)
+
+
+@pytest.fixture
+def runtime(make_runtime: Callable[..., ProcessRuntime]) -> ProcessRuntime:
+    return make_runtime()
+
+
+def test_exit_code_and_logs_are_recorded(runtime: ProcessRuntime, tmp_path: Path) -> None:
+    code = "import sys; print('to stdout', flush=True); print('to stderr', file=sys.stderr); sys.exit(3)"
+    started = runtime.start(python_spec(tmp_path, code), labels={"job": "j"})
+    assert started.status is InstanceStatus.RUNNING and started.exit_code is None
+    ended = wait_ended(runtime, started.id)
+    assert (ended.status, ended.exit_code) == (InstanceStatus.EXITED, 3)
+    assert ended.ended_at is not None and ended.ended_at >= ended.started_at
+    log = runtime.logs(started.id).read_text()
+    assert "to stdout" in log and "to stderr" in log
+    assert all((tmp_path / "opt_ml" / sub).is_dir() for sub in OPT_ML_DIRS)
+
+
+def test_a_new_runtime_finds_instances_by_label(runtime: ProcessRuntime, tmp_path: Path) -> None:
+    sleeper = "import time; time.sleep(60)"
+    first = runtime.start(python_spec(tmp_path / "a", sleeper), labels={"job": "a", "host": "algo-1"})
+    runtime.start(python_spec(tmp_path / "b", sleeper), labels={"job": "b", "host": "algo-1"})
+    other = ProcessRuntime(runtime.state_dir)  # as after a restart: nothing shared but the state dir
+    found = other.list({"job": "a"})
+    assert [(i.id, i.status, dict(i.labels)) for i in found] == [
+        (first.id, InstanceStatus.RUNNING, {"job": "a", "host": "algo-1"})]
+    assert len(other.list({"host": "algo-1"})) == 2
+    assert other.list({"job": "c"}) == []
+
+
+def test_an_instance_gone_without_its_runtime_is_lost(
+        make_runtime: Callable[..., ProcessRuntime], tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    starter = f"""
+        import os, sys
+        from pathlib import Path
+        from modelbay.runtime.base import InstanceSpec
+        from modelbay.runtime.instance_types import instance_type
+        from modelbay.runtime.process import ProcessRuntime
+        spec = InstanceSpec(argv=("sleep", "60"), opt_ml=Path({str(tmp_path / "opt_ml")!r}),
+                            instance_type=instance_type("ml.m5.large"), env={{"PATH": os.environ["PATH"]}})
+        print(ProcessRuntime(Path({str(state)!r})).start(spec, labels={{}}).id, flush=True)
+        os._exit(0)  # as in a crash: no reaper records anything
+    """
+    out = subprocess.run([sys.executable, "-c", textwrap.dedent(starter)], capture_output=True, text=True,
+                         check=True, cwd=Path(__file__).parents[3])
+    instance_id = out.stdout.strip()
+    runtime = make_runtime()
+    assert runtime.inspect(instance_id).status is InstanceStatus.RUNNING
+    os.killpg(json.loads((state / f"{instance_id}.json").read_text())["pid"], signal.SIGKILL)
+    lost = wait_ended(runtime, instance_id)
+    assert (lost.status, lost.exit_code) == (InstanceStatus.LOST, None)
+    assert lost.reason and "no runtime" in lost.reason
+
+
+def test_stop_sends_sigterm_first(runtime: ProcessRuntime, tmp_path: Path) -> None:
+    code = f"""
+        import pathlib, signal, sys, time
+        def on_term(*_):
+            pathlib.Path({str(tmp_path / "term")!r}).write_text("got SIGTERM")
+            sys.exit(0)
+        signal.signal(signal.SIGTERM, on_term)
+        pathlib.Path({str(tmp_path / "ready")!r}).touch()
+        time.sleep(60)
+    """
+    started = runtime.start(python_spec(tmp_path, code), labels={})
+    wait_until((tmp_path / "ready").exists, 10, "the program to trap SIGTERM")
+    runtime.stop(started.id, grace_s=30)
+    ended = wait_ended(runtime, started.id)
+    assert (ended.status, ended.exit_code) == (InstanceStatus.STOPPED, 0)
+    assert (tmp_path / "term").read_text() == "got SIGTERM"
+
+
+def test_stop_kills_after_the_grace_period(runtime: ProcessRuntime, tmp_path: Path) -> None:
+    code = f"""
+        import pathlib, signal, time
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        pathlib.Path({str(tmp_path / "ready")!r}).touch()
+        time.sleep(60)
+    """
+    started = runtime.start(python_spec(tmp_path, code), labels={})
+    wait_until((tmp_path / "ready").exists, 10, "the program to ignore SIGTERM")
+    runtime.stop(started.id, grace_s=0.3)
+    ended = wait_ended(runtime, started.id)
+    assert (ended.status, ended.exit_code) == (InstanceStatus.STOPPED, -signal.SIGKILL)
+
+
+def test_stop_ends_the_whole_process_group(runtime: ProcessRuntime, tmp_path: Path) -> None:
+    code = f"""
+        import pathlib, subprocess, time
+        child = subprocess.Popen(["sleep", "60"])
+        pathlib.Path({str(tmp_path / "child.tmp")!r}).write_text(str(child.pid))
+        pathlib.Path({str(tmp_path / "child.tmp")!r}).rename({str(tmp_path / "child")!r})
+        time.sleep(60)
+    """
+    started = runtime.start(python_spec(tmp_path, code), labels={})
+    wait_until((tmp_path / "child").exists, 10, "the program to start its child")
+    child = int((tmp_path / "child").read_text())
+    assert not is_gone(child)
+    runtime.stop(started.id, grace_s=5)
+    wait_ended(runtime, started.id)
+    wait_until(lambda: is_gone(child), 5, "the program's child to end")
+
+
+def test_a_hard_coded_opt_ml_path_lands_in_the_instance_dir(runtime: ProcessRuntime, tmp_path: Path) -> None:
+    if runtime.namespace_prefix is None:  # relocation instead: the variables point into the instance dir
+        code = "import os, pathlib; pathlib.Path(os.environ['SM_MODEL_DIR'], 'x').write_text('model')"
+    else:
+        code = "import pathlib; pathlib.Path('/opt/ml/model/x').write_text('model')"
+    ended = wait_ended(runtime, runtime.start(python_spec(tmp_path, code), labels={}).id)
+    assert (ended.status, ended.exit_code) == (InstanceStatus.EXITED, 0), runtime.logs(ended.id).read_text()
+    assert (tmp_path / "opt_ml" / "model" / "x").read_text() == "model"
+    assert not Path("/opt/ml/model/x").exists()
+
+
+def test_without_namespaces_paths_are_relocated(make_runtime: Callable[..., ProcessRuntime], tmp_path: Path) -> None:
+    runtime = make_runtime(namespaces=False)
+    code = "import os; print(os.environ['SM_MODEL_DIR'], os.environ['SM_OUTPUT_DATA_DIR'])"
+    ended = wait_ended(runtime, runtime.start(python_spec(tmp_path, code), labels={}).id)
+    assert ended.exit_code == 0
+    opt_ml = tmp_path / "opt_ml"
+    assert runtime.logs(ended.id).read_text().split() == [str(opt_ml / "model"), str(opt_ml / "output/data")]
+
+
+@pytest.mark.parametrize("limiter", [None, RssWatchdog()], ids=["best-available", "rss-watchdog"])
+def test_exceeding_the_memory_limit_kills_with_a_reason(
+        make_runtime: Callable[..., ProcessRuntime], tmp_path: Path, limiter: MemoryLimiter | None) -> None:
+    runtime = make_runtime(memory=limiter)
+    code = "import time; hog = b'x' * (400 * 1024 * 1024); time.sleep(60)"
+    ended = wait_ended(runtime, runtime.start(python_spec(tmp_path, code, SMALL), labels={}).id)
+    assert ended.status is InstanceStatus.OOM_KILLED
+    assert ended.reason == "exceeded the 200 MiB memory of ml.test.small"
+
+
+def test_remove_forgets_an_ended_instance(runtime: ProcessRuntime, tmp_path: Path) -> None:
+    running = runtime.start(python_spec(tmp_path, "import time; time.sleep(60)"), labels={})
+    with pytest.raises(InstanceRunning):
+        runtime.remove(running.id)
+    runtime.stop(running.id, grace_s=0)
+    wait_ended(runtime, running.id)
+    runtime.remove(running.id)
+    with pytest.raises(InstanceNotFound):
+        runtime.inspect(running.id)
+    assert not running.log_path.exists()
+    if isinstance(runtime.memory, CgroupMemoryLimiter):
+        assert not (runtime.memory.parent / running.id).exists()
