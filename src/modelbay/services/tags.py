@@ -27,7 +27,7 @@ def add_tags(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     """
     arn = _resource_arn(params)
     tags = [(tag["Key"], tag["Value"]) for tag in params["Tags"]]
-    _check_not_reserved(key for key, _ in tags)
+    check_not_reserved(key for key, _ in tags)
     ctx.metadata.tags.add(arn, tags, max_tags=MAX_TAGS_PER_RESOURCE)
     return {"Tags": _wire(tags)}
 
@@ -46,7 +46,7 @@ def list_tags(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
 def delete_tags(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     """Remove the tags with the given keys; keys the resource does not have are ignored."""
     arn = _resource_arn(params)
-    _check_not_reserved(params["TagKeys"])
+    check_not_reserved(params["TagKeys"])
     ctx.metadata.tags.delete(arn, params["TagKeys"])
     return {}
 
@@ -59,7 +59,8 @@ def _resource_arn(params: dict[str, Any]) -> str:
     return arn
 
 
-def _check_not_reserved(keys: Iterable[str]) -> None:
+def check_not_reserved(keys: Iterable[str]) -> None:
+    """Raise ValidationError if a key starts with "aws:" in any letter case."""
     for key in keys:
         if key.lower().startswith(RESERVED_KEY_PREFIX):
             raise ValidationError(f"Tag key {key!r} is not allowed: keys starting with "

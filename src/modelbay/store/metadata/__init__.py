@@ -4,6 +4,18 @@ from modelbay.store.metadata.audit import SUCCESS, AuditEvent, AuditRepository
 from modelbay.store.metadata.paging import Page
 from modelbay.store.metadata.store import MetadataStore, open_metadata_store
 from modelbay.store.metadata.tags import Tag, TagRepository
+from modelbay.store.metadata.training_jobs import (
+    MetricDatum,
+    SecondaryStatusTransition,
+    TrainingJob,
+    TrainingJobExists,
+    TrainingJobFilter,
+    TrainingJobNotFound,
+    TrainingJobRepository,
+    TrainingJobStatusConflict,
+)
 
-__all__ = ["SUCCESS", "AuditEvent", "AuditRepository", "MetadataStore", "Page", "Tag", "TagRepository",
+__all__ = ["SUCCESS", "AuditEvent", "AuditRepository", "MetadataStore", "MetricDatum", "Page",
+           "SecondaryStatusTransition", "Tag", "TagRepository", "TrainingJob", "TrainingJobExists",
+           "TrainingJobFilter", "TrainingJobNotFound", "TrainingJobRepository", "TrainingJobStatusConflict",
            "open_metadata_store"]

@@ -41,4 +41,9 @@ def decode_token(scope: str, token: str) -> int:
     match decoded:
         case [str() as found_scope, int() as after] if found_scope == scope and not isinstance(after, bool):
             return after
-    raise ValidationError("Invalid NextToken: pass the NextToken of the previous page of the same listing.")
+    raise invalid_token()
+
+
+def invalid_token() -> ValidationError:
+    """The error for a NextToken that no earlier page of the listing gave."""
+    return ValidationError("Invalid NextToken: pass the NextToken of the previous page of the same listing.")

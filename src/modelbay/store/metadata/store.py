@@ -7,6 +7,7 @@ from modelbay.store.metadata.database import Database
 from modelbay.store.metadata.engine import create_metadata_engine
 from modelbay.store.metadata.migrate import upgrade_to_head
 from modelbay.store.metadata.tags import TagRepository
+from modelbay.store.metadata.training_jobs import TrainingJobRepository
 
 
 class MetadataStore:
@@ -19,6 +20,7 @@ class MetadataStore:
         self.db = db
         self.tags = TagRepository(db)
         self.audit = AuditRepository(db)
+        self.training_jobs = TrainingJobRepository(db)
 
     def close(self) -> None:
         """Close pooled connections (a later call reconnects; nothing else needs closing)."""

@@ -7,8 +7,9 @@ Constraint names follow NAMING_CONVENTION so migrations can refer to them on eve
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Dialect, Index, Integer, MetaData, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Dialect, Index, Integer, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -77,3 +78,29 @@ class AuditEventRow(Base):
     outcome: Mapped[str] = mapped_column(Text)
     status_code: Mapped[int] = mapped_column(Integer)
     source_ip: Mapped[str | None] = mapped_column(Text)
+
+
+class TrainingJobRow(Base):
+    """One training job: its request as given, and where it stands (see TrainingJob for each column).
+
+    `transitions` and `final_metrics` hold JSON lists whose times are ISO 8601 strings in UTC.
+    """
+
+    __tablename__ = "training_jobs"
+    __table_args__ = (Index(None, "creation_time"),)
+
+    id: Mapped[int] = mapped_column(BigSerial, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(63), unique=True)
+    arn: Mapped[str] = mapped_column(String(256), unique=True)
+    request: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(32))
+    secondary_status: Mapped[str] = mapped_column(String(32))
+    transitions: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    creation_time: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_modified_time: Mapped[datetime] = mapped_column(UtcDateTime)
+    training_start_time: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    training_end_time: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    failure_reason: Mapped[str | None] = mapped_column(Text)
+    model_artifacts: Mapped[str | None] = mapped_column(Text)
+    final_metrics: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    stop_requested: Mapped[bool] = mapped_column(Boolean)

@@ -1,0 +1,136 @@
+"""SageMaker's training-job records: CreateTrainingJob, DescribeTrainingJob, ListTrainingJobs, StopTrainingJob.
+
+These functions record desired state only; the training controller runs the jobs and moves
+them through their statuses (TrainingJobRepository.advance).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modelbay.errors import ResourceInUse, ValidationError
+from modelbay.services.base import Context, Handler
+from modelbay.services.tags import MAX_TAGS_PER_RESOURCE, check_not_reserved
+from modelbay.store.metadata import (
+    TrainingJob,
+    TrainingJobExists,
+    TrainingJobFilter,
+    TrainingJobNotFound,
+    TrainingJobStatusConflict,
+)
+
+STARTING, STARTING_MESSAGE = "Starting", "Starting the training job"
+DEFAULT_MAX_RESULTS = 10
+# What SageMaker shows in DescribeTrainingJob when the request left these out.
+REQUEST_DEFAULTS: dict[str, Any] = {
+    "StoppingCondition": {"MaxRuntimeInSeconds": 86400}, "EnableNetworkIsolation": False,
+    "EnableInterContainerTrafficEncryption": False, "EnableManagedSpotTraining": False}
+# The CreateTrainingJob members that DescribeTrainingJob gives back as they were sent.
+ECHOED_MEMBERS = (
+    "HyperParameters", "AlgorithmSpecification", "RoleArn", "InputDataConfig", "OutputDataConfig",
+    "ResourceConfig", "VpcConfig", "StoppingCondition", "EnableNetworkIsolation",
+    "EnableInterContainerTrafficEncryption", "EnableManagedSpotTraining", "CheckpointConfig", "DebugHookConfig",
+    "ExperimentConfig", "DebugRuleConfigurations", "TensorBoardOutputConfig", "ProfilerConfig",
+    "ProfilerRuleConfigurations", "Environment", "RetryStrategy", "RemoteDebugConfig", "InfraCheckConfig",
+    "ServerlessJobConfig", "MlflowConfig", "ModelPackageConfig")
+_NOT_FOUND = "Requested resource not found."
+
+
+def create_training_job(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
+    """Record the job as InProgress / Starting and store its tags; answer with its ARN.
+
+    Raises ResourceInUse if a job of that name exists, ValidationError for a reserved tag key.
+    """
+    name: str = params["TrainingJobName"]
+    arn = ctx.arn("sagemaker", f"training-job/{name.lower()}")
+    tags = [(tag["Key"], tag["Value"]) for tag in params.get("Tags", [])]
+    check_not_reserved(key for key, _ in tags)
+    request = REQUEST_DEFAULTS | {key: value for key, value in params.items() if key in ECHOED_MEMBERS}
+    try:
+        ctx.metadata.training_jobs.create(name, arn, request, STARTING, STARTING_MESSAGE)
+    except TrainingJobExists as err:
+        raise ResourceInUse("Training job names must be unique within an AWS account and region, and a training "
+                            f"job with this name already exists ({err.arn})") from err
+    if tags:
+        ctx.metadata.tags.add(arn, tags, max_tags=MAX_TAGS_PER_RESOURCE)
+    return {"TrainingJobArn": arn}
+
+
+def describe_training_job(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
+    """The job's request and state as DescribeTrainingJobResponse; ValidationException if it is unknown."""
+    job = ctx.metadata.training_jobs.get(params["TrainingJobName"])
+    if job is None:
+        raise ValidationError(_NOT_FOUND)
+    return _description(job)
+
+
+def list_training_jobs(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
+    """A page of job summaries, filtered and sorted as asked (newest first by default)."""
+    if params.get("WarmPoolStatusEquals") or params.get("TrainingPlanArnEquals"):
+        return {"TrainingJobSummaries": []}  # no job here uses warm pools or training plans
+    filters = TrainingJobFilter(
+        name_contains=params.get("NameContains"), status=params.get("StatusEquals"),
+        created_after=params.get("CreationTimeAfter"), created_before=params.get("CreationTimeBefore"),
+        modified_after=params.get("LastModifiedTimeAfter"), modified_before=params.get("LastModifiedTimeBefore"))
+    page = ctx.metadata.training_jobs.list(
+        filters, params.get("SortBy", "CreationTime"), params.get("SortOrder", "Descending") == "Ascending",
+        params.get("NextToken") or None, params.get("MaxResults", DEFAULT_MAX_RESULTS))
+    output: dict[str, Any] = {"TrainingJobSummaries": [_summary(job) for job in page.items]}
+    if page.next_token is not None:
+        output["NextToken"] = page.next_token
+    return output
+
+
+def stop_training_job(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
+    """Ask the controller to stop an InProgress job, which goes to Stopping / Stopping now.
+
+    ValidationException if the job is unknown or not InProgress.
+    """
+    try:
+        ctx.metadata.training_jobs.request_stop(params["TrainingJobName"])
+    except TrainingJobNotFound as err:
+        raise ValidationError(_NOT_FOUND) from err
+    except TrainingJobStatusConflict as err:
+        raise ValidationError(f"The request was rejected because the training job is in status {err.status}.") from err
+    return {}
+
+
+def _summary(job: TrainingJob) -> dict[str, Any]:
+    summary = {"TrainingJobName": job.name, "TrainingJobArn": job.arn, "CreationTime": job.creation_time,
+               "LastModifiedTime": job.last_modified_time, "TrainingJobStatus": job.status,
+               "SecondaryStatus": job.secondary_status}
+    return summary | _present(TrainingEndTime=job.training_end_time)
+
+
+def _description(job: TrainingJob) -> dict[str, Any]:
+    transitions = [{"Status": t.status, "StartTime": t.start_time, "StatusMessage": t.message}
+                   | _present(EndTime=t.end_time) for t in job.transitions]
+    metrics = [{"MetricName": m.name, "Value": m.value, "Timestamp": m.timestamp} for m in job.final_metrics]
+    return _summary(job) | job.request | {"SecondaryStatusTransitions": transitions,
+                                          "ModelArtifacts": {"S3ModelArtifacts": _model_artifacts(job)}} | _present(
+        FailureReason=job.failure_reason, TrainingStartTime=job.training_start_time,
+        FinalMetricDataList=metrics or None) | _durations(job)
+
+
+def _model_artifacts(job: TrainingJob) -> str:
+    """Where model.tar.gz is, or will be once uploaded (the model requires the member throughout)."""
+    if job.model_artifacts is not None:
+        return job.model_artifacts
+    return f"{job.request['OutputDataConfig']['S3OutputPath'].rstrip('/')}/{job.name}/output/model.tar.gz"
+
+
+def _durations(job: TrainingJob) -> dict[str, int]:
+    """TrainingTimeInSeconds and BillableTimeInSeconds of an ended job (no managed spot: they are equal)."""
+    if job.training_end_time is None:
+        return {}
+    seconds = int((job.training_end_time - (job.training_start_time or job.training_end_time)).total_seconds())
+    return {"TrainingTimeInSeconds": seconds, "BillableTimeInSeconds": seconds}
+
+
+def _present(**members: Any) -> dict[str, Any]:
+    return {key: value for key, value in members.items() if value is not None}
+
+
+OPERATIONS: dict[str, Handler] = {
+    "CreateTrainingJob": create_training_job, "DescribeTrainingJob": describe_training_job,
+    "ListTrainingJobs": list_training_jobs, "StopTrainingJob": stop_training_job}

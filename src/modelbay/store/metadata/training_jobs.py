@@ -1,0 +1,255 @@
+"""Training jobs: the request each was created with, and its status history, for services and controllers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
+
+from modelbay.store.metadata.database import Database
+from modelbay.store.metadata.paging import Page, decode_token, encode_token, invalid_token
+from modelbay.store.metadata.tables import TrainingJobRow
+
+IN_PROGRESS, STOPPING = "InProgress", "Stopping"
+ENDED_STATUSES = frozenset({"Completed", "Failed", "Stopped"})
+# Entering one of these secondary statuses means the instances are up and the job's time counts.
+TRAINING_PHASES = frozenset({"Downloading", "DownloadingTrainingImage", "Training"})
+STOPPING_MESSAGE = "Stopping the training job"
+SortKey = Literal["Name", "CreationTime", "Status"]
+_SORT_COLUMNS: dict[str, InstrumentedAttribute[Any]] = {
+    "Name": TrainingJobRow.name, "CreationTime": TrainingJobRow.creation_time, "Status": TrainingJobRow.status}
+
+
+class TrainingJobExists(Exception):
+    """A training job with this name (or ARN) exists already; `arn` is the existing job's."""
+
+    def __init__(self, arn: str) -> None:
+        super().__init__(f"training job {arn} exists already")
+        self.arn = arn
+
+
+class TrainingJobNotFound(LookupError):
+    """No training job has this name."""
+
+
+class TrainingJobStatusConflict(Exception):
+    """The job's status does not allow the change; `status` is the job's TrainingJobStatus."""
+
+    def __init__(self, name: str, status: str) -> None:
+        super().__init__(f"training job {name} is {status}")
+        self.status = status
+
+
+@dataclass(frozen=True)
+class SecondaryStatusTransition:
+    """One SecondaryStatus the job went through; `end_time` is None while it is the current one."""
+
+    status: str
+    start_time: datetime
+    end_time: datetime | None
+    message: str
+
+
+@dataclass(frozen=True)
+class MetricDatum:
+    """A metric's final value, as FinalMetricDataList reports it."""
+
+    name: str
+    value: float
+    timestamp: datetime
+
+
+@dataclass(frozen=True)
+class TrainingJob:
+    """A training job as stored.
+
+    `request` is the CreateTrainingJob request as the service stored it (JSON values only).
+    `model_artifacts` is the S3 URI of model.tar.gz once uploaded; `stop_requested` tells the
+    controller that StopTrainingJob was called.
+    """
+
+    name: str
+    arn: str
+    request: dict[str, Any]
+    status: str
+    secondary_status: str
+    transitions: tuple[SecondaryStatusTransition, ...]
+    creation_time: datetime
+    last_modified_time: datetime
+    training_start_time: datetime | None
+    training_end_time: datetime | None
+    failure_reason: str | None
+    model_artifacts: str | None
+    final_metrics: tuple[MetricDatum, ...]
+    stop_requested: bool
+
+
+@dataclass(frozen=True)
+class TrainingJobFilter:
+    """ListTrainingJobs' filters: each one given narrows the listing; times are exclusive bounds."""
+
+    name_contains: str | None = None  # case-insensitive
+    status: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    modified_after: datetime | None = None
+    modified_before: datetime | None = None
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        row = TrainingJobRow
+        bounds = ((self.status, row.status.__eq__), (self.created_after, row.creation_time.__gt__),
+                  (self.created_before, row.creation_time.__lt__), (self.modified_after, row.last_modified_time.__gt__),
+                  (self.modified_before, row.last_modified_time.__lt__))
+        found = [compare(value) for value, compare in bounds if value is not None]
+        if self.name_contains is not None:
+            found.append(row.name.icontains(self.name_contains, autoescape=True))
+        return found
+
+
+class TrainingJobRepository:
+    """Training jobs by name. Every method that writes is one transaction; times come from `clock`."""
+
+    def __init__(self, db: Database, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self._db = db
+        self._clock = clock
+
+    def create(self, name: str, arn: str, request: dict[str, Any], secondary_status: str, message: str) -> TrainingJob:
+        """Store a new job, InProgress in `secondary_status` since now.
+
+        Raises TrainingJobExists, writing nothing, if a job has this name or this ARN.
+        """
+        now = self._clock()
+        with self._db.write(lock="training-jobs create") as session:
+            existing = session.scalar(select(TrainingJobRow.arn).where(
+                or_(TrainingJobRow.name == name, TrainingJobRow.arn == arn)))
+            if existing is not None:
+                raise TrainingJobExists(existing)
+            row = TrainingJobRow(
+                name=name, arn=arn, request=request, status=IN_PROGRESS, secondary_status=secondary_status,
+                transitions=[_transition_json(secondary_status, now, message)], creation_time=now,
+                last_modified_time=now, final_metrics=[], stop_requested=False)
+            session.add(row)
+            session.flush()
+            return _job(row)
+
+    def get(self, name: str) -> TrainingJob | None:
+        """The job with this name, or None."""
+        with self._db.read() as session:
+            row = session.scalar(select(TrainingJobRow).where(TrainingJobRow.name == name))
+            return None if row is None else _job(row)
+
+    def list(self, filters: TrainingJobFilter = TrainingJobFilter(), sort_by: SortKey = "CreationTime",
+             ascending: bool = False, after_token: str | None = None, limit: int = 10) -> Page[TrainingJob]:
+        """Up to `limit` (at least 1) matching jobs in order, after the page `after_token` ended.
+
+        Ties in the sort key keep creation order. Raises ValidationError for a token that no
+        earlier page of a listing with the same sort gave.
+        """
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1, not {limit}")
+        scope = f"training-jobs {sort_by} {'asc' if ascending else 'desc'}"
+        column, row_id = _SORT_COLUMNS[sort_by], TrainingJobRow.id
+        query = select(TrainingJobRow).where(*filters.conditions()).limit(limit + 1).order_by(
+            *((column.asc(), row_id.asc()) if ascending else (column.desc(), row_id.desc())))
+        with self._db.read() as session:
+            if after_token is not None:
+                query = query.where(_after(session, column, decode_token(scope, after_token), ascending))
+            rows = list(session.scalars(query))
+            jobs = [_job(row) for row in rows[:limit]]
+        next_token = encode_token(scope, rows[limit - 1].id) if len(rows) > limit else None
+        return Page(jobs, next_token)
+
+    def advance(self, name: str, status: str, secondary_status: str, message: str, *,
+                failure_reason: str | None = None, model_artifacts: str | None = None,
+                final_metrics: Sequence[MetricDatum] | None = None) -> TrainingJob:
+        """Move the job to `status` / `secondary_status` now, and record what is given.
+
+        A new secondary status ends the current transition and opens another; the same one
+        only replaces the current transition's message. TrainingStartTime is set on first
+        entering a TRAINING_PHASES status, TrainingEndTime on reaching an ended status.
+        Raises TrainingJobNotFound, or TrainingJobStatusConflict if the job has ended.
+        """
+        with self._db.write(lock=f"training-job {name}") as session:
+            row = _row_to_change(session, name)
+            _move(row, status, secondary_status, message, self._clock())
+            row.failure_reason = failure_reason if failure_reason is not None else row.failure_reason
+            row.model_artifacts = model_artifacts if model_artifacts is not None else row.model_artifacts
+            if final_metrics is not None:
+                row.final_metrics = [_metric_json(datum) for datum in final_metrics]
+            return _job(row)
+
+    def request_stop(self, name: str) -> TrainingJob:
+        """Mark an InProgress job stop-requested and move it to Stopping / Stopping.
+
+        Raises TrainingJobNotFound, or TrainingJobStatusConflict if the job is not InProgress.
+        """
+        with self._db.write(lock=f"training-job {name}") as session:
+            row = _row_to_change(session, name)
+            if row.status != IN_PROGRESS:
+                raise TrainingJobStatusConflict(name, row.status)
+            _move(row, STOPPING, STOPPING, STOPPING_MESSAGE, self._clock())
+            row.stop_requested = True
+            return _job(row)
+
+
+def _after(session: Session, column: InstrumentedAttribute[Any], last_id: int, ascending: bool) -> ColumnElement[bool]:
+    """Rows that follow row `last_id` in the order (column, id), ascending or descending."""
+    pivot = session.scalar(select(column).where(TrainingJobRow.id == last_id))
+    if pivot is None:
+        raise invalid_token()
+    if ascending:
+        return or_(column > pivot, and_(column == pivot, TrainingJobRow.id > last_id))
+    return or_(column < pivot, and_(column == pivot, TrainingJobRow.id < last_id))
+
+
+def _row_to_change(session: Session, name: str) -> TrainingJobRow:
+    row = session.scalar(select(TrainingJobRow).where(TrainingJobRow.name == name))
+    if row is None:
+        raise TrainingJobNotFound(name)
+    if row.status in ENDED_STATUSES:
+        raise TrainingJobStatusConflict(name, row.status)
+    return row
+
+
+def _move(row: TrainingJobRow, status: str, secondary_status: str, message: str, now: datetime) -> None:
+    transitions = [dict(transition) for transition in row.transitions]  # a new list, so the JSON column updates
+    if transitions[-1]["Status"] == secondary_status:
+        transitions[-1]["StatusMessage"] = message
+    else:
+        transitions[-1]["EndTime"] = now.isoformat()
+        transitions.append(_transition_json(secondary_status, now, message))
+    row.transitions = transitions
+    row.status, row.secondary_status, row.last_modified_time = status, secondary_status, now
+    if row.training_start_time is None and secondary_status in TRAINING_PHASES:
+        row.training_start_time = now
+    if status in ENDED_STATUSES:
+        row.training_end_time = now
+
+
+def _transition_json(status: str, start: datetime, message: str) -> dict[str, Any]:
+    return {"Status": status, "StartTime": start.isoformat(), "EndTime": None, "StatusMessage": message}
+
+
+def _metric_json(datum: MetricDatum) -> dict[str, Any]:
+    return {"MetricName": datum.name, "Value": datum.value, "Timestamp": datum.timestamp.isoformat()}
+
+
+def _time(text: str) -> datetime:
+    return datetime.fromisoformat(text).astimezone(UTC)
+
+
+def _job(row: TrainingJobRow) -> TrainingJob:
+    transitions = tuple(SecondaryStatusTransition(t["Status"], _time(t["StartTime"]),
+                                                  t["EndTime"] and _time(t["EndTime"]), t["StatusMessage"])
+                        for t in row.transitions)
+    metrics = tuple(MetricDatum(m["MetricName"], m["Value"], _time(m["Timestamp"])) for m in row.final_metrics)
+    return TrainingJob(
+        name=row.name, arn=row.arn, request=row.request, status=row.status, secondary_status=row.secondary_status,
+        transitions=transitions, creation_time=row.creation_time, last_modified_time=row.last_modified_time,
+        training_start_time=row.training_start_time, training_end_time=row.training_end_time,
+        failure_reason=row.failure_reason, model_artifacts=row.model_artifacts, final_metrics=metrics,
+        stop_requested=row.stop_requested)
