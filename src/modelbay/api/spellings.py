@@ -8,6 +8,7 @@ from modelbay.api.protocol import ErrorSpelling
 _VALIDATION_ERROR = {"ValidationException": ErrorSpelling("ValidationError")}
 
 SPELLINGS: dict[str, dict[str, ErrorSpelling]] = {
+    "logs": {"ValidationException": ErrorSpelling("InvalidParameterException")},
     "sagemaker-runtime": _VALIDATION_ERROR,
     "sts": {**_VALIDATION_ERROR, "UnknownOperationException": ErrorSpelling("InvalidAction"),
             "SerializationException": ErrorSpelling("MalformedQueryString")},

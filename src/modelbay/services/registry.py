@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from modelbay.services import s3, sagemaker, sts
+from modelbay.services import logs, s3, sagemaker, sts
 from modelbay.services.base import Handler
 
 
@@ -16,6 +16,7 @@ def served_operations() -> dict[str, Mapping[str, Handler]]:
     return {
         "sagemaker": sagemaker.OPERATIONS,
         "sagemaker-runtime": {},
+        "logs": logs.OPERATIONS,
         "s3": s3.OPERATIONS,
         "sts": sts.OPERATIONS,
     }

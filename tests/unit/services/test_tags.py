@@ -25,7 +25,7 @@ ARN = "arn:aws:sagemaker:us-east-1:000000000000:training-job/job-1"
 def ctx(tmp_path: Path) -> Iterator[Context]:
     store = open_metadata_store(f"sqlite:///{tmp_path / 'metadata.db'}")
     # Tags never touch the object store, so the platform has none.
-    platform = Platform(settings=Settings(data_dir=tmp_path), metadata=store, objects=None)  # type: ignore[arg-type]
+    platform = Platform(settings=Settings(data_dir=tmp_path), metadata=store, objects=None, logs=None)  # type: ignore[arg-type]
     yield Context(platform=platform, request_id="req-1", region="us-east-1",
                   principal=Principal(access_key_id="AKIDTEST", account_id="000000000000"))
     store.close()

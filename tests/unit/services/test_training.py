@@ -39,7 +39,7 @@ def ctx(tmp_path: Path) -> Iterator[Context]:
     store = open_metadata_store(f"sqlite:///{tmp_path / 'metadata.db'}")
     store.training_jobs = TrainingJobRepository(store.db, clock=Clock())
     # Recording jobs never touches the object store, so the platform has none.
-    platform = Platform(settings=Settings(data_dir=tmp_path), metadata=store, objects=None)  # type: ignore[arg-type]
+    platform = Platform(settings=Settings(data_dir=tmp_path), metadata=store, objects=None, logs=None)  # type: ignore[arg-type]
     yield Context(platform=platform, request_id="req-1", region="eu-west-1",
                   principal=Principal(access_key_id="AKIDTEST", account_id="123456789012"))
     store.close()
