@@ -20,6 +20,7 @@ import uvloop
 
 from modelbay.api.app import build_app
 from modelbay.config import Settings
+from modelbay.controllers.loops import background_loops
 
 log = logging.getLogger("modelbay")
 
@@ -29,7 +30,7 @@ def serve(settings: Settings, address_file: Path | None = None, announce: bool =
     sock = bind(settings.host, settings.port)
     host, port = sock.getsockname()[:2]
     url = f"http://{_url_host(host)}:{port}"
-    app = build_app(settings, virtual_hosts=_virtual_hosts(settings.host))
+    app = build_app(settings, virtual_hosts=_virtual_hosts(settings.host), background=background_loops)
     config = uvicorn.Config(app, log_level="warning", http="httptools", lifespan="on", timeout_keep_alive=75)
     server = uvicorn.Server(config)
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:  # uvicorn picks a loop only in run()

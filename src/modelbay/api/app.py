@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Callable, Collection, Coroutine, Sequence
+from typing import Any
 
 import botocore.session
 from starlette.applications import Starlette
@@ -20,9 +22,9 @@ from modelbay.api.rest_xml_protocol import RestXmlCodec
 from modelbay.api.routing import Router
 from modelbay.api.spellings import SPELLINGS
 from modelbay.config import Settings
+from modelbay.platform import Platform, open_platform
 from modelbay.security.audit import AuditTrail
 from modelbay.security.policy import Authorizer
-from modelbay.services.base import open_platform
 from modelbay.services.registry import served_operations
 
 _CODECS: dict[str, type[Codec]] = {
@@ -34,9 +36,14 @@ _CODECS: dict[str, type[Codec]] = {
 _METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]
 
 
-def build_app(settings: Settings, virtual_hosts: Collection[str] = ()) -> Starlette:
+Background = Callable[[Platform], Sequence[Coroutine[Any, Any, None]]]
+
+
+def build_app(settings: Settings, virtual_hosts: Collection[str] = (), background: Background = lambda _: ()
+              ) -> Starlette:
     """Open the stores and wire the APIs; `virtual_hosts` are host names under which S3 buckets
-    may be addressed as `<bucket>.<host>` (besides `localhost`)."""
+    may be addressed as `<bucket>.<host>` (besides `localhost`); `background` gives the loops
+    (controllers) to run while the app serves."""
     platform = open_platform(settings)
     operations = served_operations()
     codecs = {name: make_codec(name, settings, virtual_hosts) for name in operations}
@@ -45,7 +52,13 @@ def build_app(settings: Settings, virtual_hosts: Collection[str] = ()) -> Starle
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        tasks = [asyncio.create_task(loop) for loop in background(platform)]
         yield
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         audit.close()
         platform.metadata.close()
 

@@ -21,11 +21,12 @@ from starlette.responses import JSONResponse, Response
 from modelbay.api.protocol import Call, Codec
 from modelbay.api.routing import Router
 from modelbay.errors import AwsError, InternalFailure, NotImplementedYet
+from modelbay.platform import Platform
 from modelbay.security.audit import SUCCESS, AuditEvent, AuditTrail
 from modelbay.security.policy import Authorizer
 from modelbay.security.principal import Principal
 from modelbay.security.sigv4 import Credential, read_credential
-from modelbay.services.base import Context, Handler, Platform, Reply
+from modelbay.services.base import Context, Handler, Reply
 
 log = logging.getLogger(__name__)
 

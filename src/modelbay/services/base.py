@@ -7,28 +7,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelbay.config import Settings
-from modelbay.monitoring.logs import LogStore
+from modelbay.platform import Platform
 from modelbay.security.principal import Principal
-from modelbay.store.metadata import MetadataStore, open_metadata_store
-from modelbay.store.objects import open_object_store
+from modelbay.store.metadata import MetadataStore
 from modelbay.store.objects.base import ObjectStore
-
-
-@dataclass(frozen=True)
-class Platform:
-    """The long-lived parts a server is built from."""
-
-    settings: Settings
-    metadata: MetadataStore
-    objects: ObjectStore
-    logs: LogStore
-
-
-def open_platform(settings: Settings) -> Platform:
-    """Open the stores the settings name (creating the data directory when it is used)."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return Platform(settings, open_metadata_store(settings.metadata_url), open_object_store(settings),
-                    LogStore(settings.data_dir / "logs"))
 
 
 @dataclass(frozen=True)

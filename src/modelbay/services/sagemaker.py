@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from modelbay.services import tags
+from modelbay.services import tags, training
 from modelbay.services.base import Handler
 
 OPERATIONS: dict[str, Handler] = {
     **tags.OPERATIONS,
+    **training.OPERATIONS,
 }

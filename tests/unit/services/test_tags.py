@@ -12,8 +12,9 @@ from botocore.validate import ParamValidator
 
 from modelbay.config import Settings
 from modelbay.errors import ResourceLimitExceeded, ValidationError
+from modelbay.platform import Platform
 from modelbay.security.principal import Principal
-from modelbay.services.base import Context, Platform
+from modelbay.services.base import Context
 from modelbay.services.tags import OPERATIONS, add_tags, delete_tags, list_tags
 from modelbay.store.metadata import open_metadata_store
 

@@ -13,8 +13,9 @@ from botocore.validate import ParamValidator
 
 from modelbay.config import Settings
 from modelbay.errors import ResourceInUse, ValidationError
+from modelbay.platform import Platform
 from modelbay.security.principal import Principal
-from modelbay.services.base import Context, Platform
+from modelbay.services.base import Context
 from modelbay.services.training import ECHOED_MEMBERS, OPERATIONS, describe_training_job, stop_training_job
 from modelbay.services.training import create_training_job as create
 from modelbay.store.metadata import TrainingJobRepository, open_metadata_store

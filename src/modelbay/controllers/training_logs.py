@@ -1,0 +1,72 @@
+"""A training instance's log: shipped to the log store as SageMaker names it, and read for metrics.
+
+Each instance's stdout and stderr go to group `/aws/sagemaker/TrainingJobs`, stream
+`<job>/algo-<n>-<epoch seconds of the instance's start>`. The byte offset shipped so far is
+kept in a file beside the host's directory, so a pass (or a restarted server) ships only what
+is new, and only whole lines until the instance has ended.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from modelbay.monitoring.logs import LogStore
+from modelbay.runtime.base import Instance
+from modelbay.store.metadata.training_jobs import MetricDatum
+
+LOG_GROUP = "/aws/sagemaker/TrainingJobs"
+TAIL_LINES = 20
+
+
+def stream_name(job_name: str, instance: Instance) -> str:
+    return f"{job_name}/{instance.labels['host']}-{int(instance.started_at.timestamp())}"
+
+
+def ship_new_lines(logs: LogStore, job_name: str, instance: Instance, offset_file: Path) -> None:
+    """Append the instance's log lines not shipped yet to its stream; remember how far it got."""
+    offset = int(offset_file.read_text()) if offset_file.exists() else 0
+    with open(instance.log_path, "rb") as log:
+        log.seek(offset)
+        data = log.read()
+    # while the instance runs, a line still being written waits for the next pass
+    whole = data[:data.rfind(b"\n") + 1] if instance.is_alive else data
+    if not whole:
+        return
+    logs.append(LOG_GROUP, stream_name(job_name, instance), whole.decode(errors="replace").splitlines())
+    offset_file.write_text(str(offset + len(whole)))
+
+
+def final_metrics(definitions: Sequence[dict[str, str]], log_paths: Iterable[Path]) -> list[MetricDatum]:
+    """The last value each MetricDefinition's regex (first group, else the whole match) finds in the logs."""
+    patterns = [(d["Name"], re.compile(d["Regex"])) for d in definitions]
+    found: dict[str, float] = {}
+    for path in log_paths:
+        with open(path, errors="replace") as log:
+            for line in log:
+                for name, pattern in patterns:
+                    value = _value(pattern.search(line))
+                    if value is not None:
+                        found[name] = value
+    now = datetime.now(UTC)
+    return [MetricDatum(name, value, now) for name, value in found.items()]
+
+
+def log_tail(path: Path, lines: int = TAIL_LINES) -> str:
+    """The last `lines` lines of a log (read from its end, not whole)."""
+    with open(path, "rb") as log:
+        log.seek(0, 2)
+        log.seek(max(0, log.tell() - 8192))
+        text = log.read().decode(errors="replace")
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def _value(match: re.Match[str] | None) -> float | None:
+    if match is None:
+        return None
+    try:
+        return float(match.group(1) if match.groups() else match.group(0))
+    except (TypeError, ValueError):
+        return None
