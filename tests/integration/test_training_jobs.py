@@ -35,13 +35,6 @@ def create(sagemaker: Any, name: str, image: str, bucket: str) -> None:
         StoppingCondition={"MaxRuntimeInSeconds": 600})
 
 
-@pytest.fixture
-def bucket(s3: Any, unique: str) -> str:
-    s3.create_bucket(Bucket=unique)
-    s3.put_object(Bucket=unique, Key="data/rows.csv", Body=b"1,2\n")
-    return unique
-
-
 def test_bring_your_own_program_completes(sagemaker: Any, s3: Any, server: ServerProcess, bucket: str,
                                           unique: str, scratch: Path) -> None:
     image = program(scratch / "image", "cat /opt/ml/input/data/train/rows.csv\n"

@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from modelbay import __version__
-from modelbay.cli import s3
+from modelbay.cli import jobs, s3
 from modelbay.config import DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, Settings
 from modelbay.sdk import resolve_url
 from modelbay.sdk.clients import session
@@ -18,6 +18,7 @@ URL_OPTION = typer.Option(None, "--url", help="Server URL [default: $MODELBAY_UR
 app = typer.Typer(help="modelbay: SageMaker's train → deploy → operate workflow on your own machines.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
 app.add_typer(s3.app, name="s3")
+app.add_typer(jobs.app, name="jobs")
 
 
 @app.callback()

@@ -10,7 +10,7 @@ from typing import Any
 
 import typer
 from botocore.exceptions import BotoCoreError, ClientError
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.table import Table
 
 console = Console()
@@ -32,7 +32,7 @@ class Output:
             table.add_row(*(str(row.get(column, "")) for column in columns))
         console.print(table)
 
-    def result(self, value: dict[str, Any], message: str) -> None:
+    def result(self, value: dict[str, Any], message: RenderableType) -> None:
         if self.as_json:
             print(json.dumps(value, default=str))
         else:
