@@ -38,7 +38,7 @@ def server(
     address_file: Path | None = typer.Option(None, help="Write the bound URL here once serving."),
     quiet: bool = typer.Option(False, "--quiet", help="Don't print the address."),
 ) -> None:
-    """Run the server: SageMaker, sagemaker-runtime, S3 and STS on one port."""
+    """Run the server: SageMaker, sagemaker-runtime, S3, STS and CloudWatch Logs on one port."""
     from modelbay.server import serve  # the one command that runs the server rather than calling it
 
     settings = Settings.from_env(host=host, port=port, data_dir=data_dir)
