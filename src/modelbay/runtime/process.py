@@ -78,19 +78,22 @@ class ProcessRuntime(Runtime):
         with self._lock:
             self._write(record)
             self._children[instance_id] = proc
+            started = self._instance(record)  # the reaper, not started yet, cannot race it
         if self.memory:
             self.memory.watch(instance_id, proc.pid, limit)
         threading.Thread(target=self._reap, args=(instance_id, proc), name=f"reaper-{instance_id}",
                          daemon=True).start()
-        return self._instance(record)
+        return started
 
     def list(self, labels: Mapping[str, str]) -> list[Instance]:
-        records = [self._read_file(path) for path in self.state_dir.glob("*.json")]
-        matching = [r for r in records if r and labels.items() <= r["labels"].items()]
-        return [self._instance(r) for r in sorted(matching, key=lambda r: str(r["started_at"]))]
+        with self._lock:  # see _instance: a record and the liveness check must agree
+            records = [self._read_file(path) for path in self.state_dir.glob("*.json")]
+            matching = [r for r in records if r and labels.items() <= r["labels"].items()]
+            return [self._instance(r) for r in sorted(matching, key=lambda r: str(r["started_at"]))]
 
     def inspect(self, instance_id: str) -> Instance:
-        return self._instance(self._read(instance_id))
+        with self._lock:
+            return self._instance(self._read(instance_id))
 
     def stop(self, instance_id: str, grace_s: float) -> None:
         with self._lock:
@@ -159,6 +162,9 @@ class ProcessRuntime(Runtime):
     # -- records ------------------------------------------------------------------------
 
     def _instance(self, record: Record) -> Instance:
+        """The Instance a record describes. Call with the lock held and the record read under it:
+        otherwise the reaper may record the exit and forget the child in between, and a record
+        read before that would be judged LOST."""
         status = InstanceStatus(record["status"])
         reason = record["reason"]
         if status is InstanceStatus.RUNNING and not self._is_running(record):

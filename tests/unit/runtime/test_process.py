@@ -206,3 +206,16 @@ def test_remove_forgets_an_ended_instance(runtime: ProcessRuntime, tmp_path: Pat
     assert not running.log_path.exists()
     if isinstance(runtime.memory, CgroupMemoryLimiter):
         assert not (runtime.memory.parent / running.id).exists()
+
+
+def test_an_instance_ending_while_listed_is_never_reported_lost(runtime: ProcessRuntime, tmp_path: Path) -> None:
+    """list() must not pair a record read before the reaper wrote the exit with the reaper's
+    bookkeeping after it (that made quick jobs fail as lost). Polled without pause, as a race test."""
+    for n in range(20):
+        started = runtime.start(InstanceSpec(argv=("true",), opt_ml=tmp_path / f"opt_ml{n}",
+                                             instance_type=instance_type("ml.m5.large"),
+                                             env={"PATH": os.environ["PATH"]}), labels={"race": str(n)})
+        while (seen := runtime.list({"race": str(n)})[0]).is_alive:
+            pass
+        assert (seen.status, seen.exit_code) == (InstanceStatus.EXITED, 0), seen.reason
+        runtime.remove(started.id)
