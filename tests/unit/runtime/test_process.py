@@ -115,18 +115,23 @@ def test_an_instance_gone_without_its_runtime_is_lost(
     assert lost.reason and "no runtime" in lost.reason
 
 
+def start_when_ready(runtime: ProcessRuntime, tmp_path: Path, setup: str) -> Instance:
+    """Start a program that runs `setup`, says it is ready, then waits to be stopped."""
+    ready = tmp_path / "ready"
+    code = textwrap.dedent(setup) + f"\nimport pathlib, time\npathlib.Path({str(ready)!r}).touch()\ntime.sleep(60)\n"
+    started = runtime.start(python_spec(tmp_path, code), labels={})
+    wait_until(ready.exists, 10, "the program to be ready")
+    return started
+
+
 def test_stop_sends_sigterm_first(runtime: ProcessRuntime, tmp_path: Path) -> None:
-    code = f"""
-        import pathlib, signal, sys, time
+    started = start_when_ready(runtime, tmp_path, f"""
+        import pathlib, signal, sys
         def on_term(*_):
             pathlib.Path({str(tmp_path / "term")!r}).write_text("got SIGTERM")
             sys.exit(0)
         signal.signal(signal.SIGTERM, on_term)
-        pathlib.Path({str(tmp_path / "ready")!r}).touch()
-        time.sleep(60)
-    """
-    started = runtime.start(python_spec(tmp_path, code), labels={})
-    wait_until((tmp_path / "ready").exists, 10, "the program to trap SIGTERM")
+    """)
     runtime.stop(started.id, grace_s=30)
     ended = wait_ended(runtime, started.id)
     assert (ended.status, ended.exit_code) == (InstanceStatus.STOPPED, 0)
@@ -134,14 +139,10 @@ def test_stop_sends_sigterm_first(runtime: ProcessRuntime, tmp_path: Path) -> No
 
 
 def test_stop_kills_after_the_grace_period(runtime: ProcessRuntime, tmp_path: Path) -> None:
-    code = f"""
-        import pathlib, signal, time
+    started = start_when_ready(runtime, tmp_path, """
+        import signal
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        pathlib.Path({str(tmp_path / "ready")!r}).touch()
-        time.sleep(60)
-    """
-    started = runtime.start(python_spec(tmp_path, code), labels={})
-    wait_until((tmp_path / "ready").exists, 10, "the program to ignore SIGTERM")
+    """)
     runtime.stop(started.id, grace_s=0.3)
     ended = wait_ended(runtime, started.id)
     assert (ended.status, ended.exit_code) == (InstanceStatus.STOPPED, -signal.SIGKILL)
