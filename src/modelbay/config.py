@@ -33,6 +33,8 @@ class Settings:
     max_request_bytes: int = 16 * 1024 * 1024  # non-streaming bodies (JSON, XML, forms)
     max_object_bytes: int = 5 * 1024**3  # one S3 PutObject or UploadPart, as S3 allows
     fsync: bool = False  # objects survive a crash of the machine, not only of the server
+    environments_dir: Path | None = None  # None: framework environments under data_dir
+    stop_grace_s: float = 120.0  # SIGTERM to SIGKILL when a training job is stopped, as SageMaker waits
 
     @property
     def metadata_url(self) -> str:
@@ -41,6 +43,11 @@ class Settings:
     @property
     def objects_dir(self) -> Path:
         return self.data_dir / "objects"
+
+    @property
+    def framework_environments_dir(self) -> Path:
+        """Where built framework environments are cached; several servers may share one."""
+        return self.environments_dir or self.data_dir / "environments"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -52,8 +59,9 @@ class Settings:
             if raw is not None and raw != "":
                 values[f.name] = _convert(f.type, raw)
         values.update({k: v for k, v in overrides.items() if v is not None})
-        if "data_dir" in values:
-            values["data_dir"] = Path(values["data_dir"]).expanduser()
+        for name in ("data_dir", "environments_dir"):
+            if values.get(name) is not None:
+                values[name] = Path(values[name]).expanduser()
         return cls(**values)
 
 
@@ -64,6 +72,8 @@ def _convert(type_name: Any, raw: str) -> Any:
         return raw.lower() in ("1", "true", "yes")
     if type_name in ("int", int):
         return int(raw)
-    if type_name in ("Path", Path):
+    if type_name in ("float", float):
+        return float(raw)
+    if type_name in ("Path", Path, "Path | None"):
         return Path(raw)
     return raw

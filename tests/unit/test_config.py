@@ -28,3 +28,11 @@ def test_booleans_from_the_environment() -> None:
     assert Settings.from_env({"MODELBAY_FSYNC": "0"}).fsync is False
     with pytest.raises(ValueError, match="boolean"):
         Settings.from_env({"MODELBAY_FSYNC": "maybe"})
+
+
+def test_paths_and_floats_from_the_environment(tmp_path: Path) -> None:
+    settings = Settings.from_env({"MODELBAY_ENVIRONMENTS_DIR": "~/envs", "MODELBAY_STOP_GRACE_S": "2.5"},
+                                 data_dir=tmp_path)
+    assert settings.framework_environments_dir == Path.home() / "envs"
+    assert settings.stop_grace_s == 2.5
+    assert Settings.from_env({}, data_dir=tmp_path).framework_environments_dir == tmp_path / "environments"

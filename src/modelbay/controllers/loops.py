@@ -13,4 +13,4 @@ from modelbay.runtime.process import ProcessRuntime
 def background_loops(platform: Platform) -> list[Coroutine[Any, Any, None]]:
     """One coroutine per controller; the server runs them until it shuts down."""
     runtime = ProcessRuntime(state_dir=platform.settings.data_dir / "runtime")
-    return [run_forever(TrainingController(platform, runtime))]
+    return [run_forever(TrainingController(platform, runtime, stop_grace_s=platform.settings.stop_grace_s))]

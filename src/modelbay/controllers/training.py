@@ -28,7 +28,6 @@ from modelbay.store.metadata.training_jobs import IN_PROGRESS, STOPPING, Trainin
 
 log = logging.getLogger(__name__)
 
-SAGEMAKER_STOP_GRACE_S = 120.0
 LOST_REASON = "The training process was lost when the server restarted"
 _PASSED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR")  # from the server's environment
 
@@ -42,7 +41,7 @@ class TrainingController:
 
     def __init__(self, platform: Platform, runtime: Runtime,
                  images: Callable[[str], tuple[str, ...]] = train_command,
-                 stop_grace_s: float = SAGEMAKER_STOP_GRACE_S) -> None:
+                 stop_grace_s: float = 120.0) -> None:
         self.platform, self.runtime, self.images, self.stop_grace_s = platform, runtime, images, stop_grace_s
         self.jobs = platform.metadata.training_jobs
         self.root = platform.settings.data_dir / "training"
