@@ -28,4 +28,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/object_store.py
 
 clean:
-	rm -rf $(VENV) build src/*.egg-info
+	rm -rf $(VENV) build src/*.egg-info .cache

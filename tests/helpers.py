@@ -51,12 +51,16 @@ def moto_s3_server() -> Iterator[str]:
         proc.wait(timeout=10)
 
 
+# Framework environments take a minute to build, so every test server shares one cache (kept between runs).
+SHARED_ENVIRONMENTS = Path(__file__).resolve().parent.parent / ".cache" / "environments"
+
+
 class ServerProcess:
     """A real `modelbay server` subprocess on a free loopback port with its own data dir."""
 
     def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
         self.data_dir = data_dir
-        self.env = {**os.environ, **(env or {})}
+        self.env = {"MODELBAY_ENVIRONMENTS_DIR": str(SHARED_ENVIRONMENTS), **os.environ, **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
         self.url = ""
 
