@@ -25,6 +25,8 @@ from modelbay.container.user_program import (
 def train(environ: Mapping[str, str]) -> int:
     """Run one training instance's user program; return the exit code for the process."""
     paths = OptMl.from_environ(environ)
+    if warning := environ.get("MODELBAY_IMAGE_WARNING"):  # set by the platform when it substituted a version
+        print(f"modelbay training toolkit: warning: {warning}", file=sys.stderr, flush=True)
     try:
         env = read_training_env(paths, environ)
         submit_directory = env.reserved.get("sagemaker_submit_directory")

@@ -1,41 +1,77 @@
-"""Training images: what command an instance runs for a job's AlgorithmSpecification.TrainingImage.
+"""Training images: what an instance runs for a job's AlgorithmSpecification.TrainingImage.
 
-For now an image is either a built-in framework image or a bring-your-own directory:
-- SageMaker framework image URIs (`<account>.dkr.ecr.<region>.amazonaws.com/sagemaker-scikit-learn:…`,
-  `sagemaker-xgboost`, `pytorch-training`) and the short names `modelbay/sklearn|xgboost|pytorch`
-  run the training toolkit (`python -m modelbay.container.train`) with the server's own
-  interpreter. The isolated per-framework environments come later; until then the framework
-  packages are whatever the server's environment holds.
-- An absolute path of a directory holding an executable `train` runs that program (the image
-  registry and OCI images come later).
+An image is one of:
+- a built-in framework image (SageMaker's scikit-learn, XGBoost and PyTorch training image URIs,
+  or `modelbay/sklearn|xgboost|pytorch|python[:version]`): the training toolkit
+  (`python -m modelbay.container.train`) in an instance layer over the framework's environment;
+- an image registered in modelbay's registry (ECR's part) whose manifest names a directory, or
+  the absolute path of such a directory: its executable `train` (bring your own).
 """
 
 from __future__ import annotations
 
 import os
-import re
-import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-_FRAMEWORK_URI = re.compile(
-    r"[0-9]{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/"
-    r"(sagemaker-scikit-learn|sagemaker-xgboost|pytorch-training):[A-Za-z0-9._-]+")
-_SHORT_NAMES = frozenset({"modelbay/sklearn", "modelbay/xgboost", "modelbay/pytorch"})
-TOOLKIT_COMMAND = (sys.executable, "-m", "modelbay.container.train")
+from modelbay.runtime.environments import FrameworkEnvironments
+from modelbay.runtime.frameworks import ECR_URI, Recipe, framework_image
+
+# (repository, tag or digest) → the directory a registered image names, or None if none is registered
+Registry = Callable[[str, str], Path | None]
+TOOLKIT_MODULE = "modelbay.container.train"
+IMAGE_WARNING_VARIABLE = "MODELBAY_IMAGE_WARNING"  # the toolkit prints it at the top of the job's log
 
 
 class UnknownImage(ValueError):
     """The training image names nothing modelbay can run; the message says so for FailureReason."""
 
 
-def train_command(image: str) -> tuple[str, ...]:
-    """The argv that runs `image`'s training program; raise UnknownImage."""
-    if image in _SHORT_NAMES or _FRAMEWORK_URI.fullmatch(image):
-        return TOOLKIT_COMMAND
-    program = Path(image) / "train"
-    if Path(image).is_absolute() and program.is_file() and os.access(program, os.X_OK):
-        return (str(program),)
-    raise UnknownImage(
-        f"TrainingImage {image!r} is not an image modelbay can run: use a SageMaker scikit-learn, XGBoost "
-        "or PyTorch training image URI, modelbay/sklearn|xgboost|pytorch, or the absolute path of a "
-        "directory holding an executable 'train'")
+@dataclass(frozen=True)
+class TrainingProgram:
+    """What a job's instances run: a framework recipe in script mode, or a bring-your-own `train`."""
+
+    recipe: Recipe | None = None
+    executable: Path | None = None
+    warning: str | None = None
+
+
+class TrainingImages:
+    """Resolves TrainingImage names and readies what they need on this machine."""
+
+    def __init__(self, environments: FrameworkEnvironments, registry: Registry = lambda _repo, _ref: None) -> None:
+        self.environments, self.registry = environments, registry
+
+    def resolve(self, image: str) -> TrainingProgram:
+        """The program `image` means; raise UnknownImage. Quick: builds nothing."""
+        if resolution := framework_image(image):
+            return TrainingProgram(recipe=resolution.recipe, warning=resolution.warning)
+        directory = self._registered(image) if ECR_URI.fullmatch(image) else Path(image)
+        program = None if directory is None else directory / "train"
+        if program is not None and program.is_absolute() and program.is_file() and os.access(program, os.X_OK):
+            return TrainingProgram(executable=program)
+        raise UnknownImage(
+            f"TrainingImage {image!r} is not an image modelbay can run: use a SageMaker scikit-learn, XGBoost "
+            "or PyTorch training image URI, modelbay/sklearn|xgboost|pytorch|python[:version], an image "
+            "registered with 'modelbay images register', or the absolute path of a directory holding an "
+            "executable 'train'")
+
+    def ready(self, program: TrainingProgram, progress: Callable[[str], object]) -> None:
+        """Build the program's framework environment if it is not yet (slow the first time)."""
+        if program.recipe is not None:
+            self.environments.ensure(program.recipe, progress)
+
+    def command(self, program: TrainingProgram, layer: Path) -> tuple[tuple[str, ...], dict[str, str]]:
+        """The argv and extra environment of one instance; a framework instance gets its layer at `layer`."""
+        if program.recipe is None:
+            assert program.executable is not None
+            return (str(program.executable),), {}
+        python = self.environments.layer(program.recipe, layer)
+        return (str(python), "-m", TOOLKIT_MODULE), ({IMAGE_WARNING_VARIABLE: program.warning} if program.warning
+                                                      else {})
+
+    def _registered(self, uri: str) -> Path | None:
+        match = ECR_URI.fullmatch(uri)
+        assert match is not None
+        return self.registry(match["repository"], match["tag"] or "latest")

@@ -5,12 +5,15 @@ from __future__ import annotations
 from collections.abc import Coroutine
 from typing import Any
 
+from modelbay.controllers.images import TrainingImages
 from modelbay.controllers.training import TrainingController, run_forever
 from modelbay.platform import Platform
+from modelbay.runtime.environments import FrameworkEnvironments
 from modelbay.runtime.process import ProcessRuntime
 
 
 def background_loops(platform: Platform) -> list[Coroutine[Any, Any, None]]:
     """One coroutine per controller; the server runs them until it shuts down."""
     runtime = ProcessRuntime(state_dir=platform.settings.data_dir / "runtime")
-    return [run_forever(TrainingController(platform, runtime, stop_grace_s=platform.settings.stop_grace_s))]
+    images = TrainingImages(FrameworkEnvironments(platform.settings.framework_environments_dir))
+    return [run_forever(TrainingController(platform, runtime, images, stop_grace_s=platform.settings.stop_grace_s))]

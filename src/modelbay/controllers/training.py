@@ -12,22 +12,26 @@ import asyncio
 import logging
 import os
 import socket
+import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from modelbay.controllers.artifacts import artifact_uri, upload_directory
-from modelbay.controllers.images import UnknownImage, train_command
+from modelbay.controllers.images import TrainingImages, TrainingProgram, UnknownImage
 from modelbay.controllers.staging import StagingError, host_names, stage_host
 from modelbay.controllers.training_logs import final_metrics, log_tail, ship_new_lines
 from modelbay.platform import Platform
 from modelbay.runtime.base import Instance, InstanceSpec, InstanceStatus, Runtime
+from modelbay.runtime.environments import EnvironmentBuildError
 from modelbay.runtime.instance_types import instance_type
 from modelbay.store.metadata.training_jobs import IN_PROGRESS, STOPPING, TrainingJob, TrainingJobFilter
 
 log = logging.getLogger(__name__)
 
+_T = TypeVar("_T")
 LOST_REASON = "The training process was lost when the server restarted"
 _PASSED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR")  # from the server's environment
 
@@ -35,17 +39,17 @@ _PASSED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR")  # from the server's 
 class TrainingController:
     """Keeps each InProgress or Stopping training job's instances in step with the job.
 
-    `images` turns a TrainingImage into the command an instance runs (raising UnknownImage);
-    `stop_grace_s` is the time between SIGTERM and SIGKILL when a job is stopped.
+    `images` turns a TrainingImage into what an instance runs; `stop_grace_s` is the time between
+    SIGTERM and SIGKILL when a job is stopped.
     """
 
-    def __init__(self, platform: Platform, runtime: Runtime,
-                 images: Callable[[str], tuple[str, ...]] = train_command,
+    def __init__(self, platform: Platform, runtime: Runtime, images: TrainingImages,
                  stop_grace_s: float = 120.0) -> None:
         self.platform, self.runtime, self.images, self.stop_grace_s = platform, runtime, images, stop_grace_s
         self.jobs = platform.metadata.training_jobs
         self.root = platform.settings.data_dir / "training"
         self._stopping: set[str] = set()  # instances sent SIGTERM by this controller
+        self._preparing: dict[str, Future[list[tuple[InstanceSpec, dict[str, str]]]]] = {}
 
     def active_names(self) -> Iterator[str]:
         """Names of the jobs a pass has work for (InProgress or Stopping)."""
@@ -76,38 +80,62 @@ class TrainingController:
     # -- launching ----------------------------------------------------------------------
 
     def _launch(self, job: TrainingJob) -> None:
-        """Stage every host and start its instance, or end the job when it cannot run."""
+        """Prepare the job in the background (image, data), then start one instance per host."""
         if job.stop_requested:
+            self._preparing.pop(job.name, None)  # a preparation still running ends unheard
             self.jobs.advance(job.name, "Stopped", "Stopped", "Training job stopped")
             return
         if job.secondary_status not in ("Starting", "Downloading"):  # it ran, and the runtime forgot it
             self._fail(job, LOST_REASON)
             return
-        request = job.request
+        preparing = self._preparing.get(job.name)
+        if preparing is None:
+            try:
+                program = self.images.resolve(job.request["AlgorithmSpecification"]["TrainingImage"])
+            except UnknownImage as err:
+                self._fail(job, str(err))
+                return
+            self._preparing[job.name] = _in_background(lambda: self._prepare(job, program))
+            return
+        if not preparing.done():
+            return
+        del self._preparing[job.name]
         try:
-            argv = self.images(request["AlgorithmSpecification"]["TrainingImage"])
-            self.jobs.advance(job.name, IN_PROGRESS, "Downloading", "Downloading input data")
-            hosts = host_names(request["ResourceConfig"]["InstanceCount"])
-            for host in hosts:
-                stage_host(self.platform.objects, request, self._dir(job.name) / host, host)
-        except (UnknownImage, StagingError) as err:
+            launches = preparing.result()
+        except (StagingError, EnvironmentBuildError) as err:
             self._fail(job, str(err))
             return
+        except Exception as err:  # a bug or a broken machine: the job says so rather than retrying forever
+            log.exception("preparing training job %s failed", job.name)
+            self._fail(job, f"InternalServerError: preparing the job failed: {type(err).__name__}: {err}")
+            return
         self.jobs.advance(job.name, IN_PROGRESS, "Training", "Training image download completed. Training in progress.")
-        env, kind = self._job_env(job, len(hosts)), instance_type(request["ResourceConfig"]["InstanceType"])
-        for host in hosts:
-            spec = InstanceSpec(argv, self._dir(job.name) / host, kind, env)
-            self.runtime.start(spec, labels={"training-job": job.name, "host": host})
+        for spec, labels in launches:
+            self.runtime.start(spec, labels)
 
-    def _job_env(self, job: TrainingJob, host_count: int) -> dict[str, str]:
+    def _prepare(self, job: TrainingJob, program: TrainingProgram) -> list[tuple[InstanceSpec, dict[str, str]]]:
+        """Ready the image, stage every host's /opt/ml and build its instance spec (runs off the reconcile thread)."""
+        request = job.request
+        self.images.ready(program, lambda message: self.jobs.advance(job.name, IN_PROGRESS, "Starting", message))
+        self.jobs.advance(job.name, IN_PROGRESS, "Downloading", "Downloading input data")
+        hosts = host_names(request["ResourceConfig"]["InstanceCount"])
+        kind = instance_type(request["ResourceConfig"]["InstanceType"])
+        env, user_env = self._job_env(job), request.get("Environment", {})
+        master_port = str(_free_port())
+        launches = []
+        for rank, host in enumerate(hosts):
+            stage_host(self.platform.objects, request, self._dir(job.name) / host, host)
+            argv, program_env = self.images.command(program, self._dir(job.name) / f"{host}.env")
+            host_env = env | _distribution_env(rank, len(hosts), master_port) | program_env | user_env
+            launches.append((InstanceSpec(argv, self._dir(job.name) / host, kind, host_env),
+                             {"training-job": job.name, "host": host}))
+        return launches
+
+    def _job_env(self, job: TrainingJob) -> dict[str, str]:
         kind = instance_type(job.request["ResourceConfig"]["InstanceType"])
         env = {key: os.environ[key] for key in _PASSED_ENV if key in os.environ}
-        env |= {"MODELBAY_NUM_CPUS": str(kind.vcpus), "MODELBAY_NUM_GPUS": str(kind.gpus),
-                "TRAINING_JOB_NAME": job.name, "TRAINING_JOB_ARN": job.arn}
-        if host_count > 1:
-            env |= {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port())}
-        user_env: dict[str, str] = job.request.get("Environment", {})
-        return env | user_env
+        return env | {"MODELBAY_NUM_CPUS": str(kind.vcpus), "MODELBAY_NUM_GPUS": str(kind.gpus),
+                      "TRAINING_JOB_NAME": job.name, "TRAINING_JOB_ARN": job.arn}
 
     # -- while running --------------------------------------------------------------------
 
@@ -181,6 +209,27 @@ def _failure_reason(found: list[Instance]) -> str | None:
     failure_file = failed.opt_ml / "output/failure"
     detail = failure_file.read_text().strip() if failure_file.is_file() else ""
     return (f"AlgorithmError: {detail or log_tail(failed.log_path)}, exit code: {failed.exit_code}")
+
+
+def _in_background(work: Callable[[], _T]) -> Future[_T]:
+    """Run `work` in a daemon thread: a server shutting down does not wait for a build to end."""
+    future: Future[_T] = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(work())
+        except BaseException as err:  # handed to whoever reads the future
+            future.set_exception(err)
+    threading.Thread(target=run, name="training-prepare", daemon=True).start()
+    return future
+
+
+def _distribution_env(rank: int, world_size: int, master_port: str) -> dict[str, str]:
+    """torch.distributed's env:// rendezvous, as torchrun sets it with one process per host.
+
+    The hosts share this machine, so algo-1 is reached over loopback."""
+    return {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": master_port, "RANK": str(rank),
+            "WORLD_SIZE": str(world_size), "LOCAL_RANK": "0", "LOCAL_WORLD_SIZE": "1", "NODE_RANK": str(rank)}
 
 
 def _free_port() -> int:

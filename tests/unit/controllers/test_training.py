@@ -10,12 +10,15 @@ from typing import Any
 import pytest
 
 from modelbay.config import Settings
+from modelbay.controllers.images import TrainingImages
 from modelbay.controllers.training import LOST_REASON, TrainingController
 from modelbay.controllers.training_logs import LOG_GROUP
 from modelbay.platform import Platform, open_platform
+from modelbay.runtime.base import Instance
+from modelbay.runtime.environments import FrameworkEnvironments
 from modelbay.runtime.process import ProcessRuntime
 from modelbay.store.metadata.training_jobs import TrainingJob
-from tests.helpers import wait_until
+from tests.helpers import SHARED_ENVIRONMENTS, wait_until
 
 
 @pytest.fixture
@@ -27,7 +30,9 @@ def platform(tmp_path: Path) -> Platform:
 
 @pytest.fixture
 def controller(platform: Platform, tmp_path: Path) -> TrainingController:
-    return TrainingController(platform, ProcessRuntime(tmp_path / "runtime", namespaces=False), stop_grace_s=1)
+    images = TrainingImages(FrameworkEnvironments(SHARED_ENVIRONMENTS))
+    return TrainingController(platform, ProcessRuntime(tmp_path / "runtime", namespaces=False), images,
+                              stop_grace_s=1)
 
 
 def image(tmp_path: Path, script: str) -> str:
@@ -46,6 +51,16 @@ def create(platform: Platform, name: str, training_image: str, count: int = 1, *
                "OutputDataConfig": {"S3OutputPath": "s3://out/jobs"},
                "StoppingCondition": {"MaxRuntimeInSeconds": 86400}, **extra}
     platform.metadata.training_jobs.create(name, f"arn:{name}", request, "Starting", "Starting the training job")
+
+
+def start(controller: TrainingController, name: str) -> list[Instance]:
+    """Reconcile until the job's instances run (preparation happens in the background)."""
+    def started() -> list[Instance]:
+        controller.reconcile(name)
+        return controller.runtime.list({"training-job": name})
+    found = wait_until(started, 30, f"job {name} to start")
+    assert isinstance(found, list)
+    return found
 
 
 def run(controller: TrainingController, name: str) -> TrainingJob:
@@ -98,7 +113,7 @@ def test_one_failed_host_fails_the_distributed_job(controller: TrainingControlle
 
 def test_stop_ends_the_job_stopped(controller: TrainingController, platform: Platform, tmp_path: Path) -> None:
     create(platform, "stop", image(tmp_path, "echo started\nsleep 30\n"))
-    controller.reconcile("stop")
+    start(controller, "stop")
     platform.metadata.training_jobs.request_stop("stop")
     job = run(controller, "stop")
     assert (job.status, job.secondary_status) == ("Stopped", "Stopped")
@@ -121,8 +136,7 @@ def test_unknown_image_fails_at_once(controller: TrainingController, platform: P
 def test_a_job_whose_instances_are_gone_fails_as_lost(controller: TrainingController, platform: Platform,
                                                       tmp_path: Path) -> None:
     create(platform, "lost", image(tmp_path, "sleep 30\n"))
-    controller.reconcile("lost")
-    instance, = controller.runtime.list({"training-job": "lost"})
+    instance, = start(controller, "lost")
     controller.runtime.stop(instance.id, 0)
     wait_until(lambda: not controller.runtime.inspect(instance.id).is_alive, 10, "instance to end")
     controller.runtime.remove(instance.id)  # as if the runtime's state were gone with the server

@@ -1,0 +1,97 @@
+"""The built-in framework images: which names and URIs mean them, and the pinned recipe of each version.
+
+A SageMaker framework image is named by the URI the SageMaker Python SDK builds
+(`<account>.dkr.ecr.<region>.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3`) or by a short
+name (`modelbay/sklearn:1.2-1`, version optional). On the process runtime a version is realised
+as a Python environment built from its recipe (see environments.py); the same recipe is what an
+OCI image for the container runtime will be built from.
+
+Recipes pin the framework and the packages its ABI depends on, for the server's Python. A
+requested version with no recipe gets the nearest newer one (else the newest), with a warning.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """One version of a framework image: what its environment holds."""
+
+    framework: str  # short name: sklearn, xgboost, pytorch, python
+    version: str  # as SageMaker spells it in image tags: "1.2-1", "2.13.0"
+    requirements: tuple[str, ...]
+
+    @property
+    def label(self) -> str:
+        return f"{self.framework} {self.version}" if self.version else self.framework
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """The recipe an image name resolves to, and a warning when it is not the version asked for."""
+
+    recipe: Recipe
+    warning: str | None = None
+
+
+_SCIENTIFIC_NUMPY1 = ("numpy==1.26.4", "scipy==1.11.4", "pandas==2.1.4", "joblib==1.3.2", "threadpoolctl==3.2.0")
+_SCIENTIFIC_NUMPY2 = ("numpy==2.2.6", "scipy==1.15.3", "pandas==2.2.3", "joblib==1.5.1", "threadpoolctl==3.6.0")
+
+RECIPES: dict[str, tuple[Recipe, ...]] = {  # each framework's versions, oldest first
+    "sklearn": (
+        Recipe("sklearn", "1.2-1", ("scikit-learn==1.2.2", *_SCIENTIFIC_NUMPY1)),
+        Recipe("sklearn", "1.4-2", ("scikit-learn==1.4.2", "numpy==1.26.4", "scipy==1.13.1", "pandas==2.2.2",
+                                    "joblib==1.4.2", "threadpoolctl==3.5.0")),
+    ),
+    "xgboost": (
+        Recipe("xgboost", "1.7-1", ("xgboost==1.7.6", "scikit-learn==1.2.2", *_SCIENTIFIC_NUMPY1)),
+        Recipe("xgboost", "3.0-5", ("xgboost-cpu==3.0.5", "scikit-learn==1.6.1", *_SCIENTIFIC_NUMPY2)),
+    ),
+    "pytorch": (
+        Recipe("pytorch", "2.13.0", ("torch==2.13.0", "numpy==2.2.6")),
+    ),
+    "python": (
+        Recipe("python", "", ()),
+    ),
+}
+
+# SageMaker's ECR repository names for each framework's training images
+REPOSITORIES = {"sagemaker-scikit-learn": "sklearn", "sagemaker-xgboost": "xgboost", "pytorch-training": "pytorch"}
+ECR_URI = re.compile(r"(?P<account>[0-9]{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/"
+                     r"(?P<repository>[a-z0-9._/-]+)(?::(?P<tag>[A-Za-z0-9._-]+))?")
+_SHORT_NAME = re.compile(r"modelbay/(?P<framework>[a-z]+)(?::(?P<tag>[A-Za-z0-9._-]+))?")
+_TAG_SUFFIX = re.compile(r"-(cpu|gpu|inf|neuron).*$")  # 1.2-1-cpu-py3 → 1.2-1, 2.1.0-gpu-py310-cu121 → 2.1.0
+
+
+def framework_image(image: str) -> Resolution | None:
+    """The recipe a framework image name or URI means, or None when it names no framework image."""
+    if short := _SHORT_NAME.fullmatch(image):
+        framework, tag = short["framework"], short["tag"]
+    elif (uri := ECR_URI.fullmatch(image)) and uri["repository"] in REPOSITORIES:
+        framework, tag = REPOSITORIES[uri["repository"]], uri["tag"]
+    else:
+        return None
+    if framework not in RECIPES:
+        return None
+    return choose(framework, None if tag in (None, "latest") else _TAG_SUFFIX.sub("", tag))
+
+
+def choose(framework: str, version: str | None) -> Resolution:
+    """The recipe for `version` (None: the newest); else the nearest newer one, else the newest, with a warning."""
+    recipes = RECIPES[framework]
+    if version is None or any(r.version == version for r in recipes):
+        return Resolution(next((r for r in recipes if r.version == version), recipes[-1]))
+    wanted = version_key(version)
+    newer = [r for r in recipes if version_key(r.version) > wanted]
+    recipe = newer[0] if newer else recipes[-1]
+    offered = ", ".join(r.version for r in recipes)
+    return Resolution(recipe, f"{framework} {version} is not available for this Python (versions here: {offered}); "
+                              f"using {recipe.version} instead")
+
+
+def version_key(version: str) -> tuple[int, ...]:
+    """`1.2-1` → (1, 2, 1): the numbers of a version, for ordering."""
+    return tuple(int(part) for part in re.findall(r"[0-9]+", version))
