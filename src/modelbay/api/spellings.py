@@ -9,6 +9,7 @@ _VALIDATION_ERROR = {"ValidationException": ErrorSpelling("ValidationError")}
 
 SPELLINGS: dict[str, dict[str, ErrorSpelling]] = {
     "logs": {"ValidationException": ErrorSpelling("InvalidParameterException")},
+    "ecr": {"ValidationException": ErrorSpelling("InvalidParameterException")},
     "sagemaker-runtime": _VALIDATION_ERROR,
     "sts": {**_VALIDATION_ERROR, "UnknownOperationException": ErrorSpelling("InvalidAction"),
             "SerializationException": ErrorSpelling("MalformedQueryString")},

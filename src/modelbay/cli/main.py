@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from modelbay import __version__
-from modelbay.cli import jobs, s3
+from modelbay.cli import images, jobs, s3
 from modelbay.config import DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, Settings
 from modelbay.sdk import resolve_url
 from modelbay.sdk.clients import session
@@ -19,6 +19,7 @@ app = typer.Typer(help="modelbay: SageMaker's train → deploy → operate workf
                   no_args_is_help=True, pretty_exceptions_enable=False)
 app.add_typer(s3.app, name="s3")
 app.add_typer(jobs.app, name="jobs")
+app.add_typer(images.app, name="images")
 
 
 @app.callback()
@@ -38,7 +39,7 @@ def server(
     address_file: Path | None = typer.Option(None, help="Write the bound URL here once serving."),
     quiet: bool = typer.Option(False, "--quiet", help="Don't print the address."),
 ) -> None:
-    """Run the server: SageMaker, sagemaker-runtime, S3, STS and CloudWatch Logs on one port."""
+    """Run the server: SageMaker, sagemaker-runtime, S3, STS, CloudWatch Logs and ECR on one port."""
     from modelbay.server import serve  # the one command that runs the server rather than calling it
 
     settings = Settings.from_env(host=host, port=port, data_dir=data_dir)

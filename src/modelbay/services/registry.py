@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from modelbay.services import logs, s3, sagemaker, sts
+from modelbay.services import ecr, logs, s3, sagemaker, sts
 from modelbay.services.base import Handler
 
 
@@ -19,4 +19,5 @@ def served_operations() -> dict[str, Mapping[str, Handler]]:
         "logs": logs.OPERATIONS,
         "s3": s3.OPERATIONS,
         "sts": sts.OPERATIONS,
+        "ecr": ecr.OPERATIONS,
     }

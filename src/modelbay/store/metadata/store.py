@@ -5,6 +5,7 @@ from __future__ import annotations
 from modelbay.store.metadata.audit import AuditRepository
 from modelbay.store.metadata.database import Database
 from modelbay.store.metadata.engine import create_metadata_engine
+from modelbay.store.metadata.images import ImageRegistry
 from modelbay.store.metadata.migrate import upgrade_to_head
 from modelbay.store.metadata.tags import TagRepository
 from modelbay.store.metadata.training_jobs import TrainingJobRepository
@@ -21,6 +22,7 @@ class MetadataStore:
         self.tags = TagRepository(db)
         self.audit = AuditRepository(db)
         self.training_jobs = TrainingJobRepository(db)
+        self.images = ImageRegistry(db)
 
     def close(self) -> None:
         """Close pooled connections (a later call reconnects; nothing else needs closing)."""

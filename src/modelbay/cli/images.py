@@ -1,0 +1,137 @@
+"""`modelbay images`: register directories as images in the server's registry (the ECR API), list, remove."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from modelbay.cli.output import Output, errors, fail, reported_errors
+from modelbay.sdk.clients import client
+
+app = typer.Typer(help="Register, list and remove the images training jobs name (a modelbay server's ECR registry).",
+                  no_args_is_help=True)
+# The wire contract with the server's ECR service for a bring-your-own image on this machine.
+DIRECTORY_MEDIA_TYPE = "application/vnd.modelbay.directory.v1+json"
+PROGRAMS = ("train", "serve")  # SageMaker starts an image as `<image> train` or `<image> serve`
+_COLUMNS = ["Repository", "Tag", "Digest", "Image", "Pushed at"]
+_BATCH = 100  # imageIds per BatchGetImage call, ECR's limit
+
+
+@app.callback()
+def images_options(ctx: typer.Context, url: str | None = typer.Option(None, "--url", help="Server URL")) -> None:
+    if url:
+        ctx.obj["url"] = url
+
+
+@app.command()
+def register(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="Repository name, e.g. my-model or team/my-model."),
+    directory: Path = typer.Argument(..., help="Directory holding an executable 'train' and/or 'serve'."),
+    tag: str = typer.Option("latest", "--tag", help="Tag to give the image."),
+) -> None:
+    """Register DIRECTORY as image NAME:TAG and print the image URI to use as TrainingImage."""
+    path = directory.expanduser().resolve()
+    problem = _not_an_image(path)
+    if problem:
+        fail(problem)
+    manifest = json.dumps({"schemaVersion": 1, "mediaType": DIRECTORY_MEDIA_TYPE, "directory": str(path)})
+    with reported_errors():
+        ecr = client("ecr", ctx.obj["url"])
+        uri = f"{_repository_uri(ecr, name)}:{tag}"
+        with contextlib.suppress(ecr.exceptions.ImageAlreadyExistsException):  # registered before: same answer
+            ecr.put_image(repositoryName=name, imageManifest=manifest, imageManifestMediaType=DIRECTORY_MEDIA_TYPE,
+                          imageTag=tag)
+    # print, not rich: a long URI must stay on one line for `$(modelbay images register ...)`
+    print(json.dumps({"imageUri": uri, "directory": str(path)}) if ctx.obj["json"] else uri)
+
+
+@app.command("list")
+def list_images(ctx: typer.Context,
+                as_json: bool = typer.Option(False, "--json", help="Print the images as JSON.")) -> None:
+    """List every image: one row per tag, and one for each untagged image."""
+    with reported_errors():
+        ecr = client("ecr", ctx.obj["url"])
+        pages = ecr.get_paginator("describe_repositories").paginate()
+        rows = [row for page in pages for repository in page["repositories"] for row in _rows(ecr, repository)]
+    out = Output(as_json or ctx.obj["json"])
+    out.table(_COLUMNS, rows if out.as_json else [_table_row(row) for row in rows])
+
+
+@app.command()
+def remove(ctx: typer.Context,
+           reference: str = typer.Argument(..., metavar="NAME[:TAG]", help="NAME:TAG removes that tag (and the "
+                                           "image once it has no tag left); NAME removes the repository.")) -> None:
+    """Remove a tag, or a whole repository with all its images."""
+    name, _, tag = reference.partition(":")  # repository names never hold a colon
+    with reported_errors():
+        ecr = client("ecr", ctx.obj["url"])
+        if tag:
+            failures = ecr.batch_delete_image(repositoryName=name, imageIds=[{"imageTag": tag}])["failures"]
+            if failures:
+                errors.print(f"[red]error:[/red] {reference}: {failures[0]['failureReason']}")
+                raise typer.Exit(1)
+        else:
+            ecr.delete_repository(repositoryName=name, force=True)
+        _output(ctx).result({"removed": reference}, f"removed {reference}")
+
+
+def _not_an_image(path: Path) -> str | None:
+    """Why a directory cannot be an image, or None if it can."""
+    if not path.is_dir():
+        return f"{path} is not a directory"
+    if not any(os.access(path / program, os.X_OK) and (path / program).is_file() for program in PROGRAMS):
+        return (f"{path} holds no executable 'train' or 'serve': SageMaker runs an image as '<image> train' "
+                "and '<image> serve', so an image directory needs at least one of them (chmod +x)")
+    return None
+
+
+def _repository_uri(ecr: Any, name: str) -> str:
+    """The repository's URI, creating the repository if it does not exist."""
+    try:
+        return str(ecr.create_repository(repositoryName=name)["repository"]["repositoryUri"])
+    except ecr.exceptions.RepositoryAlreadyExistsException:
+        return str(ecr.describe_repositories(repositoryNames=[name])["repositories"][0]["repositoryUri"])
+
+
+def _rows(ecr: Any, repository: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """One JSON-ready row per tag of each image of the repository (one with no tag for an untagged image)."""
+    name, uri = repository["repositoryName"], repository["repositoryUri"]
+    pages = ecr.get_paginator("describe_images").paginate(repositoryName=name)
+    details = [detail for page in pages for detail in page["imageDetails"]]
+    directories = _directories(ecr, name, [d["imageDigest"] for d in details
+                                           if d.get("imageManifestMediaType") == DIRECTORY_MEDIA_TYPE])
+    for detail in details:
+        digest = detail["imageDigest"]
+        for tag in detail.get("imageTags") or [None]:
+            yield {"repositoryName": name, "imageTag": tag, "imageDigest": digest,
+                   "imageUri": f"{uri}:{tag}" if tag else f"{uri}@{digest}", "directory": directories.get(digest),
+                   "imageManifestMediaType": detail.get("imageManifestMediaType"),
+                   "imagePushedAt": detail["imagePushedAt"]}
+
+
+def _directories(ecr: Any, name: str, digests: list[str]) -> dict[str, str]:
+    """The directory each of these directory images names, by digest."""
+    found: dict[str, str] = {}
+    for start in range(0, len(digests), _BATCH):
+        ids = [{"imageDigest": digest} for digest in digests[start:start + _BATCH]]
+        for image in ecr.batch_get_image(repositoryName=name, imageIds=ids)["images"]:
+            found[image["imageId"]["imageDigest"]] = json.loads(image["imageManifest"])["directory"]
+    return found
+
+
+def _table_row(row: dict[str, Any]) -> dict[str, str]:
+    return {"Repository": row["repositoryName"], "Tag": row["imageTag"] or "<none>",
+            "Digest": row["imageDigest"].removeprefix("sha256:")[:12],
+            "Image": row["directory"] or row["imageManifestMediaType"] or "",
+            "Pushed at": row["imagePushedAt"].astimezone().strftime("%Y-%m-%d %H:%M:%S")}
+
+
+def _output(ctx: typer.Context) -> Output:
+    return Output(ctx.obj["json"])
