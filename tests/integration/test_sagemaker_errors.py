@@ -50,6 +50,45 @@ CASES = [
                  training_job(ResourceConfig={"InstanceType": "ml.nope", "InstanceCount": 1, "VolumeSizeInGB": 10}),
                  "ValidationException", "at 'resourceConfig.instanceType' failed to satisfy constraint: "
                  "Member must satisfy enum value set: [", id="nested-enum"),
+    pytest.param("create_training_job", training_job(OutputDataConfig=None), "ValidationException",
+                 "1 validation error detected: Value null at 'outputDataConfig' failed to satisfy constraint: "
+                 "Member must not be null", id="missing-output"),
+    pytest.param("create_training_job", training_job(OutputDataConfig={"S3OutputPath": "bucket/output"}),
+                 "ValidationException", "1 validation error detected: Value 'bucket/output' at "
+                 "'outputDataConfig.s3OutputPath' failed to satisfy constraint: Member must satisfy regular "
+                 "expression pattern: (https|s3)://([^/]+)/?(.*)", id="output-not-s3"),
+    pytest.param("create_training_job", training_job(InputDataConfig=[{"ChannelName": "train", "DataSource": {
+                 "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "bucket/data"}}}]),
+                 "ValidationException", "1 validation error detected: Value 'bucket/data' at "
+                 "'inputDataConfig.1.member.dataSource.s3DataSource.s3Uri' failed to satisfy constraint: Member "
+                 "must satisfy regular expression pattern: (https|s3)://([^/]+)/?(.*)", id="channel-not-s3"),
+    pytest.param("create_training_job", training_job(InputDataConfig=[]), "ValidationException",
+                 "1 validation error detected: Value '[]' at 'inputDataConfig' failed to satisfy constraint: "
+                 "Member must have length greater than or equal to 1", id="no-channels"),
+    pytest.param("create_training_job", training_job(InputDataConfig=[{"ChannelName": "my train", "DataSource": {
+                 "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://bucket/data"}}}]),
+                 "ValidationException", "1 validation error detected: Value 'my train' at "
+                 "'inputDataConfig.1.member.channelName' failed to satisfy constraint: Member must satisfy regular "
+                 "expression pattern: [A-Za-z0-9\\.\\-_]+", id="channel-name-pattern"),
+    pytest.param("create_training_job", training_job(InputDataConfig=[{"ChannelName": "c" * 65, "DataSource": {
+                 "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://bucket/data"}}}]),
+                 "ValidationException", "1 validation error detected: Value '" + "c" * 65 + "' at "
+                 "'inputDataConfig.1.member.channelName' failed to satisfy constraint: Member must have length "
+                 "less than or equal to 64", id="channel-name-length"),
+    pytest.param("create_training_job", training_job(AlgorithmSpecification={
+                 "TrainingImage": "modelbay/sklearn", "TrainingInputMode": "Stream"}), "ValidationException",
+                 "1 validation error detected: Value 'Stream' at 'algorithmSpecification.trainingInputMode' failed "
+                 "to satisfy constraint: Member must satisfy enum value set: [Pipe, File, FastFile]", id="input-mode"),
+    pytest.param("create_training_job",
+                 training_job(ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": -1,
+                                              "VolumeSizeInGB": 10}),
+                 "ValidationException", "1 validation error detected: Value '-1' at 'resourceConfig.instanceCount' "
+                 "failed to satisfy constraint: Member must have value greater than or equal to 0",
+                 id="instance-count-range"),
+    pytest.param("create_training_job", training_job(StoppingCondition={"MaxRuntimeInSeconds": 0}),
+                 "ValidationException", "1 validation error detected: Value '0' at "
+                 "'stoppingCondition.maxRuntimeInSeconds' failed to satisfy constraint: Member must have value "
+                 "greater than or equal to 1", id="max-runtime-range"),
     pytest.param("list_tags", {"ResourceArn": "arn:aws:sagemaker:us-east-1:000000000000:model/m", "MaxResults": 0},
                  "ValidationException", "Value '0' at 'maxResults' failed to satisfy constraint: "
                  "Member must have value greater than or equal to 50", id="range"),
