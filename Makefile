@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# framework environments (scikit-learn, XGBoost, PyTorch) are built once and kept here for demos and tests
+export MODELBAY_ENVIRONMENTS_DIR ?= $(CURDIR)/.cache/environments
 
 .PHONY: install demo test lint bench clean
 
@@ -26,6 +28,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/object_store.py
+	$(BIN)/python benchmarks/training_overhead.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .cache

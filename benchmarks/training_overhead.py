@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/training_overhead.py [JOBS]
 
 Starts a private server, uploads a sourcedir.tar.gz whose train.py prints one line, and runs
-JOBS (default 20) script-mode jobs on `modelbay/sklearn` one after another through boto3. For
+JOBS (default 20) script-mode jobs on `modelbay/sklearn:1.2-1` one after another through boto3. For
 each it measures, against the client's clock when it called CreateTrainingJob (one machine, one
 clock): the first line's CloudWatch Logs event timestamp (what a user streaming logs sees), the
 time the program itself printed in that line, and the whole job's wall time (DescribeTrainingJob
@@ -51,7 +51,7 @@ def run_job(sagemaker: Any, logs: Any, name: str) -> Run:
     created_at, started = time.time(), time.monotonic()
     sagemaker.create_training_job(
         TrainingJobName=name, RoleArn="arn:aws:iam::000000000000:role/SageMakerRole",
-        AlgorithmSpecification={"TrainingImage": "modelbay/sklearn", "TrainingInputMode": "File"},
+        AlgorithmSpecification={"TrainingImage": "modelbay/sklearn:1.2-1", "TrainingInputMode": "File"},
         HyperParameters={"sagemaker_program": json.dumps("train.py"),  # JSON-encoded, as the SDK sends them
                          "sagemaker_submit_directory": json.dumps(f"s3://{BUCKET}/{SOURCE_KEY}")},
         OutputDataConfig={"S3OutputPath": f"s3://{BUCKET}/out"},
@@ -89,7 +89,7 @@ def main(jobs: int) -> None:
         server.s3.put_object(Bucket=BUCKET, Key=SOURCE_KEY, Body=sourcedir())
         logs = server.client("logs")
         runs = [run_job(server.sagemaker, logs, f"overhead-{n}") for n in range(jobs)]
-    print(f"{jobs} script-mode jobs on modelbay/sklearn, one after another, ml.m5.large, 1 instance")
+    print(f"{jobs} script-mode jobs on modelbay/sklearn:1.2-1, one after another, ml.m5.large, 1 instance")
     print("warm environment: the framework image runs with the server's own interpreter (no per-framework venv yet)")
     report("create -> first line (CloudWatch timestamp)", [r.first_line_logged_s for r in runs], FIRST_LINE_TARGET_S)
     report("create -> first line (program's own clock)", [r.first_line_printed_s for r in runs], None)

@@ -89,6 +89,38 @@ CASES = [
                  "ValidationException", "1 validation error detected: Value '0' at "
                  "'stoppingCondition.maxRuntimeInSeconds' failed to satisfy constraint: Member must have value "
                  "greater than or equal to 1", id="max-runtime-range"),
+    pytest.param("create_training_job", training_job(AlgorithmSpecification=None), "ValidationException",
+                 "AlgorithmSpecification is required: give its TrainingImage and TrainingInputMode", id="no-algorithm"),
+    pytest.param("create_training_job", training_job(AlgorithmSpecification={
+                 "AlgorithmName": "xgboost", "TrainingInputMode": "File"}), "ValidationException",
+                 "AlgorithmSpecification.TrainingImage is required: AlgorithmName", id="algorithm-name"),
+    pytest.param("create_training_job", training_job(ResourceConfig=None), "ValidationException",
+                 "ResourceConfig.InstanceType and ResourceConfig.InstanceCount are required", id="no-resources"),
+    pytest.param("create_training_job",
+                 training_job(ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 0, "VolumeSizeInGB": 1}),
+                 "ValidationException", "ResourceConfig.InstanceCount must be at least 1", id="no-instances"),
+    pytest.param("create_training_job",
+                 training_job(ResourceConfig={"InstanceType": "ml.m5.24xlarge", "InstanceCount": 1,
+                                              "VolumeSizeInGB": 1}),
+                 "ValidationException", "ResourceConfig.InstanceType: unknown instance type 'ml.m5.24xlarge'; "
+                 "known types: ml.c5.2xlarge", id="type-not-offered"),
+    pytest.param("create_training_job", training_job(InputDataConfig=[
+                 {"ChannelName": name, "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix",
+                                                                       "S3Uri": "s3://bucket/data"}}}
+                 for name in ("train", "test", "train")]), "ValidationException",
+                 "InputDataConfig: channel names must be unique; repeated: train", id="repeated-channel"),
+    pytest.param("create_training_job", training_job(InputDataConfig=[
+                 {"ChannelName": "train", "CompressionType": "Gzip", "DataSource": {"S3DataSource": {
+                     "S3DataType": "S3Prefix", "S3Uri": "s3://bucket/data"}}}]), "ValidationException",
+                 "Invalid compression type for channel train: File mode only supports NONE, got Gzip instead",
+                 id="gzip-in-file-mode"),
+    pytest.param("create_training_job", training_job(InputDataConfig=[
+                 {"ChannelName": "train", "InputMode": "Pipe", "DataSource": {"S3DataSource": {
+                     "S3DataType": "S3Prefix", "S3Uri": "s3://bucket/data"}}}]), "ValidationException",
+                 "Channel train: Pipe input mode is not available in modelbay yet", id="pipe-mode"),
+    pytest.param("create_training_job", training_job(StoppingCondition={"MaxRuntimeInSeconds": 2419201}),
+                 "ValidationException", "StoppingCondition.MaxRuntimeInSeconds must be at most 2419200 (28 days)",
+                 id="max-runtime-too-long"),
     pytest.param("list_tags", {"ResourceArn": "arn:aws:sagemaker:us-east-1:000000000000:model/m", "MaxResults": 0},
                  "ValidationException", "Value '0' at 'maxResults' failed to satisfy constraint: "
                  "Member must have value greater than or equal to 50", id="range"),

@@ -6,6 +6,7 @@ and runs on the framework's environment (built on first use into the shared test
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import tarfile
@@ -112,10 +113,8 @@ def train(sagemaker: Any, s3: Any, bucket: str, name: str, image: str, script: s
         OutputDataConfig={"S3OutputPath": f"s3://{bucket}/out"},
         ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": count, "VolumeSizeInGB": 1},
         StoppingCondition={"MaxRuntimeInSeconds": 900}, Environment=environment or {})
-    try:
+    with contextlib.suppress(WaiterError):  # a failed job: the caller looks at its description
         sagemaker.get_waiter("training_job_completed_or_stopped").wait(TrainingJobName=name, WaiterConfig=WAITER)
-    except WaiterError:
-        pass  # a failed job: the caller looks at its description
     job: dict[str, Any] = sagemaker.describe_training_job(TrainingJobName=name)
     return job
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import tarfile
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from tests.conftest import client
 from tests.helpers import ServerProcess, wait_until
 
 WAITER = {"Delay": 1, "MaxAttempts": 60}
+DIRECTORY = "application/vnd.modelbay.directory.v1+json"
 
 
 def program(directory: Path, script: str) -> str:
@@ -73,3 +75,32 @@ def test_stop_training_job(sagemaker: Any, bucket: str, unique: str, scratch: Pa
     sagemaker.stop_training_job(TrainingJobName=unique)
     sagemaker.get_waiter("training_job_completed_or_stopped").wait(TrainingJobName=unique, WaiterConfig=WAITER)
     assert sagemaker.describe_training_job(TrainingJobName=unique)["TrainingJobStatus"] == "Stopped"
+
+
+def test_an_image_registered_in_the_registry_runs_by_its_ecr_uri(sagemaker: Any, server: ServerProcess, bucket: str,
+                                                                 unique: str, scratch: Path) -> None:
+    ecr = client(server.url, "ecr")
+    repository = ecr.create_repository(repositoryName=unique)["repository"]
+    directory = program(scratch / "image", "echo loss=0.5\n")
+    manifest = {"schemaVersion": 1, "mediaType": DIRECTORY, "directory": directory}
+    ecr.put_image(repositoryName=unique, imageManifest=json.dumps(manifest), imageManifestMediaType=DIRECTORY,
+                  imageTag="v1")
+    create(sagemaker, unique, f"{repository['repositoryUri']}:v1", bucket)
+    sagemaker.get_waiter("training_job_completed_or_stopped").wait(TrainingJobName=unique, WaiterConfig=WAITER)
+    job = sagemaker.describe_training_job(TrainingJobName=unique)
+    assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
+    assert [(m["MetricName"], m["Value"]) for m in job["FinalMetricDataList"]] == [("loss", 0.5)]
+
+
+def test_a_registered_container_image_fails_with_a_reason(sagemaker: Any, server: ServerProcess, bucket: str,
+                                                          unique: str) -> None:
+    ecr = client(server.url, "ecr")
+    repository = ecr.create_repository(repositoryName=unique)["repository"]
+    oci = "application/vnd.oci.image.manifest.v1+json"
+    ecr.put_image(repositoryName=unique, imageManifest=json.dumps({"schemaVersion": 2, "mediaType": oci}),
+                  imageManifestMediaType=oci, imageTag="latest")
+    create(sagemaker, unique, repository["repositoryUri"], bucket)  # no tag: latest
+    with pytest.raises(WaiterError, match="Failed"):
+        sagemaker.get_waiter("training_job_completed_or_stopped").wait(TrainingJobName=unique, WaiterConfig=WAITER)
+    reason = sagemaker.describe_training_job(TrainingJobName=unique)["FailureReason"]
+    assert "is a container image (application/vnd.oci.image.manifest.v1+json)" in reason

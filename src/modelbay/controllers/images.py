@@ -17,9 +17,10 @@ from pathlib import Path
 
 from modelbay.runtime.environments import FrameworkEnvironments
 from modelbay.runtime.frameworks import ECR_URI, Recipe, framework_image
+from modelbay.store.metadata.images import DIRECTORY_MEDIA_TYPE, Image
 
-# (repository, tag or digest) → the directory a registered image names, or None if none is registered
-Registry = Callable[[str, str], Path | None]
+# (repository, tag or digest) → the image registered under it, or None
+Registry = Callable[[str, str], Image | None]
 TOOLKIT_MODULE = "modelbay.container.train"
 IMAGE_WARNING_VARIABLE = "MODELBAY_IMAGE_WARNING"  # the toolkit prints it at the top of the job's log
 
@@ -72,6 +73,11 @@ class TrainingImages:
                                                       else {})
 
     def _registered(self, uri: str) -> Path | None:
+        """The directory of the registered image `uri` names; UnknownImage for one only a container runtime runs."""
         match = ECR_URI.fullmatch(uri)
         assert match is not None
-        return self.registry(match["repository"], match["tag"] or "latest")
+        image = self.registry(match["repository"], match["digest"] or match["tag"] or "latest")
+        if image is None or image.media_type == DIRECTORY_MEDIA_TYPE:
+            return None if image is None else Path(image.manifest["directory"])
+        raise UnknownImage(f"TrainingImage {uri!r} is a container image ({image.media_type}); the process runtime "
+                           "runs directory images only, container images need the container runtime")

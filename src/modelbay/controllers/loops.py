@@ -15,5 +15,6 @@ from modelbay.runtime.process import ProcessRuntime
 def background_loops(platform: Platform) -> list[Coroutine[Any, Any, None]]:
     """One coroutine per controller; the server runs them until it shuts down."""
     runtime = ProcessRuntime(state_dir=platform.settings.data_dir / "runtime")
-    images = TrainingImages(FrameworkEnvironments(platform.settings.framework_environments_dir))
+    images = TrainingImages(FrameworkEnvironments(platform.settings.framework_environments_dir),
+                            registry=platform.metadata.images.resolve)
     return [run_forever(TrainingController(platform, runtime, images, stop_grace_s=platform.settings.stop_grace_s))]

@@ -2,14 +2,13 @@
 
 Channels are copied in File mode: an `S3Prefix` channel gets every object under the prefix
 (named by the key's part after the prefix), a `ManifestFile` channel the objects its manifest
-lists (named by the manifest's relative keys), and a `file://` directory its files. With
-`CompressionType: Gzip` each object is decompressed on the way and a trailing `.gz` dropped
-from its name. `ShardedByS3Key` gives host i (0-based) of n every n-th object in key order.
+lists (named by the manifest's relative keys), and a `file://` directory its files, each as
+stored (SageMaker refuses `CompressionType: Gzip` outside Pipe mode, and so does the service).
+`ShardedByS3Key` gives host i (0-based) of n every n-th object in key order.
 """
 
 from __future__ import annotations
 
-import gzip
 import json
 import shutil
 import tarfile
@@ -92,16 +91,14 @@ def _stage_channel(objects: ObjectStore, channel: dict[str, Any], target: Path, 
     sources = sorted(_sources(objects, s3), key=lambda source: source.name)
     if s3.get("S3DataDistributionType") == "ShardedByS3Key":
         sources = sources[index::count]
-    gzipped = channel.get("CompressionType") == "Gzip"
     target.mkdir(parents=True, exist_ok=True)
     for source in sources:
-        name = source.name.removesuffix(".gz") if gzipped else source.name
-        path = target / name
+        path = target / source.name
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             with source.open() as raw, open(path, "wb") as out:
-                shutil.copyfileobj(cast(BinaryIO, gzip.GzipFile(fileobj=raw)) if gzipped else raw, out)
-        except (ObjectStoreError, OSError, EOFError) as err:
+                shutil.copyfileobj(raw, out)
+        except (ObjectStoreError, OSError) as err:
             raise StagingError(f"ClientError: Data download failed for channel {channel['ChannelName']}, "
                                f"{source.name}: {type(err).__name__}: {err}") from err
 

@@ -61,7 +61,7 @@ RECIPES: dict[str, tuple[Recipe, ...]] = {  # each framework's versions, oldest 
 # SageMaker's ECR repository names for each framework's training images
 REPOSITORIES = {"sagemaker-scikit-learn": "sklearn", "sagemaker-xgboost": "xgboost", "pytorch-training": "pytorch"}
 ECR_URI = re.compile(r"(?P<account>[0-9]{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/"
-                     r"(?P<repository>[a-z0-9._/-]+)(?::(?P<tag>[A-Za-z0-9._-]+))?")
+                     r"(?P<repository>[a-z0-9._/-]+)(?::(?P<tag>[A-Za-z0-9._-]+))?(?:@(?P<digest>sha256:[0-9a-f]{64}))?")
 _SHORT_NAME = re.compile(r"modelbay/(?P<framework>[a-z]+)(?::(?P<tag>[A-Za-z0-9._-]+))?")
 _TAG_SUFFIX = re.compile(r"-(cpu|gpu|inf|neuron).*$")  # 1.2-1-cpu-py3 → 1.2-1, 2.1.0-gpu-py310-cu121 → 2.1.0
 

@@ -34,10 +34,9 @@ from modelbay.store.metadata import (
     RepositoryNotFound,
     TagImmutable,
 )
-from modelbay.store.metadata.images import DIGEST_PREFIX, IMMUTABLE, MUTABLE
+from modelbay.store.metadata.images import DIGEST_PREFIX, DIRECTORY_MEDIA_TYPE, IMMUTABLE, MUTABLE
 from modelbay.store.metadata.paging import decode_token, encode_token
 
-DIRECTORY_MEDIA_TYPE = "application/vnd.modelbay.directory.v1+json"
 DEFAULT_MAX_RESULTS = 100
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 _NOT_FOUND_REASON = "Requested image not found"

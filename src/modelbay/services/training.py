@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from modelbay.errors import ResourceInUse, ValidationError
+from modelbay.runtime.instance_types import UnknownInstanceType, instance_type
 from modelbay.services.base import Context, Handler
 from modelbay.services.tags import MAX_TAGS_PER_RESOURCE, check_not_reserved
 from modelbay.store.metadata import (
@@ -34,6 +35,7 @@ ECHOED_MEMBERS = (
     "ProfilerRuleConfigurations", "Environment", "RetryStrategy", "RemoteDebugConfig", "InfraCheckConfig",
     "ServerlessJobConfig", "MlflowConfig", "ModelPackageConfig")
 _NOT_FOUND = "Requested resource not found."
+MAX_RUNTIME_S = 28 * 24 * 3600  # SageMaker's longest training job
 
 
 def create_training_job(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
@@ -41,6 +43,7 @@ def create_training_job(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
 
     Raises ResourceInUse if a job of that name exists, ValidationError for a reserved tag key.
     """
+    check_runnable(params)
     name: str = params["TrainingJobName"]
     arn = ctx.arn("sagemaker", f"training-job/{name.lower()}")
     tags = [(tag["Key"], tag["Value"]) for tag in params.get("Tags", [])]
@@ -54,6 +57,47 @@ def create_training_job(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     if tags:
         ctx.metadata.tags.add(arn, tags, max_tags=MAX_TAGS_PER_RESOURCE)
     return {"TrainingJobArn": arn}
+
+
+def check_runnable(params: dict[str, Any]) -> None:
+    """Refuse what the model leaves optional but a job needs, naming the member, as SageMaker does."""
+    algorithm = params.get("AlgorithmSpecification")
+    if algorithm is None:
+        raise ValidationError("AlgorithmSpecification is required: give its TrainingImage and TrainingInputMode")
+    if "TrainingImage" not in algorithm:
+        raise ValidationError("AlgorithmSpecification.TrainingImage is required: AlgorithmName (AWS Marketplace "
+                              "and SageMaker built-in algorithms by name) is not available in modelbay")
+    _check_resources(params.get("ResourceConfig"))
+    _check_channels(params.get("InputDataConfig", []), algorithm["TrainingInputMode"])
+    max_runtime = params.get("StoppingCondition", {}).get("MaxRuntimeInSeconds", 0)
+    if max_runtime > MAX_RUNTIME_S:
+        raise ValidationError(f"StoppingCondition.MaxRuntimeInSeconds must be at most {MAX_RUNTIME_S} (28 days)")
+
+
+def _check_resources(resources: dict[str, Any] | None) -> None:
+    if resources is None or "InstanceType" not in resources:
+        raise ValidationError("ResourceConfig.InstanceType and ResourceConfig.InstanceCount are required "
+                              "(InstanceGroups, for heterogeneous clusters, are not available in modelbay)")
+    try:
+        instance_type(resources["InstanceType"])
+    except UnknownInstanceType as err:
+        raise ValidationError(f"ResourceConfig.InstanceType: {err.args[0]}") from err
+    if resources.get("InstanceCount", 0) < 1:
+        raise ValidationError("ResourceConfig.InstanceCount must be at least 1")
+
+
+def _check_channels(channels: list[dict[str, Any]], default_mode: str) -> None:
+    names = [channel["ChannelName"] for channel in channels]
+    if repeated := sorted({name for name in names if names.count(name) > 1}):
+        raise ValidationError(f"InputDataConfig: channel names must be unique; repeated: {', '.join(repeated)}")
+    for channel in channels:
+        mode = channel.get("InputMode", default_mode)
+        if mode == "Pipe":
+            raise ValidationError(f"Channel {channel['ChannelName']}: Pipe input mode is not available in modelbay "
+                                  "yet; use File or FastFile (the channel is then delivered as files)")
+        if channel.get("CompressionType") == "Gzip":  # SageMaker decompresses in Pipe mode only
+            raise ValidationError(f"Invalid compression type for channel {channel['ChannelName']}: {mode} mode only "
+                                  "supports NONE, got Gzip instead")
 
 
 def describe_training_job(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:

@@ -22,6 +22,8 @@ from modelbay.store.metadata.tables import Base, BigSerial, UtcDateTime
 
 MUTABLE, IMMUTABLE = "MUTABLE", "IMMUTABLE"
 DIGEST_PREFIX = "sha256:"
+# a bring-your-own image on this machine: a manifest naming a directory that holds `train` and/or `serve`
+DIRECTORY_MEDIA_TYPE = "application/vnd.modelbay.directory.v1+json"
 
 
 class ImageRepositoryRow(Base):

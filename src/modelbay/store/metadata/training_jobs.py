@@ -171,10 +171,13 @@ class TrainingJobRepository:
         A new secondary status ends the current transition and opens another; the same one
         only replaces the current transition's message. TrainingStartTime is set on first
         entering a TRAINING_PHASES status, TrainingEndTime on reaching an ended status.
+        A job asked to stop is not moved back to InProgress (a preparation finishing late would).
         Raises TrainingJobNotFound, or TrainingJobStatusConflict if the job has ended.
         """
         with self._db.write(lock=f"training-job {name}") as session:
             row = _row_to_change(session, name)
+            if row.stop_requested and status == IN_PROGRESS:
+                return _job(row)
             _move(row, status, secondary_status, message, self._clock())
             row.failure_reason = failure_reason if failure_reason is not None else row.failure_reason
             row.model_artifacts = model_artifacts if model_artifacts is not None else row.model_artifacts

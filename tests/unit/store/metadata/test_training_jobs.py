@@ -115,6 +115,14 @@ def test_request_stop_only_from_in_progress(jobs: TrainingJobRepository) -> None
         jobs.request_stop("nope")
 
 
+def test_a_stopping_job_is_not_moved_back_in_progress(jobs: TrainingJobRepository) -> None:
+    _create(jobs, "j")
+    jobs.request_stop("j")
+    late = jobs.advance("j", "InProgress", "Downloading", "Downloading input data")  # a preparation ending late
+    assert (late.status, late.secondary_status) == ("Stopping", "Stopping")
+    assert jobs.advance("j", "Stopped", "Stopped", "Training job stopped").status == "Stopped"
+
+
 def test_list_filters(jobs: TrainingJobRepository) -> None:
     for name in ("alpha-1", "Beta-2", "alpha-3", "gamma-4"):  # created at t+1 .. t+4
         _create(jobs, name)
