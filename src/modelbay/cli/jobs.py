@@ -14,8 +14,8 @@ from rich.table import Table
 from rich.text import Text
 
 from modelbay.cli.output import Output, console, reported_errors
-from modelbay.cli.training_logs import TrainingLogs
 from modelbay.sdk import client
+from modelbay.sdk.training_logs import TrainingLogs
 
 app = typer.Typer(help="List, describe, follow and stop training jobs on a modelbay server.", no_args_is_help=True)
 _POLL_S = 0.5
