@@ -1,11 +1,13 @@
 """SIGKILL the server while a training job runs, start it again on the same data dir (issue 4, part 5).
 
-What the design does, and so what this test expects: the process runtime starts each instance
-in its own session, so an instance outlives a SIGKILLed server. While it lives, a restarted
-server adopts it (its runtime record and live pid say it runs). Here the instance is killed too
-while the server is down, as when the whole machine goes: the restarted controller then finds a
-record saying "running" whose process is gone, and ends the job Failed with the lost reason.
-A job that had completed before the crash keeps its status, ModelArtifacts and model.tar.gz.
+What the design does, and so what these tests expect: the process runtime starts each instance
+under a supervisor in its own session, so an instance outlives a SIGKILLed server, and a
+restarted server adopts it (its runtime record and live supervisor say it runs). The supervisor
+records the program's exit in a file, so a job whose program ends well after the restart
+completes. When the instance is killed too while the server is down, supervisor and all, as when
+the whole machine goes, the restarted controller finds a record saying "running" with no exit
+recorded and ends the job Failed with the lost reason. A job that had completed before the crash
+keeps its status, ModelArtifacts and model.tar.gz.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import os
 import signal
 import tarfile
 from pathlib import Path
+from typing import Any
 
 from modelbay.controllers.training import LOST_REASON
 from tests.conftest import client
@@ -23,6 +26,7 @@ from tests.helpers import ServerProcess, wait_until
 from tests.integration.test_training_jobs import WAITER, create, program
 
 BUCKET = "restart"
+COPY_ROWS = "cp /opt/ml/input/data/train/rows.csv /opt/ml/model/model.txt\n"
 
 
 def test_running_job_fails_as_lost_and_finished_job_is_intact_after_sigkill(tmp_path: Path) -> None:
@@ -31,15 +35,13 @@ def test_running_job_fails_as_lost_and_finished_job_is_intact_after_sigkill(tmp_
     scratch.mkdir()
     pid_file, go_file = scratch / "pid", scratch / "go"
     server = ServerProcess(data)
-    url = server.start()
+    sagemaker, s3 = _start(server)
     try:
-        sagemaker, s3 = client(url, "sagemaker"), client(url, "s3")
         s3.create_bucket(Bucket=BUCKET)
         s3.put_object(Bucket=BUCKET, Key="data/rows.csv", Body=b"1,2\n")
 
         # STEP 1: one job runs to Completed before the crash
-        create(sagemaker, "done", program(scratch / "done", "cp /opt/ml/input/data/train/rows.csv "
-                                          "/opt/ml/model/model.txt\n"), BUCKET)
+        create(sagemaker, "done", program(scratch / "done", COPY_ROWS), BUCKET)
         sagemaker.get_waiter("training_job_completed_or_stopped").wait(TrainingJobName="done", WaiterConfig=WAITER)
         before = sagemaker.describe_training_job(TrainingJobName="done")
         assert before["TrainingJobStatus"] == "Completed", before.get("FailureReason")
@@ -47,9 +49,7 @@ def test_running_job_fails_as_lost_and_finished_job_is_intact_after_sigkill(tmp_
         etag = s3.head_object(Bucket=BUCKET, Key=key)["ETag"]
 
         # STEP 2: a second job is surely running (its program wrote its pid and waits for a file)
-        create(sagemaker, "running", program(scratch / "running", f"echo $$ > {pid_file}.tmp\n"
-                                             f"mv {pid_file}.tmp {pid_file}\necho waiting\n"
-                                             f"while [ ! -e {go_file} ]; do sleep 0.05; done\n"), BUCKET)
+        create(sagemaker, "running", _waiting_program(scratch / "running", pid_file, go_file), BUCKET)
         wait_until(pid_file.exists, 60, "the second job's program to start")
         assert sagemaker.describe_training_job(TrainingJobName="running")["SecondaryStatus"] == "Training"
         pid = int(pid_file.read_text())
@@ -57,12 +57,11 @@ def test_running_job_fails_as_lost_and_finished_job_is_intact_after_sigkill(tmp_
         # STEP 3: crash; the instance, in its own session, outlives the server; then it goes too
         server.kill()
         assert _is_alive(pid), "the instance should outlive the SIGKILLed server (it has its own session)"
-        _kill_group(pid)
+        _kill_instance(pid)
         wait_until(lambda: not _is_alive(pid), 30, "the instance's processes to end")
 
         # STEP 4: restart on the same data dir: the store and the runtime records are all there is
-        url = server.start()
-        sagemaker, s3 = client(url, "sagemaker"), client(url, "s3")
+        sagemaker, s3 = _start(server)
         wait_until(lambda: sagemaker.describe_training_job(TrainingJobName="running")["TrainingJobStatus"]
                    in ("Completed", "Failed", "Stopped"), 60, "the lost job to end")
         lost = sagemaker.describe_training_job(TrainingJobName="running")
@@ -73,11 +72,8 @@ def test_running_job_fails_as_lost_and_finished_job_is_intact_after_sigkill(tmp_
         assert after["TrainingJobStatus"] == "Completed"
         assert after["ModelArtifacts"] == before["ModelArtifacts"]
         assert after["ModelArtifacts"]["S3ModelArtifacts"] == f"s3://{BUCKET}/{key}"
-        got = s3.get_object(Bucket=BUCKET, Key=key)
-        assert got["ETag"] == etag
-        with tarfile.open(fileobj=io.BytesIO(got["Body"].read())) as archive:
-            model = archive.extractfile("model.txt")
-            assert model is not None and model.read() == b"1,2\n"
+        assert s3.head_object(Bucket=BUCKET, Key=key)["ETag"] == etag
+        assert _model_txt(s3, key) == b"1,2\n"
 
         listed = {j["TrainingJobName"]: j["TrainingJobStatus"]
                   for j in sagemaker.list_training_jobs(SortBy="Name")["TrainingJobSummaries"]}
@@ -85,8 +81,57 @@ def test_running_job_fails_as_lost_and_finished_job_is_intact_after_sigkill(tmp_
     finally:
         go_file.touch()  # lets a surviving program end by itself if an assertion failed early
         if pid_file.exists():
-            _kill_group(int(pid_file.read_text()))
+            _kill_instance(int(pid_file.read_text()))
         server.stop()
+
+
+def test_job_running_through_a_server_crash_completes_after_the_restart(tmp_path: Path) -> None:
+    data, scratch = tmp_path / "data", tmp_path / "scratch"
+    data.mkdir()
+    scratch.mkdir()
+    pid_file, go_file = scratch / "pid", scratch / "go"
+    server = ServerProcess(data)
+    sagemaker, s3 = _start(server)
+    try:
+        s3.create_bucket(Bucket=BUCKET)
+        s3.put_object(Bucket=BUCKET, Key="data/rows.csv", Body=b"1,2\n")
+        create(sagemaker, "survivor", _waiting_program(scratch / "image", pid_file, go_file, COPY_ROWS), BUCKET)
+        wait_until(pid_file.exists, 60, "the job's program to start")
+        pid = int(pid_file.read_text())
+
+        server.kill()
+        sagemaker, s3 = _start(server)  # adopts the instance, whose program has not ended yet
+        assert _is_alive(pid)
+        assert sagemaker.describe_training_job(TrainingJobName="survivor")["TrainingJobStatus"] == "InProgress"
+        go_file.touch()
+        sagemaker.get_waiter("training_job_completed_or_stopped").wait(TrainingJobName="survivor",
+                                                                       WaiterConfig=WAITER)
+        job = sagemaker.describe_training_job(TrainingJobName="survivor")
+        assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
+        assert _model_txt(s3, "out/survivor/output/model.tar.gz") == b"1,2\n"
+    finally:
+        go_file.touch()
+        server.stop()
+
+
+def _start(server: ServerProcess) -> tuple[Any, Any]:
+    """(Re)start the server; return SageMaker and S3 clients for it."""
+    url = server.start()
+    return client(url, "sagemaker"), client(url, "s3")
+
+
+def _model_txt(s3: Any, key: str) -> bytes:
+    """model.txt from the model.tar.gz at `key`."""
+    with tarfile.open(fileobj=io.BytesIO(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())) as archive:
+        model = archive.extractfile("model.txt")
+        assert model is not None
+        return model.read()
+
+
+def _waiting_program(directory: Path, pid_file: Path, go_file: Path, then: str = "") -> str:
+    """A program that writes its pid to `pid_file`, waits for `go_file` to exist, then runs `then`."""
+    return program(directory, f"echo $$ > {pid_file}.tmp\nmv {pid_file}.tmp {pid_file}\necho waiting\n"
+                              f"while [ ! -e {go_file} ]; do sleep 0.05; done\n{then}")
 
 
 def _is_alive(pid: int) -> bool:
@@ -98,6 +143,8 @@ def _is_alive(pid: int) -> bool:
     return state != "Z"
 
 
-def _kill_group(pid: int) -> None:
+def _kill_instance(pid: int) -> None:
+    """SIGKILL the program `pid` and its instance's supervisor (the leader of the program's session)."""
     with contextlib.suppress(ProcessLookupError):
-        os.killpg(os.getpgid(pid), signal.SIGKILL)
+        for group in (os.getsid(pid), os.getpgid(pid)):
+            os.killpg(group, signal.SIGKILL)

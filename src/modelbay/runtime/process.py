@@ -1,16 +1,16 @@
 """ProcessRuntime: each instance is a local process group, sandboxed as far as the host allows.
 
-State lives in `state_dir`: per instance a JSON record (written atomically) and a log file
-holding stdout and stderr. The Runtime that started an instance reaps it (a thread waits for
-it) and records its exit; any other Runtime on the same state dir, e.g. after a server crash,
-reads the records and reports an instance whose process is gone without a recorded exit as
-LOST (or STOPPED when a stop had been asked for). See sandbox.py for `/opt/ml` and memory.py
-for limits.
+State lives in `state_dir`: per instance a JSON record (written atomically), a log file holding
+stdout and stderr, and the exit file its supervisor writes when the program ends (see
+supervisor.py). Any Runtime on the same state dir, the one that started an instance or one
+started after a server crash, reads the records and exit files alike, so each reports the true
+exit; an instance whose supervisor is gone without an exit file (e.g. the machine restarted) is
+LOST (or STOPPED when a stop had been asked for). See sandbox.py for `/opt/ml` and memory.py for
+limits.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -18,7 +18,7 @@ import signal
 import subprocess
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,10 +26,12 @@ from typing import Any
 from modelbay.runtime.base import Instance, InstanceNotFound, InstanceRunning, InstanceSpec, InstanceStatus, Runtime
 from modelbay.runtime.memory import MemoryLimiter, memory_limiter
 from modelbay.runtime.sandbox import namespace_prefix, opt_ml_layout, relocation_env, sandboxed_argv
+from modelbay.runtime.supervisor import encode_environment, signal_group, supervisor_argv
 
 log = logging.getLogger(__name__)
 
 Record = dict[str, Any]
+LOST_REASON = "the instance's supervisor ended without recording how its program ended"
 
 
 class ProcessRuntime(Runtime):
@@ -49,8 +51,7 @@ class ProcessRuntime(Runtime):
         if self.namespace_prefix is None:
             log.warning("no mount namespaces: instances see their directory through SM_* variables, "
                         "not at /opt/ml; programs that hard-code /opt/ml will not find it")
-        self._lock = threading.Lock()
-        self._children: dict[str, subprocess.Popen[bytes]] = {}
+        self._lock = threading.Lock()  # a record is read, brought up to date and written under it
 
     # -- the interface ------------------------------------------------------------------
 
@@ -62,48 +63,44 @@ class ProcessRuntime(Runtime):
         env = dict(spec.env)
         if self.namespace_prefix is None:
             env.update(relocation_env(spec.opt_ml))
+        command = sandboxed_argv(spec.argv, spec.opt_ml, self.namespace_prefix, procs_file)
         log_path = self.state_dir / f"{instance_id}.log"
-        with open(log_path, "ab") as log_file:  # the child keeps its own descriptor
-            proc = subprocess.Popen(
-                sandboxed_argv(spec.argv, spec.opt_ml, self.namespace_prefix, procs_file),
-                env=env, cwd=spec.workdir or spec.opt_ml, stdin=subprocess.DEVNULL,
-                stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
+        supervisor, pgid = self._supervise(instance_id, command, env, spec.workdir or spec.opt_ml, log_path)
         record: Record = {
             "id": instance_id, "labels": dict(labels), "instance_type": spec.instance_type.name,
             "memory": spec.instance_type.memory_label, "argv": list(spec.argv), "opt_ml": str(spec.opt_ml),
-            "log": str(log_path), "pid": proc.pid, "pid_start": _process_start(proc.pid),
-            "started_at": _now(), "ended_at": None, "exit_code": None,
+            "log": str(log_path), "pid": supervisor.pid, "pid_start": _process_start(supervisor.pid),
+            "pgid": pgid, "started_at": _now(), "ended_at": None, "exit_code": None,
             "status": InstanceStatus.RUNNING.value, "reason": None, "stop_requested": False,
         }
         with self._lock:
             self._write(record)
-            self._children[instance_id] = proc
-            started = self._instance(record)  # the reaper, not started yet, cannot race it
-        if self.memory:
-            self.memory.watch(instance_id, proc.pid, limit)
-        threading.Thread(target=self._reap, args=(instance_id, proc), name=f"reaper-{instance_id}",
-                         daemon=True).start()
+            started = self._instance(self._settled(record))
+        if self.memory and pgid is not None:
+            self.memory.watch(instance_id, pgid, limit)
+        # the supervisor records the exit; this thread only reaps it
+        threading.Thread(target=supervisor.wait, name=f"reaper-{instance_id}", daemon=True).start()
         return started
 
     def list(self, labels: Mapping[str, str]) -> list[Instance]:
-        with self._lock:  # see _instance: a record and the liveness check must agree
+        with self._lock:
             records = [self._read_file(path) for path in self.state_dir.glob("*.json")]
             matching = [r for r in records if r and labels.items() <= r["labels"].items()]
-            return [self._instance(r) for r in sorted(matching, key=lambda r: str(r["started_at"]))]
+            return [self._instance(self._settled(r)) for r in sorted(matching, key=lambda r: str(r["started_at"]))]
 
     def inspect(self, instance_id: str) -> Instance:
         with self._lock:
-            return self._instance(self._read(instance_id))
+            return self._instance(self._current(instance_id))
 
     def stop(self, instance_id: str, grace_s: float) -> None:
         with self._lock:
-            record = self._read(instance_id)
-            if not self._is_running(record):
+            record = self._current(instance_id)
+            if record["status"] != InstanceStatus.RUNNING.value:
                 return
             record["stop_requested"] = True
             self._write(record)
-        _signal_group(record["pid"], signal.SIGTERM)
-        timer = threading.Timer(grace_s, self._kill, args=(record,))
+        signal_group(record["pgid"], signal.SIGTERM)
+        timer = threading.Timer(grace_s, self._kill, args=(instance_id,))
         timer.daemon = True
         timer.start()
 
@@ -112,73 +109,101 @@ class ProcessRuntime(Runtime):
 
     def remove(self, instance_id: str) -> None:
         with self._lock:
-            record = self._read(instance_id)
-            if self._is_running(record):
+            record = self._current(instance_id)
+            if record["status"] == InstanceStatus.RUNNING.value:
                 raise InstanceRunning(f"instance {instance_id} is still running; stop it first")
             if self.memory:
                 self.memory.release(instance_id)
             Path(record["log"]).unlink(missing_ok=True)
+            self._exit_path(instance_id).unlink(missing_ok=True)
             self._path(instance_id).unlink()
 
     # -- processes ----------------------------------------------------------------------
 
-    def _reap(self, instance_id: str, proc: subprocess.Popen[bytes]) -> None:
-        """Wait for the instance's main process, end the rest of its group, record the exit."""
-        code = proc.wait()
-        _signal_group(proc.pid, signal.SIGKILL)  # an instance ends with its main process
-        with self._lock:
-            record = self._read(instance_id)
-            record.update(exit_code=code, ended_at=_now(), **self._ending(record, code))
-            self._write(record)
-            del self._children[instance_id]
+    def _supervise(self, instance_id: str, command: Sequence[str], env: Mapping[str, str], cwd: Path,
+                   log_path: Path) -> tuple[subprocess.Popen[bytes], int | None]:
+        """Start the instance's supervisor on `command`; return it and the program's process group
+        (None when the program could not start: the supervisor has then recorded the exit)."""
+        pid_read, pid_write = os.pipe()
+        try:
+            with open(log_path, "ab") as log_file:  # the child keeps its own descriptor
+                supervisor = subprocess.Popen(
+                    [*supervisor_argv(str(self._exit_path(instance_id)), pid_write), *command],
+                    cwd=cwd, stdin=subprocess.PIPE, stdout=log_file, stderr=subprocess.STDOUT,
+                    pass_fds=(pid_write,), start_new_session=True)
+        finally:
+            os.close(pid_write)
+        assert supervisor.stdin is not None  # stdin=PIPE
+        try:
+            with supervisor.stdin:
+                supervisor.stdin.write(encode_environment(dict(env)))
+        except BrokenPipeError:  # it died at once; it will show as lost
+            pass
+        with open(pid_read, "rb") as pid_pipe:
+            pid = pid_pipe.read()
+        return supervisor, int(pid) if pid else None
 
-    def _ending(self, record: Record, code: int) -> Record:
+    def _kill(self, instance_id: str) -> None:
+        """The end of a stop's grace period: SIGKILL whatever of the instance remains."""
+        try:
+            with self._lock:
+                record = self._current(instance_id)
+        except InstanceNotFound:  # ended and removed during the grace period
+            return
+        if record["status"] != InstanceStatus.RUNNING.value:
+            return
+        signal_group(record["pgid"], signal.SIGKILL)
+        for pid in self.memory.pids(instance_id) if self.memory else []:
+            _signal(pid, signal.SIGKILL)  # processes that left the group stay in the cgroup
+
+    # -- records ------------------------------------------------------------------------
+
+    def _current(self, instance_id: str) -> Record:
+        """The instance's record, brought up to date; call with the lock held."""
+        return self._settled(self._read(instance_id))
+
+    def _settled(self, record: Record) -> Record:
+        """`record`, with the end of its instance folded in (and saved, so the verdict holds) once
+        it has ended. Call with the lock held."""
+        if record["status"] != InstanceStatus.RUNNING.value:
+            return record
+        start = record["pid_start"]  # None: the supervisor had ended before its start time was read
+        is_alive = start is not None and _process_start(record["pid"]) == start
+        # read after the liveness check: the supervisor writes its exit file before it ends
+        ended = self._read_file(self._exit_path(record["id"]))
+        if ended is None and is_alive:
+            return record
+        exit_code, ended_at = (ended["exit_code"], _iso(ended["ended_at"])) if ended else (None, None)
+        record.update(exit_code=exit_code, ended_at=ended_at, **self._ending(record, exit_code))
+        self._write(record)
+        return record
+
+    def _ending(self, record: Record, exit_code: int | None) -> Record:
+        """Status and reason of an instance that ended with `exit_code` (None: its supervisor
+        ended without recording one)."""
         if self.memory and self.memory.exceeded(record["id"]):
             reason = f"exceeded the {record['memory']} memory of {record['instance_type']}"
             return {"status": InstanceStatus.OOM_KILLED.value, "reason": reason}
         if record["stop_requested"]:
             return {"status": InstanceStatus.STOPPED.value, "reason": None}
+        if exit_code is None:
+            return {"status": InstanceStatus.LOST.value, "reason": LOST_REASON}
         return {"status": InstanceStatus.EXITED.value, "reason": None}
 
-    def _kill(self, record: Record) -> None:
-        """The end of a stop's grace period: SIGKILL whatever of the instance remains."""
-        try:
-            if not self._is_running(self._read(record["id"])):
-                return
-        except InstanceNotFound:  # ended and removed during the grace period
-            return
-        _signal_group(record["pid"], signal.SIGKILL)
-        for pid in self.memory.pids(record["id"]) if self.memory else []:
-            _signal(pid, signal.SIGKILL)  # processes that left the group stay in the cgroup
-
-    def _is_running(self, record: Record) -> bool:
-        if record["status"] != InstanceStatus.RUNNING.value:
-            return False
-        if record["id"] in self._children:
-            return True
-        start = record["pid_start"]  # None: it had ended before its start time was read
-        return start is not None and _process_start(record["pid"]) == start
-
-    # -- records ------------------------------------------------------------------------
-
-    def _instance(self, record: Record) -> Instance:
-        """The Instance a record describes. Call with the lock held and the record read under it:
-        otherwise the reaper may record the exit and forget the child in between, and a record
-        read before that would be judged LOST."""
-        status = InstanceStatus(record["status"])
-        reason = record["reason"]
-        if status is InstanceStatus.RUNNING and not self._is_running(record):
-            status = InstanceStatus.STOPPED if record["stop_requested"] else InstanceStatus.LOST
-            reason = "the instance's process ended while no runtime was watching it"
+    @staticmethod
+    def _instance(record: Record) -> Instance:
         return Instance(
-            id=record["id"], labels=record["labels"], status=status, instance_type=record["instance_type"],
-            opt_ml=Path(record["opt_ml"]), log_path=Path(record["log"]),
+            id=record["id"], labels=record["labels"], status=InstanceStatus(record["status"]),
+            instance_type=record["instance_type"], opt_ml=Path(record["opt_ml"]), log_path=Path(record["log"]),
             started_at=datetime.fromisoformat(record["started_at"]),
             ended_at=datetime.fromisoformat(record["ended_at"]) if record["ended_at"] else None,
-            exit_code=record["exit_code"], reason=reason)
+            exit_code=record["exit_code"], reason=record["reason"])
 
     def _path(self, instance_id: str) -> Path:
         return self.state_dir / f"{instance_id}.json"
+
+    def _exit_path(self, instance_id: str) -> Path:
+        return self.state_dir / f"{instance_id}.exit"
 
     def _read(self, instance_id: str) -> Record:
         record = self._read_file(self._path(instance_id))
@@ -205,6 +230,10 @@ def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
+def _iso(epoch_s: float) -> str:
+    return datetime.fromtimestamp(epoch_s, UTC).isoformat()
+
+
 def _process_start(pid: int) -> int | None:
     """The process's start time in clock ticks (tells a live pid from a reused one); None if
     the process is gone or a zombie. Without /proc, 0 for any live pid."""
@@ -225,8 +254,3 @@ def _signal(pid: int, sig: int) -> bool:
     except (ProcessLookupError, PermissionError):
         return False
     return True
-
-
-def _signal_group(pgid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pgid, sig)

@@ -17,7 +17,7 @@ import pytest
 from modelbay.runtime.base import Instance, InstanceNotFound, InstanceRunning, InstanceSpec, InstanceStatus
 from modelbay.runtime.instance_types import InstanceType, instance_type
 from modelbay.runtime.memory import CgroupMemoryLimiter, MemoryLimiter, RssWatchdog
-from modelbay.runtime.process import ProcessRuntime
+from modelbay.runtime.process import LOST_REASON, ProcessRuntime, Record
 from modelbay.runtime.sandbox import OPT_ML_DIRS
 from tests.helpers import wait_until
 
@@ -90,29 +90,58 @@ def test_a_new_runtime_finds_instances_by_label(runtime: ProcessRuntime, tmp_pat
     assert other.list({"job": "c"}) == []
 
 
-def test_an_instance_gone_without_its_runtime_is_lost(
-        make_runtime: Callable[..., ProcessRuntime], tmp_path: Path) -> None:
+def start_and_crash(tmp_path: Path, argv: tuple[str, ...]) -> Record:
+    """Start `argv` from a runtime in another process that then dies as in a crash (no cleanup);
+    return the instance's record."""
     state = tmp_path / "state"
     starter = f"""
-        import os, sys
+        import os
         from pathlib import Path
         from modelbay.runtime.base import InstanceSpec
         from modelbay.runtime.instance_types import instance_type
-        from modelbay.runtime.process import ProcessRuntime
-        spec = InstanceSpec(argv=("sleep", "60"), opt_ml=Path({str(tmp_path / "opt_ml")!r}),
+        from modelbay.runtime.process import LOST_REASON, ProcessRuntime, Record
+        spec = InstanceSpec(argv={argv!r}, opt_ml=Path({str(tmp_path / "opt_ml")!r}),
                             instance_type=instance_type("ml.m5.large"), env={{"PATH": os.environ["PATH"]}})
         print(ProcessRuntime(Path({str(state)!r})).start(spec, labels={{}}).id, flush=True)
-        os._exit(0)  # as in a crash: no reaper records anything
+        os._exit(0)
     """
     out = subprocess.run([sys.executable, "-c", textwrap.dedent(starter)], capture_output=True, text=True,
                          check=True, cwd=Path(__file__).parents[3])
-    instance_id = out.stdout.strip()
+    record: Record = json.loads((state / f"{out.stdout.strip()}.json").read_text())
+    return record
+
+
+def test_a_runtime_that_adopted_an_instance_reports_its_exit_code(
+        make_runtime: Callable[..., ProcessRuntime], tmp_path: Path) -> None:
+    go = tmp_path / "go"
+    record = start_and_crash(tmp_path, ("sh", "-c", f"while [ ! -e {go} ]; do sleep 0.05; done; exit 3"))
+    runtime = make_runtime()  # not the supervisor's parent: it learns the exit from the exit file
+    assert runtime.inspect(record["id"]).status is InstanceStatus.RUNNING
+    go.touch()
+    ended = wait_ended(runtime, record["id"])
+    assert (ended.status, ended.exit_code, ended.reason) == (InstanceStatus.EXITED, 3, None)
+    assert ended.ended_at is not None
+
+
+def test_a_runtime_that_adopted_an_instance_can_stop_it(
+        make_runtime: Callable[..., ProcessRuntime], tmp_path: Path) -> None:
+    record = start_and_crash(tmp_path, ("sleep", "60"))
     runtime = make_runtime()
-    assert runtime.inspect(instance_id).status is InstanceStatus.RUNNING
-    os.killpg(json.loads((state / f"{instance_id}.json").read_text())["pid"], signal.SIGKILL)
-    lost = wait_ended(runtime, instance_id)
+    runtime.stop(record["id"], grace_s=30)
+    ended = wait_ended(runtime, record["id"])
+    assert (ended.status, ended.exit_code) == (InstanceStatus.STOPPED, -signal.SIGTERM)
+
+
+def test_an_instance_whose_supervisor_vanished_is_lost(
+        make_runtime: Callable[..., ProcessRuntime], tmp_path: Path) -> None:
+    record = start_and_crash(tmp_path, ("sleep", "60"))
+    runtime = make_runtime()
+    assert runtime.inspect(record["id"]).status is InstanceStatus.RUNNING
+    os.killpg(record["pid"], signal.SIGKILL)  # as when the machine goes: supervisor and program alike
+    os.killpg(record["pgid"], signal.SIGKILL)
+    lost = wait_ended(runtime, record["id"])
     assert (lost.status, lost.exit_code) == (InstanceStatus.LOST, None)
-    assert lost.reason and "no runtime" in lost.reason
+    assert lost.reason == LOST_REASON
 
 
 def start_when_ready(runtime: ProcessRuntime, tmp_path: Path, setup: str) -> Instance:
@@ -210,8 +239,9 @@ def test_remove_forgets_an_ended_instance(runtime: ProcessRuntime, tmp_path: Pat
 
 
 def test_an_instance_ending_while_listed_is_never_reported_lost(runtime: ProcessRuntime, tmp_path: Path) -> None:
-    """list() must not pair a record read before the reaper wrote the exit with the reaper's
-    bookkeeping after it (that made quick jobs fail as lost). Polled without pause, as a race test."""
+    """list() must read the exit file after checking that the supervisor lives: the other order
+    judges an instance that ends in between lost (that made quick jobs fail). Polled without
+    pause, as a race test."""
     for n in range(20):
         started = runtime.start(InstanceSpec(argv=("true",), opt_ml=tmp_path / f"opt_ml{n}",
                                              instance_type=instance_type("ml.m5.large"),
