@@ -32,7 +32,7 @@ from modelbay.store.metadata.training_jobs import IN_PROGRESS, STOPPING, Trainin
 log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
-LOST_REASON = "The training process was lost when the server restarted"
+LOST_REASON = "The training process ended without a recorded exit (the machine may have restarted)"
 _PASSED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR")  # from the server's environment
 
 

@@ -21,7 +21,7 @@ class InstanceStatus(enum.StrEnum):
     EXITED = "exited"  # the program ended by itself; see exit_code
     OOM_KILLED = "killed by the memory limit"
     STOPPED = "stopped"  # ended after stop() was asked for
-    LOST = "lost"  # gone without a recorded exit (e.g. the server crashed meanwhile)
+    LOST = "lost"  # gone without a recorded exit (e.g. the machine restarted meanwhile)
 
 
 class InstanceNotFound(KeyError):
