@@ -50,6 +50,12 @@ class TrainingController:
         self.root = platform.settings.data_dir / "training"
         self._stopping: set[str] = set()  # instances sent SIGTERM by this controller
         self._preparing: dict[str, Future[list[tuple[InstanceSpec, dict[str, str]]]]] = {}
+        self._woken = threading.Event()
+
+    def wait_for_work(self, timeout_s: float) -> None:
+        """Sleep until the next pass is due, or until a preparation ends (its job can start at once)."""
+        self._woken.wait(timeout_s)
+        self._woken.clear()
 
     def active_names(self) -> Iterator[str]:
         """Names of the jobs a pass has work for (InProgress or Stopping)."""
@@ -96,6 +102,7 @@ class TrainingController:
                 self._fail(job, str(err))
                 return
             self._preparing[job.name] = _in_background(lambda: self._prepare(job, program))
+            self._preparing[job.name].add_done_callback(lambda _: self._woken.set())
             return
         if not preparing.done():
             return
@@ -247,4 +254,4 @@ async def run_forever(controller: TrainingController, every_s: float = 0.2) -> N
                 await asyncio.to_thread(controller.reconcile, name)
             except Exception:
                 log.exception("reconcile failed for training job %s", name)
-        await asyncio.sleep(every_s)
+        await asyncio.to_thread(controller.wait_for_work, every_s)
