@@ -35,6 +35,7 @@ class Settings:
     fsync: bool = False  # objects survive a crash of the machine, not only of the server
     environments_dir: Path | None = None  # None: framework environments under data_dir
     stop_grace_s: float = 120.0  # SIGTERM to SIGKILL when a training job is stopped, as SageMaker waits
+    zones: str | None = None  # comma-separated availability zones endpoint instances spread over
 
     @property
     def metadata_url(self) -> str:
@@ -43,6 +44,13 @@ class Settings:
     @property
     def objects_dir(self) -> Path:
         return self.data_dir / "objects"
+
+    @property
+    def availability_zones(self) -> tuple[str, ...]:
+        """The zones endpoint instances are spread over: MODELBAY_ZONES, else three in the region."""
+        if self.zones:
+            return tuple(zone.strip() for zone in self.zones.split(",") if zone.strip())
+        return tuple(f"{self.region}{letter}" for letter in "abc")
 
     @property
     def framework_environments_dir(self) -> Path:

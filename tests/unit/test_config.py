@@ -36,3 +36,8 @@ def test_paths_and_floats_from_the_environment(tmp_path: Path) -> None:
     assert settings.framework_environments_dir == Path.home() / "envs"
     assert settings.stop_grace_s == 2.5
     assert Settings.from_env({}, data_dir=tmp_path).framework_environments_dir == tmp_path / "environments"
+
+
+def test_availability_zones() -> None:
+    assert Settings.from_env({}).availability_zones == ("us-east-1a", "us-east-1b", "us-east-1c")
+    assert Settings.from_env({"MODELBAY_ZONES": "z1, z2"}).availability_zones == ("z1", "z2")
