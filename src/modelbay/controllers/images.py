@@ -1,11 +1,12 @@
-"""Training images: what an instance runs for a job's AlgorithmSpecification.TrainingImage.
+"""Images: what an instance runs for a TrainingImage or a model container's Image.
 
-An image is one of:
-- a built-in framework image (SageMaker's scikit-learn, XGBoost and PyTorch training image URIs,
-  or `modelbay/sklearn|xgboost|pytorch|python[:version]`): the training toolkit
-  (`python -m modelbay.container.train`) in an instance layer over the framework's environment;
+An image runs in one of two roles, `train` or `serve` (as SageMaker starts a container with
+that argument). An image is one of:
+- a built-in framework image (SageMaker's scikit-learn, XGBoost and PyTorch image URIs, or
+  `modelbay/sklearn|xgboost|pytorch|python[:version]`): the toolkit's program for the role
+  (`python -m modelbay.container.train|serve`) in an instance layer over the framework's environment;
 - an image registered in modelbay's registry (ECR's part) whose manifest names a directory, or
-  the absolute path of such a directory: its executable `train` (bring your own).
+  the absolute path of such a directory: its executable `train` or `serve` (bring your own).
 """
 
 from __future__ import annotations
@@ -21,56 +22,56 @@ from modelbay.store.metadata.images import DIRECTORY_MEDIA_TYPE, Image
 
 # (repository, tag or digest) → the image registered under it, or None
 Registry = Callable[[str, str], Image | None]
-TOOLKIT_MODULE = "modelbay.container.train"
+TOOLKIT_PACKAGE = "modelbay.container"
 IMAGE_WARNING_VARIABLE = "MODELBAY_IMAGE_WARNING"  # the toolkit prints it at the top of the job's log
 
 
 class UnknownImage(ValueError):
-    """The training image names nothing modelbay can run; the message says so for FailureReason."""
+    """The image names nothing modelbay can run; the message says so for FailureReason."""
 
 
 @dataclass(frozen=True)
-class TrainingProgram:
-    """What a job's instances run: a framework recipe in script mode, or a bring-your-own `train`."""
+class ImageProgram:
+    """What an instance runs in `role`: a framework recipe's toolkit program, or a bring-your-own executable."""
 
+    role: str  # "train" or "serve"
     recipe: Recipe | None = None
     executable: Path | None = None
     warning: str | None = None
 
 
-class TrainingImages:
-    """Resolves TrainingImage names and readies what they need on this machine."""
+class Images:
+    """Resolves image names and readies what they need on this machine."""
 
     def __init__(self, environments: FrameworkEnvironments, registry: Registry = lambda _repo, _ref: None) -> None:
         self.environments, self.registry = environments, registry
 
-    def resolve(self, image: str) -> TrainingProgram:
-        """The program `image` means; raise UnknownImage. Quick: builds nothing."""
+    def resolve(self, image: str, role: str = "train") -> ImageProgram:
+        """The program `image` runs in `role`; raise UnknownImage. Quick: builds nothing."""
         if resolution := framework_image(image):
-            return TrainingProgram(recipe=resolution.recipe, warning=resolution.warning)
+            return ImageProgram(role, recipe=resolution.recipe, warning=resolution.warning)
         directory = self._registered(image) if ECR_URI.fullmatch(image) else Path(image)
-        program = None if directory is None else directory / "train"
+        program = None if directory is None else directory / role
         if program is not None and program.is_absolute() and program.is_file() and os.access(program, os.X_OK):
-            return TrainingProgram(executable=program)
+            return ImageProgram(role, executable=program)
         raise UnknownImage(
-            f"TrainingImage {image!r} is not an image modelbay can run: use a SageMaker scikit-learn, XGBoost "
-            "or PyTorch training image URI, modelbay/sklearn|xgboost|pytorch|python[:version], an image "
-            "registered with 'modelbay images register', or the absolute path of a directory holding an "
-            "executable 'train'")
+            f"Image {image!r} is not an image modelbay can run: use a SageMaker scikit-learn, XGBoost or "
+            "PyTorch image URI, modelbay/sklearn|xgboost|pytorch|python[:version], an image registered with "
+            f"'modelbay images register', or the absolute path of a directory holding an executable '{role}'")
 
-    def ready(self, program: TrainingProgram, progress: Callable[[str], object]) -> None:
+    def ready(self, program: ImageProgram, progress: Callable[[str], object]) -> None:
         """Build the program's framework environment if it is not yet (slow the first time)."""
         if program.recipe is not None:
             self.environments.ensure(program.recipe, progress)
 
-    def command(self, program: TrainingProgram, layer: Path) -> tuple[tuple[str, ...], dict[str, str]]:
+    def command(self, program: ImageProgram, layer: Path) -> tuple[tuple[str, ...], dict[str, str]]:
         """The argv and extra environment of one instance; a framework instance gets its layer at `layer`."""
         if program.recipe is None:
             assert program.executable is not None
             return (str(program.executable),), {}
         python = self.environments.layer(program.recipe, layer)
-        return (str(python), "-m", TOOLKIT_MODULE), ({IMAGE_WARNING_VARIABLE: program.warning} if program.warning
-                                                      else {})
+        env = {IMAGE_WARNING_VARIABLE: program.warning} if program.warning else {}
+        return (str(python), "-m", f"{TOOLKIT_PACKAGE}.{program.role}"), env
 
     def _registered(self, uri: str) -> Path | None:
         """The directory of the registered image `uri` names; UnknownImage for one only a container runtime runs."""

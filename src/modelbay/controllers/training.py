@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from modelbay.controllers.artifacts import artifact_uri, upload_directory
-from modelbay.controllers.images import TrainingImages, TrainingProgram, UnknownImage
+from modelbay.controllers.images import ImageProgram, Images, UnknownImage
 from modelbay.controllers.staging import StagingError, host_names, stage_host
 from modelbay.controllers.training_logs import final_metrics, log_tail, ship_new_lines
 from modelbay.platform import Platform
@@ -43,7 +43,7 @@ class TrainingController:
     SIGTERM and SIGKILL when a job is stopped.
     """
 
-    def __init__(self, platform: Platform, runtime: Runtime, images: TrainingImages,
+    def __init__(self, platform: Platform, runtime: Runtime, images: Images,
                  stop_grace_s: float = 120.0) -> None:
         self.platform, self.runtime, self.images, self.stop_grace_s = platform, runtime, images, stop_grace_s
         self.jobs = platform.metadata.training_jobs
@@ -120,7 +120,7 @@ class TrainingController:
         for spec, labels in launches:
             self.runtime.start(spec, labels)
 
-    def _prepare(self, job: TrainingJob, program: TrainingProgram) -> list[tuple[InstanceSpec, dict[str, str]]]:
+    def _prepare(self, job: TrainingJob, program: ImageProgram) -> list[tuple[InstanceSpec, dict[str, str]]]:
         """Ready the image, stage every host's /opt/ml and build its instance spec (runs off the reconcile thread)."""
         request = job.request
         self.images.ready(program, lambda message: self.jobs.advance(job.name, IN_PROGRESS, "Starting", message))

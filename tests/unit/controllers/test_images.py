@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from modelbay.controllers.images import TrainingImages, UnknownImage
+from modelbay.controllers.images import Images, UnknownImage
 from modelbay.runtime.environments import FrameworkEnvironments
 from modelbay.store.metadata.images import DIRECTORY_MEDIA_TYPE, Image
 
@@ -26,10 +26,10 @@ def registered(directory: Path, media_type: str = DIRECTORY_MEDIA_TYPE) -> Image
     return Image("algo", "sha256:" + "0" * 64, media_type, manifest, datetime.now(UTC), ("v1",))
 
 
-def images(tmp_path: Path, found: Image | None = None) -> TrainingImages:
+def images(tmp_path: Path, found: Image | None = None) -> Images:
     def registry(repository: str, reference: str) -> Image | None:
         return found if (repository, reference) in (("algo", "v1"), ("algo", "sha256:" + "0" * 64)) else None
-    return TrainingImages(FrameworkEnvironments(tmp_path / "envs"), registry)
+    return Images(FrameworkEnvironments(tmp_path / "envs"), registry)
 
 
 def test_framework_images_resolve_to_recipes_with_any_warning(tmp_path: Path) -> None:
@@ -58,3 +58,15 @@ def test_a_registered_container_image_needs_the_container_runtime(tmp_path: Path
     oci = registered(tmp_path, "application/vnd.oci.image.manifest.v1+json")
     with pytest.raises(UnknownImage, match="is a container image"):
         images(tmp_path, oci).resolve(f"{ECR}/algo:v1")
+
+
+def test_the_serve_role_runs_the_model_server_or_the_image_serve(tmp_path: Path) -> None:
+    resolver = images(tmp_path)
+    framework = resolver.resolve("modelbay/python", "serve")
+    assert (framework.role, framework.recipe is not None) == ("serve", True)
+    directory = executable_dir(tmp_path)
+    with pytest.raises(UnknownImage, match="holding an executable 'serve'"):
+        resolver.resolve(str(directory), "serve")
+    (directory / "serve").write_text("#!/bin/sh\n")
+    (directory / "serve").chmod(0o755)
+    assert resolver.resolve(str(directory), "serve").executable == directory / "serve"

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from modelbay.config import Settings
-from modelbay.controllers.images import TrainingImages
+from modelbay.controllers.images import Images
 from modelbay.controllers.training import LOST_REASON, TrainingController
 from modelbay.controllers.training_logs import LOG_GROUP
 from modelbay.platform import Platform, open_platform
@@ -30,7 +30,7 @@ def platform(tmp_path: Path) -> Platform:
 
 @pytest.fixture
 def controller(platform: Platform, tmp_path: Path) -> TrainingController:
-    images = TrainingImages(FrameworkEnvironments(SHARED_ENVIRONMENTS))
+    images = Images(FrameworkEnvironments(SHARED_ENVIRONMENTS))
     return TrainingController(platform, ProcessRuntime(tmp_path / "runtime", namespaces=False), images,
                               stop_grace_s=1)
 
