@@ -53,7 +53,7 @@ def stage_host(objects: ObjectStore, request: dict[str, Any], opt_ml: Path, host
         _stage_channel(objects, channel, opt_ml / "input/data" / channel["ChannelName"], hosts.index(host), len(hosts))
     submit = _submit_directory(request.get("HyperParameters", {}))
     if submit is not None and submit.startswith("s3://"):
-        _unpack_source(objects, submit, opt_ml / "code")
+        unpack_archive(objects, submit, opt_ml / "code", "sagemaker_submit_directory")
 
 
 def write_configs(request: dict[str, Any], config_dir: Path, host: str, hosts: Sequence[str]) -> None:
@@ -183,11 +183,10 @@ def _submit_directory(hyperparameters: dict[str, str]) -> str | None:
     return value if isinstance(value, str) else raw
 
 
-def _unpack_source(objects: ObjectStore, uri: str, code_dir: Path) -> None:
-    """Stream the sourcedir.tar.gz at `uri` into `code_dir`."""
+def unpack_archive(objects: ObjectStore, uri: str, target: Path, what: str) -> None:
+    """Stream the (gzipped) tar at `uri` (s3:// or file://) into `target`; `what` names it in errors."""
     try:
         with _opener(objects, _location(uri))() as raw, tarfile.open(fileobj=raw, mode="r|*") as archive:
-            archive.extractall(code_dir, filter="data")
+            archive.extractall(target, filter="data")
     except (ObjectStoreError, tarfile.TarError, OSError) as err:
-        raise StagingError(f"ClientError: sagemaker_submit_directory {uri} could not be unpacked: "
-                           f"{type(err).__name__}: {err}") from err
+        raise StagingError(f"ClientError: {what} {uri} could not be unpacked: {type(err).__name__}: {err}") from err
