@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Future
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from modelbay.controllers.artifacts import artifact_uri, upload_directory
+from modelbay.controllers.background import in_background
+from modelbay.controllers.hosts import free_port, host_env
 from modelbay.controllers.images import ImageProgram, Images, UnknownImage
 from modelbay.controllers.staging import StagingError, host_names, stage_host
 from modelbay.controllers.training_logs import final_metrics, log_tail, ship_new_lines
@@ -31,9 +31,7 @@ from modelbay.store.metadata.training_jobs import IN_PROGRESS, STOPPING, Trainin
 
 log = logging.getLogger(__name__)
 
-_T = TypeVar("_T")
 LOST_REASON = "The training process ended without a recorded exit (the machine may have restarted)"
-_PASSED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR")  # from the server's environment
 
 
 class TrainingController:
@@ -101,7 +99,7 @@ class TrainingController:
             except UnknownImage as err:
                 self._fail(job, str(err))
                 return
-            self._preparing[job.name] = _in_background(lambda: self._prepare(job, program))
+            self._preparing[job.name] = in_background(lambda: self._prepare(job, program))
             self._preparing[job.name].add_done_callback(lambda _: self._woken.set())
             return
         if not preparing.done():
@@ -128,7 +126,7 @@ class TrainingController:
         hosts = host_names(request["ResourceConfig"]["InstanceCount"])
         kind = instance_type(request["ResourceConfig"]["InstanceType"])
         env, user_env = self._job_env(job), request.get("Environment", {})
-        master_port = str(_free_port())
+        master_port = str(free_port())
         launches = []
         for rank, host in enumerate(hosts):
             stage_host(self.platform.objects, request, self._dir(job.name) / host, host)
@@ -140,9 +138,7 @@ class TrainingController:
 
     def _job_env(self, job: TrainingJob) -> dict[str, str]:
         kind = instance_type(job.request["ResourceConfig"]["InstanceType"])
-        env = {key: os.environ[key] for key in _PASSED_ENV if key in os.environ}
-        return env | {"MODELBAY_NUM_CPUS": str(kind.vcpus), "MODELBAY_NUM_GPUS": str(kind.gpus),
-                      "TRAINING_JOB_NAME": job.name, "TRAINING_JOB_ARN": job.arn}
+        return host_env(kind) | {"TRAINING_JOB_NAME": job.name, "TRAINING_JOB_ARN": job.arn}
 
     # -- while running --------------------------------------------------------------------
 
@@ -218,31 +214,12 @@ def _failure_reason(found: list[Instance]) -> str | None:
     return (f"AlgorithmError: {detail or log_tail(failed.log_path)}, exit code: {failed.exit_code}")
 
 
-def _in_background(work: Callable[[], _T]) -> Future[_T]:
-    """Run `work` in a daemon thread: a server shutting down does not wait for a build to end."""
-    future: Future[_T] = Future()
-
-    def run() -> None:
-        try:
-            future.set_result(work())
-        except BaseException as err:  # handed to whoever reads the future
-            future.set_exception(err)
-    threading.Thread(target=run, name="training-prepare", daemon=True).start()
-    return future
-
-
 def _distribution_env(rank: int, world_size: int, master_port: str) -> dict[str, str]:
     """torch.distributed's env:// rendezvous, as torchrun sets it with one process per host.
 
     The hosts share this machine, so algo-1 is reached over loopback."""
     return {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": master_port, "RANK": str(rank),
             "WORLD_SIZE": str(world_size), "LOCAL_RANK": "0", "LOCAL_WORLD_SIZE": "1", "NODE_RANK": str(rank)}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def run_forever(controller: TrainingController, every_s: float = 0.2) -> None:

@@ -1,0 +1,23 @@
+"""What every instance a controller starts gets, whatever it runs: the environment and a port."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+from modelbay.runtime.instance_types import InstanceType
+
+_PASSED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR")  # from the server's environment
+
+
+def host_env(kind: InstanceType) -> dict[str, str]:
+    """The server's basic variables and what the instance type offers (read by the toolkits as SM_NUM_*)."""
+    env = {key: os.environ[key] for key in _PASSED_ENV if key in os.environ}
+    return env | {"MODELBAY_NUM_CPUS": str(kind.vcpus), "MODELBAY_NUM_GPUS": str(kind.gpus)}
+
+
+def free_port() -> int:
+    """A loopback port free now (another process may take it before it is bound again; rare)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
