@@ -8,7 +8,6 @@ stops what must stop, and once every instance has ended uploads the outputs and 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 from collections.abc import Iterator
@@ -55,8 +54,11 @@ class TrainingController:
         self._woken.wait(timeout_s)
         self._woken.clear()
 
-    def active_names(self) -> Iterator[str]:
+    def names(self) -> list[str]:
         """Names of the jobs a pass has work for (InProgress or Stopping)."""
+        return list(self._active_names())
+
+    def _active_names(self) -> Iterator[str]:
         for status in (IN_PROGRESS, STOPPING):
             token = None
             while True:
@@ -220,15 +222,3 @@ def _distribution_env(rank: int, world_size: int, master_port: str) -> dict[str,
     The hosts share this machine, so algo-1 is reached over loopback."""
     return {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": master_port, "RANK": str(rank),
             "WORLD_SIZE": str(world_size), "LOCAL_RANK": "0", "LOCAL_WORLD_SIZE": "1", "NODE_RANK": str(rank)}
-
-
-async def run_forever(controller: TrainingController, every_s: float = 0.2) -> None:
-    """Reconcile every active job, each in a worker thread, every `every_s` seconds, until cancelled."""
-    while True:
-        names = await asyncio.to_thread(lambda: list(controller.active_names()))
-        for name in names:
-            try:
-                await asyncio.to_thread(controller.reconcile, name)
-            except Exception:
-                log.exception("reconcile failed for training job %s", name)
-        await asyncio.to_thread(controller.wait_for_work, every_s)
