@@ -1,13 +1,14 @@
 """The one path every call takes: parse → authenticate → authorize → dispatch, audited.
 
 The codec reads the request into an operation and validated params; the signer's credential
-names the principal; the authorizer may refuse; the service function runs in a worker thread;
-the codec writes its result or error. Whatever happens, one audit event records the call and
-its outcome, and the response carries the request id.
+names the principal; the authorizer may refuse; the service function runs in a worker thread
+(an `async def` one on the event loop); the codec writes its result or error. Whatever happens,
+one audit event records the call and its outcome, and the response carries the request id.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 import uuid
 from collections.abc import Mapping
@@ -74,7 +75,10 @@ class Pipeline:
             raise NotImplementedYet(f"{codec.service.service_id} operation {name} is not implemented by modelbay yet.")
         region = credential.region if credential and credential.region else self.platform.settings.region
         ctx = Context(self.platform, request_id, region, principal)
-        result = await anyio.to_thread.run_sync(handler, ctx, call.params)
+        if inspect.iscoroutinefunction(handler):
+            result = await handler(ctx, call.params)
+        else:
+            result = await anyio.to_thread.run_sync(handler, ctx, call.params)
         if isinstance(result, Reply):
             return codec.respond(call.operation, result.output, result.status, request_id)
         return codec.respond(call.operation, result, None, request_id)

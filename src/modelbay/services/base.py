@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,4 +48,6 @@ class Reply:
 
 
 Result = Mapping[str, Any] | Reply
-Handler = Callable[[Context, dict[str, Any]], Result]
+# A plain function runs in a worker thread (domain code is sync and may block); an `async def` one
+# runs on the event loop itself, for the data plane, which must neither block nor pay a thread hop.
+Handler = Callable[[Context, dict[str, Any]], Result] | Callable[[Context, dict[str, Any]], Awaitable[Result]]

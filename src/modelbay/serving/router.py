@@ -1,0 +1,323 @@
+"""The endpoint data plane: which instance answers an invocation, and the call to it.
+
+The EndpointController publishes, for each endpoint it serves, its production variants and the
+instances (model servers) of each. A table is swapped in whole, so an invocation sees the old one
+or the new one, never a mix. Per invocation the router picks a variant at random in proportion to
+its weight (or the one TargetVariant names), then the variant's instance with the fewest requests
+in flight (ties broken at random), and calls its containers in order: each answer is the next
+container's input, with its Content-Type; the last container's answer is the invocation's.
+
+A call the instance cannot have received (no connection, or one that broke before the request was
+written) is sent once more to another instance of the variant, and the instance is taken out of
+rotation at once: it gets no more requests until the controller publishes a table without it.
+The controller learns of it through `add_failure_listener` (called on the event loop's thread
+with the endpoint and the instance id; it must not block) or by reading `out_of_rotation`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import itertools
+import logging
+import random
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from modelbay.serving.upstream import Answer, Upstream, UpstreamError, UpstreamTimeout
+
+log = logging.getLogger(__name__)
+
+MODEL_TIMEOUT_S = 60.0  # how long SageMaker waits for a model's answer
+
+FailureListener = Callable[[str, str], None]
+
+
+@dataclass(frozen=True)
+class Backend:
+    """One instance's model server; for an inference pipeline, one URL per container, in order."""
+
+    instance_id: str
+    zone: str
+    urls: tuple[str, ...]  # "http://127.0.0.1:<port>" for each container, called in order
+
+
+@dataclass(frozen=True)
+class VariantRoute:
+    name: str
+    weight: float
+    backends: tuple[Backend, ...]
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """The model's answer, and the variant that gave it."""
+
+    body: bytes
+    content_type: str | None
+    custom_attributes: str | None
+    variant: str
+
+
+class RoutingError(Exception):
+    """An invocation the router could not route or the model did not answer."""
+
+
+class EndpointNotFound(RoutingError):
+    """No table is published for the endpoint (it does not exist or is not in service)."""
+
+
+class VariantNotFound(RoutingError):
+    """TargetVariant names no variant of the endpoint."""
+
+
+class NoVariantWeighted(RoutingError):
+    """Every variant's weight is 0 and no TargetVariant was given."""
+
+
+class InstancesUnreachable(RoutingError):
+    """No instance of the variant could be reached (none received the request)."""
+
+
+class ModelFailure(RoutingError):
+    """The model answered with an error status, or not at all once it had the request (status 0:
+    a timeout, or a connection that broke). `message` is what the model said, or what happened."""
+
+    def __init__(self, status: int, message: str, container: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.container = container
+
+
+class _Instance:
+    """What the router keeps about one published Backend: its model servers and its load."""
+
+    __slots__ = ("backend", "upstreams", "outstanding", "is_down")
+
+    def __init__(self, backend: Backend, upstreams: tuple[Upstream, ...]) -> None:
+        self.backend = backend
+        self.upstreams = upstreams
+        self.outstanding = 0
+        self.is_down = False
+
+
+@dataclass(frozen=True)
+class _Variant:
+    name: str
+    weight: float
+    instances: tuple[_Instance, ...]
+
+
+class _Table:
+    """One endpoint's published variants, ready for picking."""
+
+    def __init__(self, variants: tuple[_Variant, ...]) -> None:
+        self.variants = variants
+        self.by_name = {variant.name: variant for variant in variants}
+        self.cumulative = tuple(itertools.accumulate(variant.weight for variant in variants))
+        self.total = self.cumulative[-1] if variants else 0.0
+
+    def pick(self, target: str | None) -> _Variant:
+        """The variant TargetVariant names, else one at random in proportion to its weight."""
+        if target is not None:
+            variant = self.by_name.get(target)
+            if variant is None:
+                raise VariantNotFound(target)
+            return variant
+        if self.total <= 0:
+            raise NoVariantWeighted()
+        if len(self.variants) == 1:
+            return self.variants[0]
+        return self.variants[bisect.bisect_right(self.cumulative, random.random() * self.total)]
+
+    def instances(self) -> list[_Instance]:
+        return [instance for variant in self.variants for instance in variant.instances]
+
+
+class Router:
+    """Routes invocations over the published tables. publish/withdraw may be called from any
+    thread; invoke runs on the server's event loop."""
+
+    def __init__(self, timeout_s: float = MODEL_TIMEOUT_S) -> None:
+        self.timeout_s = timeout_s  # how long a model may take to answer (all containers together)
+        self._tables: dict[str, _Table] = {}
+        self._upstreams: dict[str, Upstream] = {}
+        self._known: dict[str, _Instance] = {}  # published instances, and unpublished ones still busy
+        self._in_flight: dict[str, int] = {}
+        self._listeners: list[FailureListener] = []
+        self._lock = threading.Lock()  # serializes writers; readers see a whole table or none
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def publish(self, endpoint: str, variants: Sequence[VariantRoute]) -> None:
+        """Serve `endpoint` with these variants from now on (replacing its table atomically).
+        An instance already published keeps its count of requests in flight and, when taken out
+        of rotation, stays out. Raise ValueError for a negative weight."""
+        if any(variant.weight < 0 for variant in variants):
+            raise ValueError(f"variant weights of endpoint {endpoint} must be at least 0")
+        with self._lock:
+            self._tables[endpoint] = _Table(tuple(
+                _Variant(variant.name, variant.weight, tuple(self._instance(b) for b in variant.backends))
+                for variant in variants))
+            self._forget_unused()
+
+    def withdraw(self, endpoint: str) -> None:
+        """Stop serving `endpoint`: new invocations are refused; those in flight finish."""
+        with self._lock:
+            self._tables.pop(endpoint, None)
+            self._forget_unused()
+
+    def outstanding(self, endpoint: str) -> int:
+        """The endpoint's invocations in flight (to wait for before its instances stop)."""
+        return self._in_flight.get(endpoint, 0)
+
+    def in_flight(self, instance_id: str) -> int:
+        """The instance's requests in flight, published or not (to wait for before it stops)."""
+        instance = self._known.get(instance_id)
+        return instance.outstanding if instance is not None else 0
+
+    def out_of_rotation(self, endpoint: str) -> frozenset[str]:
+        """Ids of the endpoint's published instances taken out of rotation after a failed call."""
+        table = self._tables.get(endpoint)
+        return frozenset(i.backend.instance_id for i in table.instances() if i.is_down) if table else frozenset()
+
+    def add_failure_listener(self, listener: FailureListener) -> None:
+        """Call `listener(endpoint, instance_id)` when an instance is taken out of rotation (on the
+        event loop's thread: it must return quickly, e.g. by waking the controller)."""
+        self._listeners.append(listener)
+
+    async def invoke(self, endpoint: str, body: bytes, content_type: str | None, accept: str | None,
+                     custom_attributes: str | None, target_variant: str | None,
+                     inference_id: str | None) -> Invocation:
+        """Call the endpoint's model. Raise EndpointNotFound, VariantNotFound, NoVariantWeighted,
+        InstancesUnreachable and ModelFailure."""
+        table = self._tables.get(endpoint)
+        if table is None:
+            raise EndpointNotFound(endpoint)
+        variant = table.pick(target_variant)
+        self._loop = self._loop or asyncio.get_running_loop()
+        self._in_flight[endpoint] = self._in_flight.get(endpoint, 0) + 1
+        try:
+            answer = await self._call_variant(endpoint, variant, _Request(body, content_type, accept,
+                                                                          custom_attributes, inference_id))
+        finally:
+            self._in_flight[endpoint] -= 1
+        return Invocation(answer.body, answer.content_type, answer.custom_attributes, variant.name)
+
+    async def _call_variant(self, endpoint: str, variant: _Variant, request: _Request) -> Answer:
+        """Call the least busy instance; if it cannot have received the request, one other."""
+        failed: _Instance | None = None
+        for _ in range(2):
+            instance = _least_outstanding(variant.instances, failed)
+            if instance is None:
+                break
+            try:
+                return await self._call_instance(instance, request)
+            except _NotDelivered:
+                self._take_out(endpoint, instance)
+                failed = instance
+        raise InstancesUnreachable(variant.name)
+
+    async def _call_instance(self, instance: _Instance, request: _Request) -> Answer:
+        """Call the instance's containers in order, each answer the next one's input."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout_s
+        body, content_type = request.body, request.content_type
+        last = len(instance.upstreams) - 1
+        instance.outstanding += 1
+        try:
+            for index, upstream in enumerate(instance.upstreams):
+                headers = (content_type, request.accept if index == last else None,
+                           request.custom_attributes, request.inference_id)
+                answer = await _call_container(upstream, body, headers, deadline - loop.time(),
+                                               _container_name(index, last), is_first=index == 0)
+                body, content_type = answer.body, answer.content_type
+            return answer
+        finally:
+            instance.outstanding -= 1
+
+    def _take_out(self, endpoint: str, instance: _Instance) -> None:
+        if instance.is_down:
+            return
+        instance.is_down = True
+        log.warning("instance %s of endpoint %s is out of rotation: it could not be reached",
+                    instance.backend.instance_id, endpoint)
+        for listener in self._listeners:
+            try:
+                listener(endpoint, instance.backend.instance_id)
+            except Exception:
+                log.exception("a failure listener failed for endpoint %s", endpoint)
+
+    def _instance(self, backend: Backend) -> _Instance:
+        instance = self._known.get(backend.instance_id)
+        if instance is None or instance.backend != backend:
+            instance = _Instance(backend, tuple(self._upstream(url) for url in backend.urls))
+        return instance
+
+    def _upstream(self, url: str) -> Upstream:
+        upstream = self._upstreams.get(url)
+        if upstream is None:
+            upstream = self._upstreams[url] = Upstream(url)
+        return upstream
+
+    def _forget_unused(self) -> None:
+        """Forget instances neither published nor busy, and close (on the event loop, which owns
+        their connections) the upstreams no published instance uses."""
+        published = {i.backend.instance_id: i for table in self._tables.values() for i in table.instances()}
+        busy = {key: i for key, i in self._known.items() if i.outstanding > 0 and key not in published}
+        self._known = published | busy
+        used = {upstream.url for instance in published.values() for upstream in instance.upstreams}
+        for url in [url for url in self._upstreams if url not in used]:
+            upstream = self._upstreams.pop(url)
+            if self._loop is not None and not self._loop.is_closed():
+                self._loop.call_soon_threadsafe(upstream.close)
+
+
+@dataclass(frozen=True)
+class _Request:
+    body: bytes
+    content_type: str | None
+    accept: str | None
+    custom_attributes: str | None
+    inference_id: str | None
+
+
+class _NotDelivered(Exception):
+    """The instance cannot have received the request: it may go to another one."""
+
+
+async def _call_container(upstream: Upstream, body: bytes, headers: tuple[str | None, ...], timeout_s: float,
+                          container: str, is_first: bool) -> Answer:
+    try:
+        answer = await upstream.invoke(body, headers, max(timeout_s, 0.0))
+    except UpstreamTimeout:
+        raise ModelFailure(0, f"Your invocation timed out while waiting for a response from container {container}. "
+                              "Review the latency metrics for each container in Amazon CloudWatch, resolve the "
+                              "issue, and try again.", container) from None
+    except UpstreamError as error:
+        if is_first and not error.is_delivered:
+            raise _NotDelivered() from error
+        raise ModelFailure(0, f"The connection to container {container} closed before it answered.",
+                           container) from error
+    if not 200 <= answer.status < 300:
+        raise ModelFailure(answer.status, answer.body.decode("utf-8", errors="replace"), container)
+    return answer
+
+
+def _least_outstanding(instances: tuple[_Instance, ...], avoid: _Instance | None) -> _Instance | None:
+    """The instance with the fewest requests in flight (ties at random), in rotation if any is."""
+    candidates = [i for i in instances if not i.is_down and i is not avoid]
+    if not candidates:
+        candidates = [i for i in instances if i is not avoid]  # a mark may be stale: better than nothing
+        if not candidates:
+            return None
+    if len(candidates) == 1:
+        return candidates[0]
+    fewest = min(i.outstanding for i in candidates)
+    return random.choice([i for i in candidates if i.outstanding == fewest])
+
+
+def _container_name(index: int, last: int) -> str:
+    """How SageMaker names a container in its messages: `primary` alone, else by position."""
+    return "primary" if last == 0 else f"container-{index + 1}"

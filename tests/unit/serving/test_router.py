@@ -1,0 +1,220 @@
+"""The router against fake model servers on loopback: variant weights, TargetVariant, least
+outstanding requests, atomic tables, pipelines, retries and timeouts."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+
+import pytest
+
+from modelbay.serving.router import (
+    Backend,
+    EndpointNotFound,
+    InstancesUnreachable,
+    Invocation,
+    ModelFailure,
+    NoVariantWeighted,
+    Router,
+    VariantNotFound,
+    VariantRoute,
+)
+from tests.unit.serving.model_servers import Answer, FakeModel, closed_port_url, echo, failing, hold
+
+pytestmark = pytest.mark.anyio
+
+# The chi-square statistic's critical values at p = 0.001, by degrees of freedom.
+CHI_SQUARE_P001 = {1: 10.828, 2: 13.816, 3: 16.266}
+
+
+Start = Callable[..., Awaitable[FakeModel]]
+
+
+@pytest.fixture
+async def router() -> AsyncIterator[Router]:
+    router = Router()
+    yield router
+    router.withdraw("ep")  # closes its connections
+
+
+@pytest.fixture
+async def start() -> AsyncIterator[Start]:
+    """Start a fake model server (stopped after the test)."""
+    started: list[FakeModel] = []
+
+    async def start_one(name: str, answer: Answer = echo) -> FakeModel:
+        started.append(await FakeModel(name, answer).start())
+        return started[-1]
+
+    yield start_one
+    for model in started:
+        await model.stop()
+
+
+def variant(name: str, weight: float, *models: FakeModel) -> VariantRoute:
+    return VariantRoute(name, weight, tuple(Backend(m.name, "us-east-1a", (m.url,)) for m in models))
+
+
+async def invoke(router: Router, body: bytes = b"x", target: str | None = None, endpoint: str = "ep") -> Invocation:
+    return await router.invoke(endpoint, body, "text/csv", "application/json", "attrs", target, None)
+
+
+def chi_square(observed: Sequence[int], weights: Sequence[float]) -> float:
+    total = sum(observed)
+    expected = [total * w / sum(weights) for w in weights]
+    return sum((o - e) ** 2 / e for o, e in zip(observed, expected, strict=True))
+
+
+async def test_variants_are_picked_in_proportion_to_weight(router: Router, start: Start) -> None:
+    a, b, c, zero = [await start(n) for n in ("a", "b", "c", "zero")]
+    router.publish("ep", [variant("A", 1, a), variant("B", 2, b), variant("Zero", 0, zero), variant("C", 3, c)])
+    picks = collections.Counter([(await invoke(router)).variant for _ in range(3000)])
+    assert picks["Zero"] == 0
+    statistic = chi_square([picks["A"], picks["B"], picks["C"]], [1, 2, 3])
+    assert statistic < CHI_SQUARE_P001[2], picks
+
+
+async def test_target_variant_wins_over_weights(router: Router, start: Start) -> None:
+    a, zero = [await start(n) for n in ("a", "zero")]
+    router.publish("ep", [variant("A", 1, a), variant("Zero", 0, zero)])
+    got = await invoke(router, target="Zero")
+    assert (got.variant, got.body) == ("Zero", b"x|zero")
+    with pytest.raises(VariantNotFound):
+        await invoke(router, target="Nope")
+
+
+async def test_all_weights_zero_is_an_error_unless_a_variant_is_named(router: Router, start: Start) -> None:
+    a = await start("a")
+    router.publish("ep", [variant("A", 0, a)])
+    with pytest.raises(NoVariantWeighted):
+        await invoke(router)
+    assert (await invoke(router, target="A")).variant == "A"
+
+
+async def test_the_model_gets_the_headers_and_its_answer_comes_back(router: Router, start: Start) -> None:
+    a = await start("a")
+    router.publish("ep", [variant("A", 1, a)])
+    got = await router.invoke("ep", b"1,2", "text/csv", "application/json", "k=v", None, "id-1")
+    assert got == Invocation(b"1,2|a", "application/x-a", "k=v;a", "A")
+    seen = a.seen[0]
+    assert (seen.headers["content-type"], seen.headers["accept"]) == ("text/csv", "application/json")
+    assert seen.headers["x-amzn-sagemaker-custom-attributes"] == "k=v"
+    assert seen.headers["x-amzn-sagemaker-inference-id"] == "id-1"
+
+
+async def test_least_outstanding_instance_is_chosen(router: Router, start: Start) -> None:
+    slow = [await start(name, hold) for name in ("s1", "s2", "s3")]
+    router.publish("ep", [variant("A", 1, *slow)])
+    pending = [asyncio.create_task(invoke(router)) for _ in range(6)]
+    while sum(len(m.seen) for m in slow) < 6:
+        await asyncio.sleep(0)  # let the requests reach the servers
+    assert [len(m.seen) for m in slow] == [2, 2, 2]
+    assert router.outstanding("ep") == 6
+    assert [router.in_flight(name) for name in ("s1", "s2", "s3")] == [2, 2, 2]
+    for model in slow:
+        model.release.set()
+    await asyncio.gather(*pending)
+    assert router.outstanding("ep") == 0
+
+
+async def test_pipeline_containers_are_called_in_order(router: Router, start: Start) -> None:
+    first, second, third = [await start(n) for n in ("one", "two", "three")]
+    router.publish("ep", [VariantRoute("A", 1, (Backend("i-1", "z", (first.url, second.url, third.url)),))])
+    got = await invoke(router, b"in")
+    assert got == Invocation(b"in|one|two|three", "application/x-three", "attrs;three", "A")
+    assert [m.seen[0].headers["content-type"] for m in (first, second, third)] == [
+        "text/csv", "application/x-one", "application/x-two"]
+    assert [m.seen[0].headers.get("accept") for m in (first, second, third)] == [None, None, "application/json"]
+
+
+async def test_a_dead_instance_is_skipped_and_reported(router: Router, start: Start) -> None:
+    alive = await start("alive")
+    reported: list[tuple[str, str]] = []
+    router.add_failure_listener(lambda endpoint, instance: reported.append((endpoint, instance)))
+    dead = Backend("dead", "z", (closed_port_url(),))
+    router.publish("ep", [VariantRoute("A", 1, (dead, Backend("alive", "z", (alive.url,))))])
+    answers = [await invoke(router) for _ in range(10)]
+    assert {a.body for a in answers} == {b"x|alive"}
+    assert reported == [("ep", "dead")]
+    assert router.out_of_rotation("ep") == {"dead"}
+    router.publish("ep", [VariantRoute("A", 1, (dead, Backend("alive", "z", (alive.url,))))])
+    assert router.out_of_rotation("ep") == {"dead"}  # still out until the controller replaces it
+
+
+async def test_a_killed_instance_fails_no_request(router: Router, start: Start) -> None:
+    """An instance that dies between requests (its pooled connections shut, its port closed): every
+    later request is answered by the other instance."""
+    a, b = [await start(n) for n in ("a", "b")]
+    router.publish("ep", [variant("A", 1, a, b)])
+    await asyncio.gather(*(invoke(router) for _ in range(20)))  # both have pooled connections now
+    a.kill()
+    answers = await asyncio.gather(*(invoke(router) for _ in range(20)))
+    assert {answer.body for answer in answers} == {b"x|b"}
+    assert router.out_of_rotation("ep") == {"a"}
+
+
+async def test_no_reachable_instance(router: Router, start: Start) -> None:
+    router.publish("ep", [VariantRoute("A", 1, (Backend("d1", "z", (closed_port_url(),)),
+                                                Backend("d2", "z", (closed_port_url(),))))])
+    with pytest.raises(InstancesUnreachable):
+        await invoke(router)
+    assert router.out_of_rotation("ep") == {"d1", "d2"}
+
+
+async def test_model_errors_carry_status_and_message(router: Router, start: Start) -> None:
+    broken = await start("broken", failing(500, b"boom"))
+    router.publish("ep", [variant("A", 1, broken)])
+    with pytest.raises(ModelFailure) as caught:
+        await invoke(router)
+    assert (caught.value.status, caught.value.message, caught.value.container) == (500, "boom", "primary")
+
+
+async def test_a_slow_model_times_out(router: Router, start: Start) -> None:
+    router.timeout_s = 0.05
+    slow = await start("slow", hold)
+    router.publish("ep", [variant("A", 1, slow)])
+    with pytest.raises(ModelFailure) as caught:
+        await invoke(router)
+    assert caught.value.status == 0
+    assert "timed out while waiting for a response from container primary" in caught.value.message
+
+
+async def test_withdraw_refuses_new_requests_and_lets_old_ones_finish(router: Router, start: Start) -> None:
+    slow = await start("slow", hold)
+    router.publish("ep", [variant("A", 1, slow)])
+    pending = asyncio.create_task(invoke(router))
+    while not slow.seen:
+        await asyncio.sleep(0)
+    router.withdraw("ep")
+    with pytest.raises(EndpointNotFound):
+        await invoke(router)
+    assert (router.outstanding("ep"), router.in_flight("slow")) == (1, 1)
+    slow.release.set()
+    assert (await pending).body == b"x|slow"
+    assert (router.outstanding("ep"), router.in_flight("slow")) == (0, 0)
+
+
+async def test_publishing_from_another_thread_swaps_whole_tables(router: Router, start: Start) -> None:
+    """While a thread keeps publishing one table or the other, every answer comes from a backend of
+    the variant it names: an invocation never sees half a table."""
+    one, two = [await start(n) for n in ("one", "two")]
+    tables = [[variant("V1", 1, one)], [variant("V2", 1, two)]]
+    router.publish("ep", tables[0])
+    stop = threading.Event()
+
+    def keep_publishing() -> None:
+        while not stop.is_set():
+            for table in tables:
+                router.publish("ep", table)
+
+    publisher = threading.Thread(target=keep_publishing)
+    publisher.start()
+    try:
+        answers = [await invoke(router) for _ in range(100)]
+    finally:
+        stop.set()
+        publisher.join()
+    pairs = {(a.variant, a.body) for a in answers}
+    assert pairs <= {("V1", b"x|one"), ("V2", b"x|two")}
