@@ -67,6 +67,19 @@ def check_not_reserved(keys: Iterable[str]) -> None:
                                   f"{RESERVED_KEY_PREFIX!r} are reserved for AWS use.")
 
 
+def creation_tags(params: dict[str, Any]) -> list[Tag]:
+    """The Tags of a Create* request as pairs; ValidationError for a reserved key (check before creating)."""
+    tags = [(tag["Key"], tag["Value"]) for tag in params.get("Tags", [])]
+    check_not_reserved(key for key, _ in tags)
+    return tags
+
+
+def store_tags(ctx: Context, arn: str, tags: list[Tag]) -> None:
+    """Give a resource just created the tags of its Create* request."""
+    if tags:
+        ctx.metadata.tags.add(arn, tags, max_tags=MAX_TAGS_PER_RESOURCE)
+
+
 def _wire(tags: Iterable[Tag]) -> list[dict[str, str]]:
     return [{"Key": key, "Value": value} for key, value in tags]
 

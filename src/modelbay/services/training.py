@@ -11,17 +11,16 @@ from typing import Any
 from modelbay.errors import ResourceInUse, ValidationError
 from modelbay.runtime.instance_types import UnknownInstanceType, instance_type
 from modelbay.services.base import Context, Handler
-from modelbay.services.tags import MAX_TAGS_PER_RESOURCE, check_not_reserved
+from modelbay.services.tags import creation_tags, store_tags
+from modelbay.services.wire import list_page, present
 from modelbay.store.metadata import (
     TrainingJob,
     TrainingJobExists,
-    TrainingJobFilter,
     TrainingJobNotFound,
     TrainingJobStatusConflict,
 )
 
 STARTING, STARTING_MESSAGE = "Starting", "Starting the training job"
-DEFAULT_MAX_RESULTS = 10
 # What SageMaker shows in DescribeTrainingJob when the request left these out.
 REQUEST_DEFAULTS: dict[str, Any] = {
     "StoppingCondition": {"MaxRuntimeInSeconds": 86400}, "EnableNetworkIsolation": False,
@@ -46,16 +45,14 @@ def create_training_job(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     check_runnable(params)
     name: str = params["TrainingJobName"]
     arn = ctx.arn("sagemaker", f"training-job/{name.lower()}")
-    tags = [(tag["Key"], tag["Value"]) for tag in params.get("Tags", [])]
-    check_not_reserved(key for key, _ in tags)
+    tags = creation_tags(params)
     request = REQUEST_DEFAULTS | {key: value for key, value in params.items() if key in ECHOED_MEMBERS}
     try:
         ctx.metadata.training_jobs.create(name, arn, request, STARTING, STARTING_MESSAGE)
     except TrainingJobExists as err:
         raise ResourceInUse("Training job names must be unique within an AWS account and region, and a training "
                             f"job with this name already exists ({err.arn})") from err
-    if tags:
-        ctx.metadata.tags.add(arn, tags, max_tags=MAX_TAGS_PER_RESOURCE)
+    store_tags(ctx, arn, tags)
     return {"TrainingJobArn": arn}
 
 
@@ -112,17 +109,7 @@ def list_training_jobs(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     """A page of job summaries, filtered and sorted as asked (newest first by default)."""
     if params.get("WarmPoolStatusEquals") or params.get("TrainingPlanArnEquals"):
         return {"TrainingJobSummaries": []}  # no job here uses warm pools or training plans
-    filters = TrainingJobFilter(
-        name_contains=params.get("NameContains"), status=params.get("StatusEquals"),
-        created_after=params.get("CreationTimeAfter"), created_before=params.get("CreationTimeBefore"),
-        modified_after=params.get("LastModifiedTimeAfter"), modified_before=params.get("LastModifiedTimeBefore"))
-    page = ctx.metadata.training_jobs.list(
-        filters, params.get("SortBy", "CreationTime"), params.get("SortOrder", "Descending") == "Ascending",
-        params.get("NextToken") or None, params.get("MaxResults", DEFAULT_MAX_RESULTS))
-    output: dict[str, Any] = {"TrainingJobSummaries": [_summary(job) for job in page.items]}
-    if page.next_token is not None:
-        output["NextToken"] = page.next_token
-    return output
+    return list_page(params, ctx.metadata.training_jobs.list, "TrainingJobSummaries", _summary)
 
 
 def stop_training_job(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
@@ -143,15 +130,15 @@ def _summary(job: TrainingJob) -> dict[str, Any]:
     summary = {"TrainingJobName": job.name, "TrainingJobArn": job.arn, "CreationTime": job.creation_time,
                "LastModifiedTime": job.last_modified_time, "TrainingJobStatus": job.status,
                "SecondaryStatus": job.secondary_status}
-    return summary | _present(TrainingEndTime=job.training_end_time)
+    return summary | present(TrainingEndTime=job.training_end_time)
 
 
 def _description(job: TrainingJob) -> dict[str, Any]:
     transitions = [{"Status": t.status, "StartTime": t.start_time, "StatusMessage": t.message}
-                   | _present(EndTime=t.end_time) for t in job.transitions]
+                   | present(EndTime=t.end_time) for t in job.transitions]
     metrics = [{"MetricName": m.name, "Value": m.value, "Timestamp": m.timestamp} for m in job.final_metrics]
     return _summary(job) | job.request | {"SecondaryStatusTransitions": transitions,
-                                          "ModelArtifacts": {"S3ModelArtifacts": _model_artifacts(job)}} | _present(
+                                          "ModelArtifacts": {"S3ModelArtifacts": _model_artifacts(job)}} | present(
         FailureReason=job.failure_reason, TrainingStartTime=job.training_start_time,
         FinalMetricDataList=metrics or None) | _durations(job)
 
@@ -169,10 +156,6 @@ def _durations(job: TrainingJob) -> dict[str, int]:
         return {}
     seconds = int((job.training_end_time - (job.training_start_time or job.training_end_time)).total_seconds())
     return {"TrainingTimeInSeconds": seconds, "BillableTimeInSeconds": seconds}
-
-
-def _present(**members: Any) -> dict[str, Any]:
-    return {key: value for key, value in members.items() if value is not None}
 
 
 OPERATIONS: dict[str, Handler] = {

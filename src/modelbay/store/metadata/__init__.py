@@ -1,6 +1,16 @@
 """The metadata store: SQLAlchemy models over SQLite or PostgreSQL, migrated by Alembic."""
 
 from modelbay.store.metadata.audit import SUCCESS, AuditEvent, AuditRepository
+from modelbay.store.metadata.definitions import Definition, DefinitionRepository, EndpointConfig, Model
+from modelbay.store.metadata.endpoints import (
+    UNCHANGED,
+    Endpoint,
+    EndpointNotFound,
+    EndpointRepository,
+    EndpointSpec,
+    UnknownVariants,
+    VariantState,
+)
 from modelbay.store.metadata.images import (
     Image,
     ImageExists,
@@ -13,6 +23,7 @@ from modelbay.store.metadata.images import (
     TagImmutable,
 )
 from modelbay.store.metadata.paging import Page
+from modelbay.store.metadata.records import ListFilter, RecordExists, RecordNotFound, StatusConflict
 from modelbay.store.metadata.store import MetadataStore, open_metadata_store
 from modelbay.store.metadata.tags import Tag, TagRepository
 from modelbay.store.metadata.training_jobs import (
@@ -25,9 +36,13 @@ from modelbay.store.metadata.training_jobs import (
     TrainingJobRepository,
     TrainingJobStatusConflict,
 )
+from modelbay.store.metadata.transform_jobs import TransformJob, TransformJobNotFound, TransformJobRepository
 
-__all__ = ["SUCCESS", "AuditEvent", "AuditRepository", "Image", "ImageExists", "ImageId", "ImageRegistry",
-           "MetadataStore", "MetricDatum", "Page", "Repository", "RepositoryExists", "RepositoryNotEmpty",
-           "RepositoryNotFound", "SecondaryStatusTransition", "Tag", "TagImmutable", "TagRepository", "TrainingJob",
+__all__ = ["SUCCESS", "UNCHANGED", "AuditEvent", "AuditRepository", "Definition", "DefinitionRepository", "Endpoint",
+           "EndpointConfig", "EndpointNotFound", "EndpointRepository", "EndpointSpec", "Image", "ImageExists",
+           "ImageId", "ImageRegistry", "ListFilter", "MetadataStore", "MetricDatum", "Model", "Page", "RecordExists",
+           "RecordNotFound", "Repository", "RepositoryExists", "RepositoryNotEmpty", "RepositoryNotFound",
+           "SecondaryStatusTransition", "StatusConflict", "Tag", "TagImmutable", "TagRepository", "TrainingJob",
            "TrainingJobExists", "TrainingJobFilter", "TrainingJobNotFound", "TrainingJobRepository",
-           "TrainingJobStatusConflict", "open_metadata_store"]
+           "TrainingJobStatusConflict", "TransformJob", "TransformJobNotFound", "TransformJobRepository",
+           "UnknownVariants", "VariantState", "open_metadata_store"]

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from modelbay.store.metadata.audit import AuditRepository
 from modelbay.store.metadata.database import Database
+from modelbay.store.metadata.definitions import DefinitionRepository, EndpointConfig, EndpointConfigRow, Model, ModelRow
+from modelbay.store.metadata.endpoints import EndpointRepository
 from modelbay.store.metadata.engine import create_metadata_engine
 from modelbay.store.metadata.images import ImageRegistry
 from modelbay.store.metadata.migrate import upgrade_to_head
 from modelbay.store.metadata.tags import TagRepository
 from modelbay.store.metadata.training_jobs import TrainingJobRepository
+from modelbay.store.metadata.transform_jobs import TransformJobRepository
 
 
 class MetadataStore:
@@ -23,6 +26,10 @@ class MetadataStore:
         self.audit = AuditRepository(db)
         self.training_jobs = TrainingJobRepository(db)
         self.images = ImageRegistry(db)
+        self.models = DefinitionRepository(db, ModelRow, Model)
+        self.endpoint_configs = DefinitionRepository(db, EndpointConfigRow, EndpointConfig)
+        self.endpoints = EndpointRepository(db)
+        self.transform_jobs = TransformJobRepository(db)
 
     def close(self) -> None:
         """Close pooled connections (a later call reconnects; nothing else needs closing)."""

@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, select
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
 
 from modelbay.store.metadata.database import Database
-from modelbay.store.metadata.paging import Page, decode_token, encode_token, invalid_token
+from modelbay.store.metadata.paging import Page
+from modelbay.store.metadata.records import NO_FILTER, ListFilter, SortKey, list_rows
 from modelbay.store.metadata.tables import TrainingJobRow
 
 IN_PROGRESS, STOPPING = "InProgress", "Stopping"
@@ -19,9 +20,6 @@ ENDED_STATUSES = frozenset({"Completed", "Failed", "Stopped"})
 # Entering one of these secondary statuses means the instances are up and the job's time counts.
 TRAINING_PHASES = frozenset({"Downloading", "DownloadingTrainingImage", "Training"})
 STOPPING_MESSAGE = "Stopping the training job"
-SortKey = Literal["Name", "CreationTime", "Status"]
-_SORT_COLUMNS: dict[str, InstrumentedAttribute[Any]] = {
-    "Name": TrainingJobRow.name, "CreationTime": TrainingJobRow.creation_time, "Status": TrainingJobRow.status}
 
 
 class TrainingJobExists(Exception):
@@ -88,26 +86,7 @@ class TrainingJob:
     stop_requested: bool
 
 
-@dataclass(frozen=True)
-class TrainingJobFilter:
-    """ListTrainingJobs' filters: each one given narrows the listing; times are exclusive bounds."""
-
-    name_contains: str | None = None  # case-insensitive
-    status: str | None = None
-    created_after: datetime | None = None
-    created_before: datetime | None = None
-    modified_after: datetime | None = None
-    modified_before: datetime | None = None
-
-    def conditions(self) -> list[ColumnElement[bool]]:
-        row = TrainingJobRow
-        bounds = ((self.status, row.status.__eq__), (self.created_after, row.creation_time.__gt__),
-                  (self.created_before, row.creation_time.__lt__), (self.modified_after, row.last_modified_time.__gt__),
-                  (self.modified_before, row.last_modified_time.__lt__))
-        found = [compare(value) for value, compare in bounds if value is not None]
-        if self.name_contains is not None:
-            found.append(row.name.icontains(self.name_contains, autoescape=True))
-        return found
+TrainingJobFilter = ListFilter  # ListTrainingJobs' filters
 
 
 class TrainingJobRepository:
@@ -142,26 +121,14 @@ class TrainingJobRepository:
             row = session.scalar(select(TrainingJobRow).where(TrainingJobRow.name == name))
             return None if row is None else _job(row)
 
-    def list(self, filters: TrainingJobFilter = TrainingJobFilter(), sort_by: SortKey = "CreationTime",
+    def list(self, filters: TrainingJobFilter = NO_FILTER, sort_by: SortKey = "CreationTime",
              ascending: bool = False, after_token: str | None = None, limit: int = 10) -> Page[TrainingJob]:
         """Up to `limit` (at least 1) matching jobs in order, after the page `after_token` ended.
 
         Ties in the sort key keep creation order. Raises ValidationError for a token that no
         earlier page of a listing with the same sort gave.
         """
-        if limit < 1:
-            raise ValueError(f"limit must be at least 1, not {limit}")
-        scope = f"training-jobs {sort_by} {'asc' if ascending else 'desc'}"
-        column, row_id = _SORT_COLUMNS[sort_by], TrainingJobRow.id
-        query = select(TrainingJobRow).where(*filters.conditions()).limit(limit + 1).order_by(
-            *((column.asc(), row_id.asc()) if ascending else (column.desc(), row_id.desc())))
-        with self._db.read() as session:
-            if after_token is not None:
-                query = query.where(_after(session, column, decode_token(scope, after_token), ascending))
-            rows = list(session.scalars(query))
-            jobs = [_job(row) for row in rows[:limit]]
-        next_token = encode_token(scope, rows[limit - 1].id) if len(rows) > limit else None
-        return Page(jobs, next_token)
+        return list_rows(self._db, TrainingJobRow, _job, filters, sort_by, ascending, after_token, limit)
 
     def advance(self, name: str, status: str, secondary_status: str, message: str, *,
                 failure_reason: str | None = None, model_artifacts: str | None = None,
@@ -197,16 +164,6 @@ class TrainingJobRepository:
             _move(row, STOPPING, STOPPING, STOPPING_MESSAGE, self._clock())
             row.stop_requested = True
             return _job(row)
-
-
-def _after(session: Session, column: InstrumentedAttribute[Any], last_id: int, ascending: bool) -> ColumnElement[bool]:
-    """Rows that follow row `last_id` in the order (column, id), ascending or descending."""
-    pivot = session.scalar(select(column).where(TrainingJobRow.id == last_id))
-    if pivot is None:
-        raise invalid_token()
-    if ascending:
-        return or_(column > pivot, and_(column == pivot, TrainingJobRow.id > last_id))
-    return or_(column < pivot, and_(column == pivot, TrainingJobRow.id < last_id))
 
 
 def _row_to_change(session: Session, name: str) -> TrainingJobRow:

@@ -1,0 +1,140 @@
+"""What the repositories of named SageMaker resources share: their errors, List* filters, and paging over rows.
+
+A resource table has an integer `id` (creation order), a unique `name` and `arn`, and a
+`creation_time`; tables with statuses also have `status` and `last_modified_time`.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal, TypeVar
+
+from sqlalchemy import ColumnElement, and_, delete, or_, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
+
+from modelbay.store.metadata.database import Database
+from modelbay.store.metadata.paging import Page, decode_token, encode_token, invalid_token
+from modelbay.store.metadata.tables import Base, TagRow
+
+T = TypeVar("T")
+R = TypeVar("R", bound=Base)
+SortKey = Literal["Name", "CreationTime", "Status"]
+_SORT_COLUMNS = {"Name": "name", "CreationTime": "creation_time", "Status": "status"}
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class RecordExists(Exception):
+    """A resource with this name (or ARN) exists already; `arn` is the existing one's."""
+
+    def __init__(self, arn: str) -> None:
+        super().__init__(f"{arn} exists already")
+        self.arn = arn
+
+
+class RecordNotFound(LookupError):
+    """No resource of the kind has this name."""
+
+
+class StatusConflict(Exception):
+    """The resource's status does not allow the change; `status` is its current status."""
+
+    def __init__(self, name: str, status: str) -> None:
+        super().__init__(f"{name} is {status}")
+        self.status = status
+
+
+@dataclass(frozen=True)
+class ListFilter:
+    """A List* operation's filters: each one given narrows the listing; times are exclusive bounds."""
+
+    name_contains: str | None = None  # case-insensitive
+    status: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    modified_after: datetime | None = None
+    modified_before: datetime | None = None
+
+    def conditions(self, row: Any) -> list[ColumnElement[bool]]:
+        """SQL conditions on the table class `row` (status and modified filters need those columns)."""
+        bounds = ((self.status, "status", operator.eq), (self.created_after, "creation_time", operator.gt),
+                  (self.created_before, "creation_time", operator.lt),
+                  (self.modified_after, "last_modified_time", operator.gt),
+                  (self.modified_before, "last_modified_time", operator.lt))
+        found = [compare(getattr(row, column), value) for value, column, compare in bounds if value is not None]
+        if self.name_contains is not None:
+            found.append(row.name.icontains(self.name_contains, autoescape=True))
+        return found
+
+
+NO_FILTER = ListFilter()
+
+
+def list_rows(db: Database, row: Any, convert: Callable[[Any], T], filters: ListFilter, sort_by: SortKey,
+              ascending: bool, after_token: str | None, limit: int) -> Page[T]:
+    """Up to `limit` (at least 1) matching rows of table `row`, converted, after the page `after_token` ended.
+
+    Ties in the sort key keep creation order. Raises ValidationError for a token that no
+    earlier page of a listing of the same table with the same sort gave.
+    """
+    if limit < 1:
+        raise ValueError(f"limit must be at least 1, not {limit}")
+    scope = f"{row.__tablename__} {sort_by} {'asc' if ascending else 'desc'}"
+    column, row_id = getattr(row, _SORT_COLUMNS[sort_by]), row.id
+    query = select(row).where(*filters.conditions(row)).limit(limit + 1).order_by(
+        *((column.asc(), row_id.asc()) if ascending else (column.desc(), row_id.desc())))
+    with db.read() as session:
+        if after_token is not None:
+            query = query.where(_after(session, row, column, decode_token(scope, after_token), ascending))
+        rows = list(session.scalars(query))
+        items = [convert(found) for found in rows[:limit]]
+    next_token = encode_token(scope, rows[limit - 1].id) if len(rows) > limit else None
+    return Page(items, next_token)
+
+
+def _after(session: Session, row: Any, column: InstrumentedAttribute[Any], last_id: int,
+           ascending: bool) -> ColumnElement[bool]:
+    """Rows that follow row `last_id` in the order (column, id), ascending or descending."""
+    pivot = session.scalar(select(column).where(row.id == last_id))
+    if pivot is None:
+        raise invalid_token()
+    if ascending:
+        return or_(column > pivot, and_(column == pivot, row.id > last_id))
+    return or_(column < pivot, and_(column == pivot, row.id < last_id))
+
+
+def find_row(session: Session, row: type[R], name: str) -> R:
+    """The row of table `row` with this name; RecordNotFound if there is none."""
+    found: R | None = session.scalars(select(row).where(getattr(row, "name") == name)).first()  # noqa: B009  # R has a name
+    if found is None:
+        raise RecordNotFound(name)
+    return found
+
+
+def check_unique(session: Session, row: Any, name: str, arn: str) -> None:
+    """Raise RecordExists if a row of table `row` has this name or this ARN."""
+    existing = session.scalar(select(row.arn).where(or_(row.name == name, row.arn == arn)))
+    if existing is not None:
+        raise RecordExists(existing)
+
+
+def delete_tags(session: Session, arn: str) -> None:
+    """Remove a resource's tags along with it, so a later resource of the same name starts untagged."""
+    session.execute(delete(TagRow).where(TagRow.resource_arn == arn))
+
+
+def to_json_times(wire: dict[str, Any]) -> dict[str, Any]:
+    """A wire dict with its datetime values as ISO 8601 strings, for a JSON column."""
+    return {key: value.isoformat() if isinstance(value, datetime) else value for key, value in wire.items()}
+
+
+def from_json_times(stored: dict[str, Any], time_keys: frozenset[str]) -> dict[str, Any]:
+    """The wire dict to_json_times stored, with the values of `time_keys` as datetimes again."""
+    return {key: datetime.fromisoformat(value).astimezone(UTC) if key in time_keys and isinstance(value, str)
+            else value for key, value in stored.items()}
