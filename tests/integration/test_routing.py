@@ -28,8 +28,8 @@ def test_runtime_scope_reaches_sagemaker_runtime(server: Any) -> None:
     runtime = client(server.url, "sagemaker-runtime")
     with pytest.raises(ClientError) as caught:
         runtime.invoke_endpoint(EndpointName="my-endpoint", Body=b"1,2,3", ContentType="text/csv")
-    assert caught.value.response["Error"]["Code"] == "NotImplemented"
-    assert "InvokeEndpoint" in caught.value.response["Error"]["Message"]
+    assert caught.value.response["Error"] == {"Code": "ValidationError",
+                                              "Message": "Endpoint my-endpoint of account 000000000000 not found."}
 
 
 def test_sts_answers_the_configured_account(server: Any) -> None:
