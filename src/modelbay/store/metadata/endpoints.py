@@ -218,11 +218,11 @@ class EndpointRepository:
         """
         with self._changing(name, UPDATABLE_STATUSES) as row:
             row.pending_config_name, row.pending_variants = config_name, _variants_json(variants)
-            row.pending_spec, row.pending_since = _spec_json(spec), self._clock()
-            row.generation += 1
+            row.pending_spec, row.generation = _spec_json(spec), row.generation + 1
             if deployment_config is not None:
                 row.deployment_config = deployment_config
             self._requested(row, UPDATING)
+            row.pending_since = row.last_modified_time
             return _endpoint(row)
 
     def request_weights(self, name: str, desired: Mapping[str, tuple[float | None, int | None]]) -> Endpoint:

@@ -1,0 +1,196 @@
+"""The endpoint repository on every metadata backend: requests, the controller's progress, and their races."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from modelbay.store.metadata import (
+    EndpointNotFound,
+    EndpointRepository,
+    EndpointSpec,
+    ListFilter,
+    MetadataStore,
+    RecordExists,
+    StatusConflict,
+    UnknownVariants,
+    VariantState,
+)
+
+T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+SPEC = EndpointSpec(config={"ProductionVariants": [{"VariantName": "a", "ModelName": "m"}]},
+                    models={"m": {"PrimaryContainer": {"Image": "modelbay/sklearn"}}})
+NEW_SPEC = EndpointSpec(config={"ProductionVariants": [{"VariantName": "b", "ModelName": "m"}]}, models=SPEC.models)
+IMAGE = {"SpecifiedImage": "modelbay/sklearn", "ResolvedImage": "modelbay/sklearn", "ResolutionTime": T0}
+
+
+class Clock:
+    """A clock that moves one second each time it is read."""
+
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        self.now += timedelta(seconds=1)
+        return self.now
+
+
+@pytest.fixture
+def endpoints(store: MetadataStore) -> EndpointRepository:
+    return EndpointRepository(store.db, clock=Clock())
+
+
+def _arn(name: str) -> str:
+    return f"arn:aws:sagemaker:us-east-1:000000000000:endpoint/{name.lower()}"
+
+
+def _create(endpoints: EndpointRepository, name: str = "e") -> None:
+    endpoints.create(name, _arn(name), "config", [VariantState("a", 1.0, 2)], SPEC)
+
+
+def _in_service(endpoints: EndpointRepository, name: str = "e") -> None:
+    _create(endpoints, name)
+    endpoints.record(name, status="InService", variants=[VariantState("a", 0, 0, current_weight=1.0,
+                                                                      current_instance_count=2)])
+
+
+def test_create_then_get(endpoints: EndpointRepository) -> None:
+    endpoints.create("E", _arn("E"), "config", [VariantState("a", 1.0, 2)], SPEC, {"RollingUpdatePolicy": {}})
+    endpoint = endpoints.get("E")
+    assert endpoint is not None
+    assert (endpoint.name, endpoint.arn, endpoint.config_name, endpoint.status, endpoint.failure_reason) == (
+        "E", _arn("e"), "config", "Creating", None)
+    assert (endpoint.variants, endpoint.spec, endpoint.deployment_config) == (
+        (VariantState("a", 1.0, 2),), SPEC, {"RollingUpdatePolicy": {}})
+    assert (endpoint.pending_config_name, endpoint.pending_variants, endpoint.pending_spec) == (None, (), None)
+    assert (endpoint.update_requested, endpoint.delete_requested, endpoint.generation) == (False, False, 0)
+    assert endpoint.creation_time == endpoint.last_modified_time == T0 + timedelta(seconds=1)
+    assert endpoint.spec.containers("m") == [{"Image": "modelbay/sklearn"}]
+    with pytest.raises(RecordExists):
+        _create(endpoints, "e")
+    assert endpoints.names() == ["E"]
+
+
+def test_record_keeps_desired_values_and_round_trips_wire_dicts(endpoints: EndpointRepository) -> None:
+    _create(endpoints)
+    status = {"Status": "Creating", "StatusMessage": "starting", "StartTime": T0}
+    reported = VariantState("a", 9.0, 9, current_weight=1.0, current_instance_count=1, deployed_images=(IMAGE,),
+                            status=(status,))
+    recorded = endpoints.record("e", status="InService", variants=[reported, VariantState("zz", 1, 1)])
+    assert recorded.variants == (VariantState("a", 1.0, 2, 1.0, 1, (IMAGE,), (status,)),)
+    assert recorded.status == "InService"
+    assert endpoints.record("e", failure_reason="boom").failure_reason == "boom"
+    assert endpoints.record("e", status="InService").failure_reason == "boom"  # unchanged unless given
+    assert endpoints.record("e", failure_reason=None).failure_reason is None
+    with pytest.raises(EndpointNotFound):
+        endpoints.record("nope", status="Failed")
+
+
+def test_update_records_the_pending_config_until_it_is_finished(endpoints: EndpointRepository) -> None:
+    _in_service(endpoints)
+    updating = endpoints.request_update("e", "new", [VariantState("b", 1.0, 1)], NEW_SPEC, {"Blue": 1})
+    assert (updating.status, updating.pending_config_name, updating.pending_variants, updating.pending_spec) == (
+        "Updating", "new", (VariantState("b", 1.0, 1),), NEW_SPEC)
+    assert (updating.generation, updating.update_requested, updating.deployment_config) == (1, True, {"Blue": 1})
+    assert updating.pending_since == updating.last_modified_time
+    # the controller's pass over the old fleet reports progress, but cannot end the update
+    still = endpoints.record("e", status="InService", pending_variants=[VariantState("b", 0, 0, current_weight=1.0)])
+    assert (still.status, still.pending_variants[0].current_weight) == ("Updating", 1.0)
+    done = endpoints.finish_update("e", succeeded=True)
+    assert (done.status, done.config_name, done.spec, done.generation) == ("InService", "new", NEW_SPEC, 1)
+    assert done.variants == (VariantState("b", 1.0, 1, current_weight=1.0),)
+    assert (done.pending_config_name, done.pending_variants, done.pending_spec, done.update_requested) == (
+        None, (), None, False)
+    with pytest.raises(StatusConflict):
+        endpoints.finish_update("e", succeeded=True)
+
+
+def test_a_failed_update_keeps_the_old_config_and_records_why(endpoints: EndpointRepository) -> None:
+    _in_service(endpoints)
+    endpoints.request_update("e", "new", [VariantState("b", 1.0, 1)], NEW_SPEC)
+    failed = endpoints.finish_update("e", succeeded=False, failure_reason="image not found")
+    assert (failed.status, failed.config_name, failed.failure_reason, failed.pending_config_name) == (
+        "InService", "config", "image not found", None)
+    assert failed.variants[0].current_instance_count == 2
+    again = endpoints.request_update("e", "new", [VariantState("b", 1.0, 1)], NEW_SPEC)
+    assert (again.generation, again.failure_reason) == (2, None)
+
+
+@pytest.mark.parametrize("status", ["Creating", "Failed"])
+def test_requests_refused_by_status(endpoints: EndpointRepository, status: str) -> None:
+    _create(endpoints)
+    endpoints.record("e", status=status)
+    for request in (lambda: endpoints.request_update("e", "new", [], NEW_SPEC),
+                    lambda: endpoints.request_weights("e", {"a": (2.0, None)})):
+        with pytest.raises(StatusConflict) as caught:
+            request()
+        assert caught.value.status == status
+    assert endpoints.get("e").status == status  # type: ignore[union-attr]
+    with pytest.raises(EndpointNotFound):
+        endpoints.request_update("nope", "new", [], NEW_SPEC)
+
+
+def test_weights_set_desired_values_and_a_settled_status_ends_them(endpoints: EndpointRepository) -> None:
+    _in_service(endpoints)
+    with pytest.raises(UnknownVariants) as caught:
+        endpoints.request_weights("e", {"a": (2.0, 3), "x": (1.0, None), "y": (None, 1)})
+    assert caught.value.names == ["x", "y"]
+    assert endpoints.get("e").variants[0].desired_weight == 1.0  # type: ignore[union-attr]  # nothing written
+    updating = endpoints.request_weights("e", {"a": (None, 3)})
+    assert (updating.status, updating.update_requested, updating.generation) == ("Updating", True, 0)
+    assert (updating.variants[0].desired_weight, updating.variants[0].desired_instance_count) == (1.0, 3)
+    assert endpoints.record("e", status="Updating").update_requested
+    settled = endpoints.record("e", status="InService")
+    assert (settled.status, settled.update_requested) == ("InService", False)
+
+
+def test_delete_request_outranks_the_controllers_status(store: MetadataStore, endpoints: EndpointRepository) -> None:
+    _create(endpoints)
+    with pytest.raises(StatusConflict) as caught:
+        endpoints.request_delete("e")  # SageMaker refuses while Creating
+    assert caught.value.status == "Creating"
+    endpoints.record("e", status="Failed", failure_reason="no image")
+    deleting = endpoints.request_delete("e")
+    assert (deleting.status, deleting.delete_requested, deleting.failure_reason) == ("Deleting", True, None)
+    assert endpoints.record("e", status="InService").status == "Deleting"
+    with pytest.raises(StatusConflict):
+        endpoints.request_delete("e")
+    store.tags.add(_arn("e"), [("k", "v")])
+    endpoints.delete("e")
+    assert (endpoints.get("e"), endpoints.names(), store.tags.list(_arn("e")).items) == (None, [], [])
+    with pytest.raises(EndpointNotFound):
+        endpoints.delete("e")
+
+
+def test_list_filters_by_status_and_times(endpoints: EndpointRepository) -> None:
+    for name in ("b", "a", "c"):  # created at t+1 .. t+3
+        _create(endpoints, name)
+    endpoints.record("a", status="InService")  # t+4
+    names = lambda **kw: [e.name for e in endpoints.list(**kw).items]  # noqa: E731
+    assert names() == ["c", "a", "b"]
+    assert names(filters=ListFilter(status="Creating"), sort_by="Name", ascending=True) == ["b", "c"]
+    assert names(sort_by="Status", ascending=True) == ["b", "c", "a"]
+    assert names(filters=ListFilter(modified_after=T0 + timedelta(seconds=3))) == ["a"]
+
+
+def test_concurrent_requests_and_progress_lose_no_write(endpoints: EndpointRepository) -> None:
+    """A weights request racing the controller's reports keeps its desired values and its Updating status."""
+    _in_service(endpoints)
+    go = threading.Barrier(2)
+
+    def controller() -> None:
+        go.wait()
+        for count in range(20):
+            endpoints.record("e", variants=[VariantState("a", 0, 0, current_weight=1.0, current_instance_count=count)])
+
+    thread = threading.Thread(target=controller)
+    thread.start()
+    go.wait()
+    endpoints.request_weights("e", {"a": (5.0, 7)})
+    thread.join()
+    endpoint = endpoints.get("e")
+    assert endpoint is not None
+    assert (endpoint.status, endpoint.variants[0].desired_weight, endpoint.variants[0].desired_instance_count,
+            endpoint.variants[0].current_instance_count) == ("Updating", 5.0, 7, 19)
