@@ -130,8 +130,8 @@ CASES = [
                  "Member must have length less than or equal to 128", id="list-member"),
     pytest.param("add_tags", {"ResourceArn": "not-an-arn", "Tags": [{"Key": "k", "Value": "v"}]},
                  "ValidationException", "not-an-arn", id="not-a-sagemaker-arn"),
-    pytest.param("create_endpoint", {"EndpointName": "e", "EndpointConfigName": "c"}, "NotImplemented",
-                 "SageMaker operation CreateEndpoint is not implemented by modelbay yet.", id="not-implemented"),
+    pytest.param("describe_compilation_job", {"CompilationJobName": "c"}, "NotImplemented",
+                 "SageMaker operation DescribeCompilationJob is not implemented by modelbay yet.", id="not-implemented"),
 ]
 
 
