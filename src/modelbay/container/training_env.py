@@ -181,8 +181,8 @@ def read_training_env(paths: OptMl | None = None, environ: Mapping[str, str] | N
         paths=paths, hyperparameters=user, reserved=reserved,
         resource_config=_read_json(paths, "resourceconfig.json", dict(_SINGLE_HOST)),
         input_data_config=_read_json(paths, "inputdataconfig.json", {}),
-        num_cpus=_count(environ, NUM_CPUS_VAR, os.cpu_count() or 1),
-        num_gpus=_count(environ, NUM_GPUS_VAR, 0),
+        num_cpus=read_count(environ, NUM_CPUS_VAR, os.cpu_count() or 1),
+        num_gpus=read_count(environ, NUM_GPUS_VAR, 0),
         job_name=reserved.get("sagemaker_job_name") or environ.get("TRAINING_JOB_NAME"),
     )
 
@@ -223,7 +223,8 @@ def _path(environ: Mapping[str, str], name: str, default: Path) -> Path:
     return Path(value) if value else default
 
 
-def _count(environ: Mapping[str, str], name: str, default: int) -> int:
+def read_count(environ: Mapping[str, str], name: str, default: int) -> int:
+    """The whole number in variable `name`, or `default` when it is unset or not one."""
     value = environ.get(name, "")
     return int(value) if value.strip().isdigit() else default
 

@@ -6,6 +6,7 @@ Each step raises UserProgramError with a reason fit for `/opt/ml/output/failure`
 from __future__ import annotations
 
 import collections
+import importlib
 import os
 import shlex
 import shutil
@@ -14,6 +15,7 @@ import sys
 import tarfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from types import ModuleType
 
 STDERR_TAIL_LINES = 20
 _STDERR_TAIL_CHARS = 2000
@@ -32,9 +34,9 @@ def stage_source(submit_directory: str | None, code_dir: Path) -> None:
     """Put a local `sagemaker_submit_directory` (a directory, or a `.tar.gz`, optionally as a
     `file://` URI) into `code_dir`. None or a remote URI (`s3://…`) means the platform has
     already unpacked the source dir there, so nothing is done."""
-    if not submit_directory or ("://" in submit_directory and not submit_directory.startswith("file://")):
+    source = local_source(submit_directory)
+    if submit_directory is None or source is None:
         return
-    source = Path(submit_directory.removeprefix("file://"))
     code_dir.mkdir(parents=True, exist_ok=True)
     if source.is_dir():
         if source.resolve() != code_dir.resolve():
@@ -48,6 +50,14 @@ def stage_source(submit_directory: str | None, code_dir: Path) -> None:
                                    f"{err}") from err
     else:
         raise UserProgramError(f"sagemaker_submit_directory {submit_directory} does not exist")
+
+
+def local_source(submit_directory: str | None) -> Path | None:
+    """The local path a `sagemaker_submit_directory` names (a path or a `file://` URI); None for none
+    or a remote URI."""
+    if not submit_directory or ("://" in submit_directory and not submit_directory.startswith("file://")):
+        return None
+    return Path(submit_directory.removeprefix("file://"))
 
 
 def install_requirements(code_dir: Path, env: Mapping[str, str]) -> None:
@@ -67,11 +77,25 @@ def entry_point_command(entry_point: str | None, code_dir: Path, args: Sequence[
     if not entry_point:
         raise UserProgramError("no entry point: hyperparameter sagemaker_program is not set")
     if entry_point.endswith((".py", ".sh")):
-        if not (code_dir / entry_point).is_file():
-            raise UserProgramError(f"entry point {entry_point} not found in {code_dir}")
+        _check_exists(entry_point, code_dir)
         runner = sys.executable if entry_point.endswith(".py") else "sh"
         return [runner, str(code_dir / entry_point), *args]
     return [sys.executable, "-m", entry_point, *args]
+
+
+def import_entry_point(entry_point: str, code_dir: Path) -> ModuleType:
+    """Import the user's handler module as SageMaker's inference toolkits do: `entry_point` is a `.py`
+    file in `code_dir` or a module name, imported with `code_dir` first on sys.path (so it may import
+    its neighbours). Errors raised while importing propagate."""
+    if entry_point.endswith(".py"):
+        _check_exists(entry_point, code_dir)
+    sys.path.insert(0, str(code_dir))
+    return importlib.import_module(entry_point.removesuffix(".py").replace("/", "."))
+
+
+def _check_exists(entry_point: str, code_dir: Path) -> None:
+    if not (code_dir / entry_point).is_file():
+        raise UserProgramError(f"entry point {entry_point} not found in {code_dir}")
 
 
 def run_entry_point(command: Sequence[str], env: Mapping[str, str], code_dir: Path) -> None:

@@ -1,0 +1,63 @@
+"""The serving environment as a framework container's model server sees it (CONTRACT.md section 3).
+
+Read from environment variables, standard library only:
+- SAGEMAKER_BIND_TO_PORT (8080), SAGEMAKER_MODEL_SERVER_WORKERS (default: MODELBAY_NUM_CPUS, else
+  this machine's CPU count), SAGEMAKER_MODEL_SERVER_TIMEOUT (60 s), SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT
+  (application/json), SAGEMAKER_CONTAINER_LOG_LEVEL (a `logging` level number, 20 = INFO);
+- SAGEMAKER_PROGRAM and SAGEMAKER_SUBMIT_DIRECTORY: the user's entry point and its source dir;
+- MODELBAY_FRAMEWORK: whose default handlers serve the model (`sklearn`, `xgboost`, `pytorch` or
+  `python`, the default), set by the platform from the image;
+- the model dir `/opt/ml/model` and code dir `/opt/ml/code`, relocated as training_env.OptMl allows.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from modelbay.container.content_types import JSON
+from modelbay.container.training_env import NUM_CPUS_VAR, OptMl, read_count
+
+HOST = "127.0.0.1"  # the platform's front door is the only client; it runs on this machine
+FRAMEWORK_VAR = "MODELBAY_FRAMEWORK"
+
+
+@dataclass(frozen=True)
+class ServingEnv:
+    framework: str
+    port: int
+    workers: int
+    timeout_s: int
+    default_accept: str
+    log_level: int
+    program: str | None
+    submit_directory: str | None
+    model_dir: Path
+    code_dir: Path  # where a source dir given as a tarball is unpacked
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> ServingEnv:
+        paths = OptMl.from_environ(environ)
+        cpus = read_count(environ, NUM_CPUS_VAR, os.cpu_count() or 1)
+        return cls(
+            framework=environ.get(FRAMEWORK_VAR) or "python",
+            port=read_count(environ, "SAGEMAKER_BIND_TO_PORT", 8080),
+            workers=max(1, read_count(environ, "SAGEMAKER_MODEL_SERVER_WORKERS", cpus)),
+            timeout_s=max(1, read_count(environ, "SAGEMAKER_MODEL_SERVER_TIMEOUT", 60)),
+            default_accept=environ.get("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT") or JSON,
+            log_level=read_count(environ, "SAGEMAKER_CONTAINER_LOG_LEVEL", logging.INFO),
+            program=environ.get("SAGEMAKER_PROGRAM") or None,
+            submit_directory=environ.get("SAGEMAKER_SUBMIT_DIRECTORY") or None,
+            model_dir=paths.model_dir,
+            code_dir=paths.code_dir,
+        )
+
+
+def configure_logging(level: int) -> None:
+    """The model server's processes log to stderr, each line naming its process."""
+    logging.basicConfig(level=level, stream=sys.stderr,
+                        format="%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s")
