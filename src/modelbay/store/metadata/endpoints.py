@@ -81,6 +81,7 @@ class EndpointRow(Base):
     update_requested: Mapped[bool] = mapped_column(Boolean)
     delete_requested: Mapped[bool] = mapped_column(Boolean)
     generation: Mapped[int] = mapped_column(Integer)
+    deployed_generation: Mapped[int] = mapped_column(Integer)
 
 
 class EndpointNotFound(RecordNotFound):
@@ -137,7 +138,8 @@ class Endpoint:
     carried out, `pending_config_name`, `pending_variants`, `pending_spec` and `pending_since`
     describe the config being deployed. `update_requested` is set by UpdateEndpoint and
     UpdateEndpointWeightsAndCapacities until `finish_update`; `delete_requested` by DeleteEndpoint.
-    `generation` grows by one with each UpdateEndpoint: the controller labels instances with it.
+    `generation` grows by one with each UpdateEndpoint: the controller labels instances with it;
+    `deployed_generation` is the generation of the config in service (the last update that succeeded).
     `deployment_config` is the DeploymentConfig last given to CreateEndpoint or UpdateEndpoint.
     """
 
@@ -158,6 +160,7 @@ class Endpoint:
     update_requested: bool
     delete_requested: bool
     generation: int
+    deployed_generation: int
 
 
 class UnknownVariants(Exception):
@@ -188,7 +191,7 @@ class EndpointRepository:
                 name=name, arn=arn, config_name=config_name, status=CREATING, creation_time=now,
                 last_modified_time=now, variants=_variants_json(variants), spec=_spec_json(spec),
                 pending_variants=[], deployment_config=deployment_config, update_requested=False,
-                delete_requested=False, generation=0)
+                delete_requested=False, generation=0, deployed_generation=0)
             session.add(row)
             session.flush()
             return _endpoint(row)
@@ -295,7 +298,7 @@ class EndpointRepository:
                 raise StatusConflict(name, row.status)
             if succeeded and row.pending_config_name is not None and row.pending_spec is not None:
                 row.config_name, row.spec = row.pending_config_name, row.pending_spec
-                row.variants = row.pending_variants
+                row.variants, row.deployed_generation = row.pending_variants, row.generation
             row.failure_reason = None if succeeded else failure_reason
             row.pending_config_name, row.pending_variants, row.pending_spec, row.pending_since = None, [], None, None
             row.update_requested, row.status, row.last_modified_time = False, IN_SERVICE, self._clock()
@@ -370,4 +373,5 @@ def _endpoint(row: EndpointRow) -> Endpoint:
         pending_variants=_variants(row.pending_variants),
         pending_spec=None if row.pending_spec is None else _spec(row.pending_spec), pending_since=row.pending_since,
         deployment_config=row.deployment_config, update_requested=row.update_requested,
-        delete_requested=row.delete_requested, generation=row.generation)
+        delete_requested=row.delete_requested, generation=row.generation,
+        deployed_generation=row.deployed_generation)

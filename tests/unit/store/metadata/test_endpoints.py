@@ -93,13 +93,15 @@ def test_update_records_the_pending_config_until_it_is_finished(endpoints: Endpo
     updating = endpoints.request_update("e", "new", [VariantState("b", 1.0, 1)], NEW_SPEC, {"Blue": 1})
     assert (updating.status, updating.pending_config_name, updating.pending_variants, updating.pending_spec) == (
         "Updating", "new", (VariantState("b", 1.0, 1),), NEW_SPEC)
-    assert (updating.generation, updating.update_requested, updating.deployment_config) == (1, True, {"Blue": 1})
+    assert (updating.generation, updating.deployed_generation) == (1, 0)  # the old fleet serves until the switch
+    assert (updating.update_requested, updating.deployment_config) == (True, {"Blue": 1})
     assert updating.pending_since == updating.last_modified_time
     # the controller's pass over the old fleet reports progress, but cannot end the update
     still = endpoints.record("e", status="InService", pending_variants=[VariantState("b", 0, 0, current_weight=1.0)])
     assert (still.status, still.pending_variants[0].current_weight) == ("Updating", 1.0)
     done = endpoints.finish_update("e", succeeded=True)
     assert (done.status, done.config_name, done.spec, done.generation) == ("InService", "new", NEW_SPEC, 1)
+    assert done.deployed_generation == 1
     assert done.variants == (VariantState("b", 1.0, 1, current_weight=1.0),)
     assert (done.pending_config_name, done.pending_variants, done.pending_spec, done.update_requested) == (
         None, (), None, False)
@@ -114,8 +116,9 @@ def test_a_failed_update_keeps_the_old_config_and_records_why(endpoints: Endpoin
     assert (failed.status, failed.config_name, failed.failure_reason, failed.pending_config_name) == (
         "InService", "config", "image not found", None)
     assert failed.variants[0].current_instance_count == 2
+    assert (failed.generation, failed.deployed_generation) == (1, 0)  # the failed fleet's label is never reused
     again = endpoints.request_update("e", "new", [VariantState("b", 1.0, 1)], NEW_SPEC)
-    assert (again.generation, again.failure_reason) == (2, None)
+    assert (again.generation, again.deployed_generation, again.failure_reason) == (2, 0, None)
 
 
 @pytest.mark.parametrize("status", ["Creating", "Failed"])

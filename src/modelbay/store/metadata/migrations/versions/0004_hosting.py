@@ -58,6 +58,7 @@ def upgrade() -> None:
         sa.Column("update_requested", sa.Boolean(), nullable=False),
         sa.Column("delete_requested", sa.Boolean(), nullable=False),
         sa.Column("generation", sa.Integer(), nullable=False),
+        sa.Column("deployed_generation", sa.Integer(), nullable=False),
     )
     _create(
         "transform_jobs",
