@@ -3,7 +3,8 @@
 The codec reads the request into an operation and validated params; the signer's credential
 names the principal; the authorizer may refuse; the service function runs in a worker thread
 (an `async def` one on the event loop); the codec writes its result or error. Whatever happens,
-one audit event records the call and its outcome, and the response carries the request id.
+one audit event records the call and its outcome (unless it is a data event: see
+services.base.data_event), and the response carries the request id.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from modelbay.security.audit import SUCCESS, AuditEvent, AuditTrail
 from modelbay.security.policy import Authorizer
 from modelbay.security.principal import Principal
 from modelbay.security.sigv4 import Credential, read_credential
-from modelbay.services.base import Context, Handler, Reply
+from modelbay.services.base import Context, Handler, Reply, is_data_event
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,8 @@ class Pipeline:
             failure = raised if isinstance(raised, AwsError) else _internal_failure(request_id)
             operation, outcome = operation or failure.operation or "", codec.spell(failure)[0]
             response = codec.respond_error(failure, request_id)
-        self._record(request, request_id, codec, operation, call, credential, outcome, response.status_code)
+        if call is None or not is_data_event(self.operations[codec.service.service_name].get(operation)):
+            self._record(request, request_id, codec, operation, call, credential, outcome, response.status_code)
         return response
 
     async def _dispatch(self, codec: Codec, call: Call, credential: Credential | None, request_id: str) -> Response:

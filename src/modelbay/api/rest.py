@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote, unquote
 
 from botocore.model import ListShape, MapShape, OperationModel, ServiceModel, Shape, StructureShape
@@ -154,22 +155,52 @@ def read_bound(shape: StructureShape, match: Match, query: QueryParams, headers:
     timestamps are HTTP dates (any AWS format is read), a `headers` map takes every header with its
     prefix (stripped; names lower case), a querystring map every parameter no other member or the
     template claims. Raise SerializationError naming the member path for a value of a wrong type."""
+    layout = _layout(shape)
     params: dict[str, Any] = {}
+    for bound in layout.uri:
+        params[bound.name] = _read_scalar(bound.member, match.labels.get(bound.wire), bound.path)
+    for bound in layout.query:
+        params[bound.name] = _read_query(shape, bound.member, bound.wire, match, query, bound.path)
+    if layout.headers:
+        for raw_name, raw_value in headers.raw:  # each header once, not each member's lookup over them all
+            header = layout.headers.get(raw_name)
+            if header is not None and header.name not in params:  # the first of repeated headers wins
+                params[header.name] = _read_header(header.member, raw_value.decode("latin-1"), header.path)
+    for bound in layout.prefixed:
+        params[bound.name] = _read_prefixed(cast(MapShape, bound.member), bound.wire.lower(), headers, bound.path)
+    return {name: value for name, value in params.items() if value is not None}
+
+
+@dataclass(frozen=True)
+class _Bound:
+    """A member bound outside the body, with what reading it needs, worked out once per shape."""
+
+    name: str
+    member: Shape
+    wire: str
+    path: str
+
+
+@dataclass(frozen=True)
+class _Layout:
+    uri: tuple[_Bound, ...]
+    query: tuple[_Bound, ...]
+    headers: dict[bytes, _Bound]  # by lower-case header name, as ASGI gives them
+    prefixed: tuple[_Bound, ...]  # `headers` maps
+
+
+@functools.cache
+def _layout(shape: StructureShape) -> _Layout:
+    """The shape's members bound outside the body (botocore keeps one shape object per model shape,
+    so this runs once per operation)."""
+    by_location: dict[str, list[_Bound]] = {"uri": [], "querystring": [], "header": [], "headers": []}
     for name, member in shape.members.items():
-        location, wire, path = member.serialization.get("location"), wire_name(member, name), member_path("", name)
-        if location == "uri":
-            value = _read_scalar(member, match.labels.get(wire), path)
-        elif location == "querystring":
-            value = _read_query(shape, member, wire, match, query, path)
-        elif location == "header":
-            value = _read_header(member, headers.get(wire), path)
-        elif location == "headers" and isinstance(member, MapShape):
-            value = _read_prefixed(member, wire.lower(), headers, path)
-        else:
-            continue
-        if value is not None:
-            params[name] = value
-    return params
+        location = member.serialization.get("location")
+        if location in by_location and (location != "headers" or isinstance(member, MapShape)):
+            by_location[location].append(_Bound(name, member, wire_name(member, name), member_path("", name)))
+    return _Layout(tuple(by_location["uri"]), tuple(by_location["querystring"]),
+                   {bound.wire.lower().encode("latin-1"): bound for bound in by_location["header"]},
+                   tuple(by_location["headers"]))
 
 
 def _read_scalar(member: Shape, text: str | None, path: str) -> Any:

@@ -36,6 +36,7 @@ from modelbay.api.streaming import payload_response
 from modelbay.errors import AwsError, UnknownOperation
 
 _JSON = "application/json"
+_MATCH_KEY = "modelbay.rest_json_match"  # where a request's match is kept in its ASGI scope
 
 
 class RestJsonCodec(Codec):
@@ -94,7 +95,14 @@ class RestJsonCodec(Codec):
         return JSONResponse(body, status, headers, media_type=_JSON)
 
     def _match(self, request: Request) -> Match | None:
-        return self.routes.find(request.method, raw_path(request.scope), request.query_params, request.headers)
+        """The request's operation, found once: the router's `matches` and then `parse` both ask."""
+        found = request.scope.get(_MATCH_KEY)
+        if found is None or found[0] is not self:
+            found = (self, self.routes.find(request.method, raw_path(request.scope), request.query_params,
+                                            request.headers))
+            request.scope[_MATCH_KEY] = found
+        match: Match | None = found[1]
+        return match
 
 
 def _read_document(shape: Shape, body: bytes) -> Any:

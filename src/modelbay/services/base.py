@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from modelbay.config import Settings
 from modelbay.platform import Platform
@@ -51,3 +51,18 @@ Result = Mapping[str, Any] | Reply
 # A plain function runs in a worker thread (domain code is sync and may block); an `async def` one
 # runs on the event loop itself, for the data plane, which must neither block nor pay a thread hop.
 Handler = Callable[[Context, dict[str, Any]], Result] | Callable[[Context, dict[str, Any]], Awaitable[Result]]
+
+
+H = TypeVar("H", bound=Callable[..., Any])
+
+
+def data_event(handler: H) -> H:
+    """Mark a handler as a data event (an invocation, not a change to resources): the audit trail
+    does not record it, as CloudTrail records data events such as InvokeEndpoint only when asked.
+    At thousands of calls a second, writing each to the database would cost the data plane dearly."""
+    handler.is_data_event = True  # type: ignore[attr-defined]  # a marker the pipeline reads
+    return handler
+
+
+def is_data_event(handler: Handler | None) -> bool:
+    return getattr(handler, "is_data_event", False)

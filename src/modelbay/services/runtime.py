@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from modelbay.errors import AwsError, NotImplementedYet, ServiceUnavailable, ValidationError
-from modelbay.services.base import Context, Handler
+from modelbay.services.base import Context, Handler, data_event
 from modelbay.serving.router import (
     EndpointNotFound,
     InstancesUnreachable,
@@ -29,6 +29,7 @@ class ModelError(AwsError):
     status = 424
 
 
+@data_event
 async def invoke_endpoint(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     """Call the endpoint's model through the router and return its answer as it gave it."""
     name = params["EndpointName"]
