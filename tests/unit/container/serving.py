@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import os
 import signal
+import socket
 import subprocess
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
@@ -83,3 +84,18 @@ def model_server(python: Path, root: Path, env: Mapping[str, str], ready: bool =
         with suppress(ProcessLookupError):  # whatever of the group is left, workers included
             os.killpg(server.proc.pid, signal.SIGKILL)
         server.proc.wait(timeout=10)
+
+
+def read_response(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
+    """One response: (status, lower-case headers, body); what follows stays unread."""
+    head = b""
+    while not head.endswith(b"\r\n\r\n"):
+        chunk = sock.recv(1)
+        assert chunk, f"connection closed after {head!r}"
+        head += chunk
+    status_line, *lines = head.decode("latin-1").strip().split("\r\n")
+    headers = {name.lower(): value.strip() for name, value in (line.split(":", 1) for line in lines)}
+    body, length = b"", int(headers.get("content-length", 0))
+    while len(body) < length:
+        body += sock.recv(length - len(body))
+    return int(status_line.split()[1]), headers, body
