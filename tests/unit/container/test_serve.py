@@ -11,6 +11,7 @@ import struct
 import subprocess
 import tarfile
 import textwrap
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -85,7 +86,7 @@ def root(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def sklearn_server(python: Path, root: Path, iris_model: Path) -> ModelServer:
+def sklearn_server(python: Path, root: Path, iris_model: Path) -> Iterator[ModelServer]:
     (root / "model" / "model.joblib").write_bytes(iris_model.read_bytes())
     with model_server(python, root, {"MODELBAY_FRAMEWORK": "sklearn",
                                      "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": "text/csv"}) as server:
@@ -146,9 +147,8 @@ def test_default_sklearn_handlers_decode_each_content_type(sklearn_server: Model
     ("text/html, application/json;q=0.5, text/csv;q=0.9", "text/csv", lambda body: body.decode().splitlines()),
 ])
 def test_accept_chooses_the_answers_content_type(sklearn_server: ModelServer, accept: str | None, content_type: str,
-                                                 decode: object) -> None:
+                                                 decode: Callable[[bytes], object]) -> None:
     status, headers, answer = sklearn_server.invoke(b"5.1,3.5,1.4,0.2\n6.7,3.0,5.2,2.3", "text/csv", accept)
-    assert callable(decode)
     assert (status, headers["content-type"]) == (200, content_type)
     assert decode(answer) in ([0, 2], ["0", "2"])
 
@@ -217,8 +217,8 @@ def test_an_exception_in_user_code_answers_500_with_its_message(python: Path, ro
      "the model could not be loaded: entry point missing.py not found in"),
 ])
 def test_a_model_that_cannot_load_exits_non_zero_with_the_reason_last(python: Path, root: Path, framework: str,
-                                                                      setup: object, reason: str) -> None:
-    assert callable(setup)
+                                                                      setup: Callable[[Path], dict[str, str] | None],
+                                                                      reason: str) -> None:
     env = {"MODELBAY_FRAMEWORK": framework, "SAGEMAKER_MODEL_SERVER_WORKERS": "2", **(setup(root) or {})}
     server = ModelServer(python, root, env)
     assert server.proc.wait(timeout=60) == 1
