@@ -24,6 +24,8 @@ def serve(environ: Mapping[str, str]) -> int:
     """Run the model server until it is stopped; return the exit code for the process."""
     env = ServingEnv.from_environ(environ)
     configure_logging(env.log_level)
+    if warning := environ.get("MODELBAY_IMAGE_WARNING"):  # set by the platform when it substituted a version
+        print(f"modelbay model server: warning: {warning}", file=sys.stderr, flush=True)
     supervisor = Supervisor(env, lambda: prepare_code(env, environ))
     exit_code = asyncio.run(supervisor.run())
     if supervisor.failure is not None:  # one line, last: the platform shows it as the FailureReason

@@ -24,6 +24,7 @@ from modelbay.store.metadata.images import DIRECTORY_MEDIA_TYPE, Image
 Registry = Callable[[str, str], Image | None]
 TOOLKIT_PACKAGE = "modelbay.container"
 IMAGE_WARNING_VARIABLE = "MODELBAY_IMAGE_WARNING"  # the toolkit prints it at the top of the job's log
+FRAMEWORK_VARIABLE = "MODELBAY_FRAMEWORK"  # which default handlers the model server uses
 
 
 class UnknownImage(ValueError):
@@ -70,7 +71,8 @@ class Images:
             assert program.executable is not None
             return (str(program.executable),), {}
         python = self.environments.layer(program.recipe, layer)
-        env = {IMAGE_WARNING_VARIABLE: program.warning} if program.warning else {}
+        env = {FRAMEWORK_VARIABLE: program.recipe.framework}
+        env |= {IMAGE_WARNING_VARIABLE: program.warning} if program.warning else {}
         return (str(python), "-m", f"{TOOLKIT_PACKAGE}.{program.role}"), env
 
     def _registered(self, uri: str) -> Path | None:

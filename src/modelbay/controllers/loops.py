@@ -7,6 +7,7 @@ import logging
 from collections.abc import Coroutine
 from typing import Any, Protocol
 
+from modelbay.controllers.endpoints import EndpointController
 from modelbay.controllers.images import Images
 from modelbay.controllers.training import TrainingController
 from modelbay.platform import Platform
@@ -33,7 +34,8 @@ def background_loops(platform: Platform) -> list[Coroutine[Any, Any, None]]:
     images = Images(FrameworkEnvironments(platform.settings.framework_environments_dir),
                     registry=platform.metadata.images.resolve)
     training = TrainingController(platform, runtime, images, stop_grace_s=platform.settings.stop_grace_s)
-    return [run_forever(training, every_s=0.2)]
+    endpoints = EndpointController(platform, runtime, images)
+    return [run_forever(training, every_s=0.2), run_forever(endpoints, every_s=0.25)]
 
 
 async def run_forever(controller: Controller, every_s: float) -> None:

@@ -1,0 +1,115 @@
+"""An endpoint's fleet as the runtime shows it: instances grouped into slots, and their health.
+
+A slot is one host of one production variant: on it run all the containers of the variant's
+model (one for a plain model, 2 to 15 for an inference pipeline), each a runtime instance with
+the labels below. Slots are numbered per variant; slot i sits in zone i mod len(zones), so a
+variant's hosts spread round-robin over the zones and a replacement lands where its slot was.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from modelbay.runtime.base import Instance
+
+# Labels of a serving instance; all values are strings.
+ENDPOINT, GENERATION, VARIANT, SLOT, CONTAINER, ZONE, PORT = (
+    "endpoint", "generation", "variant", "slot", "container", "zone", "port")
+
+
+@dataclass(frozen=True, order=True)
+class SlotKey:
+    generation: int
+    variant: str
+    index: int
+
+
+@dataclass
+class Slot:
+    """The instances of one host, in container order."""
+
+    key: SlotKey
+    zone: str
+    instances: list[Instance] = field(default_factory=list)
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        return tuple(f"http://127.0.0.1:{i.labels[PORT]}" for i in self.instances)
+
+    @property
+    def is_alive(self) -> bool:
+        return all(i.is_alive for i in self.instances)
+
+    @property
+    def instance_id(self) -> str:
+        """The slot's name towards the router: its first container's instance id."""
+        return self.instances[0].id
+
+
+def slot_labels(endpoint: str, key: SlotKey, zone: str, container: int, port: int) -> dict[str, str]:
+    return {ENDPOINT: endpoint, GENERATION: str(key.generation), VARIANT: key.variant, SLOT: str(key.index),
+            CONTAINER: str(container), ZONE: zone, PORT: str(port)}
+
+
+def group_slots(found: Iterable[Instance]) -> dict[SlotKey, Slot]:
+    """The slots the runtime's instances form, each with its instances in container order."""
+    grouped: dict[SlotKey, list[Instance]] = defaultdict(list)
+    for instance in found:
+        labels = instance.labels
+        grouped[SlotKey(int(labels[GENERATION]), labels[VARIANT], int(labels[SLOT]))].append(instance)
+    return {key: Slot(key, members[0].labels[ZONE], sorted(members, key=lambda i: int(i.labels[CONTAINER])))
+            for key, members in grouped.items()}
+
+
+def zone_for(index: int, zones: tuple[str, ...]) -> str:
+    return zones[index % len(zones)]
+
+
+@dataclass
+class _Checks:
+    ready: bool = False  # answered /ping once since it started
+    failures: int = 0  # consecutive failed checks since then
+    checked_at: float = 0.0
+
+
+class Health:
+    """Pings instances: each until it first answers, then every `every_s`; remembers the outcome.
+
+    `ping(url)` returns whether the model server answered 200 in time.
+    """
+
+    def __init__(self, ping: Callable[[str], bool], every_s: float, failures_to_fail: int) -> None:
+        self.ping, self.every_s, self.failures_to_fail = ping, every_s, failures_to_fail
+        self._checks: dict[str, _Checks] = {}
+
+    def check(self, slot: Slot) -> None:
+        """Ping the slot's containers that are due."""
+        now = time.monotonic()
+        for instance, url in zip(slot.instances, slot.urls, strict=True):
+            checks = self._checks.setdefault(instance.id, _Checks())
+            if checks.ready and now - checks.checked_at < self.every_s:
+                continue
+            answered = instance.is_alive and self.ping(url)
+            checks.checked_at = now
+            if answered:
+                checks.ready, checks.failures = True, 0
+            elif checks.ready:
+                checks.failures += 1
+
+    def is_ready(self, slot: Slot) -> bool:
+        """Every container has answered and none has failed its checks since."""
+        return slot.is_alive and all(self._state(i).ready and self._state(i).failures < self.failures_to_fail
+                                     for i in slot.instances)
+
+    def has_failed(self, slot: Slot) -> bool:
+        """A container ended, or stopped answering after it had answered."""
+        return not slot.is_alive or any(self._state(i).failures >= self.failures_to_fail for i in slot.instances)
+
+    def forget(self, instance_id: str) -> None:
+        self._checks.pop(instance_id, None)
+
+    def _state(self, instance: Instance) -> _Checks:
+        return self._checks.get(instance.id, _Checks())
