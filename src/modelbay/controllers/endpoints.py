@@ -22,7 +22,6 @@ import logging
 import shutil
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
@@ -31,15 +30,13 @@ from typing import Any
 
 from modelbay.controllers.background import in_background
 from modelbay.controllers.fleet import Health, Slot, SlotKey, group_slots, slot_labels, zone_for
-from modelbay.controllers.hosts import free_port, host_env
 from modelbay.controllers.images import Images, UnknownImage
-from modelbay.controllers.model_staging import stage_container
+from modelbay.controllers.serving_hosts import Launch, prepare_host
 from modelbay.controllers.staging import StagingError
 from modelbay.controllers.training_logs import log_tail
 from modelbay.platform import Platform
-from modelbay.runtime.base import Instance, InstanceSpec, Runtime
+from modelbay.runtime.base import Instance, Runtime
 from modelbay.runtime.environments import EnvironmentBuildError
-from modelbay.runtime.instance_types import instance_type
 from modelbay.serving.health import ping
 from modelbay.serving.router import Backend, VariantRoute
 from modelbay.store.metadata.endpoints import Endpoint, EndpointSpec, VariantState
@@ -47,7 +44,6 @@ from modelbay.store.metadata.endpoints import Endpoint, EndpointSpec, VariantSta
 log = logging.getLogger(__name__)
 
 DEFAULT_STARTUP_S = 600.0  # a variant's ContainerStartupHealthCheckTimeoutInSeconds when it sets none
-Launch = list[tuple[InstanceSpec, dict[str, str]]]
 
 
 class LaunchFailed(Exception):
@@ -209,19 +205,9 @@ class EndpointController:
     def _prepare(self, endpoint: str, key: SlotKey, variant: VariantPlan) -> Launch:
         """Ready the images and stage every container of one slot (off the reconcile thread)."""
         zone = zone_for(key.index, self.platform.settings.availability_zones)
-        kind = instance_type(variant.instance_type)
-        launch: Launch = []
-        for index, container in enumerate(variant.containers):
-            program = self.images.resolve(container["Image"], "serve")
-            self.images.ready(program, lambda _message: None)
-            home = self.root / endpoint / f"g{key.generation}-{key.variant}-{key.index}-c{index}-{uuid.uuid4().hex[:8]}"
-            env = stage_container(self.platform.objects, container, home / "opt_ml")
-            argv, program_env = self.images.command(program, home / "env")
-            port = free_port()
-            spec = InstanceSpec(argv, home / "opt_ml", kind, host_env(kind) | env | program_env |
-                                {"SAGEMAKER_BIND_TO_PORT": str(port), "MODELBAY_ZONE": zone})
-            launch.append((spec, slot_labels(endpoint, key, zone, index, port)))
-        return launch
+        home = self.root / endpoint / f"g{key.generation}-{key.variant}-{key.index}"
+        return prepare_host(self.platform.objects, self.images, home, variant.instance_type, variant.containers,
+                            lambda index, port: slot_labels(endpoint, key, zone, index, port), {"MODELBAY_ZONE": zone})
 
     def _retire(self, endpoint: str, slots: Iterable[Slot], drained: bool) -> None:
         """Stop slots (after their in-flight requests, unless `drained`), then remove them once ended."""
