@@ -206,7 +206,7 @@ class Router:
         return Invocation(answer.body, answer.content_type, answer.custom_attributes, variant.name)
 
     async def _call_variant(self, endpoint: str, variant: _Variant, request: _Request) -> Answer:
-        """Call the least busy instance; if it cannot have received the request, one other."""
+        """Call the least busy instance; if it gave no answer at all, one other."""
         failed: _Instance | None = None
         for _ in range(2):
             instance = _least_outstanding(variant.instances, failed)
@@ -284,7 +284,7 @@ class _Request:
 
 
 class _NotDelivered(Exception):
-    """The instance cannot have received the request: it may go to another one."""
+    """The instance gave no byte of an answer (unreachable, or it died with the request): it may go to another one."""
 
 
 async def _call_container(upstream: Upstream, body: bytes, headers: tuple[str | None, ...], timeout_s: float,
@@ -296,7 +296,7 @@ async def _call_container(upstream: Upstream, body: bytes, headers: tuple[str | 
                               "Review the latency metrics for each container in Amazon CloudWatch, resolve the "
                               "issue, and try again.", container) from None
     except UpstreamError as error:
-        if is_first and not error.is_delivered:
+        if is_first and not error.is_answered:
             raise _NotDelivered() from error
         raise ModelFailure(0, f"The connection to container {container} closed before it answered.",
                            container) from error

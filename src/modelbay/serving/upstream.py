@@ -4,10 +4,11 @@ Written for the data plane's speed: one asyncio Protocol per connection, respons
 httptools, the request written in one piece (head and body apart only when the body is large),
 no per-call timer task (a timeout is one `call_later` on the connection).
 
-A failed call says whether the model server can have seen the request (`is_delivered`), which is
-what decides whether a router may send it elsewhere: a connection that could not be made, or one
-that broke before the whole request was handed to the kernel, delivered nothing a server could act
-on. A pooled connection the server has closed while it sat idle is found out before it is used
+A failed call says whether any of the model server's answer arrived (`is_answered`), which is
+what decides whether a router may send it elsewhere: inference is expected to be free of side
+effects (SageMaker's contract for /invocations), so a request whose connection could not be made,
+or broke before a byte of the answer came (the server died with it), may be sent again once.
+A pooled connection the server has closed while it sat idle is found out before it is used
 (a non-blocking peek), so that it is never mistaken for a live one; an idle connection is also
 retired after `IDLE_S`, before servers with short keep-alive timeouts (gunicorn's 2 s) close it.
 """
@@ -42,12 +43,12 @@ class Answer:
 
 
 class UpstreamError(Exception):
-    """A call that got no answer. `is_delivered` is False when the server cannot have seen the
-    request (so it may be sent to another server)."""
+    """A call that got no answer. `is_answered` is False when no byte of an answer arrived (so the
+    request may be sent to another server)."""
 
-    def __init__(self, message: str, is_delivered: bool) -> None:
+    def __init__(self, message: str, is_answered: bool) -> None:
         super().__init__(message)
-        self.is_delivered = is_delivered
+        self.is_answered = is_answered
 
 
 class UpstreamTimeout(UpstreamError):
@@ -109,7 +110,7 @@ class Upstream:
         except OSError as error:
             sock.close()
             reason = error.strerror or error
-            raise UpstreamError(f"cannot connect to {self.url}: {reason}", is_delivered=False) from None
+            raise UpstreamError(f"cannot connect to {self.url}: {reason}", is_answered=False) from None
         return connection
 
     def _request_head(self, body: bytes, headers: tuple[str | None, ...]) -> bytes:
@@ -131,7 +132,6 @@ class _Connection(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._waiter: asyncio.Future[Answer] | None = None
         self._timer: asyncio.TimerHandle | None = None
-        self._is_written = False  # the whole request is in the kernel's hands
         self._is_responding = False  # a byte of the response has arrived
         self._status = 0
         self._headers: dict[bytes, str] = {}
@@ -143,17 +143,16 @@ class _Connection(asyncio.Protocol):
     async def call(self, head: bytes, body: bytes, timeout_s: float) -> Answer:
         transport = self._transport
         if transport is None or transport.is_closing():
-            raise UpstreamError(f"the connection to {self._upstream.url} closed", is_delivered=False)
+            raise UpstreamError(f"the connection to {self._upstream.url} closed", is_answered=False)
         loop = asyncio.get_running_loop()
         self._waiter = waiter = loop.create_future()
         self._timer = loop.call_later(timeout_s, self._time_out, timeout_s)
-        self._is_written = self._is_responding = False
+        self._is_responding = False
         self._status, self._headers, self._body = 0, {}, []
         if len(body) <= _SPLIT_BODY_BYTES:
             transport.write(head + body)
         else:
             transport.writelines((head, body))
-        self._is_written = transport.get_write_buffer_size() == 0 and not transport.is_closing()
         answer: Answer = await waiter
         return answer
 
@@ -177,7 +176,6 @@ class _Connection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)
-        self._transport.set_write_buffer_limits(high=0, low=0)  # resume_writing says when all is written
 
     def data_received(self, data: bytes) -> None:
         if self._waiter is None:  # bytes nobody asked for: the connection cannot be trusted
@@ -190,12 +188,6 @@ class _Connection(asyncio.Protocol):
             self._fail(UpstreamError(f"{self._upstream.url} answered with malformed HTTP: {error}", True))
             self.close()
 
-    def pause_writing(self) -> None:
-        self._is_written = False
-
-    def resume_writing(self) -> None:
-        self._is_written = True
-
     def eof_received(self) -> bool:
         if self._waiter is not None and self._status and not self._is_framed():
             self._complete()  # a response without a length ends when the connection does
@@ -205,8 +197,8 @@ class _Connection(asyncio.Protocol):
         self._transport = None
         self._sock.detach()  # the transport closed the descriptor
         if self._waiter is not None:
-            delivered = self._is_written or self._is_responding
-            self._fail(UpstreamError(f"the connection to {self._upstream.url} closed before it answered", delivered))
+            self._fail(UpstreamError(f"the connection to {self._upstream.url} closed before it answered",
+                                     self._is_responding))
 
     # -- httptools callbacks ------------------------------------------------------------------
 
