@@ -30,8 +30,8 @@ class StagingError(Exception):
 
 
 @dataclass(frozen=True)
-class _Source:
-    """One file of a channel: its name under the channel directory and how to open it."""
+class Source:
+    """One input object: its name (relative to the prefix, or as the manifest lists it) and how to open it."""
 
     name: str
     open: Callable[[], AbstractContextManager[BinaryIO]]
@@ -88,7 +88,7 @@ def _stage_channel(objects: ObjectStore, channel: dict[str, Any], target: Path, 
     s3 = channel.get("DataSource", {}).get("S3DataSource")
     if s3 is None:
         raise StagingError(f"channel {channel['ChannelName']}: only S3DataSource channels are supported")
-    sources = sorted(_sources(objects, s3), key=lambda source: source.name)
+    sources = sorted(input_sources(objects, s3), key=lambda source: source.name)
     if s3.get("S3DataDistributionType") == "ShardedByS3Key":
         sources = sources[index::count]
     target.mkdir(parents=True, exist_ok=True)
@@ -103,19 +103,21 @@ def _stage_channel(objects: ObjectStore, channel: dict[str, Any], target: Path, 
                                f"{source.name}: {type(err).__name__}: {err}") from err
 
 
-def _sources(objects: ObjectStore, s3: dict[str, Any]) -> Iterator[_Source]:
+def input_sources(objects: ObjectStore, s3: dict[str, Any]) -> Iterator[Source]:
+    """The objects an S3DataSource names: every object under its S3Prefix (or file:// directory), or those
+    its ManifestFile lists. Raise StagingError when they cannot be listed or the manifest read."""
     location = _location(s3["S3Uri"])
     if s3.get("S3DataType", "S3Prefix") == "ManifestFile":
         yield from _manifest_sources(objects, location)
     elif isinstance(location, FileLocation):
-        yield from (_Source(str(p.relative_to(location.path)), _file_opener(p))
+        yield from (Source(str(p.relative_to(location.path)), _file_opener(p))
                     for p in location.path.rglob("*") if p.is_file())
     else:
-        yield from (_Source(_name_under(location.key, key), _object_opener(objects, location.bucket, key))
+        yield from (Source(_name_under(location.key, key), _object_opener(objects, location.bucket, key))
                     for key in _keys(objects, location))
 
 
-def _manifest_sources(objects: ObjectStore, location: S3Location | FileLocation) -> Iterator[_Source]:
+def _manifest_sources(objects: ObjectStore, location: S3Location | FileLocation) -> Iterator[Source]:
     try:
         with _opener(objects, location)() as raw:
             manifest = json.load(raw)
@@ -124,9 +126,9 @@ def _manifest_sources(objects: ObjectStore, location: S3Location | FileLocation)
     prefix = _location(manifest[0]["prefix"])
     for relative in manifest[1:]:
         if isinstance(prefix, FileLocation):
-            yield _Source(relative, _file_opener(prefix.path / relative))
+            yield Source(relative, _file_opener(prefix.path / relative))
         else:
-            yield _Source(relative, _object_opener(objects, prefix.bucket, prefix.key + relative))
+            yield Source(relative, _object_opener(objects, prefix.bucket, prefix.key + relative))
 
 
 def _keys(objects: ObjectStore, location: S3Location) -> Iterator[str]:

@@ -1,7 +1,8 @@
-"""A training instance's log: shipped to the log store as SageMaker names it, and read for metrics.
+"""An instance's log: shipped to the log store as SageMaker names it, and (for training) read for metrics.
 
-Each instance's stdout and stderr go to group `/aws/sagemaker/TrainingJobs`, stream
-`<job>/algo-<n>-<epoch seconds of the instance's start>`. The byte offset shipped so far is
+Each training instance's stdout and stderr go to group `/aws/sagemaker/TrainingJobs`, stream
+`<job>/algo-<n>-<epoch seconds of the instance's start>`; batch transform ships its instances'
+logs with `ship_log` under names of its own. The byte offset shipped so far is
 kept in a file beside the host's directory, so a pass (or a restarted server) ships only what
 is new, and only whole lines until the instance has ended.
 """
@@ -26,7 +27,13 @@ def stream_name(job_name: str, instance: Instance) -> str:
 
 
 def ship_new_lines(logs: LogStore, job_name: str, instance: Instance, offset_file: Path) -> None:
-    """Append the instance's log lines not shipped yet to its stream; remember how far it got."""
+    """Append the training instance's log lines not shipped yet to its stream; remember how far it got."""
+    ship_log(logs, LOG_GROUP, stream_name(job_name, instance), instance, offset_file)
+
+
+def ship_log(logs: LogStore, group: str, stream: str, instance: Instance, offset_file: Path) -> None:
+    """Append the instance's log lines not shipped yet to `stream` of `group`; remember in `offset_file`
+    how far it got (training and transform instances alike)."""
     offset = int(offset_file.read_text()) if offset_file.exists() else 0
     with open(instance.log_path, "rb") as log:
         log.seek(offset)
@@ -35,7 +42,7 @@ def ship_new_lines(logs: LogStore, job_name: str, instance: Instance, offset_fil
     whole = data[:data.rfind(b"\n") + 1] if instance.is_alive else data
     if not whole:
         return
-    logs.append(LOG_GROUP, stream_name(job_name, instance), whole.decode(errors="replace").splitlines())
+    logs.append(group, stream, whole.decode(errors="replace").splitlines())
     offset_file.write_text(str(offset + len(whole)))
 
 

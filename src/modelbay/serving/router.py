@@ -199,13 +199,13 @@ class Router:
         self._loop = self._loop or asyncio.get_running_loop()
         self._in_flight[endpoint] = self._in_flight.get(endpoint, 0) + 1
         try:
-            answer = await self._call_variant(endpoint, variant, _Request(body, content_type, accept,
-                                                                          custom_attributes, inference_id))
+            answer = await self._call_variant(endpoint, variant, Request(body, content_type, accept,
+                                                                         custom_attributes, inference_id))
         finally:
             self._in_flight[endpoint] -= 1
         return Invocation(answer.body, answer.content_type, answer.custom_attributes, variant.name)
 
-    async def _call_variant(self, endpoint: str, variant: _Variant, request: _Request) -> Answer:
+    async def _call_variant(self, endpoint: str, variant: _Variant, request: Request) -> Answer:
         """Call the least busy instance; if it gave no answer at all, one other."""
         failed: _Instance | None = None
         for _ in range(2):
@@ -214,26 +214,15 @@ class Router:
                 break
             try:
                 return await self._call_instance(instance, request)
-            except _NotDelivered:
+            except NotDelivered:
                 self._take_out(endpoint, instance)
                 failed = instance
         raise InstancesUnreachable(variant.name)
 
-    async def _call_instance(self, instance: _Instance, request: _Request) -> Answer:
-        """Call the instance's containers in order, each answer the next one's input."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.timeout_s
-        body, content_type = request.body, request.content_type
-        last = len(instance.upstreams) - 1
+    async def _call_instance(self, instance: _Instance, request: Request) -> Answer:
         instance.outstanding += 1
         try:
-            for index, upstream in enumerate(instance.upstreams):
-                headers = (content_type, request.accept if index == last else None,
-                           request.custom_attributes, request.inference_id)
-                answer = await _call_container(upstream, body, headers, deadline - loop.time(),
-                                               _container_name(index, last), is_first=index == 0)
-                body, content_type = answer.body, answer.content_type
-            return answer
+            return await call_pipeline(instance.upstreams, request, self.timeout_s)
         finally:
             instance.outstanding -= 1
 
@@ -275,7 +264,9 @@ class Router:
 
 
 @dataclass(frozen=True)
-class _Request:
+class Request:
+    """One invocation as the model's containers receive it (the first one; the others get the previous answer)."""
+
     body: bytes
     content_type: str | None
     accept: str | None
@@ -283,8 +274,27 @@ class _Request:
     inference_id: str | None
 
 
-class _NotDelivered(Exception):
-    """The instance gave no byte of an answer (unreachable, or it died with the request): it may go to another one."""
+class NotDelivered(RoutingError):
+    """The first container cannot have received the request: it may go to another instance."""
+
+
+async def call_pipeline(upstreams: Sequence[Upstream], request: Request, timeout_s: float) -> Answer:
+    """Call one host's containers in order, each answer the next one's input with its Content-Type; the
+    last one gets Accept and gives the answer. `timeout_s` bounds them all together. Raise ModelFailure,
+    or NotDelivered when the first container cannot have received the request.
+
+    The router calls this for endpoints; batch transform calls it for each mini-batch."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    body, content_type = request.body, request.content_type
+    last = len(upstreams) - 1
+    for index, upstream in enumerate(upstreams):
+        headers = (content_type, request.accept if index == last else None,
+                   request.custom_attributes, request.inference_id)
+        answer = await _call_container(upstream, body, headers, deadline - loop.time(),
+                                       _container_name(index, last), is_first=index == 0)
+        body, content_type = answer.body, answer.content_type
+    return answer
 
 
 async def _call_container(upstream: Upstream, body: bytes, headers: tuple[str | None, ...], timeout_s: float,
@@ -297,7 +307,7 @@ async def _call_container(upstream: Upstream, body: bytes, headers: tuple[str | 
                               "issue, and try again.", container) from None
     except UpstreamError as error:
         if is_first and not error.is_answered:
-            raise _NotDelivered() from error
+            raise NotDelivered() from error
         raise ModelFailure(0, f"The connection to container {container} closed before it answered.",
                            container) from error
     if not 200 <= answer.status < 300:
