@@ -275,13 +275,14 @@ class Request:
 
 
 class NotDelivered(RoutingError):
-    """The first container cannot have received the request: it may go to another instance."""
+    """The first container gave no byte of an answer (unreachable, or it died with the request): it may go
+    to another instance."""
 
 
 async def call_pipeline(upstreams: Sequence[Upstream], request: Request, timeout_s: float) -> Answer:
     """Call one host's containers in order, each answer the next one's input with its Content-Type; the
     last one gets Accept and gives the answer. `timeout_s` bounds them all together. Raise ModelFailure,
-    or NotDelivered when the first container cannot have received the request.
+    or NotDelivered when the first container gave no byte of an answer.
 
     The router calls this for endpoints; batch transform calls it for each mini-batch."""
     loop = asyncio.get_running_loop()
