@@ -1,0 +1,318 @@
+"""Endpoints through boto3 against a real server: the whole lifecycle, traffic split, live changes,
+blue/green under load, rollback, self-healing under load, inference pipelines and the errors.
+
+The model is a scikit-learn LogisticRegression trained once by a script-mode training job.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import signal
+import sys
+import tarfile
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.conftest import client
+from tests.helpers import ServerProcess, wait_until
+
+SKLEARN = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
+ROLE = "arn:aws:iam::000000000000:role/SageMakerRole"
+IN_SERVICE = {"Delay": 1, "MaxAttempts": 120}
+CHI_SQUARE_1_DF_P001 = 10.828  # critical value of the chi-square distribution, 1 degree of freedom, p = 0.001
+TRAIN = b"""
+import glob, os, joblib, pandas as pd
+from sklearn.linear_model import LogisticRegression
+rows = pd.concat(pd.read_csv(p, header=None) for p in glob.glob(os.environ["SM_CHANNEL_TRAIN"] + "/*.csv"))
+model = LogisticRegression().fit(rows.iloc[:, 1:], rows[0])
+joblib.dump(model, os.path.join(os.environ["SM_MODEL_DIR"], "model.joblib"))
+"""
+# A bring-your-own pipeline step: answers its input with a tag added, as text/csv or JSON.
+STEP = f"""#!{sys.executable}
+import http.server, json, os
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *args):
+        pass
+    def answer(self, body, content_type):
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def do_GET(self):
+        self.answer(b"", "text/plain")
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"])).decode()
+        if os.environ["STEP"] == "pre":  # swap the two features: "a,b" -> "b,a"
+            self.answer(",".join(reversed(body.strip().split(","))).encode(), "text/csv")
+        else:
+            seen = {{"prediction": json.loads(body), "content_type": self.headers["Content-Type"]}}
+            self.answer(json.dumps(seen).encode(), "application/json")
+http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["SAGEMAKER_BIND_TO_PORT"])), Handler).serve_forever()
+"""
+
+
+def tar_gz(name: str, data: bytes) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        info = tarfile.TarInfo(name)
+        info.size = len(data)
+        archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def artifact(sagemaker: Any, s3: Any) -> str:
+    """model.tar.gz of a classifier of (x, y) that says whether x > y, trained by a training job."""
+    bucket = "endpoints-" + os.urandom(4).hex()
+    s3.create_bucket(Bucket=bucket)
+    rows = "\n".join(f"{int(x > y)},{x},{y}" for x in range(10) for y in range(10) if x != y)
+    s3.put_object(Bucket=bucket, Key="data/rows.csv", Body=rows.encode())
+    s3.put_object(Bucket=bucket, Key="code/sourcedir.tar.gz", Body=tar_gz("train.py", TRAIN))
+    sagemaker.create_training_job(
+        TrainingJobName=bucket, RoleArn=ROLE, AlgorithmSpecification={"TrainingImage": SKLEARN,
+                                                                      "TrainingInputMode": "File"},
+        HyperParameters={"sagemaker_program": '"train.py"',
+                         "sagemaker_submit_directory": f'"s3://{bucket}/code/sourcedir.tar.gz"'},
+        InputDataConfig=[{"ChannelName": "train", "DataSource": {"S3DataSource": {
+            "S3DataType": "S3Prefix", "S3Uri": f"s3://{bucket}/data/"}}}],
+        OutputDataConfig={"S3OutputPath": f"s3://{bucket}/out"},
+        ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
+        StoppingCondition={"MaxRuntimeInSeconds": 600})
+    sagemaker.get_waiter("training_job_completed_or_stopped").wait(TrainingJobName=bucket, WaiterConfig=IN_SERVICE)
+    job = sagemaker.describe_training_job(TrainingJobName=bucket)
+    assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
+    uri: str = job["ModelArtifacts"]["S3ModelArtifacts"]
+    return uri
+
+
+@pytest.fixture(scope="module")
+def runtime(server: ServerProcess) -> Any:
+    return client(server.url, "sagemaker-runtime")
+
+
+def create_model(sagemaker: Any, name: str, artifact: str, **environment: str) -> str:
+    sagemaker.create_model(ModelName=name, ExecutionRoleArn=ROLE, PrimaryContainer={
+        "Image": SKLEARN, "ModelDataUrl": artifact, "Environment": {"SAGEMAKER_MODEL_SERVER_WORKERS": "1",
+                                                                   **environment}})
+    return name
+
+
+def create_config(sagemaker: Any, name: str, variants: list[tuple[str, str, int, float]]) -> str:
+    """An endpoint config of variants (name, model, instance count, weight)."""
+    sagemaker.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[
+        {"VariantName": variant, "ModelName": model, "InstanceType": "ml.m5.large", "InitialInstanceCount": count,
+         "InitialVariantWeight": weight} for variant, model, count, weight in variants])
+    return name
+
+
+def deploy(sagemaker: Any, name: str, config: str) -> dict[str, Any]:
+    sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=config)
+    sagemaker.get_waiter("endpoint_in_service").wait(EndpointName=name, WaiterConfig=IN_SERVICE)
+    described: dict[str, Any] = sagemaker.describe_endpoint(EndpointName=name)
+    return described
+
+
+def invoke(runtime: Any, endpoint: str, body: bytes = b"3,1", **extra: Any) -> tuple[str, str]:
+    """(the answer, the variant that gave it)."""
+    answer = runtime.invoke_endpoint(EndpointName=endpoint, Body=body, ContentType="text/csv", **extra)
+    return answer["Body"].read().decode(), answer["InvokedProductionVariant"]
+
+
+def error_of(call: Any, **params: Any) -> dict[str, Any]:
+    with pytest.raises(ClientError) as caught:
+        call(**params)
+    return dict(caught.value.response["Error"]) | {"Status": caught.value.response["ResponseMetadata"][
+        "HTTPStatusCode"]} | {k: v for k, v in caught.value.response.items() if k.startswith("Original")}
+
+
+class Load:
+    """Clients invoking an endpoint without pause on their own threads, counting answers and failures."""
+
+    def __init__(self, url: str, endpoint: str, clients: int = 4) -> None:
+        self.url, self.endpoint, self.clients = url, endpoint, clients
+        self.variants: Counter[str] = Counter()
+        self.failures: list[str] = []
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run) for _ in range(clients)]
+
+    def __enter__(self) -> Load:
+        for thread in self._threads:
+            thread.start()
+        wait_until(lambda: sum(self.variants.values()) > 20, 30, "the load to flow")
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join()
+
+    def _run(self) -> None:
+        runtime = client(self.url, "sagemaker-runtime")
+        while not self._stop.is_set():
+            try:
+                self.variants[invoke(runtime, self.endpoint)[1]] += 1
+            except Exception as error:  # every failure counts against the test
+                self.failures.append(repr(error))
+
+
+def test_the_whole_lifecycle(sagemaker: Any, runtime: Any, artifact: str, unique: str) -> None:
+    config = create_config(sagemaker, unique, [("AllTraffic", create_model(sagemaker, unique, artifact), 2, 1.0)])
+    described = deploy(sagemaker, unique, config)
+    variant, = described["ProductionVariants"]
+    assert (described["EndpointStatus"], variant["CurrentInstanceCount"], variant["CurrentWeight"]) == (
+        "InService", 2, 1.0)
+    assert variant["DeployedImages"][0]["SpecifiedImage"] == SKLEARN
+    assert invoke(runtime, unique) == ("[1]", "AllTraffic")  # 3 > 1
+    assert invoke(runtime, unique, b"1,3", Accept="text/csv") == ("0\n", "AllTraffic")
+    sagemaker.delete_endpoint(EndpointName=unique)
+    sagemaker.get_waiter("endpoint_deleted").wait(EndpointName=unique, WaiterConfig=IN_SERVICE)
+    assert error_of(sagemaker.describe_endpoint, EndpointName=unique)["Message"] == (
+        f'Could not find endpoint "arn:aws:sagemaker:us-east-1:000000000000:endpoint/{unique}".')
+    assert error_of(runtime.invoke_endpoint, EndpointName=unique, Body=b"3,1", ContentType="text/csv")[
+        "Message"] == f"Endpoint {unique} of account 000000000000 not found."
+
+
+def test_traffic_follows_the_weights_and_target_variant(sagemaker: Any, runtime: Any, artifact: str,
+                                                        unique: str) -> None:
+    model = create_model(sagemaker, unique, artifact)
+    deploy(sagemaker, unique, create_config(sagemaker, unique, [("a", model, 1, 0.8), ("b", model, 1, 0.2)]))
+    seen = Counter(invoke(runtime, unique)[1] for _ in range(2000))
+    expected = {"a": 1600, "b": 400}
+    chi_square = sum((seen[v] - e) ** 2 / e for v, e in expected.items())
+    assert chi_square < CHI_SQUARE_1_DF_P001, seen
+    assert {invoke(runtime, unique, TargetVariant="b")[1] for _ in range(30)} == {"b"}
+    error = error_of(runtime.invoke_endpoint, EndpointName=unique, Body=b"3,1", ContentType="text/csv",
+                     TargetVariant="c")
+    assert (error["Code"], error["Status"]) == ("ValidationError", 400)
+
+
+def test_weights_change_live(sagemaker: Any, runtime: Any, artifact: str, unique: str) -> None:
+    model = create_model(sagemaker, unique, artifact)
+    deploy(sagemaker, unique, create_config(sagemaker, unique, [("a", model, 1, 1.0), ("b", model, 1, 1.0)]))
+    sagemaker.update_endpoint_weights_and_capacities(EndpointName=unique, DesiredWeightsAndCapacities=[
+        {"VariantName": "a", "DesiredWeight": 0.0}, {"VariantName": "b", "DesiredWeight": 1.0}])
+    sagemaker.get_waiter("endpoint_in_service").wait(EndpointName=unique, WaiterConfig=IN_SERVICE)
+    weights = {v["VariantName"]: (v["CurrentWeight"], v["DesiredWeight"])
+               for v in sagemaker.describe_endpoint(EndpointName=unique)["ProductionVariants"]}
+    assert weights == {"a": (0.0, 0.0), "b": (1.0, 1.0)}
+    assert {invoke(runtime, unique)[1] for _ in range(100)} == {"b"}
+
+
+def test_update_endpoint_under_load_fails_no_request(server: ServerProcess, sagemaker: Any, artifact: str,
+                                                     unique: str) -> None:
+    model = create_model(sagemaker, unique, artifact)
+    deploy(sagemaker, unique, create_config(sagemaker, unique, [("blue", model, 1, 1.0)]))
+    green = create_config(sagemaker, unique + "-green", [("green", model, 2, 1.0)])
+    with Load(server.url, unique) as load:
+        sagemaker.update_endpoint(EndpointName=unique, EndpointConfigName=green)
+        assert sagemaker.describe_endpoint(EndpointName=unique)["EndpointStatus"] == "Updating"
+        sagemaker.get_waiter("endpoint_in_service").wait(EndpointName=unique, WaiterConfig=IN_SERVICE)
+        before = load.variants["green"]
+        wait_until(lambda: load.variants["green"] > before + 20, 30, "green to take the traffic")
+    assert load.failures == []
+    assert load.variants["blue"] > 0 and load.variants["green"] > 0
+    described = sagemaker.describe_endpoint(EndpointName=unique)
+    assert (described["EndpointConfigName"], [v["VariantName"] for v in described["ProductionVariants"]]) == (
+        green, ["green"])
+
+
+def test_a_failing_update_leaves_the_endpoint_serving_its_old_config(sagemaker: Any, runtime: Any, artifact: str,
+                                                                     unique: str) -> None:
+    deploy(sagemaker, unique, create_config(sagemaker, unique, [("a", create_model(sagemaker, unique, artifact),
+                                                                 1, 1.0)]))
+    broken = create_model(sagemaker, unique + "-broken", artifact.replace("model.tar.gz", "missing.tar.gz"))
+    sagemaker.update_endpoint(EndpointName=unique, EndpointConfigName=create_config(
+        sagemaker, unique + "-broken", [("a", broken, 1, 1.0)]))
+
+    def rolled_back() -> dict[str, Any] | None:
+        described: dict[str, Any] = sagemaker.describe_endpoint(EndpointName=unique)
+        return described if described["EndpointStatus"] == "InService" else None
+    described = wait_until(rolled_back, 60, "the update to fail")
+    assert isinstance(described, dict)
+    assert described["EndpointConfigName"] == unique
+    assert "missing.tar.gz could not be unpacked" in described["FailureReason"]
+    assert invoke(runtime, unique) == ("[1]", "a")
+
+
+def model_servers(tag: str) -> list[int]:
+    """Pids of the model servers (not their workers) whose environment holds TEST_TAG=<tag>."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        with contextlib.suppress(OSError):
+            if (proc.name.isdigit() and f"TEST_TAG={tag}".encode() in (proc / "environ").read_bytes().split(b"\0")
+                    and b"modelbay.container.serve" in (proc / "cmdline").read_bytes()):
+                found.append(int(proc.name))
+    return found
+
+
+def test_sigkill_of_an_instance_under_load_fails_no_request_and_it_is_replaced(
+        server: ServerProcess, sagemaker: Any, artifact: str, unique: str) -> None:
+    model = create_model(sagemaker, unique, artifact, TEST_TAG=unique)
+    deploy(sagemaker, unique, create_config(sagemaker, unique, [("a", model, 2, 1.0)]))
+    first = model_servers(unique)
+    assert len(first) == 2
+    with Load(server.url, unique) as load:
+        os.killpg(os.getpgid(first[0]), signal.SIGKILL)
+        wait_until(lambda: len(set(model_servers(unique)) - set(first)) == 1, 60, "a replacement to start")
+        wait_until(lambda: sagemaker.describe_endpoint(EndpointName=unique)["ProductionVariants"][0][
+            "CurrentInstanceCount"] == 2, 60, "the replacement to serve")
+        served = sum(load.variants.values())
+        wait_until(lambda: sum(load.variants.values()) > served + 20, 30, "more answers")
+    assert load.failures == []
+
+
+def test_an_inference_pipeline_of_three_containers(sagemaker: Any, runtime: Any, artifact: str, unique: str,
+                                                   scratch: Path) -> None:
+    step = scratch / "step"
+    step.mkdir()
+    (step / "serve").write_text(STEP)
+    (step / "serve").chmod(0o755)
+    sagemaker.create_model(ModelName=unique, ExecutionRoleArn=ROLE, Containers=[
+        {"Image": str(step), "Environment": {"STEP": "pre"}},
+        {"Image": SKLEARN, "ModelDataUrl": artifact, "Environment": {"SAGEMAKER_MODEL_SERVER_WORKERS": "1"}},
+        {"Image": str(step), "Environment": {"STEP": "post"}}])
+    deploy(sagemaker, unique, create_config(sagemaker, unique, [("AllTraffic", unique, 1, 1.0)]))
+    answer = runtime.invoke_endpoint(EndpointName=unique, Body=b"3,1", ContentType="text/csv")
+    assert answer["ContentType"] == "application/json"
+    # "3,1" became "1,3" (so the model says 0), and the last step saw the model's JSON answer
+    assert answer["Body"].read() == b'{"prediction": [0], "content_type": "application/json"}'
+
+
+def test_invocation_errors_are_sagemakers(sagemaker: Any, runtime: Any, artifact: str, unique: str) -> None:
+    deploy(sagemaker, unique, create_config(sagemaker, unique, [("a", create_model(sagemaker, unique, artifact),
+                                                                 1, 1.0)]))
+    model_error = error_of(runtime.invoke_endpoint, EndpointName=unique, Body=b"not,numbers", ContentType="text/csv")
+    assert (model_error["Code"], model_error["Status"], model_error["OriginalStatusCode"]) == ("ModelError", 424, 500)
+    assert model_error["OriginalMessage"].startswith("ValueError: ")  # the model server's own words
+    too_big = error_of(runtime.invoke_endpoint, EndpointName=unique, Body=b"1" * (6 * 1024 * 1024 + 1),
+                       ContentType="text/csv")
+    assert (too_big["Code"], too_big["Status"]) == ("ValidationError", 400)
+    unknown = error_of(runtime.invoke_endpoint, EndpointName="no-such-endpoint", Body=b"1", ContentType="text/csv")
+    assert unknown["Message"] == "Endpoint no-such-endpoint of account 000000000000 not found."
+    stream = error_of(runtime.invoke_endpoint_with_response_stream, EndpointName=unique, Body=b"3,1",
+                      ContentType="text/csv")
+    assert "InvokeEndpointWithResponseStream" in stream["Message"]
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_endpoints(sagemaker: Any, unique: str) -> Iterator[None]:
+    """Delete what a test deployed (once it may be deleted), so its model servers do not outlive it."""
+    yield
+
+    def deleted_or_gone() -> bool:
+        try:
+            sagemaker.delete_endpoint(EndpointName=unique)
+        except ClientError as error:
+            return "Could not find endpoint" in error.response["Error"]["Message"]
+        return True
+    wait_until(deleted_or_gone, 120, f"endpoint {unique} to be deletable")
