@@ -6,13 +6,16 @@ checked where every controller outcome agrees; each test uses its own name prefi
 
 from __future__ import annotations
 
-import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.helpers import wait_until
+
 ACCOUNT_REGION = "us-east-1:000000000000"
+ROLE = "arn:aws:iam::000000000000:role/r"
 
 
 def arn(kind: str, name: str) -> str:
@@ -28,7 +31,7 @@ def error_of(call: Any, **params: Any) -> dict[str, str]:
 
 
 def create_model(sagemaker: Any, name: str, **extra: Any) -> None:
-    sagemaker.create_model(ModelName=name, ExecutionRoleArn="arn:aws:iam::000000000000:role/r",
+    sagemaker.create_model(ModelName=name, ExecutionRoleArn=ROLE,
                            **({"PrimaryContainer": {"Image": "modelbay/sklearn",
                                                     "ModelDataUrl": f"s3://{name}/model.tar.gz"}} | extra))
 
@@ -166,9 +169,6 @@ def config(sagemaker: Any, unique: str) -> str:
     return unique + "-config"
 
 
-IN_PROGRESS_OR_FAILED = re.compile(r'Cannot update (in-progress|failed) endpoint "(?P<arn>[^"]+)"\.')
-
-
 def test_create_endpoint_records_it_and_answers_at_once(sagemaker: Any, unique: str, config: str) -> None:
     name = unique + "-Endpoint"
     created = sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=config,
@@ -202,19 +202,38 @@ def test_endpoints_of_a_missing_config_or_model(sagemaker: Any, unique: str, con
     assert sagemaker.list_endpoints(NameContains=unique)["Endpoints"] == []
 
 
-def test_an_endpoint_not_in_service_refuses_updates(sagemaker: Any, unique: str, config: str) -> None:
-    """Whether the controller has failed it yet or not, an endpoint just created is not InService."""
+def refused_updates(sagemaker: Any, name: str) -> list[dict[str, str]]:
+    """What UpdateEndpoint and UpdateEndpointWeightsAndCapacities answer for endpoint `name`."""
+    return [error_of(call, EndpointName=name, **params) for call, params in [
+        (sagemaker.update_endpoint, {"EndpointConfigName": name + "-config"}),
+        (sagemaker.update_endpoint_weights_and_capacities,
+         {"DesiredWeightsAndCapacities": [{"VariantName": "AllTraffic", "DesiredWeight": 2.0}]})]]
+
+
+def test_a_failed_endpoint_refuses_updates(sagemaker: Any, unique: str, config: str) -> None:
+    """The config's model archive does not exist, so the controller fails the endpoint."""
     sagemaker.create_endpoint(EndpointName=unique, EndpointConfigName=config)
-    if sagemaker.describe_endpoint(EndpointName=unique)["EndpointStatus"] == "InService":
-        pytest.skip("the server's controller brought the endpoint up already")
-    for call, params in [(sagemaker.update_endpoint, {"EndpointConfigName": config}),
-                         (sagemaker.update_endpoint_weights_and_capacities,
-                          {"DesiredWeightsAndCapacities": [{"VariantName": "AllTraffic", "DesiredWeight": 2.0}]})]:
-        error = error_of(call, EndpointName=unique, **params)
-        match = IN_PROGRESS_OR_FAILED.fullmatch(error["Message"])
-        assert error["Code"] == "ValidationException" and match, error
-        assert match["arn"] == arn("endpoint", unique)
+    wait_until(lambda: sagemaker.describe_endpoint(EndpointName=unique)["EndpointStatus"] == "Failed", 30,
+               "the endpoint to fail")
+    failed = {"Code": "ValidationException", "Message": f'Cannot update failed endpoint "{arn("endpoint", unique)}".'}
+    assert refused_updates(sagemaker, unique) == [failed, failed]
     assert sagemaker.describe_endpoint(EndpointName=unique)["ProductionVariants"][0]["DesiredWeight"] == 1.0
+
+
+def test_an_endpoint_being_created_refuses_updates(sagemaker: Any, unique: str, scratch: Path) -> None:
+    """Its model server never answers /ping, so it stays Creating for its 60 s startup window."""
+    image = scratch / "image"
+    image.mkdir()
+    (image / "serve").write_text("#!/bin/sh\nexec sleep 90\n")
+    (image / "serve").chmod(0o755)
+    sagemaker.create_model(ModelName=unique, ExecutionRoleArn=ROLE, PrimaryContainer={"Image": str(image)})
+    sagemaker.create_endpoint_config(EndpointConfigName=unique + "-config", ProductionVariants=[
+        variant(unique, ContainerStartupHealthCheckTimeoutInSeconds=60)])
+    sagemaker.create_endpoint(EndpointName=unique, EndpointConfigName=unique + "-config")
+    in_progress = {"Code": "ValidationException",
+                   "Message": f'Cannot update in-progress endpoint "{arn("endpoint", unique)}".'}
+    assert refused_updates(sagemaker, unique) == [in_progress, in_progress]
+    assert sagemaker.describe_endpoint(EndpointName=unique)["EndpointStatus"] == "Creating"
 
 
 def test_operations_on_an_unknown_endpoint(sagemaker: Any, unique: str, config: str) -> None:

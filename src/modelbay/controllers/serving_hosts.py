@@ -34,9 +34,9 @@ def prepare_host(objects: ObjectStore, images: Images, home: Path, instance_type
     launch: Launch = []
     for index, container in enumerate(containers):
         program = images.resolve(container["Image"], "serve")
-        images.ready(program, lambda _message: None)
         directory = home / f"c{index}-{uuid.uuid4().hex[:8]}"
-        container_env = stage_container(objects, container, directory / "opt_ml")
+        container_env = stage_container(objects, container, directory / "opt_ml")  # fails fast: before a build
+        images.ready(program, lambda _message: None)
         argv, program_env = images.command(program, directory / "env")
         port = free_port()
         spec = InstanceSpec(argv, directory / "opt_ml", kind, host_env(kind) | container_env | program_env
