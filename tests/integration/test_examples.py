@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -20,10 +21,15 @@ def run_example(name: str) -> str:
     return done.stdout
 
 
-def test_demo_trains_a_scikit_learn_model_end_to_end() -> None:
+def test_demo_trains_two_models_and_serves_them_as_weighted_variants() -> None:
     output = run_example("demo.py")
     for status in ("Starting", "Downloading", "Training", "Uploading", "Completed"):
         assert f"  {status}" in output
     assert "validation:r2=0.99" in output  # the script's own line, read back through the Logs API
     assert "metric validation:r2 = 0.99" in output
     assert "output/model.tar.gz" in output and "['model.joblib']" in output
+    before, after = output.split("UpdateEndpointWeightsAndCapacities to 0/100")
+    shares = dict(re.findall(r"(ridge-[ab]):\s+\d+ answers \((\d+)%\)", before))
+    assert 70 <= int(shares["ridge-a"]) <= 90 and 10 <= int(shares["ridge-b"]) <= 30, shares  # 80/20 ± chance
+    assert re.findall(r"(ridge-[ab]):\s+\d+ answers \((\d+)%\)", after) == [("ridge-b", "100")]
+    assert "endpoint deleted: done" in output
