@@ -10,6 +10,7 @@ from typing import Any, Protocol
 from modelbay.controllers.endpoints import EndpointController
 from modelbay.controllers.images import Images
 from modelbay.controllers.training import TrainingController
+from modelbay.controllers.transform import TransformController
 from modelbay.platform import Platform
 from modelbay.runtime.environments import FrameworkEnvironments
 from modelbay.runtime.process import ProcessRuntime
@@ -35,7 +36,9 @@ def background_loops(platform: Platform) -> list[Coroutine[Any, Any, None]]:
                     registry=platform.metadata.images.resolve)
     training = TrainingController(platform, runtime, images, stop_grace_s=platform.settings.stop_grace_s)
     endpoints = EndpointController(platform, runtime, images)
-    return [run_forever(training, every_s=0.2), run_forever(endpoints, every_s=0.25)]
+    transform = TransformController(platform, runtime, images)
+    return [run_forever(training, every_s=0.2), run_forever(endpoints, every_s=0.25),
+            run_forever(transform, every_s=0.25)]
 
 
 async def run_forever(controller: Controller, every_s: float) -> None:

@@ -31,9 +31,11 @@ class StagingError(Exception):
 
 @dataclass(frozen=True)
 class Source:
-    """One input object: its name (relative to the prefix, or as the manifest lists it) and how to open it."""
+    """One input object: its name (relative to the prefix, or as the manifest lists it), where it is (for
+    messages) and how to open it."""
 
     name: str
+    uri: str
     open: Callable[[], AbstractContextManager[BinaryIO]]
 
 
@@ -110,10 +112,11 @@ def input_sources(objects: ObjectStore, s3: dict[str, Any]) -> Iterator[Source]:
     if s3.get("S3DataType", "S3Prefix") == "ManifestFile":
         yield from _manifest_sources(objects, location)
     elif isinstance(location, FileLocation):
-        yield from (Source(str(p.relative_to(location.path)), _file_opener(p))
+        yield from (Source(str(p.relative_to(location.path)), p.as_uri(), _file_opener(p))
                     for p in location.path.rglob("*") if p.is_file())
     else:
-        yield from (Source(_name_under(location.key, key), _object_opener(objects, location.bucket, key))
+        yield from (Source(_name_under(location.key, key), f"s3://{location.bucket}/{key}",
+                           _object_opener(objects, location.bucket, key))
                     for key in _keys(objects, location))
 
 
@@ -126,9 +129,10 @@ def _manifest_sources(objects: ObjectStore, location: S3Location | FileLocation)
     prefix = _location(manifest[0]["prefix"])
     for relative in manifest[1:]:
         if isinstance(prefix, FileLocation):
-            yield Source(relative, _file_opener(prefix.path / relative))
+            yield Source(relative, (prefix.path / relative).as_uri(), _file_opener(prefix.path / relative))
         else:
-            yield Source(relative, _object_opener(objects, prefix.bucket, prefix.key + relative))
+            yield Source(relative, f"s3://{prefix.bucket}/{prefix.key}{relative}",
+                         _object_opener(objects, prefix.bucket, prefix.key + relative))
 
 
 def _keys(objects: ObjectStore, location: S3Location) -> Iterator[str]:
