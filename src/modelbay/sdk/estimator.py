@@ -1,24 +1,23 @@
-"""Estimator: train with a framework's script mode or a bring-your-own image, as the SageMaker SDK's Estimator does."""
+"""Estimator: train with a framework's script mode or a bring-your-own image, then deploy the model, as the
+SageMaker SDK's Estimator does."""
 
 from __future__ import annotations
 
 import json
 import logging
-import re
-import tarfile
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from modelbay.sdk.session import Session
+from modelbay.sdk.frameworks import image_for
+from modelbay.sdk.model import Model
+from modelbay.sdk.names import base_name_from_image, name_from_base
+from modelbay.sdk.predictor import Predictor
+from modelbay.sdk.serializers import Deserializer, Serializer
+from modelbay.sdk.session import Session, default_role
+from modelbay.sdk.source import program, upload_source
 from modelbay.sdk.training_job import TrainingJob
 
-FRAMEWORKS = ("sklearn", "xgboost", "pytorch", "python")
-_VERSION_OPTIONAL = frozenset({"python"})  # plain Python needs no framework release
-_MAX_NAME = 63  # TrainingJobName's length limit
 _VOLUME_SIZE_GB = 30  # the SageMaker SDK's default
 
 
@@ -59,7 +58,7 @@ class Estimator:
                  metric_definitions: list[dict[str, str]] | None = None, role: str | None = None,
                  output_path: str | None = None, max_run: int = 86400, environment: Mapping[str, str] | None = None,
                  base_job_name: str | None = None, session: Session | None = None) -> None:
-        self.image_uri = _image(image_uri, framework, framework_version)
+        self.image_uri = image_for(image_uri, framework, framework_version)
         _check_script_mode(framework, entry_point, source_dir)
         self.entry_point, self.source_dir = entry_point, source_dir
         self.hyperparameters = dict(hyperparameters or {})
@@ -67,7 +66,7 @@ class Estimator:
         self.metric_definitions = metric_definitions or []
         self.role, self.output_path, self.max_run = role, output_path, max_run
         self.environment = dict(environment or {})
-        self.base_job_name = base_job_name or _base_name_from_image(self.image_uri)
+        self.base_job_name = base_job_name or base_name_from_image(self.image_uri, "training-job")
         self.session = session or Session()
         self._latest: TrainingJob | None = None
 
@@ -79,7 +78,7 @@ class Estimator:
         With `wait`, return once it has ended, printing its progress and logs if `logs`;
         raise TrainingJobFailed if it failed.
         """
-        name = job_name or _job_name(self.base_job_name)
+        name = job_name or name_from_base(self.base_job_name)
         self.session.sagemaker.create_training_job(**self._request(name, _input_data_config(inputs)))
         self._latest = TrainingJob(self.session, name)
         if wait:
@@ -101,9 +100,38 @@ class Estimator:
                                "it has no model artifacts")
         return str(job["ModelArtifacts"]["S3ModelArtifacts"])
 
+    def create_model(self, entry_point: str | None = None, source_dir: str | None = None,
+                     env: Mapping[str, str] | None = None, name: str | None = None) -> Model:
+        """A Model of the latest job's artifacts served by the training image, as the SageMaker SDK's create_model.
+
+        Its inference code is `entry_point` (and `source_dir`) if given, else, for a script-mode job,
+        the code that job ran: the same sourcedir.tar.gz in S3 and entry point, not uploaded again.
+        """
+        code = (entry_point, source_dir) if entry_point is not None else self._training_code()
+        return Model(self.image_uri, self.model_data, entry_point=code[0], source_dir=code[1], env=env, role=self.role,
+                     name=name, session=self.session)
+
+    def deploy(self, initial_instance_count: int = 1, instance_type: str = "ml.m5.large",
+               endpoint_name: str | None = None, serializer: Serializer | None = None,
+               deserializer: Deserializer | None = None, wait: bool = True, model_name: str | None = None,
+               variant_name: str = "AllTraffic") -> Predictor:
+        """Serve the latest job's model on a new endpoint (see create_model and Model.deploy); the model and the
+        endpoint are named `<base_job_name>-<time>` unless given, as the SageMaker SDK names them."""
+        default_name = name_from_base(self.base_job_name)
+        return self.create_model(name=model_name or default_name).deploy(
+            initial_instance_count, instance_type, endpoint_name or default_name, serializer, deserializer, wait,
+            variant_name)
+
     def logs(self) -> None:
         """Print the latest job's progress and logs until it ends; raise TrainingJobFailed if it failed."""
         self.latest_training_job.wait(logs=True)
+
+    def _training_code(self) -> tuple[str | None, str | None]:
+        """The entry point and uploaded source dir the latest job ran, from its hyperparameters; Nones if none."""
+        ran = self.latest_training_job.describe().get("HyperParameters", {})
+        if "sagemaker_submit_directory" not in ran:
+            return None, None
+        return json.loads(ran["sagemaker_program"]), json.loads(ran["sagemaker_submit_directory"])
 
     def _request(self, name: str, channels: list[dict[str, Any]]) -> dict[str, Any]:
         """CreateTrainingJob's input for a job called `name`."""
@@ -114,7 +142,7 @@ class Estimator:
                     "Environment": self.environment}
         return {
             "TrainingJobName": name, "AlgorithmSpecification": algorithm,
-            "RoleArn": self.role or f"arn:aws:iam::{self.session.account_id}:role/SageMakerRole",
+            "RoleArn": self.role or default_role(self.session.account_id),
             "OutputDataConfig": {"S3OutputPath": self.output_path or f"s3://{self.session.default_bucket()}/"},
             "ResourceConfig": {"InstanceType": self.instance_type, "InstanceCount": self.instance_count,
                                "VolumeSizeInGB": _VOLUME_SIZE_GB},
@@ -126,54 +154,12 @@ class Estimator:
         if self.entry_point is None:
             return {key: str(value) for key, value in self.hyperparameters.items()}
         reserved: dict[str, Any] = {
-            "sagemaker_program": self._program(), "sagemaker_submit_directory": self._upload_source(name),
+            "sagemaker_program": program(self.entry_point, self.source_dir),
+            "sagemaker_submit_directory": upload_source(self.session, self.entry_point, self.source_dir,
+                                                        f"{name}/source"),
             "sagemaker_container_log_level": logging.INFO, "sagemaker_job_name": name,
             "sagemaker_region": self.session.region}
         return {key: json.dumps(value) for key, value in (self.hyperparameters | reserved).items()}
-
-    def _program(self) -> str:
-        """The entry point as the toolkit finds it in the unpacked source dir."""
-        assert self.entry_point is not None  # script mode only
-        return self.entry_point if self.source_dir else Path(self.entry_point).name
-
-    def _upload_source(self, name: str) -> str:
-        """Upload sourcedir.tar.gz to `<default bucket>/<job>/source/` and return its S3 URI."""
-        assert self.entry_point is not None  # script mode only
-        bucket, key = self.session.default_bucket(), f"{name}/source/sourcedir.tar.gz"
-        with tempfile.TemporaryDirectory(prefix="modelbay-source-") as scratch:
-            archive = pack_source(self.entry_point, self.source_dir, Path(scratch) / "sourcedir.tar.gz")
-            self.session.s3.upload_file(str(archive), bucket, key)
-        return f"s3://{bucket}/{key}"
-
-
-def pack_source(entry_point: str, source_dir: str | None, archive: Path) -> Path:
-    """Write `source_dir`'s contents (or, without one, the entry point file alone) at the root of a
-    gzipped tar at `archive`; return `archive`. ValueError if the entry point is not a file."""
-    script = Path(source_dir, entry_point) if source_dir else Path(entry_point)
-    if not script.is_file():
-        raise ValueError(f"entry_point {entry_point!r} is not a file" + (f" in {source_dir}" if source_dir else ""))
-    members = sorted(Path(source_dir).iterdir()) if source_dir else [script]
-    with tarfile.open(archive, "w:gz") as tar:
-        for member in members:
-            tar.add(member, arcname=member.name)
-    return archive
-
-
-def _image(image_uri: str | None, framework: str | None, version: str | None) -> str:
-    """The training image from exactly one of `image_uri` or `framework` (+ version); ValueError otherwise."""
-    if (image_uri is None) == (framework is None):
-        raise ValueError("give exactly one of image_uri or framework")
-    if image_uri is not None:
-        if version is not None:
-            raise ValueError("framework_version goes with framework, not with image_uri")
-        return image_uri
-    if framework not in FRAMEWORKS:
-        raise ValueError(f"framework {framework!r} is not one of {', '.join(FRAMEWORKS)}")
-    if version is None:
-        if framework not in _VERSION_OPTIONAL:
-            raise ValueError(f"framework {framework!r} needs a framework_version")
-        return f"modelbay/{framework}"
-    return f"modelbay/{framework}:{version}"
 
 
 def _check_script_mode(framework: str | None, entry_point: str | None, source_dir: str | None) -> None:
@@ -196,18 +182,3 @@ def _s3_uri(uri: str) -> str:
         raise ValueError(f"training data must be an s3:// URI, not {uri!r}: upload local data with "
                          "Session.upload_data")
     return uri
-
-
-def _base_name_from_image(image: str) -> str:
-    """The image's repository name without registry or tag (`…/sagemaker-xgboost:1.7-1` → `sagemaker-xgboost`),
-    as the SageMaker SDK derives it, with characters a job name cannot hold replaced by '-'."""
-    repository = image.rstrip("/").rsplit("/", 1)[-1].split(":", 1)[0]
-    return re.sub(r"[^a-zA-Z0-9]+", "-", repository).strip("-") or "training-job"
-
-
-def _job_name(base: str, now: datetime | None = None) -> str:
-    """`<base>-<UTC time to the millisecond>` (`sklearn-2026-11-25-10-33-26-123`), the base cut so the name
-    stays within TrainingJobName's 63 characters."""
-    moment = now or datetime.now(UTC)
-    stamp = f"{moment:%Y-%m-%d-%H-%M-%S}-{moment.microsecond // 1000:03d}"
-    return f"{base[:_MAX_NAME - len(stamp) - 1]}-{stamp}"

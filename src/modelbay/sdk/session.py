@@ -12,7 +12,8 @@ from modelbay.sdk.clients import client, resolve_url
 
 
 class Session:
-    """Clients for SageMaker, S3 and CloudWatch Logs on the server at `url` (see `resolve_url`).
+    """Clients for SageMaker, S3, CloudWatch Logs and (made on first use) sagemaker-runtime on the server at `url`
+    (see `resolve_url`).
 
     `account_id` is asked of STS once; `default_bucket()` creates its bucket on first use.
     """
@@ -23,6 +24,11 @@ class Session:
         self.s3: Any = client("s3", self.url)
         self.logs: Any = client("logs", self.url)
         self._bucket: str | None = None
+
+    @cached_property
+    def runtime(self) -> Any:
+        """The sagemaker-runtime client, for InvokeEndpoint."""
+        return client("sagemaker-runtime", self.url)
 
     @property
     def region(self) -> str:
@@ -63,3 +69,8 @@ class Session:
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") != "BucketAlreadyOwnedByYou":
                 raise
+
+
+def default_role(account_id: str) -> str:
+    """The execution role sent where the user names none: SageMaker's API asks for one."""
+    return f"arn:aws:iam::{account_id}:role/SageMakerRole"

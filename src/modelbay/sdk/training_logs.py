@@ -1,6 +1,6 @@
-"""A training job's log events, read through the CloudWatch Logs API as the SageMaker SDK reads them.
+"""A job's log events, read through the CloudWatch Logs API as the SageMaker SDK reads them.
 
-Shared by `Estimator.fit`/`logs` and `modelbay jobs logs`.
+Shared by `Estimator.fit`/`logs`, `modelbay jobs logs` and `Transformer.transform(logs=True)`.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 from botocore.exceptions import ClientError
 
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
+TRANSFORM_LOG_GROUP = "/aws/sagemaker/TransformJobs"
 
 
 class LogEvent(NamedTuple):
@@ -19,10 +20,11 @@ class LogEvent(NamedTuple):
 
 
 class TrainingLogs:
-    """Each instance's stream of one job (`<job>/algo-<n>-<start>`), read forward from where the last read ended."""
+    """Each instance's stream of one job (`<job>/algo-<n>-<start>`) in `group`, read forward from where the last
+    read ended."""
 
-    def __init__(self, logs: Any, job: str) -> None:
-        self.logs, self.job = logs, job
+    def __init__(self, logs: Any, job: str, group: str = LOG_GROUP) -> None:
+        self.logs, self.job, self.group = logs, job, group
         self.tokens: dict[str, str] = {}  # stream → nextForwardToken of its last read
 
     def read(self) -> list[tuple[str, str]]:
@@ -40,7 +42,7 @@ class TrainingLogs:
 
     def _streams(self) -> list[str]:
         pages = self.logs.get_paginator("describe_log_streams").paginate(
-            logGroupName=LOG_GROUP, logStreamNamePrefix=self.job + "/")
+            logGroupName=self.group, logStreamNamePrefix=self.job + "/")
         try:
             return [stream["logStreamName"] for page in pages for stream in page["logStreams"]]
         except ClientError as error:
@@ -52,7 +54,7 @@ class TrainingLogs:
         events: list[dict[str, Any]] = []
         while True:
             token = self.tokens.get(stream)
-            page = self.logs.get_log_events(logGroupName=LOG_GROUP, logStreamName=stream, startFromHead=True,
+            page = self.logs.get_log_events(logGroupName=self.group, logStreamName=stream, startFromHead=True,
                                             **({"nextToken": token} if token else {}))
             self.tokens[stream] = page["nextForwardToken"]
             if not page["events"]:

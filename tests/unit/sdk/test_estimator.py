@@ -15,7 +15,7 @@ import pytest
 from botocore.validate import ParamValidator
 
 from modelbay.sdk import Estimator, TrainingInput
-from modelbay.sdk.estimator import _job_name
+from modelbay.sdk.names import name_from_base
 
 MODEL = botocore.session.get_session().get_service_model("sagemaker")
 BUCKET = "sagemaker-us-west-2-123456789012"
@@ -205,8 +205,8 @@ def test_job_names_derive_from_the_image(session: FakeSession, image: str, base:
 
 def test_job_names_carry_the_utc_time_to_the_millisecond_within_63_characters() -> None:
     moment = datetime(2026, 11, 25, 10, 33, 26, 123456, tzinfo=UTC)
-    assert _job_name("sklearn", moment) == "sklearn-2026-11-25-10-33-26-123"
-    long = _job_name("b" * 80, moment)
+    assert name_from_base("sklearn", moment) == "sklearn-2026-11-25-10-33-26-123"
+    long = name_from_base("b" * 80, moment)
     assert long == "b" * 39 + "-2026-11-25-10-33-26-123"
     assert len(long) == 63 and JOB_NAME.fullmatch(long)
 
