@@ -95,9 +95,7 @@ class TransformController:
         if job is None or job.status in ENDED_STATUSES:
             return
         found = self.runtime.list({JOB: name})
-        for instance in found:
-            ship_log(self.platform.logs, LOG_GROUP, f"{name}/{instance.id}", instance,
-                     self.root / name / "logs" / f"{instance.id}.offset")
+        self._ship_logs(name, found)
         run = self._runs.get(name)
         if run is None:
             self._begin(job, found)
@@ -212,6 +210,13 @@ class TransformController:
                 stopped.add(instance.id)
             elif not instance.is_alive:
                 self.runtime.remove(instance.id)
+
+    def _ship_logs(self, name: str, found: list[Instance]) -> None:
+        offsets = self.root / name / "logs"
+        for instance in found:
+            offsets.mkdir(parents=True, exist_ok=True)
+            ship_log(self.platform.logs, LOG_GROUP, f"{name}/{instance.id}", instance,
+                     offsets / f"{instance.id}.offset")
 
     def _finish(self, job: TransformJob, status: str, reason: str | None) -> None:
         self.jobs.advance(job.name, status, failure_reason=None if reason is None else reason[:MAX_REASON_CHARS])
