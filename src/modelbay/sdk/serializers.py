@@ -42,7 +42,8 @@ class Deserializer(abc.ABC):
 
 
 class CSVSerializer(Serializer):
-    """A row per line: a flat sequence is one row, a sequence of sequences (or a 2-D array) several rows.
+    """A row per line: a flat sequence is one row; a sequence of sequences (or a 2-D array) or of strings (lines
+    already written, as in the SageMaker SDK) several rows.
 
     A str, bytes or readable file is sent as it is; a pandas DataFrame as its values without header or index.
     """
@@ -59,7 +60,8 @@ class CSVSerializer(Serializer):
         rows = data.tolist() if hasattr(data, "tolist") else data
         if not isinstance(rows, Sequence) or not rows:
             raise ValueError(f"cannot write {type(data).__name__} {data!r} as CSV: give a non-empty sequence")
-        return "\n".join(_csv_row(row) for row in rows) if _is_sequence(rows[0]) else _csv_row(rows)
+        several = _is_sequence(rows[0]) or isinstance(rows[0], str)
+        return "\n".join(_csv_row(row) for row in rows) if several else _csv_row(rows)
 
 
 class JSONSerializer(Serializer):
