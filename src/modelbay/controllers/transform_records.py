@@ -24,6 +24,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sys
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Protocol
@@ -172,8 +173,8 @@ def _joined(input_format: _Format, record: Any, output: Any) -> Any:
 def batches(records: Iterable[Record], processing: DataProcessing, strategy: str, max_payload_mb: int,
             object_uri: str) -> Iterator[Batch]:
     """The requests for one object's records, in order. Raise RecordError for a record that cannot be
-    filtered or is larger than MaxPayloadInMB."""
-    limit = max_payload_mb * 1024 * 1024
+    filtered or is larger than MaxPayloadInMB (0: no limit, as SageMaker allows for whole objects)."""
+    limit = max_payload_mb * 1024 * 1024 or sys.maxsize
     records_in: list[Record] = []
     parts: list[bytes] = []
     size = 0

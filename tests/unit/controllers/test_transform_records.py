@@ -53,6 +53,10 @@ def test_a_record_over_the_limit_fails_naming_object_and_line() -> None:
         payloads(b"ok\n" + b"x" * (1024 * 1024 + 1), "MultiRecord", mb=1)
 
 
+def test_max_payload_0_sets_no_limit() -> None:
+    assert payloads(b"x" * (2 * 1024 * 1024), "SingleRecord", mb=0) == [b"x" * (2 * 1024 * 1024)]
+
+
 def test_input_filter_on_csv_treats_the_row_as_an_array() -> None:
     processing = DataProcessing({"InputFilter": "$[1:]"}, "text/csv", None)
     assert payloads(b"id1,5.1,3.5\nid2,\"a,b\",2\n", "MultiRecord", processing) == [b"5.1,3.5\n\"a,b\",2"]
