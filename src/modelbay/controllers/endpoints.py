@@ -29,11 +29,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from modelbay.controllers.background import in_background
-from modelbay.controllers.fleet import Health, Slot, SlotKey, group_slots, slot_labels, zone_for
+from modelbay.controllers.fleet import VARIANT, Health, Slot, SlotKey, group_slots, slot_labels, zone_for
 from modelbay.controllers.images import Images, UnknownImage
 from modelbay.controllers.serving_hosts import Launch, prepare_host
 from modelbay.controllers.staging import StagingError
-from modelbay.controllers.training_logs import log_tail
+from modelbay.controllers.training_logs import log_tail, ship_log
 from modelbay.platform import Platform
 from modelbay.runtime.base import Instance, Runtime
 from modelbay.runtime.environments import EnvironmentBuildError
@@ -43,6 +43,7 @@ from modelbay.store.metadata.endpoints import Endpoint, EndpointSpec, VariantSta
 
 log = logging.getLogger(__name__)
 
+LOG_GROUP_PREFIX = "/aws/sagemaker/Endpoints/"
 DEFAULT_STARTUP_S = 600.0  # a variant's ContainerStartupHealthCheckTimeoutInSeconds when it sets none
 
 
@@ -89,7 +90,11 @@ class EndpointController:
     def reconcile(self, name: str) -> None:
         """One idempotent pass over endpoint `name`."""
         endpoint = self.endpoints.get(name)
-        slots = group_slots(self.runtime.list({"endpoint": name}))
+        found = self.runtime.list({"endpoint": name})
+        for instance in found:  # SageMaker's names: /aws/sagemaker/Endpoints/<endpoint>, <variant>/<instance>
+            ship_log(self.platform.logs, f"{LOG_GROUP_PREFIX}{name}", f"{instance.labels[VARIANT]}/{instance.id}",
+                     instance, instance.opt_ml.parent / "log.offset")
+        slots = group_slots(found)
         if endpoint is None or (endpoint.status == "Failed" and endpoint.pending_config_name is None):
             if endpoint is None:
                 self.router.withdraw(name)

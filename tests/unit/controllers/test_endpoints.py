@@ -39,6 +39,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
     def do_GET(self):
+        print("pinged", flush=True)
         self.answer(b"")
     def do_POST(self):
         if self.rfile.read(int(self.headers["Content-Length"])) == b"die":
@@ -130,6 +131,8 @@ def test_an_endpoint_comes_up_spread_over_zones_and_serves(controller: EndpointC
     assert invoke(platform, "e").startswith("m1 us-east-1")
     controller.reconcile("e")  # a pass over a settled endpoint changes nothing
     assert controller.endpoints.get("e") == endpoint
+    streams = platform.logs.streams("/aws/sagemaker/Endpoints/e", "a/")
+    assert sorted(s.name for s in streams) == sorted(f"a/{i.id}" for i in serving(controller, "e", "a"))
 
 
 def test_a_model_server_that_cannot_start_fails_the_endpoint_with_its_words(
