@@ -131,7 +131,8 @@ CASES = [
     pytest.param("add_tags", {"ResourceArn": "not-an-arn", "Tags": [{"Key": "k", "Value": "v"}]},
                  "ValidationException", "not-an-arn", id="not-a-sagemaker-arn"),
     pytest.param("describe_compilation_job", {"CompilationJobName": "c"}, "NotImplemented",
-                 "SageMaker operation DescribeCompilationJob is not implemented by modelbay yet.", id="not-implemented"),
+                 "SageMaker operation DescribeCompilationJob is not implemented by modelbay yet.",
+                 id="not-implemented"),
 ]
 
 
