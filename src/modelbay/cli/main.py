@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from modelbay import __version__
-from modelbay.cli import images, jobs, s3
+from modelbay.cli import endpoints, images, invoke, jobs, s3, transform
 from modelbay.config import DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, Settings
 from modelbay.sdk import resolve_url
 from modelbay.sdk.clients import session
@@ -20,6 +20,9 @@ app = typer.Typer(help="modelbay: SageMaker's train → deploy → operate workf
 app.add_typer(s3.app, name="s3")
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(images.app, name="images")
+app.add_typer(endpoints.app, name="endpoints")
+app.add_typer(transform.app, name="transform")
+app.command()(invoke.invoke)
 
 
 @app.callback()

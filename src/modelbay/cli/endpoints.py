@@ -1,0 +1,197 @@
+"""`modelbay endpoints`: list, describe, steer traffic between the variants of, and delete endpoints.
+
+Also the pieces `modelbay transform` shares: status colours, local times, fact tables and failures reported as
+one line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Group
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from modelbay.cli.output import Output, errors, reported_errors
+from modelbay.sdk import EndpointFailed, Predictor, Session, TransformJobFailed, client
+from modelbay.sdk.waiting import wait_for
+
+app = typer.Typer(help="List, describe, reweigh and delete the endpoints of a modelbay server.", no_args_is_help=True)
+T = TypeVar("T")
+_COLUMNS = ["Name", "Status", "Variants", "Created"]
+_STYLES = {"InService": "green", "Completed": "green", "Failed": "red", "UpdateRollbackFailed": "red",
+           "OutOfService": "dim", "Stopped": "dim"}  # any other status is on its way somewhere: yellow
+
+
+class Status(StrEnum):
+    """EndpointStatus values."""
+
+    OUT_OF_SERVICE = "OutOfService"
+    CREATING = "Creating"
+    UPDATING = "Updating"
+    SYSTEM_UPDATING = "SystemUpdating"
+    ROLLING_BACK = "RollingBack"
+    IN_SERVICE = "InService"
+    DELETING = "Deleting"
+    FAILED = "Failed"
+    UPDATE_ROLLBACK_FAILED = "UpdateRollbackFailed"
+
+
+@app.callback()
+def endpoints_options(ctx: typer.Context, url: str | None = typer.Option(None, "--url", help="Server URL")) -> None:
+    if url:
+        ctx.obj["url"] = url
+
+
+@app.command("list")
+def list_endpoints(
+    ctx: typer.Context,
+    status: Status | None = typer.Option(None, "--status", help="Only endpoints in this status."),
+    name_contains: str | None = typer.Option(None, "--name-contains", help="Only endpoints whose name contains this."),
+    most: int | None = typer.Option(None, "--max", min=1, help="At most this many endpoints, newest first."),
+) -> None:
+    """List endpoints, newest first, with each variant's weight and instance count."""
+    with reported_errors():
+        sagemaker = client("sagemaker", ctx.obj["url"])
+        filters = {"StatusEquals": status, "NameContains": name_contains}
+        pages = sagemaker.get_paginator("list_endpoints").paginate(
+            **{key: value for key, value in filters.items() if value}, PaginationConfig={"MaxItems": most})
+        described = [_described(sagemaker, summary["EndpointName"]) for page in pages
+                     for summary in page["Endpoints"]]
+        out = Output(ctx.obj["json"])
+        out.table(_COLUMNS, described if out.as_json else [_row(endpoint) for endpoint in described])
+
+
+@app.command()
+def describe(ctx: typer.Context, name: str) -> None:
+    """Show an endpoint: status, failure reason, and each variant's weights, instances, images and status."""
+    with reported_errors():
+        endpoint = _described(client("sagemaker", ctx.obj["url"]), name)
+        Output(ctx.obj["json"]).result(endpoint, _description(endpoint))
+
+
+@app.command("update-weights")
+def update_weights(
+    ctx: typer.Context,
+    name: str,
+    weights: list[str] | None = typer.Argument(None, metavar="VARIANT=WEIGHT",
+                                        help="New relative weights, e.g. a=0 b=1."),
+    counts: list[str] = typer.Option([], "--count", metavar="VARIANT=N", help="A variant's new instance count."),
+    wait: bool = typer.Option(False, "--wait", help="Return once the endpoint is InService again."),
+) -> None:
+    """Change variants' traffic weights and instance counts (UpdateEndpointWeightsAndCapacities)."""
+    desired_weights = assignments(weights or [], float, "WEIGHT")
+    desired_counts = assignments(counts, int, "N")
+    if not desired_weights and not desired_counts:
+        raise typer.BadParameter("give VARIANT=WEIGHT arguments, --count VARIANT=N options, or both")
+    with reported_failures():
+        Predictor(name, Session(ctx.obj["url"])).update_weights(desired_weights, desired_counts, wait=wait)
+        Output(ctx.obj["json"]).result({"EndpointName": name}, f"updated {name}" if wait else f"updating {name}")
+
+
+@app.command()
+def delete(ctx: typer.Context, name: str,
+           wait: bool = typer.Option(False, "--wait", help="Return once the endpoint is gone.")) -> None:
+    """Delete an endpoint (its endpoint config and models stay): its instances drain and stop."""
+    with reported_failures():
+        sagemaker = client("sagemaker", ctx.obj["url"])
+        sagemaker.delete_endpoint(EndpointName=name)
+        if wait and (reason := wait_for(sagemaker, "endpoint_deleted", EndpointName=name)):
+            raise EndpointFailed(name, reason)
+        Output(ctx.obj["json"]).result({"EndpointName": name}, f"deleted {name}" if wait else f"deleting {name}")
+
+
+def assignments(items: list[str], kind: Callable[[str], T], what: str) -> dict[str, T]:
+    """`["a=1", "b=0"]` → `{"a": kind("1"), "b": kind("0")}`; BadParameter naming a malformed item."""
+    parsed: dict[str, T] = {}
+    for item in items:
+        variant, _, value = item.partition("=")  # variant names hold no '='
+        try:
+            parsed[variant] = kind(value)
+        except ValueError:
+            raise typer.BadParameter(f"{item!r} is not VARIANT={what}") from None
+    return parsed
+
+
+@contextmanager
+def reported_failures() -> Iterator[None]:
+    """reported_errors, and an endpoint or transform job that failed as one line with its reason, exit status 1."""
+    with reported_errors():
+        try:
+            yield
+        except (EndpointFailed, TransformJobFailed) as failure:
+            errors.print(f"[red]error:[/red] {escape(str(failure))}")
+            raise typer.Exit(1) from None
+
+
+def styled(status: str) -> str:
+    style = _STYLES.get(status, "yellow")
+    return f"[{style}]{status}[/{style}]"
+
+
+def local_time(moment: datetime | None) -> str:
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S") if moment else ""
+
+
+def _described(sagemaker: Any, name: str) -> dict[str, Any]:
+    endpoint: dict[str, Any] = sagemaker.describe_endpoint(EndpointName=name)
+    endpoint.pop("ResponseMetadata", None)
+    return endpoint
+
+
+def _row(endpoint: dict[str, Any]) -> dict[str, str]:
+    variants = ", ".join(_variant_brief(variant) for variant in endpoint.get("ProductionVariants", []))
+    return {"Name": endpoint["EndpointName"], "Status": styled(endpoint["EndpointStatus"]), "Variants": variants,
+            "Created": local_time(endpoint["CreationTime"])}
+
+
+def _variant_brief(variant: dict[str, Any]) -> str:
+    """`a 0.5 × 2`: name, weight and instance count, current once running, else desired."""
+    weight = variant.get("CurrentWeight", variant.get("DesiredWeight", 0))
+    count = variant.get("CurrentInstanceCount", variant.get("DesiredInstanceCount", 0))
+    return f"{escape(variant['VariantName'])} {weight:g} × {count}"
+
+
+def facts_table(facts: dict[str, str]) -> Table:
+    """Label and value rows, leaving out empty values."""
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold")
+    for label, value in facts.items():
+        if value:
+            table.add_row(label, value)
+    return table
+
+
+def _description(endpoint: dict[str, Any]) -> Group:
+    facts = facts_table({"Name": endpoint["EndpointName"], "Status": styled(endpoint["EndpointStatus"]),
+                         "Failure reason": escape(endpoint.get("FailureReason", "")),
+                         "Endpoint config": endpoint["EndpointConfigName"],
+                         "Created": local_time(endpoint["CreationTime"]),
+                         "Last modified": local_time(endpoint["LastModifiedTime"])})
+    variants = Table("Variant", "Weight (current/desired)", "Instances (current/desired)", "Status", "Images",
+                     box=None, header_style="bold", title="Production variants", title_justify="left")
+    for variant in endpoint.get("ProductionVariants", []):
+        variants.add_row(*_variant_cells(variant))
+    return Group(facts, Text(), variants)
+
+
+def _variant_cells(variant: dict[str, Any]) -> list[str]:
+    """Variant, weights, instance counts, its latest status and the images its instances run."""
+    statuses = variant.get("VariantStatus", [])
+    latest = f"{statuses[-1]['Status']}: {statuses[-1].get('StatusMessage', '')}".rstrip(": ") if statuses else ""
+    images = "\n".join(image.get("ResolvedImage") or image.get("SpecifiedImage", "")
+                       for image in variant.get("DeployedImages", []))
+    return [escape(variant["VariantName"]),
+            f"{_or_dash(variant.get('CurrentWeight'))} / {_or_dash(variant.get('DesiredWeight'))}",
+            f"{_or_dash(variant.get('CurrentInstanceCount'))} / {_or_dash(variant.get('DesiredInstanceCount'))}",
+            escape(latest), escape(images)]
+
+
+def _or_dash(value: float | None) -> str:
+    return "-" if value is None else f"{value:g}"

@@ -1,0 +1,112 @@
+"""`modelbay transform`: create, describe, list and stop batch transform jobs."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from modelbay.cli.endpoints import facts_table, local_time, reported_failures, styled
+from modelbay.cli.output import Output, reported_errors
+from modelbay.sdk import Session, Transformer, client
+
+app = typer.Typer(help="Run a model over S3 data with batch transform jobs on a modelbay server.",
+                  no_args_is_help=True)
+_COLUMNS = ["Name", "Status", "Created", "Ended", "Failure reason"]
+
+
+class Status(StrEnum):
+    """TransformJobStatus values."""
+
+    IN_PROGRESS = "InProgress"
+    COMPLETED = "Completed"
+    FAILED = "Failed"
+    STOPPING = "Stopping"
+    STOPPED = "Stopped"
+
+
+@app.callback()
+def transform_options(ctx: typer.Context, url: str | None = typer.Option(None, "--url", help="Server URL")) -> None:
+    if url:
+        ctx.obj["url"] = url
+
+
+@app.command()
+def create(
+    ctx: typer.Context,
+    model: str = typer.Option(..., "--model", help="The model to run."),
+    data: str = typer.Option(..., "--input", help="S3 prefix (or manifest) of the input objects."),
+    output: str = typer.Option(..., "--output", help="S3 prefix for the outputs, one <input>.out per input."),
+    name: str | None = typer.Option(None, "--name", help="The job's name [default: <model>-<time>]."),
+    split_type: str | None = typer.Option(None, "--split-type", help="Line: each line of an input is a record."),
+    content_type: str | None = typer.Option(None, "--content-type", help="The inputs' type, e.g. text/csv."),
+    accept: str | None = typer.Option(None, "--accept", help="The outputs' type."),
+    assemble_with: str | None = typer.Option(None, "--assemble-with", help="Line: one output line per record."),
+    strategy: str | None = typer.Option(None, "--strategy", help="MultiRecord or SingleRecord per request."),
+    instance_type: str = typer.Option("ml.m5.large", "--instance-type"),
+    instance_count: int = typer.Option(1, "--instance-count", min=1),
+    wait: bool = typer.Option(False, "--wait", help="Return once the job has ended; fail if it failed."),
+) -> None:
+    """Create a transform job (CreateTransformJob) and print its name."""
+    with reported_failures():
+        transformer = Transformer(model, instance_count, instance_type, output_path=output, strategy=strategy,
+                                  assemble_with=assemble_with, accept=accept, session=Session(ctx.obj["url"]))
+        transformer.transform(data, content_type=content_type, split_type=split_type, job_name=name, wait=wait)
+        job = transformer.latest_transform_job
+        Output(ctx.obj["json"]).result({"TransformJobName": job}, f"{'completed' if wait else 'created'} {job}")
+
+
+@app.command()
+def describe(ctx: typer.Context, name: str) -> None:
+    """Show a transform job: status, failure reason, model, input, output, resources and times."""
+    with reported_errors():
+        job = client("sagemaker", ctx.obj["url"]).describe_transform_job(TransformJobName=name)
+        job.pop("ResponseMetadata", None)
+        Output(ctx.obj["json"]).result(job, _description(job))
+
+
+@app.command("list")
+def list_jobs(
+    ctx: typer.Context,
+    status: Status | None = typer.Option(None, "--status", help="Only jobs in this status."),
+    name_contains: str | None = typer.Option(None, "--name-contains", help="Only jobs whose name contains this."),
+    most: int | None = typer.Option(None, "--max", min=1, help="At most this many jobs, newest first."),
+) -> None:
+    """List transform jobs, newest first."""
+    with reported_errors():
+        filters = {"StatusEquals": status, "NameContains": name_contains}
+        pages = client("sagemaker", ctx.obj["url"]).get_paginator("list_transform_jobs").paginate(
+            **{key: value for key, value in filters.items() if value}, PaginationConfig={"MaxItems": most})
+        summaries = [summary for page in pages for summary in page["TransformJobSummaries"]]
+        out = Output(ctx.obj["json"])
+        out.table(_COLUMNS, summaries if out.as_json else [_row(summary) for summary in summaries])
+
+
+@app.command()
+def stop(ctx: typer.Context, name: str) -> None:
+    """Stop a running transform job; it goes to Stopping, then Stopped."""
+    with reported_errors():
+        client("sagemaker", ctx.obj["url"]).stop_transform_job(TransformJobName=name)
+        Output(ctx.obj["json"]).result({"TransformJobName": name}, f"stopping {name}")
+
+
+def _row(summary: dict[str, Any]) -> dict[str, str]:
+    return {"Name": summary["TransformJobName"], "Status": styled(summary["TransformJobStatus"]),
+            "Created": local_time(summary["CreationTime"]), "Ended": local_time(summary.get("TransformEndTime")),
+            "Failure reason": escape(summary.get("FailureReason", ""))}
+
+
+def _description(job: dict[str, Any]) -> Table:
+    source, output = job["TransformInput"], job.get("TransformOutput", {})
+    resources = job["TransformResources"]
+    return facts_table({"Name": job["TransformJobName"], "Status": styled(job["TransformJobStatus"]),
+             "Failure reason": escape(job.get("FailureReason", "")), "Model": job["ModelName"],
+             "Input": f"{source['DataSource']['S3DataSource']['S3Uri']} ({source.get('ContentType', 'any type')}, "
+                      f"split {source.get('SplitType', 'None')})",
+             "Output": output.get("S3OutputPath", ""),
+             "Instances": f"{resources['InstanceType']} × {resources['InstanceCount']}",
+             "Created": local_time(job["CreationTime"]), "Started": local_time(job.get("TransformStartTime")),
+             "Ended": local_time(job.get("TransformEndTime"))})
