@@ -1,4 +1,5 @@
-"""modelbay.sdk's deploy, Predictor and serializers against a real server: train, serve, call, steer, delete."""
+"""modelbay.sdk's deploy, Predictor, serializers and Transformer against a real server: train, serve, call, steer,
+delete, and run batch transforms."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from modelbay.sdk import (
     Predictor,
     ProductionVariant,
     Session,
+    TransformJobFailed,
     deploy_variants,
 )
 from tests.helpers import ServerProcess
@@ -31,6 +33,8 @@ TRAIN_SCRIPT = """
     import os
     import joblib, numpy as np
     from sklearn.linear_model import LinearRegression
+
+    print("inference code loaded", flush=True)  # in a transform job's log
 
     def predict_fn(data, model):
         return model.predict(data) * 10
@@ -151,3 +155,29 @@ def test_a_deploy_that_fails_raises_with_the_failure_reason(session: Session, un
     assert "model.tar.gz" in failed.value.reason
     assert str(failed.value) == f"endpoint {unique} is not in service: {failed.value.reason}"
     Predictor(unique, session).delete_endpoint()
+
+
+def test_a_transformer_runs_the_model_over_s3_lines(estimator: Estimator, session: Session, s3: Any, unique: str,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    bucket = session.default_bucket()
+    s3.put_object(Bucket=bucket, Key=f"{unique}/in/rows.csv", Body=b"1,2\n3,4\n")
+    transformer = estimator.create_model().transformer(output_path=f"s3://{bucket}/{unique}/out", accept="text/csv",
+                                                       assemble_with="Line")
+    transformer.transform(f"s3://{bucket}/{unique}/in/", content_type="text/csv", split_type="Line", logs=True)
+    assert transformer.describe()["TransformJobStatus"] == "Completed"
+    written = s3.get_object(Bucket=bucket, Key=f"{unique}/out/rows.csv.out")["Body"].read().decode()
+    assert [float(line) for line in written.split()] == scaled(10)
+    assert "inference code loaded" in capsys.readouterr().out.splitlines()
+
+
+def test_a_failed_transform_raises_with_its_reason(estimator: Estimator, session: Session, s3: Any,
+                                                   unique: str) -> None:
+    bucket = session.default_bucket()
+    s3.put_object(Bucket=bucket, Key=f"{unique}/in/rows.txt", Body=b"not a model input")
+    transformer = estimator.create_model().transformer(output_path=f"s3://{bucket}/{unique}/out")
+    with pytest.raises(TransformJobFailed) as failed:
+        transformer.transform(f"s3://{bucket}/{unique}/in/", content_type="application/x-unknown")
+    job = transformer.describe()
+    assert job["TransformJobStatus"] == "Failed"
+    assert (failed.value.job_name, failed.value.reason) == (job["TransformJobName"], job["FailureReason"])
+    assert "content type 'application/x-unknown' is not supported" in failed.value.reason
