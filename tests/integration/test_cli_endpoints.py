@@ -18,13 +18,20 @@ from tests.conftest import client
 from tests.helpers import ServerProcess, wait_until
 from tests.integration.test_cli import modelbay
 
-# Answers each request with what it was sent, in capitals, and the content type it came as.
+# Answers each request with what it was sent, in capitals, and the content type it came as; fails on "boom",
+# never answers "hang".
 ECHO_SCRIPT = """
+    import threading
+
     def model_fn(model_dir):
         return None
 
     def transform_fn(model, body, content_type, accept):
         text = body if isinstance(body, str) else body.decode()
+        if "boom" in text:
+            raise ValueError("boom")
+        if "hang" in text:
+            threading.Event().wait()
         return f"{content_type}:{text.upper()}", "text/plain"
 """
 
