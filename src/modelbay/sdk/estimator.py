@@ -107,7 +107,8 @@ class Estimator:
         Its inference code is `entry_point` (and `source_dir`) if given, else, for a script-mode job,
         the code that job ran: the same sourcedir.tar.gz in S3 and entry point, not uploaded again.
         """
-        code = (entry_point, source_dir) if entry_point is not None else self._training_code()
+        given = entry_point is not None or source_dir is not None
+        code = (entry_point, source_dir) if given else self._training_code()
         return Model(self.image_uri, self.model_data, entry_point=code[0], source_dir=code[1], env=env, role=self.role,
                      name=name, session=self.session)
 
@@ -119,8 +120,8 @@ class Estimator:
         endpoint are named `<base_job_name>-<time>` unless given, as the SageMaker SDK names them."""
         default_name = name_from_base(self.base_job_name)
         return self.create_model(name=model_name or default_name).deploy(
-            initial_instance_count, instance_type, endpoint_name or default_name, serializer, deserializer, wait,
-            variant_name)
+            initial_instance_count, instance_type, endpoint_name=endpoint_name or default_name, serializer=serializer,
+            deserializer=deserializer, wait=wait, variant_name=variant_name)
 
     def logs(self) -> None:
         """Print the latest job's progress and logs until it ends; raise TrainingJobFailed if it failed."""
