@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from botocore.exceptions import ClientError
 
@@ -165,7 +166,8 @@ class Load:
                 self.failures.append(repr(error))
 
 
-def test_the_whole_lifecycle(sagemaker: Any, runtime: Any, artifact: str, unique: str) -> None:
+def test_the_whole_lifecycle(server: ServerProcess, sagemaker: Any, runtime: Any, artifact: str,
+                             unique: str) -> None:
     config = create_config(sagemaker, unique, [("AllTraffic", create_model(sagemaker, unique, artifact), 2, 1.0)])
     described = deploy(sagemaker, unique, config)
     variant, = described["ProductionVariants"]
@@ -174,12 +176,16 @@ def test_the_whole_lifecycle(sagemaker: Any, runtime: Any, artifact: str, unique
     assert variant["DeployedImages"][0]["SpecifiedImage"] == SKLEARN
     assert invoke(runtime, unique) == ("[1]", "AllTraffic")  # 3 > 1
     assert invoke(runtime, unique, b"1,3", Accept="text/csv") == ("0\n", "AllTraffic")
+    placement = httpx.get(f"{server.url}/_modelbay/v1/endpoints/{unique}/instances").json()["Instances"]
+    assert sorted((p["variant"], p["zone"], p["in_rotation"]) for p in placement) == [
+        ("AllTraffic", "us-east-1a", True), ("AllTraffic", "us-east-1b", True)]
     sagemaker.delete_endpoint(EndpointName=unique)
     sagemaker.get_waiter("endpoint_deleted").wait(EndpointName=unique, WaiterConfig=IN_SERVICE)
     assert error_of(sagemaker.describe_endpoint, EndpointName=unique)["Message"] == (
         f'Could not find endpoint "arn:aws:sagemaker:us-east-1:000000000000:endpoint/{unique}".')
     assert error_of(runtime.invoke_endpoint, EndpointName=unique, Body=b"3,1", ContentType="text/csv")[
         "Message"] == f"Endpoint {unique} of account 000000000000 not found."
+    assert httpx.get(f"{server.url}/_modelbay/v1/endpoints/{unique}/instances").status_code == 404
 
 
 def test_traffic_follows_the_weights_and_target_variant(sagemaker: Any, runtime: Any, artifact: str,

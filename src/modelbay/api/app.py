@@ -14,6 +14,7 @@ from starlette.routing import Route
 
 from modelbay.api.expect_continue import CloseWhenBodyHeldBack
 from modelbay.api.json_protocol import JsonCodec
+from modelbay.api.native import native_routes
 from modelbay.api.pipeline import Pipeline
 from modelbay.api.protocol import Codec
 from modelbay.api.query_protocol import QueryCodec
@@ -62,7 +63,8 @@ def build_app(settings: Settings, virtual_hosts: Collection[str] = (), backgroun
         audit.close()
         platform.metadata.close()
 
-    app = Starlette(routes=[Route("/{path:path}", pipeline.handle, methods=_METHODS)], lifespan=lifespan,
+    routes = [*native_routes(platform), Route("/{path:path}", pipeline.handle, methods=_METHODS)]
+    app = Starlette(routes=routes, lifespan=lifespan,
                     middleware=[Middleware(CloseWhenBodyHeldBack)])
     app.state.platform = platform
     app.state.audit = audit

@@ -91,6 +91,17 @@ class ModelFailure(RoutingError):
         self.container = container
 
 
+@dataclass(frozen=True)
+class Placement:
+    """Where one serving instance of an endpoint runs, and how it is doing, as the router sees it."""
+
+    variant: str
+    instance_id: str
+    zone: str
+    in_flight: int
+    in_rotation: bool
+
+
 class _Instance:
     """What the router keeps about one published Backend: its model servers and its load."""
 
@@ -181,6 +192,14 @@ class Router:
         """Ids of the endpoint's published instances taken out of rotation after a failed call."""
         table = self._tables.get(endpoint)
         return frozenset(i.backend.instance_id for i in table.instances() if i.is_down) if table else frozenset()
+
+    def placement(self, endpoint: str) -> list[Placement] | None:
+        """The endpoint's published instances, variant by variant; None if it is not published."""
+        table = self._tables.get(endpoint)
+        if table is None:
+            return None
+        return [Placement(variant.name, i.backend.instance_id, i.backend.zone, i.outstanding, not i.is_down)
+                for variant in table.variants for i in variant.instances]
 
     def add_failure_listener(self, listener: FailureListener) -> None:
         """Call `listener(endpoint, instance_id)` when an instance is taken out of rotation (on the
