@@ -1,0 +1,559 @@
+"""Serving a scikit-learn model: modelbay against the classic SageMaker bring-your-own stack (issue 5).
+
+    make bench-serving            # installs nginx and the classic stack's venv, then runs this
+    .venv/bin/python benchmarks/serving.py [--duration S | --requests N] [--warmup S]
+
+Trains two models on 20 features in the scikit-learn 1.2-1 framework environment's Python: a
+light one (LogisticRegression: the serving stack dominates) and a heavy one (RandomForest, 100
+trees of depth 10: predict dominates). For each model, measured in one run:
+(a) raw predict of one row in process (the model server's own floor), pinned to CPU 0;
+(b) the classic stack (benchmarks/classic_stack/): nginx → unix socket → gunicorn sync workers →
+    Flask /invocations reading the CSV with pandas, pinned to CPU 0;
+(c) modelbay, pinned to CPU 0 (`taskset -c 0 python -m modelbay server`, whose instances inherit
+    the affinity): the model uploaded through S3 and deployed with CreateModel, CreateEndpointConfig
+    and CreateEndpoint, invoked at `POST /endpoints/<name>/invocations` (InvokeEndpoint's route)
+    with headers SigV4-signed once by botocore.
+Both stacks get the same number of model worker processes. The load generator is this script
+in a second process pinned to CPU 1: an asyncio HTTP/1.1 client, one keep-alive connection per
+concurrent caller, each sending one CSV row and waiting for the answer, for a warm-up and then
+a fixed duration (or request count). Prints requests/s and p50/p99 latency at concurrency 1 and
+16, the ratios, each stack's resident memory, and whether the targets are met.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+CLASSIC_DIR = HERE / "classic_stack"
+CLASSIC_PYTHON = ROOT / ".cache" / "classic-stack" / "bin" / "python"
+SERVER_CPU, CLIENT_CPU = "0", "1"
+WORKERS = 2
+CONCURRENCIES = (1, 16)
+IMAGE, FRAMEWORK, FRAMEWORK_VERSION = "modelbay/sklearn:1.2-1", "sklearn", "1.2-1"
+BUCKET = "bench"
+ROLE = "arn:aws:iam::000000000000:role/SageMakerRole"
+INSTANCE_TYPE = "ml.m5.large"
+RAW_SECONDS = 2.0
+LIGHT_GAIN, LIGHT_ADDED_MS, HEAVY_SHARE = 1.5, 0.5, 0.9  # the targets
+
+MODELS = {  # name → (what it is, the scikit-learn expression that makes it)
+    "light": ("LogisticRegression", "LogisticRegression(max_iter=1000)"),
+    "heavy": ("RandomForest, 100 trees, depth 10",
+              "RandomForestClassifier(n_estimators=100, max_depth=10, random_state=0)"),
+}
+
+TRAIN = """
+import sys, tarfile
+from pathlib import Path
+import joblib
+from sklearn.datasets import make_classification
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+out, models = Path(sys.argv[1]), dict(arg.split("=", 1) for arg in sys.argv[2:])
+X, y = make_classification(n_samples=5000, n_features=20, n_informative=10, random_state=0)
+for name, expression in models.items():
+    (out / name).mkdir(parents=True)
+    joblib.dump(eval(expression).fit(X, y), out / name / "model.joblib")
+    with tarfile.open(out / name / "model.tar.gz", "w:gz") as archive:
+        archive.add(out / name / "model.joblib", arcname="model.joblib")
+print(",".join(f"{v:.6f}" for v in X[0]))
+"""
+
+RAW_PREDICT = """
+import json, statistics, sys, time
+import joblib, numpy as np
+model = joblib.load(sys.argv[1])
+row = np.array([[float(v) for v in sys.argv[2].split(",")]])
+for _ in range(20):
+    model.predict(row)
+times, end, cpu = [], time.perf_counter() + float(sys.argv[3]), time.process_time()
+while time.perf_counter() < end:
+    started = time.perf_counter()
+    model.predict(row)
+    times.append(time.perf_counter() - started)
+print(json.dumps({"p50_s": statistics.median(times), "cpu_s": (time.process_time() - cpu) / len(times),
+                  "prediction": str(model.predict(row)[0])}))
+"""
+
+
+@dataclass(frozen=True)
+class Raw:
+    p50_s: float  # median wall time of one predict
+    cpu_s: float  # CPU time per predict (what bounds throughput; unlike wall time, other load leaves it be)
+    prediction: str
+
+
+@dataclass(frozen=True)
+class Load:
+    requests_per_s: float
+    p50_ms: float
+    p99_ms: float
+    answered: int  # every answer, warm-up included
+    seconds: float  # the whole load, warm-up included
+    cpu_us: float = 0.0  # the stack's CPU time (all its processes) per answer
+    cpu_share: float = 0.0  # of the server CPU's time during the load: the rest went to other processes
+
+
+@dataclass
+class Figures:
+    """One stack serving one model."""
+
+    loads: dict[int, Load]  # by concurrency
+    rss_mb: float
+    pss_mb: float
+    processes: int
+
+
+# -- the load generator (runs in its own process, pinned to CLIENT_CPU) -----------------------------
+
+
+@dataclass
+class _Window:
+    warm_until: float
+    stop_at: float
+    budget: int | None  # measured requests to send (None: until stop_at)
+    latencies: list[float]
+    last_end: float = 0.0
+    answered: int = 0
+
+    def wants_more(self, now: float) -> bool:
+        if self.budget is None:
+            return now < self.stop_at
+        return now < self.warm_until or self.budget > 0
+
+
+async def _read_answer(reader: asyncio.StreamReader) -> tuple[bytes, bool]:
+    """Read one 200 answer: its body, and whether the server keeps the connection open."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    if head[9:12] != b"200":
+        raise RuntimeError(f"answer was not 200: {head[:200]!r}")
+    lines = head.lower().split(b"\r\n")
+    length = next((int(line[15:]) for line in lines if line.startswith(b"content-length:")), None)
+    if length is None:
+        raise RuntimeError(f"answer without Content-Length: {head[:300]!r}")
+    return await reader.readexactly(length), b"connection: close" not in lines
+
+
+async def _caller(port: int, request: bytes, window: _Window) -> None:
+    """One keep-alive connection (opened again when the server closes it, as nginx does every 1000 requests)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    while window.wants_more(started := time.perf_counter()):
+        measured = started >= window.warm_until
+        if measured and window.budget is not None:
+            window.budget -= 1
+        if writer.is_closing():
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(request)
+        if not (await _read_answer(reader))[1]:
+            writer.close()
+        ended = time.perf_counter()
+        window.answered += 1
+        if measured and (window.budget is not None or ended <= window.stop_at):
+            window.latencies.append(ended - started)
+            window.last_end = max(window.last_end, ended)
+    writer.close()
+
+
+async def _generate(port: int, request: bytes, concurrency: int, args: argparse.Namespace) -> Load:
+    began = time.perf_counter()
+    warm_until = began + args.warmup
+    window = _Window(warm_until, warm_until + args.duration, args.requests, [])
+    await asyncio.gather(*(_caller(port, request, window) for _ in range(concurrency)))
+    latencies = sorted(window.latencies)
+    elapsed = args.duration if args.requests is None else window.last_end - warm_until
+    return Load(len(latencies) / elapsed, latencies[len(latencies) // 2] * 1e3,
+                latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1e3,
+                window.answered, time.perf_counter() - began)
+
+
+def run_client(args: argparse.Namespace) -> None:
+    """The load generator's process: the request on stdin, its figures as JSON on stdout."""
+    request = sys.stdin.buffer.read()
+    try:
+        import uvloop
+        load = uvloop.run(_generate(args.port, request, args.concurrency, args))
+    except ImportError:
+        load = asyncio.run(_generate(args.port, request, args.concurrency, args))
+    print(json.dumps(load.__dict__))
+
+
+def measure(port: int, request: bytes, concurrency: int, pids: list[int], args: argparse.Namespace) -> Load:
+    """Load on `port` from a client process pinned to CLIENT_CPU, and the CPU time `pids` spent on it."""
+    command = ["taskset", "-c", CLIENT_CPU, sys.executable, __file__, "--client", "--port", str(port),
+               "--concurrency", str(concurrency), "--duration", str(args.duration), "--warmup", str(args.warmup)]
+    if args.requests is not None:
+        command += ["--requests", str(args.requests)]
+    cpu_before = cpu_seconds(pids)
+    done = subprocess.run(command, input=request, capture_output=True, check=False)
+    cpu = cpu_seconds(pids) - cpu_before
+    if done.returncode != 0:
+        raise RuntimeError(f"the load generator failed: {done.stderr.decode()[-3000:]}")
+    load = Load(**json.loads(done.stdout))
+    return replace(load, cpu_us=cpu / load.answered * 1e6, cpu_share=cpu / load.seconds)
+
+
+def http_request(path: str, port: int, body: bytes, extra: dict[str, str]) -> bytes:
+    headers = {"Host": f"127.0.0.1:{port}", "Content-Type": "text/csv", "Accept": "text/csv",
+               "Content-Length": str(len(body))} | extra
+    return (f"POST {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+            + "\r\n").encode() + body
+
+
+def signed_headers(url: str, body: bytes) -> dict[str, str]:
+    """SigV4 headers for InvokeEndpoint at `url`, made once by botocore as boto3 would (sagemaker-runtime
+    signs as `sagemaker`); the benchmark reuses them for every request."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    from modelbay.config import DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY
+
+    request = AWSRequest("POST", url, data=body, headers={"Content-Type": "text/csv", "Accept": "text/csv"})
+    SigV4Auth(Credentials(DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY), "sagemaker", "us-east-1").add_auth(request)
+    return {k: v for k, v in request.headers.items() if k.lower().startswith(("authorization", "x-amz-"))}
+
+
+def answer(port: int, request: bytes) -> str:
+    """One request's answer body (a check that both stacks predict the same)."""
+    async def once() -> str:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(request)
+        body, _ = await _read_answer(reader)
+        writer.close()
+        return body.decode()
+    return asyncio.run(once())
+
+
+# -- processes and their memory -------------------------------------------------------------------
+
+
+def descendants(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children = [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+        for child in children:
+            found += [child, *descendants(child)]
+    return found
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """The CPU time the threads of `pids` have had (the scheduler's count, in ns, of time on a CPU)."""
+    total = 0
+    for pid in pids:
+        for task in Path(f"/proc/{pid}/task").glob("*"):
+            try:
+                total += int((task / "schedstat").read_text().split()[0])
+            except OSError:  # ended meanwhile
+                continue
+    return total / 1e9
+
+
+def memory(pids: list[int]) -> tuple[float, float]:
+    """Resident and proportional set size of `pids`, summed, in MB."""
+    rss = pss = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith(("Rss:", "Pss:")):
+                    value = int(line.split()[1]) * 1024
+                    rss, pss = (rss + value, pss) if line.startswith("Rss:") else (rss, pss + value)
+        except OSError:  # ended meanwhile
+            continue
+    return rss / 1e6, pss / 1e6
+
+
+def pinned_to_server_cpu(pids: list[int]) -> bool:
+    return all(os.sched_getaffinity(pid) == {int(SERVER_CPU)} for pid in pids)
+
+
+def wait_until(check: Callable[[], bool], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+def free_port() -> int:
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# -- the model and raw predict --------------------------------------------------------------------
+
+
+def sklearn_python() -> Path:
+    """The scikit-learn 1.2-1 framework environment's Python (built first if it is not yet)."""
+    from modelbay.runtime.environments import FrameworkEnvironments
+    from modelbay.runtime.frameworks import choose
+
+    root = Path(os.environ["MODELBAY_ENVIRONMENTS_DIR"])
+    return FrameworkEnvironments(root).ensure(choose(FRAMEWORK, FRAMEWORK_VERSION).recipe, print) / "bin" / "python"
+
+
+def train(python: Path, out: Path) -> bytes:
+    """Both models as out/<name>/model.joblib and model.tar.gz; returns one row of the data as CSV."""
+    expressions = [f"{name}={expression}" for name, (_, expression) in MODELS.items()]
+    done = subprocess.run([str(python), "-c", TRAIN, str(out), *expressions], capture_output=True, text=True,
+                          check=True)
+    return done.stdout.strip().encode()
+
+
+def raw_predict(python: Path, model: Path, row: bytes, seconds: float) -> Raw:
+    done = subprocess.run(["taskset", "-c", SERVER_CPU, str(python), "-c", RAW_PREDICT, str(model), row.decode(),
+                           str(seconds)], capture_output=True, text=True, check=True)
+    return Raw(**json.loads(done.stdout))
+
+
+# -- the classic stack ----------------------------------------------------------------------------
+
+
+@contextmanager
+def classic_stack(model: Path, scratch: Path) -> Iterator[tuple[int, int]]:
+    """nginx + gunicorn + Flask serving `model`, pinned to SERVER_CPU; yields (port, launcher pid)."""
+    port, run_dir = free_port(), scratch / f"classic-{model.parent.name}"
+    run_dir.mkdir()
+    command = ["taskset", "-c", SERVER_CPU, str(CLASSIC_PYTHON), str(CLASSIC_DIR / "serve.py"), "--port", str(port),
+               "--model", str(model), "--workers", str(WORKERS), "--run-dir", str(run_dir)]
+    with open(run_dir / "serve.log", "wb") as log, subprocess.Popen(command, stdout=log, stderr=log) as proc:
+        try:
+            wait_until(lambda: proc.poll() is not None or _pings(port), 60, "the classic stack")
+            if proc.poll() is not None:
+                raise RuntimeError(f"the classic stack exited: {(run_dir / 'serve.log').read_text()[-3000:]}")
+            yield port, proc.pid
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
+def _pings(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+# -- modelbay -------------------------------------------------------------------------------------
+
+
+@contextmanager
+def modelbay_server(scratch: Path) -> Iterator[tuple[str, int]]:
+    """`modelbay server` pinned to SERVER_CPU on a free port; yields (url, pid)."""
+    address = scratch / "address"
+    command = ["taskset", "-c", SERVER_CPU, sys.executable, "-m", "modelbay", "server", "--host", "127.0.0.1",
+               "--port", "0", "--data-dir", str(scratch / "data"), "--address-file", str(address), "--quiet"]
+    with open(scratch / "modelbay.log", "wb") as log, subprocess.Popen(command, stdout=log, stderr=log) as proc:
+        try:
+            wait_until(lambda: address.exists() or proc.poll() is not None, 60, "modelbay server")
+            if proc.poll() is not None:
+                raise RuntimeError(f"modelbay server exited: {(scratch / 'modelbay.log').read_text()[-3000:]}")
+            yield address.read_text().strip(), proc.pid
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
+@contextmanager
+def endpoint(url: str, name: str, tarball: Path) -> Iterator[None]:
+    """The model in `tarball` deployed through the API as endpoint `name`; deleted afterwards."""
+    from modelbay.sdk.clients import client
+
+    sagemaker, s3 = client("sagemaker", url), client("s3", url)
+    s3.upload_file(str(tarball), BUCKET, f"{name}/model.tar.gz")
+    sagemaker.create_model(ModelName=name, ExecutionRoleArn=ROLE, PrimaryContainer={
+        "Image": IMAGE, "ModelDataUrl": f"s3://{BUCKET}/{name}/model.tar.gz",
+        "Environment": {"SAGEMAKER_MODEL_SERVER_WORKERS": str(WORKERS)}})
+    sagemaker.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[{
+        "VariantName": "AllTraffic", "ModelName": name, "InstanceType": INSTANCE_TYPE, "InitialInstanceCount": 1}])
+    sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=name)
+    wait_until(lambda: _in_service(sagemaker, name), 300, f"endpoint {name} to be InService")
+    try:
+        yield
+    finally:
+        sagemaker.delete_endpoint(EndpointName=name)
+        wait_until(lambda: not sagemaker.list_endpoints(NameContains=name)["Endpoints"], 60, f"{name} deleted")
+
+
+def _in_service(sagemaker: Any, name: str) -> bool:
+    described = sagemaker.describe_endpoint(EndpointName=name)
+    if described["EndpointStatus"] == "Failed":
+        raise RuntimeError(f"endpoint {name} failed: {described.get('FailureReason')}")
+    return bool(described["EndpointStatus"] == "InService")
+
+
+# -- one model, both stacks -----------------------------------------------------------------------
+
+
+def compare(name: str, files: Path, raw: Raw, row: bytes, server: tuple[str, int], scratch: Path,
+            args: argparse.Namespace) -> dict[str, Figures]:
+    """Both stacks up for one model; at each concurrency the classic stack's load, then modelbay's."""
+    (url, server_pid), port = server, int(server[0].rsplit(":", 1)[1])
+    path = f"/endpoints/{name}/invocations"
+    requests = {"modelbay": http_request(path, port, row, signed_headers(url + path, row))}
+    with classic_stack(files / "model.joblib", scratch) as (classic_port, launcher), \
+            endpoint(url, name, files / "model.tar.gz"):
+        requests["classic"] = http_request("/invocations", classic_port, row, {})
+        ports = {"classic": classic_port, "modelbay": port}
+        pids = {"classic": descendants(launcher), "modelbay": [server_pid, *descendants(server_pid)]}
+        answers = {stack: answer(ports[stack], requests[stack]) for stack in ports}
+        check_answers(name, answers | {"raw": raw.prediction}, pids)
+        loads: dict[str, dict[int, Load]] = {"classic": {}, "modelbay": {}}
+        for concurrency in CONCURRENCIES:
+            for stack in ("classic", "modelbay"):
+                loads[stack][concurrency] = measure(ports[stack], requests[stack], concurrency, pids[stack], args)
+        return {stack: Figures(loads[stack], *memory(pids[stack]), len(pids[stack])) for stack in loads}
+
+
+def check_answers(name: str, answers: dict[str, str], pids: dict[str, list[int]]) -> None:
+    """All three predict the same; every process of both stacks runs on SERVER_CPU only."""
+    values = {stack: body.strip() for stack, body in answers.items()}
+    if len({float(v) for v in values.values()}) != 1:
+        raise RuntimeError(f"{name}: the stacks answered differently: {values}")
+    for stack, found in pids.items():
+        if not pinned_to_server_cpu([p for p in found if Path(f"/proc/{p}").exists()]):
+            raise RuntimeError(f"{name}: not every {stack} process is pinned to CPU {SERVER_CPU}")
+
+
+# -- the report -----------------------------------------------------------------------------------
+
+
+def verdict(met: bool) -> str:
+    return "met" if met else "NOT met"
+
+
+LABELS = {"classic": "(b) nginx+gunicorn+Flask+pandas", "modelbay": "(c) modelbay front door+model server"}
+_LABEL, _CELL = 38, 9
+
+
+def _row(label: str, cells: list[str]) -> None:
+    print(f"  {label:<{_LABEL}}" + "".join(f"{cell:>{_CELL}}" for cell in cells))
+
+
+def _cells(f: Figures) -> list[str]:
+    loads = [f.loads[c] for c in CONCURRENCIES]
+    return [*(x for load in loads for x in (f"{load.requests_per_s:,.0f}", f"{load.p50_ms:.2f}", f"{load.p99_ms:.2f}")),
+            f"{loads[-1].cpu_us:,.0f}", f"{f.rss_mb:.0f}", f"{f.pss_mb:.0f}"]
+
+
+def _ratios(m: Figures, c: Figures) -> list[str]:
+    def ratio(mine: float, theirs: float) -> str:
+        return f"{mine / theirs:.2f}x"
+    cells = [ratio(getattr(m.loads[n], field), getattr(c.loads[n], field))
+             for n in CONCURRENCIES for field in ("requests_per_s", "p50_ms", "p99_ms")]
+    return [*cells, ratio(m.loads[16].cpu_us, c.loads[16].cpu_us), ratio(m.rss_mb, c.rss_mb), ratio(m.pss_mb, c.pss_mb)]
+
+
+def print_model(name: str, raw: Raw, figures: dict[str, Figures]) -> None:
+    print(f"\n{name} model: {MODELS[name][0]}")
+    print(f"  (a) raw predict of one row, in process: p50 {raw.p50_s * 1e3:.3f} ms, CPU {raw.cpu_s * 1e3:.3f} ms each "
+          f"-> predict-bound ceiling {1 / raw.cpu_s:,.0f} requests/s on the 1 core the servers use")
+    print(f"  {'':<{_LABEL}}{'concurrency 1':^{3 * _CELL}}{'concurrency 16':^{4 * _CELL}}{'memory MB':^{2 * _CELL}}")
+    _row("stack", ["req/s", "p50 ms", "p99 ms", "req/s", "p50 ms", "p99 ms", "CPU us/r", "RSS", "PSS"])
+    for stack, label in LABELS.items():
+        _row(label, _cells(figures[stack]))
+    _row("modelbay / classic", _ratios(figures["modelbay"], figures["classic"]))
+    shares = ", ".join(f"{stack} {figures[stack].loads[16].cpu_share:.0%}" for stack in LABELS)
+    processes = ", ".join(f"{stack} {figures[stack].processes}" for stack in LABELS)
+    print(f"  CPU us/r: the stack's CPU time per request at concurrency 16, all its processes ({processes}); "
+          f"their share of CPU {SERVER_CPU} then: {shares}")
+
+
+def print_targets(raws: dict[str, Raw], figures: dict[str, dict[str, Figures]]) -> None:
+    light, heavy = figures["light"], figures["heavy"]
+    gain = light["modelbay"].loads[16].requests_per_s / light["classic"].loads[16].requests_per_s
+    added = light["modelbay"].loads[1].p50_ms - raws["light"].p50_s * 1e3
+    share = heavy["modelbay"].loads[16].requests_per_s * raws["heavy"].cpu_s
+    cpu_share = raws["heavy"].cpu_s * 1e6 / heavy["modelbay"].loads[16].cpu_us
+    print("\ntargets")
+    print(f"  light, concurrency 16: modelbay {gain:.2f}x the classic stack's requests/s "
+          f"(target >= {LIGHT_GAIN}x): {verdict(gain >= LIGHT_GAIN)}")
+    print(f"  light, concurrency 1: modelbay p50 {added:.3f} ms above raw predict's "
+          f"(target <= {LIGHT_ADDED_MS} ms): {verdict(added <= LIGHT_ADDED_MS)}")
+    print(f"  heavy, concurrency 16: modelbay at {share:.1%} of the predict-bound ceiling "
+          f"(target >= {HEAVY_SHARE:.0%}): {verdict(share >= HEAVY_SHARE)}; by CPU time per request "
+          f"(immune to other load on CPU {SERVER_CPU}): {cpu_share:.1%}")
+
+
+def print_header(args: argparse.Namespace) -> None:
+    amount = f"{args.requests} requests" if args.requests else f"{args.duration:g} s"
+    print(f"scikit-learn 1.2.2 ({IMAGE}), 20 features, one CSV row per request; servers pinned to CPU {SERVER_CPU}, "
+          f"the load generator (asyncio, keep-alive) to CPU {CLIENT_CPU}")
+    print(f"each load: {args.warmup:g} s warm-up, then {amount}; worker processes: {WORKERS} gunicorn sync workers "
+          f"(+ nginx, 1 worker) vs SAGEMAKER_MODEL_SERVER_WORKERS={WORKERS} (+ modelbay's server process)")
+    print(f"load before the run: {os.getloadavg()[0]:.2f} (1 min average)")
+
+
+# -- the run --------------------------------------------------------------------------------------
+
+
+def check_prerequisites() -> None:
+    missing = [what for what, ok in (("nginx (apt-get install nginx)", _on_path("nginx")),
+                                     ("taskset (util-linux)", _on_path("taskset")),
+                                     (f"the classic stack's venv at {CLASSIC_PYTHON}", CLASSIC_PYTHON.exists()))
+               if not ok]
+    if missing:
+        sys.exit("missing: " + "; ".join(missing) + ". `make bench-serving` installs them.")
+
+
+def _on_path(program: str) -> bool:
+    import shutil
+    return shutil.which(program) is not None
+
+
+def main(args: argparse.Namespace) -> None:
+    check_prerequisites()
+    os.environ.setdefault("MODELBAY_ENVIRONMENTS_DIR", str(ROOT / ".cache" / "environments"))
+    python = sklearn_python()
+    with tempfile.TemporaryDirectory(prefix="modelbay-serving-") as tmp:
+        scratch = Path(tmp)
+        row = train(python, scratch / "models")
+        print_header(args)
+        figures: dict[str, dict[str, Figures]] = {}
+        with modelbay_server(scratch) as server:
+            from modelbay.sdk.clients import client
+            client("s3", server[0]).create_bucket(Bucket=BUCKET)
+            raws: dict[str, Raw] = {}
+            for name in MODELS:
+                files = scratch / "models" / name
+                raws[name] = raw_predict(python, files / "model.joblib", row, RAW_SECONDS)
+                figures[name] = compare(name, files, raws[name], row, server, scratch, args)
+                print_model(name, raws[name], figures[name])
+    print_targets(raws, figures)
+    print(f"load after the run: {os.getloadavg()[0]:.2f} (1 min average)")
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=6.0, help="seconds measured per load (default 6)")
+    parser.add_argument("--requests", type=int, default=None, help="measure this many requests per load instead")
+    parser.add_argument("--warmup", type=float, default=1.0, help="seconds of warm-up per load (default 1)")
+    parser.add_argument("--client", action="store_true", help=argparse.SUPPRESS)  # the load generator's process
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--concurrency", type=int, help=argparse.SUPPRESS)
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    arguments = parse_args()
+    run_client(arguments) if arguments.client else main(arguments)
