@@ -82,6 +82,15 @@ def test_list_and_describe_show_status_variants_weights_and_images(endpoint: str
     assert "ResponseMetadata" not in described(endpoint, server.url)
 
 
+def test_describe_shows_where_each_serving_instance_runs(endpoint: str, server: ServerProcess) -> None:
+    instances = described(endpoint, server.url)["Instances"]
+    assert sorted(instance["variant"] for instance in instances) == ["a", "b"]
+    assert all(instance["instance_id"] and instance["zone"] and instance["in_rotation"] for instance in instances)
+    readable = modelbay("endpoints", "describe", endpoint, url=server.url).stdout
+    assert "Serving instances" in readable and "In rotation" in readable
+    assert all(instance["zone"] in readable for instance in instances)
+
+
 def test_invoke_prints_the_answer_and_names_the_variant_on_stderr(endpoint: str, server: ServerProcess,
                                                                   scratch: Path) -> None:
     done = modelbay("invoke", endpoint, "--body", "1,2", "--target-variant", "b", url=server.url)

@@ -1,32 +1,37 @@
-"""`modelbay endpoints`: list, describe, steer traffic between the variants of, and delete endpoints.
-
-Also the pieces `modelbay transform` shares: status colours, local times, fact tables and failures reported as
-one line.
-"""
+"""`modelbay endpoints`: list, describe, steer traffic between the variants of, and delete endpoints."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from datetime import datetime
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Any, TypeVar
 
+import httpx
 import typer
 from rich.console import Group
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from modelbay.cli.output import Output, errors, reported_errors
-from modelbay.sdk import EndpointFailed, Predictor, Session, TransformJobFailed, client
+from modelbay.cli.output import (
+    Output,
+    facts_table,
+    local_time,
+    reported_errors,
+    reported_failures,
+    styled,
+    summaries,
+    url_option,
+)
+from modelbay.sdk import EndpointFailed, Predictor, Session, client, resolve_url
 from modelbay.sdk.waiting import wait_for
 
 app = typer.Typer(help="List, describe, reweigh and delete the endpoints of a modelbay server.", no_args_is_help=True)
+app.callback()(url_option)
 T = TypeVar("T")
 _COLUMNS = ["Name", "Status", "Variants", "Created"]
-_STYLES = {"InService": "green", "Completed": "green", "Failed": "red", "UpdateRollbackFailed": "red",
-           "OutOfService": "dim", "Stopped": "dim"}  # any other status is on its way somewhere: yellow
+_INSTANCES_PATH = "/_modelbay/v1/endpoints/{name}/instances"  # modelbay's own API: see modelbay.api.native
+_TIMEOUT_S = 10.0
 
 
 class Status(StrEnum):
@@ -43,12 +48,6 @@ class Status(StrEnum):
     UPDATE_ROLLBACK_FAILED = "UpdateRollbackFailed"
 
 
-@app.callback()
-def endpoints_options(ctx: typer.Context, url: str | None = typer.Option(None, "--url", help="Server URL")) -> None:
-    if url:
-        ctx.obj["url"] = url
-
-
 @app.command("list")
 def list_endpoints(
     ctx: typer.Context,
@@ -60,19 +59,19 @@ def list_endpoints(
     with reported_errors():
         sagemaker = client("sagemaker", ctx.obj["url"])
         filters = {"StatusEquals": status, "NameContains": name_contains}
-        pages = sagemaker.get_paginator("list_endpoints").paginate(
-            **{key: value for key, value in filters.items() if value}, PaginationConfig={"MaxItems": most})
-        described = [_described(sagemaker, summary["EndpointName"]) for page in pages
-                     for summary in page["Endpoints"]]
+        described = [_described(sagemaker, summary["EndpointName"])
+                     for summary in summaries(sagemaker, "list_endpoints", "Endpoints", filters, most)]
         out = Output(ctx.obj["json"])
         out.table(_COLUMNS, described if out.as_json else [_row(endpoint) for endpoint in described])
 
 
 @app.command()
 def describe(ctx: typer.Context, name: str) -> None:
-    """Show an endpoint: status, failure reason, and each variant's weights, instances, images and status."""
+    """Show an endpoint: status, failure reason, each variant's weights, instances, images and status, and where
+    each serving instance runs."""
     with reported_errors():
         endpoint = _described(client("sagemaker", ctx.obj["url"]), name)
+        endpoint["Instances"] = _instances(ctx.obj["url"], name)
         Output(ctx.obj["json"]).result(endpoint, _description(endpoint))
 
 
@@ -119,30 +118,23 @@ def assignments(items: list[str], kind: Callable[[str], T], what: str) -> dict[s
     return parsed
 
 
-@contextmanager
-def reported_failures() -> Iterator[None]:
-    """reported_errors, and an endpoint or transform job that failed as one line with its reason, exit status 1."""
-    with reported_errors():
-        try:
-            yield
-        except (EndpointFailed, TransformJobFailed) as failure:
-            errors.print(f"[red]error:[/red] {escape(str(failure))}")
-            raise typer.Exit(1) from None
-
-
-def styled(status: str) -> str:
-    style = _STYLES.get(status, "yellow")
-    return f"[{style}]{status}[/{style}]"
-
-
-def local_time(moment: datetime | None) -> str:
-    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S") if moment else ""
-
-
 def _described(sagemaker: Any, name: str) -> dict[str, Any]:
     endpoint: dict[str, Any] = sagemaker.describe_endpoint(EndpointName=name)
     endpoint.pop("ResponseMetadata", None)
     return endpoint
+
+
+def _instances(url: str | None, name: str) -> list[dict[str, Any]]:
+    """Where each serving instance of the endpoint runs, from the server's own API; none when it is not in service."""
+    try:
+        answer = httpx.get(resolve_url(url) + _INSTANCES_PATH.format(name=name), timeout=_TIMEOUT_S)
+        if answer.status_code == httpx.codes.NOT_FOUND:
+            return []
+        answer.raise_for_status()
+    except httpx.HTTPError as error:  # as an OSError, reported_errors prints it as one line
+        raise ConnectionError(f"instances of {name}: {error}") from None
+    instances: list[dict[str, Any]] = answer.json()["Instances"]
+    return instances
 
 
 def _row(endpoint: dict[str, Any]) -> dict[str, str]:
@@ -158,16 +150,6 @@ def _variant_brief(variant: dict[str, Any]) -> str:
     return f"{escape(variant['VariantName'])} {weight:g} × {count}"
 
 
-def facts_table(facts: dict[str, str]) -> Table:
-    """Label and value rows, leaving out empty values."""
-    table = Table.grid(padding=(0, 2))
-    table.add_column(style="bold")
-    for label, value in facts.items():
-        if value:
-            table.add_row(label, value)
-    return table
-
-
 def _description(endpoint: dict[str, Any]) -> Group:
     facts = facts_table({"Name": endpoint["EndpointName"], "Status": styled(endpoint["EndpointStatus"]),
                          "Failure reason": escape(endpoint.get("FailureReason", "")),
@@ -178,7 +160,18 @@ def _description(endpoint: dict[str, Any]) -> Group:
                      box=None, header_style="bold", title="Production variants", title_justify="left")
     for variant in endpoint.get("ProductionVariants", []):
         variants.add_row(*_variant_cells(variant))
-    return Group(facts, Text(), variants)
+    if not endpoint["Instances"]:
+        return Group(facts, Text(), variants)
+    return Group(facts, Text(), variants, Text(), _instances_table(endpoint["Instances"]))
+
+
+def _instances_table(instances: list[dict[str, Any]]) -> Table:
+    table = Table("Variant", "Instance", "Zone", "In rotation", box=None, header_style="bold",
+                  title="Serving instances", title_justify="left")
+    for instance in instances:
+        table.add_row(escape(instance["variant"]), instance["instance_id"], instance["zone"],
+                      "yes" if instance["in_rotation"] else "[yellow]no[/yellow]")
+    return table
 
 
 def _variant_cells(variant: dict[str, Any]) -> list[str]:

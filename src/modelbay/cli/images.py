@@ -11,22 +11,17 @@ from typing import Any
 
 import typer
 
-from modelbay.cli.output import Output, errors, fail, reported_errors
+from modelbay.cli.output import Output, fail, local_time, report, reported_errors, url_option
 from modelbay.sdk.clients import client
 
 app = typer.Typer(help="Register, list and remove the images training jobs name (a modelbay server's ECR registry).",
                   no_args_is_help=True)
+app.callback()(url_option)
 # The wire contract with the server's ECR service for a bring-your-own image on this machine.
 DIRECTORY_MEDIA_TYPE = "application/vnd.modelbay.directory.v1+json"
 PROGRAMS = ("train", "serve")  # SageMaker starts an image as `<image> train` or `<image> serve`
 _COLUMNS = ["Repository", "Tag", "Digest", "Image", "Pushed at"]
 _BATCH = 100  # imageIds per BatchGetImage call, ECR's limit
-
-
-@app.callback()
-def images_options(ctx: typer.Context, url: str | None = typer.Option(None, "--url", help="Server URL")) -> None:
-    if url:
-        ctx.obj["url"] = url
 
 
 @app.command()
@@ -75,7 +70,7 @@ def remove(ctx: typer.Context,
         if tag:
             failures = ecr.batch_delete_image(repositoryName=name, imageIds=[{"imageTag": tag}])["failures"]
             if failures:
-                errors.print(f"[red]error:[/red] {reference}: {failures[0]['failureReason']}")
+                report(f"{reference}: {failures[0]['failureReason']}")
                 raise typer.Exit(1)
         else:
             ecr.delete_repository(repositoryName=name, force=True)
@@ -130,7 +125,7 @@ def _table_row(row: dict[str, Any]) -> dict[str, str]:
     return {"Repository": row["repositoryName"], "Tag": row["imageTag"] or "<none>",
             "Digest": row["imageDigest"].removeprefix("sha256:")[:12],
             "Image": row["directory"] or row["imageManifestMediaType"] or "",
-            "Pushed at": row["imagePushedAt"].astimezone().strftime("%Y-%m-%d %H:%M:%S")}
+            "Pushed at": local_time(row["imagePushedAt"])}
 
 
 def _output(ctx: typer.Context) -> Output:

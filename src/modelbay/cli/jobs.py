@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Any
 
 import typer
@@ -13,34 +12,27 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from modelbay.cli.output import Output, console, reported_errors
+from modelbay.cli.output import (
+    JobStatus,
+    Output,
+    console,
+    facts_table,
+    local_time,
+    reported_errors,
+    styled,
+    summaries,
+    url_option,
+)
 from modelbay.sdk import client
 from modelbay.sdk.training_logs import TrainingLogs
 
 app = typer.Typer(help="List, describe, follow and stop training jobs on a modelbay server.", no_args_is_help=True)
+app.callback()(url_option)
 _POLL_S = 0.5
 _COLUMNS = ["Name", "Status", "Secondary status", "Created", "Duration"]
 
 
-class Status(StrEnum):
-    """TrainingJobStatus values."""
-
-    IN_PROGRESS = "InProgress"
-    COMPLETED = "Completed"
-    FAILED = "Failed"
-    STOPPING = "Stopping"
-    STOPPED = "Stopped"
-
-
-_STYLES: dict[str, str] = {Status.IN_PROGRESS: "yellow", Status.COMPLETED: "green", Status.FAILED: "red",
-           Status.STOPPING: "yellow", Status.STOPPED: "dim"}
-_RUNNING: set[str] = {Status.IN_PROGRESS, Status.STOPPING}
-
-
-@app.callback()
-def jobs_options(ctx: typer.Context, url: str | None = typer.Option(None, "--url", help="Server URL")) -> None:
-    if url:
-        ctx.obj["url"] = url
+_RUNNING: set[str] = {JobStatus.IN_PROGRESS, JobStatus.STOPPING}
 
 
 def _client(ctx: typer.Context, service: str) -> Any:
@@ -54,18 +46,16 @@ def _output(ctx: typer.Context) -> Output:
 @app.command("list")
 def list_jobs(
     ctx: typer.Context,
-    status: Status | None = typer.Option(None, "--status", help="Only jobs in this status."),
+    status: JobStatus | None = typer.Option(None, "--status", help="Only jobs in this status."),
     name_contains: str | None = typer.Option(None, "--name-contains", help="Only jobs whose name contains this."),
     most: int | None = typer.Option(None, "--max", min=1, help="At most this many jobs, newest first."),
 ) -> None:
     """List training jobs, newest first."""
     with reported_errors():
         filters = {"StatusEquals": status, "NameContains": name_contains}
-        pages = _client(ctx, "sagemaker").get_paginator("list_training_jobs").paginate(
-            **{key: value for key, value in filters.items() if value}, PaginationConfig={"MaxItems": most})
-        summaries = [summary for page in pages for summary in page["TrainingJobSummaries"]]
+        jobs = summaries(_client(ctx, "sagemaker"), "list_training_jobs", "TrainingJobSummaries", filters, most)
         out = _output(ctx)
-        out.table(_COLUMNS, summaries if out.as_json else [_row(summary) for summary in summaries])
+        out.table(_COLUMNS, jobs if out.as_json else [_row(job) for job in jobs])
 
 
 @app.command()
@@ -121,24 +111,21 @@ def _print_logs(lines: list[tuple[str, str]], several: bool) -> bool:
 
 
 def _row(summary: dict[str, Any]) -> dict[str, str]:
-    return {"Name": summary["TrainingJobName"], "Status": _status(summary["TrainingJobStatus"]),
-            "Secondary status": summary.get("SecondaryStatus", ""), "Created": _time(summary["CreationTime"]),
+    return {"Name": summary["TrainingJobName"], "Status": styled(summary["TrainingJobStatus"]),
+            "Secondary status": summary.get("SecondaryStatus", ""), "Created": local_time(summary["CreationTime"]),
             "Duration": _duration(summary["CreationTime"], summary.get("TrainingEndTime"))}
 
 
 def _description(job: dict[str, Any]) -> Group:
-    facts = Table.grid(padding=(0, 2))
-    facts.add_column(style="bold")
-    for label, value in _facts(job).items():
-        if value:
-            facts.add_row(label, value)
+    facts = facts_table(_facts(job))
     metrics = Table("Metric", "Value", box=None, header_style="bold", title="Final metrics", title_justify="left")
     for metric in job.get("FinalMetricDataList", []):
         metrics.add_row(metric["MetricName"], f"{metric['Value']:g}")
     history = Table("Status", "Start", "End", "Message", box=None, header_style="bold", title="Status history",
                     title_justify="left")
     for step in job.get("SecondaryStatusTransitions", []):
-        history.add_row(step["Status"], _time(step["StartTime"]), _time(step.get("EndTime")), step.get("StatusMessage"))
+        history.add_row(step["Status"], local_time(step["StartTime"]), local_time(step.get("EndTime")),
+                        step.get("StatusMessage"))
     parts: list[RenderableType] = [facts, Text(), metrics, Text(), history] if metrics.row_count else [
         facts, Text(), history]
     return Group(*parts)
@@ -146,22 +133,13 @@ def _description(job: dict[str, Any]) -> Group:
 
 def _facts(job: dict[str, Any]) -> dict[str, str | None]:
     resources = job["ResourceConfig"]
-    return {"Name": job["TrainingJobName"], "Status": _status(job["TrainingJobStatus"]),
+    return {"Name": job["TrainingJobName"], "Status": styled(job["TrainingJobStatus"]),
             "Secondary status": job.get("SecondaryStatus"), "Failure reason": job.get("FailureReason"),
             "Instances": f"{resources['InstanceType']} × {resources['InstanceCount']}",
             "Image": job["AlgorithmSpecification"].get("TrainingImage"),
             "Model artifacts": job.get("ModelArtifacts", {}).get("S3ModelArtifacts"),
-            "Created": _time(job["CreationTime"]),
+            "Created": local_time(job["CreationTime"]),
             "Duration": _duration(job.get("TrainingStartTime") or job["CreationTime"], job.get("TrainingEndTime"))}
-
-
-def _status(status: str) -> str:
-    style = _STYLES.get(status)
-    return f"[{style}]{status}[/{style}]" if style else status
-
-
-def _time(moment: datetime | None) -> str:
-    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S") if moment else ""
 
 
 def _duration(start: datetime, end: datetime | None) -> str:

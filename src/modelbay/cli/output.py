@@ -1,20 +1,40 @@
-"""Printing for people (rich) or for scripts (--json), and errors as one clear line."""
+"""Printing for people (rich) or for scripts (--json), and errors as one clear line.
+
+Also what the command groups share: the --url option, status colours, local times, fact tables and listings.
+"""
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 import typer
 from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console, RenderableType
+from rich.markup import escape
 from rich.table import Table
+
+from modelbay.sdk import EndpointFailed, TransformJobFailed
 
 console = Console()
 errors = Console(stderr=True)
+_STYLES = {"InService": "green", "Completed": "green", "Failed": "red", "UpdateRollbackFailed": "red",
+           "OutOfService": "dim", "Stopped": "dim"}  # any other status is on its way somewhere: yellow
+
+
+class JobStatus(StrEnum):
+    """TrainingJobStatus and TransformJobStatus values."""
+
+    IN_PROGRESS = "InProgress"
+    COMPLETED = "Completed"
+    FAILED = "Failed"
+    STOPPING = "Stopping"
+    STOPPED = "Stopped"
 
 
 class Output:
@@ -46,13 +66,62 @@ def reported_errors() -> Iterator[None]:
         yield
     except ClientError as error:
         info = error.response.get("Error", {})
-        errors.print(f"[red]error:[/red] {info.get('Code', 'Error')}: {info.get('Message', '')}")
+        report(f"{info.get('Code', 'Error')}: {info.get('Message', '')}")
         raise typer.Exit(1) from None
     except (BotoCoreError, OSError, ValueError) as error:
-        errors.print(f"[red]error:[/red] {error}")
+        report(str(error))
         raise typer.Exit(1) from None
+
+
+@contextmanager
+def reported_failures() -> Iterator[None]:
+    """reported_errors, and an endpoint or transform job that failed as one line with its reason, exit status 1."""
+    with reported_errors():
+        try:
+            yield
+        except (EndpointFailed, TransformJobFailed) as failure:
+            report(escape(str(failure)))
+            raise typer.Exit(1) from None
+
+
+def report(message: str) -> None:
+    """One error line on stderr; `message` is rich markup."""
+    errors.print(f"[red]error:[/red] {message}")
 
 
 def fail(message: str) -> None:
-    errors.print(f"[red]error:[/red] {message}")
+    report(message)
     sys.exit(2)
+
+
+def url_option(ctx: typer.Context, url: str | None = typer.Option(None, "--url", help="Server URL")) -> None:
+    """A command group's own --url, overriding `modelbay --url`: `app.callback()(url_option)`."""
+    if url:
+        ctx.obj["url"] = url
+
+
+def summaries(sagemaker: Any, operation: str, key: str, filters: Mapping[str, Any], most: int | None) -> list[Any]:
+    """Every summary a List* operation pages through, newest first; filters left None are not sent."""
+    pages = sagemaker.get_paginator(operation).paginate(
+        **{name: value for name, value in filters.items() if value}, PaginationConfig={"MaxItems": most})
+    return [summary for page in pages for summary in page[key]]
+
+
+def styled(status: str) -> str:
+    """The status in its colour: green done well, red failed, dim stopped, yellow on its way."""
+    style = _STYLES.get(status, "yellow")
+    return f"[{style}]{status}[/{style}]"
+
+
+def local_time(moment: datetime | None) -> str:
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S") if moment else ""
+
+
+def facts_table(facts: Mapping[str, str | None]) -> Table:
+    """Label and value rows, leaving out empty values."""
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold")
+    for label, value in facts.items():
+        if value:
+            table.add_row(label, value)
+    return table

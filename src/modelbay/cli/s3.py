@@ -9,18 +9,13 @@ import typer
 from boto3.s3.transfer import TransferConfig
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
-from modelbay.cli.output import Output, fail, reported_errors
+from modelbay.cli.output import Output, fail, reported_errors, url_option
 from modelbay.sdk import client
 
 app = typer.Typer(help="Copy, list and remove objects (s3://bucket/key) on a modelbay server.",
                   no_args_is_help=True)
+app.callback()(url_option)
 _PROGRESS_FROM_BYTES = 8 * 1024 * 1024  # smaller transfers finish before a bar is worth drawing
-
-
-@app.callback()
-def s3_options(ctx: typer.Context, url: str | None = typer.Option(None, "--url", help="Server URL")) -> None:
-    if url:
-        ctx.obj["url"] = url
 
 
 def _s3(ctx: typer.Context) -> Any:

@@ -2,36 +2,29 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Any
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from modelbay.cli.endpoints import facts_table, local_time, reported_failures, styled
-from modelbay.cli.output import Output, reported_errors
+from modelbay.cli.output import (
+    JobStatus,
+    Output,
+    facts_table,
+    local_time,
+    reported_errors,
+    reported_failures,
+    styled,
+    summaries,
+    url_option,
+)
 from modelbay.sdk import Session, Transformer, client
 
 app = typer.Typer(help="Run a model over S3 data with batch transform jobs on a modelbay server.",
                   no_args_is_help=True)
+app.callback()(url_option)
 _COLUMNS = ["Name", "Status", "Created", "Ended", "Failure reason"]
-
-
-class Status(StrEnum):
-    """TransformJobStatus values."""
-
-    IN_PROGRESS = "InProgress"
-    COMPLETED = "Completed"
-    FAILED = "Failed"
-    STOPPING = "Stopping"
-    STOPPED = "Stopped"
-
-
-@app.callback()
-def transform_options(ctx: typer.Context, url: str | None = typer.Option(None, "--url", help="Server URL")) -> None:
-    if url:
-        ctx.obj["url"] = url
 
 
 @app.command()
@@ -71,18 +64,17 @@ def describe(ctx: typer.Context, name: str) -> None:
 @app.command("list")
 def list_jobs(
     ctx: typer.Context,
-    status: Status | None = typer.Option(None, "--status", help="Only jobs in this status."),
+    status: JobStatus | None = typer.Option(None, "--status", help="Only jobs in this status."),
     name_contains: str | None = typer.Option(None, "--name-contains", help="Only jobs whose name contains this."),
     most: int | None = typer.Option(None, "--max", min=1, help="At most this many jobs, newest first."),
 ) -> None:
     """List transform jobs, newest first."""
     with reported_errors():
         filters = {"StatusEquals": status, "NameContains": name_contains}
-        pages = client("sagemaker", ctx.obj["url"]).get_paginator("list_transform_jobs").paginate(
-            **{key: value for key, value in filters.items() if value}, PaginationConfig={"MaxItems": most})
-        summaries = [summary for page in pages for summary in page["TransformJobSummaries"]]
+        jobs = summaries(client("sagemaker", ctx.obj["url"]), "list_transform_jobs", "TransformJobSummaries",
+                         filters, most)
         out = Output(ctx.obj["json"])
-        out.table(_COLUMNS, summaries if out.as_json else [_row(summary) for summary in summaries])
+        out.table(_COLUMNS, jobs if out.as_json else [_row(job) for job in jobs])
 
 
 @app.command()
