@@ -32,7 +32,7 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -51,6 +51,11 @@ INSTANCE_TYPE = "ml.m5.large"
 RAW_SECONDS = 2.0
 LIGHT_GAIN, LIGHT_ADDED_MS, HEAVY_SHARE = 1.5, 0.5, 0.9  # the targets
 
+LABELS = {  # the stacks measured, in the order their loads run
+    "classic": "(b) nginx+gunicorn+Flask+pandas",
+    "modelbay": "(c) modelbay: front door+model server",
+    "model server": "    its model server alone (direct)",
+}
 MODELS = {  # name → (what it is, the scikit-learn expression that makes it)
     "light": ("LogisticRegression", "LogisticRegression(max_iter=1000)"),
     "heavy": ("RandomForest, 100 trees, depth 10",
@@ -254,6 +259,21 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
+def listening_port(pids: list[int]) -> int:
+    """The TCP port one of `pids` listens on (found through /proc: the model server's own port)."""
+    sockets = set()
+    for pid in pids:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with suppress(OSError):
+                if (target := os.readlink(fd)).startswith("socket:["):
+                    sockets.add(target[8:-1])
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[3] == "0A" and fields[9] in sockets:  # 0A: LISTEN
+            return int(fields[1].rsplit(":", 1)[1], 16)
+    raise RuntimeError(f"none of the processes {pids} listens on a TCP port")
+
+
 def cpu_seconds(pids: list[int]) -> float:
     """The CPU time the threads of `pids` have had (the scheduler's count, in ns, of time on a CPU)."""
     total = 0
@@ -413,14 +433,16 @@ def compare(name: str, files: Path, raw: Raw, row: bytes, server: tuple[str, int
     requests = {"modelbay": http_request(path, port, row, signed_headers(url + path, row))}
     with classic_stack(files / "model.joblib", scratch) as (classic_port, launcher), \
             endpoint(url, name, files / "model.tar.gz"):
-        requests["classic"] = http_request("/invocations", classic_port, row, {})
-        ports = {"classic": classic_port, "modelbay": port}
-        pids = {"classic": descendants(launcher), "modelbay": [server_pid, *descendants(server_pid)]}
+        instance = descendants(server_pid)
+        ports = {"classic": classic_port, "modelbay": port, "model server": listening_port(instance)}
+        for stack in ("classic", "model server"):
+            requests[stack] = http_request("/invocations", ports[stack], row, {})
+        pids = {"classic": descendants(launcher), "modelbay": [server_pid, *instance], "model server": instance}
         answers = {stack: answer(ports[stack], requests[stack]) for stack in ports}
         check_answers(name, answers | {"raw": raw.prediction}, pids)
-        loads: dict[str, dict[int, Load]] = {"classic": {}, "modelbay": {}}
+        loads: dict[str, dict[int, Load]] = {stack: {} for stack in LABELS}
         for concurrency in CONCURRENCIES:
-            for stack in ("classic", "modelbay"):
+            for stack in LABELS:
                 loads[stack][concurrency] = measure(ports[stack], requests[stack], concurrency, pids[stack], args)
         return {stack: Figures(loads[stack], *memory(pids[stack]), len(pids[stack])) for stack in loads}
 
@@ -442,7 +464,6 @@ def verdict(met: bool) -> str:
     return "met" if met else "NOT met"
 
 
-LABELS = {"classic": "(b) nginx+gunicorn+Flask+pandas", "modelbay": "(c) modelbay front door+model server"}
 _LABEL, _CELL = 38, 9
 
 
@@ -472,7 +493,7 @@ def print_model(name: str, raw: Raw, figures: dict[str, Figures]) -> None:
     _row("stack", ["req/s", "p50 ms", "p99 ms", "req/s", "p50 ms", "p99 ms", "CPU us/r", "RSS", "PSS"])
     for stack, label in LABELS.items():
         _row(label, _cells(figures[stack]))
-    _row("modelbay / classic", _ratios(figures["modelbay"], figures["classic"]))
+    _row("(c) / (b)", _ratios(figures["modelbay"], figures["classic"]))
     shares = ", ".join(f"{stack} {figures[stack].loads[16].cpu_share:.0%}" for stack in LABELS)
     processes = ", ".join(f"{stack} {figures[stack].processes}" for stack in LABELS)
     print(f"  CPU us/r: the stack's CPU time per request at concurrency 16, all its processes ({processes}); "
@@ -488,7 +509,7 @@ def print_targets(raws: dict[str, Raw], figures: dict[str, dict[str, Figures]]) 
     print("\ntargets")
     print(f"  light, concurrency 16: modelbay {gain:.2f}x the classic stack's requests/s "
           f"(target >= {LIGHT_GAIN}x): {verdict(gain >= LIGHT_GAIN)}")
-    print(f"  light, concurrency 1: modelbay p50 {added:.3f} ms above raw predict's "
+    print(f"  light, concurrency 1: modelbay p50 {added:.4f} ms above raw predict's "
           f"(target <= {LIGHT_ADDED_MS} ms): {verdict(added <= LIGHT_ADDED_MS)}")
     print(f"  heavy, concurrency 16: modelbay at {share:.1%} of the predict-bound ceiling "
           f"(target >= {HEAVY_SHARE:.0%}): {verdict(share >= HEAVY_SHARE)}; by CPU time per request "
