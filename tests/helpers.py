@@ -1,4 +1,5 @@
-"""Helpers the tests share: waiting for conditions and starting real servers on free ports."""
+"""Helpers the tests share: a test clock, waiting for conditions, bring-your-own model servers and starting real
+servers on free ports."""
 
 from __future__ import annotations
 
@@ -6,10 +7,25 @@ import os
 import socket
 import subprocess
 import sys
+import textwrap
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)  # when a test's Clock starts
+
+
+class Clock:
+    """A clock that moves one second each time it is read, from T0."""
+
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        self.now += timedelta(seconds=1)
+        return self.now
 
 
 def wait_until(check: Callable[[], object], timeout_s: float, what: str, every_s: float = 0.05) -> object:
@@ -49,6 +65,46 @@ def moto_s3_server() -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+# The skeleton of a bring-your-own model server: SageMaker starts an image as `<image> serve`, which must answer
+# GET /ping and POST /invocations on $SAGEMAKER_BIND_TO_PORT. `answer(body, content_type, status)` replies.
+_SERVE = """#!{python}
+import http.server, json, os, sys, threading
+{preamble}
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *args):
+        pass
+    def answer(self, body, content_type="text/plain", status=200):
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def do_GET(self):
+{on_get}
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+{on_post}
+http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["SAGEMAKER_BIND_TO_PORT"])), Handler).serve_forever()
+"""
+
+
+def serve_program(on_post: str, preamble: str = "", on_get: str = 'self.answer(b"")') -> str:
+    """A tiny bring-your-own `serve` program; `on_post` handles an invocation's `body` (bytes) as do_POST's
+    statements, `preamble` runs first (module level), `on_get` answers a ping."""
+    return _SERVE.format(python=sys.executable, preamble=textwrap.dedent(preamble).strip(),
+                         on_get=textwrap.indent(textwrap.dedent(on_get).strip(), " " * 8),
+                         on_post=textwrap.indent(textwrap.dedent(on_post).strip(), " " * 8))
+
+
+def serve_image(directory: Path, program: str) -> str:
+    """A bring-your-own image: `directory` (made if need be) holding `program` as its executable `serve`."""
+    directory.mkdir(exist_ok=True)
+    (directory / "serve").write_text(program)
+    (directory / "serve").chmod(0o755)
+    return str(directory)
 
 
 # Framework environments take a minute to build, so every test server shares one cache (kept between runs).

@@ -4,7 +4,6 @@ AWS credentials); the endpoints are deployed with the SDK."""
 from __future__ import annotations
 
 import json
-import textwrap
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -16,37 +15,14 @@ from modelbay.cli.main import app
 from modelbay.sdk import Model, Predictor, ProductionVariant, Session, deploy_variants
 from tests.conftest import client
 from tests.helpers import ServerProcess, wait_until
+from tests.integration.models import echo_model
 from tests.integration.test_cli import modelbay
-
-# Answers each request with what it was sent, in capitals, and the content type it came as; fails on "boom",
-# never answers "hang".
-ECHO_SCRIPT = """
-    import threading
-
-    def model_fn(model_dir):
-        return None
-
-    def transform_fn(model, body, content_type, accept):
-        text = body if isinstance(body, str) else body.decode()
-        if "boom" in text:
-            raise ValueError("boom")
-        if "hang" in text:
-            threading.Event().wait()
-        return f"{content_type}:{text.upper()}", "text/plain"
-"""
-
-
-@pytest.fixture(scope="module")
-def session(server: ServerProcess) -> Session:
-    return Session(url=server.url)
 
 
 @pytest.fixture(scope="module")
 def echo(session: Session, tmp_path_factory: pytest.TempPathFactory) -> Model:
     """A plain-Python model that echoes, shared by the module's endpoints."""
-    code = tmp_path_factory.mktemp("echo")
-    (code / "echo.py").write_text(textwrap.dedent(ECHO_SCRIPT))
-    return Model(framework="python", entry_point=str(code / "echo.py"), session=session)
+    return echo_model(session, tmp_path_factory.mktemp("echo"))
 
 
 @pytest.fixture

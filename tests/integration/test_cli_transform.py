@@ -3,23 +3,20 @@
 from __future__ import annotations
 
 import json
-import textwrap
 from typing import Any
 
 import pytest
 
-from modelbay.sdk import Model, Session
+from modelbay.sdk import Session
 from tests.helpers import ServerProcess, wait_until
+from tests.integration.models import echo_model
 from tests.integration.test_cli import modelbay
-from tests.integration.test_cli_endpoints import ECHO_SCRIPT
 
 
 @pytest.fixture(scope="module")
-def echo(server: ServerProcess, tmp_path_factory: pytest.TempPathFactory) -> str:
+def echo(session: Session, tmp_path_factory: pytest.TempPathFactory) -> str:
     """The name of a plain-Python model that echoes each record in capitals (see ECHO_SCRIPT)."""
-    code = tmp_path_factory.mktemp("echo")
-    (code / "echo.py").write_text(textwrap.dedent(ECHO_SCRIPT))
-    return Model(framework="python", entry_point=str(code / "echo.py"), session=Session(server.url)).create()
+    return echo_model(session, tmp_path_factory.mktemp("echo")).create()
 
 
 def create(url: str, model: str, bucket: str, *more: str) -> Any:

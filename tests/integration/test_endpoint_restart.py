@@ -12,15 +12,10 @@ from typing import Any
 
 from tests.conftest import client
 from tests.helpers import ServerProcess, wait_until
-from tests.integration.test_endpoints import (
-    IN_SERVICE,
-    create_config,
-    create_model,
-    invoke,
-    model_servers,
-    tar_gz,
-)
+from tests.integration.models import create_model, trained_artifact
+from tests.integration.test_endpoints import IN_SERVICE, create_config, invoke, model_servers
 
+# A classifier that always answers 7.
 CONSTANT_MODEL = b"""
 import os, joblib, numpy as np
 from sklearn.dummy import DummyClassifier
@@ -37,7 +32,7 @@ def test_an_endpoint_serves_from_the_same_instances_after_the_server_is_killed(t
     server.start()
     try:
         sagemaker, s3 = client(server.url, "sagemaker"), client(server.url, "s3")
-        artifact = _constant_model(sagemaker, s3, unique)
+        artifact = trained_artifact(sagemaker, s3, unique, CONSTANT_MODEL, image="modelbay/sklearn:1.2-1")
         model = create_model(sagemaker, unique, artifact, TEST_TAG=unique)
         sagemaker.create_endpoint(EndpointName=unique, EndpointConfigName=create_config(
             sagemaker, unique, [("a", model, 2, 1.0)]))
@@ -58,25 +53,6 @@ def test_an_endpoint_serves_from_the_same_instances_after_the_server_is_killed(t
         wait_until(lambda: not model_servers(unique), 60, "the model servers to stop")
     finally:
         server.stop()
-
-
-def _constant_model(sagemaker: Any, s3: Any, bucket: str) -> str:
-    """A model.tar.gz whose classifier always answers 7, made by a training job."""
-    s3.create_bucket(Bucket=bucket)
-    s3.put_object(Bucket=bucket, Key="code/sourcedir.tar.gz", Body=tar_gz("train.py", CONSTANT_MODEL))
-    sagemaker.create_training_job(
-        TrainingJobName=bucket, RoleArn="arn:aws:iam::000000000000:role/R",
-        AlgorithmSpecification={"TrainingImage": "modelbay/sklearn:1.2-1", "TrainingInputMode": "File"},
-        HyperParameters={"sagemaker_program": '"train.py"',
-                         "sagemaker_submit_directory": f'"s3://{bucket}/code/sourcedir.tar.gz"'},
-        OutputDataConfig={"S3OutputPath": f"s3://{bucket}/out"},
-        ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
-        StoppingCondition={"MaxRuntimeInSeconds": 600})
-    sagemaker.get_waiter("training_job_completed_or_stopped").wait(TrainingJobName=bucket, WaiterConfig=IN_SERVICE)
-    job = sagemaker.describe_training_job(TrainingJobName=bucket)
-    assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
-    uri: str = job["ModelArtifacts"]["S3ModelArtifacts"]
-    return uri
 
 
 def _answers(runtime: Any, endpoint: str) -> bool:

@@ -7,11 +7,8 @@ The model is a scikit-learn LogisticRegression trained once by a script-mode tra
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import signal
-import sys
-import tarfile
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -23,89 +20,38 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.conftest import client
-from tests.helpers import ServerProcess, wait_until
+from tests.helpers import ServerProcess, serve_image, serve_program, wait_until
+from tests.integration.models import (
+    CLASSIFIER,
+    CLASSIFIER_ROWS,
+    ROLE,
+    SKLEARN,
+    create_model,
+    trained_artifact,
+)
 
-SKLEARN = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
-ROLE = "arn:aws:iam::000000000000:role/SageMakerRole"
 IN_SERVICE = {"Delay": 1, "MaxAttempts": 120}
 CHI_SQUARE_1_DF_P001 = 10.828  # critical value of the chi-square distribution, 1 degree of freedom, p = 0.001
-TRAIN = b"""
-import glob, os, joblib, pandas as pd
-from sklearn.linear_model import LogisticRegression
-rows = pd.concat(pd.read_csv(p, header=None) for p in glob.glob(os.environ["SM_CHANNEL_TRAIN"] + "/*.csv"))
-model = LogisticRegression().fit(rows.iloc[:, 1:], rows[0])
-joblib.dump(model, os.path.join(os.environ["SM_MODEL_DIR"], "model.joblib"))
-"""
 # A bring-your-own pipeline step: answers its input with a tag added, as text/csv or JSON.
-STEP = f"""#!{sys.executable}
-import http.server, json, os
-class Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    def log_message(self, *args):
-        pass
-    def answer(self, body, content_type):
-        self.send_response(200)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def do_GET(self):
-        self.answer(b"", "text/plain")
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers["Content-Length"])).decode()
-        if os.environ["STEP"] == "pre":  # swap the two features: "a,b" -> "b,a"
-            self.answer(",".join(reversed(body.strip().split(","))).encode(), "text/csv")
-        else:
-            seen = {{"prediction": json.loads(body), "content_type": self.headers["Content-Type"]}}
-            self.answer(json.dumps(seen).encode(), "application/json")
-http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["SAGEMAKER_BIND_TO_PORT"])), Handler).serve_forever()
-"""
-
-
-def tar_gz(name: str, data: bytes) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        info = tarfile.TarInfo(name)
-        info.size = len(data)
-        archive.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
+STEP = serve_program(on_post="""
+    text = body.decode()
+    if os.environ["STEP"] == "pre":  # swap the two features: "a,b" -> "b,a"
+        self.answer(",".join(reversed(text.strip().split(","))).encode(), "text/csv")
+    else:
+        seen = {"prediction": json.loads(text), "content_type": self.headers["Content-Type"]}
+        self.answer(json.dumps(seen).encode(), "application/json")
+""")
 
 
 @pytest.fixture(scope="module")
 def artifact(sagemaker: Any, s3: Any) -> str:
     """model.tar.gz of a classifier of (x, y) that says whether x > y, trained by a training job."""
-    bucket = "endpoints-" + os.urandom(4).hex()
-    s3.create_bucket(Bucket=bucket)
-    rows = "\n".join(f"{int(x > y)},{x},{y}" for x in range(10) for y in range(10) if x != y)
-    s3.put_object(Bucket=bucket, Key="data/rows.csv", Body=rows.encode())
-    s3.put_object(Bucket=bucket, Key="code/sourcedir.tar.gz", Body=tar_gz("train.py", TRAIN))
-    sagemaker.create_training_job(
-        TrainingJobName=bucket, RoleArn=ROLE, AlgorithmSpecification={"TrainingImage": SKLEARN,
-                                                                      "TrainingInputMode": "File"},
-        HyperParameters={"sagemaker_program": '"train.py"',
-                         "sagemaker_submit_directory": f'"s3://{bucket}/code/sourcedir.tar.gz"'},
-        InputDataConfig=[{"ChannelName": "train", "DataSource": {"S3DataSource": {
-            "S3DataType": "S3Prefix", "S3Uri": f"s3://{bucket}/data/"}}}],
-        OutputDataConfig={"S3OutputPath": f"s3://{bucket}/out"},
-        ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
-        StoppingCondition={"MaxRuntimeInSeconds": 600})
-    sagemaker.get_waiter("training_job_completed_or_stopped").wait(TrainingJobName=bucket, WaiterConfig=IN_SERVICE)
-    job = sagemaker.describe_training_job(TrainingJobName=bucket)
-    assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
-    uri: str = job["ModelArtifacts"]["S3ModelArtifacts"]
-    return uri
+    return trained_artifact(sagemaker, s3, "endpoints-" + os.urandom(4).hex(), CLASSIFIER, CLASSIFIER_ROWS)
 
 
 @pytest.fixture(scope="module")
 def runtime(server: ServerProcess) -> Any:
     return client(server.url, "sagemaker-runtime")
-
-
-def create_model(sagemaker: Any, name: str, artifact: str, **environment: str) -> str:
-    sagemaker.create_model(ModelName=name, ExecutionRoleArn=ROLE, PrimaryContainer={
-        "Image": SKLEARN, "ModelDataUrl": artifact, "Environment": {"SAGEMAKER_MODEL_SERVER_WORKERS": "1",
-                                                                   **environment}})
-    return name
 
 
 def create_config(sagemaker: Any, name: str, variants: list[tuple[str, str, int, float]]) -> str:
@@ -279,14 +225,11 @@ def test_sigkill_of_an_instance_under_load_fails_no_request_and_it_is_replaced(
 
 def test_an_inference_pipeline_of_three_containers(sagemaker: Any, runtime: Any, artifact: str, unique: str,
                                                    scratch: Path) -> None:
-    step = scratch / "step"
-    step.mkdir()
-    (step / "serve").write_text(STEP)
-    (step / "serve").chmod(0o755)
+    step = serve_image(scratch / "step", STEP)
     sagemaker.create_model(ModelName=unique, ExecutionRoleArn=ROLE, Containers=[
-        {"Image": str(step), "Environment": {"STEP": "pre"}},
+        {"Image": step, "Environment": {"STEP": "pre"}},
         {"Image": SKLEARN, "ModelDataUrl": artifact, "Environment": {"SAGEMAKER_MODEL_SERVER_WORKERS": "1"}},
-        {"Image": str(step), "Environment": {"STEP": "post"}}])
+        {"Image": step, "Environment": {"STEP": "post"}}])
     deploy(sagemaker, unique, create_config(sagemaker, unique, [("AllTraffic", unique, 1, 1.0)]))
     answer = runtime.invoke_endpoint(EndpointName=unique, Body=b"3,1", ContentType="text/csv")
     assert answer["ContentType"] == "application/json"

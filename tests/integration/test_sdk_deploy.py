@@ -25,7 +25,6 @@ from modelbay.sdk import (
     TransformJobFailed,
     deploy_variants,
 )
-from tests.helpers import ServerProcess
 
 # y = x0 + 2·x1 exactly, so a linear regression learns it; serving answers ten times the prediction, so the
 # tests see the entry point's own predict_fn serve (the training code doubles as the inference code).
@@ -51,11 +50,6 @@ SERVE_SCRIPT = """
 """
 ROWS = [[1, 2], [3, 4]]
 EXPECTED = [5.0, 11.0]  # x0 + 2·x1 for each row
-
-
-@pytest.fixture(scope="module")
-def session(server: ServerProcess) -> Session:
-    return Session(url=server.url)
 
 
 @pytest.fixture(scope="module")

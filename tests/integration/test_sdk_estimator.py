@@ -18,11 +18,6 @@ DEFAULT_BUCKET = "sagemaker-us-east-1-000000000000"
 TRANSITION = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} (\w+) - .+")
 
 
-@pytest.fixture(scope="module")
-def session(server: ServerProcess) -> Session:
-    return Session(url=server.url)
-
-
 def model_files(s3: Any, uri: str) -> dict[str, bytes]:
     """The members of the model.tar.gz at `uri`, by name."""
     bucket, key = uri.removeprefix("s3://").split("/", 1)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,42 +16,20 @@ import pytest
 from botocore.exceptions import WaiterError
 
 from tests.conftest import client
-from tests.helpers import ServerProcess, wait_until
-from tests.integration.test_endpoints import ROLE, SKLEARN, tar_gz
+from tests.helpers import ServerProcess, serve_image, serve_program, wait_until
+from tests.integration.models import CLASSIFIER, CLASSIFIER_ROWS, ROLE, create_model, trained_artifact
 
 WAITER = {"Delay": 1, "MaxAttempts": 300}
-TRAIN = b"""
-import glob, os, joblib, pandas as pd
-from sklearn.linear_model import LogisticRegression
-rows = pd.concat(pd.read_csv(p, header=None) for p in glob.glob(os.environ["SM_CHANNEL_TRAIN"] + "/*.csv"))
-model = LogisticRegression().fit(rows.iloc[:, 1:], rows[0])
-joblib.dump(model, os.path.join(os.environ["SM_MODEL_DIR"], "model.joblib"))
-"""
 # A bring-your-own pipeline step on CSV lines: "drop-id" drops each line's first field, "swap" swaps the
 # two left; "hang" never answers.
-STEP = f"""#!{sys.executable}
-import http.server, os, threading
-class Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    def log_message(self, *args):
-        pass
-    def answer(self, body):
-        self.send_response(200)
-        self.send_header("Content-Type", "text/csv")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def do_GET(self):
-        self.answer(b"")
-    def do_POST(self):
-        lines = self.rfile.read(int(self.headers["Content-Length"])).decode().strip().split("\\n")
-        step = os.environ["STEP"]
-        if step == "hang":
-            threading.Event().wait()
-        fields = [line.split(",")[1:] if step == "drop-id" else line.split(",")[::-1] for line in lines]
-        self.answer("\\n".join(",".join(f) for f in fields).encode())
-http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["SAGEMAKER_BIND_TO_PORT"])), Handler).serve_forever()
-"""
+STEP = serve_program(on_post="""
+    lines = body.decode().strip().split("\\n")
+    step = os.environ["STEP"]
+    if step == "hang":
+        threading.Event().wait()
+    fields = [line.split(",")[1:] if step == "drop-id" else line.split(",")[::-1] for line in lines]
+    self.answer("\\n".join(",".join(f) for f in fields).encode(), "text/csv")
+""")
 POINTS = [(x, y) for x in range(0, 10, 3) for y in range(1, 10, 4) if x != y]
 
 
@@ -60,35 +37,12 @@ POINTS = [(x, y) for x in range(0, 10, 3) for y in range(1, 10, 4) if x != y]
 def model(sagemaker: Any, s3: Any) -> str:
     """A model of the trained classifier on the scikit-learn image, named as the bucket the tests use."""
     bucket = "transform-" + os.urandom(4).hex()
-    s3.create_bucket(Bucket=bucket)
-    rows = "\n".join(f"{int(x > y)},{x},{y}" for x in range(10) for y in range(10) if x != y)
-    s3.put_object(Bucket=bucket, Key="train/rows.csv", Body=rows.encode())
-    s3.put_object(Bucket=bucket, Key="code/sourcedir.tar.gz", Body=tar_gz("train.py", TRAIN))
-    sagemaker.create_training_job(
-        TrainingJobName=bucket, RoleArn=ROLE, AlgorithmSpecification={"TrainingImage": SKLEARN,
-                                                                      "TrainingInputMode": "File"},
-        HyperParameters={"sagemaker_program": '"train.py"',
-                         "sagemaker_submit_directory": f'"s3://{bucket}/code/sourcedir.tar.gz"'},
-        InputDataConfig=[{"ChannelName": "train", "DataSource": {"S3DataSource": {
-            "S3DataType": "S3Prefix", "S3Uri": f"s3://{bucket}/train/"}}}],
-        OutputDataConfig={"S3OutputPath": f"s3://{bucket}/model"},
-        ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
-        StoppingCondition={"MaxRuntimeInSeconds": 600})
-    sagemaker.get_waiter("training_job_completed_or_stopped").wait(TrainingJobName=bucket, WaiterConfig=WAITER)
-    job = sagemaker.describe_training_job(TrainingJobName=bucket)
-    assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
-    sagemaker.create_model(ModelName=bucket, ExecutionRoleArn=ROLE, PrimaryContainer={
-        "Image": SKLEARN, "ModelDataUrl": job["ModelArtifacts"]["S3ModelArtifacts"],
-        "Environment": {"SAGEMAKER_MODEL_SERVER_WORKERS": "1"}})
-    return bucket
+    return create_model(sagemaker, bucket, trained_artifact(sagemaker, s3, bucket, CLASSIFIER, CLASSIFIER_ROWS))
 
 
 @pytest.fixture(scope="module")
 def step(tmp_path_factory: pytest.TempPathFactory) -> str:
-    image = tmp_path_factory.mktemp("step")
-    (image / "serve").write_text(STEP)
-    (image / "serve").chmod(0o755)
-    return str(image)
+    return serve_image(tmp_path_factory.mktemp("step"), STEP)
 
 
 def transform(sagemaker: Any, name: str, model: str, source: dict[str, Any], output: str, *,

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import http.client
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,36 +15,21 @@ from modelbay.controllers.endpoints import EndpointController
 from modelbay.controllers.fleet import PORT, VARIANT, ZONE, group_slots
 from modelbay.controllers.images import Images
 from modelbay.platform import Platform, open_platform
-from modelbay.runtime.environments import FrameworkEnvironments
 from modelbay.runtime.process import ProcessRuntime
 from modelbay.serving.router import EndpointNotFound
 from modelbay.store.metadata.endpoints import Endpoint, EndpointSpec, VariantState
-from tests.helpers import SHARED_ENVIRONMENTS, wait_until
+from tests.helpers import serve_image, serve_program, wait_until
+from tests.unit.controllers.hosting import FAIL_TO_LOAD_IF_ASKED, reconcile_until
 
 # A model server as a bring-your-own image has it: answers /ping, and /invocations with who answered.
-SERVE = f"""#!{sys.executable}
-import http.server, os, sys
-if os.environ.get("FAIL_TO_LOAD"):
-    sys.exit("could not load the model: " + os.environ["FAIL_TO_LOAD"])
-class Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    def log_message(self, *args):
-        pass
-    def answer(self, body):
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def do_GET(self):
-        print("pinged", flush=True)
-        self.answer(b"")
-    def do_POST(self):
-        if self.rfile.read(int(self.headers["Content-Length"])) == b"die":
-            os.kill(os.getpid(), 9)
-        self.answer((os.environ["MODEL_NAME"] + " " + os.environ["MODELBAY_ZONE"]).encode())
-http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["SAGEMAKER_BIND_TO_PORT"])), Handler).serve_forever()
-"""
+SERVE = serve_program(preamble=FAIL_TO_LOAD_IF_ASKED, on_get="""
+    print("pinged", flush=True)
+    self.answer(b"")
+""", on_post="""
+    if body == b"die":
+        os.kill(os.getpid(), 9)
+    self.answer((os.environ["MODEL_NAME"] + " " + os.environ["MODELBAY_ZONE"]).encode())
+""")
 
 
 LOOP = asyncio.new_event_loop()
@@ -58,22 +41,13 @@ def platform(tmp_path: Path) -> Platform:
 
 
 @pytest.fixture
-def controller(platform: Platform, tmp_path: Path) -> Iterator[EndpointController]:
-    runtime = ProcessRuntime(tmp_path / "runtime", namespaces=False)
-    controller = EndpointController(platform, runtime, Images(FrameworkEnvironments(SHARED_ENVIRONMENTS)),
-                                    check_every_s=0.2, drain_timeout_s=5, stop_grace_s=1)
-    yield controller
-    for instance in runtime.list({}):
-        runtime.stop(instance.id, 0)
+def controller(platform: Platform, runtime: ProcessRuntime, images: Images) -> EndpointController:
+    return EndpointController(platform, runtime, images, check_every_s=0.2, drain_timeout_s=5, stop_grace_s=1)
 
 
 @pytest.fixture
 def image(tmp_path: Path) -> str:
-    directory = tmp_path / "image"
-    directory.mkdir()
-    (directory / "serve").write_text(SERVE)
-    (directory / "serve").chmod(0o755)
-    return str(directory)
+    return serve_image(tmp_path / "image", SERVE)
 
 
 def model(image: str, name: str, **env: str) -> dict[str, Any]:
@@ -99,13 +73,7 @@ def create(platform: Platform, name: str, endpoint_spec: EndpointSpec) -> None:
 
 
 def settle(controller: EndpointController, name: str, statuses: tuple[str, ...] = ("InService", "Failed")) -> Endpoint:
-    def settled() -> Endpoint | None:
-        controller.reconcile(name)
-        endpoint = controller.endpoints.get(name)
-        return endpoint if endpoint is not None and endpoint.status in statuses else None
-    endpoint = wait_until(settled, 60, f"endpoint {name} to reach {statuses}")
-    assert isinstance(endpoint, Endpoint)
-    return endpoint
+    return reconcile_until(controller.reconcile, controller.endpoints.get, name, statuses)
 
 
 def invoke(platform: Platform, name: str, target_variant: str | None = None) -> str:

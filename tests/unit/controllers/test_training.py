@@ -15,10 +15,10 @@ from modelbay.controllers.training import LOST_REASON, TrainingController
 from modelbay.controllers.training_logs import LOG_GROUP
 from modelbay.platform import Platform, open_platform
 from modelbay.runtime.base import Instance
-from modelbay.runtime.environments import FrameworkEnvironments
 from modelbay.runtime.process import ProcessRuntime
 from modelbay.store.metadata.training_jobs import TrainingJob
-from tests.helpers import SHARED_ENVIRONMENTS, wait_until
+from tests.helpers import wait_until
+from tests.unit.controllers.hosting import reconcile_until
 
 
 @pytest.fixture
@@ -29,10 +29,8 @@ def platform(tmp_path: Path) -> Platform:
 
 
 @pytest.fixture
-def controller(platform: Platform, tmp_path: Path) -> TrainingController:
-    images = Images(FrameworkEnvironments(SHARED_ENVIRONMENTS))
-    return TrainingController(platform, ProcessRuntime(tmp_path / "runtime", namespaces=False), images,
-                              stop_grace_s=1)
+def controller(platform: Platform, runtime: ProcessRuntime, images: Images) -> TrainingController:
+    return TrainingController(platform, runtime, images, stop_grace_s=1)
 
 
 def image(tmp_path: Path, script: str) -> str:
@@ -64,13 +62,7 @@ def start(controller: TrainingController, name: str) -> list[Instance]:
 
 
 def run(controller: TrainingController, name: str) -> TrainingJob:
-    def ended() -> TrainingJob | None:
-        controller.reconcile(name)
-        job = controller.jobs.get(name)
-        return job if job is not None and job.status in ("Completed", "Failed", "Stopped") else None
-    job = wait_until(ended, 30, f"job {name} to end")
-    assert isinstance(job, TrainingJob)
-    return job
+    return reconcile_until(controller.reconcile, controller.jobs.get, name, ("Completed", "Failed", "Stopped"), 30)
 
 
 def test_job_completes_with_artifacts_metrics_and_logs(controller: TrainingController, platform: Platform,

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import io
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,41 +12,25 @@ from modelbay.config import Settings
 from modelbay.controllers.images import Images
 from modelbay.controllers.transform import LOG_GROUP, TransformController
 from modelbay.platform import Platform, open_platform
-from modelbay.runtime.environments import FrameworkEnvironments
 from modelbay.runtime.process import ProcessRuntime
 from modelbay.store.metadata.transform_jobs import TransformJob
 from modelbay.store.objects.base import ObjectMeta
-from tests.helpers import SHARED_ENVIRONMENTS, wait_until
+from tests.helpers import serve_image, serve_program, wait_until
+from tests.unit.controllers.hosting import FAIL_TO_LOAD_IF_ASKED, reconcile_until
 
 # Each line it gets comes back with ",<TAG>" appended (so a pipeline's containers show their order);
 # a line "bad" is refused with 400, a line "hang" is never answered.
-SERVE = f"""#!{sys.executable}
-import http.server, os, sys, threading
-if os.environ.get("FAIL_TO_LOAD"):
-    sys.exit("could not load the model: " + os.environ["FAIL_TO_LOAD"])
+SERVE = serve_program(preamble=FAIL_TO_LOAD_IF_ASKED + """
 TAG = os.environ["TAG"] + os.environ.get("JOB_SUFFIX", "")
 print("serving", TAG, "batch" if os.environ.get("SAGEMAKER_BATCH") else "", flush=True)
-class Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    def log_message(self, *args):
-        pass
-    def answer(self, status, body, content_type="text/csv"):
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def do_GET(self):
-        self.answer(200, b"")
-    def do_POST(self):
-        lines = self.rfile.read(int(self.headers["Content-Length"])).decode().strip().split("\\n")
-        if "bad" in lines:
-            return self.answer(400, b"could not parse record: bad", "text/plain")
-        if "hang" in lines:
-            threading.Event().wait()
-        self.answer(200, "\\n".join(line + "," + TAG for line in lines).encode() + b"\\n")
-http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["SAGEMAKER_BIND_TO_PORT"])), Handler).serve_forever()
-"""
+""", on_post="""
+    lines = body.decode().strip().split("\\n")
+    if "bad" in lines:
+        return self.answer(b"could not parse record: bad", "text/plain", 400)
+    if "hang" in lines:
+        threading.Event().wait()
+    self.answer("\\n".join(line + "," + TAG for line in lines).encode() + b"\\n", "text/csv")
+""")
 
 
 @pytest.fixture
@@ -60,20 +42,13 @@ def platform(tmp_path: Path) -> Platform:
 
 
 @pytest.fixture
-def controller(platform: Platform, tmp_path: Path) -> Iterator[TransformController]:
-    runtime = ProcessRuntime(tmp_path / "runtime", namespaces=False)
-    yield TransformController(platform, runtime, Images(FrameworkEnvironments(SHARED_ENVIRONMENTS)), stop_grace_s=1)
-    for instance in runtime.list({}):
-        runtime.stop(instance.id, 0)
+def controller(platform: Platform, runtime: ProcessRuntime, images: Images) -> TransformController:
+    return TransformController(platform, runtime, images, stop_grace_s=1)
 
 
 @pytest.fixture
 def image(tmp_path: Path) -> str:
-    directory = tmp_path / "image"
-    directory.mkdir()
-    (directory / "serve").write_text(SERVE)
-    (directory / "serve").chmod(0o755)
-    return str(directory)
+    return serve_image(tmp_path / "image", SERVE)
 
 
 def put(platform: Platform, key: str, body: bytes) -> None:
@@ -101,13 +76,7 @@ def container(image: str, tag: str, **env: str) -> dict[str, Any]:
 
 
 def settle(controller: TransformController, name: str) -> TransformJob:
-    def ended() -> TransformJob | None:
-        controller.reconcile(name)
-        job = controller.jobs.get(name)
-        return job if job is not None and job.status in ("Completed", "Failed", "Stopped") else None
-    job = wait_until(ended, 60, f"transform job {name} to end")
-    assert isinstance(job, TransformJob)
-    return job
+    return reconcile_until(controller.reconcile, controller.jobs.get, name, ("Completed", "Failed", "Stopped"))
 
 
 def test_a_job_transforms_every_object_through_its_hosts(controller: TransformController, platform: Platform,

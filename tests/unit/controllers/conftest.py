@@ -1,0 +1,28 @@
+"""Fixtures the controller tests share."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from modelbay.controllers.images import Images
+from modelbay.runtime.environments import FrameworkEnvironments
+from modelbay.runtime.process import ProcessRuntime
+from tests.helpers import SHARED_ENVIRONMENTS
+
+
+@pytest.fixture
+def runtime(tmp_path: Path) -> Iterator[ProcessRuntime]:
+    """A ProcessRuntime without namespaces; whatever still runs at the end is stopped."""
+    runtime = ProcessRuntime(tmp_path / "runtime", namespaces=False)
+    yield runtime
+    for instance in runtime.list({}):
+        runtime.stop(instance.id, 0)
+
+
+@pytest.fixture
+def images() -> Images:
+    """Images resolved against the framework environments every test shares."""
+    return Images(FrameworkEnvironments(SHARED_ENVIRONMENTS))
