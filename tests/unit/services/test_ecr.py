@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,25 +12,21 @@ from botocore.validate import ParamValidator
 
 from modelbay.config import Settings
 from modelbay.errors import AwsError
-from modelbay.platform import Platform
-from modelbay.security.principal import Principal
 from modelbay.services.base import Context
 from modelbay.services.ecr import DIRECTORY_MEDIA_TYPE, OPERATIONS
-from modelbay.store.metadata import open_metadata_store
 
 MODEL = botocore.session.get_session().get_service_model("ecr")
 
 
 @pytest.fixture
-def ctx(tmp_path: Path) -> Iterator[Context]:
-    store = open_metadata_store(f"sqlite:///{tmp_path / 'metadata.db'}")
-    settings = Settings(data_dir=tmp_path, account_id="123456789012", region="eu-west-1")
-    # The registry needs only the metadata store.
-    platform = Platform(settings=settings, metadata=store, objects=None, logs=None)  # type: ignore[arg-type]
-    # The request is signed for another region: the registry's URIs still name the settings' region.
-    yield Context(platform=platform, request_id="req-1", region="us-west-2",
-                  principal=Principal(access_key_id="AKIDTEST", account_id="123456789012"))
-    store.close()
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path, account_id="123456789012", region="eu-west-1")
+
+
+@pytest.fixture
+def region() -> str:
+    """The request is signed for another region: the registry's URIs still name the settings' region."""
+    return "us-west-2"
 
 
 def call(ctx: Context, operation: str, **params: Any) -> Any:

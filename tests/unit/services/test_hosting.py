@@ -2,62 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import timedelta
 from typing import Any
 
 import botocore.session
 import pytest
 from botocore.validate import ParamValidator
 
-from modelbay.config import Settings
 from modelbay.errors import AwsError, ResourceInUse, ValidationError
-from modelbay.platform import Platform
-from modelbay.security.principal import Principal
 from modelbay.services import endpoint_configs, endpoints, models, transform
 from modelbay.services.base import Context
 from modelbay.services.sagemaker import OPERATIONS
 from modelbay.store.metadata import (
-    DefinitionRepository,
-    EndpointConfig,
-    EndpointRepository,
-    Model,
-    TransformJobRepository,
     VariantState,
-    open_metadata_store,
 )
-from modelbay.store.metadata.definitions import EndpointConfigRow, ModelRow
+from tests.helpers import T0
 
 MODEL = botocore.session.get_session().get_service_model("sagemaker")
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
 PREFIX = "arn:aws:sagemaker:eu-west-1:123456789012"
-
-
-class Clock:
-    """A clock that moves one second each time it is read."""
-
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        self.now += timedelta(seconds=1)
-        return self.now
-
-
-@pytest.fixture
-def ctx(tmp_path: Path) -> Iterator[Context]:
-    store = open_metadata_store(f"sqlite:///{tmp_path / 'metadata.db'}")
-    clock = Clock()
-    store.models = DefinitionRepository(store.db, ModelRow, Model, clock)
-    store.endpoint_configs = DefinitionRepository(store.db, EndpointConfigRow, EndpointConfig, clock)
-    store.endpoints = EndpointRepository(store.db, clock)
-    store.transform_jobs = TransformJobRepository(store.db, clock)
-    # Recording never touches the object store, so the platform has none.
-    platform = Platform(settings=Settings(data_dir=tmp_path), metadata=store, objects=None, logs=None)  # type: ignore[arg-type]
-    yield Context(platform=platform, request_id="req-1", region="eu-west-1",
-                  principal=Principal(access_key_id="AKIDTEST", account_id="123456789012"))
-    store.close()
 
 
 def _call(ctx: Context, operation: str, **params: Any) -> Any:

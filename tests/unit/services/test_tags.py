@@ -2,34 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import botocore.session
 import pytest
 from botocore.validate import ParamValidator
 
-from modelbay.config import Settings
 from modelbay.errors import ResourceLimitExceeded, ValidationError
-from modelbay.platform import Platform
 from modelbay.security.principal import Principal
 from modelbay.services.base import Context
 from modelbay.services.tags import OPERATIONS, add_tags, delete_tags, list_tags
-from modelbay.store.metadata import open_metadata_store
 
 MODEL = botocore.session.get_session().get_service_model("sagemaker")
 ARN = "arn:aws:sagemaker:us-east-1:000000000000:training-job/job-1"
 
 
 @pytest.fixture
-def ctx(tmp_path: Path) -> Iterator[Context]:
-    store = open_metadata_store(f"sqlite:///{tmp_path / 'metadata.db'}")
-    # Tags never touch the object store, so the platform has none.
-    platform = Platform(settings=Settings(data_dir=tmp_path), metadata=store, objects=None, logs=None)  # type: ignore[arg-type]
-    yield Context(platform=platform, request_id="req-1", region="us-east-1",
-                  principal=Principal(access_key_id="AKIDTEST", account_id="000000000000"))
-    store.close()
+def region() -> str:
+    return "us-east-1"
+
+
+@pytest.fixture
+def principal() -> Principal:
+    return Principal(access_key_id="AKIDTEST", account_id="000000000000")
 
 
 def _tags(*pairs: tuple[str, str]) -> list[dict[str, str]]:

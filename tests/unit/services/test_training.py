@@ -2,48 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import timedelta
 from typing import Any
 
 import botocore.session
 import pytest
 from botocore.validate import ParamValidator
 
-from modelbay.config import Settings
 from modelbay.errors import ResourceInUse, ValidationError
-from modelbay.platform import Platform
-from modelbay.security.principal import Principal
 from modelbay.services.base import Context
 from modelbay.services.training import ECHOED_MEMBERS, OPERATIONS, describe_training_job, stop_training_job
 from modelbay.services.training import create_training_job as create
-from modelbay.store.metadata import TrainingJobRepository, open_metadata_store
+from tests.helpers import T0
 
 MODEL = botocore.session.get_session().get_service_model("sagemaker")
 DESCRIBE_SHAPE = MODEL.operation_model("DescribeTrainingJob").output_shape
-
-
-class Clock:
-    """A clock that moves one second each time it is read."""
-
-    def __init__(self) -> None:
-        self.now = datetime(2026, 1, 1, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        self.now += timedelta(seconds=1)
-        return self.now
-
-
-@pytest.fixture
-def ctx(tmp_path: Path) -> Iterator[Context]:
-    store = open_metadata_store(f"sqlite:///{tmp_path / 'metadata.db'}")
-    store.training_jobs = TrainingJobRepository(store.db, clock=Clock())
-    # Recording jobs never touches the object store, so the platform has none.
-    platform = Platform(settings=Settings(data_dir=tmp_path), metadata=store, objects=None, logs=None)  # type: ignore[arg-type]
-    yield Context(platform=platform, request_id="req-1", region="eu-west-1",
-                  principal=Principal(access_key_id="AKIDTEST", account_id="123456789012"))
-    store.close()
 
 
 def _request(name: str, **extra: Any) -> dict[str, Any]:
@@ -88,7 +61,7 @@ def test_create_answers_with_the_lower_case_arn_and_stores_tags(ctx: Context) ->
 def test_describe_gives_the_request_back_with_the_state(ctx: Context) -> None:
     request = _request("j", HyperParameters={"epochs": "3"}, Environment={"A": "1"})
     _call(ctx, "CreateTrainingJob", **request, Tags=[{"Key": "k", "Value": "v"}])
-    created = datetime(2026, 1, 1, 0, 0, 1, tzinfo=UTC)
+    created = T0 + timedelta(seconds=1)  # the clock's first reading
     description = _call(ctx, "DescribeTrainingJob", TrainingJobName="j")
     assert description == {key: value for key, value in request.items() if key != "TrainingJobName"} | {
         "TrainingJobName": "j", "TrainingJobArn": _arn("j"), "TrainingJobStatus": "InProgress",
@@ -143,7 +116,7 @@ def test_list_filters_and_sorts(ctx: Context) -> None:
     for name in ("b-job", "a-job", "c-other"):  # created at t+1 .. t+3
         _call(ctx, "CreateTrainingJob", **_request(name))
     _call(ctx, "StopTrainingJob", TrainingJobName="a-job")  # modified at t+4
-    t = [datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=i) for i in range(5)]
+    t = [T0 + timedelta(seconds=i) for i in range(5)]
     assert _list(ctx) == ["c-other", "a-job", "b-job"]
     assert _list(ctx, SortBy="Name", SortOrder="Ascending") == ["a-job", "b-job", "c-other"]
     assert _list(ctx, SortBy="Status", SortOrder="Descending") == ["a-job", "c-other", "b-job"]

@@ -14,6 +14,7 @@ from sqlalchemy.engine import make_url
 from modelbay.store.metadata import MetadataStore, open_metadata_store
 from modelbay.store.metadata.tables import Base
 from tests.conftest import POSTGRES_ADMIN_URL
+from tests.helpers import Clock
 
 # CREATE and DROP DATABASE run from the maintenance database, never from the one they change.
 POSTGRES_SERVER_URL = make_url(POSTGRES_ADMIN_URL).set(database="postgres")
@@ -72,3 +73,9 @@ def store(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Itera
         yield store
     finally:
         store.close()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    """The repositories' clock: one second on at each reading, from T0."""
+    return Clock()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
@@ -16,20 +16,9 @@ from modelbay.store.metadata import (
     RecordExists,
 )
 from modelbay.store.metadata.definitions import EndpointConfigRow, ModelRow
+from tests.helpers import T0, Clock
 
-T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 KINDS = {"model": (ModelRow, Model), "endpoint-config": (EndpointConfigRow, EndpointConfig)}
-
-
-class Clock:
-    """A clock that moves one second each time it is read."""
-
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        self.now += timedelta(seconds=1)
-        return self.now
 
 
 @pytest.fixture(params=sorted(KINDS))
@@ -38,9 +27,9 @@ def kind(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def repository(store: MetadataStore, kind: str) -> DefinitionRepository[Definition]:
+def repository(store: MetadataStore, kind: str, clock: Clock) -> DefinitionRepository[Definition]:
     row, definition = KINDS[kind]
-    return DefinitionRepository(store.db, row, definition, clock=Clock())  # type: ignore[arg-type]  # either kind
+    return DefinitionRepository(store.db, row, definition, clock=clock)  # type: ignore[arg-type]  # either kind
 
 
 def _arn(kind: str, name: str) -> str:
@@ -100,7 +89,7 @@ def test_list_filters_sorts_and_pages(repository: DefinitionRepository[Definitio
     assert ([found.name for found in rest.items], rest.next_token) == (["a-x"], None)
 
 
-def test_model_containers_and_config_variants(store: MetadataStore) -> None:
+def test_model_containers_and_config_variants(store: MetadataStore, clock: Clock) -> None:
     primary = {"Image": "modelbay/sklearn"}
     pipeline = [{"Image": "one"}, {"Image": "two"}]
     assert store.models.create("m1", "arn:1", {"PrimaryContainer": primary}).containers == [primary]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
@@ -18,28 +18,17 @@ from modelbay.store.metadata import (
     UnknownVariants,
     VariantState,
 )
+from tests.helpers import T0, Clock
 
-T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 SPEC = EndpointSpec(config={"ProductionVariants": [{"VariantName": "a", "ModelName": "m"}]},
                     models={"m": {"PrimaryContainer": {"Image": "modelbay/sklearn"}}})
 NEW_SPEC = EndpointSpec(config={"ProductionVariants": [{"VariantName": "b", "ModelName": "m"}]}, models=SPEC.models)
 IMAGE = {"SpecifiedImage": "modelbay/sklearn", "ResolvedImage": "modelbay/sklearn", "ResolutionTime": T0}
 
 
-class Clock:
-    """A clock that moves one second each time it is read."""
-
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        self.now += timedelta(seconds=1)
-        return self.now
-
-
 @pytest.fixture
-def endpoints(store: MetadataStore) -> EndpointRepository:
-    return EndpointRepository(store.db, clock=Clock())
+def endpoints(store: MetadataStore, clock: Clock) -> EndpointRepository:
+    return EndpointRepository(store.db, clock=clock)
 
 
 def _arn(name: str) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
@@ -17,26 +17,15 @@ from modelbay.store.metadata import (
     TrainingJobRepository,
     TrainingJobStatusConflict,
 )
+from tests.helpers import T0, Clock
 
-T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 REQUEST = {"RoleArn": "arn:aws:iam::000000000000:role/r", "HyperParameters": {"epochs": "3"},
            "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1}}
 
 
-class Clock:
-    """A clock that moves one second each time it is read."""
-
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        self.now += timedelta(seconds=1)
-        return self.now
-
-
 @pytest.fixture
-def jobs(store: MetadataStore) -> TrainingJobRepository:
-    return TrainingJobRepository(store.db, clock=Clock())
+def jobs(store: MetadataStore, clock: Clock) -> TrainingJobRepository:
+    return TrainingJobRepository(store.db, clock=clock)
 
 
 def _create(jobs: TrainingJobRepository, name: str) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -14,25 +14,14 @@ from modelbay.store.metadata import (
     TransformJobNotFound,
     TransformJobRepository,
 )
+from tests.helpers import T0, Clock
 
-T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 REQUEST = {"ModelName": "m", "TransformResources": {"InstanceType": "ml.m5.large", "InstanceCount": 1}}
 
 
-class Clock:
-    """A clock that moves one second each time it is read."""
-
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        self.now += timedelta(seconds=1)
-        return self.now
-
-
 @pytest.fixture
-def jobs(store: MetadataStore) -> TransformJobRepository:
-    return TransformJobRepository(store.db, clock=Clock())
+def jobs(store: MetadataStore, clock: Clock) -> TransformJobRepository:
+    return TransformJobRepository(store.db, clock=clock)
 
 
 def _at(seconds: int) -> datetime:
