@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelbay.errors import ValidationError
-from modelbay.services.base import Context
+from modelbay.services.base import Context, Handler
 from modelbay.services.tags import creation_tags, store_tags
 from modelbay.services.wire import list_page
 from modelbay.store.metadata import Definition, DefinitionRepository, MetadataStore, RecordExists
@@ -24,7 +24,13 @@ class DefinitionKind:
     noun: str  # "endpoint configuration"
     arn_kind: str  # "endpoint-config"
     member: str  # "EndpointConfig": EndpointConfigName, EndpointConfigArn
+    plural: str  # "EndpointConfigs": ListEndpointConfigs and its answer's key
     repository: Callable[[MetadataStore], DefinitionRepository[Any]]
+
+    def operations(self, create: Handler) -> dict[str, Handler]:
+        """Create<member> (the kind's own), Describe<member>, List<plural> and Delete<member>."""
+        return {f"Create{self.member}": create, f"Describe{self.member}": self.describe,
+                f"List{self.plural}": self.list, f"Delete{self.member}": self.delete}
 
     def arn(self, ctx: Context, name: str) -> str:
         return ctx.arn("sagemaker", f"{self.arn_kind}/{name.lower()}")
@@ -56,8 +62,8 @@ class DefinitionKind:
         found = self.get(ctx, params[f"{self.member}Name"])
         return self._summary(found) | found.request
 
-    def list(self, ctx: Context, params: dict[str, Any], key: str) -> dict[str, Any]:
-        return list_page(params, self.repository(ctx.metadata).list, key, self._summary)
+    def list(self, ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
+        return list_page(params, self.repository(ctx.metadata).list, self.plural, self._summary)
 
     def delete(self, ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
         """Delete it and its tags; endpoints using it keep running (they hold a copy)."""

@@ -16,7 +16,7 @@ from modelbay.services.models import get_model
 from modelbay.store.metadata import Definition
 
 ENDPOINT_CONFIG = DefinitionKind(noun="endpoint configuration", arn_kind="endpoint-config", member="EndpointConfig",
-                                 repository=lambda store: store.endpoint_configs)
+                                 plural="EndpointConfigs", repository=lambda store: store.endpoint_configs)
 DEFAULT_VARIANT_WEIGHT = 1.0
 SERVERLESS_MEMORY_STEP_MB = 1024
 # The CreateEndpointConfig members that DescribeEndpointConfig gives back as they were sent.
@@ -89,18 +89,4 @@ def get_endpoint_config(ctx: Context, name: str) -> Definition:
     return ENDPOINT_CONFIG.get(ctx, name)
 
 
-def describe_endpoint_config(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
-    return ENDPOINT_CONFIG.describe(ctx, params)
-
-
-def list_endpoint_configs(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
-    return ENDPOINT_CONFIG.list(ctx, params, "EndpointConfigs")
-
-
-def delete_endpoint_config(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
-    return ENDPOINT_CONFIG.delete(ctx, params)
-
-
-OPERATIONS: dict[str, Handler] = {
-    "CreateEndpointConfig": create_endpoint_config, "DescribeEndpointConfig": describe_endpoint_config,
-    "ListEndpointConfigs": list_endpoint_configs, "DeleteEndpointConfig": delete_endpoint_config}
+OPERATIONS: dict[str, Handler] = ENDPOINT_CONFIG.operations(create_endpoint_config)

@@ -15,7 +15,8 @@ from modelbay.services.base import Context, Handler
 from modelbay.services.definitions import DefinitionKind
 from modelbay.store.metadata import Definition
 
-MODEL = DefinitionKind(noun="model", arn_kind="model", member="Model", repository=lambda store: store.models)
+MODEL = DefinitionKind(noun="model", arn_kind="model", member="Model", plural="Models",
+                      repository=lambda store: store.models)
 # What SageMaker shows in DescribeModel when the request left these out.
 REQUEST_DEFAULTS: dict[str, Any] = {"EnableNetworkIsolation": False}
 # The CreateModel members that DescribeModel gives back as they were sent.
@@ -60,18 +61,4 @@ def get_model(ctx: Context, name: str) -> Definition:
     return MODEL.get(ctx, name)
 
 
-def describe_model(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
-    return MODEL.describe(ctx, params)
-
-
-def list_models(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
-    return MODEL.list(ctx, params, "Models")
-
-
-def delete_model(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
-    return MODEL.delete(ctx, params)
-
-
-OPERATIONS: dict[str, Handler] = {
-    "CreateModel": create_model, "DescribeModel": describe_model, "ListModels": list_models,
-    "DeleteModel": delete_model}
+OPERATIONS: dict[str, Handler] = MODEL.operations(create_model)
