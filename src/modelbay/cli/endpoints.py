@@ -16,9 +16,11 @@ from rich.text import Text
 from modelbay.cli.output import (
     Output,
     facts_table,
+    list_options,
     local_time,
     reported_errors,
     reported_failures,
+    resource,
     styled,
     summaries,
     url_option,
@@ -29,6 +31,7 @@ from modelbay.sdk.waiting import wait_for
 app = typer.Typer(help="List, describe, reweigh and delete the endpoints of a modelbay server.", no_args_is_help=True)
 app.callback()(url_option)
 T = TypeVar("T")
+_STATUS, _NAME_CONTAINS, _MAX = list_options("endpoints")
 _COLUMNS = ["Name", "Status", "Variants", "Created"]
 _INSTANCES_PATH = "/_modelbay/v1/endpoints/{name}/instances"  # modelbay's own API: see modelbay.api.native
 _TIMEOUT_S = 10.0
@@ -51,9 +54,9 @@ class Status(StrEnum):
 @app.command("list")
 def list_endpoints(
     ctx: typer.Context,
-    status: Status | None = typer.Option(None, "--status", help="Only endpoints in this status."),
-    name_contains: str | None = typer.Option(None, "--name-contains", help="Only endpoints whose name contains this."),
-    most: int | None = typer.Option(None, "--max", min=1, help="At most this many endpoints, newest first."),
+    status: Status | None = _STATUS,
+    name_contains: str | None = _NAME_CONTAINS,
+    most: int | None = _MAX,
 ) -> None:
     """List endpoints, newest first, with each variant's weight and instance count."""
     with reported_errors():
@@ -119,9 +122,7 @@ def assignments(items: list[str], kind: Callable[[str], T], what: str) -> dict[s
 
 
 def _described(sagemaker: Any, name: str) -> dict[str, Any]:
-    endpoint: dict[str, Any] = sagemaker.describe_endpoint(EndpointName=name)
-    endpoint.pop("ResponseMetadata", None)
-    return endpoint
+    return resource(sagemaker.describe_endpoint(EndpointName=name))
 
 
 def _instances(url: str | None, name: str) -> list[dict[str, Any]]:

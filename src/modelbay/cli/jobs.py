@@ -17,8 +17,10 @@ from modelbay.cli.output import (
     Output,
     console,
     facts_table,
+    list_options,
     local_time,
     reported_errors,
+    resource,
     styled,
     summaries,
     url_option,
@@ -29,6 +31,7 @@ from modelbay.sdk.training_logs import TrainingLogs
 app = typer.Typer(help="List, describe, follow and stop training jobs on a modelbay server.", no_args_is_help=True)
 app.callback()(url_option)
 _POLL_S = 0.5
+_STATUS, _NAME_CONTAINS, _MAX = list_options("jobs")
 _COLUMNS = ["Name", "Status", "Secondary status", "Created", "Duration"]
 
 
@@ -46,9 +49,9 @@ def _output(ctx: typer.Context) -> Output:
 @app.command("list")
 def list_jobs(
     ctx: typer.Context,
-    status: JobStatus | None = typer.Option(None, "--status", help="Only jobs in this status."),
-    name_contains: str | None = typer.Option(None, "--name-contains", help="Only jobs whose name contains this."),
-    most: int | None = typer.Option(None, "--max", min=1, help="At most this many jobs, newest first."),
+    status: JobStatus | None = _STATUS,
+    name_contains: str | None = _NAME_CONTAINS,
+    most: int | None = _MAX,
 ) -> None:
     """List training jobs, newest first."""
     with reported_errors():
@@ -62,8 +65,7 @@ def list_jobs(
 def describe(ctx: typer.Context, name: str) -> None:
     """Show a training job: status, failure reason, resources, artifacts, metrics and status history."""
     with reported_errors():
-        job = _client(ctx, "sagemaker").describe_training_job(TrainingJobName=name)
-        job.pop("ResponseMetadata", None)
+        job = resource(_client(ctx, "sagemaker").describe_training_job(TrainingJobName=name))
         _output(ctx).result(job, _description(job))
 
 

@@ -100,11 +100,24 @@ def url_option(ctx: typer.Context, url: str | None = typer.Option(None, "--url",
         ctx.obj["url"] = url
 
 
+def list_options(noun: str) -> tuple[Any, Any, Any]:
+    """--status, --name-contains and --max for a list command of `noun` ("jobs", "endpoints")."""
+    return (typer.Option(None, "--status", help=f"Only {noun} in this status."),
+            typer.Option(None, "--name-contains", help=f"Only {noun} whose name contains this."),
+            typer.Option(None, "--max", min=1, help=f"At most this many {noun}, newest first."))
+
+
 def summaries(sagemaker: Any, operation: str, key: str, filters: Mapping[str, Any], most: int | None) -> list[Any]:
     """Every summary a List* operation pages through, newest first; filters left None are not sent."""
     pages = sagemaker.get_paginator(operation).paginate(
         **{name: value for name, value in filters.items() if value}, PaginationConfig={"MaxItems": most})
     return [summary for page in pages for summary in page[key]]
+
+
+def resource(answer: dict[str, Any]) -> dict[str, Any]:
+    """A Describe* answer without boto3's ResponseMetadata: the resource alone."""
+    answer.pop("ResponseMetadata", None)
+    return answer
 
 
 def styled(status: str) -> str:

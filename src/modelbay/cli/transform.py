@@ -12,9 +12,11 @@ from modelbay.cli.output import (
     JobStatus,
     Output,
     facts_table,
+    list_options,
     local_time,
     reported_errors,
     reported_failures,
+    resource,
     styled,
     summaries,
     url_option,
@@ -24,6 +26,7 @@ from modelbay.sdk import Session, Transformer, client
 app = typer.Typer(help="Run a model over S3 data with batch transform jobs on a modelbay server.",
                   no_args_is_help=True)
 app.callback()(url_option)
+_STATUS, _NAME_CONTAINS, _MAX = list_options("jobs")
 _COLUMNS = ["Name", "Status", "Created", "Ended", "Failure reason"]
 
 
@@ -56,17 +59,16 @@ def create(
 def describe(ctx: typer.Context, name: str) -> None:
     """Show a transform job: status, failure reason, model, input, output, resources and times."""
     with reported_errors():
-        job = client("sagemaker", ctx.obj["url"]).describe_transform_job(TransformJobName=name)
-        job.pop("ResponseMetadata", None)
+        job = resource(client("sagemaker", ctx.obj["url"]).describe_transform_job(TransformJobName=name))
         Output(ctx.obj["json"]).result(job, _description(job))
 
 
 @app.command("list")
 def list_jobs(
     ctx: typer.Context,
-    status: JobStatus | None = typer.Option(None, "--status", help="Only jobs in this status."),
-    name_contains: str | None = typer.Option(None, "--name-contains", help="Only jobs whose name contains this."),
-    most: int | None = typer.Option(None, "--max", min=1, help="At most this many jobs, newest first."),
+    status: JobStatus | None = _STATUS,
+    name_contains: str | None = _NAME_CONTAINS,
+    most: int | None = _MAX,
 ) -> None:
     """List transform jobs, newest first."""
     with reported_errors():
