@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import JSON, Index, String, select
+from sqlalchemy import JSON, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from modelbay.store.metadata.database import Database
@@ -22,36 +22,31 @@ from modelbay.store.metadata.records import (
     SortKey,
     check_unique,
     delete_tags,
+    get_row,
     list_rows,
     utc_now,
 )
-from modelbay.store.metadata.tables import Base, BigSerial, UtcDateTime
+from modelbay.store.metadata.tables import ResourceRow
 
 
-class DefinitionRow(Base):
+class DefinitionRow(ResourceRow):
     """The columns models and endpoint configs share (an abstract table: each kind has its own)."""
 
     __abstract__ = True
 
-    id: Mapped[int] = mapped_column(BigSerial, primary_key=True, autoincrement=True)
-    name: Mapped[str] = mapped_column(String(63), unique=True)
-    arn: Mapped[str] = mapped_column(String(256), unique=True)
     request: Mapped[dict[str, Any]] = mapped_column(JSON)
-    creation_time: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 class ModelRow(DefinitionRow):
     """One model: its CreateModel request as the service stored it."""
 
     __tablename__ = "models"
-    __table_args__ = (Index(None, "creation_time"),)
 
 
 class EndpointConfigRow(DefinitionRow):
     """One endpoint config: its CreateEndpointConfig request as the service stored it."""
 
     __tablename__ = "endpoint_configs"
-    __table_args__ = (Index(None, "creation_time"),)
 
 
 @dataclass(frozen=True)
@@ -113,9 +108,7 @@ class DefinitionRepository(Generic[D]):
 
     def get(self, name: str) -> D | None:
         """The one with this name (names are case-sensitive), or None."""
-        with self._db.read() as session:
-            row = session.scalar(select(self._row).where(self._row.name == name))
-            return None if row is None else self._definition(row)
+        return get_row(self._db, self._row, name, self._definition)
 
     def list(self, filters: ListFilter = NO_FILTER, sort_by: SortKey = "CreationTime", ascending: bool = False,
              after_token: str | None = None, limit: int = 10) -> Page[D]:

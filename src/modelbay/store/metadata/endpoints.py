@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Index, Integer, String, Text, select
+from sqlalchemy import JSON, Boolean, Integer, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from modelbay.store.metadata.database import Database
@@ -35,11 +35,12 @@ from modelbay.store.metadata.records import (
     delete_tags,
     find_row,
     from_json_times,
+    get_row,
     list_rows,
     to_json_times,
     utc_now,
 )
-from modelbay.store.metadata.tables import Base, BigSerial, UtcDateTime
+from modelbay.store.metadata.tables import StatusRow, UtcDateTime
 
 CREATING, UPDATING, IN_SERVICE, DELETING, FAILED = "Creating", "Updating", "InService", "Deleting", "Failed"
 # SageMaker updates an endpoint only when it is InService, and deletes it only when nothing is in progress.
@@ -57,20 +58,12 @@ class Unchanged(enum.Enum):
 UNCHANGED = Unchanged.UNCHANGED
 
 
-class EndpointRow(Base):
+class EndpointRow(StatusRow):
     """One endpoint (see Endpoint for each column). JSON columns hold wire dicts with ISO 8601 times."""
 
     __tablename__ = "endpoints"
-    __table_args__ = (Index(None, "creation_time"),)
 
-    id: Mapped[int] = mapped_column(BigSerial, primary_key=True, autoincrement=True)
-    name: Mapped[str] = mapped_column(String(63), unique=True)
-    arn: Mapped[str] = mapped_column(String(256), unique=True)
     config_name: Mapped[str] = mapped_column(String(63))
-    status: Mapped[str] = mapped_column(String(32))
-    failure_reason: Mapped[str | None] = mapped_column(Text)
-    creation_time: Mapped[datetime] = mapped_column(UtcDateTime)
-    last_modified_time: Mapped[datetime] = mapped_column(UtcDateTime)
     variants: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     spec: Mapped[dict[str, Any]] = mapped_column(JSON)
     pending_config_name: Mapped[str | None] = mapped_column(String(63))
@@ -198,9 +191,7 @@ class EndpointRepository:
 
     def get(self, name: str) -> Endpoint | None:
         """The endpoint with this name, or None."""
-        with self._db.read() as session:
-            row = session.scalar(select(EndpointRow).where(EndpointRow.name == name))
-            return None if row is None else _endpoint(row)
+        return get_row(self._db, EndpointRow, name, _endpoint)
 
     def names(self) -> list[str]:
         """Every endpoint's name, in creation order (the controller's loop)."""

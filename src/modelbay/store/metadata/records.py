@@ -117,6 +117,26 @@ def find_row(session: Session, row: type[R], name: str) -> R:
     return found
 
 
+def get_row(db: Database, row: Any, name: str, convert: Callable[[Any], T]) -> T | None:
+    """The row of table `row` with this name (names are case-sensitive), converted; None if there is none."""
+    with db.read() as session:
+        found = session.scalar(select(row).where(row.name == name))
+        return None if found is None else convert(found)
+
+
+def row_to_change(session: Session, row: type[R], name: str, not_found: Callable[[str], Exception],
+                  ended: frozenset[str], conflict: Callable[[str, str], Exception]) -> R:
+    """The row of table `row` with this name, to change: `not_found(name)` if there is none, `conflict(name,
+    status)` if its status is one of `ended`."""
+    found: R | None = session.scalar(select(row).where(getattr(row, "name") == name))  # noqa: B009  # R has a name
+    if found is None:
+        raise not_found(name)
+    status: str = getattr(found, "status")  # noqa: B009  # a row with a status
+    if status in ended:
+        raise conflict(name, status)
+    return found
+
+
 def check_unique(session: Session, row: Any, name: str, arn: str) -> None:
     """Raise RecordExists if a row of table `row` has this name or this ARN."""
     existing = session.scalar(select(row.arn).where(or_(row.name == name, row.arn == arn)))

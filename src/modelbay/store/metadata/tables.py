@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Dialect, Index, Integer, MetaData, String, Text
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -50,6 +50,32 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
+class ResourceRow(Base):
+    """The columns of every named SageMaker resource's table (abstract: each kind has its own table): `id` in
+    creation order, a unique `name` and `arn`, and `creation_time`, indexed for List* operations."""
+
+    __abstract__ = True
+
+    @declared_attr.directive
+    def __table_args__(cls) -> tuple[Any, ...]:
+        return (Index(None, "creation_time"),)
+
+    id: Mapped[int] = mapped_column(BigSerial, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(63), unique=True)
+    arn: Mapped[str] = mapped_column(String(256), unique=True)
+    creation_time: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class StatusRow(ResourceRow):
+    """A resource with a status that changes (abstract): the status, why it failed, and when it last changed."""
+
+    __abstract__ = True
+
+    status: Mapped[str] = mapped_column(String(32))
+    failure_reason: Mapped[str | None] = mapped_column(Text)
+    last_modified_time: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
 class TagRow(Base):
     """One tag of one resource; `position` keeps the order in which keys were first added."""
 
@@ -80,27 +106,19 @@ class AuditEventRow(Base):
     source_ip: Mapped[str | None] = mapped_column(Text)
 
 
-class TrainingJobRow(Base):
+class TrainingJobRow(StatusRow):
     """One training job: its request as given, and where it stands (see TrainingJob for each column).
 
     `transitions` and `final_metrics` hold JSON lists whose times are ISO 8601 strings in UTC.
     """
 
     __tablename__ = "training_jobs"
-    __table_args__ = (Index(None, "creation_time"),)
 
-    id: Mapped[int] = mapped_column(BigSerial, primary_key=True, autoincrement=True)
-    name: Mapped[str] = mapped_column(String(63), unique=True)
-    arn: Mapped[str] = mapped_column(String(256), unique=True)
     request: Mapped[dict[str, Any]] = mapped_column(JSON)
-    status: Mapped[str] = mapped_column(String(32))
     secondary_status: Mapped[str] = mapped_column(String(32))
     transitions: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
-    creation_time: Mapped[datetime] = mapped_column(UtcDateTime)
-    last_modified_time: Mapped[datetime] = mapped_column(UtcDateTime)
     training_start_time: Mapped[datetime | None] = mapped_column(UtcDateTime)
     training_end_time: Mapped[datetime | None] = mapped_column(UtcDateTime)
-    failure_reason: Mapped[str | None] = mapped_column(Text)
     model_artifacts: Mapped[str | None] = mapped_column(Text)
     final_metrics: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     stop_requested: Mapped[bool] = mapped_column(Boolean)

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from modelbay.store.metadata.database import Database
 from modelbay.store.metadata.paging import Page
-from modelbay.store.metadata.records import NO_FILTER, ListFilter, SortKey, list_rows
+from modelbay.store.metadata.records import NO_FILTER, ListFilter, SortKey, get_row, list_rows, row_to_change
 from modelbay.store.metadata.tables import TrainingJobRow
 
 IN_PROGRESS, STOPPING = "InProgress", "Stopping"
@@ -117,9 +117,7 @@ class TrainingJobRepository:
 
     def get(self, name: str) -> TrainingJob | None:
         """The job with this name, or None."""
-        with self._db.read() as session:
-            row = session.scalar(select(TrainingJobRow).where(TrainingJobRow.name == name))
-            return None if row is None else _job(row)
+        return get_row(self._db, TrainingJobRow, name, _job)
 
     def list(self, filters: TrainingJobFilter = NO_FILTER, sort_by: SortKey = "CreationTime",
              ascending: bool = False, after_token: str | None = None, limit: int = 10) -> Page[TrainingJob]:
@@ -167,12 +165,8 @@ class TrainingJobRepository:
 
 
 def _row_to_change(session: Session, name: str) -> TrainingJobRow:
-    row = session.scalar(select(TrainingJobRow).where(TrainingJobRow.name == name))
-    if row is None:
-        raise TrainingJobNotFound(name)
-    if row.status in ENDED_STATUSES:
-        raise TrainingJobStatusConflict(name, row.status)
-    return row
+    return row_to_change(session, TrainingJobRow, name, TrainingJobNotFound, ENDED_STATUSES,
+                         TrainingJobStatusConflict)
 
 
 def _move(row: TrainingJobRow, status: str, secondary_status: str, message: str, now: datetime) -> None:

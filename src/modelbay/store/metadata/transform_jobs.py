@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Index, String, Text, select
+from sqlalchemy import JSON, Boolean, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from modelbay.store.metadata.database import Database
@@ -23,30 +23,23 @@ from modelbay.store.metadata.records import (
     SortKey,
     StatusConflict,
     check_unique,
-    find_row,
+    get_row,
     list_rows,
+    row_to_change,
     utc_now,
 )
-from modelbay.store.metadata.tables import Base, BigSerial, UtcDateTime
+from modelbay.store.metadata.tables import StatusRow, UtcDateTime
 
 IN_PROGRESS, STOPPING = "InProgress", "Stopping"
 ENDED_STATUSES = frozenset({"Completed", "Failed", "Stopped"})
 
 
-class TransformJobRow(Base):
+class TransformJobRow(StatusRow):
     """One transform job (see TransformJob for each column)."""
 
     __tablename__ = "transform_jobs"
-    __table_args__ = (Index(None, "creation_time"),)
 
-    id: Mapped[int] = mapped_column(BigSerial, primary_key=True, autoincrement=True)
-    name: Mapped[str] = mapped_column(String(63), unique=True)
-    arn: Mapped[str] = mapped_column(String(256), unique=True)
     request: Mapped[dict[str, Any]] = mapped_column(JSON)
-    status: Mapped[str] = mapped_column(String(32))
-    failure_reason: Mapped[str | None] = mapped_column(Text)
-    creation_time: Mapped[datetime] = mapped_column(UtcDateTime)
-    last_modified_time: Mapped[datetime] = mapped_column(UtcDateTime)
     transform_start_time: Mapped[datetime | None] = mapped_column(UtcDateTime)
     transform_end_time: Mapped[datetime | None] = mapped_column(UtcDateTime)
     stop_requested: Mapped[bool] = mapped_column(Boolean)
@@ -95,9 +88,7 @@ class TransformJobRepository:
 
     def get(self, name: str) -> TransformJob | None:
         """The job with this name, or None."""
-        with self._db.read() as session:
-            row = session.scalar(select(TransformJobRow).where(TransformJobRow.name == name))
-            return None if row is None else _job(row)
+        return get_row(self._db, TransformJobRow, name, _job)
 
     def names_active(self) -> list[str]:
         """The names of the jobs that have not ended (InProgress or Stopping), oldest first: the controller's work."""
@@ -145,13 +136,7 @@ class TransformJobRepository:
 
 
 def _row_to_change(session: Session, name: str) -> TransformJobRow:
-    try:
-        row = find_row(session, TransformJobRow, name)
-    except RecordNotFound:
-        raise TransformJobNotFound(name) from None
-    if row.status in ENDED_STATUSES:
-        raise StatusConflict(name, row.status)
-    return row
+    return row_to_change(session, TransformJobRow, name, TransformJobNotFound, ENDED_STATUSES, StatusConflict)
 
 
 def _job(row: TransformJobRow) -> TransformJob:
