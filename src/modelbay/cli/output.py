@@ -19,7 +19,7 @@ from rich.console import Console, RenderableType
 from rich.markup import escape
 from rich.table import Table
 
-from modelbay.sdk import EndpointFailed, TransformJobFailed
+from modelbay.sdk import UnexpectedStatus
 
 console = Console()
 errors = Console(stderr=True)
@@ -75,11 +75,11 @@ def reported_errors() -> Iterator[None]:
 
 @contextmanager
 def reported_failures() -> Iterator[None]:
-    """reported_errors, and an endpoint or transform job that failed as one line with its reason, exit status 1."""
+    """reported_errors, and an endpoint or job that failed as one line with its reason, exit status 1."""
     with reported_errors():
         try:
             yield
-        except (EndpointFailed, TransformJobFailed) as failure:
+        except UnexpectedStatus as failure:
             report(escape(str(failure)))
             raise typer.Exit(1) from None
 

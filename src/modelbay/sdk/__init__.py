@@ -20,10 +20,10 @@ from modelbay.sdk.serializers import (
 from modelbay.sdk.session import Session
 from modelbay.sdk.training_job import TrainingJob, TrainingJobFailed
 from modelbay.sdk.transformer import Transformer, TransformJobFailed
-from modelbay.sdk.waiting import EndpointFailed
+from modelbay.sdk.waiting import EndpointFailed, UnexpectedStatus
 
 __all__ = ["BytesDeserializer", "CSVDeserializer", "CSVSerializer", "Deserializer", "EndpointFailed", "Estimator",
            "JSONDeserializer", "JSONSerializer", "LocalServer", "Model", "NumpyDeserializer", "NumpySerializer",
            "Predictor", "ProductionVariant", "Serializer", "Session", "StringDeserializer", "TrainingInput",
-           "TrainingJob", "TrainingJobFailed", "TransformJobFailed", "Transformer", "client", "deploy_variants",
-           "local_server", "resolve_url"]
+           "TrainingJob", "TrainingJobFailed", "TransformJobFailed", "Transformer", "UnexpectedStatus", "client",
+           "deploy_variants", "local_server", "resolve_url"]

@@ -51,10 +51,8 @@ class CSVSerializer(Serializer):
     CONTENT_TYPE = CSV
 
     def serialize(self, data: Any) -> bytes | str:
-        if isinstance(data, str | bytes):
-            return data
-        if hasattr(data, "read"):
-            return data.read()  # type: ignore[no-any-return]  # a file's contents, str or bytes
+        if (ready := _ready(data)) is not None:
+            return ready
         if hasattr(data, "to_csv"):
             return str(data.to_csv(header=False, index=False))
         rows = data.tolist() if hasattr(data, "tolist") else data
@@ -70,11 +68,8 @@ class JSONSerializer(Serializer):
     CONTENT_TYPE = JSON
 
     def serialize(self, data: Any) -> bytes | str:
-        if isinstance(data, str | bytes):
-            return data
-        if hasattr(data, "read"):
-            return data.read()  # type: ignore[no-any-return]  # a file's contents, str or bytes
-        return json.dumps(data, default=_jsonable)
+        ready = _ready(data)
+        return json.dumps(data, default=_jsonable) if ready is None else ready
 
 
 class NumpySerializer(Serializer):
@@ -86,10 +81,8 @@ class NumpySerializer(Serializer):
         self.dtype = dtype
 
     def serialize(self, data: Any) -> bytes | str:
-        if isinstance(data, bytes):
-            return data
-        if hasattr(data, "read"):
-            return data.read()  # type: ignore[no-any-return]  # a file's contents, already .npy
+        if (ready := _ready(data, text=False)) is not None:  # a file's contents are .npy already
+            return ready
         array = numpy().asarray(data, dtype=self.dtype)
         if array.size == 0:
             raise ValueError("cannot serialize an empty array")
@@ -161,6 +154,15 @@ def numpy() -> ModuleType:
         return importlib.import_module("numpy")
     except ModuleNotFoundError:
         raise ImportError("NumpySerializer and NumpyDeserializer need numpy: pip install numpy") from None
+
+
+def _ready(data: Any, *, text: bool = True) -> bytes | str | None:
+    """What goes as it is: bytes (and, with `text`, a str) or a file's contents; None for data to serialize."""
+    if isinstance(data, bytes) or (text and isinstance(data, str)):
+        return data
+    if hasattr(data, "read"):
+        return data.read()  # type: ignore[no-any-return]  # a file's contents, str or bytes
+    return None
 
 
 def _is_sequence(value: Any) -> bool:

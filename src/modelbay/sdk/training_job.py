@@ -7,20 +7,20 @@ from typing import Any
 
 from modelbay.sdk.session import Session
 from modelbay.sdk.training_logs import LogEvent, TrainingLogs
+from modelbay.sdk.waiting import UnexpectedStatus
 
 POLL_S = 0.5
 _RUNNING = frozenset({"InProgress", "Stopping"})
 
 
-class TrainingJobFailed(Exception):
-    """The training job ended Failed; `reason` is its FailureReason.
+class TrainingJobFailed(UnexpectedStatus):
+    """The training job ended Failed."""
 
-    (The SageMaker SDK raises UnexpectedStatusException here.)
-    """
+    MESSAGE = "training job {name} failed: {reason}"
 
-    def __init__(self, job_name: str, reason: str) -> None:
-        super().__init__(f"training job {job_name} failed: {reason}")
-        self.job_name, self.reason = job_name, reason
+    @property
+    def job_name(self) -> str:
+        return self.name
 
 
 class TrainingJob:

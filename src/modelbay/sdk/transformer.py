@@ -8,18 +8,17 @@ from typing import Any
 from modelbay.sdk.names import name_from_base
 from modelbay.sdk.session import Session
 from modelbay.sdk.training_logs import TRANSFORM_LOG_GROUP, TrainingLogs
-from modelbay.sdk.waiting import wait_for
+from modelbay.sdk.waiting import UnexpectedStatus, wait_for
 
 
-class TransformJobFailed(Exception):
-    """The transform job ended Failed; `reason` is its FailureReason (or why the wait ended).
+class TransformJobFailed(UnexpectedStatus):
+    """The transform job ended Failed."""
 
-    (The SageMaker SDK raises UnexpectedStatusException here.)
-    """
+    MESSAGE = "transform job {name} failed: {reason}"
 
-    def __init__(self, job_name: str, reason: str) -> None:
-        super().__init__(f"transform job {job_name} failed: {reason}")
-        self.job_name, self.reason = job_name, reason
+    @property
+    def job_name(self) -> str:
+        return self.name
 
 
 class Transformer:

@@ -11,15 +11,27 @@ POLL_S = 0.5
 TIMEOUT_S = 3600.0  # a framework environment built for the first time takes minutes, not hours
 
 
-class EndpointFailed(Exception):
-    """An endpoint did not reach InService; `reason` is its FailureReason (or why the wait ended).
+class UnexpectedStatus(Exception):
+    """A resource did not reach the status waited for; `reason` is its FailureReason (or why the wait ended).
 
-    (The SageMaker SDK raises UnexpectedStatusException here.)
+    (The SageMaker SDK raises UnexpectedStatusException here.) Each kind words MESSAGE its own way.
     """
 
-    def __init__(self, endpoint_name: str, reason: str) -> None:
-        super().__init__(f"endpoint {endpoint_name} is not in service: {reason}")
-        self.endpoint_name, self.reason = endpoint_name, reason
+    MESSAGE = "{name} failed: {reason}"
+
+    def __init__(self, name: str, reason: str) -> None:
+        super().__init__(self.MESSAGE.format(name=name, reason=reason))
+        self.name, self.reason = name, reason
+
+
+class EndpointFailed(UnexpectedStatus):
+    """An endpoint did not reach InService."""
+
+    MESSAGE = "endpoint {name} is not in service: {reason}"
+
+    @property
+    def endpoint_name(self) -> str:
+        return self.name
 
 
 def wait_for(client: Any, waiter: str, **params: Any) -> str | None:
