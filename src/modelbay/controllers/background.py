@@ -1,4 +1,5 @@
-"""Work a reconcile pass hands off: it runs in a daemon thread and the pass polls its future."""
+"""Work a reconcile pass hands off: it runs in a daemon thread, the pass polls its future, and its end wakes the
+controller."""
 
 from __future__ import annotations
 
@@ -8,6 +9,21 @@ from concurrent.futures import Future
 from typing import TypeVar
 
 _T = TypeVar("_T")
+
+
+class Wakeable:
+    """A controller's wait_for_work: sleep until the next pass is due, or until `wake` is called (background work
+    has ended, so its resource can move on at once). `wake` takes and ignores any arguments: a callback."""
+
+    def __init__(self) -> None:
+        self._woken = threading.Event()
+
+    def wake(self, *_: object) -> None:
+        self._woken.set()
+
+    def wait_for_work(self, timeout_s: float) -> None:
+        self._woken.wait(timeout_s)
+        self._woken.clear()
 
 
 def in_background(work: Callable[[], _T]) -> Future[_T]:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
@@ -28,7 +27,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from modelbay.controllers.background import in_background
+from modelbay.controllers.background import Wakeable, in_background
 from modelbay.controllers.fleet import VARIANT, Health, Slot, SlotKey, group_slots, slot_labels, zone_for
 from modelbay.controllers.images import Images, UnknownImage
 from modelbay.controllers.serving_hosts import Launch, prepare_host
@@ -63,7 +62,7 @@ class VariantPlan:
     startup_s: float
 
 
-class EndpointController:
+class EndpointController(Wakeable):
     """Keeps every endpoint's instances and routes matching its record."""
 
     def __init__(self, platform: Platform, runtime: Runtime, images: Images, *,
@@ -76,16 +75,11 @@ class EndpointController:
         self.root = platform.settings.data_dir / "endpoints"
         self._launching: dict[tuple[str, SlotKey], Future[Launch]] = {}
         self._draining: dict[str, float] = {}  # instance id (or endpoint) → when its draining began
-        self._woken = threading.Event()
-        self.router.add_failure_listener(lambda _endpoint, _instance: self._woken.set())
+        super().__init__()
+        self.router.add_failure_listener(self.wake)
 
     def names(self) -> list[str]:
         return self.endpoints.names()
-
-    def wait_for_work(self, timeout_s: float) -> None:
-        """Sleep until the next pass is due, or until a slot's preparation ends (it can start at once)."""
-        self._woken.wait(timeout_s)
-        self._woken.clear()
 
     def reconcile(self, name: str) -> None:
         """One idempotent pass over endpoint `name`."""
@@ -193,7 +187,7 @@ class EndpointController:
         launching = self._launching.get((endpoint, key))
         if launching is None:
             launching = in_background(lambda: self._prepare(endpoint, key, variant))
-            launching.add_done_callback(lambda _: self._woken.set())
+            launching.add_done_callback(self.wake)
             self._launching[(endpoint, key)] = launching
             return None
         if not launching.done():

@@ -9,7 +9,6 @@ stops what must stop, and once every instance has ended uploads the outputs and 
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Iterator
 from concurrent.futures import Future
 from datetime import UTC, datetime
@@ -17,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from modelbay.controllers.artifacts import artifact_uri, upload_directory
-from modelbay.controllers.background import in_background
+from modelbay.controllers.background import Wakeable, in_background
 from modelbay.controllers.hosts import free_port, host_env
 from modelbay.controllers.images import ImageProgram, Images, UnknownImage
 from modelbay.controllers.staging import StagingError, host_names, stage_host
@@ -33,7 +32,7 @@ log = logging.getLogger(__name__)
 LOST_REASON = "The training process ended without a recorded exit (the machine may have restarted)"
 
 
-class TrainingController:
+class TrainingController(Wakeable):
     """Keeps each InProgress or Stopping training job's instances in step with the job.
 
     `images` turns a TrainingImage into what an instance runs; `stop_grace_s` is the time between
@@ -47,12 +46,7 @@ class TrainingController:
         self.root = platform.settings.data_dir / "training"
         self._stopping: set[str] = set()  # instances sent SIGTERM by this controller
         self._preparing: dict[str, Future[list[tuple[InstanceSpec, dict[str, str]]]]] = {}
-        self._woken = threading.Event()
-
-    def wait_for_work(self, timeout_s: float) -> None:
-        """Sleep until the next pass is due, or until a preparation ends (its job can start at once)."""
-        self._woken.wait(timeout_s)
-        self._woken.clear()
+        super().__init__()
 
     def names(self) -> list[str]:
         """Names of the jobs a pass has work for (InProgress or Stopping)."""
@@ -102,7 +96,7 @@ class TrainingController:
                 self._fail(job, str(err))
                 return
             self._preparing[job.name] = in_background(lambda: self._prepare(job, program))
-            self._preparing[job.name].add_done_callback(lambda _: self._woken.set())
+            self._preparing[job.name].add_done_callback(self.wake)
             return
         if not preparing.done():
             return

@@ -30,7 +30,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-from modelbay.controllers.background import in_background
+from modelbay.controllers.background import Wakeable, in_background
 from modelbay.controllers.images import Images, UnknownImage
 from modelbay.controllers.serving_hosts import Launch, prepare_host
 from modelbay.controllers.staging import StagingError
@@ -64,7 +64,7 @@ class _Run:
     stopped: set[str] = field(default_factory=set)  # instances sent SIGTERM
 
 
-class TransformController:
+class TransformController(Wakeable):
     """Keeps each InProgress or Stopping transform job's hosts in step with the job.
 
     `health(url)` says whether a container answers /ping; a host has `startup_s` to answer;
@@ -79,15 +79,10 @@ class TransformController:
         self.health, self.startup_s, self.stop_grace_s = health, startup_s, stop_grace_s
         self.root = platform.settings.data_dir / "transform"
         self._runs: dict[str, _Run] = {}
-        self._woken = threading.Event()
+        super().__init__()
 
     def names(self) -> list[str]:
         return self.jobs.names_active()
-
-    def wait_for_work(self, timeout_s: float) -> None:
-        """Sleep until the next pass is due, or until background work ends (its job can move on at once)."""
-        self._woken.wait(timeout_s)
-        self._woken.clear()
 
     def reconcile(self, name: str) -> None:
         """One idempotent pass over job `name`."""
@@ -122,7 +117,7 @@ class TransformController:
         shutil.rmtree(self.root / job.name, ignore_errors=True)
         containers = model_containers(model.request)
         preparing = in_background(lambda: self._prepare(job, containers))
-        preparing.add_done_callback(lambda _: self._woken.set())
+        preparing.add_done_callback(self.wake)
         self._runs[job.name] = _Run(preparing=preparing)
 
     def _advance(self, job: TransformJob, run: _Run, found: list[Instance]) -> None:
@@ -167,7 +162,7 @@ class TransformController:
         transformer = Transformer(self.platform.objects, TransformPlan.of(job.request), _host_urls(found),
                                   self.root / job.name / "scratch", run.stop)
         run.work = in_background(transformer.run)
-        run.work.add_done_callback(lambda _: self._woken.set())
+        run.work.add_done_callback(self.wake)
 
     def _watch(self, run: _Run, found: list[Instance]) -> None:
         """The run's outcome once it has ended, or the failure of a host that died under it."""
