@@ -17,8 +17,12 @@ import io
 import os
 import signal
 import tarfile
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from modelbay.controllers.training import LOST_REASON
 from tests.conftest import client
@@ -29,95 +33,106 @@ BUCKET = "restart"
 COPY_ROWS = "cp /opt/ml/input/data/train/rows.csv /opt/ml/model/model.txt\n"
 
 
-def test_running_job_fails_as_lost_and_finished_job_is_intact_after_sigkill(tmp_path: Path) -> None:
+def test_running_job_fails_as_lost_and_finished_job_is_intact_after_sigkill(crash: Crash) -> None:
+    server, scratch, pid_file, go_file = crash.server, crash.scratch, crash.pid_file, crash.go_file
+    sagemaker, s3 = _start(server)
+    _put_rows(s3)
+
+    # STEP 1: one job runs to Completed before the crash
+    create(sagemaker, "done", program(scratch / "done", COPY_ROWS), BUCKET)
+    sagemaker.get_waiter("training_job_completed_or_stopped").wait(TrainingJobName="done", WaiterConfig=WAITER)
+    before = sagemaker.describe_training_job(TrainingJobName="done")
+    assert before["TrainingJobStatus"] == "Completed", before.get("FailureReason")
+    key = "out/done/output/model.tar.gz"
+    etag = s3.head_object(Bucket=BUCKET, Key=key)["ETag"]
+
+    # STEP 2: a second job is surely running (its program wrote its pid and waits for a file)
+    create(sagemaker, "running", _waiting_program(scratch / "running", pid_file, go_file), BUCKET)
+    wait_until(pid_file.exists, 60, "the second job's program to start")
+    assert sagemaker.describe_training_job(TrainingJobName="running")["SecondaryStatus"] == "Training"
+    pid = int(pid_file.read_text())
+
+    # STEP 3: crash; the instance, in its own session, outlives the server; then it goes too
+    server.kill()
+    assert _is_alive(pid), "the instance should outlive the SIGKILLed server (it has its own session)"
+    _kill_instance(pid)
+    wait_until(lambda: not _is_alive(pid), 30, "the instance's processes to end")
+
+    # STEP 4: restart on the same data dir: the store and the runtime records are all there is
+    sagemaker, s3 = _start(server)
+    wait_until(lambda: sagemaker.describe_training_job(TrainingJobName="running")["TrainingJobStatus"]
+               in ("Completed", "Failed", "Stopped"), 60, "the lost job to end")
+    lost = sagemaker.describe_training_job(TrainingJobName="running")
+    assert (lost["TrainingJobStatus"], lost["SecondaryStatus"]) == ("Failed", "Failed")
+    assert lost["FailureReason"] == LOST_REASON
+
+    after = sagemaker.describe_training_job(TrainingJobName="done")
+    assert after["TrainingJobStatus"] == "Completed"
+    assert after["ModelArtifacts"] == before["ModelArtifacts"]
+    assert after["ModelArtifacts"]["S3ModelArtifacts"] == f"s3://{BUCKET}/{key}"
+    assert s3.head_object(Bucket=BUCKET, Key=key)["ETag"] == etag
+    assert _model_txt(s3, key) == b"1,2\n"
+
+    listed = {j["TrainingJobName"]: j["TrainingJobStatus"]
+              for j in sagemaker.list_training_jobs(SortBy="Name")["TrainingJobSummaries"]}
+    assert listed == {"done": "Completed", "running": "Failed"}
+
+
+def test_job_running_through_a_server_crash_completes_after_the_restart(crash: Crash) -> None:
+    server, scratch, pid_file, go_file = crash.server, crash.scratch, crash.pid_file, crash.go_file
+    sagemaker, s3 = _start(server)
+    _put_rows(s3)
+    create(sagemaker, "survivor", _waiting_program(scratch / "image", pid_file, go_file, COPY_ROWS), BUCKET)
+    wait_until(pid_file.exists, 60, "the job's program to start")
+    pid = int(pid_file.read_text())
+
+    server.kill()
+    sagemaker, s3 = _start(server)  # adopts the instance, whose program has not ended yet
+    assert _is_alive(pid)
+    assert sagemaker.describe_training_job(TrainingJobName="survivor")["TrainingJobStatus"] == "InProgress"
+    go_file.touch()
+    sagemaker.get_waiter("training_job_completed_or_stopped").wait(TrainingJobName="survivor",
+                                                                   WaiterConfig=WAITER)
+    job = sagemaker.describe_training_job(TrainingJobName="survivor")
+    assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
+    assert _model_txt(s3, "out/survivor/output/model.tar.gz") == b"1,2\n"
+
+
+@dataclass(frozen=True)
+class Crash:
+    """A server of the test's own to crash, and the files its waiting program uses (see _waiting_program)."""
+
+    server: ServerProcess
+    scratch: Path
+    pid_file: Path
+    go_file: Path
+
+
+@pytest.fixture
+def crash(tmp_path: Path) -> Iterator[Crash]:
+    """A server on its own data dir; at the end, a waiting program is let go (or killed) and the server stopped."""
     data, scratch = tmp_path / "data", tmp_path / "scratch"
     data.mkdir()
     scratch.mkdir()
-    pid_file, go_file = scratch / "pid", scratch / "go"
-    server = ServerProcess(data)
-    sagemaker, s3 = _start(server)
+    crash = Crash(ServerProcess(data), scratch, scratch / "pid", scratch / "go")
     try:
-        s3.create_bucket(Bucket=BUCKET)
-        s3.put_object(Bucket=BUCKET, Key="data/rows.csv", Body=b"1,2\n")
-
-        # STEP 1: one job runs to Completed before the crash
-        create(sagemaker, "done", program(scratch / "done", COPY_ROWS), BUCKET)
-        sagemaker.get_waiter("training_job_completed_or_stopped").wait(TrainingJobName="done", WaiterConfig=WAITER)
-        before = sagemaker.describe_training_job(TrainingJobName="done")
-        assert before["TrainingJobStatus"] == "Completed", before.get("FailureReason")
-        key = "out/done/output/model.tar.gz"
-        etag = s3.head_object(Bucket=BUCKET, Key=key)["ETag"]
-
-        # STEP 2: a second job is surely running (its program wrote its pid and waits for a file)
-        create(sagemaker, "running", _waiting_program(scratch / "running", pid_file, go_file), BUCKET)
-        wait_until(pid_file.exists, 60, "the second job's program to start")
-        assert sagemaker.describe_training_job(TrainingJobName="running")["SecondaryStatus"] == "Training"
-        pid = int(pid_file.read_text())
-
-        # STEP 3: crash; the instance, in its own session, outlives the server; then it goes too
-        server.kill()
-        assert _is_alive(pid), "the instance should outlive the SIGKILLed server (it has its own session)"
-        _kill_instance(pid)
-        wait_until(lambda: not _is_alive(pid), 30, "the instance's processes to end")
-
-        # STEP 4: restart on the same data dir: the store and the runtime records are all there is
-        sagemaker, s3 = _start(server)
-        wait_until(lambda: sagemaker.describe_training_job(TrainingJobName="running")["TrainingJobStatus"]
-                   in ("Completed", "Failed", "Stopped"), 60, "the lost job to end")
-        lost = sagemaker.describe_training_job(TrainingJobName="running")
-        assert (lost["TrainingJobStatus"], lost["SecondaryStatus"]) == ("Failed", "Failed")
-        assert lost["FailureReason"] == LOST_REASON
-
-        after = sagemaker.describe_training_job(TrainingJobName="done")
-        assert after["TrainingJobStatus"] == "Completed"
-        assert after["ModelArtifacts"] == before["ModelArtifacts"]
-        assert after["ModelArtifacts"]["S3ModelArtifacts"] == f"s3://{BUCKET}/{key}"
-        assert s3.head_object(Bucket=BUCKET, Key=key)["ETag"] == etag
-        assert _model_txt(s3, key) == b"1,2\n"
-
-        listed = {j["TrainingJobName"]: j["TrainingJobStatus"]
-                  for j in sagemaker.list_training_jobs(SortBy="Name")["TrainingJobSummaries"]}
-        assert listed == {"done": "Completed", "running": "Failed"}
+        yield crash
     finally:
-        go_file.touch()  # lets a surviving program end by itself if an assertion failed early
-        if pid_file.exists():
-            _kill_instance(int(pid_file.read_text()))
-        server.stop()
-
-
-def test_job_running_through_a_server_crash_completes_after_the_restart(tmp_path: Path) -> None:
-    data, scratch = tmp_path / "data", tmp_path / "scratch"
-    data.mkdir()
-    scratch.mkdir()
-    pid_file, go_file = scratch / "pid", scratch / "go"
-    server = ServerProcess(data)
-    sagemaker, s3 = _start(server)
-    try:
-        s3.create_bucket(Bucket=BUCKET)
-        s3.put_object(Bucket=BUCKET, Key="data/rows.csv", Body=b"1,2\n")
-        create(sagemaker, "survivor", _waiting_program(scratch / "image", pid_file, go_file, COPY_ROWS), BUCKET)
-        wait_until(pid_file.exists, 60, "the job's program to start")
-        pid = int(pid_file.read_text())
-
-        server.kill()
-        sagemaker, s3 = _start(server)  # adopts the instance, whose program has not ended yet
-        assert _is_alive(pid)
-        assert sagemaker.describe_training_job(TrainingJobName="survivor")["TrainingJobStatus"] == "InProgress"
-        go_file.touch()
-        sagemaker.get_waiter("training_job_completed_or_stopped").wait(TrainingJobName="survivor",
-                                                                       WaiterConfig=WAITER)
-        job = sagemaker.describe_training_job(TrainingJobName="survivor")
-        assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
-        assert _model_txt(s3, "out/survivor/output/model.tar.gz") == b"1,2\n"
-    finally:
-        go_file.touch()
-        server.stop()
+        crash.go_file.touch()  # lets a surviving program end by itself if an assertion failed early
+        if crash.pid_file.exists():
+            _kill_instance(int(crash.pid_file.read_text()))
+        crash.server.stop()
 
 
 def _start(server: ServerProcess) -> tuple[Any, Any]:
     """(Re)start the server; return SageMaker and S3 clients for it."""
     url = server.start()
     return client(url, "sagemaker"), client(url, "s3")
+
+
+def _put_rows(s3: Any) -> None:
+    s3.create_bucket(Bucket=BUCKET)
+    s3.put_object(Bucket=BUCKET, Key="data/rows.csv", Body=b"1,2\n")
 
 
 def _model_txt(s3: Any, key: str) -> bytes:

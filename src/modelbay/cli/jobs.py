@@ -19,10 +19,10 @@ from modelbay.cli.output import (
     facts_table,
     list_options,
     local_time,
+    print_summaries,
     reported_errors,
     resource,
     styled,
-    summaries,
     url_option,
 )
 from modelbay.sdk import client
@@ -54,11 +54,8 @@ def list_jobs(
     most: int | None = _MAX,
 ) -> None:
     """List training jobs, newest first."""
-    with reported_errors():
-        filters = {"StatusEquals": status, "NameContains": name_contains}
-        jobs = summaries(_client(ctx, "sagemaker"), "list_training_jobs", "TrainingJobSummaries", filters, most)
-        out = _output(ctx)
-        out.table(_COLUMNS, jobs if out.as_json else [_row(job) for job in jobs])
+    print_summaries(ctx, "list_training_jobs", "TrainingJobSummaries",
+                    {"StatusEquals": status, "NameContains": name_contains}, most, _COLUMNS, _row)
 
 
 @app.command()

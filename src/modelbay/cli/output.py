@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from enum import StrEnum
@@ -19,7 +19,7 @@ from rich.console import Console, RenderableType
 from rich.markup import escape
 from rich.table import Table
 
-from modelbay.sdk import UnexpectedStatus
+from modelbay.sdk import UnexpectedStatus, client
 
 console = Console()
 errors = Console(stderr=True)
@@ -105,6 +105,15 @@ def list_options(noun: str) -> tuple[Any, Any, Any]:
     return (typer.Option(None, "--status", help=f"Only {noun} in this status."),
             typer.Option(None, "--name-contains", help=f"Only {noun} whose name contains this."),
             typer.Option(None, "--max", min=1, help=f"At most this many {noun}, newest first."))
+
+
+def print_summaries(ctx: typer.Context, operation: str, key: str, filters: Mapping[str, Any], most: int | None,
+                    columns: Sequence[str], row: Callable[[dict[str, Any]], dict[str, str]]) -> None:
+    """A List* command: its summaries as they are with --json, else a table of `columns` with `row` of each."""
+    with reported_errors():
+        found = summaries(client("sagemaker", ctx.obj["url"]), operation, key, filters, most)
+        out = Output(ctx.obj["json"])
+        out.table(columns, found if out.as_json else [row(summary) for summary in found])
 
 
 def summaries(sagemaker: Any, operation: str, key: str, filters: Mapping[str, Any], most: int | None) -> list[Any]:

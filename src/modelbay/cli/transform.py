@@ -14,11 +14,11 @@ from modelbay.cli.output import (
     facts_table,
     list_options,
     local_time,
+    print_summaries,
     reported_errors,
     reported_failures,
     resource,
     styled,
-    summaries,
     url_option,
 )
 from modelbay.sdk import Session, Transformer, client
@@ -71,12 +71,8 @@ def list_jobs(
     most: int | None = _MAX,
 ) -> None:
     """List transform jobs, newest first."""
-    with reported_errors():
-        filters = {"StatusEquals": status, "NameContains": name_contains}
-        jobs = summaries(client("sagemaker", ctx.obj["url"]), "list_transform_jobs", "TransformJobSummaries",
-                         filters, most)
-        out = Output(ctx.obj["json"])
-        out.table(_COLUMNS, jobs if out.as_json else [_row(job) for job in jobs])
+    print_summaries(ctx, "list_transform_jobs", "TransformJobSummaries",
+                    {"StatusEquals": status, "NameContains": name_contains}, most, _COLUMNS, _row)
 
 
 @app.command()
