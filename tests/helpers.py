@@ -13,6 +13,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)  # when a test's Clock starts
 
@@ -38,6 +42,20 @@ def wait_until(check: Callable[[], object], timeout_s: float, what: str, every_s
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out after {timeout_s}s waiting for {what}")
         time.sleep(every_s)
+
+
+def error_response(call: Callable[..., object], **params: object) -> dict[str, Any]:
+    """The whole response of a boto3 call that must fail (ClientError)."""
+    with pytest.raises(ClientError) as caught:
+        call(**params)
+    return dict(caught.value.response)
+
+
+def bad_request(call: Callable[..., object], **params: object) -> dict[str, str]:
+    """The Error (Code, Message) of a boto3 call that must fail with HTTP status 400."""
+    response = error_response(call, **params)
+    assert response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    return dict(response["Error"])
 
 
 def free_port() -> int:

@@ -20,7 +20,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.conftest import client
-from tests.helpers import ServerProcess, serve_image, serve_program, wait_until
+from tests.helpers import ServerProcess, error_response, serve_image, serve_program, wait_until
 from tests.integration.models import (
     CLASSIFIER,
     CLASSIFIER_ROWS,
@@ -76,10 +76,10 @@ def invoke(runtime: Any, endpoint: str, body: bytes = b"3,1", **extra: Any) -> t
 
 
 def error_of(call: Any, **params: Any) -> dict[str, Any]:
-    with pytest.raises(ClientError) as caught:
-        call(**params)
-    return dict(caught.value.response["Error"]) | {"Status": caught.value.response["ResponseMetadata"][
-        "HTTPStatusCode"]} | {k: v for k, v in caught.value.response.items() if k.startswith("Original")}
+    """The Error, its HTTP status as Status, and a model's Original* members."""
+    response = error_response(call, **params)
+    return dict(response["Error"]) | {"Status": response["ResponseMetadata"]["HTTPStatusCode"]} | {
+        k: v for k, v in response.items() if k.startswith("Original")}
 
 
 class Load:

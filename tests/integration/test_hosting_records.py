@@ -10,9 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
 
-from tests.helpers import wait_until
+from tests.helpers import bad_request, wait_until
 
 ACCOUNT_REGION = "us-east-1:000000000000"
 ROLE = "arn:aws:iam::000000000000:role/r"
@@ -20,14 +19,6 @@ ROLE = "arn:aws:iam::000000000000:role/r"
 
 def arn(kind: str, name: str) -> str:
     return f"arn:aws:sagemaker:{ACCOUNT_REGION}:{kind}/{name.lower()}"
-
-
-def error_of(call: Any, **params: Any) -> dict[str, str]:
-    with pytest.raises(ClientError) as caught:
-        call(**params)
-    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
-    error: dict[str, str] = caught.value.response["Error"]
-    return error
 
 
 def create_model(sagemaker: Any, name: str, **extra: Any) -> None:
@@ -52,13 +43,13 @@ def test_model_lifecycle(sagemaker: Any, unique: str) -> None:
     assert (described["ModelName"], described["ModelArn"], described["PrimaryContainer"],
             described["EnableNetworkIsolation"]) == (name, arn("model", name), container, False)
     assert sagemaker.list_tags(ResourceArn=arn("model", name))["Tags"] == [{"Key": "team", "Value": "ml"}]
-    assert error_of(sagemaker.create_model, ModelName=name, PrimaryContainer={"Image": "other"}) == {
+    assert bad_request(sagemaker.create_model, ModelName=name, PrimaryContainer={"Image": "other"}) == {
         "Code": "ValidationException", "Message": f'Cannot create already existing model "{arn("model", name)}".'}
     assert sagemaker.describe_model(ModelName=name)["PrimaryContainer"] == container  # immutable
     sagemaker.delete_model(ModelName=name)
     expected = {"Code": "ValidationException", "Message": f'Could not find model "{arn("model", name)}".'}
-    assert error_of(sagemaker.describe_model, ModelName=name) == expected
-    assert error_of(sagemaker.delete_model, ModelName=name) == expected
+    assert bad_request(sagemaker.describe_model, ModelName=name) == expected
+    assert bad_request(sagemaker.delete_model, ModelName=name) == expected
     assert sagemaker.list_tags(ResourceArn=arn("model", name))["Tags"] == []
 
 
@@ -79,8 +70,8 @@ def test_an_inference_pipeline_model(sagemaker: Any, unique: str) -> None:
      "InferenceExecutionConfig applies to a model with Containers, not to a PrimaryContainer."),
 ], ids=["both", "neither", "too-many", "execution-config-without-containers"])
 def test_create_model_errors(sagemaker: Any, unique: str, params: dict[str, Any], message: str) -> None:
-    error = error_of(sagemaker.create_model, ModelName=unique, **params) if params.get("Containers", []) != [
-        {"Image": "a"}] * 16 else error_of(_unchecked(sagemaker).create_model, ModelName=unique, **params)
+    error = bad_request(sagemaker.create_model, ModelName=unique, **params) if params.get("Containers", []) != [
+        {"Image": "a"}] * 16 else bad_request(_unchecked(sagemaker).create_model, ModelName=unique, **params)
     assert error["Code"] == "ValidationException"
     assert error["Message"].startswith(message), error["Message"]
 
@@ -105,7 +96,7 @@ def test_list_models_filters_sorts_and_pages(sagemaker: Any, unique: str) -> Non
     pages = list(sagemaker.get_paginator("list_models").paginate(
         NameContains=unique, SortBy="Name", SortOrder="Ascending", PaginationConfig={"PageSize": 2}))
     assert [[m["ModelName"] for m in page["Models"]] for page in pages] == [names[0:2], names[2:4], names[4:]]
-    assert "NextToken" in error_of(sagemaker.list_models, NextToken="bad")["Message"]
+    assert "NextToken" in bad_request(sagemaker.list_models, NextToken="bad")["Message"]
 
 
 def test_endpoint_config_lifecycle(sagemaker: Any, unique: str) -> None:
@@ -124,17 +115,17 @@ def test_endpoint_config_lifecycle(sagemaker: Any, unique: str) -> None:
     assert described["DataCaptureConfig"] == capture
     listed = sagemaker.list_endpoint_configs(NameContains=unique)["EndpointConfigs"]
     assert [c["EndpointConfigName"] for c in listed] == [config]
-    assert error_of(sagemaker.create_endpoint_config, EndpointConfigName=config,
+    assert bad_request(sagemaker.create_endpoint_config, EndpointConfigName=config,
                     ProductionVariants=[variant(unique)])["Message"] == (
         f'Cannot create already existing endpoint configuration "{arn("endpoint-config", config)}".')
-    assert error_of(sagemaker.create_endpoint, EndpointName=unique, EndpointConfigName=config)["Message"] == (
+    assert bad_request(sagemaker.create_endpoint, EndpointName=unique, EndpointConfigName=config)["Message"] == (
         f"Endpoint config {config} has serverless variants (Sls): modelbay cannot deploy ServerlessConfig "
         "variants yet; use InstanceType and InitialInstanceCount")
     sagemaker.delete_endpoint_config(EndpointConfigName=config)
     expected = {"Code": "ValidationException",
                 "Message": f'Could not find endpoint configuration "{arn("endpoint-config", config)}".'}
-    assert error_of(sagemaker.describe_endpoint_config, EndpointConfigName=config) == expected
-    assert error_of(sagemaker.delete_endpoint_config, EndpointConfigName=config) == expected
+    assert bad_request(sagemaker.describe_endpoint_config, EndpointConfigName=config) == expected
+    assert bad_request(sagemaker.delete_endpoint_config, EndpointConfigName=config) == expected
 
 
 @pytest.mark.parametrize(("variants", "message"), [
@@ -157,11 +148,11 @@ def test_endpoint_config_lifecycle(sagemaker: Any, unique: str) -> None:
         "zero-count", "eleven-variants"])
 def test_create_endpoint_config_errors(sagemaker: Any, unique: str, variants: Any, message: str) -> None:
     create_model(sagemaker, unique)
-    error = error_of(_unchecked(sagemaker).create_endpoint_config, EndpointConfigName=unique,
+    error = bad_request(_unchecked(sagemaker).create_endpoint_config, EndpointConfigName=unique,
                      ProductionVariants=variants(unique))
     assert error["Code"] == "ValidationException"
     assert error["Message"].startswith(message), error["Message"]
-    assert error_of(sagemaker.describe_endpoint_config, EndpointConfigName=unique)["Code"] == "ValidationException"
+    assert bad_request(sagemaker.describe_endpoint_config, EndpointConfigName=unique)["Code"] == "ValidationException"
 
 
 @pytest.fixture
@@ -186,7 +177,7 @@ def test_create_endpoint_records_it_and_answers_at_once(sagemaker: Any, unique: 
     assert sagemaker.list_tags(ResourceArn=arn("endpoint", name))["Tags"] == [{"Key": "k", "Value": "v"}]
     summaries = sagemaker.list_endpoints(NameContains=unique)["Endpoints"]
     assert [(s["EndpointName"], s["EndpointArn"]) for s in summaries] == [(name, arn("endpoint", name))]
-    assert error_of(sagemaker.create_endpoint, EndpointName=name, EndpointConfigName=config) == {
+    assert bad_request(sagemaker.create_endpoint, EndpointName=name, EndpointConfigName=config) == {
         "Code": "ValidationException",
         "Message": f'Cannot create already existing endpoint "{arn("endpoint", name)}".'}
     sagemaker.delete_endpoint_config(EndpointConfigName=config)  # allowed while in use
@@ -196,18 +187,18 @@ def test_create_endpoint_records_it_and_answers_at_once(sagemaker: Any, unique: 
 
 def test_endpoints_of_a_missing_config_or_model(sagemaker: Any, unique: str, config: str) -> None:
     missing = unique + "-missing"
-    assert error_of(sagemaker.create_endpoint, EndpointName=unique, EndpointConfigName=missing) == {
+    assert bad_request(sagemaker.create_endpoint, EndpointName=unique, EndpointConfigName=missing) == {
         "Code": "ValidationException",
         "Message": f'Could not find endpoint configuration "{arn("endpoint-config", missing)}".'}
     sagemaker.delete_model(ModelName=unique)
-    assert error_of(sagemaker.create_endpoint, EndpointName=unique, EndpointConfigName=config) == {
+    assert bad_request(sagemaker.create_endpoint, EndpointName=unique, EndpointConfigName=config) == {
         "Code": "ValidationException", "Message": f'Could not find model "{arn("model", unique)}".'}
     assert sagemaker.list_endpoints(NameContains=unique)["Endpoints"] == []
 
 
 def refused_updates(sagemaker: Any, name: str) -> list[dict[str, str]]:
     """What UpdateEndpoint and UpdateEndpointWeightsAndCapacities answer for endpoint `name`."""
-    return [error_of(call, EndpointName=name, **params) for call, params in [
+    return [bad_request(call, EndpointName=name, **params) for call, params in [
         (sagemaker.update_endpoint, {"EndpointConfigName": name + "-config"}),
         (sagemaker.update_endpoint_weights_and_capacities,
          {"DesiredWeightsAndCapacities": [{"VariantName": "AllTraffic", "DesiredWeight": 2.0}]})]]
@@ -241,10 +232,10 @@ def test_an_endpoint_being_created_refuses_updates(sagemaker: Any, unique: str, 
 
 def test_operations_on_an_unknown_endpoint(sagemaker: Any, unique: str, config: str) -> None:
     expected = {"Code": "ValidationException", "Message": f'Could not find endpoint "{arn("endpoint", unique)}".'}
-    assert error_of(sagemaker.describe_endpoint, EndpointName=unique) == expected
-    assert error_of(sagemaker.delete_endpoint, EndpointName=unique) == expected
-    assert error_of(sagemaker.update_endpoint, EndpointName=unique, EndpointConfigName=config) == expected
-    assert error_of(sagemaker.update_endpoint_weights_and_capacities, EndpointName=unique,
+    assert bad_request(sagemaker.describe_endpoint, EndpointName=unique) == expected
+    assert bad_request(sagemaker.delete_endpoint, EndpointName=unique) == expected
+    assert bad_request(sagemaker.update_endpoint, EndpointName=unique, EndpointConfigName=config) == expected
+    assert bad_request(sagemaker.update_endpoint_weights_and_capacities, EndpointName=unique,
                     DesiredWeightsAndCapacities=[{"VariantName": "AllTraffic", "DesiredWeight": 1.0}]) == expected
 
 
@@ -294,7 +285,7 @@ def test_transform_job_records(sagemaker: Any, unique: str) -> None:
     assert sagemaker.list_tags(ResourceArn=arn("transform-job", unique))["Tags"] == [{"Key": "k", "Value": "v"}]
     summaries = sagemaker.list_transform_jobs(NameContains=unique)["TransformJobSummaries"]
     assert [s["TransformJobName"] for s in summaries] == [unique]
-    error = error_of(sagemaker.create_transform_job, **request)
+    error = bad_request(sagemaker.create_transform_job, **request)
     assert error["Code"] == "ResourceInUse" and arn("transform-job", unique) in error["Message"]
     if described["TransformJobStatus"] == "InProgress":
         sagemaker.stop_transform_job(TransformJobName=unique)
@@ -317,8 +308,8 @@ def test_transform_job_errors(sagemaker: Any, unique: str) -> None:
         ({"DataProcessing": {"InputFilter": "$..a"}}, "DataProcessing.InputFilter: JSONPath '$..a': unsupported"),
     ]
     for extra, message in cases:
-        error = error_of(sagemaker.create_transform_job, **transform_request(unique, unique, **extra))
+        error = bad_request(sagemaker.create_transform_job, **transform_request(unique, unique, **extra))
         assert error["Code"] == "ValidationException" and error["Message"].startswith(message), error
     expected = {"Code": "ValidationException", "Message": f"Could not find requested job with name {unique}"}
-    assert error_of(sagemaker.describe_transform_job, TransformJobName=unique) == expected
-    assert error_of(sagemaker.stop_transform_job, TransformJobName=unique) == expected
+    assert bad_request(sagemaker.describe_transform_job, TransformJobName=unique) == expected
+    assert bad_request(sagemaker.stop_transform_job, TransformJobName=unique) == expected

@@ -16,14 +16,13 @@ from typing import Any, TypeVar
 
 import pytest
 import uvicorn
-from botocore.exceptions import ClientError
 
 from modelbay.api.app import build_app
 from modelbay.config import Settings
 from modelbay.server import bind
 from modelbay.serving.router import Backend, Router, VariantRoute
 from tests.conftest import client
-from tests.helpers import wait_until
+from tests.helpers import error_response, wait_until
 from tests.unit.serving.model_servers import Answer, FakeModel, Reply, Seen, echo, failing, hold
 
 T = TypeVar("T")
@@ -79,13 +78,6 @@ def runtime(stack: Stack) -> Any:
     return client(stack.url, "sagemaker-runtime", max_pool_connections=16)
 
 
-def error_of(call: Any, **params: Any) -> dict[str, Any]:
-    with pytest.raises(ClientError) as caught:
-        call(**params)
-    response: dict[str, Any] = caught.value.response
-    return response
-
-
 def test_the_model_answer_comes_back_with_its_headers(stack: Stack, runtime: Any, unique: str) -> None:
     model = stack.model("m")
     stack.publish(unique, ("AllTraffic", 1, [model]))
@@ -108,11 +100,11 @@ def test_target_variant_reaches_a_variant_of_weight_zero(stack: Stack, runtime: 
 
 
 def test_unknown_endpoint_and_variant_are_validation_errors(stack: Stack, runtime: Any, unique: str) -> None:
-    missing = error_of(runtime.invoke_endpoint, EndpointName=unique, Body=b"x")
+    missing = error_response(runtime.invoke_endpoint, EndpointName=unique, Body=b"x")
     assert missing["Error"] == {"Code": "ValidationError",
                                 "Message": f"Endpoint {unique} of account 000000000000 not found."}
     stack.publish(unique, ("A", 1, [stack.model("a")]))
-    no_variant = error_of(runtime.invoke_endpoint, EndpointName=unique, Body=b"x", TargetVariant="Nope")
+    no_variant = error_response(runtime.invoke_endpoint, EndpointName=unique, Body=b"x", TargetVariant="Nope")
     assert no_variant["Error"]["Code"] == "ValidationError"
     assert "Nope" in no_variant["Error"]["Message"]
 
@@ -120,7 +112,7 @@ def test_unknown_endpoint_and_variant_are_validation_errors(stack: Stack, runtim
 def test_a_body_over_6_mb_is_refused_before_the_model_sees_it(stack: Stack, runtime: Any, unique: str) -> None:
     model = stack.model("m")
     stack.publish(unique, ("A", 1, [model]))
-    refused = error_of(runtime.invoke_endpoint, EndpointName=unique, Body=b"x" * (MAX_BODY + 1))
+    refused = error_response(runtime.invoke_endpoint, EndpointName=unique, Body=b"x" * (MAX_BODY + 1))
     assert refused["Error"]["Code"] == "ValidationError"
     assert "6291456" in refused["Error"]["Message"]
     assert model.seen == []
@@ -130,7 +122,7 @@ def test_a_body_over_6_mb_is_refused_before_the_model_sees_it(stack: Stack, runt
 
 def test_a_model_error_is_a_model_error_with_the_original_status(stack: Stack, runtime: Any, unique: str) -> None:
     stack.publish(unique, ("A", 1, [stack.model("m", failing(500, b"boom"))]))
-    error = error_of(runtime.invoke_endpoint, EndpointName=unique, Body=b"x")
+    error = error_response(runtime.invoke_endpoint, EndpointName=unique, Body=b"x")
     assert error["ResponseMetadata"]["HTTPStatusCode"] == 424
     assert error["Error"]["Code"] == "ModelError"
     assert error["Error"]["Message"].startswith('Received server error (500) from primary with message "boom". See ')
@@ -143,7 +135,7 @@ def test_a_model_slower_than_the_timeout_is_a_model_error(stack: Stack, runtime:
     stack.publish(unique, ("A", 1, [slow]))
     stack.router.timeout_s = 0.2
     try:
-        error = error_of(runtime.invoke_endpoint, EndpointName=unique, Body=b"x")
+        error = error_response(runtime.invoke_endpoint, EndpointName=unique, Body=b"x")
     finally:
         stack.router.timeout_s = 60.0
         stack.loop.call_soon_threadsafe(slow.release.set)

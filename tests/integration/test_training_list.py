@@ -13,10 +13,9 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
-from botocore.exceptions import ClientError
 
 from tests.conftest import client
-from tests.helpers import ServerProcess, wait_until
+from tests.helpers import ServerProcess, bad_request, wait_until
 from tests.integration.test_training_jobs import create, program
 
 ENDED = ("Completed", "Failed", "Stopped")
@@ -186,16 +185,8 @@ def test_the_boto3_paginator(sagemaker: Any, five: list[str]) -> None:
     assert [s["TrainingJobName"] for s in rest["TrainingJobSummaries"]] == five[3:]
 
 
-def error_of(call: Any, **params: Any) -> dict[str, str]:
-    with pytest.raises(ClientError) as caught:
-        call(**params)
-    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
-    error: dict[str, str] = caught.value.response["Error"]
-    return error
-
-
 def test_a_next_token_no_page_gave_is_a_validation_error(sagemaker: Any, five: list[str]) -> None:
-    error = error_of(sagemaker.list_training_jobs, NextToken="not-a-token")
+    error = bad_request(sagemaker.list_training_jobs, NextToken="not-a-token")
     assert error["Code"] == "ValidationException"
     assert "NextToken" in error["Message"]
 
@@ -204,7 +195,7 @@ def test_a_next_token_no_page_gave_is_a_validation_error(sagemaker: Any, five: l
     (0, "greater than or equal to 1"), (101, "less than or equal to 100")])
 def test_max_results_out_of_range(server: ServerProcess, max_results: int, constraint: str) -> None:
     unchecked = client(server.url, "sagemaker", parameter_validation=False)  # botocore would refuse to send it
-    assert error_of(unchecked.list_training_jobs, MaxResults=max_results) == {
+    assert bad_request(unchecked.list_training_jobs, MaxResults=max_results) == {
         "Code": "ValidationException",
         "Message": f"1 validation error detected: Value '{max_results}' at 'maxResults' failed to satisfy "
                    f"constraint: Member must have value {constraint}"}
@@ -213,8 +204,8 @@ def test_max_results_out_of_range(server: ServerProcess, max_results: int, const
 def test_describe_and_stop_of_an_unknown_job(sagemaker: Any, unique: str) -> None:
     """SageMaker answers ValidationException for a job it does not know, not ResourceNotFound."""
     expected = {"Code": "ValidationException", "Message": "Requested resource not found."}
-    assert error_of(sagemaker.describe_training_job, TrainingJobName=unique) == expected
-    assert error_of(sagemaker.stop_training_job, TrainingJobName=unique) == expected
+    assert bad_request(sagemaker.describe_training_job, TrainingJobName=unique) == expected
+    assert bad_request(sagemaker.stop_training_job, TrainingJobName=unique) == expected
 
 
 def test_a_duplicate_name_is_resource_in_use_and_keeps_the_first_job(sagemaker: Any, jobs: Jobs,
@@ -232,7 +223,7 @@ def test_a_duplicate_name_is_resource_in_use_and_keeps_the_first_job(sagemaker: 
 @pytest.mark.parametrize("short", ["c", "b", "a"])
 def test_stop_of_an_ended_job_names_its_status(sagemaker: Any, jobs: Jobs, short: str) -> None:
     status = jobs.described[short]["TrainingJobStatus"]
-    assert error_of(sagemaker.stop_training_job, TrainingJobName=jobs.name(short)) == {
+    assert bad_request(sagemaker.stop_training_job, TrainingJobName=jobs.name(short)) == {
         "Code": "ValidationException",
         "Message": f"The request was rejected because the training job is in status {status}."}
     assert sagemaker.describe_training_job(TrainingJobName=jobs.name(short))["TrainingJobStatus"] == status

@@ -63,6 +63,8 @@ def body(data: bytes) -> StreamingBody:
 
 
 class FakeS3:
+    """What the SDK uses of S3: upload_file, into `objects` by (bucket, key)."""
+
     def __init__(self) -> None:
         self.objects: dict[tuple[str, str], bytes] = {}
 

@@ -16,9 +16,9 @@ from botocore.validate import ParamValidator
 
 from modelbay.sdk import Estimator, TrainingInput
 from modelbay.sdk.names import name_from_base
+from tests.unit.sdk.offline import BUCKET, FakeS3
 
 MODEL = botocore.session.get_session().get_service_model("sagemaker")
-BUCKET = "sagemaker-us-west-2-123456789012"
 JOB_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
 
 
@@ -36,14 +36,6 @@ class FakeSageMaker:
     def describe_training_job(self, TrainingJobName: str) -> dict[str, Any]:  # noqa: N803 (boto3's spelling)
         return {"TrainingJobName": TrainingJobName, "TrainingJobStatus": self.status,
                 "ModelArtifacts": {"S3ModelArtifacts": f"s3://{BUCKET}/{TrainingJobName}/output/model.tar.gz"}}
-
-
-class FakeS3:
-    def __init__(self) -> None:
-        self.objects: dict[tuple[str, str], bytes] = {}
-
-    def upload_file(self, filename: str, bucket: str, key: str) -> None:
-        self.objects[(bucket, key)] = Path(filename).read_bytes()
 
 
 class FakeSession:
