@@ -17,9 +17,8 @@ from modelbay.cli.output import (
     Output,
     console,
     facts_table,
-    list_options,
+    job_list_command,
     local_time,
-    print_summaries,
     reported_errors,
     resource,
     styled,
@@ -31,7 +30,6 @@ from modelbay.sdk.training_logs import TrainingLogs
 app = typer.Typer(help="List, describe, follow and stop training jobs on a modelbay server.", no_args_is_help=True)
 app.callback()(url_option)
 _POLL_S = 0.5
-_STATUS, _NAME_CONTAINS, _MAX = list_options("jobs")
 _COLUMNS = ["Name", "Status", "Secondary status", "Created", "Duration"]
 
 
@@ -46,16 +44,13 @@ def _output(ctx: typer.Context) -> Output:
     return Output(ctx.obj["json"])
 
 
-@app.command("list")
-def list_jobs(
-    ctx: typer.Context,
-    status: JobStatus | None = _STATUS,
-    name_contains: str | None = _NAME_CONTAINS,
-    most: int | None = _MAX,
-) -> None:
-    """List training jobs, newest first."""
-    print_summaries(ctx, "list_training_jobs", "TrainingJobSummaries",
-                    {"StatusEquals": status, "NameContains": name_contains}, most, _COLUMNS, _row)
+def _row(summary: dict[str, Any]) -> dict[str, str]:
+    return {"Name": summary["TrainingJobName"], "Status": styled(summary["TrainingJobStatus"]),
+            "Secondary status": summary.get("SecondaryStatus", ""), "Created": local_time(summary["CreationTime"]),
+            "Duration": _duration(summary["CreationTime"], summary.get("TrainingEndTime"))}
+
+
+app.command("list")(job_list_command("training", _COLUMNS, _row))
 
 
 @app.command()
@@ -107,12 +102,6 @@ def _print_logs(lines: list[tuple[str, str]], several: bool) -> bool:
     for host, message in lines:
         console.print(Text.assemble((f"{host} | ", "cyan"), message) if several else Text(message), soft_wrap=True)
     return bool(lines)
-
-
-def _row(summary: dict[str, Any]) -> dict[str, str]:
-    return {"Name": summary["TrainingJobName"], "Status": styled(summary["TrainingJobStatus"]),
-            "Secondary status": summary.get("SecondaryStatus", ""), "Created": local_time(summary["CreationTime"]),
-            "Duration": _duration(summary["CreationTime"], summary.get("TrainingEndTime"))}
 
 
 def _description(job: dict[str, Any]) -> Group:

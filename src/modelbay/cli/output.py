@@ -107,6 +107,19 @@ def list_options(noun: str) -> tuple[Any, Any, Any]:
             typer.Option(None, "--max", min=1, help=f"At most this many {noun}, newest first."))
 
 
+def job_list_command(kind: str, columns: Sequence[str],
+                     row: Callable[[dict[str, Any]], dict[str, str]]) -> Callable[..., None]:
+    """`modelbay <group> list` for `kind` ("training", "transform") jobs: List<Kind>Jobs as a table of `columns`."""
+    status_option, name_contains_option, max_option = list_options("jobs")
+
+    def list_jobs(ctx: typer.Context, status: JobStatus | None = status_option,
+                  name_contains: str | None = name_contains_option, most: int | None = max_option) -> None:
+        print_summaries(ctx, f"list_{kind}_jobs", f"{kind.title()}JobSummaries",
+                        {"StatusEquals": status, "NameContains": name_contains}, most, columns, row)
+    list_jobs.__doc__ = f"List {kind} jobs, newest first."
+    return list_jobs
+
+
 def print_summaries(ctx: typer.Context, operation: str, key: str, filters: Mapping[str, Any], most: int | None,
                     columns: Sequence[str], row: Callable[[dict[str, Any]], dict[str, str]]) -> None:
     """A List* command: its summaries as they are with --json, else a table of `columns` with `row` of each."""

@@ -9,12 +9,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from modelbay.cli.output import (
-    JobStatus,
     Output,
     facts_table,
-    list_options,
+    job_list_command,
     local_time,
-    print_summaries,
     reported_errors,
     reported_failures,
     resource,
@@ -26,7 +24,6 @@ from modelbay.sdk import Session, Transformer, client
 app = typer.Typer(help="Run a model over S3 data with batch transform jobs on a modelbay server.",
                   no_args_is_help=True)
 app.callback()(url_option)
-_STATUS, _NAME_CONTAINS, _MAX = list_options("jobs")
 _COLUMNS = ["Name", "Status", "Created", "Ended", "Failure reason"]
 
 
@@ -63,16 +60,13 @@ def describe(ctx: typer.Context, name: str) -> None:
         Output(ctx.obj["json"]).result(job, _description(job))
 
 
-@app.command("list")
-def list_jobs(
-    ctx: typer.Context,
-    status: JobStatus | None = _STATUS,
-    name_contains: str | None = _NAME_CONTAINS,
-    most: int | None = _MAX,
-) -> None:
-    """List transform jobs, newest first."""
-    print_summaries(ctx, "list_transform_jobs", "TransformJobSummaries",
-                    {"StatusEquals": status, "NameContains": name_contains}, most, _COLUMNS, _row)
+def _row(summary: dict[str, Any]) -> dict[str, str]:
+    return {"Name": summary["TransformJobName"], "Status": styled(summary["TransformJobStatus"]),
+            "Created": local_time(summary["CreationTime"]), "Ended": local_time(summary.get("TransformEndTime")),
+            "Failure reason": escape(summary.get("FailureReason", ""))}
+
+
+app.command("list")(job_list_command("transform", _COLUMNS, _row))
 
 
 @app.command()
@@ -81,12 +75,6 @@ def stop(ctx: typer.Context, name: str) -> None:
     with reported_errors():
         client("sagemaker", ctx.obj["url"]).stop_transform_job(TransformJobName=name)
         Output(ctx.obj["json"]).result({"TransformJobName": name}, f"stopping {name}")
-
-
-def _row(summary: dict[str, Any]) -> dict[str, str]:
-    return {"Name": summary["TransformJobName"], "Status": styled(summary["TransformJobStatus"]),
-            "Created": local_time(summary["CreationTime"]), "Ended": local_time(summary.get("TransformEndTime")),
-            "Failure reason": escape(summary.get("FailureReason", ""))}
 
 
 def _description(job: dict[str, Any]) -> Table:
