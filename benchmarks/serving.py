@@ -34,6 +34,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +113,15 @@ class Load:
     seconds: float  # the whole load, warm-up included
     cpu_us: float = 0.0  # the stack's CPU time (all its processes) per answer
     cpu_share: float = 0.0  # of the server CPU's time during the load: the rest went to other processes
+
+
+@dataclass(frozen=True)
+class Target:
+    """One stack as the load generator sees it."""
+
+    port: int
+    request: bytes
+    pids: list[int]  # its processes, whose CPU time and memory are counted
 
 
 @dataclass
@@ -197,15 +207,15 @@ def run_client(args: argparse.Namespace) -> None:
     print(json.dumps(load.__dict__))
 
 
-def measure(port: int, request: bytes, concurrency: int, pids: list[int], args: argparse.Namespace) -> Load:
-    """Load on `port` from a client process pinned to CLIENT_CPU, and the CPU time `pids` spent on it."""
-    command = ["taskset", "-c", CLIENT_CPU, sys.executable, __file__, "--client", "--port", str(port),
+def measure(target: Target, concurrency: int, args: argparse.Namespace) -> Load:
+    """Load on the target from a client process pinned to CLIENT_CPU, and the CPU time its processes spent."""
+    command = ["taskset", "-c", CLIENT_CPU, sys.executable, __file__, "--client", "--port", str(target.port),
                "--concurrency", str(concurrency), "--duration", str(args.duration), "--warmup", str(args.warmup)]
     if args.requests is not None:
         command += ["--requests", str(args.requests)]
-    cpu_before = cpu_seconds(pids)
-    done = subprocess.run(command, input=request, capture_output=True, check=False)
-    cpu = cpu_seconds(pids) - cpu_before
+    cpu_before = cpu_seconds(target.pids)
+    done = subprocess.run(command, input=target.request, capture_output=True, check=False)
+    cpu = cpu_seconds(target.pids) - cpu_before
     if done.returncode != 0:
         raise RuntimeError(f"the load generator failed: {done.stderr.decode()[-3000:]}")
     load = Load(**json.loads(done.stdout))
@@ -425,26 +435,56 @@ def _in_service(sagemaker: Any, name: str) -> bool:
 # -- one model, both stacks -----------------------------------------------------------------------
 
 
+def find_targets(name: str, row: bytes, server: tuple[str, int], classic: tuple[int, int]) -> dict[str, Target]:
+    """The stacks serving `name`. modelbay's model server is looked up each time: an instance the
+    endpoint has replaced runs in other processes, on another port."""
+    (url, server_pid), port = server, int(server[0].rsplit(":", 1)[1])
+    path = f"/endpoints/{name}/invocations"
+    instance = descendants(server_pid)
+    model_port = listening_port(instance)
+    return {"classic": Target(classic[0], http_request("/invocations", classic[0], row, {}), descendants(classic[1])),
+            "modelbay": Target(port, http_request(path, port, row, signed_headers(url + path, row)),
+                               [server_pid, *instance]),
+            "model server": Target(model_port, http_request("/invocations", model_port, row, {}), instance)}
+
+
 def compare(name: str, files: Path, raw: Raw, row: bytes, server: tuple[str, int], scratch: Path,
             args: argparse.Namespace) -> dict[str, Figures]:
     """Both stacks up for one model; at each concurrency the classic stack's load, then modelbay's."""
-    (url, server_pid), port = server, int(server[0].rsplit(":", 1)[1])
-    path = f"/endpoints/{name}/invocations"
-    requests = {"modelbay": http_request(path, port, row, signed_headers(url + path, row))}
-    with classic_stack(files / "model.joblib", scratch) as (classic_port, launcher), \
-            endpoint(url, name, files / "model.tar.gz"):
-        instance = descendants(server_pid)
-        ports = {"classic": classic_port, "modelbay": port, "model server": listening_port(instance)}
-        for stack in ("classic", "model server"):
-            requests[stack] = http_request("/invocations", ports[stack], row, {})
-        pids = {"classic": descendants(launcher), "modelbay": [server_pid, *instance], "model server": instance}
-        answers = {stack: answer(ports[stack], requests[stack]) for stack in ports}
-        check_answers(name, answers | {"raw": raw.prediction}, pids)
+    with classic_stack(files / "model.joblib", scratch) as classic, endpoint(server[0], name, files / "model.tar.gz"):
+        targets = find_targets(name, row, server, classic)
+        answers = {stack: answer(target.port, target.request) for stack, target in targets.items()}
+        check_answers(name, answers | {"raw": raw.prediction}, {s: t.pids for s, t in targets.items()})
         loads: dict[str, dict[int, Load]] = {stack: {} for stack in LABELS}
         for concurrency in CONCURRENCIES:
             for stack in LABELS:
-                loads[stack][concurrency] = measure(ports[stack], requests[stack], concurrency, pids[stack], args)
-        return {stack: Figures(loads[stack], *memory(pids[stack]), len(pids[stack])) for stack in loads}
+                try:
+                    loads[stack][concurrency] = measure(targets[stack], concurrency, args)
+                except RuntimeError as error:
+                    if stack == "classic":
+                        raise
+                    note_failure(stack, concurrency, error, scratch / "modelbay.log")
+                    wait_until(partial(_answers, targets["modelbay"]), 120, f"endpoint {name} to answer again")
+                    targets = find_targets(name, row, server, classic)
+                    loads[stack][concurrency] = measure(targets[stack], concurrency, args)
+        return {stack: Figures(loads[stack], *memory(t.pids), len(t.pids)) for stack, t in targets.items()}
+
+
+def note_failure(stack: str, concurrency: int, error: RuntimeError, log: Path) -> None:
+    """Say why a load of modelbay failed (its answer and the server's last warning); it is measured again."""
+    answered = str(error).strip().splitlines()[-1]
+    warnings = [line for line in log.read_text().splitlines() if line.strip()]
+    print(f"  NOTE: the {stack} load at concurrency {concurrency} failed: {answered[:160]}\n"
+          f"    modelbay's log: {warnings[-1] if warnings else '(empty)'}\n"
+          f"    measured again once the endpoint answers (figures below are from the second try)", flush=True)
+
+
+def _answers(target: Target) -> bool:
+    try:
+        answer(target.port, target.request)
+        return True
+    except (RuntimeError, OSError):
+        return False
 
 
 def check_answers(name: str, answers: dict[str, str], pids: dict[str, list[int]]) -> None:
