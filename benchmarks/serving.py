@@ -12,12 +12,15 @@ trees of depth 10: predict dominates). For each model, measured in one run:
 (c) modelbay, pinned to CPU 0 (`taskset -c 0 python -m modelbay server`, whose instances inherit
     the affinity): the model uploaded through S3 and deployed with CreateModel, CreateEndpointConfig
     and CreateEndpoint, invoked at `POST /endpoints/<name>/invocations` (InvokeEndpoint's route)
-    with headers SigV4-signed once by botocore.
+    with headers SigV4-signed once by botocore; and its model server alone (`POST /invocations` on
+    the instance's own port), which splits modelbay's cost between the front door and the model server.
 Both stacks get the same number of model worker processes. The load generator is this script
 in a second process pinned to CPU 1: an asyncio HTTP/1.1 client, one keep-alive connection per
 concurrent caller, each sending one CSV row and waiting for the answer, for a warm-up and then
 a fixed duration (or request count). Prints requests/s and p50/p99 latency at concurrency 1 and
-16, the ratios, each stack's resident memory, and whether the targets are met.
+16, the ratios, each stack's CPU time per request (from the scheduler's counts, so other load on
+the machine leaves it be) and resident memory, and whether the targets are met. A modelbay load
+that fails (the endpoint replaced its instance meanwhile) is reported and measured again.
 """
 
 from __future__ import annotations
