@@ -66,7 +66,7 @@ class EndpointController(Wakeable):
     """Keeps every endpoint's instances and routes matching its record."""
 
     def __init__(self, platform: Platform, runtime: Runtime, images: Images, *,
-                 health: Callable[[str], bool] = ping, check_every_s: float = 2.0, failures_to_replace: int = 2,
+                 health: Callable[[str], str | None] = ping, check_every_s: float = 2.0, failures_to_replace: int = 2,
                  drain_timeout_s: float = 60.0, stop_grace_s: float = 10.0) -> None:
         self.platform, self.runtime, self.images = platform, runtime, images
         self.endpoints, self.router = platform.metadata.endpoints, platform.router
@@ -167,11 +167,11 @@ class EndpointController(Wakeable):
                     fleet.failure = fleet.failure or self._launch(endpoint.name, key, variant)
                     continue
                 fleet.slots.append(slot)
-                self.health.check(slot)
+                self.health.check(slot, self.router.answered_within(slot.instance_id, self.health.window_s))
                 if self.health.is_ready(slot) and slot.instance_id not in down:
                     fleet.ready[variant.name].append(slot)
                 elif self.health.has_failed(slot) or slot.instance_id in down or _overdue(slot, variant.startup_s):
-                    reason = _slot_failure(slot, variant)
+                    reason = self._slot_failure(slot, variant)
                     if heal:
                         log.warning("replacing %s of endpoint %s: %s", key, endpoint.name, reason)
                         self._retire(endpoint.name, [slot], drained=True)
@@ -207,6 +207,18 @@ class EndpointController(Wakeable):
         home = self.root / endpoint / f"g{key.generation}-{key.variant}-{key.index}"
         return prepare_host(self.platform.objects, self.images, home, variant.instance_type, variant.containers,
                             lambda index, port: slot_labels(endpoint, key, zone, index, port), {"MODELBAY_ZONE": zone})
+
+    def _slot_failure(self, slot: Slot, variant: VariantPlan) -> str:
+        """Why a slot failed, in the model server's own words where it left any."""
+        ended = next((i for i in slot.instances if not i.is_alive), None)
+        if ended is not None:
+            cause = ended.reason or f"exit code {ended.exit_code}"
+            return f"The model server of variant {variant.name} exited ({cause}): {log_tail(ended.log_path)}"
+        if self.health.was_ready(slot):
+            return (f"The model server of variant {variant.name} stopped answering its /ping health checks: "
+                    f"{self.health.failure(slot) or 'the router could not reach it'}")
+        return (f"The model server of variant {variant.name} did not pass its /ping health check within "
+                f"{variant.startup_s:.0f} seconds")
 
     def _retire(self, endpoint: str, slots: Iterable[Slot], drained: bool) -> None:
         """Stop slots (after their in-flight requests, unless `drained`), then remove them once ended."""
@@ -272,16 +284,6 @@ def _plan(spec: EndpointSpec, variants: Sequence[VariantState]) -> list[VariantP
 def _overdue(slot: Slot, startup_s: float) -> bool:
     started = min(i.started_at for i in slot.instances)
     return (datetime.now(UTC) - started).total_seconds() > startup_s
-
-
-def _slot_failure(slot: Slot, variant: VariantPlan) -> str:
-    """Why a slot failed, in the model server's own words where it left any."""
-    ended = next((i for i in slot.instances if not i.is_alive), None)
-    if ended is None:
-        return (f"The model server of variant {variant.name} did not pass its /ping health check within "
-                f"{variant.startup_s:.0f} seconds")
-    cause = ended.reason or f"exit code {ended.exit_code}"
-    return f"The model server of variant {variant.name} exited ({cause}): {log_tail(ended.log_path)}"
 
 
 def _deployed_images(variant: VariantPlan, known: Sequence[dict[str, Any]]) -> tuple[dict[str, Any], ...]:

@@ -8,12 +8,15 @@ variant's hosts spread round-robin over the zones and a replacement lands where 
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from modelbay.runtime.base import Instance
+
+log = logging.getLogger(__name__)
 
 # Labels of a serving instance; all values are strings.
 ENDPOINT, GENERATION, VARIANT, SLOT, CONTAINER, ZONE, PORT = (
@@ -73,31 +76,41 @@ class _Checks:
     ready: bool = False  # answered /ping once since it started
     failures: int = 0  # consecutive failed checks since then
     checked_at: float = 0.0
+    last_error: str | None = None
 
 
 class Health:
     """Pings instances: each until it first answers, then every `every_s`; remembers the outcome.
 
-    `ping(url)` returns whether the model server answered 200 in time.
+    `ping(url)` returns None when the model server answered 200 in time, else what went wrong.
+    A check is active; traffic is the passive one: a slot whose model server is answering
+    requests (`answering`) does not fail a check that timed out because it was busy.
     """
 
-    def __init__(self, ping: Callable[[str], bool], every_s: float, failures_to_fail: int) -> None:
+    def __init__(self, ping: Callable[[str], str | None], every_s: float, failures_to_fail: int) -> None:
         self.ping, self.every_s, self.failures_to_fail = ping, every_s, failures_to_fail
         self._checks: dict[str, _Checks] = {}
 
-    def check(self, slot: Slot) -> None:
+    @property
+    def window_s(self) -> float:
+        """How long a slot may go unconfirmed before it fails: the checks it may miss in a row."""
+        return self.every_s * self.failures_to_fail
+
+    def check(self, slot: Slot, answering: bool = False) -> None:
         """Ping the slot's containers that are due."""
         now = time.monotonic()
         for instance, url in zip(slot.instances, slot.urls, strict=True):
             checks = self._checks.setdefault(instance.id, _Checks())
             if checks.ready and now - checks.checked_at < self.every_s:
                 continue
-            answered = instance.is_alive and self.ping(url)
+            error = self.ping(url) if instance.is_alive else "the model server has ended"
             checks.checked_at = now
-            if answered:
+            if error is None or (checks.ready and answering):
                 checks.ready, checks.failures = True, 0
             elif checks.ready:
-                checks.failures += 1
+                checks.failures, checks.last_error = checks.failures + 1, error
+                log.warning("health check %d of %d failed for instance %s at %s: %s", checks.failures,
+                            self.failures_to_fail, instance.id, url, error)
 
     def is_ready(self, slot: Slot) -> bool:
         """Every container has answered and none has failed its checks since."""
@@ -107,6 +120,15 @@ class Health:
     def has_failed(self, slot: Slot) -> bool:
         """A container ended, or stopped answering after it had answered."""
         return not slot.is_alive or any(self._state(i).failures >= self.failures_to_fail for i in slot.instances)
+
+    def failure(self, slot: Slot) -> str | None:
+        """Why a slot that had answered failed its checks, if it did."""
+        return next((c.last_error for i in slot.instances if (c := self._state(i)).failures >= self.failures_to_fail),
+                    None)
+
+    def was_ready(self, slot: Slot) -> bool:
+        """Every container answered once."""
+        return all(self._state(i).ready for i in slot.instances)
 
     def forget(self, instance_id: str) -> None:
         self._checks.pop(instance_id, None)

@@ -67,12 +67,12 @@ class _Run:
 class TransformController(Wakeable):
     """Keeps each InProgress or Stopping transform job's hosts in step with the job.
 
-    `health(url)` says whether a container answers /ping; a host has `startup_s` to answer;
+    `health(url)` says what is wrong with a container's /ping (None: it answers); a host has `startup_s` to answer;
     `stop_grace_s` is the time between SIGTERM and SIGKILL when hosts are stopped.
     """
 
     def __init__(self, platform: Platform, runtime: Runtime, images: Images, *,
-                 health: Callable[[str], bool] = ping, startup_s: float = DEFAULT_STARTUP_S,
+                 health: Callable[[str], str | None] = ping, startup_s: float = DEFAULT_STARTUP_S,
                  stop_grace_s: float = 10.0) -> None:
         self.platform, self.runtime, self.images = platform, runtime, images
         self.jobs = platform.metadata.transform_jobs
@@ -153,7 +153,7 @@ class TransformController(Wakeable):
         if (reason := _host_failure(found, "before it was ready")) is not None:
             run.outcome = ("Failed", reason)
             return
-        run.ready |= {i.id for i in found if i.id not in run.ready and self.health(_url(i))}
+        run.ready |= {i.id for i in found if i.id not in run.ready and self.health(_url(i)) is None}
         if len(run.ready) < len(found) or not found:
             if time.monotonic() - run.started_at > self.startup_s:
                 run.outcome = ("Failed", f"ClientError: the model server did not pass its /ping health check "

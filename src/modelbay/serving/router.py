@@ -22,6 +22,7 @@ import itertools
 import logging
 import random
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -105,13 +106,14 @@ class Placement:
 class _Instance:
     """What the router keeps about one published Backend: its model servers and its load."""
 
-    __slots__ = ("backend", "upstreams", "outstanding", "is_down")
+    __slots__ = ("backend", "upstreams", "outstanding", "is_down", "answered_at")
 
     def __init__(self, backend: Backend, upstreams: tuple[Upstream, ...]) -> None:
         self.backend = backend
         self.upstreams = upstreams
         self.outstanding = 0
         self.is_down = False
+        self.answered_at = 0.0  # time.monotonic() of its last answer, errors included
 
 
 @dataclass(frozen=True)
@@ -188,6 +190,11 @@ class Router:
         instance = self._known.get(instance_id)
         return instance.outstanding if instance is not None else 0
 
+    def answered_within(self, instance_id: str, seconds: float) -> bool:
+        """Whether the instance answered a request in the last `seconds` (a passive health check)."""
+        instance = self._known.get(instance_id)
+        return instance is not None and time.monotonic() - instance.answered_at < seconds
+
     def out_of_rotation(self, endpoint: str) -> frozenset[str]:
         """Ids of the endpoint's published instances taken out of rotation after a failed call."""
         table = self._tables.get(endpoint)
@@ -241,9 +248,15 @@ class Router:
     async def _call_instance(self, instance: _Instance, request: Request) -> Answer:
         instance.outstanding += 1
         try:
-            return await call_pipeline(instance.upstreams, request, self.timeout_s)
+            answer = await call_pipeline(instance.upstreams, request, self.timeout_s)
+        except ModelFailure as failure:
+            if failure.status:  # the model answered, if with an error: its server is alive
+                instance.answered_at = time.monotonic()
+            raise
         finally:
             instance.outstanding -= 1
+        instance.answered_at = time.monotonic()
+        return answer
 
     def _take_out(self, endpoint: str, instance: _Instance) -> None:
         if instance.is_down:
