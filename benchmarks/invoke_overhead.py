@@ -56,11 +56,12 @@ def _serve_app(sock: socket.socket, model_url: str) -> None:
 
     from modelbay.api.app import build_app
     from modelbay.config import Settings
+    from modelbay.server import uvicorn_config
     from modelbay.serving.router import Backend, VariantRoute
 
     app = build_app(Settings(data_dir=Path(tempfile.mkdtemp())))
     app.state.platform.router.publish(ENDPOINT, [VariantRoute("AllTraffic", 1, (Backend("i-1", "z", (model_url,)),))])
-    config = uvicorn.Config(app, log_level="warning", http="httptools", lifespan="on", timeout_keep_alive=75)
+    config = uvicorn_config(app)
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(uvicorn.Server(config).serve(sockets=[sock]))
 

@@ -14,6 +14,7 @@ import socket
 import tempfile
 from collections.abc import Collection
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 import uvloop
@@ -31,10 +32,16 @@ def serve(settings: Settings, address_file: Path | None = None, announce: bool =
     host, port = sock.getsockname()[:2]
     url = f"http://{_url_host(host)}:{port}"
     app = build_app(settings, virtual_hosts=_virtual_hosts(settings.host), background=background_loops)
-    config = uvicorn.Config(app, log_level="warning", http="httptools", lifespan="on", timeout_keep_alive=75)
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(uvicorn_config(app))
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:  # uvicorn picks a loop only in run()
         runner.run(_serve(server, sock, url, address_file, announce))
+
+
+def uvicorn_config(app: Any) -> uvicorn.Config:
+    """How modelbay serves an app: httptools, long keep-alive (clients pool connections), and no
+    per-response work nobody reads (no Server or Date header; no proxy headers on a direct port)."""
+    return uvicorn.Config(app, log_level="warning", http="httptools", lifespan="on", timeout_keep_alive=75,
+                          proxy_headers=False, server_header=False, date_header=False)
 
 
 async def _serve(server: uvicorn.Server, sock: socket.socket, url: str, address_file: Path | None,
