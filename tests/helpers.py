@@ -4,6 +4,7 @@ servers on free ports."""
 from __future__ import annotations
 
 import os
+import shlex
 import socket
 import subprocess
 import sys
@@ -177,3 +178,19 @@ def modelbay_server(data_dir: Path, env: dict[str, str] | None = None) -> Iterat
         yield server
     finally:
         server.stop()
+
+
+def user_shell(url: str, home: Path) -> dict[str, str]:
+    """The environment of a user with no AWS set-up of their own who ran `eval "$(modelbay env --url URL)"`.
+
+    HOME is `home`, so the files `modelbay env` writes (the SageMaker SDK's defaults) stay in the test's folder.
+    """
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MODELBAY_", "SAGEMAKER_"))}
+    clean |= {"HOME": str(home), "AWS_CONFIG_FILE": str(home / "no-aws-config"),
+              "AWS_SHARED_CREDENTIALS_FILE": str(home / "no-aws-credentials")}
+    exports = subprocess.run([sys.executable, "-m", "modelbay", "env", "--url", url], capture_output=True,
+                             text=True, env=clean, check=True).stdout
+    for line in exports.splitlines():
+        name, value = line.removeprefix("export ").split("=", 1)
+        clean[name] = shlex.split(value)[0]
+    return clean

@@ -14,6 +14,8 @@ DEFAULT_URL = f"http://127.0.0.1:{DEFAULT_PORT}"
 # Credentials the local server hands to clients that have none of their own.
 DEFAULT_ACCESS_KEY_ID = "modelbay"
 DEFAULT_SECRET_ACCESS_KEY = "modelbay-secret"
+# The execution role every account has from the start; the SageMaker SDK defaults file names it.
+DEFAULT_EXECUTION_ROLE = "SageMakerExecutionRole"
 
 
 @dataclass(frozen=True)

@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+from tests.helpers import user_shell
+
 AWS = str(Path(sys.executable).with_name("aws"))
-
-
-def shell_env(url: str) -> dict[str, str]:
-    """The environment a user has after `eval "$(modelbay env --url URL)"`, with no AWS config of their own."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MODELBAY_"))}
-    clean |= {"AWS_CONFIG_FILE": "/nonexistent", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent"}
-    exports = subprocess.run([sys.executable, "-m", "modelbay", "env", "--url", url], capture_output=True,
-                             text=True, env=clean, check=True).stdout
-    for line in exports.splitlines():
-        name, value = line.removeprefix("export ").split("=", 1)
-        clean[name] = value
-    return clean
 
 
 def aws(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -28,7 +17,7 @@ def aws(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_aws_s3_and_sagemaker_commands(server: Any, unique: str, tmp_path: Path) -> None:
-    env = shell_env(server.url)
+    env = user_shell(server.url, tmp_path)
     data = tmp_path / "data.csv"
     data.write_text("1,2,3\n")
     assert aws(env, "s3", "mb", f"s3://{unique}").returncode == 0

@@ -11,8 +11,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.conftest import client
-from tests.helpers import ServerProcess
-from tests.integration.test_aws_cli import aws, shell_env
+from tests.helpers import ServerProcess, user_shell
+from tests.integration.test_aws_cli import aws
 
 DIRECTORY = "application/vnd.modelbay.directory.v1+json"
 REGISTRY = "000000000000"
@@ -173,9 +173,9 @@ def test_batch_delete_untags_then_deletes_and_repositories_need_force(ecr: Any, 
     assert error_of(ecr.describe_repositories, repositoryNames=[unique])[0] == "RepositoryNotFoundException"
 
 
-def test_aws_cli_describes_repositories(server: ServerProcess, ecr: Any, unique: str) -> None:
+def test_aws_cli_describes_repositories(server: ServerProcess, ecr: Any, unique: str, tmp_path: Path) -> None:
     ecr.create_repository(repositoryName=unique)
-    done = aws(shell_env(server.url), "ecr", "describe-repositories", "--repository-names", unique)
+    done = aws(user_shell(server.url, tmp_path), "ecr", "describe-repositories", "--repository-names", unique)
     assert done.returncode == 0, done.stderr
     [repository] = json.loads(done.stdout)["repositories"]
     assert repository["repositoryUri"] == f"{REGISTRY}.dkr.ecr.us-east-1.amazonaws.com/{unique}"
