@@ -184,6 +184,41 @@ def test_xgboost(sagemaker: Any, s3: Any, server: ServerProcess, line: str, uniq
     assert model_files(s3, line, unique) == ["xgboost-model.json"]
 
 
+def algorithm_job(sagemaker: Any, bucket: str, name: str, hyperparameters: dict[str, str]) -> dict[str, Any]:
+    """The XGBoost image with no script, as the generic Estimator(image_uri=...) sends it (values str()-ed)."""
+    sagemaker.create_training_job(
+        TrainingJobName=name, RoleArn="arn:aws:iam::000000000000:role/SageMakerRole", HyperParameters=hyperparameters,
+        AlgorithmSpecification={"TrainingImage": f"{ECR}/sagemaker-xgboost:3.0-5", "TrainingInputMode": "File",
+                                "MetricDefinitions": [{"Name": "metric", "Regex": r"train-rmse:([0-9.]+)"}]},
+        InputDataConfig=[{"ChannelName": channel, "ContentType": "text/csv", "DataSource": {"S3DataSource": {
+            "S3DataType": "S3Prefix", "S3Uri": f"s3://{bucket}/data/"}}} for channel in ("train", "validation")],
+        OutputDataConfig={"S3OutputPath": f"s3://{bucket}/out"},
+        ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
+        StoppingCondition={"MaxRuntimeInSeconds": 900})
+    with contextlib.suppress(WaiterError):
+        sagemaker.get_waiter("training_job_completed_or_stopped").wait(TrainingJobName=name, WaiterConfig=WAITER)
+    job: dict[str, Any] = sagemaker.describe_training_job(TrainingJobName=name)
+    return job
+
+
+def test_the_xgboost_image_without_a_script_is_the_built_in_algorithm(sagemaker: Any, s3: Any, server: ServerProcess,
+                                                                        line: str, unique: str) -> None:
+    job = algorithm_job(sagemaker, line, unique, {"num_round": "30", "objective": "reg:squarederror",
+                                                  "max_depth": "3"})
+    assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
+    assert metric(job) < 1.0
+    rounds = [entry for entry in log_lines(server, unique) if entry.startswith("[29]#011")]
+    assert rounds and "train-rmse:" in rounds[0] and "validation-rmse:" in rounds[0]
+    assert model_files(s3, line, unique) == ["xgboost-model"]
+
+
+def test_the_built_in_algorithm_needs_num_round(sagemaker: Any, line: str, unique: str) -> None:
+    job = algorithm_job(sagemaker, line, unique, {"objective": "reg:squarederror"})
+    assert job["TrainingJobStatus"] == "Failed"
+    assert job["FailureReason"] == ("AlgorithmError: Hyperparameter num_round is required by the XGBoost algorithm, "
+                                    "exit code: 1")
+
+
 def test_pytorch_distributed_data_parallel_across_two_instances(sagemaker: Any, s3: Any, server: ServerProcess,
                                                                 line: str, unique: str) -> None:
     job = train(sagemaker, s3, line, unique, f"{ECR}/pytorch-training:2.13.0-cpu-py311", PYTORCH_DDP_SCRIPT, {},

@@ -2,7 +2,8 @@
 
 Script mode as SageMaker's framework containers run it: stage a local `sagemaker_submit_directory`
 into the code dir, install its `requirements.txt`, then run `sagemaker_program` with the
-SM_* environment added and the user's hyperparameters as `--name value` arguments. Exits with
+SM_* environment added and the user's hyperparameters as `--name value` arguments. The XGBoost
+image given no program trains SageMaker's built-in XGBoost algorithm instead. Exits with
 the program's exit code; on any failure writes the reason to `/opt/ml/output/failure` first.
 """
 
@@ -12,6 +13,8 @@ import os
 import sys
 from collections.abc import Mapping
 
+from modelbay.container import xgboost_algorithm
+from modelbay.container.serving_env import FRAMEWORK_VAR
 from modelbay.container.training_env import OptMl, read_training_env
 from modelbay.container.user_program import (
     UserProgramError,
@@ -33,6 +36,9 @@ def train(environ: Mapping[str, str]) -> int:
         stage_source(None if submit_directory is None else str(submit_directory), paths.code_dir)
         child_env = {**environ, **env.to_env_vars()}
         install_requirements(paths.code_dir, child_env)
+        if env.user_entry_point is None and environ.get(FRAMEWORK_VAR) == "xgboost":
+            xgboost_algorithm.train(env)  # no script: SageMaker's built-in algorithm
+            return 0
         command = entry_point_command(env.user_entry_point, paths.code_dir, env.user_args())
         run_entry_point(command, child_env, paths.code_dir)
     except UserProgramError as err:

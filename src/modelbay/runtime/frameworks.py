@@ -58,8 +58,9 @@ RECIPES: dict[str, tuple[Recipe, ...]] = {  # each framework's versions, oldest 
     ),
 }
 
-# SageMaker's ECR repository names for each framework's training images
-REPOSITORIES = {"sagemaker-scikit-learn": "sklearn", "sagemaker-xgboost": "xgboost", "pytorch-training": "pytorch"}
+# SageMaker's ECR repository names for each framework's training and inference images
+REPOSITORIES = {"sagemaker-scikit-learn": "sklearn", "sagemaker-xgboost": "xgboost", "pytorch-training": "pytorch",
+                "pytorch-inference": "pytorch"}
 ECR_URI = re.compile(r"(?P<account>[0-9]{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/"
                      r"(?P<repository>[a-z0-9._/-]+)(?::(?P<tag>[A-Za-z0-9._-]+))?(?:@(?P<digest>sha256:[0-9a-f]{64}))?")
 _SHORT_NAME = re.compile(r"modelbay/(?P<framework>[a-z]+)(?::(?P<tag>[A-Za-z0-9._-]+))?")
