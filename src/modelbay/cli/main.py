@@ -10,6 +10,7 @@ import typer
 
 from modelbay import __version__
 from modelbay.cli import endpoints, images, invoke, jobs, s3, transform
+from modelbay.cli.aws_setup import write_profile, write_sagemaker_defaults
 from modelbay.config import DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, Settings
 from modelbay.sdk import resolve_url
 from modelbay.sdk.clients import session
@@ -51,15 +52,36 @@ def server(
 
 @app.command()
 def env(ctx: typer.Context, url: str | None = URL_OPTION) -> None:
-    """Print the shell lines that point AWS tools at the server: eval "$(modelbay env)"."""
-    url, found = resolve_url(url or ctx.obj["url"]), session()
+    """Print the shell lines that point AWS tools and the SageMaker Python SDK at the server: eval "$(modelbay env)".
+
+    It also writes the SageMaker SDK's defaults file under the data directory (see `aws_setup`).
+    """
+    url, found, settings = resolve_url(url or ctx.obj["url"]), session(), Settings.from_env()
     region = found.region_name
-    lines = {"AWS_ENDPOINT_URL": url, "MODELBAY_URL": url, "AWS_REGION": region, "AWS_DEFAULT_REGION": region}
+    defaults = write_sagemaker_defaults(settings.data_dir, settings.account_id, region)
+    lines = {"AWS_ENDPOINT_URL": url, "MODELBAY_URL": url, "AWS_REGION": region, "AWS_DEFAULT_REGION": region,
+             "SAGEMAKER_USER_CONFIG_OVERRIDE": str(defaults)}
     if found.get_credentials().access_key == DEFAULT_ACCESS_KEY_ID and "AWS_ACCESS_KEY_ID" not in os.environ:
         lines |= {"AWS_ACCESS_KEY_ID": DEFAULT_ACCESS_KEY_ID, "AWS_SECRET_ACCESS_KEY": DEFAULT_SECRET_ACCESS_KEY,
                   "AWS_EC2_METADATA_DISABLED": "true"}
     for name, value in lines.items():
         print(f"export {name}={shlex.quote(value)}")
+
+
+@app.command()
+def configure(
+    ctx: typer.Context,
+    url: str | None = URL_OPTION,
+    profile: str = typer.Option("modelbay", "--profile", help="The AWS profile to write."),
+) -> None:
+    """Write an AWS profile that points at the server (endpoint_url, region, credentials) and the SDK defaults."""
+    url, settings = resolve_url(url or ctx.obj["url"]), Settings.from_env()
+    region = session().region_name
+    config_file, credentials_file = write_profile(profile, url, region,
+                                                  (DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY))
+    defaults = write_sagemaker_defaults(settings.data_dir, settings.account_id, region)
+    print(f"profile {profile!r} written to {config_file} and {credentials_file}; use it with:")
+    print(f"export AWS_PROFILE={shlex.quote(profile)} SAGEMAKER_USER_CONFIG_OVERRIDE={shlex.quote(str(defaults))}")
 
 
 @app.command()

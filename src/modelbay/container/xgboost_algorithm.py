@@ -40,7 +40,7 @@ def train(env: TrainingEnv) -> None:
     except xgboost.core.XGBoostError as err:
         raise UserProgramError(f"XGBoost could not train: {str(err).splitlines()[0]}") from None
     env.paths.model_dir.mkdir(parents=True, exist_ok=True)
-    booster.save_model(str(env.paths.model_dir / MODEL_FILE))
+    (env.paths.model_dir / MODEL_FILE).write_bytes(booster.save_raw(raw_format="ubj"))  # the name says no format
 
 
 def _matrix(xgboost: Any, env: TrainingEnv, channel: str) -> Any:

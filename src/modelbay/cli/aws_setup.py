@@ -1,0 +1,69 @@
+"""The files that point unchanged AWS tools at modelbay: the SageMaker Python SDK's defaults and an AWS profile.
+
+AWS_ENDPOINT_URL reaches every boto3 client except the ones the SageMaker Python SDK builds with an explicit
+STS endpoint (to learn the account for its default bucket name). Its defaults file names that bucket, so
+`Session()` asks STS nothing; it also turns the SDK's telemetry off (which would reach an AWS host) and names
+the execution role that every modelbay account has. The file is JSON, which every YAML reader reads.
+"""
+
+from __future__ import annotations
+
+import configparser
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from modelbay.config import DEFAULT_EXECUTION_ROLE
+
+
+def execution_role_arn(account: str) -> str:
+    return f"arn:aws:iam::{account}:role/{DEFAULT_EXECUTION_ROLE}"
+
+
+def sagemaker_defaults(account: str, region: str) -> dict[str, Any]:
+    """The SageMaker Python SDK's defaults (its `SAGEMAKER_USER_CONFIG_OVERRIDE` file) for this server."""
+    role = execution_role_arn(account)
+    return {
+        "SchemaVersion": "1.0",
+        "SageMaker": {
+            "PythonSDK": {"Modules": {
+                "TelemetryOptOut": True,
+                "Session": {"DefaultS3Bucket": f"sagemaker-{region}-{account}"},
+            }},
+            "TrainingJob": {"RoleArn": role},
+            "ProcessingJob": {"RoleArn": role},
+            "Model": {"ExecutionRoleArn": role},
+            "CompilationJob": {"RoleArn": role},
+        },
+    }
+
+
+def write_sagemaker_defaults(data_dir: Path, account: str, region: str) -> Path:
+    """Write the defaults under `data_dir` (atomically: a shell may be reading it) and return its path."""
+    path = data_dir / "sagemaker" / "config.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staged = path.with_name(f".{path.name}.{os.getpid()}")
+    staged.write_text(json.dumps(sagemaker_defaults(account, region), indent=2) + "\n")
+    staged.replace(path)
+    return path
+
+
+def write_profile(name: str, url: str, region: str, credentials: tuple[str, str]) -> tuple[Path, Path]:
+    """Add or replace profile `name` in the AWS config and credentials files; other profiles are kept."""
+    config_path = Path(os.environ.get("AWS_CONFIG_FILE", "~/.aws/config")).expanduser()
+    credentials_path = Path(os.environ.get("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials")).expanduser()
+    section = name if name == "default" else f"profile {name}"
+    _set_section(config_path, section, {"region": region, "endpoint_url": url, "output": "json"})
+    access_key, secret_key = credentials
+    _set_section(credentials_path, name, {"aws_access_key_id": access_key, "aws_secret_access_key": secret_key})
+    return config_path, credentials_path
+
+
+def _set_section(path: Path, section: str, values: dict[str, str]) -> None:
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(path)
+    parser[section] = values
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:  # holds a secret
+        parser.write(out)
