@@ -1,18 +1,20 @@
 """How each API spells the generic errors: the same failure is a ValidationException in
-SageMaker, a ValidationError in sagemaker-runtime and STS, and InvalidArgument in S3."""
+SageMaker, a ValidationError in sagemaker-runtime, STS and IAM, and InvalidArgument in S3."""
 
 from __future__ import annotations
 
 from modelbay.api.protocol import ErrorSpelling
 
 _VALIDATION_ERROR = {"ValidationException": ErrorSpelling("ValidationError")}
+_QUERY_API = {**_VALIDATION_ERROR, "UnknownOperationException": ErrorSpelling("InvalidAction"),
+              "SerializationException": ErrorSpelling("MalformedQueryString")}
 
 SPELLINGS: dict[str, dict[str, ErrorSpelling]] = {
     "logs": {"ValidationException": ErrorSpelling("InvalidParameterException")},
     "ecr": {"ValidationException": ErrorSpelling("InvalidParameterException")},
     "sagemaker-runtime": _VALIDATION_ERROR,
-    "sts": {**_VALIDATION_ERROR, "UnknownOperationException": ErrorSpelling("InvalidAction"),
-            "SerializationException": ErrorSpelling("MalformedQueryString")},
+    "sts": _QUERY_API,
+    "iam": _QUERY_API,
     "s3": {
         "ValidationException": ErrorSpelling("InvalidArgument"),
         "UnknownOperationException": ErrorSpelling("MethodNotAllowed", 405),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from modelbay.services import ecr, logs, runtime, s3, sagemaker, sts
+from modelbay.services import ecr, iam, logs, runtime, s3, sagemaker, sts
 from modelbay.services.base import Handler
 
 
@@ -20,4 +20,5 @@ def served_operations() -> dict[str, Mapping[str, Handler]]:
         "s3": s3.OPERATIONS,
         "sts": sts.OPERATIONS,
         "ecr": ecr.OPERATIONS,
+        "iam": iam.OPERATIONS,
     }

@@ -24,6 +24,7 @@ from modelbay.store.metadata.images import (
 )
 from modelbay.store.metadata.paging import Page
 from modelbay.store.metadata.records import ListFilter, RecordExists, RecordNotFound, StatusConflict
+from modelbay.store.metadata.roles import Role
 from modelbay.store.metadata.store import MetadataStore, open_metadata_store
 from modelbay.store.metadata.tags import Tag, TagRepository
 from modelbay.store.metadata.training_jobs import (
@@ -41,7 +42,7 @@ from modelbay.store.metadata.transform_jobs import TransformJob, TransformJobNot
 __all__ = ["SUCCESS", "UNCHANGED", "AuditEvent", "AuditRepository", "Definition", "DefinitionRepository", "Endpoint",
            "EndpointConfig", "EndpointNotFound", "EndpointRepository", "EndpointSpec", "Image", "ImageExists",
            "ImageId", "ImageRegistry", "ListFilter", "MetadataStore", "MetricDatum", "Model", "Page", "RecordExists",
-           "RecordNotFound", "Repository", "RepositoryExists", "RepositoryNotEmpty", "RepositoryNotFound",
+           "RecordNotFound", "Repository", "Role", "RepositoryExists", "RepositoryNotEmpty", "RepositoryNotFound",
            "SecondaryStatusTransition", "StatusConflict", "Tag", "TagImmutable", "TagRepository", "TrainingJob",
            "TrainingJobExists", "TrainingJobFilter", "TrainingJobNotFound", "TrainingJobRepository",
            "TrainingJobStatusConflict", "TransformJob", "TransformJobNotFound", "TransformJobRepository",

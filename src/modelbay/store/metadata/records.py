@@ -60,6 +60,7 @@ class ListFilter:
     created_before: datetime | None = None
     modified_after: datetime | None = None
     modified_before: datetime | None = None
+    arn_prefix: str | None = None  # IAM's PathPrefix: the ARN up to and including the path
 
     def conditions(self, row: Any) -> list[ColumnElement[bool]]:
         """SQL conditions on the table class `row` (status and modified filters need those columns)."""
@@ -70,6 +71,8 @@ class ListFilter:
         found = [compare(getattr(row, column), value) for value, column, compare in bounds if value is not None]
         if self.name_contains is not None:
             found.append(row.name.icontains(self.name_contains, autoescape=True))
+        if self.arn_prefix is not None:
+            found.append(row.arn.startswith(self.arn_prefix, autoescape=True))
         return found
 
 

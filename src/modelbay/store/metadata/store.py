@@ -9,6 +9,7 @@ from modelbay.store.metadata.endpoints import EndpointRepository
 from modelbay.store.metadata.engine import create_metadata_engine
 from modelbay.store.metadata.images import ImageRegistry
 from modelbay.store.metadata.migrate import upgrade_to_head
+from modelbay.store.metadata.roles import Role, RoleRow
 from modelbay.store.metadata.tags import TagRepository
 from modelbay.store.metadata.training_jobs import TrainingJobRepository
 from modelbay.store.metadata.transform_jobs import TransformJobRepository
@@ -30,6 +31,7 @@ class MetadataStore:
         self.endpoint_configs = DefinitionRepository(db, EndpointConfigRow, EndpointConfig)
         self.endpoints = EndpointRepository(db)
         self.transform_jobs = TransformJobRepository(db)
+        self.roles = DefinitionRepository(db, RoleRow, Role)
 
     def close(self) -> None:
         """Close pooled connections (a later call reconnects; nothing else needs closing)."""
