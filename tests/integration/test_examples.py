@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.helpers import SHARED_ENVIRONMENTS
+from tests.helpers import SHARED_ENVIRONMENTS, modelbay_server, user_shell
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -33,3 +33,18 @@ def test_demo_trains_two_models_and_serves_them_as_weighted_variants() -> None:
     assert 70 <= int(shares["ridge-a"]) <= 90 and 10 <= int(shares["ridge-b"]) <= 30, shares  # 80/20 ± chance
     assert re.findall(r"(ridge-[ab]):\s+\d+ answers \((\d+)%\)", after) == [("ridge-b", "100")]
     assert "endpoint deleted: done" in output
+
+
+def test_boto3_plain_uses_clients_made_with_no_endpoint(tmp_path: Path) -> None:
+    (tmp_path / "server").mkdir()
+    with modelbay_server(tmp_path / "server") as server:
+        done = subprocess.run([sys.executable, str(EXAMPLES / "boto3_plain.py")], capture_output=True, text=True,
+                              env=user_shell(server.url, tmp_path), timeout=600, check=False)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "account: 000000000000 role: arn:aws:iam::000000000000:role/SageMakerExecutionRole" in done.stdout
+    assert "training job: Completed s3://boto3-plain-000000000000/output/" in done.stdout
+    assert "train:r2=1.0000" in done.stdout  # the script's line, read back through the Logs API
+    invoked = re.search(r"invoked: AllTraffic \['([-0-9.]+)', '([-0-9.]+)'\]", done.stdout)
+    assert invoked is not None, done.stdout
+    assert abs(float(invoked[1]) - 1.0) < 0.05 and abs(float(invoked[2]) - 2.5) < 0.05
+    assert done.stdout.rstrip().endswith("done")
