@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 from tests.helpers import user_shell
+from tests.integration.models import CLASSIFIER, CLASSIFIER_ROWS, ROLE, SKLEARN, TRAINED, create_model, tar_gz
 
 AWS = str(Path(sys.executable).with_name("aws"))
+GROUP = "/aws/sagemaker/TrainingJobs"
 
 
 def aws(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -31,3 +34,87 @@ def test_aws_s3_and_sagemaker_commands(server: Any, unique: str, tmp_path: Path)
     assert '"Tags": []' in tags.stdout
     identity = aws(env, "sts", "get-caller-identity")
     assert '"Account": "000000000000"' in identity.stdout
+
+
+def ok(env: dict[str, str], *args: str) -> str:
+    """Run `aws ARGS`, which must succeed; its standard output."""
+    done = aws(env, *args)
+    assert done.returncode == 0, f"aws {' '.join(args)}: {done.stderr}"
+    return done.stdout
+
+
+def test_s3_cp_sync_and_rm(server: Any, unique: str, tmp_path: Path) -> None:
+    env = user_shell(server.url, tmp_path)
+    ok(env, "s3", "mb", f"s3://{unique}")
+    folder = tmp_path / "folder"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "a.csv").write_text("1,2\n")
+    (folder / "sub" / "b.csv").write_text("3,4\n")
+    synced = ok(env, "s3", "sync", str(folder), f"s3://{unique}/data")
+    assert synced.count("upload:") == 2
+    assert ok(env, "s3", "sync", str(folder), f"s3://{unique}/data") == ""  # nothing changed, nothing sent
+    (folder / "a.csv").write_text("1,2,changed\n")
+    (folder / "sub" / "b.csv").unlink()
+    resynced = ok(env, "s3", "sync", str(folder), f"s3://{unique}/data", "--delete")
+    assert "upload:" in resynced and f"delete: s3://{unique}/data/sub/b.csv" in resynced
+    listing = ok(env, "s3", "ls", f"s3://{unique}/data/", "--recursive")
+    assert [line.split()[-1] for line in listing.splitlines()] == ["data/a.csv"]
+    ok(env, "s3", "cp", f"s3://{unique}/data/a.csv", str(tmp_path / "back.csv"))
+    assert (tmp_path / "back.csv").read_text() == "1,2,changed\n"
+    ok(env, "s3", "rm", f"s3://{unique}/data/", "--recursive")
+    assert ok(env, "s3", "ls", f"s3://{unique}/", "--recursive") == ""
+
+
+def test_a_training_job_from_cli_input_json_then_an_endpoint(server: Any, sagemaker: Any, unique: str,
+                                                              tmp_path: Path) -> None:
+    env = user_shell(server.url, tmp_path)
+    ok(env, "s3", "mb", f"s3://{unique}")
+    (tmp_path / "rows.csv").write_text(CLASSIFIER_ROWS)
+    (tmp_path / "sourcedir.tar.gz").write_bytes(tar_gz("train.py", CLASSIFIER + b'print("trained")\n'))
+    ok(env, "s3", "cp", str(tmp_path / "rows.csv"), f"s3://{unique}/train/rows.csv")
+    ok(env, "s3", "cp", str(tmp_path / "sourcedir.tar.gz"), f"s3://{unique}/code/sourcedir.tar.gz")
+    (tmp_path / "job.json").write_text(json.dumps({
+        "TrainingJobName": unique, "RoleArn": ROLE,
+        "AlgorithmSpecification": {"TrainingImage": SKLEARN, "TrainingInputMode": "File"},
+        "HyperParameters": {"sagemaker_program": '"train.py"',
+                            "sagemaker_submit_directory": f'"s3://{unique}/code/sourcedir.tar.gz"'},
+        "InputDataConfig": [{"ChannelName": "train", "DataSource": {"S3DataSource": {
+            "S3DataType": "S3Prefix", "S3Uri": f"s3://{unique}/train/"}}}],
+        "OutputDataConfig": {"S3OutputPath": f"s3://{unique}/model"},
+        "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
+        "StoppingCondition": {"MaxRuntimeInSeconds": 600}}))
+    created = json.loads(ok(env, "sagemaker", "create-training-job", "--cli-input-json", f"file://{tmp_path}/job.json"))
+    assert created["TrainingJobArn"] == f"arn:aws:sagemaker:us-east-1:000000000000:training-job/{unique}"
+    # The CLI's waiter sleeps 120 s between polls; boto3's, polled each second, waits for the end first.
+    sagemaker.get_waiter("training_job_completed_or_stopped").wait(TrainingJobName=unique, WaiterConfig=TRAINED)
+    ok(env, "sagemaker", "wait", "training-job-completed-or-stopped", "--training-job-name", unique)
+    job = json.loads(ok(env, "sagemaker", "describe-training-job", "--training-job-name", unique))
+    assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
+    listed = json.loads(ok(env, "sagemaker", "list-training-jobs", "--name-contains", unique))
+    assert [summary["TrainingJobName"] for summary in listed["TrainingJobSummaries"]] == [unique]
+    stream = ok(env, "logs", "describe-log-streams", "--log-group-name", GROUP, "--log-stream-name-prefix", unique,
+                "--query", "logStreams[0].logStreamName", "--output", "text").strip()
+    assert stream.startswith(f"{unique}/algo-1-")
+    events = json.loads(ok(env, "logs", "get-log-events", "--log-group-name", GROUP, "--log-stream-name", stream,
+                           "--start-from-head"))
+    filtered = json.loads(ok(env, "logs", "filter-log-events", "--log-group-name", GROUP,
+                             "--log-stream-name-prefix", unique))
+    assert [event["message"] for event in filtered["events"]] == [event["message"] for event in events["events"]]
+    assert "trained" in [event["message"] for event in events["events"]]
+
+    create_model(sagemaker, unique, job["ModelArtifacts"]["S3ModelArtifacts"])
+    sagemaker.create_endpoint_config(EndpointConfigName=unique, ProductionVariants=[{
+        "VariantName": "only", "ModelName": unique, "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}])
+    sagemaker.create_endpoint(EndpointName=unique, EndpointConfigName=unique)
+    sagemaker.get_waiter("endpoint_in_service").wait(EndpointName=unique, WaiterConfig=TRAINED)
+    described = json.loads(ok(env, "sagemaker", "describe-endpoint", "--endpoint-name", unique))
+    assert described["EndpointStatus"] == "InService"
+    assert described["ProductionVariants"][0]["CurrentInstanceCount"] == 1
+    (tmp_path / "ask.csv").write_text("9,1\n1,9\n")
+    answer = tmp_path / "answer.csv"
+    invoked = json.loads(ok(env, "sagemaker-runtime", "invoke-endpoint", "--endpoint-name", unique,
+                            "--content-type", "text/csv", "--accept", "text/csv",
+                            "--body", f"fileb://{tmp_path}/ask.csv", str(answer)))
+    assert invoked["InvokedProductionVariant"] == "only" and invoked["ContentType"].startswith("text/csv")
+    assert answer.read_text().split() == ["1", "0"]
+    ok(env, "sagemaker", "delete-endpoint", "--endpoint-name", unique)

@@ -48,3 +48,22 @@ def test_boto3_plain_uses_clients_made_with_no_endpoint(tmp_path: Path) -> None:
     assert invoked is not None, done.stdout
     assert abs(float(invoked[1]) - 1.0) < 0.05 and abs(float(invoked[2]) - 2.5) < 0.05
     assert done.stdout.rstrip().endswith("done")
+
+
+def test_aws_cli_script_trains_serves_and_cleans_up(tmp_path: Path) -> None:
+    (tmp_path / "server").mkdir()
+    with modelbay_server(tmp_path / "server") as server:
+        env = user_shell(server.url, tmp_path)
+        env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"  # the venv's `aws`
+        done = subprocess.run(["bash", str(EXAMPLES / "aws_cli.sh")], capture_output=True, text=True, env=env,
+                              timeout=600, check=False)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "status: Completed" in done.stdout
+    assert re.search(r"model artifact: s3://aws-cli-example-000000000000/aws-cli-[0-9-]+/output/.+/model\.tar\.gz",
+                     done.stdout)
+    assert "train:r2=1.0000" in done.stdout  # the job's log through the Logs API
+    assert "endpoint: InService" in done.stdout
+    predicted = re.search(r"predicted: ([-0-9.]+) ([-0-9.]+) ", done.stdout)
+    assert predicted is not None, done.stdout
+    assert abs(float(predicted[1]) - 1.0) < 0.05 and abs(float(predicted[2]) - 2.5) < 0.05
+    assert done.stdout.rstrip().endswith("done")
