@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+AWSCLI_V2 := .cache/awscli-v2
+AWSCLI_V2_STAMP := $(AWSCLI_V2)/.installed
 # framework environments (scikit-learn, XGBoost, PyTorch) are built once and kept here for demos and tests
 export MODELBAY_ENVIRONMENTS_DIR ?= $(CURDIR)/.cache/environments
 
@@ -19,12 +21,24 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python examples/demo.py
 
-test: lint
+test: lint $(AWSCLI_V2_STAMP)
 	$(BIN)/python -m pytest -n 2 -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks examples
 	$(BIN)/mypy
+
+# AWS CLI v2, for `aws logs tail` (PyPI has only v1, which lacks it): Debian's package, unpacked (no system
+# install), run by a venv of its own holding the packages the .deb depends on, at versions it works with.
+$(AWSCLI_V2_STAMP): tests/awscli-v2-requirements.txt
+	rm -rf $(AWSCLI_V2) && mkdir -p $(AWSCLI_V2)
+	cd $(AWSCLI_V2) && apt-get download -qq awscli=2.9.19-1 2>/dev/null || (apt-get update -qq && cd $(AWSCLI_V2) && apt-get download -qq awscli=2.9.19-1)
+	dpkg -x $(AWSCLI_V2)/awscli_2.9.19-1_all.deb $(AWSCLI_V2)/deb
+	$(PYTHON) -m venv $(AWSCLI_V2)/venv
+	$(AWSCLI_V2)/venv/bin/pip install --quiet --disable-pip-version-check -r tests/awscli-v2-requirements.txt
+	printf '#!/bin/sh\nPYTHONPATH="%s" exec "%s" -m awscli "$$@"\n' "$(CURDIR)/$(AWSCLI_V2)/deb/usr/lib/python3/dist-packages" \
+	    "$(CURDIR)/$(AWSCLI_V2)/venv/bin/python" > $(AWSCLI_V2)/aws && chmod +x $(AWSCLI_V2)/aws
+	touch $(AWSCLI_V2_STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/object_store.py

@@ -5,14 +5,27 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
-from tests.helpers import user_shell
-from tests.integration.models import CLASSIFIER, CLASSIFIER_ROWS, ROLE, SKLEARN, TRAINED, create_model, tar_gz
+from tests.helpers import user_shell, wait_until
+from tests.integration.models import (
+    CLASSIFIER,
+    CLASSIFIER_ROWS,
+    ROLE,
+    SKLEARN,
+    TRAINED,
+    create_model,
+    tar_gz,
+    trained_artifact,
+)
 
 AWS = str(Path(sys.executable).with_name("aws"))
 GROUP = "/aws/sagemaker/TrainingJobs"
+# AWS CLI v2 (`make test` unpacks Debian's 2.9.19 there): only v2 has `aws logs tail`. It predates
+# AWS_ENDPOINT_URL (2.13), so it is the one CLI here given --endpoint-url.
+AWS_V2 = Path(__file__).resolve().parents[2] / ".cache" / "awscli-v2" / "aws"
 
 
 def aws(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -118,3 +131,26 @@ def test_a_training_job_from_cli_input_json_then_an_endpoint(server: Any, sagema
     assert invoked["InvokedProductionVariant"] == "only" and invoked["ContentType"].startswith("text/csv")
     assert answer.read_text().split() == ["1", "0"]
     ok(env, "sagemaker", "delete-endpoint", "--endpoint-name", unique)
+
+
+def test_aws_cli_v2_logs_tail_and_follow(server: Any, sagemaker: Any, s3: Any, unique: str, tmp_path: Path) -> None:
+    assert AWS_V2.exists(), "AWS CLI v2 is not unpacked: run `make test` (or `make .cache/awscli-v2/.installed`)"
+    env = user_shell(server.url, tmp_path)
+    tail = [str(AWS_V2), "--endpoint-url", server.url, "logs", "tail", GROUP, "--log-stream-name-prefix", unique]
+    trained_artifact(sagemaker, s3, f"{unique}-a", b'print("first job says hello")\n', image="modelbay/python")
+    earlier = subprocess.run([*tail, "--since", "1h"], capture_output=True, text=True, env=env, timeout=60)
+    assert earlier.returncode == 0, earlier.stderr
+    assert f"{unique}-a/algo-1-" in earlier.stdout and "first job says hello" in earlier.stdout
+    with subprocess.Popen([*tail, "--follow", "--format", "short"], stdout=subprocess.PIPE, text=True,
+                          env=env) as follow:
+        lines: list[str] = []  # appended to line by line as the command prints
+        output = follow.stdout
+        assert output is not None
+        threading.Thread(target=lambda: lines.extend(iter(output.readline, "")), daemon=True).start()
+        try:
+            trained_artifact(sagemaker, s3, f"{unique}-b", b'print("second job says hello")\n',
+                             image="modelbay/python")
+            wait_until(lambda: any(line.rstrip().endswith("second job says hello") for line in lines), 60,
+                       "aws logs tail --follow to print the second job's line")
+        finally:
+            follow.terminate()
