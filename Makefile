@@ -43,6 +43,7 @@ $(AWSCLI_V2_STAMP): tests/awscli-v2-requirements.txt
 bench: $(STAMP)
 	$(BIN)/python benchmarks/object_store.py
 	$(BIN)/python benchmarks/training_overhead.py
+	$(BIN)/python benchmarks/sdk_roundtrip.py
 
 # issue 5's serving benchmark: nginx from Debian and the classic stack's own pinned venv, then the run
 CLASSIC_VENV := .cache/classic-stack
