@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from modelbay.controllers.training import LOST_REASON
+from modelbay.controllers.training_jobs.controller import LOST_REASON
 from tests.conftest import client
 from tests.helpers import ServerProcess, wait_until
 from tests.integration.test_training_jobs import WAITER, create, program

@@ -12,6 +12,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
+from modelbay.api.codec_selector import CodecSelector
 from modelbay.api.expect_continue import CloseWhenBodyHeldBack
 from modelbay.api.json_protocol import JsonCodec
 from modelbay.api.native import native_routes
@@ -20,13 +21,12 @@ from modelbay.api.protocol import Codec
 from modelbay.api.query_protocol import QueryCodec
 from modelbay.api.rest_json_protocol import RestJsonCodec
 from modelbay.api.rest_xml_protocol import RestXmlCodec
-from modelbay.api.routing import Router
 from modelbay.api.spellings import SPELLINGS
 from modelbay.config import Settings
 from modelbay.platform import Platform, open_platform
 from modelbay.security.audit import AuditTrail
 from modelbay.security.policy import Authorizer
-from modelbay.services.registry import served_operations
+from modelbay.services.apis import served_operations
 
 _CODECS: dict[str, type[Codec]] = {
     "json": JsonCodec,
@@ -49,7 +49,7 @@ def build_app(settings: Settings, virtual_hosts: Collection[str] = (), backgroun
     operations = served_operations()
     codecs = {name: make_codec(name, settings, virtual_hosts) for name in operations}
     audit = AuditTrail(platform.metadata)
-    pipeline = Pipeline(platform, Router(codecs), operations, Authorizer(), audit)
+    pipeline = Pipeline(platform, CodecSelector(codecs), operations, Authorizer(), audit)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

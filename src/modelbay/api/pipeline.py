@@ -21,8 +21,8 @@ import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from modelbay.api.codec_selector import CodecSelector
 from modelbay.api.protocol import Call, Codec
-from modelbay.api.routing import Router
 from modelbay.errors import AwsError, InternalFailure, NotImplementedYet
 from modelbay.platform import Platform
 from modelbay.security.audit import SUCCESS, AuditEvent, AuditTrail
@@ -39,10 +39,10 @@ _RESOURCE_MEMBERS = ("Bucket", "Key")
 class Pipeline:
     """Handles one HTTP request of any API we serve."""
 
-    def __init__(self, platform: Platform, router: Router, operations: Mapping[str, Mapping[str, Handler]],
+    def __init__(self, platform: Platform, codecs: CodecSelector, operations: Mapping[str, Mapping[str, Handler]],
                  authorizer: Authorizer, audit: AuditTrail) -> None:
         self.platform = platform
-        self.router = router
+        self.codecs = codecs
         self.operations = operations
         self.authorizer = authorizer
         self.audit = audit
@@ -51,7 +51,7 @@ class Pipeline:
         request_id = next_request_id()
         try:
             credential = read_credential(request.headers, request.query_params)
-            codec = self.router.route(request, credential)
+            codec = self.codecs.select(request, credential)
         except AwsError as error:  # no API to answer in: the JSON error shape is the most common one
             self._record(request, request_id, None, "", None, None, error.code, error.status)
             return _plain_error(error, request_id)

@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from modelbay import __version__
-from modelbay.cli import endpoints, images, invoke, jobs, s3, transform
+from modelbay.cli import endpoints, images, invoke, s3, training_jobs, transform_jobs
 from modelbay.cli.aws_setup import write_profile, write_sagemaker_defaults
 from modelbay.config import DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, Settings
 from modelbay.sdk import resolve_url
@@ -19,10 +19,10 @@ URL_OPTION = typer.Option(None, "--url", help="Server URL [default: $MODELBAY_UR
 app = typer.Typer(help="modelbay: SageMaker's train → deploy → operate workflow on your own machines.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
 app.add_typer(s3.app, name="s3")
-app.add_typer(jobs.app, name="jobs")
+app.add_typer(training_jobs.app, name="jobs")
 app.add_typer(images.app, name="images")
 app.add_typer(endpoints.app, name="endpoints")
-app.add_typer(transform.app, name="transform")
+app.add_typer(transform_jobs.app, name="transform")
 app.command()(invoke.invoke)
 
 

@@ -15,8 +15,8 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from modelbay.container.model_server import Supervisor
 from modelbay.container.serving_env import ServingEnv, configure_logging
-from modelbay.container.supervisor import Supervisor
 from modelbay.container.user_program import install_requirements, local_source, stage_source
 
 

@@ -21,8 +21,8 @@ from modelbay.container.content_types import ANY, JSON, UnsupportedContentType
 from modelbay.container.framework_handlers import default_handlers
 from modelbay.container.http_server import HttpServer, Request, Response
 from modelbay.container.inference import Inference
+from modelbay.container.model_server import Heartbeats, report_status
 from modelbay.container.serving_env import ServingEnv, configure_logging
-from modelbay.container.supervisor import Heartbeats, report_status
 from modelbay.container.user_program import UserProgramError, import_entry_point
 
 _PING = Response(200)

@@ -7,10 +7,10 @@ import logging
 from collections.abc import Coroutine
 from typing import Any, Protocol
 
-from modelbay.controllers.endpoints import EndpointController
+from modelbay.controllers.endpoints.controller import EndpointController
 from modelbay.controllers.images import Images
-from modelbay.controllers.training import TrainingController
-from modelbay.controllers.transform import TransformController
+from modelbay.controllers.training_jobs.controller import TrainingController
+from modelbay.controllers.transform_jobs.controller import TransformController
 from modelbay.platform import Platform
 from modelbay.runtime.environments import FrameworkEnvironments
 from modelbay.runtime.process import ProcessRuntime

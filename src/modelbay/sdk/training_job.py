@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from modelbay.sdk.job_logs import LogEvent, TrainingLogs
 from modelbay.sdk.session import Session
-from modelbay.sdk.training_logs import LogEvent, TrainingLogs
 from modelbay.sdk.waiting import UnexpectedStatus
 
 POLL_S = 0.5

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from modelbay.sdk.job_logs import TRANSFORM_LOG_GROUP, TrainingLogs
 from modelbay.sdk.names import name_from_base
 from modelbay.sdk.session import Session
-from modelbay.sdk.training_logs import TRANSFORM_LOG_GROUP, TrainingLogs
 from modelbay.sdk.waiting import UnexpectedStatus, wait_for
 
 

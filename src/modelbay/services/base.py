@@ -53,6 +53,11 @@ Result = Mapping[str, Any] | Reply
 Handler = Callable[[Context, dict[str, Any]], Result] | Callable[[Context, dict[str, Any]], Awaitable[Result]]
 
 
+def present(**members: Any) -> dict[str, Any]:
+    """The members whose value is not None (absent members are left out of AWS answers)."""
+    return {key: value for key, value in members.items() if value is not None}
+
+
 H = TypeVar("H", bound=Callable[..., Any])
 
 

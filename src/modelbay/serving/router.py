@@ -65,7 +65,7 @@ class RoutingError(Exception):
     """An invocation the router could not route or the model did not answer."""
 
 
-class EndpointNotFound(RoutingError):
+class EndpointNotRouted(RoutingError):
     """No table is published for the endpoint (it does not exist or is not in service)."""
 
 
@@ -216,11 +216,11 @@ class Router:
     async def invoke(self, endpoint: str, body: bytes, content_type: str | None, accept: str | None,
                      custom_attributes: str | None, target_variant: str | None,
                      inference_id: str | None) -> Invocation:
-        """Call the endpoint's model. Raise EndpointNotFound, VariantNotFound, NoVariantWeighted,
+        """Call the endpoint's model. Raise EndpointNotRouted, VariantNotFound, NoVariantWeighted,
         InstancesUnreachable and ModelFailure."""
         table = self._tables.get(endpoint)
         if table is None:
-            raise EndpointNotFound(endpoint)
+            raise EndpointNotRouted(endpoint)
         variant = table.pick(target_variant)
         self._loop = self._loop or asyncio.get_running_loop()
         self._in_flight[endpoint] = self._in_flight.get(endpoint, 0) + 1

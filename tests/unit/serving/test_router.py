@@ -12,7 +12,7 @@ import pytest
 
 from modelbay.serving.router import (
     Backend,
-    EndpointNotFound,
+    EndpointNotRouted,
     InstancesUnreachable,
     Invocation,
     ModelFailure,
@@ -188,7 +188,7 @@ async def test_withdraw_refuses_new_requests_and_lets_old_ones_finish(router: Ro
     while not slow.seen:
         await asyncio.sleep(0)
     router.withdraw("ep")
-    with pytest.raises(EndpointNotFound):
+    with pytest.raises(EndpointNotRouted):
         await invoke(router)
     assert (router.outstanding("ep"), router.in_flight("slow")) == (1, 1)
     slow.release.set()

@@ -1,0 +1,139 @@
+"""`modelbay jobs`: list, describe, follow the logs of and stop training jobs."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import typer
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from modelbay.cli.output import (
+    JobStatus,
+    Output,
+    console,
+    facts_table,
+    job_list_command,
+    local_time,
+    reported_errors,
+    resource,
+    styled,
+    url_option,
+)
+from modelbay.sdk import client
+from modelbay.sdk.job_logs import TrainingLogs
+
+app = typer.Typer(help="List, describe, follow and stop training jobs on a modelbay server.", no_args_is_help=True)
+app.callback()(url_option)
+_POLL_S = 0.5
+_COLUMNS = ["Name", "Status", "Secondary status", "Created", "Duration"]
+
+
+_RUNNING: set[str] = {JobStatus.IN_PROGRESS, JobStatus.STOPPING}
+
+
+def _client(ctx: typer.Context, service: str) -> Any:
+    return client(service, ctx.obj["url"])
+
+
+def _output(ctx: typer.Context) -> Output:
+    return Output(ctx.obj["json"])
+
+
+def _row(summary: dict[str, Any]) -> dict[str, str]:
+    return {"Name": summary["TrainingJobName"], "Status": styled(summary["TrainingJobStatus"]),
+            "Secondary status": summary.get("SecondaryStatus", ""), "Created": local_time(summary["CreationTime"]),
+            "Duration": _duration(summary["CreationTime"], summary.get("TrainingEndTime"))}
+
+
+app.command("list")(job_list_command("training", _COLUMNS, _row))
+
+
+@app.command()
+def describe(ctx: typer.Context, name: str) -> None:
+    """Show a training job: status, failure reason, resources, artifacts, metrics and status history."""
+    with reported_errors():
+        job = resource(_client(ctx, "sagemaker").describe_training_job(TrainingJobName=name))
+        _output(ctx).result(job, _description(job))
+
+
+@app.command()
+def logs(ctx: typer.Context, name: str,
+         follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing until the job ends.")) -> None:
+    """Print each instance's log, prefixed by its host when the job has several."""
+    with reported_errors():
+        sagemaker = _client(ctx, "sagemaker")
+        job = sagemaker.describe_training_job(TrainingJobName=name)
+        reader, several = TrainingLogs(_client(ctx, "logs"), name), job["ResourceConfig"]["InstanceCount"] > 1
+        try:
+            _print_until_quiet(reader, several, lambda: follow and _is_running(sagemaker, name))
+        except KeyboardInterrupt:
+            raise typer.Exit(130) from None
+
+
+@app.command()
+def stop(ctx: typer.Context, name: str) -> None:
+    """Stop a running training job; it goes to Stopping, then Stopped."""
+    with reported_errors():
+        _client(ctx, "sagemaker").stop_training_job(TrainingJobName=name)
+        _output(ctx).result({"TrainingJobName": name}, f"stopping {name}")
+
+
+def _print_until_quiet(reader: TrainingLogs, several: bool, is_running: Callable[[], bool]) -> None:
+    """Print new lines until the job has ended and a read after that finds nothing new."""
+    while True:
+        running = is_running()  # asked before reading, so lines written just before the end are read
+        if not _print_logs(reader.read(), several) and not running:
+            return
+        if running:
+            time.sleep(_POLL_S)
+
+
+def _is_running(sagemaker: Any, name: str) -> bool:
+    return sagemaker.describe_training_job(TrainingJobName=name)["TrainingJobStatus"] in _RUNNING
+
+
+def _print_logs(lines: list[tuple[str, str]], several: bool) -> bool:
+    """Print the lines (markup in messages stays text, long lines stay whole); whether there were any."""
+    for host, message in lines:
+        console.print(Text.assemble((f"{host} | ", "cyan"), message) if several else Text(message), soft_wrap=True)
+    return bool(lines)
+
+
+def _description(job: dict[str, Any]) -> Group:
+    facts = facts_table(_facts(job))
+    metrics = Table("Metric", "Value", box=None, header_style="bold", title="Final metrics", title_justify="left")
+    for metric in job.get("FinalMetricDataList", []):
+        metrics.add_row(metric["MetricName"], f"{metric['Value']:g}")
+    history = Table("Status", "Start", "End", "Message", box=None, header_style="bold", title="Status history",
+                    title_justify="left")
+    for step in job.get("SecondaryStatusTransitions", []):
+        history.add_row(step["Status"], local_time(step["StartTime"]), local_time(step.get("EndTime")),
+                        step.get("StatusMessage"))
+    parts: list[RenderableType] = [facts, Text(), metrics, Text(), history] if metrics.row_count else [
+        facts, Text(), history]
+    return Group(*parts)
+
+
+def _facts(job: dict[str, Any]) -> dict[str, str | None]:
+    resources = job["ResourceConfig"]
+    return {"Name": job["TrainingJobName"], "Status": styled(job["TrainingJobStatus"]),
+            "Secondary status": job.get("SecondaryStatus"), "Failure reason": job.get("FailureReason"),
+            "Instances": f"{resources['InstanceType']} × {resources['InstanceCount']}",
+            "Image": job["AlgorithmSpecification"].get("TrainingImage"),
+            "Model artifacts": job.get("ModelArtifacts", {}).get("S3ModelArtifacts"),
+            "Created": local_time(job["CreationTime"]),
+            "Duration": _duration(job.get("TrainingStartTime") or job["CreationTime"], job.get("TrainingEndTime"))}
+
+
+def _duration(start: datetime, end: datetime | None) -> str:
+    """'1h 02m 03s', '2m 03s' or '5s'; up to now while the job runs."""
+    seconds = int(((end or datetime.now(UTC)) - start).total_seconds())
+    hours, minutes = divmod(seconds // 60, 60)
+    if hours:
+        return f"{hours}h {minutes:02d}m {seconds % 60:02d}s"
+    return f"{minutes}m {seconds % 60:02d}s" if minutes else f"{seconds}s"

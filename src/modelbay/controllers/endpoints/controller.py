@@ -1,0 +1,307 @@
+"""EndpointController: keeps each endpoint's fleet matching its endpoint config, and the router in step.
+
+Desired state is the endpoint record (its config, the desired weights and counts, a pending
+config during UpdateEndpoint, a delete request); what runs is found through the runtime by the
+labels in fleet.py, so a restarted server picks up where it left off. A pass never waits for a
+model server: it launches slots (staging in the background), health-checks them, publishes the
+ready ones to the router, and records what it sees.
+
+- Creating: every slot of every variant must pass `/ping`; then InService. A slot that dies or
+  misses its startup window fails the endpoint with the model server's own last words.
+- InService: a slot that dies or fails its checks leaves the rotation at once and is replaced in
+  its zone. Weights and counts from UpdateEndpointWeightsAndCapacities apply live.
+- UpdateEndpoint (blue/green): the new config's fleet comes up beside the old one; once all of
+  it is ready, traffic switches at once and the old fleet drains and stops. If the new fleet
+  fails, it is stopped and the endpoint stays InService on the old one, the failure recorded.
+- Deleting: routes are withdrawn, in-flight requests finish, then every instance stops.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from modelbay.controllers.background import Wakeable, in_background
+from modelbay.controllers.endpoints.fleet import VARIANT, Health, Slot, SlotKey, group_slots, slot_labels, zone_for
+from modelbay.controllers.images import Images, UnknownImage
+from modelbay.controllers.instance_logs import log_tail, ship_log
+from modelbay.controllers.model_hosts import Launch, prepare_host
+from modelbay.controllers.staging import StagingError
+from modelbay.platform import Platform
+from modelbay.runtime.base import Instance, Runtime
+from modelbay.runtime.environments import EnvironmentBuildError
+from modelbay.serving.health import ping
+from modelbay.serving.router import Backend, VariantRoute
+from modelbay.store.metadata.endpoints import Endpoint, EndpointSpec, VariantState
+
+log = logging.getLogger(__name__)
+
+LOG_GROUP_PREFIX = "/aws/sagemaker/Endpoints/"
+DEFAULT_STARTUP_S = 600.0  # a variant's ContainerStartupHealthCheckTimeoutInSeconds when it sets none
+
+
+class LaunchFailed(Exception):
+    """A slot could not be launched; the message is the endpoint's FailureReason."""
+
+
+@dataclass(frozen=True)
+class VariantPlan:
+    """One production variant as the fleet must run it."""
+
+    name: str
+    weight: float
+    count: int
+    instance_type: str
+    containers: tuple[dict[str, Any], ...]  # the model's containers, in call order
+    startup_s: float
+
+
+class EndpointController(Wakeable):
+    """Keeps every endpoint's instances and routes matching its record."""
+
+    def __init__(self, platform: Platform, runtime: Runtime, images: Images, *,
+                 health: Callable[[str], str | None] = ping, check_every_s: float = 2.0, failures_to_replace: int = 2,
+                 drain_timeout_s: float = 60.0, stop_grace_s: float = 10.0) -> None:
+        self.platform, self.runtime, self.images = platform, runtime, images
+        self.endpoints, self.router = platform.metadata.endpoints, platform.router
+        self.health = Health(health, check_every_s, failures_to_replace)
+        self.drain_timeout_s, self.stop_grace_s = drain_timeout_s, stop_grace_s
+        self.root = platform.settings.data_dir / "endpoints"
+        self._launching: dict[tuple[str, SlotKey], Future[Launch]] = {}
+        self._draining: dict[str, float] = {}  # instance id (or endpoint) → when its draining began
+        super().__init__()
+        self.router.add_failure_listener(self.wake)
+
+    def names(self) -> list[str]:
+        return self.endpoints.names()
+
+    def reconcile(self, name: str) -> None:
+        """One idempotent pass over endpoint `name`."""
+        endpoint = self.endpoints.get(name)
+        found = self.runtime.list({"endpoint": name})
+        for instance in found:  # SageMaker's names: /aws/sagemaker/Endpoints/<endpoint>, <variant>/<instance>
+            ship_log(self.platform.logs, f"{LOG_GROUP_PREFIX}{name}", f"{instance.labels[VARIANT]}/{instance.id}",
+                     instance, instance.opt_ml.parent / "log.offset")
+        slots = group_slots(found)
+        if endpoint is None or (endpoint.status == "Failed" and endpoint.pending_config_name is None):
+            if endpoint is None:
+                self.router.withdraw(name)
+            self._retire(name, slots.values(), drained=True)
+            return
+        if endpoint.delete_requested:
+            self._delete(endpoint, slots)
+            return
+        current_plan = _plan(endpoint.spec, endpoint.variants)
+        # a fleet that has served heals; one coming up fails as a whole (the endpoint, or the update)
+        current = self._converge(endpoint, endpoint.deployed_generation, current_plan, slots,
+                                 heal=endpoint.status != "Creating")
+        if endpoint.pending_spec is not None:
+            self._update(endpoint, current_plan, current, slots)
+        else:
+            self._settle(endpoint, current_plan, current)
+        live = {endpoint.deployed_generation} | ({endpoint.generation} if endpoint.pending_spec is not None else set())
+        self._retire(name, (s for k, s in slots.items() if k.generation not in live), drained=False)
+
+    # -- phases ---------------------------------------------------------------------------
+
+    def _settle(self, endpoint: Endpoint, plan: Sequence[VariantPlan], fleet: FleetState) -> None:
+        """Creating, InService or a weights/capacity update: publish what is ready, record the status."""
+        if fleet.failure is not None:  # only a fleet coming up reports failures; a serving one heals
+            self._retire(endpoint.name, fleet.slots, drained=True)
+            self.router.withdraw(endpoint.name)
+            self.endpoints.record(endpoint.name, status="Failed", failure_reason=fleet.failure)
+            return
+        self._publish(endpoint.name, plan, fleet)
+        complete = all(len(fleet.ready[v.name]) >= v.count for v in plan)
+        status = "InService" if complete or endpoint.status == "InService" else endpoint.status
+        self._record(endpoint, plan, fleet, status, endpoint.variants)
+
+    def _update(self, endpoint: Endpoint, current_plan: Sequence[VariantPlan], current: FleetState,
+                slots: dict[SlotKey, Slot]) -> None:
+        """Blue/green: bring the pending fleet up beside the current one, then switch at once."""
+        assert endpoint.pending_spec is not None
+        pending_plan = _plan(endpoint.pending_spec, endpoint.pending_variants)
+        pending = self._converge(endpoint, endpoint.generation, pending_plan, slots, heal=False)
+        if pending.failure is not None:
+            self._retire(endpoint.name, pending.slots, drained=True)
+            self.endpoints.finish_update(endpoint.name, succeeded=False, failure_reason=pending.failure)
+            return
+        if all(len(pending.ready[v.name]) >= v.count for v in pending_plan):
+            self._publish(endpoint.name, pending_plan, pending)
+            finished = self.endpoints.finish_update(endpoint.name, succeeded=True, failure_reason=None)
+            self._record(finished, pending_plan, pending, "InService", finished.variants)
+            return
+        self._publish(endpoint.name, current_plan, current)  # the old fleet serves until the switch
+        self._record(endpoint, current_plan, current, "Updating", endpoint.variants)
+
+    def _delete(self, endpoint: Endpoint, slots: dict[SlotKey, Slot]) -> None:
+        """Withdraw the routes, let in-flight requests finish, stop everything, forget the endpoint."""
+        self.router.withdraw(endpoint.name)
+        drained = self.router.outstanding(endpoint.name) == 0 or self._waited_out(endpoint.name)
+        if not drained:
+            return
+        self._retire(endpoint.name, slots.values(), drained=True)
+        if not slots:
+            self._draining.pop(endpoint.name, None)
+            shutil.rmtree(self.root / endpoint.name, ignore_errors=True)
+            self.endpoints.delete(endpoint.name)
+
+    # -- fleets ---------------------------------------------------------------------------
+
+    def _converge(self, endpoint: Endpoint, generation: int, plan: Sequence[VariantPlan],
+                  slots: dict[SlotKey, Slot], heal: bool) -> FleetState:
+        """Launch missing slots, check the others; with `heal`, replace failed ones, else report them."""
+        fleet, down = FleetState(), self.router.out_of_rotation(endpoint.name)
+        for variant in plan:
+            fleet.ready[variant.name] = []
+            for index in range(variant.count):
+                key = SlotKey(generation, variant.name, index)
+                slot = slots.get(key)
+                if slot is None:
+                    fleet.failure = fleet.failure or self._launch(endpoint.name, key, variant)
+                    continue
+                fleet.slots.append(slot)
+                self.health.check(slot, self.router.answered_within(slot.instance_id, self.health.window_s))
+                if self.health.is_ready(slot) and slot.instance_id not in down:
+                    fleet.ready[variant.name].append(slot)
+                elif self.health.has_failed(slot) or slot.instance_id in down or _overdue(slot, variant.startup_s):
+                    reason = self._slot_failure(slot, variant)
+                    if heal:
+                        log.warning("replacing %s of endpoint %s: %s", key, endpoint.name, reason)
+                        self._retire(endpoint.name, [slot], drained=True)
+                    else:
+                        fleet.failure = fleet.failure or reason
+            extra = [s for k, s in slots.items()
+                     if (k.generation, k.variant) == (generation, variant.name) and k.index >= variant.count]
+            self._retire(endpoint.name, extra, drained=False)
+        return fleet
+
+    def _launch(self, endpoint: str, key: SlotKey, variant: VariantPlan) -> str | None:
+        """Start the slot once its background preparation is done; the failure reason if it failed."""
+        launching = self._launching.get((endpoint, key))
+        if launching is None:
+            launching = in_background(lambda: self._prepare(endpoint, key, variant))
+            launching.add_done_callback(self.wake)
+            self._launching[(endpoint, key)] = launching
+            return None
+        if not launching.done():
+            return None
+        del self._launching[(endpoint, key)]
+        try:
+            launch = launching.result()
+        except (LaunchFailed, UnknownImage, StagingError, EnvironmentBuildError) as err:
+            return str(err)
+        for spec, labels in launch:
+            self.runtime.start(spec, labels)
+        return None
+
+    def _prepare(self, endpoint: str, key: SlotKey, variant: VariantPlan) -> Launch:
+        """Ready the images and stage every container of one slot (off the reconcile thread)."""
+        zone = zone_for(key.index, self.platform.settings.availability_zones)
+        home = self.root / endpoint / f"g{key.generation}-{key.variant}-{key.index}"
+        return prepare_host(self.platform.objects, self.images, home, variant.instance_type, variant.containers,
+                            lambda index, port: slot_labels(endpoint, key, zone, index, port), {"MODELBAY_ZONE": zone})
+
+    def _slot_failure(self, slot: Slot, variant: VariantPlan) -> str:
+        """Why a slot failed, in the model server's own words where it left any."""
+        ended = next((i for i in slot.instances if not i.is_alive), None)
+        if ended is not None:
+            cause = ended.reason or f"exit code {ended.exit_code}"
+            return f"The model server of variant {variant.name} exited ({cause}): {log_tail(ended.log_path)}"
+        if self.health.was_ready(slot):
+            return (f"The model server of variant {variant.name} stopped answering its /ping health checks: "
+                    f"{self.health.failure(slot) or 'the router could not reach it'}")
+        return (f"The model server of variant {variant.name} did not pass its /ping health check within "
+                f"{variant.startup_s:.0f} seconds")
+
+    def _retire(self, endpoint: str, slots: Iterable[Slot], drained: bool) -> None:
+        """Stop slots (after their in-flight requests, unless `drained`), then remove them once ended."""
+        now = time.monotonic()
+        for slot in slots:
+            for instance in slot.instances:
+                if instance.is_alive:
+                    left = self._draining.setdefault(instance.id, now)
+                    if drained or self.router.in_flight(instance.id) == 0 or now - left > self.drain_timeout_s:
+                        self.runtime.stop(instance.id, self.stop_grace_s)
+                else:
+                    self._forget(instance)
+
+    def _forget(self, instance: Instance) -> None:
+        self.runtime.remove(instance.id)
+        self.health.forget(instance.id)
+        self._draining.pop(instance.id, None)
+        shutil.rmtree(instance.opt_ml.parent, ignore_errors=True)
+
+    def _waited_out(self, endpoint: str) -> bool:
+        started = self._draining.setdefault(endpoint, time.monotonic())
+        return time.monotonic() - started > self.drain_timeout_s
+
+    # -- routes and records ---------------------------------------------------------------
+
+    def _publish(self, endpoint: str, plan: Sequence[VariantPlan], fleet: FleetState) -> None:
+        self.router.publish(endpoint, [VariantRoute(v.name, v.weight, tuple(
+            Backend(s.instance_id, s.zone, s.urls) for s in fleet.ready[v.name])) for v in plan])
+
+    def _record(self, endpoint: Endpoint, plan: Sequence[VariantPlan], fleet: FleetState, status: str,
+                variants: Sequence[VariantState]) -> None:
+        """Write what runs into the record, only when it changed (a pass writes nothing otherwise)."""
+        planned = {v.name: v for v in plan}
+        seen = tuple(replace(v, current_weight=planned[v.name].weight,
+                             current_instance_count=len(fleet.ready[v.name]),
+                             deployed_images=_deployed_images(planned[v.name], v.deployed_images),
+                             status=_variant_status(planned[v.name], fleet, status, v.status))
+                     for v in variants if v.name in planned)
+        if status != endpoint.status or seen != tuple(variants):
+            self.endpoints.record(endpoint.name, status=status, variants=seen,
+                                  failure_reason=endpoint.failure_reason)
+
+
+@dataclass
+class FleetState:
+    """One pass's view of a fleet: its slots, the ready ones per variant, and why it failed if it did."""
+
+    slots: list[Slot] = field(default_factory=list)
+    ready: dict[str, list[Slot]] = field(default_factory=dict)
+    failure: str | None = None
+
+
+def _plan(spec: EndpointSpec, variants: Sequence[VariantState]) -> list[VariantPlan]:
+    """The variants of the endpoint's copy of its config, with the record's desired weights and counts."""
+    desired = {v.name: v for v in variants}
+    return [VariantPlan(p["VariantName"], desired[p["VariantName"]].desired_weight,
+                        desired[p["VariantName"]].desired_instance_count, p["InstanceType"],
+                        tuple(spec.containers(p["ModelName"])),
+                        float(p.get("ContainerStartupHealthCheckTimeoutInSeconds", DEFAULT_STARTUP_S)))
+            for p in spec.production_variants if p["VariantName"] in desired and "InstanceType" in p]
+
+
+def _overdue(slot: Slot, startup_s: float) -> bool:
+    started = min(i.started_at for i in slot.instances)
+    return (datetime.now(UTC) - started).total_seconds() > startup_s
+
+
+def _deployed_images(variant: VariantPlan, known: Sequence[dict[str, Any]]) -> tuple[dict[str, Any], ...]:
+    """DeployedImages: each container's image as specified; resolved once, when first deployed."""
+    when = known[0]["ResolutionTime"] if known else datetime.now(UTC)
+    return tuple({"SpecifiedImage": c["Image"], "ResolvedImage": c["Image"], "ResolutionTime": when}
+                 for c in variant.containers)
+
+
+def _variant_status(variant: VariantPlan, fleet: FleetState, status: str,
+                    known: Sequence[dict[str, Any]]) -> tuple[dict[str, Any], ...]:
+    """VariantStatus while the variant is coming up or changing, saying where its hosts run."""
+    if status == "InService":
+        return ()
+    ready = fleet.ready.get(variant.name, [])
+    zones = ", ".join(sorted({s.zone for s in ready})) or "none yet"
+    message = f"{len(ready)} of {variant.count} instances ready (zones: {zones})"
+    phase = "Creating" if status == "Creating" else "Updating"
+    if known and known[0].get("StatusMessage") == message and known[0].get("Status") == phase:
+        return tuple(known)
+    return ({"Status": phase, "StatusMessage": message, "StartTime": datetime.now(UTC)},)

@@ -1,0 +1,45 @@
+"""Launching one serving host: every container of a model, each a runtime instance with its own port.
+
+Endpoints (one host per slot) and batch transform jobs (one host per instance of the job) both
+start hosts this way. Preparing is slow (a framework environment may be built, model archives
+are downloaded), so callers run `prepare_host` off their reconcile thread and start the result.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from modelbay.controllers.images import Images
+from modelbay.controllers.instance_env import free_port, host_env
+from modelbay.controllers.model_staging import stage_container
+from modelbay.runtime.base import InstanceSpec
+from modelbay.runtime.instance_types import instance_type
+from modelbay.store.objects.base import ObjectStore
+
+Launch = list[tuple[InstanceSpec, dict[str, str]]]
+# (container index, port) → the labels of that container's instance
+Labels = Callable[[int, int], dict[str, str]]
+
+
+def prepare_host(objects: ObjectStore, images: Images, home: Path, instance_type_name: str,
+                 containers: Sequence[dict[str, Any]], labels: Labels, env: Mapping[str, str]) -> Launch:
+    """Ready the images and stage each container under `home`; return what to start, in call order.
+
+    Each container listens on its own free port (SAGEMAKER_BIND_TO_PORT); `env` is added to
+    every container's environment. Raises UnknownImage, StagingError, EnvironmentBuildError."""
+    kind = instance_type(instance_type_name)
+    launch: Launch = []
+    for index, container in enumerate(containers):
+        program = images.resolve(container["Image"], "serve")
+        directory = home / f"c{index}-{uuid.uuid4().hex[:8]}"
+        container_env = stage_container(objects, container, directory / "opt_ml")  # fails fast: before a build
+        images.ready(program, lambda _message: None)
+        argv, program_env = images.command(program, directory / "env")
+        port = free_port()
+        spec = InstanceSpec(argv, directory / "opt_ml", kind, host_env(kind) | container_env | program_env
+                            | dict(env) | {"SAGEMAKER_BIND_TO_PORT": str(port)})
+        launch.append((spec, labels(index, port)))
+    return launch

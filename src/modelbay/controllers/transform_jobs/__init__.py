@@ -1,0 +1,1 @@
+"""Batch transform jobs: the TransformController (controller.py) and the Transformer that runs a job."""

@@ -1,0 +1,24 @@
+"""Which AWS APIs modelbay answers, by botocore service name, and the operations of each.
+
+An operation of a served API that has no function here is answered with a clear
+"not implemented yet" error naming it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from modelbay.services import ecr, iam, logs, s3, sagemaker, sagemaker_runtime, sts
+from modelbay.services.base import Handler
+
+
+def served_operations() -> dict[str, Mapping[str, Handler]]:
+    return {
+        "sagemaker": sagemaker.OPERATIONS,
+        "sagemaker-runtime": sagemaker_runtime.OPERATIONS,
+        "logs": logs.OPERATIONS,
+        "s3": s3.OPERATIONS,
+        "sts": sts.OPERATIONS,
+        "ecr": ecr.OPERATIONS,
+        "iam": iam.OPERATIONS,
+    }

@@ -1,0 +1,39 @@
+"""List* answers: the filters a request gives, and one page of summaries with its NextToken."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
+
+from modelbay.services.base import present
+from modelbay.store.metadata import ListFilter, Page
+
+T = TypeVar("T")
+DEFAULT_MAX_RESULTS = 10
+
+
+class Lister(Protocol[T]):
+    """A repository's list method (see store.metadata.records.list_rows)."""
+
+    def __call__(self, filters: ListFilter, sort_by: Any, ascending: bool, after_token: str | None,
+                 limit: int) -> Page[T]: ...
+
+
+def list_filter(params: dict[str, Any]) -> ListFilter:
+    """The filters of a List* request: NameContains, StatusEquals and the time bounds its model has."""
+    return ListFilter(
+        name_contains=params.get("NameContains"), status=params.get("StatusEquals"),
+        created_after=params.get("CreationTimeAfter"), created_before=params.get("CreationTimeBefore"),
+        modified_after=params.get("LastModifiedTimeAfter"), modified_before=params.get("LastModifiedTimeBefore"))
+
+
+def list_page(params: dict[str, Any], lister: Lister[T], key: str, summary: Callable[[T], dict[str, Any]],
+              filters: ListFilter | None = None) -> dict[str, Any]:
+    """A List* answer: the page `lister` gives for the request's filters, sort (newest first by default) and paging.
+
+    `filters` replaces those read from the request when given.
+    """
+    page = lister(filters or list_filter(params), params.get("SortBy", "CreationTime"),
+                  params.get("SortOrder", "Descending") == "Ascending", params.get("NextToken") or None,
+                  params.get("MaxResults", DEFAULT_MAX_RESULTS))
+    return {key: [summary(item) for item in page.items]} | present(NextToken=page.next_token)

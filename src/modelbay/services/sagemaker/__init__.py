@@ -1,0 +1,15 @@
+"""The SageMaker control API: the operations of every resource family, in one table."""
+
+from __future__ import annotations
+
+from modelbay.services.base import Handler
+from modelbay.services.sagemaker import endpoint_configs, endpoints, models, tags, training_jobs, transform_jobs
+
+OPERATIONS: dict[str, Handler] = {
+    **tags.OPERATIONS,
+    **training_jobs.OPERATIONS,
+    **models.OPERATIONS,
+    **endpoint_configs.OPERATIONS,
+    **endpoints.OPERATIONS,
+    **transform_jobs.OPERATIONS,
+}

@@ -1,0 +1,64 @@
+"""SageMaker's models: CreateModel, DescribeModel, ListModels, DeleteModel.
+
+A model names the container image(s) to serve and the model data to put in /opt/ml/model:
+one PrimaryContainer, or Containers (an inference pipeline, called in order, or one by one
+with InferenceExecutionConfig Mode Direct). Models never change; endpoints copy what they use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from modelbay.errors import ValidationError
+from modelbay.services.base import Context, Handler
+from modelbay.services.sagemaker.definitions import DefinitionKind
+from modelbay.store.metadata import Definition
+
+MODEL = DefinitionKind(noun="model", arn_kind="model", member="Model", plural="Models",
+                      repository=lambda store: store.models)
+# What SageMaker shows in DescribeModel when the request left these out.
+REQUEST_DEFAULTS: dict[str, Any] = {"EnableNetworkIsolation": False}
+# The CreateModel members that DescribeModel gives back as they were sent.
+ECHOED_MEMBERS = ("PrimaryContainer", "Containers", "InferenceExecutionConfig", "ExecutionRoleArn", "VpcConfig",
+                  "EnableNetworkIsolation")
+
+
+def create_model(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
+    """Record the model and its tags; ValidationException if its containers cannot be served or the name is taken."""
+    check_containers(params)
+    request = REQUEST_DEFAULTS | {key: value for key, value in params.items() if key in ECHOED_MEMBERS}
+    return MODEL.create(ctx, params, request)
+
+
+def check_containers(params: dict[str, Any]) -> None:
+    """Exactly one of PrimaryContainer and Containers, each container with an Image, hostnames unique."""
+    has_primary, containers = "PrimaryContainer" in params, params.get("Containers")
+    if has_primary and containers is not None:
+        raise ValidationError("Specify either PrimaryContainer or Containers, not both.")
+    if not has_primary and not containers:
+        raise ValidationError("Specify a PrimaryContainer, or Containers for an inference pipeline.")
+    if has_primary and "InferenceExecutionConfig" in params:
+        raise ValidationError("InferenceExecutionConfig applies to a model with Containers, not to a PrimaryContainer.")
+    for member, container in _labelled(params):
+        if "Image" not in container:
+            raise ValidationError(f"{member}.Image is required (ModelPackageName, for model packages, is not "
+                                  "available in modelbay).")
+    hostnames = [c["ContainerHostname"] for c in containers or [] if "ContainerHostname" in c]
+    if repeated := sorted({name for name in hostnames if hostnames.count(name) > 1}):
+        raise ValidationError(f"ContainerHostname must be unique within Containers; repeated: {', '.join(repeated)}")
+
+
+def _labelled(params: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    if "PrimaryContainer" in params:
+        yield "PrimaryContainer", params["PrimaryContainer"]
+    for number, container in enumerate(params.get("Containers", []), start=1):
+        yield f"Containers.{number}", container
+
+
+def get_model(ctx: Context, name: str) -> Definition:
+    """The model named so; ValidationException `Could not find model "<arn>".` if there is none."""
+    return MODEL.get(ctx, name)
+
+
+OPERATIONS: dict[str, Handler] = MODEL.operations(create_model)

@@ -1,0 +1,87 @@
+"""sagemaker-runtime: invoking endpoints.
+
+InvokeEndpoint is the data plane's front door: it runs on the event loop (an async handler, no
+worker thread) and reads nothing from the database; what serves an endpoint is the router's
+table, which the EndpointController publishes once the endpoint is InService.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modelbay.errors import AwsError, NotImplementedYet, ServiceUnavailable, ValidationError
+from modelbay.services.base import Context, Handler, data_event
+from modelbay.serving.router import (
+    EndpointNotRouted,
+    InstancesUnreachable,
+    ModelFailure,
+    NoVariantWeighted,
+    RoutingError,
+    VariantNotFound,
+)
+
+
+class ModelError(AwsError):
+    """The model answered with an error, or not in time (fields OriginalStatusCode,
+    OriginalMessage, LogStreamArn)."""
+
+    code = "ModelError"
+    status = 424
+
+
+@data_event
+async def invoke_endpoint(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
+    """Call the endpoint's model through the router and return its answer as it gave it."""
+    name = params["EndpointName"]
+    try:
+        invocation = await ctx.platform.router.invoke(
+            name, params["Body"], params.get("ContentType"), params.get("Accept"), params.get("CustomAttributes"),
+            params.get("TargetVariant"), params.get("InferenceId"))
+    except RoutingError as error:
+        raise _client_error(ctx, name, error) from None
+    return {"Body": invocation.body, "ContentType": invocation.content_type,
+            "InvokedProductionVariant": invocation.variant, "CustomAttributes": invocation.custom_attributes}
+
+
+def _client_error(ctx: Context, endpoint: str, error: RoutingError) -> AwsError:
+    """The error SageMaker answers for what went wrong, in its words."""
+    account = ctx.principal.account_id
+    if isinstance(error, EndpointNotRouted):
+        return ValidationError(f"Endpoint {endpoint} of account {account} not found.")
+    if isinstance(error, VariantNotFound):
+        return ValidationError(f"Endpoint {endpoint} does not have a production variant named {error}.")
+    if isinstance(error, NoVariantWeighted):
+        return ValidationError(f"Endpoint {endpoint} has no production variant with a weight above 0; "
+                               "name one with TargetVariant or update the variant weights.")
+    if isinstance(error, InstancesUnreachable):
+        return ServiceUnavailable(f"No instance of production variant {error} of endpoint {endpoint} "
+                                  "could be reached; please try again.")
+    if isinstance(error, ModelFailure):
+        return _model_error(ctx, endpoint, error)
+    raise error
+
+
+def _model_error(ctx: Context, endpoint: str, failure: ModelFailure) -> ModelError:
+    region, account = ctx.region, ctx.principal.account_id
+    group = f"/aws/sagemaker/Endpoints/{endpoint}"
+    kind = "client" if 400 <= failure.status < 500 else "server"
+    message = (f'Received {kind} error ({failure.status}) from {failure.container} with message "{failure.message}". '
+               f"See https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}#logEventViewer:"
+               f"group={group} in account {account} for more information.")
+    return ModelError(message, OriginalStatusCode=failure.status, OriginalMessage=failure.message,
+                      LogStreamArn=f"arn:aws:logs:{region}:{account}:log-group:{group}")
+
+
+def _not_available(operation: str, hint: str) -> Handler:
+    def refuse(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedYet(f"{operation} is not available in modelbay yet; {hint}")
+    return refuse
+
+
+OPERATIONS: dict[str, Handler] = {
+    "InvokeEndpoint": invoke_endpoint,
+    "InvokeEndpointWithResponseStream": _not_available(
+        "InvokeEndpointWithResponseStream", "call InvokeEndpoint to get the whole answer at once."),
+    "InvokeEndpointAsync": _not_available(
+        "InvokeEndpointAsync", "call InvokeEndpoint (the answer comes back in the response)."),
+}

@@ -1,0 +1,188 @@
+"""The endpoint controller's state machine, with the real ProcessRuntime running a tiny model server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import http.client
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from modelbay.config import Settings
+from modelbay.controllers.endpoints.controller import EndpointController
+from modelbay.controllers.endpoints.fleet import PORT, VARIANT, ZONE, group_slots
+from modelbay.controllers.images import Images
+from modelbay.platform import Platform, open_platform
+from modelbay.runtime.process import ProcessRuntime
+from modelbay.serving.router import EndpointNotRouted
+from modelbay.store.metadata.endpoints import Endpoint, EndpointSpec, VariantState
+from tests.helpers import serve_image, serve_program, wait_until
+from tests.unit.controllers.hosting import FAIL_TO_LOAD_IF_ASKED, reconcile_until
+
+# A model server as a bring-your-own image has it: answers /ping, and /invocations with who answered.
+SERVE = serve_program(preamble=FAIL_TO_LOAD_IF_ASKED, on_get="""
+    print("pinged", flush=True)
+    self.answer(b"")
+""", on_post="""
+    if body == b"die":
+        os.kill(os.getpid(), 9)
+    self.answer((os.environ["MODEL_NAME"] + " " + os.environ["MODELBAY_ZONE"]).encode())
+""")
+
+
+LOOP = asyncio.new_event_loop()
+
+
+@pytest.fixture
+def platform(tmp_path: Path) -> Platform:
+    return open_platform(Settings(data_dir=tmp_path / "data"))
+
+
+@pytest.fixture
+def controller(platform: Platform, runtime: ProcessRuntime, images: Images) -> EndpointController:
+    return EndpointController(platform, runtime, images, check_every_s=0.2, drain_timeout_s=5, stop_grace_s=1)
+
+
+@pytest.fixture
+def image(tmp_path: Path) -> str:
+    return serve_image(tmp_path / "image", SERVE)
+
+
+def model(image: str, name: str, **env: str) -> dict[str, Any]:
+    return {"ModelName": name, "PrimaryContainer": {"Image": image, "Environment": {"MODEL_NAME": name, **env}}}
+
+
+def spec(variants: dict[str, tuple[dict[str, Any], int, float]], startup_s: int = 60) -> EndpointSpec:
+    """An EndpointSpec of variants name → (model request, instance count, weight)."""
+    production = [{"VariantName": name, "ModelName": m["ModelName"], "InstanceType": "ml.t3.medium",
+                   "InitialInstanceCount": count, "InitialVariantWeight": weight,
+                   "ContainerStartupHealthCheckTimeoutInSeconds": startup_s}
+                  for name, (m, count, weight) in variants.items()]
+    return EndpointSpec({"ProductionVariants": production}, {m["ModelName"]: m for m, _, _ in variants.values()})
+
+
+def states(endpoint_spec: EndpointSpec) -> list[VariantState]:
+    return [VariantState(v["VariantName"], v["InitialVariantWeight"], v["InitialInstanceCount"])
+            for v in endpoint_spec.production_variants]
+
+
+def create(platform: Platform, name: str, endpoint_spec: EndpointSpec) -> None:
+    platform.metadata.endpoints.create(name, f"arn:{name}", "config", states(endpoint_spec), endpoint_spec)
+
+
+def settle(controller: EndpointController, name: str, statuses: tuple[str, ...] = ("InService", "Failed")) -> Endpoint:
+    return reconcile_until(controller.reconcile, controller.endpoints.get, name, statuses)
+
+
+def invoke(platform: Platform, name: str, target_variant: str | None = None) -> str:
+    """Through the router, on one event loop for the test (its pooled connections belong to it)."""
+    call = platform.router.invoke(name, b"1,2", "text/csv", None, None, target_variant, None)
+    answer = LOOP.run_until_complete(call)
+    return bytes(answer.body).decode()
+
+
+def serving(controller: EndpointController, name: str, variant: str) -> list[Any]:
+    return [i for i in controller.runtime.list({"endpoint": name, VARIANT: variant}) if i.is_alive]
+
+
+def test_an_endpoint_comes_up_spread_over_zones_and_serves(controller: EndpointController, platform: Platform,
+                                                           image: str) -> None:
+    create(platform, "e", spec({"a": (model(image, "m1"), 3, 1.0)}))
+    endpoint = settle(controller, "e")
+    assert endpoint.status == "InService", endpoint.failure_reason
+    variant, = endpoint.variants
+    assert (variant.current_instance_count, variant.current_weight) == (3, 1.0)
+    assert variant.deployed_images[0]["SpecifiedImage"] == image
+    assert sorted(i.labels[ZONE] for i in serving(controller, "e", "a")) == ["us-east-1a", "us-east-1b", "us-east-1c"]
+    assert invoke(platform, "e").startswith("m1 us-east-1")
+    controller.reconcile("e")  # a pass over a settled endpoint changes nothing
+    assert controller.endpoints.get("e") == endpoint
+    streams = platform.logs.streams("/aws/sagemaker/Endpoints/e", "a/")
+    assert sorted(s.name for s in streams) == sorted(f"a/{i.id}" for i in serving(controller, "e", "a"))
+
+
+def test_a_model_server_that_cannot_start_fails_the_endpoint_with_its_words(
+        controller: EndpointController, platform: Platform, image: str) -> None:
+    create(platform, "bad", spec({"a": (model(image, "m1", FAIL_TO_LOAD="weights missing"), 1, 1.0)}))
+    endpoint = settle(controller, "bad")
+    assert endpoint.status == "Failed"
+    assert "could not load the model: weights missing" in (endpoint.failure_reason or "")
+    wait_until(lambda: (controller.reconcile("bad"), not serving(controller, "bad", "a"))[1], 10, "instances to stop")
+    with pytest.raises(EndpointNotRouted):
+        invoke(platform, "bad")
+
+
+def test_a_dead_instance_is_replaced_in_its_zone(controller: EndpointController, platform: Platform,
+                                                 image: str) -> None:
+    create(platform, "heal", spec({"a": (model(image, "m1"), 2, 1.0)}))
+    settle(controller, "heal")
+    victim = serving(controller, "heal", "a")[0]
+    with contextlib.suppress(http.client.HTTPException, OSError):  # it dies before it answers
+        connection = http.client.HTTPConnection("127.0.0.1", int(victim.labels[PORT]), timeout=5)
+        connection.request("POST", "/invocations", body=b"die")
+        connection.getresponse()
+
+    def replaced() -> bool:
+        controller.reconcile("heal")
+        alive = serving(controller, "heal", "a")
+        return len(alive) == 2 and victim.id not in {i.id for i in alive} and all(
+            controller.health.is_ready(s) for s in _slots(controller, "heal"))
+    wait_until(replaced, 30, "a replacement")
+    assert sorted(i.labels[ZONE] for i in serving(controller, "heal", "a")) == ["us-east-1a", "us-east-1b"]
+    assert invoke(platform, "heal") in ("m1 us-east-1a", "m1 us-east-1b")
+
+
+def test_weights_and_counts_change_live(controller: EndpointController, platform: Platform, image: str) -> None:
+    create(platform, "w", spec({"a": (model(image, "m1"), 1, 1.0), "b": (model(image, "m2"), 1, 1.0)}))
+    settle(controller, "w")
+    before = {i.id for i in serving(controller, "w", "a")}
+    platform.metadata.endpoints.request_weights("w", {"a": (0.0, None), "b": (None, 2)})
+    endpoint = settle(controller, "w", ("InService",))
+    assert {(v.name, v.current_weight, v.current_instance_count) for v in endpoint.variants} == {
+        ("a", 0.0, 1), ("b", 1.0, 2)}
+    assert {i.id for i in serving(controller, "w", "a")} == before  # unchanged instances were not restarted
+    assert {invoke(platform, "w").split()[0] for _ in range(20)} == {"m2"}
+
+
+def test_update_endpoint_is_blue_green(controller: EndpointController, platform: Platform, image: str) -> None:
+    create(platform, "bg", spec({"a": (model(image, "old"), 1, 1.0)}))
+    settle(controller, "bg")
+    old = {i.id for i in serving(controller, "bg", "a")}
+    new_spec = spec({"a": (model(image, "new"), 1, 1.0)})
+    platform.metadata.endpoints.request_update("bg", "config2", states(new_spec), new_spec)
+    controller.reconcile("bg")
+    assert invoke(platform, "bg").startswith("old")  # the old fleet serves until the new one is ready
+    endpoint = settle(controller, "bg", ("InService",))
+    assert (endpoint.config_name, endpoint.failure_reason) == ("config2", None)
+    assert invoke(platform, "bg").startswith("new")
+    wait_until(lambda: (controller.reconcile("bg"), not old & {i.id for i in serving(controller, "bg", "a")})[1],
+               15, "the old fleet to stop")
+
+
+def test_a_failing_update_leaves_the_endpoint_on_its_old_config(controller: EndpointController, platform: Platform,
+                                                                image: str) -> None:
+    create(platform, "rb", spec({"a": (model(image, "old"), 1, 1.0)}))
+    settle(controller, "rb")
+    broken = spec({"a": (model(image, "new", FAIL_TO_LOAD="bad weights"), 1, 1.0)})
+    platform.metadata.endpoints.request_update("rb", "config2", states(broken), broken)
+    endpoint = settle(controller, "rb", ("InService",))  # finish_update ends the Updating either way
+    assert (endpoint.status, endpoint.config_name) == ("InService", "config")
+    assert "could not load the model: bad weights" in (endpoint.failure_reason or "")
+    assert invoke(platform, "rb").startswith("old")
+
+
+def test_delete_stops_everything_and_forgets_the_endpoint(controller: EndpointController, platform: Platform,
+                                                          image: str) -> None:
+    create(platform, "d", spec({"a": (model(image, "m1"), 2, 1.0)}))
+    settle(controller, "d")
+    platform.metadata.endpoints.request_delete("d")
+    wait_until(lambda: (controller.reconcile("d"), controller.endpoints.get("d") is None)[1], 30, "the delete")
+    assert controller.runtime.list({"endpoint": "d"}) == []
+    with pytest.raises(EndpointNotRouted):
+        invoke(platform, "d")
+
+
+def _slots(controller: EndpointController, name: str) -> list[Any]:
+    return list(group_slots(i for i in controller.runtime.list({"endpoint": name}) if i.is_alive).values())

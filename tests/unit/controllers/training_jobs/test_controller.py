@@ -1,0 +1,137 @@
+"""The training controller's state machine, with the real ProcessRuntime running tiny programs."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from modelbay.config import Settings
+from modelbay.controllers.images import Images
+from modelbay.controllers.instance_logs import LOG_GROUP
+from modelbay.controllers.training_jobs.controller import LOST_REASON, TrainingController
+from modelbay.platform import Platform, open_platform
+from modelbay.runtime.base import Instance
+from modelbay.runtime.process import ProcessRuntime
+from modelbay.store.metadata.training_jobs import TrainingJob
+from tests.helpers import wait_until
+from tests.unit.controllers.hosting import reconcile_until
+
+
+@pytest.fixture
+def platform(tmp_path: Path) -> Platform:
+    platform = open_platform(Settings(data_dir=tmp_path / "data"))
+    platform.objects.create_bucket("out", "us-east-1")
+    return platform
+
+
+@pytest.fixture
+def controller(platform: Platform, runtime: ProcessRuntime, images: Images) -> TrainingController:
+    return TrainingController(platform, runtime, images, stop_grace_s=1)
+
+
+def image(tmp_path: Path, script: str) -> str:
+    """A bring-your-own image: a directory with an executable `train` (paths through SM_* variables)."""
+    directory = tmp_path / "image"
+    directory.mkdir(exist_ok=True)
+    (directory / "train").write_text("#!/bin/sh\n" + script)
+    (directory / "train").chmod(0o755)
+    return str(directory)
+
+
+def create(platform: Platform, name: str, training_image: str, count: int = 1, **extra: Any) -> None:
+    request = {"AlgorithmSpecification": {"TrainingImage": training_image, "TrainingInputMode": "File",
+                                          "MetricDefinitions": [{"Name": "loss", "Regex": "loss=([0-9.]+)"}]},
+               "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": count, "VolumeSizeInGB": 1},
+               "OutputDataConfig": {"S3OutputPath": "s3://out/jobs"},
+               "StoppingCondition": {"MaxRuntimeInSeconds": 86400}, **extra}
+    platform.metadata.training_jobs.create(name, f"arn:{name}", request, "Starting", "Starting the training job")
+
+
+def start(controller: TrainingController, name: str) -> list[Instance]:
+    """Reconcile until the job's instances run (preparation happens in the background)."""
+    def started() -> list[Instance]:
+        controller.reconcile(name)
+        return controller.runtime.list({"training-job": name})
+    found = wait_until(started, 30, f"job {name} to start")
+    assert isinstance(found, list)
+    return found
+
+
+def run(controller: TrainingController, name: str) -> TrainingJob:
+    return reconcile_until(controller.reconcile, controller.jobs.get, name, ("Completed", "Failed", "Stopped"), 30)
+
+
+def test_job_completes_with_artifacts_metrics_and_logs(controller: TrainingController, platform: Platform,
+                                                       tmp_path: Path) -> None:
+    create(platform, "ok", image(tmp_path, 'echo model > "$SM_MODEL_DIR/model.txt"\necho loss=0.5\necho loss=0.25\n'))
+    job = run(controller, "ok")
+    assert (job.status, job.secondary_status) == ("Completed", "Completed")
+    assert [t.status for t in job.transitions] == ["Starting", "Downloading", "Training", "Uploading", "Completed"]
+    assert job.model_artifacts == "s3://out/jobs/ok/output/model.tar.gz"
+    assert [(m.name, m.value) for m in job.final_metrics] == [("loss", 0.25)]
+    with platform.objects.open("out", "jobs/ok/output/model.tar.gz") as body, \
+            tarfile.open(fileobj=io.BytesIO(body.read())) as archive:
+        assert archive.getnames() == ["model.txt"]
+    stream, = platform.logs.streams(LOG_GROUP, "ok/algo-1-")
+    assert [e.message for e in platform.logs.read(LOG_GROUP, stream.name, None, None)] == ["loss=0.5", "loss=0.25"]
+    assert controller.runtime.list({"training-job": "ok"}) == []
+    controller.reconcile("ok")  # a pass over an ended job does nothing
+
+
+def test_failure_file_becomes_the_failure_reason(controller: TrainingController, platform: Platform,
+                                                 tmp_path: Path) -> None:
+    create(platform, "bad", image(tmp_path, 'echo "bad input" > "$SM_OUTPUT_DIR/failure"\nexit 3\n'))
+    job = run(controller, "bad")
+    assert (job.status, job.failure_reason) == ("Failed", "AlgorithmError: bad input, exit code: 3")
+
+
+def test_log_tail_is_the_reason_without_a_failure_file(controller: TrainingController, platform: Platform,
+                                                       tmp_path: Path) -> None:
+    create(platform, "tail", image(tmp_path, "echo Traceback boom\nexit 1\n"))
+    assert "Traceback boom" in (run(controller, "tail").failure_reason or "")
+
+
+def test_one_failed_host_fails_the_distributed_job(controller: TrainingController, platform: Platform,
+                                                   tmp_path: Path) -> None:
+    script = 'grep -q \'"current_host": "algo-2"\' "$SM_INPUT_CONFIG_DIR/resourceconfig.json" && exit 2\nsleep 30\n'
+    create(platform, "dist", image(tmp_path, script), count=2)
+    job = run(controller, "dist")
+    assert job.status == "Failed" and "exit code: 2" in (job.failure_reason or "")
+
+
+def test_stop_ends_the_job_stopped(controller: TrainingController, platform: Platform, tmp_path: Path) -> None:
+    create(platform, "stop", image(tmp_path, "echo started\nsleep 30\n"))
+    start(controller, "stop")
+    platform.metadata.training_jobs.request_stop("stop")
+    job = run(controller, "stop")
+    assert (job.status, job.secondary_status) == ("Stopped", "Stopped")
+    assert job.model_artifacts == "s3://out/jobs/stop/output/model.tar.gz"
+
+
+def test_max_runtime_stops_the_job(controller: TrainingController, platform: Platform, tmp_path: Path) -> None:
+    create(platform, "slow", image(tmp_path, "sleep 30\n"), StoppingCondition={"MaxRuntimeInSeconds": 1})
+    job = run(controller, "slow")
+    assert (job.status, job.secondary_status) == ("Stopped", "MaxRuntimeExceeded")
+
+
+def test_unknown_image_fails_at_once(controller: TrainingController, platform: Platform) -> None:
+    create(platform, "noimg", "example.com/nothing:1")
+    controller.reconcile("noimg")
+    job = controller.jobs.get("noimg")
+    assert job is not None and job.status == "Failed" and "example.com/nothing:1" in (job.failure_reason or "")
+
+
+def test_a_job_whose_instances_are_gone_fails_as_lost(controller: TrainingController, platform: Platform,
+                                                      tmp_path: Path) -> None:
+    create(platform, "lost", image(tmp_path, "sleep 30\n"))
+    instance, = start(controller, "lost")
+    controller.runtime.stop(instance.id, 0)
+    wait_until(lambda: not controller.runtime.inspect(instance.id).is_alive, 10, "instance to end")
+    controller.runtime.remove(instance.id)  # as if the runtime's state were gone with the server
+    controller.reconcile("lost")
+    job = controller.jobs.get("lost")
+    assert job is not None and (job.status, job.failure_reason) == ("Failed", LOST_REASON)
