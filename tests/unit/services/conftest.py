@@ -11,30 +11,14 @@ from modelbay.config import Settings
 from modelbay.platform import Platform
 from modelbay.security.principal import Principal
 from modelbay.services.base import Context
-from modelbay.store.metadata import (
-    DefinitionRepository,
-    EndpointConfig,
-    EndpointRepository,
-    MetadataStore,
-    Model,
-    TrainingJobRepository,
-    TransformJobRepository,
-    open_metadata_store,
-)
-from modelbay.store.metadata.definitions import EndpointConfigRow, ModelRow
+from modelbay.store.metadata import MetadataStore, open_metadata_store
 from tests.helpers import Clock
 
 
 @pytest.fixture
 def metadata(tmp_path: Path) -> Iterator[MetadataStore]:
-    """A SQLite metadata store whose SageMaker repositories read a Clock (one second on at each reading)."""
-    store = open_metadata_store(f"sqlite:///{tmp_path / 'metadata.db'}")
-    clock = Clock()
-    store.models = DefinitionRepository(store.db, ModelRow, Model, clock)
-    store.endpoint_configs = DefinitionRepository(store.db, EndpointConfigRow, EndpointConfig, clock)
-    store.endpoints = EndpointRepository(store.db, clock)
-    store.transform_jobs = TransformJobRepository(store.db, clock)
-    store.training_jobs = TrainingJobRepository(store.db, clock)
+    """A SQLite metadata store whose repositories read a Clock (one second on at each reading)."""
+    store = open_metadata_store(f"sqlite:///{tmp_path / 'metadata.db'}", clock=Clock())
     yield store
     store.close()
 

@@ -9,15 +9,16 @@ The tables live here rather than in tables.py because nothing else refers to the
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, ForeignKey, Index, String, Text, delete, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from modelbay.store.metadata.database import Database
+from modelbay.store.metadata.records import Clock, utc_now
 from modelbay.store.metadata.tables import Base, BigSerial, UtcDateTime
 
 MUTABLE, IMMUTABLE = "MUTABLE", "IMMUTABLE"
@@ -121,7 +122,7 @@ class ImageId:
 class ImageRegistry:
     """Repositories by name and their images by digest or tag. Every method that writes is one transaction."""
 
-    def __init__(self, db: Database, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+    def __init__(self, db: Database, clock: Clock = utc_now) -> None:
         self._db = db
         self._clock = clock
 

@@ -112,6 +112,12 @@ def _after(session: Session, row: Any, column: InstrumentedAttribute[Any], last_
     return or_(column < pivot, and_(column == pivot, row.id < last_id))
 
 
+def names_where(db: Database, row: Any, *conditions: ColumnElement[bool]) -> list[str]:
+    """The names of the rows of table `row` that meet every condition, oldest first (a controller's work)."""
+    with db.read() as session:
+        return list(session.scalars(select(row.name).where(*conditions).order_by(row.id)))
+
+
 def find_row(session: Session, row: type[R], name: str) -> R:
     """The row of table `row` with this name; RecordNotFound if there is none."""
     found: R | None = session.scalars(select(row).where(getattr(row, "name") == name)).first()  # noqa: B009  # R has a name

@@ -9,6 +9,7 @@ from modelbay.store.metadata.endpoints import EndpointRepository
 from modelbay.store.metadata.engine import create_metadata_engine
 from modelbay.store.metadata.images import ImageRegistry
 from modelbay.store.metadata.migrate import upgrade_to_head
+from modelbay.store.metadata.records import Clock, utc_now
 from modelbay.store.metadata.roles import Role, RoleRow
 from modelbay.store.metadata.tags import TagRepository
 from modelbay.store.metadata.training_jobs import TrainingJobRepository
@@ -19,26 +20,27 @@ class MetadataStore:
     """Repositories over one SQLite or PostgreSQL database. Thread-safe.
 
     Every repository method that writes is one transaction: it happens entirely or not at all.
+    The times repositories record come from `clock` (tests give one of their own).
     """
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, clock: Clock = utc_now) -> None:
         self.db = db
         self.tags = TagRepository(db)
         self.audit = AuditRepository(db)
-        self.training_jobs = TrainingJobRepository(db)
-        self.images = ImageRegistry(db)
-        self.models = DefinitionRepository(db, ModelRow, Model)
-        self.endpoint_configs = DefinitionRepository(db, EndpointConfigRow, EndpointConfig)
-        self.endpoints = EndpointRepository(db)
-        self.transform_jobs = TransformJobRepository(db)
-        self.roles = DefinitionRepository(db, RoleRow, Role)
+        self.training_jobs = TrainingJobRepository(db, clock)
+        self.images = ImageRegistry(db, clock)
+        self.models = DefinitionRepository(db, ModelRow, Model, clock)
+        self.endpoint_configs = DefinitionRepository(db, EndpointConfigRow, EndpointConfig, clock)
+        self.endpoints = EndpointRepository(db, clock)
+        self.transform_jobs = TransformJobRepository(db, clock)
+        self.roles = DefinitionRepository(db, RoleRow, Role, clock)
 
     def close(self) -> None:
         """Close pooled connections (a later call reconnects; nothing else needs closing)."""
         self.db.dispose()
 
 
-def open_metadata_store(url: str) -> MetadataStore:
+def open_metadata_store(url: str, clock: Clock = utc_now) -> MetadataStore:
     """Connect to `url` (sqlite:///<path> or postgresql://...) and migrate its schema to head.
 
     Raises ValueError for an unsupported URL and SQLAlchemy's errors when the database cannot
@@ -46,4 +48,4 @@ def open_metadata_store(url: str) -> MetadataStore:
     """
     engine = create_metadata_engine(url)
     upgrade_to_head(engine)
-    return MetadataStore(Database(engine))
+    return MetadataStore(Database(engine), clock)

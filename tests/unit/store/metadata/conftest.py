@@ -60,12 +60,12 @@ def shared_postgres_url() -> Iterator[str]:
 
 
 @pytest.fixture
-def store(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[MetadataStore]:
-    """A store migrated to head with empty tables, on each backend."""
+def store(backend: str, tmp_path: Path, request: pytest.FixtureRequest, clock: Clock) -> Iterator[MetadataStore]:
+    """A store migrated to head with empty tables, on each backend, its times read from `clock`."""
     if backend == "sqlite":
-        store = open_metadata_store(f"sqlite:///{tmp_path / 'metadata.db'}")
+        store = open_metadata_store(f"sqlite:///{tmp_path / 'metadata.db'}", clock)
     else:
-        store = open_metadata_store(request.getfixturevalue("shared_postgres_url"))
+        store = open_metadata_store(request.getfixturevalue("shared_postgres_url"), clock)
         with store.db.write() as session:  # what earlier tests left
             for table in reversed(Base.metadata.sorted_tables):
                 session.execute(table.delete())

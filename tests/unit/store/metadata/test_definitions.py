@@ -15,10 +15,9 @@ from modelbay.store.metadata import (
     Model,
     RecordExists,
 )
-from modelbay.store.metadata.definitions import EndpointConfigRow, ModelRow
-from tests.helpers import T0, Clock
+from tests.helpers import T0
 
-KINDS = {"model": (ModelRow, Model), "endpoint-config": (EndpointConfigRow, EndpointConfig)}
+KINDS = {"model": ("models", Model), "endpoint-config": ("endpoint_configs", EndpointConfig)}
 
 
 @pytest.fixture(params=sorted(KINDS))
@@ -27,9 +26,9 @@ def kind(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def repository(store: MetadataStore, kind: str, clock: Clock) -> DefinitionRepository[Definition]:
-    row, definition = KINDS[kind]
-    return DefinitionRepository(store.db, row, definition, clock=clock)  # type: ignore[arg-type]  # either kind
+def repository(store: MetadataStore, kind: str) -> DefinitionRepository[Definition]:
+    repository: DefinitionRepository[Definition] = getattr(store, KINDS[kind][0])
+    return repository
 
 
 def _arn(kind: str, name: str) -> str:
@@ -89,7 +88,7 @@ def test_list_filters_sorts_and_pages(repository: DefinitionRepository[Definitio
     assert ([found.name for found in rest.items], rest.next_token) == (["a-x"], None)
 
 
-def test_model_containers_and_config_variants(store: MetadataStore, clock: Clock) -> None:
+def test_model_containers_and_config_variants(store: MetadataStore) -> None:
     primary = {"Image": "modelbay/sklearn"}
     pipeline = [{"Image": "one"}, {"Image": "two"}]
     assert store.models.create("m1", "arn:1", {"PrimaryContainer": primary}).containers == [primary]

@@ -18,7 +18,7 @@ from modelbay.store.metadata import (
     UnknownVariants,
     VariantState,
 )
-from tests.helpers import T0, Clock
+from tests.helpers import T0
 
 SPEC = EndpointSpec(config={"ProductionVariants": [{"VariantName": "a", "ModelName": "m"}]},
                     models={"m": {"PrimaryContainer": {"Image": "modelbay/sklearn"}}})
@@ -27,8 +27,8 @@ IMAGE = {"SpecifiedImage": "modelbay/sklearn", "ResolvedImage": "modelbay/sklear
 
 
 @pytest.fixture
-def endpoints(store: MetadataStore, clock: Clock) -> EndpointRepository:
-    return EndpointRepository(store.db, clock=clock)
+def endpoints(store: MetadataStore) -> EndpointRepository:
+    return store.endpoints
 
 
 def _arn(name: str) -> str:

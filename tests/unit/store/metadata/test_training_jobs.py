@@ -17,15 +17,15 @@ from modelbay.store.metadata import (
     TrainingJobRepository,
     TrainingJobStatusConflict,
 )
-from tests.helpers import T0, Clock
+from tests.helpers import T0
 
 REQUEST = {"RoleArn": "arn:aws:iam::000000000000:role/r", "HyperParameters": {"epochs": "3"},
            "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1}}
 
 
 @pytest.fixture
-def jobs(store: MetadataStore, clock: Clock) -> TrainingJobRepository:
-    return TrainingJobRepository(store.db, clock=clock)
+def jobs(store: MetadataStore) -> TrainingJobRepository:
+    return store.training_jobs
 
 
 def _create(jobs: TrainingJobRepository, name: str) -> None:

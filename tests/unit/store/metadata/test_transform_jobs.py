@@ -14,14 +14,14 @@ from modelbay.store.metadata import (
     TransformJobNotFound,
     TransformJobRepository,
 )
-from tests.helpers import T0, Clock
+from tests.helpers import T0
 
 REQUEST = {"ModelName": "m", "TransformResources": {"InstanceType": "ml.m5.large", "InstanceCount": 1}}
 
 
 @pytest.fixture
-def jobs(store: MetadataStore, clock: Clock) -> TransformJobRepository:
-    return TransformJobRepository(store.db, clock=clock)
+def jobs(store: MetadataStore) -> TransformJobRepository:
+    return store.transform_jobs
 
 
 def _at(seconds: int) -> datetime:
