@@ -107,6 +107,8 @@ def test_filter_log_events_across_streams_with_a_pattern_and_paging(logs: Any, g
      "ResourceNotFoundException", "The specified log group does not exist."),
     (lambda logs, g: logs.create_log_group(logGroupName=g),
      "ResourceAlreadyExistsException", "The specified log group already exists"),
+    (lambda logs, g: logs.create_log_stream(logGroupName=g, logStreamName="s"),
+     "ResourceAlreadyExistsException", "The specified log stream already exists"),
     (lambda logs, g: _put(logs, g, "missing", [(1, "x")]),
      "ResourceNotFoundException", "The specified log stream does not exist."),
     (lambda logs, g: logs.describe_log_streams(logGroupName=g, orderBy="LastEventTime", logStreamNamePrefix="a"),

@@ -16,10 +16,12 @@ import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from modelbay.errors import ValidationError
-
 Matcher = Callable[[str], bool]
 _UNSUPPORTED = {"{": "JSON", "[": "space-delimited", "%": "regular-expression"}
+
+
+class PatternError(ValueError):
+    """A filter pattern this module does not support or cannot parse; the message says which and why."""
 
 
 @dataclass(frozen=True)
@@ -37,17 +39,16 @@ class _Terms:
 def compile_pattern(pattern: str) -> Matcher:
     """A predicate telling whether a message matches `pattern`.
 
-    Raises ValidationError (InvalidParameterException on the wire) for a pattern this module
-    does not support or cannot parse (an unbalanced quote).
+    Raises PatternError for a pattern this module does not support or cannot parse (an unbalanced quote).
     """
     stripped = pattern.strip()
     if stripped[:1] in _UNSUPPORTED:
-        raise ValidationError(f"{_UNSUPPORTED[stripped[0]]} filter patterns are not supported by "
-                              f"modelbay yet: {pattern!r}. Use terms, quoted phrases, ?any or -not.")
+        raise PatternError(f"{_UNSUPPORTED[stripped[0]]} filter patterns are not supported by "
+                           f"modelbay yet: {pattern!r}. Use terms, quoted phrases, ?any or -not.")
     try:
         words = shlex.split(stripped, posix=True)
     except ValueError as error:
-        raise ValidationError(f"Invalid filter pattern {pattern!r}: {error}.") from None
+        raise PatternError(f"Invalid filter pattern {pattern!r}: {error}.") from None
     required = [w for w in words if w[:1] not in ("?", "-") and w]
     return _Terms(tuple(required), _prefixed(words, "?"), _prefixed(words, "-"))
 

@@ -29,14 +29,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from modelbay.errors import aws_error
 from modelbay.monitoring.log_patterns import Matcher
 
-ResourceNotFoundException = aws_error("ResourceNotFoundException")
-ResourceAlreadyExistsException = aws_error("ResourceAlreadyExistsException")
-GROUP_NOT_FOUND = "The specified log group does not exist."
-STREAM_NOT_FOUND = "The specified log stream does not exist."
 Key = tuple[int, int]  # (timestamp ms, seq): an event's place in its stream
+
+
+class LogGroupNotFound(LookupError):
+    """No log group has this name."""
+
+
+class LogStreamNotFound(LookupError):
+    """The log group has no stream of this name."""
+
+
+class LogGroupExists(Exception):
+    """A log group of this name exists already."""
+
+
+class LogStreamExists(Exception):
+    """The log group has a stream of this name already."""
 
 
 @dataclass(frozen=True)
@@ -105,14 +116,14 @@ class LogStore:
     # -- groups and streams ---------------------------------------------------------------------
 
     def create_group(self, name: str) -> LogGroup:
-        """Create a group; raise ResourceAlreadyExistsException if it exists."""
+        """Create a group; raise LogGroupExists if it exists."""
         with self._lock:
             if name in self._groups:
-                raise ResourceAlreadyExistsException("The specified log group already exists")
+                raise LogGroupExists(name)
             return self._create_group(name)
 
     def delete_group(self, name: str) -> None:
-        """Delete a group with its streams and events; raise ResourceNotFoundException if absent."""
+        """Delete a group with its streams and events; raise LogGroupNotFound if absent."""
         with self._lock:
             group = self._group(name)
             del self._groups[name]
@@ -124,12 +135,11 @@ class LogStore:
             return sorted((g for g in self._groups.values() if g.name.startswith(prefix)), key=lambda g: g.name)
 
     def create_stream(self, group: str, name: str) -> LogStream:
-        """Create a stream in an existing group; raise ResourceNotFoundException (no group) or
-        ResourceAlreadyExistsException."""
+        """Create a stream in an existing group; raise LogGroupNotFound or LogStreamExists."""
         with self._lock:
             found = self._group(group)
             if name in found.streams:
-                raise ResourceAlreadyExistsException("The specified log stream already exists")
+                raise LogStreamExists(name)
             return _create_stream(found, name)
 
     def streams(self, group: str, prefix: str = "") -> list[LogStream]:
@@ -154,14 +164,14 @@ class LogStore:
 
     def put(self, group: str, stream: str, events: list[tuple[int, str]]) -> int:
         """Append (timestamp ms, message) events to an existing stream; return the stream's event
-        count afterwards. Raise ResourceNotFoundException when the group or stream is absent."""
+        count afterwards. Raise LogGroupNotFound or LogStreamNotFound."""
         with self._lock:
             target = self._stream(group, stream)
             _write_events(target, events, now_ms())
             return target.appended
 
     def stream(self, group: str, stream: str) -> LogStream:
-        """The stream; raise ResourceNotFoundException when it or its group is absent."""
+        """The stream; raise LogGroupNotFound or LogStreamNotFound."""
         with self._lock:
             return self._stream(group, stream)
 
@@ -174,7 +184,7 @@ class LogStore:
                after: tuple[int, str, int] | None) -> Iterator[StreamMatch]:
         """Events of the named streams with start <= timestamp <= end whose message matches,
         ordered by (timestamp, stream name, seq) and strictly after `after` in that order.
-        Raise ResourceNotFoundException when the group is absent; unknown streams are skipped."""
+        Raise LogGroupNotFound; unknown streams are skipped."""
         with self._lock:
             found = self._group(group)
             hits = [StreamMatch(name, event) for name in streams if name in found.streams
@@ -189,13 +199,13 @@ class LogStore:
         try:
             return self._groups[name]
         except KeyError:
-            raise ResourceNotFoundException(GROUP_NOT_FOUND) from None
+            raise LogGroupNotFound(name) from None
 
     def _stream(self, group: str, name: str) -> LogStream:
         try:
             return self._group(group).streams[name]
         except KeyError:
-            raise ResourceNotFoundException(STREAM_NOT_FOUND) from None
+            raise LogStreamNotFound(name) from None
 
     def _create_group(self, name: str) -> LogGroup:
         group = LogGroup(name, now_ms(), self.root / _digest(name))

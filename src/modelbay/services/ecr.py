@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 from modelbay.errors import aws_error
 from modelbay.services.base import Context, Handler
+from modelbay.services.listing import reading_tokens
 from modelbay.store.metadata import (
     Image,
     ImageExists,
@@ -301,7 +302,8 @@ def _repository_errors(ctx: Context, name: str) -> Iterator[None]:
 
 def _page(items: Sequence[T], params: dict[str, Any], scope: str) -> tuple[Sequence[T], str | None]:
     """The slice of a listing that nextToken (from an earlier page of `scope`) and maxResults select."""
-    start = decode_token(scope, params["nextToken"]) if "nextToken" in params else 0
+    with reading_tokens():
+        start = decode_token(scope, params["nextToken"]) if "nextToken" in params else 0
     end = start + params.get("maxResults", DEFAULT_MAX_RESULTS)
     return items[start:end], (encode_token(scope, end) if end < len(items) else None)
 

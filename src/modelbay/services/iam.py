@@ -24,6 +24,7 @@ from typing import Any
 from modelbay.config import DEFAULT_EXECUTION_ROLE
 from modelbay.errors import aws_error
 from modelbay.services.base import Context, Handler
+from modelbay.services.listing import reading_tokens
 from modelbay.store.metadata import ListFilter, RecordExists, Role
 
 NoSuchEntity = aws_error("NoSuchEntity", 404)
@@ -51,8 +52,10 @@ def list_roles(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     """A page of roles in name order, only those under PathPrefix if given."""
     _ensure_default_role(ctx)
     prefix = _arn(ctx, params.get("PathPrefix", "/"), "")
-    page = ctx.metadata.roles.list(ListFilter(arn_prefix=prefix), sort_by="Name", ascending=True,
-                                   after_token=params.get("Marker"), limit=params.get("MaxItems", DEFAULT_MAX_ITEMS))
+    with reading_tokens():
+        page = ctx.metadata.roles.list(ListFilter(arn_prefix=prefix), sort_by="Name", ascending=True,
+                                       after_token=params.get("Marker"),
+                                       limit=params.get("MaxItems", DEFAULT_MAX_ITEMS))
     answer: dict[str, Any] = {"Roles": [_wire(role) for role in page.items], "IsTruncated": page.next_token is not None}
     return answer | ({"Marker": page.next_token} if page.next_token else {})
 

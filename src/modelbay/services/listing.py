@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, Protocol, TypeVar
 
+from modelbay.errors import ValidationError
 from modelbay.services.base import present
 from modelbay.store.metadata import ListFilter, Page
+from modelbay.store.metadata.paging import InvalidToken
 
 T = TypeVar("T")
 DEFAULT_MAX_RESULTS = 10
@@ -33,7 +36,18 @@ def list_page(params: dict[str, Any], lister: Lister[T], key: str, summary: Call
 
     `filters` replaces those read from the request when given.
     """
-    page = lister(filters or list_filter(params), params.get("SortBy", "CreationTime"),
-                  params.get("SortOrder", "Descending") == "Ascending", params.get("NextToken") or None,
-                  params.get("MaxResults", DEFAULT_MAX_RESULTS))
+    with reading_tokens():
+        page = lister(filters or list_filter(params), params.get("SortBy", "CreationTime"),
+                      params.get("SortOrder", "Descending") == "Ascending", params.get("NextToken") or None,
+                      params.get("MaxResults", DEFAULT_MAX_RESULTS))
     return {key: [summary(item) for item in page.items]} | present(NextToken=page.next_token)
+
+
+@contextmanager
+def reading_tokens() -> Iterator[None]:
+    """Within it, a NextToken (or Marker) the store cannot read is the ValidationError AWS APIs give for one."""
+    try:
+        yield
+    except InvalidToken as err:
+        raise ValidationError("Invalid NextToken: pass the NextToken of the previous page of the same "
+                              "listing.") from err

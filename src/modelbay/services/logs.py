@@ -16,13 +16,25 @@ from __future__ import annotations
 import bisect
 import re
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from itertools import islice
 from typing import Any, TypeVar
 
-from modelbay.errors import ValidationError
-from modelbay.monitoring.log_patterns import compile_pattern
-from modelbay.monitoring.logs import Key, LogEvent, LogGroup, LogStream, StreamMatch, order_of
+from modelbay.errors import ValidationError, aws_error
+from modelbay.monitoring.log_patterns import PatternError, compile_pattern
+from modelbay.monitoring.logs import (
+    Key,
+    LogEvent,
+    LogGroup,
+    LogGroupExists,
+    LogGroupNotFound,
+    LogStream,
+    LogStreamExists,
+    LogStreamNotFound,
+    StreamMatch,
+    order_of,
+)
 from modelbay.services.base import Context, Handler
 
 DEFAULT_EVENTS_LIMIT = 10_000
@@ -32,6 +44,8 @@ _EVENTS_TOKEN = re.compile(r"([fb])/(\d{1,20})/(\d{1,20})")
 _FILTER_TOKEN = re.compile(r"(\d{1,20})/(\d{1,20})/(.+)", re.DOTALL)
 _GROUP_ARN = re.compile(r"arn:aws[a-z-]*:logs:[^:]*:[^:]*:log-group:([^:]+)(?::\*)?")
 T = TypeVar("T")
+ResourceNotFoundException = aws_error("ResourceNotFoundException")
+ResourceAlreadyExistsException = aws_error("ResourceAlreadyExistsException")
 
 
 def create_log_group(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
@@ -219,9 +233,33 @@ def _filtered_wire(hit: StreamMatch) -> dict[str, Any]:
     return {"logStreamName": hit.stream, "eventId": event_id, **_event_wire(hit.event)}
 
 
-OPERATIONS: dict[str, Handler] = {
+@contextmanager
+def _in_logs_words() -> Iterator[None]:
+    """The log store's errors as CloudWatch Logs words them (ValidationError is InvalidParameterException)."""
+    try:
+        yield
+    except PatternError as err:
+        raise ValidationError(str(err)) from err
+    except LogGroupNotFound as err:
+        raise ResourceNotFoundException("The specified log group does not exist.") from err
+    except LogStreamNotFound as err:
+        raise ResourceNotFoundException("The specified log stream does not exist.") from err
+    except LogGroupExists as err:
+        raise ResourceAlreadyExistsException("The specified log group already exists") from err
+    except LogStreamExists as err:
+        raise ResourceAlreadyExistsException("The specified log stream already exists") from err
+
+
+def _speaking_logs(handler: Handler) -> Handler:
+    def handle(ctx: Context, params: dict[str, Any]) -> Any:
+        with _in_logs_words():
+            return handler(ctx, params)
+    return handle
+
+
+OPERATIONS: dict[str, Handler] = {name: _speaking_logs(handler) for name, handler in {
     "CreateLogGroup": create_log_group, "DeleteLogGroup": delete_log_group,
     "DescribeLogGroups": describe_log_groups, "CreateLogStream": create_log_stream,
     "DescribeLogStreams": describe_log_streams, "PutLogEvents": put_log_events,
     "GetLogEvents": get_log_events, "FilterLogEvents": filter_log_events,
-}
+}.items()}

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from modelbay.errors import ValidationError
-from modelbay.monitoring.log_patterns import compile_pattern
+from modelbay.monitoring.log_patterns import PatternError, compile_pattern
 
 
 @pytest.mark.parametrize(("pattern", "message", "expected"), [
@@ -31,5 +30,5 @@ def test_terms_phrases_any_of_and_exclusions(pattern: str, message: str, expecte
 
 @pytest.mark.parametrize("pattern", ['{ $.level = "ERROR" }', "[ip, user]", "%ERR.*%", '"unbalanced'])
 def test_unsupported_or_malformed_patterns_are_invalid_parameters(pattern: str) -> None:
-    with pytest.raises(ValidationError):
+    with pytest.raises(PatternError):
         compile_pattern(pattern)

@@ -7,9 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from modelbay.errors import AwsError
 from modelbay.monitoring.log_patterns import compile_pattern
-from modelbay.monitoring.logs import LogStore, order_of
+from modelbay.monitoring.logs import (
+    LogGroupExists,
+    LogGroupNotFound,
+    LogStore,
+    LogStreamExists,
+    LogStreamNotFound,
+    order_of,
+)
 
 GROUP = "/aws/sagemaker/TrainingJobs"
 
@@ -76,15 +82,16 @@ def test_concurrent_appends_lose_nothing(tmp_path: Path) -> None:
 
 def test_missing_and_duplicate_resources(tmp_path: Path) -> None:
     store = LogStore(tmp_path)
-    with pytest.raises(AwsError, match="The specified log group does not exist.") as missing_group:
+    with pytest.raises(LogGroupNotFound, match="nope"):
         store.create_stream("nope", "s")
-    assert missing_group.value.code == "ResourceNotFoundException"
     store.create_group("g")
-    with pytest.raises(AwsError, match="The specified log stream does not exist."):
+    with pytest.raises(LogStreamNotFound, match="s"):
         store.put("g", "s", [(1, "x")])
-    with pytest.raises(AwsError) as duplicate:
+    with pytest.raises(LogGroupExists, match="g"):
         store.create_group("g")
-    assert duplicate.value.code == "ResourceAlreadyExistsException"
+    store.create_stream("g", "s")
+    with pytest.raises(LogStreamExists, match="s"):
+        store.create_stream("g", "s")
 
 
 def test_delete_group_removes_its_files(tmp_path: Path) -> None:
@@ -92,7 +99,7 @@ def test_delete_group_removes_its_files(tmp_path: Path) -> None:
     store.append("g", "s", ["x"], timestamp_ms=1)
     store.delete_group("g")
     assert store.groups() == [] and list(tmp_path.iterdir()) == []
-    with pytest.raises(AwsError):
+    with pytest.raises(LogGroupNotFound):
         store.delete_group("g")
 
 

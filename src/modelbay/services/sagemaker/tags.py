@@ -10,9 +10,11 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from modelbay.errors import ValidationError
+from modelbay.errors import ResourceLimitExceeded, ValidationError
 from modelbay.services.base import Context, Handler
+from modelbay.services.listing import reading_tokens
 from modelbay.store.metadata import Tag
+from modelbay.store.metadata.tags import TooManyTags
 
 MAX_TAGS_PER_RESOURCE = 50
 DEFAULT_MAX_RESULTS = 50
@@ -28,15 +30,16 @@ def add_tags(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     arn = _resource_arn(params)
     tags = [(tag["Key"], tag["Value"]) for tag in params["Tags"]]
     check_not_reserved(key for key, _ in tags)
-    ctx.metadata.tags.add(arn, tags, max_tags=MAX_TAGS_PER_RESOURCE)
+    _add(ctx, arn, tags)
     return {"Tags": _wire(tags)}
 
 
 def list_tags(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     """A page of a resource's tags in the order they were added; NextToken when more follow."""
     arn = _resource_arn(params)
-    page = ctx.metadata.tags.list(arn, params.get("NextToken") or None,
-                                  params.get("MaxResults", DEFAULT_MAX_RESULTS))
+    with reading_tokens():
+        page = ctx.metadata.tags.list(arn, params.get("NextToken") or None,
+                                      params.get("MaxResults", DEFAULT_MAX_RESULTS))
     output: dict[str, Any] = {"Tags": _wire(page.items)}
     if page.next_token is not None:
         output["NextToken"] = page.next_token
@@ -77,7 +80,15 @@ def creation_tags(params: dict[str, Any]) -> list[Tag]:
 def store_tags(ctx: Context, arn: str, tags: list[Tag]) -> None:
     """Give a resource just created the tags of its Create* request."""
     if tags:
+        _add(ctx, arn, tags)
+
+
+def _add(ctx: Context, arn: str, tags: list[Tag]) -> None:
+    try:
         ctx.metadata.tags.add(arn, tags, max_tags=MAX_TAGS_PER_RESOURCE)
+    except TooManyTags as err:
+        raise ResourceLimitExceeded(f"The resource {arn} would have {err.total} tags; a resource can have at most "
+                                    f"{err.max_tags}.") from err
 
 
 def _wire(tags: Iterable[Tag]) -> list[dict[str, str]]:

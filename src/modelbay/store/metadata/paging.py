@@ -2,7 +2,7 @@
 
 A token names the listing it belongs to (its scope, e.g. a resource's tags) and the position
 after which the next page starts. It is not signed: a forged token can only reposition the
-caller in a listing it may read anyway. A token that cannot be read is a ValidationError.
+caller in a listing it may read anyway. A token that cannot be read raises InvalidToken.
 """
 
 from __future__ import annotations
@@ -13,9 +13,11 @@ import json
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from modelbay.errors import ValidationError
-
 T = TypeVar("T")
+
+
+class InvalidToken(ValueError):
+    """A NextToken that no earlier page of the listing gave."""
 
 
 @dataclass(frozen=True)
@@ -33,7 +35,7 @@ def encode_token(scope: str, after: int) -> str:
 
 
 def decode_token(scope: str, token: str) -> int:
-    """The position a token of encode_token(scope, ...) resumes after; ValidationError if it is not one."""
+    """The position a token of encode_token(scope, ...) resumes after; InvalidToken if it is not one."""
     try:
         decoded = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
     except (binascii.Error, ValueError):  # bad base64, bad UTF-8, bad JSON
@@ -41,9 +43,4 @@ def decode_token(scope: str, token: str) -> int:
     match decoded:
         case [str() as found_scope, int() as after] if found_scope == scope and not isinstance(after, bool):
             return after
-    raise invalid_token()
-
-
-def invalid_token() -> ValidationError:
-    """The error for a NextToken that no earlier page of the listing gave."""
-    return ValidationError("Invalid NextToken: pass the NextToken of the previous page of the same listing.")
+    raise InvalidToken(token)

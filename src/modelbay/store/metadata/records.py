@@ -16,7 +16,7 @@ from sqlalchemy import ColumnElement, and_, delete, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from modelbay.store.metadata.database import Database
-from modelbay.store.metadata.paging import Page, decode_token, encode_token, invalid_token
+from modelbay.store.metadata.paging import InvalidToken, Page, decode_token, encode_token
 from modelbay.store.metadata.tables import Base, TagRow
 
 T = TypeVar("T")
@@ -83,7 +83,7 @@ def list_rows(db: Database, row: Any, convert: Callable[[Any], T], filters: List
               ascending: bool, after_token: str | None, limit: int) -> Page[T]:
     """Up to `limit` (at least 1) matching rows of table `row`, converted, after the page `after_token` ended.
 
-    Ties in the sort key keep creation order. Raises ValidationError for a token that no
+    Ties in the sort key keep creation order. Raises InvalidToken for a token that no
     earlier page of a listing of the same table with the same sort gave.
     """
     if limit < 1:
@@ -106,7 +106,7 @@ def _after(session: Session, row: Any, column: InstrumentedAttribute[Any], last_
     """Rows that follow row `last_id` in the order (column, id), ascending or descending."""
     pivot = session.scalar(select(column).where(row.id == last_id))
     if pivot is None:
-        raise invalid_token()
+        raise InvalidToken(str(last_id))
     if ascending:
         return or_(column > pivot, and_(column == pivot, row.id > last_id))
     return or_(column < pivot, and_(column == pivot, row.id < last_id))

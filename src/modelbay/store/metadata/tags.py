@@ -6,12 +6,19 @@ from collections.abc import Iterable, Sequence
 
 from sqlalchemy import delete, func, select
 
-from modelbay.errors import ResourceLimitExceeded
 from modelbay.store.metadata.database import Database
 from modelbay.store.metadata.paging import Page, decode_token, encode_token
 from modelbay.store.metadata.tables import TagRow
 
 Tag = tuple[str, str]  # (key, value)
+
+
+class TooManyTags(Exception):
+    """Adding the tags would give the resource `total` tags, more than `max_tags`."""
+
+    def __init__(self, arn: str, total: int, max_tags: int) -> None:
+        super().__init__(f"{arn} would have {total} tags, more than {max_tags}")
+        self.arn, self.total, self.max_tags = arn, total, max_tags
 
 
 class TagRepository:
@@ -27,7 +34,7 @@ class TagRepository:
     def add(self, arn: str, tags: Sequence[Tag], max_tags: int | None = None) -> None:
         """Set each tag in one transaction: a new key goes last, an existing key keeps its place.
 
-        When a key appears twice in `tags`, the later value wins. Raises ResourceLimitExceeded,
+        When a key appears twice in `tags`, the later value wins. Raises TooManyTags,
         writing nothing, if the resource would then have more than `max_tags` tags.
         """
         wanted = dict(tags)
@@ -35,8 +42,7 @@ class TagRepository:
             rows = {row.key: row for row in session.scalars(select(TagRow).where(TagRow.resource_arn == arn))}
             total = len(rows.keys() | wanted.keys())
             if max_tags is not None and total > max_tags:
-                raise ResourceLimitExceeded(
-                    f"The resource {arn} would have {total} tags; a resource can have at most {max_tags}.")
+                raise TooManyTags(arn, total, max_tags)
             position = max((row.position for row in rows.values()), default=0)
             for key, value in wanted.items():
                 if key in rows:
@@ -48,7 +54,7 @@ class TagRepository:
     def list(self, arn: str, after_token: str | None = None, limit: int = 50) -> Page[Tag]:
         """Up to `limit` tags following the page that `after_token` ended (from the start if None).
 
-        Raises ValidationError for a token that no earlier page of this resource's tags gave;
+        Raises InvalidToken for a token that no earlier page of this resource's tags gave;
         `limit` is at least 1.
         """
         if limit < 1:

@@ -19,11 +19,11 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
 
-from modelbay.errors import ResourceLimitExceeded
 from modelbay.store.metadata import AuditEvent, MetadataStore, open_metadata_store
 from modelbay.store.metadata.engine import create_metadata_engine
 from modelbay.store.metadata.migrate import alembic_config
 from modelbay.store.metadata.tables import Base
+from modelbay.store.metadata.tags import TooManyTags
 from tests.helpers import wait_until
 
 T = TypeVar("T")
@@ -148,7 +148,7 @@ def test_concurrent_adds_to_one_resource_respect_the_limit(store: MetadataStore)
         try:
             store.tags.add("arn:shared", [(f"t{i}-{k}", "v") for k in range(10)], max_tags=50)
             return True
-        except ResourceLimitExceeded:  # anything else fails the test
+        except TooManyTags:  # anything else fails the test
             return False
 
     results = _all_at_once(10, work)

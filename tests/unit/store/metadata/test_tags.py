@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from modelbay.errors import ResourceLimitExceeded, ValidationError
 from modelbay.store.metadata import MetadataStore
-from modelbay.store.metadata.paging import encode_token
+from modelbay.store.metadata.paging import InvalidToken, encode_token
+from modelbay.store.metadata.tags import TooManyTags
 
 ARN = "arn:aws:sagemaker:us-east-1:000000000000:training-job/job-1"
 OTHER = "arn:aws:sagemaker:us-east-1:000000000000:endpoint/ep-1"
@@ -67,7 +67,7 @@ def test_paging_survives_deletes_between_pages(store: MetadataStore) -> None:
 @pytest.mark.parametrize("token", ["garbage!", "", "bm90IGpzb24", encode_token(f"tags {OTHER}", 1),
                                    encode_token(f"tags {ARN}", True), "éé"])
 def test_tokens_not_made_for_this_listing_are_refused(store: MetadataStore, token: str) -> None:
-    with pytest.raises(ValidationError):
+    with pytest.raises(InvalidToken):
         store.tags.list(ARN, token)
 
 
@@ -100,7 +100,7 @@ def test_count(store: MetadataStore) -> None:
 
 def test_an_add_past_the_limit_writes_nothing(store: MetadataStore) -> None:
     store.tags.add(ARN, [(f"k{i}", "v") for i in range(4)], max_tags=5)
-    with pytest.raises(ResourceLimitExceeded) as info:
+    with pytest.raises(TooManyTags) as info:
         store.tags.add(ARN, [("k0", "new"), ("x", "1"), ("y", "2")], max_tags=5)
     assert ARN in str(info.value)
     assert _all(store, ARN) == [(f"k{i}", "v") for i in range(4)]

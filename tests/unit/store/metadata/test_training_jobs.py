@@ -6,7 +6,6 @@ from datetime import timedelta
 
 import pytest
 
-from modelbay.errors import ValidationError
 from modelbay.store.metadata import (
     MetadataStore,
     MetricDatum,
@@ -17,6 +16,7 @@ from modelbay.store.metadata import (
     TrainingJobRepository,
     TrainingJobStatusConflict,
 )
+from modelbay.store.metadata.paging import InvalidToken
 from tests.helpers import T0
 
 REQUEST = {"RoleArn": "arn:aws:iam::000000000000:role/r", "HyperParameters": {"epochs": "3"},
@@ -155,6 +155,6 @@ def test_list_refuses_a_token_of_another_sort(jobs: TrainingJobRepository) -> No
         _create(jobs, name)
     token = jobs.list(limit=1).next_token
     assert token is not None
-    with pytest.raises(ValidationError):
+    with pytest.raises(InvalidToken):
         jobs.list(sort_by="Name", after_token=token, limit=1)
     assert [job.name for job in jobs.list(after_token=token, limit=1).items] == ["a"]
