@@ -22,7 +22,7 @@ import pytest
 from modelbay.runtime.environments import FrameworkEnvironments
 from modelbay.runtime.frameworks import choose
 from tests.conftest import client
-from tests.helpers import SHARED_ENVIRONMENTS, ServerProcess, modelbay_server, user_shell
+from tests.helpers import SHARED_ENVIRONMENTS, ServerProcess, modelbay_server, user_shell, wait_until
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -116,13 +116,16 @@ def test_the_sklearn_example_runs_end_to_end_with_nothing_but_loopback(warm_skle
     assert "train:r2=" in done.stdout + done.stderr  # the job's log, streamed by fit()
 
 
-def test_the_xgboost_example(fresh_server: ServerProcess, sagemaker: Any, tmp_path: Path) -> None:
+def test_the_xgboost_example(fresh_server: ServerProcess, tmp_path: Path) -> None:
     done = run(user_shell(fresh_server.url, tmp_path), sys.executable, str(EXAMPLES / "sdk_xgboost.py"))
     expected = printed(done.stdout, "expected")
     assert printed(done.stdout, "script mode predicted") == pytest.approx(expected, abs=0.2)
     assert printed(done.stdout, "built-in algorithm predicted") == pytest.approx(expected, abs=0.2)
     assert "validation-rmse:" in done.stdout + done.stderr
-    assert remaining_endpoints(sagemaker, "sagemaker-xgboost") == []
+    # the example's server, whose endpoints end Deleting: DeleteEndpoint answers before they are gone
+    sagemaker = client(fresh_server.url, "sagemaker")
+    wait_until(lambda: remaining_endpoints(sagemaker, "sagemaker-xgboost") == [], timeout_s=60,
+               what="the example's endpoints to be deleted")
 
 
 PYTORCH_SCRIPT = """

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from enum import StrEnum
 from typing import Any, TypeVar
 
 import httpx
@@ -27,6 +26,7 @@ from modelbay.cli.output import (
 )
 from modelbay.sdk import EndpointFailed, Predictor, Session, client, resolve_url
 from modelbay.sdk.waiting import wait_for
+from modelbay.statuses import EndpointStatus
 
 app = typer.Typer(help="List, describe, reweigh and delete the endpoints of a modelbay server.", no_args_is_help=True)
 app.callback()(url_option)
@@ -37,24 +37,10 @@ _INSTANCES_PATH = "/_modelbay/v1/endpoints/{name}/instances"  # modelbay's own A
 _TIMEOUT_S = 10.0
 
 
-class Status(StrEnum):
-    """EndpointStatus values."""
-
-    OUT_OF_SERVICE = "OutOfService"
-    CREATING = "Creating"
-    UPDATING = "Updating"
-    SYSTEM_UPDATING = "SystemUpdating"
-    ROLLING_BACK = "RollingBack"
-    IN_SERVICE = "InService"
-    DELETING = "Deleting"
-    FAILED = "Failed"
-    UPDATE_ROLLBACK_FAILED = "UpdateRollbackFailed"
-
-
 @app.command("list")
 def list_endpoints(
     ctx: typer.Context,
-    status: Status | None = _STATUS,
+    status: EndpointStatus | None = _STATUS,
     name_contains: str | None = _NAME_CONTAINS,
     most: int | None = _MAX,
 ) -> None:

@@ -10,7 +10,6 @@ import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 import typer
@@ -20,6 +19,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from modelbay.sdk import UnexpectedStatus, client
+from modelbay.statuses import TransformJobStatus
 
 console = Console()
 errors = Console(stderr=True)
@@ -27,14 +27,9 @@ _STYLES = {"InService": "green", "Completed": "green", "Failed": "red", "UpdateR
            "OutOfService": "dim", "Stopped": "dim"}  # any other status is on its way somewhere: yellow
 
 
-class JobStatus(StrEnum):
-    """TrainingJobStatus and TransformJobStatus values."""
-
-    IN_PROGRESS = "InProgress"
-    COMPLETED = "Completed"
-    FAILED = "Failed"
-    STOPPING = "Stopping"
-    STOPPED = "Stopped"
+# The --status choices of the job listings: transform jobs' statuses, which training jobs share (they also have
+# Deleting, which modelbay never enters).
+JobStatus = TransformJobStatus
 
 
 class Output:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from modelbay.monitoring.logs import LogStore
 from modelbay.runtime.base import Instance
-from modelbay.store.metadata.training_jobs import MetricDatum
+from modelbay.store.metadata.training_jobs import MetricDatum, MetricDefinition
 
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 TAIL_LINES = 20
@@ -46,9 +46,9 @@ def ship_log(logs: LogStore, group: str, stream: str, instance: Instance, offset
     offset_file.write_text(str(offset + len(whole)))
 
 
-def final_metrics(definitions: Sequence[dict[str, str]], log_paths: Iterable[Path]) -> list[MetricDatum]:
+def final_metrics(definitions: Sequence[MetricDefinition], log_paths: Iterable[Path]) -> list[MetricDatum]:
     """The last value each MetricDefinition's regex (first group, else the whole match) finds in the logs."""
-    patterns = [(d["Name"], re.compile(d["Regex"])) for d in definitions]
+    patterns = [(d.name, re.compile(d.regex)) for d in definitions]
     found: dict[str, float] = {}
     for path in log_paths:
         with open(path, errors="replace") as log:

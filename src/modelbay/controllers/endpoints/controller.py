@@ -38,12 +38,12 @@ from modelbay.runtime.base import Instance, Runtime
 from modelbay.runtime.environments import EnvironmentBuildError
 from modelbay.serving.health import ping
 from modelbay.serving.router import Backend, VariantRoute
-from modelbay.store.metadata.endpoints import Endpoint, EndpointSpec, VariantState
+from modelbay.statuses import EndpointStatus, VariantStatus
+from modelbay.store.metadata.endpoints import Endpoint, EndpointSpec, UpdateOutcome, VariantState
 
 log = logging.getLogger(__name__)
 
 LOG_GROUP_PREFIX = "/aws/sagemaker/Endpoints/"
-DEFAULT_STARTUP_S = 600.0  # a variant's ContainerStartupHealthCheckTimeoutInSeconds when it sets none
 
 
 class LaunchFailed(Exception):
@@ -59,6 +59,7 @@ class VariantPlan:
     count: int
     instance_type: str
     containers: tuple[dict[str, Any], ...]  # the model's containers, in call order
+    images: tuple[str, ...]  # each container's image, in the same order
     startup_s: float
 
 
@@ -79,7 +80,7 @@ class EndpointController(Wakeable):
         self.router.add_failure_listener(self.wake)
 
     def names(self) -> list[str]:
-        return self.endpoints.names()
+        return self.endpoints.names_to_reconcile()
 
     def reconcile(self, name: str) -> None:
         """One idempotent pass over endpoint `name`."""
@@ -89,7 +90,7 @@ class EndpointController(Wakeable):
             ship_log(self.platform.logs, f"{LOG_GROUP_PREFIX}{name}", f"{instance.labels[VARIANT]}/{instance.id}",
                      instance, instance.opt_ml.parent / "log.offset")
         slots = group_slots(found)
-        if endpoint is None or (endpoint.status == "Failed" and endpoint.pending_config_name is None):
+        if endpoint is None or (endpoint.status == EndpointStatus.FAILED and endpoint.pending_config_name is None):
             if endpoint is None:
                 self.router.withdraw(name)
             self._retire(name, slots.values(), drained=True)
@@ -100,7 +101,7 @@ class EndpointController(Wakeable):
         current_plan = _plan(endpoint.spec, endpoint.variants)
         # a fleet that has served heals; one coming up fails as a whole (the endpoint, or the update)
         current = self._converge(endpoint, endpoint.deployed_generation, current_plan, slots,
-                                 heal=endpoint.status != "Creating")
+                                 heal=endpoint.status != EndpointStatus.CREATING)
         if endpoint.pending_spec is not None:
             self._update(endpoint, current_plan, current, slots)
         else:
@@ -115,11 +116,12 @@ class EndpointController(Wakeable):
         if fleet.failure is not None:  # only a fleet coming up reports failures; a serving one heals
             self._retire(endpoint.name, fleet.slots, drained=True)
             self.router.withdraw(endpoint.name)
-            self.endpoints.record(endpoint.name, status="Failed", failure_reason=fleet.failure)
+            self.endpoints.advance(endpoint.name, EndpointStatus.FAILED, failure_reason=fleet.failure)
             return
         self._publish(endpoint.name, plan, fleet)
         complete = all(len(fleet.ready[v.name]) >= v.count for v in plan)
-        status = "InService" if complete or endpoint.status == "InService" else endpoint.status
+        in_service = complete or endpoint.status == EndpointStatus.IN_SERVICE
+        status = EndpointStatus.IN_SERVICE if in_service else endpoint.status
         self._record(endpoint, plan, fleet, status, endpoint.variants)
 
     def _update(self, endpoint: Endpoint, current_plan: Sequence[VariantPlan], current: FleetState,
@@ -130,15 +132,16 @@ class EndpointController(Wakeable):
         pending = self._converge(endpoint, endpoint.generation, pending_plan, slots, heal=False)
         if pending.failure is not None:
             self._retire(endpoint.name, pending.slots, drained=True)
-            self.endpoints.finish_update(endpoint.name, succeeded=False, failure_reason=pending.failure)
+            self.endpoints.advance(endpoint.name, EndpointStatus.IN_SERVICE, failure_reason=pending.failure,
+                                   update=UpdateOutcome.ROLLED_BACK)
             return
         if all(len(pending.ready[v.name]) >= v.count for v in pending_plan):
             self._publish(endpoint.name, pending_plan, pending)
-            finished = self.endpoints.finish_update(endpoint.name, succeeded=True, failure_reason=None)
-            self._record(finished, pending_plan, pending, "InService", finished.variants)
+            finished = self.endpoints.advance(endpoint.name, EndpointStatus.IN_SERVICE, update=UpdateOutcome.DEPLOYED)
+            self._record(finished, pending_plan, pending, EndpointStatus.IN_SERVICE, finished.variants)
             return
         self._publish(endpoint.name, current_plan, current)  # the old fleet serves until the switch
-        self._record(endpoint, current_plan, current, "Updating", endpoint.variants)
+        self._record(endpoint, current_plan, current, EndpointStatus.UPDATING, endpoint.variants)
 
     def _delete(self, endpoint: Endpoint, slots: dict[SlotKey, Slot]) -> None:
         """Withdraw the routes, let in-flight requests finish, stop everything, forget the endpoint."""
@@ -248,7 +251,7 @@ class EndpointController(Wakeable):
         self.router.publish(endpoint, [VariantRoute(v.name, v.weight, tuple(
             Backend(s.instance_id, s.zone, s.urls) for s in fleet.ready[v.name])) for v in plan])
 
-    def _record(self, endpoint: Endpoint, plan: Sequence[VariantPlan], fleet: FleetState, status: str,
+    def _record(self, endpoint: Endpoint, plan: Sequence[VariantPlan], fleet: FleetState, status: EndpointStatus,
                 variants: Sequence[VariantState]) -> None:
         """Write what runs into the record, only when it changed (a pass writes nothing otherwise)."""
         planned = {v.name: v for v in plan}
@@ -258,8 +261,7 @@ class EndpointController(Wakeable):
                              status=_variant_status(planned[v.name], fleet, status, v.status))
                      for v in variants if v.name in planned)
         if status != endpoint.status or seen != tuple(variants):
-            self.endpoints.record(endpoint.name, status=status, variants=seen,
-                                  failure_reason=endpoint.failure_reason)
+            self.endpoints.advance(endpoint.name, status, variants=seen)
 
 
 @dataclass
@@ -274,11 +276,10 @@ class FleetState:
 def _plan(spec: EndpointSpec, variants: Sequence[VariantState]) -> list[VariantPlan]:
     """The variants of the endpoint's copy of its config, with the record's desired weights and counts."""
     desired = {v.name: v for v in variants}
-    return [VariantPlan(p["VariantName"], desired[p["VariantName"]].desired_weight,
-                        desired[p["VariantName"]].desired_instance_count, p["InstanceType"],
-                        tuple(spec.containers(p["ModelName"])),
-                        float(p.get("ContainerStartupHealthCheckTimeoutInSeconds", DEFAULT_STARTUP_S)))
-            for p in spec.production_variants if p["VariantName"] in desired and "InstanceType" in p]
+    return [VariantPlan(v.name, desired[v.name].desired_weight, desired[v.name].desired_instance_count,
+                        v.instance_type, tuple(spec.containers(v.model_name)), tuple(spec.images(v.model_name)),
+                        v.startup_s)
+            for v in spec.variants if v.name in desired and v.instance_type is not None]
 
 
 def _overdue(slot: Slot, startup_s: float) -> bool:
@@ -289,19 +290,19 @@ def _overdue(slot: Slot, startup_s: float) -> bool:
 def _deployed_images(variant: VariantPlan, known: Sequence[dict[str, Any]]) -> tuple[dict[str, Any], ...]:
     """DeployedImages: each container's image as specified; resolved once, when first deployed."""
     when = known[0]["ResolutionTime"] if known else datetime.now(UTC)
-    return tuple({"SpecifiedImage": c["Image"], "ResolvedImage": c["Image"], "ResolutionTime": when}
-                 for c in variant.containers)
+    return tuple({"SpecifiedImage": image, "ResolvedImage": image, "ResolutionTime": when}
+                 for image in variant.images)
 
 
-def _variant_status(variant: VariantPlan, fleet: FleetState, status: str,
+def _variant_status(variant: VariantPlan, fleet: FleetState, status: EndpointStatus,
                     known: Sequence[dict[str, Any]]) -> tuple[dict[str, Any], ...]:
     """VariantStatus while the variant is coming up or changing, saying where its hosts run."""
-    if status == "InService":
+    if status == EndpointStatus.IN_SERVICE:
         return ()
     ready = fleet.ready.get(variant.name, [])
     zones = ", ".join(sorted({s.zone for s in ready})) or "none yet"
     message = f"{len(ready)} of {variant.count} instances ready (zones: {zones})"
-    phase = "Creating" if status == "Creating" else "Updating"
+    phase = VariantStatus.CREATING if status == EndpointStatus.CREATING else VariantStatus.UPDATING
     if known and known[0].get("StatusMessage") == message and known[0].get("Status") == phase:
         return tuple(known)
     return ({"Status": phase, "StatusMessage": message, "StartTime": datetime.now(UTC)},)

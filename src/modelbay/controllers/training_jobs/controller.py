@@ -9,7 +9,6 @@ stops what must stop, and once every instance has ended uploads the outputs and 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from concurrent.futures import Future
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,16 +18,21 @@ from modelbay.controllers.background import Wakeable, in_background
 from modelbay.controllers.images import ImageProgram, Images, UnknownImage
 from modelbay.controllers.instance_env import free_port, host_env
 from modelbay.controllers.instance_logs import final_metrics, log_tail, ship_new_lines
-from modelbay.controllers.staging import StagingError, host_names, stage_host
+from modelbay.controllers.staging import StagingError
 from modelbay.controllers.training_jobs.artifacts import artifact_uri, upload_directory
+from modelbay.controllers.training_jobs.staging import host_names, stage_host
 from modelbay.platform import Platform
 from modelbay.runtime.base import Instance, InstanceSpec, InstanceStatus, Runtime
 from modelbay.runtime.environments import EnvironmentBuildError
 from modelbay.runtime.instance_types import instance_type
-from modelbay.store.metadata.training_jobs import IN_PROGRESS, STOPPING, TrainingJob, TrainingJobFilter
+from modelbay.statuses import SecondaryStatus, TrainingJobStatus
+from modelbay.store.metadata.training_jobs import LIFECYCLE, TrainingJob
 
 log = logging.getLogger(__name__)
 
+STOPPED_MESSAGE = "Training job stopped"
+# The secondary statuses of a job being prepared, before its instances start.
+_PREPARING = frozenset({SecondaryStatus.STARTING, SecondaryStatus.DOWNLOADING})
 LOST_REASON = "The training process ended without a recorded exit (the machine may have restarted)"
 
 
@@ -49,22 +53,13 @@ class TrainingController(Wakeable):
         super().__init__()
 
     def names(self) -> list[str]:
-        """Names of the jobs a pass has work for (InProgress or Stopping)."""
-        return list(self._active_names())
-
-    def _active_names(self) -> Iterator[str]:
-        for status in (IN_PROGRESS, STOPPING):
-            token = None
-            while True:
-                page = self.jobs.list(TrainingJobFilter(status=status), after_token=token, limit=100)
-                yield from (job.name for job in page.items)
-                if (token := page.next_token) is None:
-                    break
+        """Names of the jobs a pass has work for (InProgress or Stopping), oldest first."""
+        return self.jobs.names_to_reconcile()
 
     def reconcile(self, name: str) -> None:
         """One idempotent pass over job `name`."""
         job = self.jobs.get(name)
-        if job is None or job.status not in (IN_PROGRESS, STOPPING):
+        if job is None or job.status in LIFECYCLE.ended:
             return
         found = self.runtime.list({"training-job": name})
         if not found:
@@ -83,15 +78,16 @@ class TrainingController(Wakeable):
         """Prepare the job in the background (image, data), then start one instance per host."""
         if job.stop_requested:
             self._preparing.pop(job.name, None)  # a preparation still running ends unheard
-            self.jobs.advance(job.name, "Stopped", "Stopped", "Training job stopped")
+            self.jobs.advance(job.name, TrainingJobStatus.STOPPED, secondary=SecondaryStatus.STOPPED,
+                              message=STOPPED_MESSAGE)
             return
-        if job.secondary_status not in ("Starting", "Downloading"):  # it ran, and the runtime forgot it
+        if job.secondary_status not in _PREPARING:  # it ran, and the runtime forgot it
             self._fail(job, LOST_REASON)
             return
         preparing = self._preparing.get(job.name)
         if preparing is None:
             try:
-                program = self.images.resolve(job.request["AlgorithmSpecification"]["TrainingImage"])
+                program = self.images.resolve(job.spec.training_image)
             except UnknownImage as err:
                 self._fail(job, str(err))
                 return
@@ -110,22 +106,25 @@ class TrainingController(Wakeable):
             log.exception("preparing training job %s failed", job.name)
             self._fail(job, f"InternalServerError: preparing the job failed: {type(err).__name__}: {err}")
             return
-        self.jobs.advance(job.name, IN_PROGRESS, "Training", "Training image download completed. Training in progress.")
+        self.jobs.advance(job.name, TrainingJobStatus.IN_PROGRESS, secondary=SecondaryStatus.TRAINING,
+                          message="Training image download completed. Training in progress.")
         for spec, labels in launches:
             self.runtime.start(spec, labels)
 
     def _prepare(self, job: TrainingJob, program: ImageProgram) -> list[tuple[InstanceSpec, dict[str, str]]]:
         """Ready the image, stage every host's /opt/ml and build its instance spec (runs off the reconcile thread)."""
-        request = job.request
-        self.images.ready(program, lambda message: self.jobs.advance(job.name, IN_PROGRESS, "Starting", message))
-        self.jobs.advance(job.name, IN_PROGRESS, "Downloading", "Downloading input data")
-        hosts = host_names(request["ResourceConfig"]["InstanceCount"])
-        kind = instance_type(request["ResourceConfig"]["InstanceType"])
-        env, user_env = self._job_env(job), request.get("Environment", {})
+        spec = job.spec
+        self.images.ready(program, lambda message: self.jobs.advance(
+            job.name, TrainingJobStatus.IN_PROGRESS, secondary=SecondaryStatus.STARTING, message=message))
+        self.jobs.advance(job.name, TrainingJobStatus.IN_PROGRESS, secondary=SecondaryStatus.DOWNLOADING,
+                          message="Downloading input data")
+        hosts = host_names(spec.instance_count)
+        kind = instance_type(spec.instance_type)
+        env, user_env = self._job_env(job), spec.environment
         master_port = str(free_port())
         launches = []
         for rank, host in enumerate(hosts):
-            stage_host(self.platform.objects, request, self._dir(job.name) / host, host)
+            stage_host(self.platform.objects, spec, self._dir(job.name) / host, host)
             argv, program_env = self.images.command(program, self._dir(job.name) / f"{host}.env")
             host_env = env | _distribution_env(rank, len(hosts), master_port) | program_env | user_env
             launches.append((InstanceSpec(argv, self._dir(job.name) / host, kind, host_env),
@@ -133,7 +132,7 @@ class TrainingController(Wakeable):
         return launches
 
     def _job_env(self, job: TrainingJob) -> dict[str, str]:
-        kind = instance_type(job.request["ResourceConfig"]["InstanceType"])
+        kind = instance_type(job.spec.instance_type)
         return host_env(kind) | {"TRAINING_JOB_NAME": job.name, "TRAINING_JOB_ARN": job.arn}
 
     # -- while running --------------------------------------------------------------------
@@ -141,8 +140,7 @@ class TrainingController(Wakeable):
     def _stop_if_due(self, job: TrainingJob, found: list[Instance]) -> None:
         """Stop the instances on StopTrainingJob, past MaxRuntimeInSeconds, or when one host failed."""
         started = min(i.started_at for i in found)
-        max_runtime = job.request["StoppingCondition"].get("MaxRuntimeInSeconds", 86400)
-        overdue = (datetime.now(UTC) - started).total_seconds() > max_runtime
+        overdue = (datetime.now(UTC) - started).total_seconds() > job.spec.max_runtime_in_seconds
         if job.stop_requested or overdue or any(_failed(i) for i in found):
             for instance in found:
                 if instance.is_alive and instance.id not in self._stopping:
@@ -158,14 +156,17 @@ class TrainingController(Wakeable):
             self._fail(job, reason)
         elif job.stop_requested or any(i.status is InstanceStatus.STOPPED for i in found):
             self._upload(job, found)
-            secondary = "Stopped" if job.stop_requested else "MaxRuntimeExceeded"
-            message = ("Training job stopped" if job.stop_requested
+            secondary = SecondaryStatus.STOPPED if job.stop_requested else SecondaryStatus.MAX_RUNTIME_EXCEEDED
+            message = (STOPPED_MESSAGE if job.stop_requested
                        else "Training job exceeded the MaxRuntimeInSeconds of its StoppingCondition")
-            self.jobs.advance(job.name, "Stopped", secondary, message, **self._outputs(job, found))
+            self.jobs.advance(job.name, TrainingJobStatus.STOPPED, secondary=secondary, message=message,
+                              **self._outputs(job, found))
         else:
-            self.jobs.advance(job.name, IN_PROGRESS, "Uploading", "Uploading generated training model")
+            self.jobs.advance(job.name, TrainingJobStatus.IN_PROGRESS, secondary=SecondaryStatus.UPLOADING,
+                              message="Uploading generated training model")
             self._upload(job, found)
-            self.jobs.advance(job.name, "Completed", "Completed", "Training job completed", **self._outputs(job, found))
+            self.jobs.advance(job.name, TrainingJobStatus.COMPLETED, secondary=SecondaryStatus.COMPLETED,
+                              message="Training job completed", **self._outputs(job, found))
         for instance in found:
             self.runtime.remove(instance.id)
             self._stopping.discard(instance.id)
@@ -173,19 +174,18 @@ class TrainingController(Wakeable):
     def _upload(self, job: TrainingJob, found: list[Instance]) -> None:
         """algo-1's model dir as model.tar.gz and output/data as output.tar.gz."""
         master = next(i for i in found if i.labels["host"] == "algo-1")
-        output_path = job.request["OutputDataConfig"]["S3OutputPath"]
+        output_path = job.spec.s3_output_path
         for directory, file_name in (("model", "model.tar.gz"), ("output/data", "output.tar.gz")):
             upload_directory(self.platform.objects, master.opt_ml / directory,
                              artifact_uri(output_path, job.name, file_name), self._dir(job.name))
 
     def _outputs(self, job: TrainingJob, found: list[Instance]) -> dict[str, Any]:
-        definitions = job.request["AlgorithmSpecification"].get("MetricDefinitions", [])
-        return {"model_artifacts": artifact_uri(job.request["OutputDataConfig"]["S3OutputPath"], job.name,
-                                                "model.tar.gz"),
-                "final_metrics": final_metrics(definitions, [i.log_path for i in found])}
+        return {"model_artifacts": artifact_uri(job.spec.s3_output_path, job.name, "model.tar.gz"),
+                "final_metrics": final_metrics(job.spec.metric_definitions, [i.log_path for i in found])}
 
     def _fail(self, job: TrainingJob, reason: str) -> None:
-        self.jobs.advance(job.name, "Failed", "Failed", "Training job failed", failure_reason=reason)
+        self.jobs.advance(job.name, TrainingJobStatus.FAILED, secondary=SecondaryStatus.FAILED,
+                          message="Training job failed", failure_reason=reason)
 
     def _dir(self, name: str) -> Path:
         return self.root / name

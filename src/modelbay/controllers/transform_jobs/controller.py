@@ -35,18 +35,14 @@ from modelbay.controllers.images import Images, UnknownImage
 from modelbay.controllers.instance_logs import log_tail, ship_log
 from modelbay.controllers.model_hosts import Launch, prepare_host
 from modelbay.controllers.staging import StagingError
-from modelbay.controllers.transform_jobs.transformer import (
-    Transformer,
-    TransformFailed,
-    TransformPlan,
-    TransformStopped,
-)
+from modelbay.controllers.transform_jobs.transformer import Transformer, TransformFailed, TransformStopped
 from modelbay.platform import Platform
 from modelbay.runtime.base import Instance, Runtime
 from modelbay.runtime.environments import EnvironmentBuildError
 from modelbay.serving.health import ping
+from modelbay.statuses import TransformJobStatus
 from modelbay.store.metadata.definitions import model_containers
-from modelbay.store.metadata.transform_jobs import ENDED_STATUSES, IN_PROGRESS, TransformJob
+from modelbay.store.metadata.transform_jobs import LIFECYCLE, TransformJob, TransformJobSpec
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +61,7 @@ class _Run:
     ready: set[str] = field(default_factory=set)  # instances that have answered /ping
     work: Future[None] | None = None  # the Transformer, once every host is ready
     stop: threading.Event = field(default_factory=threading.Event)
-    outcome: tuple[str, str | None] | None = None  # (status, failure reason) once decided
+    outcome: tuple[TransformJobStatus, str | None] | None = None  # (status, failure reason) once decided
     stopped: set[str] = field(default_factory=set)  # instances sent SIGTERM
 
 
@@ -87,12 +83,12 @@ class TransformController(Wakeable):
         super().__init__()
 
     def names(self) -> list[str]:
-        return self.jobs.names_active()
+        return self.jobs.names_to_reconcile()
 
     def reconcile(self, name: str) -> None:
         """One idempotent pass over job `name`."""
         job = self.jobs.get(name)
-        if job is None or job.status in ENDED_STATUSES:
+        if job is None or job.status in LIFECYCLE.ended:
             return
         found = self.runtime.list({JOB: name})
         self._ship_logs(name, found)
@@ -113,11 +109,12 @@ class TransformController(Wakeable):
             self._retire(found, set())
             return
         if job.stop_requested:
-            self._finish(job, "Stopped", None)
+            self._finish(job, TransformJobStatus.STOPPED, None)
             return
-        model = self.platform.metadata.models.get(job.request["ModelName"])
+        model = self.platform.metadata.models.get(job.spec.model_name)
         if model is None:
-            self._finish(job, "Failed", f"ClientError: Could not find model \"{job.request['ModelName']}\".")
+            self._finish(job, TransformJobStatus.FAILED,
+                         f"ClientError: Could not find model \"{job.spec.model_name}\".")
             return
         shutil.rmtree(self.root / job.name, ignore_errors=True)
         containers = model_containers(model.request)
@@ -142,30 +139,31 @@ class TransformController(Wakeable):
         try:
             launch = preparing.result()
         except (UnknownImage, StagingError, EnvironmentBuildError) as err:
-            run.outcome = ("Failed", str(err))
+            run.outcome = (TransformJobStatus.FAILED, str(err))
             return
         except Exception as err:  # a bug or a broken machine: the job says so rather than retrying forever
             log.exception("preparing transform job %s failed", job.name)
-            run.outcome = ("Failed", f"InternalServerError: preparing the job failed: {type(err).__name__}: {err}")
+            run.outcome = (TransformJobStatus.FAILED,
+                           f"InternalServerError: preparing the job failed: {type(err).__name__}: {err}")
             return
         for spec, labels in launch:
             self.runtime.start(spec, labels)
         run.started_at = time.monotonic()
-        self.jobs.advance(job.name, IN_PROGRESS)  # sets TransformStartTime
+        self.jobs.advance(job.name, TransformJobStatus.IN_PROGRESS)  # sets TransformStartTime
 
     def _await_hosts(self, job: TransformJob, run: _Run, found: list[Instance]) -> None:
         """Ping the containers that have not answered yet; once all have, start transforming."""
         if (reason := _host_failure(found, "before it was ready")) is not None:
-            run.outcome = ("Failed", reason)
+            run.outcome = (TransformJobStatus.FAILED, reason)
             return
         run.ready |= {i.id for i in found if i.id not in run.ready and self.health(_url(i)) is None}
         if len(run.ready) < len(found) or not found:
             if time.monotonic() - run.started_at > self.startup_s:
-                run.outcome = ("Failed", f"ClientError: the model server did not pass its /ping health check "
-                                         f"within {self.startup_s:.0f} seconds")
+                run.outcome = (TransformJobStatus.FAILED, "ClientError: the model server did not pass its /ping "
+                               f"health check within {self.startup_s:.0f} seconds")
             return
-        transformer = Transformer(self.platform.objects, TransformPlan.of(job.request), _host_urls(found),
-                                  self.root / job.name / "scratch", run.stop)
+        transformer = Transformer(self.platform.objects, job.spec, _host_urls(found), self.root / job.name / "scratch",
+                                  run.stop)
         run.work = in_background(transformer.run)
         run.work.add_done_callback(self.wake)
 
@@ -175,7 +173,7 @@ class TransformController(Wakeable):
         if run.work.done():
             run.outcome = _outcome(run.work)
         elif (reason := _host_failure(found, "while transforming")) is not None:
-            run.outcome = ("Failed", reason)
+            run.outcome = (TransformJobStatus.FAILED, reason)
 
     def _end(self, job: TransformJob, run: _Run, found: list[Instance]) -> None:
         """Stop the hosts and, once they and the run have ended, end the job as decided."""
@@ -186,7 +184,8 @@ class TransformController(Wakeable):
         self._retire(found, run.stopped)
         if found or (run.work is not None and not run.work.done()):
             return
-        status, reason = ("Stopped", None) if job.stop_requested else run.outcome or ("Failed", None)
+        status, reason = ((TransformJobStatus.STOPPED, None) if job.stop_requested
+                          else run.outcome or (TransformJobStatus.FAILED, None))
         del self._runs[job.name]
         shutil.rmtree(self.root / job.name, ignore_errors=True)
         self._finish(job, status, reason)
@@ -195,11 +194,10 @@ class TransformController(Wakeable):
 
     def _prepare(self, job: TransformJob, containers: Sequence[dict[str, Any]]) -> Launch:
         """Stage every host of the job (off the reconcile thread)."""
-        resources = job.request["TransformResources"]
-        env = _container_env(job.request)
-        return [started for host in range(1, resources["InstanceCount"] + 1)
+        env = _container_env(job.spec)
+        return [started for host in range(1, job.spec.instance_count + 1)
                 for started in prepare_host(self.platform.objects, self.images,
-                                            self.root / job.name / "hosts" / str(host), resources["InstanceType"],
+                                            self.root / job.name / "hosts" / str(host), job.spec.instance_type,
                                             containers, functools.partial(_labels, job.name, host), env)]
 
     def _retire(self, found: list[Instance], stopped: set[str]) -> None:
@@ -218,7 +216,7 @@ class TransformController(Wakeable):
             ship_log(self.platform.logs, LOG_GROUP, f"{name}/{instance.id}", instance,
                      offsets / f"{instance.id}.offset")
 
-    def _finish(self, job: TransformJob, status: str, reason: str | None) -> None:
+    def _finish(self, job: TransformJob, status: TransformJobStatus, reason: str | None) -> None:
         self.jobs.advance(job.name, status, failure_reason=None if reason is None else reason[:MAX_REASON_CHARS])
 
 
@@ -226,13 +224,11 @@ def _labels(job: str, host: int, container: int, port: int) -> dict[str, str]:
     return {JOB: job, HOST: str(host), CONTAINER: str(container), PORT: str(port)}
 
 
-def _container_env(request: dict[str, Any]) -> dict[str, str]:
+def _container_env(spec: TransformJobSpec) -> dict[str, str]:
     """What SageMaker tells a batch transform container about the job, and the job's Environment."""
-    job_env: dict[str, str] = request.get("Environment", {})
-    return {"SAGEMAKER_BATCH": "true", "SAGEMAKER_MAX_PAYLOAD_IN_MB": str(request.get("MaxPayloadInMB", 6)),
-            "SAGEMAKER_BATCH_STRATEGY": request.get("BatchStrategy", "MultiRecord"),
-            "SAGEMAKER_MAX_CONCURRENT_TRANSFORMS": str(request.get("MaxConcurrentTransforms") or 1),
-            } | job_env
+    return {"SAGEMAKER_BATCH": "true", "SAGEMAKER_MAX_PAYLOAD_IN_MB": str(spec.max_payload_mb),
+            "SAGEMAKER_BATCH_STRATEGY": spec.batch_strategy,
+            "SAGEMAKER_MAX_CONCURRENT_TRANSFORMS": str(spec.max_concurrent_transforms)} | spec.environment
 
 
 def _url(instance: Instance) -> str:
@@ -258,12 +254,12 @@ def _host_failure(found: list[Instance], when: str) -> str | None:
             f"{ended.labels[HOST]}) exited {when} ({cause}): {last}")
 
 
-def _outcome(work: Future[None]) -> tuple[str, str | None]:
+def _outcome(work: Future[None]) -> tuple[TransformJobStatus, str | None]:
     error = work.exception()
     if error is None:
-        return "Completed", None
+        return TransformJobStatus.COMPLETED, None
     if isinstance(error, TransformFailed | TransformStopped):
-        return "Failed", str(error) or None
+        return TransformJobStatus.FAILED, str(error) or None
     log.error("transform run failed", exc_info=error)
-    return "Failed", f"InternalServerError: {type(error).__name__}: {error}"
+    return TransformJobStatus.FAILED, f"InternalServerError: {type(error).__name__}: {error}"
 

@@ -22,7 +22,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 from modelbay.controllers.staging import Source, StagingError, input_sources
 from modelbay.serving.batch.records import (
@@ -35,11 +35,10 @@ from modelbay.serving.batch.records import (
 )
 from modelbay.serving.router import ModelFailure, NotDelivered, Request, call_pipeline
 from modelbay.serving.upstream import Answer, Upstream
+from modelbay.store.metadata.transform_jobs import TransformJobSpec
 from modelbay.store.objects.base import ObjectMeta, ObjectStore, ObjectStoreError
 from modelbay.store.objects.uris import S3Location, parse_uri
 
-DEFAULT_TIMEOUT_S = 600.0  # ModelClientConfig.InvocationsTimeoutInSeconds when unset, as SageMaker has it
-DEFAULT_RETRIES = 3  # ModelClientConfig.InvocationsMaxRetries likewise
 MESSAGE_CHARS = 600  # of a model's error message, in a FailureReason (at most 1024 characters in all)
 
 
@@ -53,36 +52,6 @@ class _NoAnswer(TransformFailed):
 
 class TransformStopped(Exception):
     """The run ended because the job is being stopped."""
-
-
-@dataclass(frozen=True)
-class TransformPlan:
-    """What the run needs of a CreateTransformJob request (as the service stored it, defaults filled in)."""
-
-    source: dict[str, Any]
-    split_type: str
-    strategy: str
-    max_payload_mb: int
-    content_type: str | None
-    accept: str | None
-    assemble_with: str
-    output_path: str
-    concurrency: int  # requests in flight per host
-    timeout_s: float
-    retries: int
-    processing: DataProcessing
-
-    @classmethod
-    def of(cls, request: dict[str, Any]) -> TransformPlan:
-        given, output = request["TransformInput"], request["TransformOutput"]
-        client = request.get("ModelClientConfig", {})
-        return cls(given["DataSource"]["S3DataSource"], given.get("SplitType", "None"),
-                   request.get("BatchStrategy", "MultiRecord"), request.get("MaxPayloadInMB", 6),
-                   given.get("ContentType"), output.get("Accept"), output.get("AssembleWith", "None"),
-                   output["S3OutputPath"], request.get("MaxConcurrentTransforms") or 1,
-                   float(client.get("InvocationsTimeoutInSeconds", DEFAULT_TIMEOUT_S)),
-                   client.get("InvocationsMaxRetries", DEFAULT_RETRIES),
-                   DataProcessing(request.get("DataProcessing", {}), given.get("ContentType"), output.get("Accept")))
 
 
 @dataclass
@@ -108,11 +77,13 @@ _Work = tuple[_ObjectOutput, int, Batch]
 
 
 class Transformer:
-    """One run of a job over its hosts, each given as its containers' URLs in call order."""
+    """One run of a job (as its spec says) over its hosts, each given as its containers' URLs in call order."""
 
-    def __init__(self, objects: ObjectStore, plan: TransformPlan, hosts: Sequence[Sequence[str]], scratch: Path,
+    def __init__(self, objects: ObjectStore, spec: TransformJobSpec, hosts: Sequence[Sequence[str]], scratch: Path,
                  stop: threading.Event) -> None:
-        self.objects, self.plan, self.hosts, self.scratch, self.stop = objects, plan, hosts, scratch, stop
+        self.objects, self.spec, self.hosts, self.scratch, self.stop = objects, spec, hosts, scratch, stop
+        self.processing = DataProcessing(spec.input_filter, spec.output_filter, spec.join_source, spec.content_type,
+                                         spec.accept)
 
     def run(self) -> None:
         """Transform every input object; raise TransformFailed or TransformStopped."""
@@ -121,7 +92,7 @@ class Transformer:
 
     async def _run(self) -> None:
         hosts = [tuple(Upstream(url) for url in urls) for urls in self.hosts]
-        workers = self.plan.concurrency * len(hosts)
+        workers = self.spec.max_concurrent_transforms * len(hosts)
         queue: asyncio.Queue[_Work | None] = asyncio.Queue(maxsize=workers)
         tasks = [asyncio.create_task(self._work(queue, hosts[index % len(hosts)])) for index in range(workers)]
         tasks.append(asyncio.create_task(self._produce(queue, workers)))
@@ -142,13 +113,13 @@ class Transformer:
         """Read the objects into requests for the workers; then tell each worker to end."""
         count = 0
         try:
-            for source in input_sources(self.objects, self.plan.source):
+            for source in input_sources(self.objects, self.spec.s3_data_source):
                 count += 1
                 await self._read(source, queue)
         except StagingError as err:
             raise TransformFailed(str(err)) from err
         if count == 0:
-            raise TransformFailed(f"ClientError: No objects found under {self.plan.source['S3Uri']}: give input "
+            raise TransformFailed(f"ClientError: No objects found under {self.spec.s3_uri}: give input "
                                   "objects under the S3Uri of the job's TransformInput.DataSource")
         for _ in range(workers):
             await queue.put(None)
@@ -156,12 +127,12 @@ class Transformer:
     async def _read(self, source: Source, queue: asyncio.Queue[_Work | None]) -> None:
         # closed once stored (a failed run's are closed as it is dropped): it outlives this function
         output = _ObjectOutput(source, tempfile.TemporaryFile(dir=self.scratch))  # noqa: SIM115
-        plan = self.plan
+        spec = self.spec
         index = 0
         try:
             with source.open() as stream:
-                for index, batch in enumerate(batches(read_records(stream, plan.split_type), plan.processing,
-                                                      plan.strategy, plan.max_payload_mb, source.uri), start=1):
+                for index, batch in enumerate(batches(read_records(stream, spec.split_type), self.processing,
+                                                      spec.batch_strategy, spec.max_payload_mb, source.uri), start=1):
                     self._check_stop()
                     await queue.put((output, index - 1, batch))
         except (ObjectStoreError, OSError) as err:
@@ -178,22 +149,22 @@ class Transformer:
             answer = await self._invoke(host, batch, output.source.uri)
             output.content_type = output.content_type or answer.content_type
             try:
-                output.add(index, batch_output(batch, answer.body, answer.content_type, self.plan.processing,
-                                               self.plan.assemble_with, output.source.uri))
+                output.add(index, batch_output(batch, answer.body, answer.content_type, self.processing,
+                                               self.spec.assemble_with, output.source.uri))
             except RecordError as err:
                 raise TransformFailed(str(err)) from err
             await self._store_if_complete(output)
 
     async def _invoke(self, host: tuple[Upstream, ...], batch: Batch, uri: str) -> Answer:
-        request = Request(batch.payload, self.plan.content_type, self.plan.accept, None, None)
-        for _ in range(self.plan.retries):
+        request = Request(batch.payload, self.spec.content_type, self.spec.accept, None, None)
+        for _ in range(self.spec.invocations_max_retries):
             with contextlib.suppress(_NoAnswer):
                 return await self._call(host, request, batch, uri)
         return await self._call(host, request, batch, uri)
 
     async def _call(self, host: tuple[Upstream, ...], request: Request, batch: Batch, uri: str) -> Answer:
         try:
-            return await call_pipeline(host, request, self.plan.timeout_s)
+            return await call_pipeline(host, request, self.spec.invocations_timeout_s)
         except NotDelivered as err:
             raise _NoAnswer(f"ClientError: {uri}{batch.where}: the model server could not be reached") from err
         except ModelFailure as err:
@@ -208,11 +179,11 @@ class Transformer:
         await asyncio.to_thread(self._store, output)
 
     def _store(self, output: _ObjectOutput) -> None:
-        uri = f"{self.plan.output_path.rstrip('/')}/{output.source.name}.out"
+        uri = f"{self.spec.s3_output_path.rstrip('/')}/{output.source.name}.out"
         location = parse_uri(uri)
         if not isinstance(location, S3Location):
-            raise TransformFailed(f"ClientError: S3OutputPath must be an s3:// URI, not {self.plan.output_path}")
-        content_type = self.plan.accept or output.content_type or "binary/octet-stream"
+            raise TransformFailed(f"ClientError: S3OutputPath must be an s3:// URI, not {self.spec.s3_output_path}")
+        content_type = self.spec.accept or output.content_type or "binary/octet-stream"
         with output.file:
             output.file.seek(0)
             try:

@@ -18,6 +18,7 @@ from modelbay.services.listing import list_page
 from modelbay.services.sagemaker.endpoint_configs import get_endpoint_config
 from modelbay.services.sagemaker.models import get_model
 from modelbay.services.sagemaker.tags import creation_tags, store_tags
+from modelbay.statuses import EndpointStatus
 from modelbay.store.metadata import (
     Endpoint,
     EndpointNotFound,
@@ -27,8 +28,6 @@ from modelbay.store.metadata import (
     UnknownVariants,
     VariantState,
 )
-
-FAILED = "Failed"
 
 
 def create_endpoint(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
@@ -60,8 +59,7 @@ def endpoint_spec(ctx: Context, config_name: str) -> EndpointSpec:
 
 def initial_variants(spec: EndpointSpec) -> list[VariantState]:
     """Each variant as the config starts it: its initial weight and instance count (0 when serverless)."""
-    return [VariantState(v["VariantName"], v["InitialVariantWeight"], v.get("InitialInstanceCount", 0))
-            for v in spec.production_variants]
+    return [VariantState(v.name, v.initial_weight, v.initial_instance_count) for v in spec.variants]
 
 
 def describe_endpoint(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
@@ -171,7 +169,8 @@ def _not_found(ctx: Context, name: str) -> ValidationError:
 
 def _cannot_update(arn: str, status: str) -> ValidationError:
     """SageMaker's refusal of an update or delete, by the endpoint's status."""
-    return ValidationError(f'Cannot update {"failed" if status == FAILED else "in-progress"} endpoint "{arn}".')
+    return ValidationError(f'Cannot update {"failed" if status == EndpointStatus.FAILED else "in-progress"} '
+                           f'endpoint "{arn}".')
 
 
 def _config_variant(spec: EndpointSpec, name: str) -> dict[str, Any]:

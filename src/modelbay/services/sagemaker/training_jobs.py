@@ -8,20 +8,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from modelbay.errors import ResourceInUse, ValidationError
+from modelbay.errors import ValidationError
 from modelbay.runtime.instance_types import UnknownInstanceType, instance_type
 from modelbay.services.base import Context, Handler, present
 from modelbay.services.listing import list_page
+from modelbay.services.sagemaker.jobs import name_in_use
 from modelbay.services.sagemaker.tags import creation_tags, store_tags
-from modelbay.store.metadata import (
-    TrainingJob,
-    TrainingJobExists,
-    TrainingJobNotFound,
-    TrainingJobStatusConflict,
-)
+from modelbay.statuses import SecondaryStatus
+from modelbay.store.metadata import RecordExists, StatusConflict, TrainingJob, TrainingJobNotFound
 
-STARTING, STARTING_MESSAGE = "Starting", "Starting the training job"
-# What SageMaker shows in DescribeTrainingJob when the request left these out.
+STARTING_MESSAGE = "Starting the training job"
+# What SageMaker shows in DescribeTrainingJob when the request left these out; a member given in part (a
+# StoppingCondition without MaxRuntimeInSeconds) gets the defaults it lacks. The only place they are written.
 REQUEST_DEFAULTS: dict[str, Any] = {
     "StoppingCondition": {"MaxRuntimeInSeconds": 86400}, "EnableNetworkIsolation": False,
     "EnableInterContainerTrafficEncryption": False, "EnableManagedSpotTraining": False}
@@ -46,14 +44,20 @@ def create_training_job(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     name: str = params["TrainingJobName"]
     arn = ctx.arn("sagemaker", f"training-job/{name.lower()}")
     tags = creation_tags(params)
-    request = REQUEST_DEFAULTS | {key: value for key, value in params.items() if key in ECHOED_MEMBERS}
+    request = _with_defaults({key: value for key, value in params.items() if key in ECHOED_MEMBERS})
     try:
-        ctx.metadata.training_jobs.create(name, arn, request, STARTING, STARTING_MESSAGE)
-    except TrainingJobExists as err:
-        raise ResourceInUse("Training job names must be unique within an AWS account and region, and a training "
-                            f"job with this name already exists ({err.arn})") from err
+        ctx.metadata.training_jobs.create(name, arn, request, SecondaryStatus.STARTING, STARTING_MESSAGE)
+    except RecordExists as err:
+        raise name_in_use("training job", err) from err
     store_tags(ctx, arn, tags)
     return {"TrainingJobArn": arn}
+
+
+def _with_defaults(request: dict[str, Any]) -> dict[str, Any]:
+    """The request with REQUEST_DEFAULTS filled in, member by member."""
+    filled = {key: default | request.get(key, {}) if isinstance(default, dict) else request.get(key, default)
+              for key, default in REQUEST_DEFAULTS.items()}
+    return request | filled
 
 
 def check_runnable(params: dict[str, Any]) -> None:
@@ -121,7 +125,7 @@ def stop_training_job(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
         ctx.metadata.training_jobs.request_stop(params["TrainingJobName"])
     except TrainingJobNotFound as err:
         raise ValidationError(_NOT_FOUND) from err
-    except TrainingJobStatusConflict as err:
+    except StatusConflict as err:
         raise ValidationError(f"The request was rejected because the training job is in status {err.status}.") from err
     return {}
 
@@ -147,7 +151,7 @@ def _model_artifacts(job: TrainingJob) -> str:
     """Where model.tar.gz is, or will be once uploaded (the model requires the member throughout)."""
     if job.model_artifacts is not None:
         return job.model_artifacts
-    return f"{job.request['OutputDataConfig']['S3OutputPath'].rstrip('/')}/{job.name}/output/model.tar.gz"
+    return f"{job.spec.s3_output_path.rstrip('/')}/{job.name}/output/model.tar.gz"
 
 
 def _durations(job: TrainingJob) -> dict[str, int]:

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from modelbay.errors import ResourceInUse, ValidationError
+from modelbay.errors import ValidationError
 from modelbay.runtime.instance_types import UnknownInstanceType, instance_type
 from modelbay.services.base import Context, Handler, present
 from modelbay.services.listing import list_page
+from modelbay.services.sagemaker.jobs import name_in_use
 from modelbay.services.sagemaker.models import get_model
 from modelbay.services.sagemaker.tags import creation_tags, store_tags
 from modelbay.serving.batch.jsonpath import JsonPathError, parse
-from modelbay.store.metadata import RecordExists, StatusConflict, TransformJob, TransformJobNotFound
+from modelbay.store.metadata import RecordExists, StatusConflict, TransformJob, TransformJobNotFound, TransformJobSpec
 
 MAX_PAYLOAD_MB = 100  # SageMaker's bound on MaxPayloadInMB, and on MaxPayloadInMB x MaxConcurrentTransforms
 # The CreateTransformJob members that DescribeTransformJob gives back as they were sent.
@@ -35,36 +36,44 @@ AVAILABLE_SPLIT_TYPES = ("None", "Line")
 
 def create_transform_job(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     """Record the job as InProgress with its tags; ResourceInUse if a job has the name."""
-    check_runnable(ctx, params)
+    request = _stored_request(params)
+    check_runnable(ctx, params, request)
     name: str = params["TransformJobName"]
     arn = ctx.arn("sagemaker", f"transform-job/{name.lower()}")
     tags = creation_tags(params)
-    echoed = {key: value for key, value in params.items() if key in ECHOED_MEMBERS}
-    request = {"MaxPayloadInMB": DEFAULT_MAX_PAYLOAD_MB} | echoed | {
-        member: defaults | echoed.get(member, {}) for member, defaults in DEFAULTS.items()}
     try:
         ctx.metadata.transform_jobs.create(name, arn, request)
     except RecordExists as err:
-        raise ResourceInUse("Transform job names must be unique within an AWS account and region, and a transform "
-                            f"job with this name already exists ({err.arn})") from err
+        raise name_in_use("transform job", err) from err
     store_tags(ctx, arn, tags)
     return {"TransformJobArn": arn}
 
 
-def check_runnable(ctx: Context, params: dict[str, Any]) -> None:
-    """Refuse what modelbay cannot run, naming the member: a missing model, unknown instance type, bad filters."""
-    get_model(ctx, params["ModelName"])
+def _stored_request(params: dict[str, Any]) -> dict[str, Any]:
+    """The members DescribeTransformJob echoes, with the defaults it shows filled in (member by member)."""
+    echoed = {key: value for key, value in params.items() if key in ECHOED_MEMBERS}
+    return {"MaxPayloadInMB": DEFAULT_MAX_PAYLOAD_MB} | echoed | {
+        member: defaults | echoed.get(member, {}) for member, defaults in DEFAULTS.items()}
+
+
+def check_runnable(ctx: Context, params: dict[str, Any], request: dict[str, Any]) -> None:
+    """Refuse what modelbay cannot run, naming the member: a missing model, unknown instance type, bad filters.
+
+    `request` is what will be stored of `params` (_stored_request).
+    """
+    spec = TransformJobSpec.from_request(request)
+    get_model(ctx, spec.model_name)
     if "DataCaptureConfig" in params:
         raise ValidationError("DataCaptureConfig: batch data capture is not available in modelbay yet.")
-    _check_input(params["TransformInput"])
+    _check_input(request["TransformInput"])
     try:
-        instance_type(params["TransformResources"]["InstanceType"])
+        instance_type(spec.instance_type)
     except UnknownInstanceType as err:
         raise ValidationError(f"TransformResources.InstanceType: {err}") from err
-    _check_payload(params.get("MaxPayloadInMB", DEFAULT_MAX_PAYLOAD_MB), params.get("MaxConcurrentTransforms", 1))
-    for member in ("InputFilter", "OutputFilter"):
+    _check_payload(spec.max_payload_mb, spec.max_concurrent_transforms)
+    for member, expression in (("InputFilter", spec.input_filter), ("OutputFilter", spec.output_filter)):
         try:
-            parse(params.get("DataProcessing", {}).get(member, "$"))
+            parse(expression)
         except JsonPathError as err:
             raise ValidationError(f"DataProcessing.{member}: {err}") from err
 
@@ -74,10 +83,10 @@ def _check_input(transform_input: dict[str, Any]) -> None:
     if data_type not in AVAILABLE_DATA_TYPES:
         raise ValidationError(f"TransformInput.DataSource.S3DataSource.S3DataType {data_type} is not available in "
                               f"modelbay; use {' or '.join(AVAILABLE_DATA_TYPES)}.")
-    if transform_input.get("CompressionType", "None") != "None":
+    if transform_input["CompressionType"] != "None":
         raise ValidationError("TransformInput.CompressionType Gzip is not available in modelbay yet; give "
                               "uncompressed input (CompressionType None).")
-    split = transform_input.get("SplitType", "None")
+    split = transform_input["SplitType"]
     if split not in AVAILABLE_SPLIT_TYPES:
         raise ValidationError(f"TransformInput.SplitType {split} is not available in modelbay; use "
                               f"{' or '.join(AVAILABLE_SPLIT_TYPES)}.")
@@ -86,7 +95,7 @@ def _check_input(transform_input: dict[str, Any]) -> None:
 def _check_payload(max_payload_mb: int, max_concurrent: int) -> None:
     if max_payload_mb > MAX_PAYLOAD_MB:
         raise ValidationError(f"MaxPayloadInMB must be at most {MAX_PAYLOAD_MB}, not {max_payload_mb}.")
-    if max_payload_mb * max(max_concurrent, 1) > MAX_PAYLOAD_MB:
+    if max_payload_mb * max_concurrent > MAX_PAYLOAD_MB:
         raise ValidationError(f"MaxPayloadInMB ({max_payload_mb}) multiplied by MaxConcurrentTransforms "
                               f"({max_concurrent}) must not exceed {MAX_PAYLOAD_MB}.")
 

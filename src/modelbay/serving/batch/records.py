@@ -25,7 +25,7 @@ import csv
 import io
 import json
 import sys
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Protocol
 
@@ -128,12 +128,14 @@ def _sniffed(data: bytes) -> _Format:
 
 
 class DataProcessing:
-    """A job's DataProcessing over its ContentType and Accept."""
+    """A job's DataProcessing (its InputFilter and OutputFilter JSONPaths, its JoinSource) over its ContentType and
+    Accept."""
 
-    def __init__(self, config: Mapping[str, str], content_type: str | None, accept: str | None) -> None:
-        self.input_filter = parse(config.get("InputFilter", "$"))
-        self.output_filter = parse(config.get("OutputFilter", "$"))
-        self.is_joined = config.get("JoinSource", "None") == "Input"
+    def __init__(self, input_filter: str, output_filter: str, join_source: str, content_type: str | None,
+                 accept: str | None) -> None:
+        self.input_filter = parse(input_filter)
+        self.output_filter = parse(output_filter)
+        self.is_joined = join_source == "Input"
         self.input_format = _format_of(content_type)
         self.accept = accept
 

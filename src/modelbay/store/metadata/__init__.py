@@ -3,12 +3,13 @@
 from modelbay.store.metadata.audit import SUCCESS, AuditEvent, AuditRepository
 from modelbay.store.metadata.definitions import Definition, DefinitionRepository, EndpointConfig, Model
 from modelbay.store.metadata.endpoints import (
-    UNCHANGED,
     Endpoint,
     EndpointNotFound,
     EndpointRepository,
     EndpointSpec,
     UnknownVariants,
+    UpdateOutcome,
+    VariantSpec,
     VariantState,
 )
 from modelbay.store.metadata.images import (
@@ -31,19 +32,24 @@ from modelbay.store.metadata.training_jobs import (
     MetricDatum,
     SecondaryStatusTransition,
     TrainingJob,
-    TrainingJobExists,
     TrainingJobFilter,
     TrainingJobNotFound,
     TrainingJobRepository,
-    TrainingJobStatusConflict,
+    TrainingJobSpec,
 )
-from modelbay.store.metadata.transform_jobs import TransformJob, TransformJobNotFound, TransformJobRepository
+from modelbay.store.metadata.transform_jobs import (
+    TransformJob,
+    TransformJobNotFound,
+    TransformJobRepository,
+    TransformJobSpec,
+)
 
-__all__ = ["SUCCESS", "UNCHANGED", "AuditEvent", "AuditRepository", "Definition", "DefinitionRepository", "Endpoint",
-           "EndpointConfig", "EndpointNotFound", "EndpointRepository", "EndpointSpec", "Image", "ImageExists",
-           "ImageId", "ImageRegistry", "ListFilter", "MetadataStore", "MetricDatum", "Model", "Page", "RecordExists",
-           "RecordNotFound", "Repository", "Role", "RepositoryExists", "RepositoryNotEmpty", "RepositoryNotFound",
-           "SecondaryStatusTransition", "StatusConflict", "Tag", "TagImmutable", "TagRepository", "TrainingJob",
-           "TrainingJobExists", "TrainingJobFilter", "TrainingJobNotFound", "TrainingJobRepository",
-           "TrainingJobStatusConflict", "TransformJob", "TransformJobNotFound", "TransformJobRepository",
-           "UnknownVariants", "VariantState", "open_metadata_store"]
+__all__ = ["SUCCESS", "AuditEvent", "AuditRepository", "Definition", "DefinitionRepository", "Endpoint",
+           "EndpointConfig", "EndpointNotFound", "EndpointRepository", "EndpointSpec", "Image",
+           "ImageExists", "ImageId", "ImageRegistry", "ListFilter", "MetadataStore", "MetricDatum", "Model",
+           "Page", "RecordExists", "RecordNotFound", "Repository", "RepositoryExists", "RepositoryNotEmpty",
+           "RepositoryNotFound", "Role", "SecondaryStatusTransition", "StatusConflict", "Tag",
+           "TagImmutable", "TagRepository", "TrainingJob", "TrainingJobFilter", "TrainingJobNotFound",
+           "TrainingJobRepository", "TrainingJobSpec", "TransformJob", "TransformJobNotFound",
+           "TransformJobRepository", "TransformJobSpec", "UnknownVariants", "UpdateOutcome", "VariantSpec",
+           "VariantState", "open_metadata_store"]

@@ -3,26 +3,30 @@
 Requests and the controller write the same rows, so every change is a read-check-write under
 the endpoint's lock: CreateEndpoint, UpdateEndpoint, UpdateEndpointWeightsAndCapacities and
 DeleteEndpoint record desired state and move the status (Creating, Updating, Deleting); the
-controller records progress (`record`), ends updates (`finish_update`) and removes deleted
-endpoints (`delete`). A request the controller has not acted on yet is never undone by it:
-`record` never touches desired values, and keeps the status while a delete or an
-UpdateEndpoint is requested (those end with `delete` and `finish_update`).
+controller records progress and ends updates with `advance`, and removes deleted endpoints
+(`delete`). Every status change goes through `_move`, which checks it against LIFECYCLE. A
+request the controller has not acted on yet is never undone by it: `advance` never touches
+desired values, and keeps the status while a delete or an UpdateEndpoint is requested (the
+latter ends with `advance`'s explicit `update` outcome, the former with `delete`).
 """
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
+from enum import Enum
+from functools import cached_property
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Integer, String, select
+from sqlalchemy import JSON, Boolean, Integer, String
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from modelbay.statuses import EndpointStatus
 from modelbay.store.metadata.database import Database
 from modelbay.store.metadata.definitions import model_containers
+from modelbay.store.metadata.lifecycle import IllegalTransition, Lifecycle
 from modelbay.store.metadata.paging import Page
 from modelbay.store.metadata.records import (
     NO_FILTER,
@@ -37,25 +41,40 @@ from modelbay.store.metadata.records import (
     from_json_times,
     get_row,
     list_rows,
+    names_where,
     to_json_times,
     utc_now,
 )
 from modelbay.store.metadata.tables import StatusRow, UtcDateTime
 
-CREATING, UPDATING, IN_SERVICE, DELETING, FAILED = "Creating", "Updating", "InService", "Deleting", "Failed"
-# SageMaker updates an endpoint only when it is InService, and deletes it only when nothing is in progress.
-UPDATABLE_STATUSES = frozenset({IN_SERVICE})
-DELETABLE_STATUSES = frozenset({IN_SERVICE, FAILED, "OutOfService", "UpdateRollbackFailed"})
 _TIME_KEYS = frozenset({"ResolutionTime", "StartTime"})
+DEFAULT_STARTUP_S = 600.0  # a variant's ContainerStartupHealthCheckTimeoutInSeconds when it sets none
 
 
-class Unchanged(enum.Enum):
-    """The default of `record`'s failure_reason: leave the stored reason as it is."""
+_S = EndpointStatus
+# SageMaker updates an endpoint only when it is InService, and deletes it only when nothing is in
+# progress. Deleting has ended: `delete` removes the row once the instances are gone.
+LIFECYCLE: Lifecycle[EndpointStatus] = Lifecycle({
+    # modelbay does not enter OutOfService, SystemUpdating, RollingBack or UpdateRollbackFailed yet.
+    _S.OUT_OF_SERVICE: frozenset({_S.IN_SERVICE, _S.DELETING}),
+    _S.CREATING: frozenset({_S.IN_SERVICE, _S.FAILED}),
+    # A weights-and-capacities update whose new hosts cannot be launched fails the endpoint.
+    _S.UPDATING: frozenset({_S.IN_SERVICE, _S.FAILED, _S.ROLLING_BACK, _S.UPDATE_ROLLBACK_FAILED}),
+    _S.SYSTEM_UPDATING: frozenset({_S.IN_SERVICE}),
+    _S.ROLLING_BACK: frozenset({_S.IN_SERVICE, _S.UPDATE_ROLLBACK_FAILED}),
+    # A serving fleet that cannot launch a replacement host fails the endpoint.
+    _S.IN_SERVICE: frozenset({_S.UPDATING, _S.SYSTEM_UPDATING, _S.DELETING, _S.FAILED, _S.OUT_OF_SERVICE}),
+    _S.DELETING: frozenset(),
+    _S.FAILED: frozenset({_S.DELETING}),
+    _S.UPDATE_ROLLBACK_FAILED: frozenset({_S.DELETING}),
+})
 
-    UNCHANGED = enum.auto()
 
+class UpdateOutcome(Enum):
+    """How the controller ends an UpdateEndpoint: the pending config deployed, or dropped for the old one."""
 
-UNCHANGED = Unchanged.UNCHANGED
+    DEPLOYED = "deployed"
+    ROLLED_BACK = "rolled back"
 
 
 class EndpointRow(StatusRow):
@@ -102,12 +121,36 @@ class VariantState:
 
 
 @dataclass(frozen=True)
+class VariantSpec:
+    """One ProductionVariant of an endpoint config, typed.
+
+    The service stored the variant with InitialVariantWeight's default; the startup timeout's default
+    is filled here, since DescribeEndpointConfig echoes the variant without it.
+    """
+
+    name: str
+    model_name: str
+    instance_type: str | None  # None for a serverless variant
+    initial_weight: float
+    initial_instance_count: int  # 0 for a serverless variant
+    startup_s: float  # ContainerStartupHealthCheckTimeoutInSeconds
+
+    @classmethod
+    def from_request(cls, variant: dict[str, Any]) -> VariantSpec:
+        return cls(name=variant["VariantName"], model_name=variant["ModelName"],
+                   instance_type=variant.get("InstanceType"), initial_weight=variant["InitialVariantWeight"],
+                   initial_instance_count=variant.get("InitialInstanceCount", 0),
+                   startup_s=float(variant.get("ContainerStartupHealthCheckTimeoutInSeconds", DEFAULT_STARTUP_S)))
+
+
+@dataclass(frozen=True)
 class EndpointSpec:
     """What an endpoint config deploys, copied when CreateEndpoint or UpdateEndpoint is called.
 
     `config` is the endpoint config's request as stored (ProductionVariants, DataCaptureConfig,
     ...) and `models` maps each variant's ModelName to that model's request as stored. Being a
     copy, it stays valid when the config or its models are deleted, as SageMaker allows.
+    `variants` reads the config's ProductionVariants once, for the controller.
     """
 
     config: dict[str, Any]
@@ -118,9 +161,18 @@ class EndpointSpec:
         variants: list[dict[str, Any]] = self.config["ProductionVariants"]
         return variants
 
+    @cached_property
+    def variants(self) -> tuple[VariantSpec, ...]:
+        """The ProductionVariants, typed, in order."""
+        return tuple(VariantSpec.from_request(variant) for variant in self.production_variants)
+
     def containers(self, model_name: str) -> list[dict[str, Any]]:
         """The ContainerDefinitions of the model a variant names, in order."""
         return model_containers(self.models[model_name])
+
+    def images(self, model_name: str) -> list[str]:
+        """The Image of each container of the model a variant names, in order."""
+        return [container["Image"] for container in self.containers(model_name)]
 
 
 @dataclass(frozen=True)
@@ -130,7 +182,7 @@ class Endpoint:
     `variants` are those of `config_name` (deployed by `spec`). While UpdateEndpoint is being
     carried out, `pending_config_name`, `pending_variants`, `pending_spec` and `pending_since`
     describe the config being deployed. `update_requested` is set by UpdateEndpoint and
-    UpdateEndpointWeightsAndCapacities until `finish_update`; `delete_requested` by DeleteEndpoint.
+    UpdateEndpointWeightsAndCapacities until the update ends; `delete_requested` by DeleteEndpoint.
     `generation` grows by one with each UpdateEndpoint: the controller labels instances with it;
     `deployed_generation` is the generation of the config in service (the last update that succeeded).
     `deployment_config` is the DeploymentConfig last given to CreateEndpoint or UpdateEndpoint.
@@ -139,7 +191,7 @@ class Endpoint:
     name: str
     arn: str
     config_name: str
-    status: str
+    status: EndpointStatus
     failure_reason: str | None
     creation_time: datetime
     last_modified_time: datetime
@@ -181,7 +233,7 @@ class EndpointRepository:
         with self._db.write(lock="endpoints create") as session:
             check_unique(session, EndpointRow, name, arn)
             row = EndpointRow(
-                name=name, arn=arn, config_name=config_name, status=CREATING, creation_time=now,
+                name=name, arn=arn, config_name=config_name, status=str(EndpointStatus.CREATING), creation_time=now,
                 last_modified_time=now, variants=_variants_json(variants), spec=_spec_json(spec),
                 pending_variants=[], deployment_config=deployment_config, update_requested=False,
                 delete_requested=False, generation=0, deployed_generation=0)
@@ -193,10 +245,10 @@ class EndpointRepository:
         """The endpoint with this name, or None."""
         return get_row(self._db, EndpointRow, name, _endpoint)
 
-    def names(self) -> list[str]:
-        """Every endpoint's name, in creation order (the controller's loop)."""
-        with self._db.read() as session:
-            return list(session.scalars(select(EndpointRow.name).order_by(EndpointRow.id)))
+    def names_to_reconcile(self) -> list[str]:
+        """Every endpoint's name, oldest first: the controller has work for each, even those that ended (it
+        retires a Failed endpoint's instances, and removes a Deleting one once its instances are gone)."""
+        return names_where(self._db, EndpointRow)
 
     def list(self, filters: ListFilter = NO_FILTER, sort_by: SortKey = "CreationTime", ascending: bool = False,
              after_token: str | None = None, limit: int = 10) -> Page[Endpoint]:
@@ -210,13 +262,12 @@ class EndpointRepository:
         `deployment_config`, when given, replaces the stored one. Raises EndpointNotFound, or
         StatusConflict if the endpoint is not InService.
         """
-        with self._changing(name, UPDATABLE_STATUSES) as row:
+        with self._requesting(name, EndpointStatus.UPDATING) as row:
             row.pending_config_name, row.pending_variants = config_name, _variants_json(variants)
             row.pending_spec, row.generation = _spec_json(spec), row.generation + 1
             if deployment_config is not None:
                 row.deployment_config = deployment_config
-            self._requested(row, UPDATING)
-            row.pending_since = row.last_modified_time
+            row.pending_since, row.update_requested = row.last_modified_time, True
             return _endpoint(row)
 
     def request_weights(self, name: str, desired: Mapping[str, tuple[float | None, int | None]]) -> Endpoint:
@@ -225,7 +276,7 @@ class EndpointRepository:
         None in a pair keeps that value. Raises EndpointNotFound, StatusConflict if the
         endpoint is not InService, or UnknownVariants (writing nothing).
         """
-        with self._changing(name, UPDATABLE_STATUSES) as row:
+        with self._requesting(name, EndpointStatus.UPDATING) as row:
             variants = {variant.name: variant for variant in _variants(row.variants)}
             if unknown := [variant for variant in desired if variant not in variants]:
                 raise UnknownVariants(unknown)
@@ -234,8 +285,7 @@ class EndpointRepository:
                 variants[variant] = replace(old, desired_weight=old.desired_weight if weight is None else weight,
                                             desired_instance_count=old.desired_instance_count if count is None
                                             else count)
-            row.variants = _variants_json(variants.values())
-            self._requested(row, UPDATING)
+            row.variants, row.update_requested = _variants_json(variants.values()), True
             return _endpoint(row)
 
     def request_delete(self, name: str) -> Endpoint:
@@ -244,55 +294,42 @@ class EndpointRepository:
         Raises EndpointNotFound, or StatusConflict if an operation is in progress (Creating,
         Updating, Deleting, ...). The controller calls `delete` once its instances are gone.
         """
-        with self._changing(name, DELETABLE_STATUSES) as row:
+        with self._requesting(name, EndpointStatus.DELETING) as row:
             row.delete_requested = True
-            self._requested(row, DELETING)
             return _endpoint(row)
 
-    def record(self, name: str, *, status: str | None = None, failure_reason: str | None | Unchanged = UNCHANGED,
-               variants: Sequence[VariantState] | None = None,
-               pending_variants: Sequence[VariantState] | None = None) -> Endpoint:
-        """The controller's progress: a new status, failure reason (None clears it), and what runs per variant.
+    def advance(self, name: str, status: EndpointStatus | None, *, failure_reason: str | None = None,
+                variants: Sequence[VariantState] | None = None, pending_variants: Sequence[VariantState] | None = None,
+                update: UpdateOutcome | None = None) -> Endpoint:
+        """The controller's progress: move the endpoint to `status`, and record what is given (None keeps what is
+        stored; a None status records progress only).
 
         Of `variants` (and `pending_variants`, those of the config being deployed), only what the
         controller reports is kept (current weight and count, deployed images, variant status),
-        matched by name; desired values stay as requested.
-        The status is kept while a delete or an UpdateEndpoint is requested (finish_update ends
-        the latter); a status other than Updating ends a weights-and-capacities update.
-        Raises EndpointNotFound.
+        matched by name; desired values stay as requested. The status is kept while a delete or
+        an UpdateEndpoint is requested; `update` ends the latter, moving to `status`: DEPLOYED
+        makes the pending config the endpoint's (its variants as given to request_update, updated
+        by what was reported) and clears the failure reason; ROLLED_BACK drops it. A status other
+        than Updating ends a weights-and-capacities update.
+        Raises EndpointNotFound, or IllegalTransition for a move LIFECYCLE does not allow or an
+        `update` outcome while no UpdateEndpoint is in progress.
         """
         with self._db.write(lock=f"endpoint {name}") as session:
-            row = _find(session, name)
-            if status is not None and not (row.delete_requested or row.pending_config_name is not None):
-                row.status = status
-                row.update_requested = row.update_requested and status == UPDATING
-            if not isinstance(failure_reason, Unchanged):
-                row.failure_reason = failure_reason
+            row, now = _find(session, name), self._clock()
             if variants is not None:
                 row.variants = _variants_json(_reported(_variants(row.variants), variants))
             if pending_variants is not None:
                 row.pending_variants = _variants_json(_reported(_variants(row.pending_variants), pending_variants))
-            row.last_modified_time = self._clock()
-            return _endpoint(row)
-
-    def finish_update(self, name: str, *, succeeded: bool, failure_reason: str | None = None) -> Endpoint:
-        """End the requested update: the endpoint is InService again.
-
-        After an UpdateEndpoint that succeeded, the pending config becomes the endpoint's (its
-        variants as given to request_update, updated by what `record` reported) and the
-        failure reason is cleared; one that failed is dropped and `failure_reason` recorded.
-        Raises EndpointNotFound, or StatusConflict if no update is requested.
-        """
-        with self._db.write(lock=f"endpoint {name}") as session:
-            row = _find(session, name)
-            if not row.update_requested:
-                raise StatusConflict(name, row.status)
-            if succeeded and row.pending_config_name is not None and row.pending_spec is not None:
-                row.config_name, row.spec = row.pending_config_name, row.pending_spec
-                row.variants, row.deployed_generation = row.pending_variants, row.generation
-            row.failure_reason = None if succeeded else failure_reason
-            row.pending_config_name, row.pending_variants, row.pending_spec, row.pending_since = None, [], None, None
-            row.update_requested, row.status, row.last_modified_time = False, IN_SERVICE, self._clock()
+            if update is not None:
+                if status is None:
+                    raise ValueError("ending an update needs the status it ends in")
+                _end_update(row, status, update, now)
+            # DeleteEndpoint or UpdateEndpoint overtook the controller: its status waits for `delete` or `update`.
+            elif status is not None and not (row.delete_requested or row.pending_config_name is not None):
+                _move(row, status, now)
+            if failure_reason is not None:
+                row.failure_reason = failure_reason
+            row.last_modified_time = now
             return _endpoint(row)
 
     def delete(self, name: str) -> None:
@@ -306,24 +343,40 @@ class EndpointRepository:
             session.delete(row)
 
     @contextmanager
-    def _changing(self, name: str, allowed: frozenset[str]) -> Iterator[EndpointRow]:
-        """A request's transaction on the endpoint's row, if its status is one of `allowed`."""
+    def _requesting(self, name: str, status: EndpointStatus) -> Iterator[EndpointRow]:
+        """A request's transaction moving the endpoint to `status`, its failure reason cleared; StatusConflict if
+        LIFECYCLE does not allow the move."""
         with self._db.write(lock=f"endpoint {name}") as session:
             row = _find(session, name)
-            if row.status not in allowed:
+            if not LIFECYCLE.allows(row.status, status):
                 raise StatusConflict(name, row.status)
+            _move(row, status, self._clock())
+            row.failure_reason = None
             yield row
 
-    def _requested(self, row: EndpointRow, status: str) -> None:
-        row.status, row.failure_reason, row.last_modified_time = status, None, self._clock()
-        row.update_requested = row.update_requested or status == UPDATING
+
+def _move(row: EndpointRow, status: EndpointStatus, now: datetime) -> None:
+    """The one write of an endpoint's status: checked against LIFECYCLE; any status but Updating ends an update."""
+    LIFECYCLE.check(row.name, row.status, status)
+    row.status, row.last_modified_time = str(status), now
+    row.update_requested = row.update_requested and status == EndpointStatus.UPDATING
+
+
+def _end_update(row: EndpointRow, status: EndpointStatus, outcome: UpdateOutcome, now: datetime) -> None:
+    """End the UpdateEndpoint in progress, moving to `status`: deploy the pending config, or drop it."""
+    if row.pending_config_name is None or row.pending_spec is None:  # the controller ends only what it started
+        raise IllegalTransition(row.name, row.status, status)
+    _move(row, status, now)
+    if outcome is UpdateOutcome.DEPLOYED:
+        row.config_name, row.spec = row.pending_config_name, row.pending_spec
+        row.variants, row.deployed_generation = row.pending_variants, row.generation
+        row.failure_reason = None
+    row.pending_config_name, row.pending_variants, row.pending_spec, row.pending_since = None, [], None, None
+    row.update_requested = False
 
 
 def _find(session: Session, name: str) -> EndpointRow:
-    try:
-        return find_row(session, EndpointRow, name)
-    except RecordNotFound:
-        raise EndpointNotFound(name) from None
+    return find_row(session, EndpointRow, name, EndpointNotFound)
 
 
 def _reported(stored: Sequence[VariantState], reported: Sequence[VariantState]) -> list[VariantState]:
@@ -358,7 +411,7 @@ def _spec(stored: dict[str, Any]) -> EndpointSpec:
 
 def _endpoint(row: EndpointRow) -> Endpoint:
     return Endpoint(
-        name=row.name, arn=row.arn, config_name=row.config_name, status=row.status,
+        name=row.name, arn=row.arn, config_name=row.config_name, status=EndpointStatus(row.status),
         failure_reason=row.failure_reason, creation_time=row.creation_time, last_modified_time=row.last_modified_time,
         variants=_variants(row.variants), spec=_spec(row.spec), pending_config_name=row.pending_config_name,
         pending_variants=_variants(row.pending_variants),

@@ -118,11 +118,12 @@ def names_where(db: Database, row: Any, *conditions: ColumnElement[bool]) -> lis
         return list(session.scalars(select(row.name).where(*conditions).order_by(row.id)))
 
 
-def find_row(session: Session, row: type[R], name: str) -> R:
-    """The row of table `row` with this name; RecordNotFound if there is none."""
-    found: R | None = session.scalars(select(row).where(getattr(row, "name") == name)).first()  # noqa: B009  # R has a name
+def find_row(session: Session, row: type[R], name: str,
+             not_found: Callable[[str], RecordNotFound] = RecordNotFound) -> R:
+    """The row of table `row` with this name, to change in `session`; `not_found(name)` if there is none."""
+    found: R | None = session.scalar(select(row).where(getattr(row, "name") == name))  # noqa: B009  # R has a name
     if found is None:
-        raise RecordNotFound(name)
+        raise not_found(name)
     return found
 
 
@@ -131,19 +132,6 @@ def get_row(db: Database, row: Any, name: str, convert: Callable[[Any], T]) -> T
     with db.read() as session:
         found = session.scalar(select(row).where(row.name == name))
         return None if found is None else convert(found)
-
-
-def row_to_change(session: Session, row: type[R], name: str, not_found: Callable[[str], Exception],
-                  ended: frozenset[str], conflict: Callable[[str, str], Exception]) -> R:
-    """The row of table `row` with this name, to change: `not_found(name)` if there is none, `conflict(name,
-    status)` if its status is one of `ended`."""
-    found: R | None = session.scalar(select(row).where(getattr(row, "name") == name))  # noqa: B009  # R has a name
-    if found is None:
-        raise not_found(name)
-    status: str = getattr(found, "status")  # noqa: B009  # a row with a status
-    if status in ended:
-        raise conflict(name, status)
-    return found
 
 
 def check_unique(session: Session, row: Any, name: str, arn: str) -> None:

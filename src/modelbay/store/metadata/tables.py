@@ -1,6 +1,8 @@
-"""The metadata store's tables as SQLAlchemy declarative models.
+"""The metadata store's declarative base, the columns every resource table shares, and the tables no family owns.
 
-Every change here comes with a migration in migrations/versions/ (a test compares the two).
+A family's own table (TrainingJobRow, EndpointRow, ...) lives in its module beside its repository;
+the store imports every such module, so Base.metadata knows all tables. Every change to a table
+here or there comes with a migration in migrations/versions/ (a test compares the two).
 Constraint names follow NAMING_CONVENTION so migrations can refer to them on every backend.
 """
 
@@ -9,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Dialect, Index, Integer, MetaData, String, Text
+from sqlalchemy import JSON, BigInteger, DateTime, Dialect, Index, Integer, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -105,20 +107,3 @@ class AuditEventRow(Base):
     status_code: Mapped[int] = mapped_column(Integer)
     source_ip: Mapped[str | None] = mapped_column(Text)
 
-
-class TrainingJobRow(StatusRow):
-    """One training job: its request as given, and where it stands (see TrainingJob for each column).
-
-    `transitions` and `final_metrics` hold JSON lists whose times are ISO 8601 strings in UTC.
-    """
-
-    __tablename__ = "training_jobs"
-
-    request: Mapped[dict[str, Any]] = mapped_column(JSON)
-    secondary_status: Mapped[str] = mapped_column(String(32))
-    transitions: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
-    training_start_time: Mapped[datetime | None] = mapped_column(UtcDateTime)
-    training_end_time: Mapped[datetime | None] = mapped_column(UtcDateTime)
-    model_artifacts: Mapped[str | None] = mapped_column(Text)
-    final_metrics: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
-    stop_requested: Mapped[bool] = mapped_column(Boolean)

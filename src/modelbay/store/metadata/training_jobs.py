@@ -1,52 +1,174 @@
-"""Training jobs: the request each was created with, and its status history, for services and controllers."""
+"""Training jobs: the request each was created with, what it runs, and its status history.
+
+CreateTrainingJob and StopTrainingJob record what is wanted; the training controller moves jobs
+through their statuses with `advance`, reading what to run from the job's TrainingJobSpec. Every
+status change goes through `_move`, which checks it against LIFECYCLE. The table lives here:
+nothing else refers to it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import JSON, Boolean, String, Text
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from modelbay.statuses import SecondaryStatus, TrainingJobStatus
 from modelbay.store.metadata.database import Database
+from modelbay.store.metadata.lifecycle import IllegalTransition, Lifecycle
 from modelbay.store.metadata.paging import Page
-from modelbay.store.metadata.records import NO_FILTER, ListFilter, SortKey, get_row, list_rows, row_to_change
-from modelbay.store.metadata.tables import TrainingJobRow
+from modelbay.store.metadata.records import (
+    NO_FILTER,
+    Clock,
+    ListFilter,
+    RecordNotFound,
+    SortKey,
+    StatusConflict,
+    check_unique,
+    find_row,
+    get_row,
+    list_rows,
+    names_where,
+    utc_now,
+)
+from modelbay.store.metadata.tables import StatusRow, UtcDateTime
 
-IN_PROGRESS, STOPPING = "InProgress", "Stopping"
-ENDED_STATUSES = frozenset({"Completed", "Failed", "Stopped"})
+LIFECYCLE: Lifecycle[TrainingJobStatus] = Lifecycle({
+    # MaxRuntimeExceeded ends a job Stopped without Stopping.
+    TrainingJobStatus.IN_PROGRESS: frozenset({
+        TrainingJobStatus.COMPLETED, TrainingJobStatus.FAILED, TrainingJobStatus.STOPPING, TrainingJobStatus.STOPPED}),
+    # A job whose stop request raced its end ends as it would have.
+    TrainingJobStatus.STOPPING: frozenset({
+        TrainingJobStatus.STOPPED, TrainingJobStatus.COMPLETED, TrainingJobStatus.FAILED}),
+    TrainingJobStatus.COMPLETED: frozenset(),
+    TrainingJobStatus.FAILED: frozenset(),
+    TrainingJobStatus.STOPPED: frozenset(),
+    TrainingJobStatus.DELETING: frozenset(),  # modelbay does not enter it yet; SageMaker removes the job from there
+})
 # Entering one of these secondary statuses means the instances are up and the job's time counts.
-TRAINING_PHASES = frozenset({"Downloading", "DownloadingTrainingImage", "Training"})
+TRAINING_PHASES = frozenset({SecondaryStatus.DOWNLOADING, SecondaryStatus.DOWNLOADING_TRAINING_IMAGE,
+                             SecondaryStatus.TRAINING})
 STOPPING_MESSAGE = "Stopping the training job"
+DEFAULT_CHECKPOINT_PATH = "/opt/ml/checkpoints"
 
 
-class TrainingJobExists(Exception):
-    """A training job with this name (or ARN) exists already; `arn` is the existing job's."""
+class TrainingJobRow(StatusRow):
+    """One training job: its request as given, and where it stands (see TrainingJob for each column).
 
-    def __init__(self, arn: str) -> None:
-        super().__init__(f"training job {arn} exists already")
-        self.arn = arn
+    `transitions` and `final_metrics` hold JSON lists whose times are ISO 8601 strings in UTC.
+    """
+
+    __tablename__ = "training_jobs"
+
+    request: Mapped[dict[str, Any]] = mapped_column(JSON)
+    secondary_status: Mapped[str] = mapped_column(String(32))
+    transitions: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    training_start_time: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    training_end_time: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    model_artifacts: Mapped[str | None] = mapped_column(Text)
+    final_metrics: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    stop_requested: Mapped[bool] = mapped_column(Boolean)
 
 
-class TrainingJobNotFound(LookupError):
+class TrainingJobNotFound(RecordNotFound):
     """No training job has this name."""
 
 
-class TrainingJobStatusConflict(Exception):
-    """The job's status does not allow the change; `status` is the job's TrainingJobStatus."""
+@dataclass(frozen=True)
+class MetricDefinition:
+    """One AlgorithmSpecification.MetricDefinitions entry: a metric's name and the regex that finds it in the logs."""
 
-    def __init__(self, name: str, status: str) -> None:
-        super().__init__(f"training job {name} is {status}")
-        self.status = status
+    name: str
+    regex: str
+
+
+@dataclass(frozen=True)
+class Channel:
+    """One InputDataConfig channel, as staging reads it.
+
+    `input_mode` is the channel's InputMode, else the job's TrainingInputMode. `s3_data_source`
+    is the wire S3DataSource, passed whole to the listing of its objects; None for a channel of
+    another kind (FileSystemDataSource, ...), which modelbay cannot stage.
+    """
+
+    name: str
+    input_mode: str
+    content_type: str | None
+    record_wrapper_type: str
+    s3_data_source: dict[str, Any] | None
+    s3_data_distribution_type: str
+
+    @classmethod
+    def from_request(cls, channel: dict[str, Any], job_input_mode: str) -> Channel:
+        s3 = channel["DataSource"].get("S3DataSource")
+        return cls(name=channel["ChannelName"], input_mode=channel.get("InputMode", job_input_mode),
+                   content_type=channel.get("ContentType"),
+                   record_wrapper_type=channel.get("RecordWrapperType", "None"), s3_data_source=s3,
+                   s3_data_distribution_type=(s3 or {}).get("S3DataDistributionType", "FullyReplicated"))
+
+    @property
+    def is_sharded(self) -> bool:
+        """Whether each host gets its share of the objects (ShardedByS3Key) rather than all of them."""
+        return self.s3_data_distribution_type == "ShardedByS3Key"
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """CheckpointConfig: where checkpoints are kept in the instance and in S3."""
+
+    s3_uri: str
+    local_path: str
+
+
+@dataclass(frozen=True)
+class TrainingJobSpec:
+    """What a training job runs, read once from its stored CreateTrainingJob request.
+
+    The request was validated and the defaults DescribeTrainingJob shows were filled in by the
+    service (StoppingCondition.MaxRuntimeInSeconds among them): they are read here as stored. The
+    defaults Describe does not show (a channel's RecordWrapperType and S3DataDistributionType,
+    CheckpointConfig.LocalPath) are filled here, and only here. HyperParameters and Environment
+    stay wire dicts: they are passed on whole.
+    """
+
+    training_image: str
+    training_input_mode: str
+    metric_definitions: tuple[MetricDefinition, ...]
+    instance_type: str
+    instance_count: int
+    max_runtime_in_seconds: int
+    s3_output_path: str
+    channels: tuple[Channel, ...]
+    hyper_parameters: dict[str, str]
+    environment: dict[str, str]
+    checkpoint: Checkpoint | None
+
+    @classmethod
+    def from_request(cls, request: dict[str, Any]) -> TrainingJobSpec:
+        algorithm, resources = request["AlgorithmSpecification"], request["ResourceConfig"]
+        mode: str = algorithm["TrainingInputMode"]
+        checkpoint = request.get("CheckpointConfig")
+        return cls(
+            training_image=algorithm["TrainingImage"], training_input_mode=mode,
+            metric_definitions=tuple(MetricDefinition(d["Name"], d["Regex"])
+                                     for d in algorithm.get("MetricDefinitions", [])),
+            instance_type=resources["InstanceType"], instance_count=resources["InstanceCount"],
+            max_runtime_in_seconds=request["StoppingCondition"]["MaxRuntimeInSeconds"],
+            s3_output_path=request["OutputDataConfig"]["S3OutputPath"],
+            channels=tuple(Channel.from_request(channel, mode) for channel in request.get("InputDataConfig", [])),
+            hyper_parameters=request.get("HyperParameters", {}), environment=request.get("Environment", {}),
+            checkpoint=None if checkpoint is None else Checkpoint(
+                checkpoint["S3Uri"], checkpoint.get("LocalPath", DEFAULT_CHECKPOINT_PATH)))
 
 
 @dataclass(frozen=True)
 class SecondaryStatusTransition:
     """One SecondaryStatus the job went through; `end_time` is None while it is the current one."""
 
-    status: str
+    status: SecondaryStatus
     start_time: datetime
     end_time: datetime | None
     message: str
@@ -65,16 +187,18 @@ class MetricDatum:
 class TrainingJob:
     """A training job as stored.
 
-    `request` is the CreateTrainingJob request as the service stored it (JSON values only).
-    `model_artifacts` is the S3 URI of model.tar.gz once uploaded; `stop_requested` tells the
-    controller that StopTrainingJob was called.
+    `request` is the CreateTrainingJob request as the service stored it (JSON values only,
+    defaults filled in), kept to echo it in DescribeTrainingJob; `spec` is what the controller
+    reads of it. `model_artifacts` is the S3 URI of model.tar.gz once uploaded; `stop_requested`
+    tells the controller that StopTrainingJob was called.
     """
 
     name: str
     arn: str
     request: dict[str, Any]
-    status: str
-    secondary_status: str
+    spec: TrainingJobSpec
+    status: TrainingJobStatus
+    secondary_status: SecondaryStatus
     transitions: tuple[SecondaryStatusTransition, ...]
     creation_time: datetime
     last_modified_time: datetime
@@ -92,25 +216,23 @@ TrainingJobFilter = ListFilter  # ListTrainingJobs' filters
 class TrainingJobRepository:
     """Training jobs by name. Every method that writes is one transaction; times come from `clock`."""
 
-    def __init__(self, db: Database, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+    def __init__(self, db: Database, clock: Clock = utc_now) -> None:
         self._db = db
         self._clock = clock
 
-    def create(self, name: str, arn: str, request: dict[str, Any], secondary_status: str, message: str) -> TrainingJob:
+    def create(self, name: str, arn: str, request: dict[str, Any], secondary_status: SecondaryStatus,
+               message: str) -> TrainingJob:
         """Store a new job, InProgress in `secondary_status` since now.
 
-        Raises TrainingJobExists, writing nothing, if a job has this name or this ARN.
+        Raises RecordExists, writing nothing, if a job has this name or this ARN.
         """
         now = self._clock()
         with self._db.write(lock="training-jobs create") as session:
-            existing = session.scalar(select(TrainingJobRow.arn).where(
-                or_(TrainingJobRow.name == name, TrainingJobRow.arn == arn)))
-            if existing is not None:
-                raise TrainingJobExists(existing)
+            check_unique(session, TrainingJobRow, name, arn)
             row = TrainingJobRow(
-                name=name, arn=arn, request=request, status=IN_PROGRESS, secondary_status=secondary_status,
-                transitions=[_transition_json(secondary_status, now, message)], creation_time=now,
-                last_modified_time=now, final_metrics=[], stop_requested=False)
+                name=name, arn=arn, request=request, status=TrainingJobStatus.IN_PROGRESS,
+                secondary_status=secondary_status, transitions=[_transition_json(secondary_status, now, message)],
+                creation_time=now, last_modified_time=now, final_metrics=[], stop_requested=False)
             session.add(row)
             session.flush()
             return _job(row)
@@ -119,31 +241,36 @@ class TrainingJobRepository:
         """The job with this name, or None."""
         return get_row(self._db, TrainingJobRow, name, _job)
 
+    def names_to_reconcile(self) -> list[str]:
+        """The jobs the controller has work for (those not ended: InProgress or Stopping), oldest first."""
+        return names_where(self._db, TrainingJobRow, TrainingJobRow.status.not_in(LIFECYCLE.ended))
+
     def list(self, filters: TrainingJobFilter = NO_FILTER, sort_by: SortKey = "CreationTime",
              ascending: bool = False, after_token: str | None = None, limit: int = 10) -> Page[TrainingJob]:
         """Up to `limit` (at least 1) matching jobs in order, after the page `after_token` ended.
 
-        Ties in the sort key keep creation order. Raises ValidationError for a token that no
+        Ties in the sort key keep creation order. Raises InvalidToken for a token that no
         earlier page of a listing with the same sort gave.
         """
         return list_rows(self._db, TrainingJobRow, _job, filters, sort_by, ascending, after_token, limit)
 
-    def advance(self, name: str, status: str, secondary_status: str, message: str, *,
+    def advance(self, name: str, status: TrainingJobStatus, *, secondary: SecondaryStatus, message: str,
                 failure_reason: str | None = None, model_artifacts: str | None = None,
                 final_metrics: Sequence[MetricDatum] | None = None) -> TrainingJob:
-        """Move the job to `status` / `secondary_status` now, and record what is given.
+        """Move the job to `status` / `secondary` now, and record what is given (None keeps what is stored).
 
         A new secondary status ends the current transition and opens another; the same one
         only replaces the current transition's message. TrainingStartTime is set on first
         entering a TRAINING_PHASES status, TrainingEndTime on reaching an ended status.
-        A job asked to stop is not moved back to InProgress (a preparation finishing late would).
-        Raises TrainingJobNotFound, or TrainingJobStatusConflict if the job has ended.
+        Raises TrainingJobNotFound, or IllegalTransition for a move LIFECYCLE does not allow
+        (an ended job records nothing more).
         """
         with self._db.write(lock=f"training-job {name}") as session:
-            row = _row_to_change(session, name)
-            if row.stop_requested and status == IN_PROGRESS:
+            row = _find(session, name)
+            # StopTrainingJob overtook the controller: a preparation finishing late does not undo it.
+            if row.stop_requested and status is TrainingJobStatus.IN_PROGRESS:
                 return _job(row)
-            _move(row, status, secondary_status, message, self._clock())
+            _move(row, status, secondary, message, self._clock())
             row.failure_reason = failure_reason if failure_reason is not None else row.failure_reason
             row.model_artifacts = model_artifacts if model_artifacts is not None else row.model_artifacts
             if final_metrics is not None:
@@ -151,41 +278,45 @@ class TrainingJobRepository:
             return _job(row)
 
     def request_stop(self, name: str) -> TrainingJob:
-        """Mark an InProgress job stop-requested and move it to Stopping / Stopping.
+        """StopTrainingJob: mark an InProgress job stop-requested and move it to Stopping / Stopping.
 
-        Raises TrainingJobNotFound, or TrainingJobStatusConflict if the job is not InProgress.
+        Raises TrainingJobNotFound, or StatusConflict if the job's status does not allow stopping.
         """
         with self._db.write(lock=f"training-job {name}") as session:
-            row = _row_to_change(session, name)
-            if row.status != IN_PROGRESS:
-                raise TrainingJobStatusConflict(name, row.status)
-            _move(row, STOPPING, STOPPING, STOPPING_MESSAGE, self._clock())
+            row = _find(session, name)
+            if not LIFECYCLE.allows(row.status, TrainingJobStatus.STOPPING):
+                raise StatusConflict(name, row.status)
+            _move(row, TrainingJobStatus.STOPPING, SecondaryStatus.STOPPING, STOPPING_MESSAGE, self._clock())
             row.stop_requested = True
             return _job(row)
 
 
-def _row_to_change(session: Session, name: str) -> TrainingJobRow:
-    return row_to_change(session, TrainingJobRow, name, TrainingJobNotFound, ENDED_STATUSES,
-                         TrainingJobStatusConflict)
+def _find(session: Session, name: str) -> TrainingJobRow:
+    return find_row(session, TrainingJobRow, name, TrainingJobNotFound)
 
 
-def _move(row: TrainingJobRow, status: str, secondary_status: str, message: str, now: datetime) -> None:
+def _move(row: TrainingJobRow, status: TrainingJobStatus, secondary: SecondaryStatus, message: str,
+          now: datetime) -> None:
+    """The one write of a job's status: checked against LIFECYCLE, with its secondary status and times."""
+    LIFECYCLE.check(row.name, row.status, status)
+    if row.status in LIFECYCLE.ended:  # staying is no move, but an ended job records nothing more either
+        raise IllegalTransition(row.name, row.status, status)
     transitions = [dict(transition) for transition in row.transitions]  # a new list, so the JSON column updates
-    if transitions[-1]["Status"] == secondary_status:
+    if transitions[-1]["Status"] == secondary:
         transitions[-1]["StatusMessage"] = message
     else:
         transitions[-1]["EndTime"] = now.isoformat()
-        transitions.append(_transition_json(secondary_status, now, message))
+        transitions.append(_transition_json(secondary, now, message))
     row.transitions = transitions
-    row.status, row.secondary_status, row.last_modified_time = status, secondary_status, now
-    if row.training_start_time is None and secondary_status in TRAINING_PHASES:
+    row.status, row.secondary_status, row.last_modified_time = status, secondary, now
+    if row.training_start_time is None and secondary in TRAINING_PHASES:
         row.training_start_time = now
-    if status in ENDED_STATUSES:
+    if status in LIFECYCLE.ended:
         row.training_end_time = now
 
 
-def _transition_json(status: str, start: datetime, message: str) -> dict[str, Any]:
-    return {"Status": status, "StartTime": start.isoformat(), "EndTime": None, "StatusMessage": message}
+def _transition_json(status: SecondaryStatus, start: datetime, message: str) -> dict[str, Any]:
+    return {"Status": str(status), "StartTime": start.isoformat(), "EndTime": None, "StatusMessage": message}
 
 
 def _metric_json(datum: MetricDatum) -> dict[str, Any]:
@@ -197,12 +328,13 @@ def _time(text: str) -> datetime:
 
 
 def _job(row: TrainingJobRow) -> TrainingJob:
-    transitions = tuple(SecondaryStatusTransition(t["Status"], _time(t["StartTime"]),
+    transitions = tuple(SecondaryStatusTransition(SecondaryStatus(t["Status"]), _time(t["StartTime"]),
                                                   t["EndTime"] and _time(t["EndTime"]), t["StatusMessage"])
                         for t in row.transitions)
     metrics = tuple(MetricDatum(m["MetricName"], m["Value"], _time(m["Timestamp"])) for m in row.final_metrics)
     return TrainingJob(
-        name=row.name, arn=row.arn, request=row.request, status=row.status, secondary_status=row.secondary_status,
+        name=row.name, arn=row.arn, request=row.request, spec=TrainingJobSpec.from_request(row.request),
+        status=TrainingJobStatus(row.status), secondary_status=SecondaryStatus(row.secondary_status),
         transitions=transitions, creation_time=row.creation_time, last_modified_time=row.last_modified_time,
         training_start_time=row.training_start_time, training_end_time=row.training_end_time,
         failure_reason=row.failure_reason, model_artifacts=row.model_artifacts, final_metrics=metrics,

@@ -1,7 +1,8 @@
 """Batch transform jobs: the request each was created with and where it stands, for services and controllers.
 
 CreateTransformJob and StopTransformJob record what is wanted; the transform controller moves
-jobs through their statuses with `advance`. The table lives here: nothing else refers to it.
+jobs through their statuses (LIFECYCLE) with `advance`. Every status change goes through `_move`,
+which checks it against LIFECYCLE. The table lives here: nothing else refers to it.
 """
 
 from __future__ import annotations
@@ -10,10 +11,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, select
+from sqlalchemy import JSON, Boolean
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from modelbay.statuses import TransformJobStatus
 from modelbay.store.metadata.database import Database
+from modelbay.store.metadata.lifecycle import Lifecycle
 from modelbay.store.metadata.paging import Page
 from modelbay.store.metadata.records import (
     NO_FILTER,
@@ -23,15 +26,29 @@ from modelbay.store.metadata.records import (
     SortKey,
     StatusConflict,
     check_unique,
+    find_row,
     get_row,
     list_rows,
-    row_to_change,
+    names_where,
     utc_now,
 )
 from modelbay.store.metadata.tables import StatusRow, UtcDateTime
 
-IN_PROGRESS, STOPPING = "InProgress", "Stopping"
-ENDED_STATUSES = frozenset({"Completed", "Failed", "Stopped"})
+# What SageMaker does when the request leaves these out and DescribeTransformJob does not show it.
+DEFAULT_BATCH_STRATEGY = "MultiRecord"
+DEFAULT_MAX_CONCURRENT_TRANSFORMS = 1  # also when 0 is given: modelbay does not ask /execution-parameters
+DEFAULT_TIMEOUT_S = 600.0  # ModelClientConfig.InvocationsTimeoutInSeconds
+DEFAULT_RETRIES = 3  # ModelClientConfig.InvocationsMaxRetries
+
+
+LIFECYCLE: Lifecycle[TransformJobStatus] = Lifecycle({
+    TransformJobStatus.IN_PROGRESS: frozenset({TransformJobStatus.COMPLETED, TransformJobStatus.FAILED,
+                                               TransformJobStatus.STOPPING}),
+    TransformJobStatus.STOPPING: frozenset({TransformJobStatus.STOPPED}),  # a stop request wins
+    TransformJobStatus.COMPLETED: frozenset(),
+    TransformJobStatus.FAILED: frozenset(),
+    TransformJobStatus.STOPPED: frozenset(),
+})
 
 
 class TransformJobRow(StatusRow):
@@ -50,17 +67,67 @@ class TransformJobNotFound(RecordNotFound):
 
 
 @dataclass(frozen=True)
+class TransformJobSpec:
+    """What a transform job runs, read once from its CreateTransformJob request as the service stored it.
+
+    The service fills in the defaults DescribeTransformJob shows (MaxPayloadInMB, TransformInput's
+    SplitType, TransformOutput's AssembleWith, DataProcessing's filters and JoinSource); the others
+    are filled in here. `s3_data_source` is TransformInput's S3DataSource wire dict, for staging.
+    """
+
+    model_name: str
+    instance_type: str
+    instance_count: int
+    environment: dict[str, str]
+    max_payload_mb: int  # 0: no limit
+    batch_strategy: str  # MultiRecord or SingleRecord
+    max_concurrent_transforms: int  # requests in flight per host
+    invocations_timeout_s: float
+    invocations_max_retries: int
+    s3_data_source: dict[str, Any]
+    s3_uri: str  # the S3DataSource's S3Uri
+    content_type: str | None
+    split_type: str  # None or Line
+    s3_output_path: str
+    accept: str | None
+    assemble_with: str  # None or Line
+    input_filter: str  # JSONPath
+    output_filter: str  # JSONPath
+    join_source: str  # None or Input
+
+    @classmethod
+    def from_request(cls, request: dict[str, Any]) -> TransformJobSpec:
+        given, output, processing = request["TransformInput"], request["TransformOutput"], request["DataProcessing"]
+        resources, client = request["TransformResources"], request.get("ModelClientConfig", {})
+        s3_data_source: dict[str, Any] = given["DataSource"]["S3DataSource"]
+        return cls(
+            model_name=request["ModelName"], instance_type=resources["InstanceType"],
+            instance_count=resources["InstanceCount"], environment=request.get("Environment", {}),
+            max_payload_mb=request["MaxPayloadInMB"],
+            batch_strategy=request.get("BatchStrategy", DEFAULT_BATCH_STRATEGY),
+            max_concurrent_transforms=request.get("MaxConcurrentTransforms") or DEFAULT_MAX_CONCURRENT_TRANSFORMS,
+            invocations_timeout_s=float(client.get("InvocationsTimeoutInSeconds", DEFAULT_TIMEOUT_S)),
+            invocations_max_retries=client.get("InvocationsMaxRetries", DEFAULT_RETRIES),
+            s3_data_source=s3_data_source, s3_uri=s3_data_source["S3Uri"], content_type=given.get("ContentType"),
+            split_type=given["SplitType"], s3_output_path=output["S3OutputPath"], accept=output.get("Accept"),
+            assemble_with=output["AssembleWith"], input_filter=processing["InputFilter"],
+            output_filter=processing["OutputFilter"], join_source=processing["JoinSource"])
+
+
+@dataclass(frozen=True)
 class TransformJob:
     """A transform job as stored.
 
     `request` is the CreateTransformJob request as the service stored it (JSON values only,
-    defaults filled in); `stop_requested` tells the controller that StopTransformJob was called.
+    defaults filled in), kept to be echoed by DescribeTransformJob; `spec` is what controllers read
+    of it. `stop_requested` tells the controller that StopTransformJob was called.
     """
 
     name: str
     arn: str
     request: dict[str, Any]
-    status: str
+    spec: TransformJobSpec
+    status: TransformJobStatus
     failure_reason: str | None
     creation_time: datetime
     last_modified_time: datetime
@@ -81,8 +148,8 @@ class TransformJobRepository:
         now = self._clock()
         with self._db.write(lock="transform-jobs create") as session:
             check_unique(session, TransformJobRow, name, arn)
-            row = TransformJobRow(name=name, arn=arn, request=request, status=IN_PROGRESS, creation_time=now,
-                                  last_modified_time=now, stop_requested=False)
+            row = TransformJobRow(name=name, arn=arn, request=request, status=TransformJobStatus.IN_PROGRESS,
+                                  creation_time=now, last_modified_time=now, stop_requested=False)
             session.add(row)
             return _job(row)
 
@@ -90,58 +157,65 @@ class TransformJobRepository:
         """The job with this name, or None."""
         return get_row(self._db, TransformJobRow, name, _job)
 
-    def names_active(self) -> list[str]:
+    def names_to_reconcile(self) -> list[str]:
         """The names of the jobs that have not ended (InProgress or Stopping), oldest first: the controller's work."""
-        query = (select(TransformJobRow.name).where(TransformJobRow.status.not_in(ENDED_STATUSES))
-                 .order_by(TransformJobRow.id))
-        with self._db.read() as session:
-            return list(session.scalars(query))
+        return names_where(self._db, TransformJobRow, TransformJobRow.status.not_in(LIFECYCLE.ended))
 
     def list(self, filters: ListFilter = NO_FILTER, sort_by: SortKey = "CreationTime", ascending: bool = False,
              after_token: str | None = None, limit: int = 10) -> Page[TransformJob]:
         """A page of jobs in order (see records.list_rows)."""
         return list_rows(self._db, TransformJobRow, _job, filters, sort_by, ascending, after_token, limit)
 
-    def advance(self, name: str, status: str, *, failure_reason: str | None = None) -> TransformJob:
-        """Move the job to `status` now, recording `failure_reason` when given.
+    def advance(self, name: str, status: TransformJobStatus, *, failure_reason: str | None = None) -> TransformJob:
+        """Move the job to `status` now, recording `failure_reason` when given (None keeps the stored one).
 
         Advancing to InProgress means the job's instances are transforming: the first time sets
-        TransformStartTime. An ended status sets TransformEndTime. A job asked to stop is not
-        moved back to InProgress. Raises TransformJobNotFound, or StatusConflict if the job has ended.
+        TransformStartTime. An ended status sets TransformEndTime. A job being stopped ends Stopped: any
+        other move the controller asks for it is dropped. Raises TransformJobNotFound, or
+        IllegalTransition for a move LIFECYCLE does not allow (any move of an ended job).
         """
         with self._db.write(lock=f"transform-job {name}") as session:
-            row = _row_to_change(session, name)
+            row = _find(session, name)
             now = self._clock()
-            if status == IN_PROGRESS:
+            if status == TransformJobStatus.IN_PROGRESS:
                 row.transform_start_time = row.transform_start_time or now
-                if row.stop_requested:
-                    return _job(row)
-            row.status, row.last_modified_time = status, now
+            if row.status == TransformJobStatus.STOPPING and status != TransformJobStatus.STOPPED:
+                # StopTransformJob overtook the controller, which read the job before it: whatever the run it saw
+                # came to, the job ends Stopped (its next pass sees the request and ends it so).
+                return _job(row)
+            _move(row, status, now)
             row.failure_reason = failure_reason if failure_reason is not None else row.failure_reason
-            if status in ENDED_STATUSES:
-                row.transform_end_time = now
             return _job(row)
 
     def request_stop(self, name: str) -> TransformJob:
         """Mark an InProgress job stop-requested and move it to Stopping.
 
-        Raises TransformJobNotFound, or StatusConflict if the job is not InProgress.
+        Raises TransformJobNotFound, or StatusConflict if the job's status does not allow Stopping.
         """
         with self._db.write(lock=f"transform-job {name}") as session:
-            row = _row_to_change(session, name)
-            if row.status != IN_PROGRESS:
+            row = _find(session, name)
+            if not LIFECYCLE.allows(row.status, TransformJobStatus.STOPPING):
                 raise StatusConflict(name, row.status)
-            row.status, row.stop_requested, row.last_modified_time = STOPPING, True, self._clock()
+            row.stop_requested = True
+            _move(row, TransformJobStatus.STOPPING, self._clock())
             return _job(row)
 
 
-def _row_to_change(session: Session, name: str) -> TransformJobRow:
-    return row_to_change(session, TransformJobRow, name, TransformJobNotFound, ENDED_STATUSES, StatusConflict)
+def _move(row: TransformJobRow, status: TransformJobStatus, now: datetime) -> None:
+    """The one place a job's status changes: checked against LIFECYCLE; an ended status sets TransformEndTime."""
+    LIFECYCLE.check(row.name, row.status, status)
+    if status in LIFECYCLE.ended and row.status != status:
+        row.transform_end_time = now
+    row.status, row.last_modified_time = status, now
+
+
+def _find(session: Session, name: str) -> TransformJobRow:
+    return find_row(session, TransformJobRow, name, TransformJobNotFound)
 
 
 def _job(row: TransformJobRow) -> TransformJob:
     return TransformJob(
-        name=row.name, arn=row.arn, request=row.request, status=row.status, failure_reason=row.failure_reason,
-        creation_time=row.creation_time, last_modified_time=row.last_modified_time,
-        transform_start_time=row.transform_start_time, transform_end_time=row.transform_end_time,
-        stop_requested=row.stop_requested)
+        name=row.name, arn=row.arn, request=row.request, spec=TransformJobSpec.from_request(row.request),
+        status=TransformJobStatus(row.status), failure_reason=row.failure_reason, creation_time=row.creation_time,
+        last_modified_time=row.last_modified_time, transform_start_time=row.transform_start_time,
+        transform_end_time=row.transform_end_time, stop_requested=row.stop_requested)

@@ -167,7 +167,7 @@ def test_a_failing_update_leaves_the_endpoint_on_its_old_config(controller: Endp
     settle(controller, "rb")
     broken = spec({"a": (model(image, "new", FAIL_TO_LOAD="bad weights"), 1, 1.0)})
     platform.metadata.endpoints.request_update("rb", "config2", states(broken), broken)
-    endpoint = settle(controller, "rb", ("InService",))  # finish_update ends the Updating either way
+    endpoint = settle(controller, "rb", ("InService",))  # the update's outcome ends the Updating either way
     assert (endpoint.status, endpoint.config_name) == ("InService", "config")
     assert "could not load the model: bad weights" in (endpoint.failure_reason or "")
     assert invoke(platform, "rb").startswith("old")

@@ -68,6 +68,7 @@ def create(platform: Platform, name: str, containers: list[dict[str, Any]], **re
         "ModelName": name, "MaxPayloadInMB": 6, "BatchStrategy": "MultiRecord",
         "TransformInput": transform_input | request.pop("TransformInput", {}),
         "TransformOutput": {"S3OutputPath": f"s3://outputs/{name}", "AssembleWith": "Line"},
+        "DataProcessing": {"InputFilter": "$", "OutputFilter": "$", "JoinSource": "None"},
         "TransformResources": {"InstanceType": "ml.m5.large", "InstanceCount": 1}} | request)
 
 

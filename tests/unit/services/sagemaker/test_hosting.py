@@ -12,9 +12,8 @@ from botocore.validate import ParamValidator
 from modelbay.errors import AwsError, ResourceInUse, ValidationError
 from modelbay.services.base import Context
 from modelbay.services.sagemaker import OPERATIONS, endpoint_configs, endpoints, models, transform_jobs
-from modelbay.store.metadata import (
-    VariantState,
-)
+from modelbay.statuses import EndpointStatus
+from modelbay.store.metadata import VariantState
 from tests.helpers import T0
 
 MODEL = botocore.session.get_session().get_service_model("sagemaker")
@@ -199,7 +198,7 @@ def test_create_endpoint_refusals(ctx: Context) -> None:
 def test_describe_shows_what_the_controller_reported_and_the_pending_update(ctx: Context) -> None:
     _endpoint(ctx)
     image = {"SpecifiedImage": "modelbay/sklearn", "ResolvedImage": "modelbay/sklearn", "ResolutionTime": T0}
-    ctx.metadata.endpoints.record("e", status="InService", variants=[VariantState(
+    ctx.metadata.endpoints.advance("e", EndpointStatus.IN_SERVICE, variants=[VariantState(
         "AllTraffic", 0, 0, current_weight=1.0, current_instance_count=1, deployed_images=(image,))])
     _config(ctx, "c2", _variant("New", InitialInstanceCount=2))
     _call(ctx, "UpdateEndpoint", EndpointName="e", EndpointConfigName="c2",
@@ -222,13 +221,14 @@ def test_update_refusals_by_status_and_retained_properties(ctx: Context) -> None
     assert str(_error(ctx, "UpdateEndpoint", EndpointName="e", EndpointConfigName="c")) == (
         f'Cannot update in-progress endpoint "{arn}".')
     assert str(_error(ctx, "DeleteEndpoint", EndpointName="e")) == f'Cannot update in-progress endpoint "{arn}".'
-    ctx.metadata.endpoints.record("e", status="Failed", failure_reason="no")
-    assert str(_error(ctx, "UpdateEndpoint", EndpointName="e", EndpointConfigName="c")) == (
-        f'Cannot update failed endpoint "{arn}".')
-    ctx.metadata.endpoints.record("e", status="InService", failure_reason=None)
+    _endpoint(ctx, "f")  # Failed moves to nothing but Deleting, so another endpoint fails
+    ctx.metadata.endpoints.advance("f", EndpointStatus.FAILED, failure_reason="no")
+    assert str(_error(ctx, "UpdateEndpoint", EndpointName="f", EndpointConfigName="c")) == (
+        f'Cannot update failed endpoint "{PREFIX}:endpoint/f".')
+    ctx.metadata.endpoints.advance("e", EndpointStatus.IN_SERVICE)
     _call(ctx, "UpdateEndpointWeightsAndCapacities", EndpointName="e",
           DesiredWeightsAndCapacities=[{"VariantName": "AllTraffic", "DesiredWeight": 3.0, "DesiredInstanceCount": 4}])
-    ctx.metadata.endpoints.record("e", status="InService")
+    ctx.metadata.endpoints.advance("e", EndpointStatus.IN_SERVICE)
     _config(ctx, "c2", _variant(InitialInstanceCount=1, InitialVariantWeight=1.0))
     _call(ctx, "UpdateEndpoint", EndpointName="e", EndpointConfigName="c2", RetainAllVariantProperties=True,
           ExcludeRetainedVariantProperties=[{"VariantPropertyType": "DesiredWeight"}])
@@ -248,7 +248,7 @@ def test_update_refusals_by_status_and_retained_properties(ctx: Context) -> None
 ])
 def test_weights_refusals_write_nothing(ctx: Context, items: list[dict[str, Any]], words: str) -> None:
     _endpoint(ctx)
-    before = ctx.metadata.endpoints.record("e", status="InService")
+    before = ctx.metadata.endpoints.advance("e", EndpointStatus.IN_SERVICE)
     error = _error(ctx, "UpdateEndpointWeightsAndCapacities", EndpointName="e", DesiredWeightsAndCapacities=items)
     assert (error.code, words in str(error)) == ("ValidationException", True), str(error)
     assert ctx.metadata.endpoints.get("e") == before
@@ -257,7 +257,7 @@ def test_weights_refusals_write_nothing(ctx: Context, items: list[dict[str, Any]
 def test_delete_and_list_endpoints(ctx: Context) -> None:
     for name in ("b", "a"):
         _endpoint(ctx, name)
-    ctx.metadata.endpoints.record("a", status="InService")
+    ctx.metadata.endpoints.advance("a", EndpointStatus.IN_SERVICE)
     _call(ctx, "DeleteEndpoint", EndpointName="a")
     listed = _call(ctx, "ListEndpoints", SortBy="Name", SortOrder="Ascending")["Endpoints"]
     assert [(e["EndpointName"], e["EndpointStatus"]) for e in listed] == [("a", "Deleting"), ("b", "Creating")]

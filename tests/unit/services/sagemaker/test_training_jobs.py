@@ -18,6 +18,7 @@ from modelbay.services.sagemaker.training_jobs import (
     stop_training_job,
 )
 from modelbay.services.sagemaker.training_jobs import create_training_job as create
+from modelbay.statuses import SecondaryStatus, TrainingJobStatus
 from tests.helpers import T0
 
 MODEL = botocore.session.get_session().get_service_model("sagemaker")
@@ -81,8 +82,10 @@ def test_describe_gives_the_request_back_with_the_state(ctx: Context) -> None:
 
 def test_describe_of_an_ended_job_has_every_required_member_and_its_times(ctx: Context) -> None:
     _call(ctx, "CreateTrainingJob", **_request("j", StoppingCondition={"MaxRuntimeInSeconds": 60}))  # t+1
-    ctx.metadata.training_jobs.advance("j", "InProgress", "Training", "Training in progress")  # t+2
-    ctx.metadata.training_jobs.advance("j", "Completed", "Completed", "Training job completed",  # t+3
+    ctx.metadata.training_jobs.advance("j", TrainingJobStatus.IN_PROGRESS, secondary=SecondaryStatus.TRAINING,
+                                       message="Training in progress")  # t+2
+    ctx.metadata.training_jobs.advance("j", TrainingJobStatus.COMPLETED, secondary=SecondaryStatus.COMPLETED,
+                                       message="Training job completed",  # t+3
                                        model_artifacts="s3://elsewhere/model.tar.gz")
     description = _call(ctx, "DescribeTrainingJob", TrainingJobName="j")
     assert set(DESCRIBE_SHAPE.required_members) <= set(description) <= set(DESCRIBE_SHAPE.members)
@@ -92,6 +95,14 @@ def test_describe_of_an_ended_job_has_every_required_member_and_its_times(ctx: C
     assert [t["Status"] for t in description["SecondaryStatusTransitions"]] == ["Starting", "Training", "Completed"]
     assert "EndTime" in description["SecondaryStatusTransitions"][1]
     assert "EndTime" not in description["SecondaryStatusTransitions"][2]
+
+
+def test_a_stopping_condition_given_in_part_gets_the_default_max_runtime(ctx: Context) -> None:
+    _call(ctx, "CreateTrainingJob", **_request("j", StoppingCondition={"MaxPendingTimeInSeconds": 7200}))
+    description = _call(ctx, "DescribeTrainingJob", TrainingJobName="j")
+    assert description["StoppingCondition"] == {"MaxPendingTimeInSeconds": 7200, "MaxRuntimeInSeconds": 86400}
+    job = ctx.metadata.training_jobs.get("j")
+    assert job is not None and job.spec.max_runtime_in_seconds == 86400
 
 
 def test_describe_of_an_unknown_job_is_a_validation_error(ctx: Context) -> None:
@@ -161,7 +172,8 @@ def test_stop_moves_an_in_progress_job_to_stopping(ctx: Context) -> None:
 @pytest.mark.parametrize("status", ["Stopping", "Completed", "Failed", "Stopped"])
 def test_stop_of_a_job_that_is_not_in_progress_names_its_status(ctx: Context, status: str) -> None:
     _call(ctx, "CreateTrainingJob", **_request("j"))
-    ctx.metadata.training_jobs.advance("j", status, status, "moved")
+    ctx.metadata.training_jobs.advance("j", TrainingJobStatus(status), secondary=SecondaryStatus(status),
+                                       message="moved")
     with pytest.raises(ValidationError, match=f"^The request was rejected because the training job is in status "
                                               f"{status}.$"):
         stop_training_job(ctx, {"TrainingJobName": "j"})

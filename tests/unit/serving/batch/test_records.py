@@ -18,7 +18,7 @@ from modelbay.serving.batch.records import (
 )
 
 URI = "s3://in/data.csv"
-PLAIN = DataProcessing({}, "text/csv", None)
+PLAIN = DataProcessing("$", "$", "None", "text/csv", None)
 
 
 def records(data: bytes, split_type: str = "Line") -> list[Record]:
@@ -58,17 +58,17 @@ def test_max_payload_0_sets_no_limit() -> None:
 
 
 def test_input_filter_on_csv_treats_the_row_as_an_array() -> None:
-    processing = DataProcessing({"InputFilter": "$[1:]"}, "text/csv", None)
+    processing = DataProcessing("$[1:]", "$", "None", "text/csv", None)
     assert payloads(b"id1,5.1,3.5\nid2,\"a,b\",2\n", "MultiRecord", processing) == [b"5.1,3.5\n\"a,b\",2"]
 
 
 def test_input_filter_on_json() -> None:
-    processing = DataProcessing({"InputFilter": "$.features"}, "application/jsonlines", None)
+    processing = DataProcessing("$.features", "$", "None", "application/jsonlines", None)
     assert payloads(b'{"id": 1, "features": [1, 2]}\n', "SingleRecord", processing) == [b"[1,2]"]
 
 
 def test_an_input_filter_that_does_not_fit_fails_naming_the_line() -> None:
-    processing = DataProcessing({"InputFilter": "$[5]"}, "text/csv", None)
+    processing = DataProcessing("$[5]", "$", "None", "text/csv", None)
     with pytest.raises(RecordError, match=r"data.csv, line 1: InputFilter '\$\[5\]' cannot be applied: index 5"):
         payloads(b"a,b\n", "SingleRecord", processing)
 
@@ -86,52 +86,51 @@ def test_without_processing_an_answer_is_written_as_it_is_assembled_by_line_or_n
 
 
 def test_join_source_input_with_csv_appends_the_output_columns() -> None:
-    processing = DataProcessing({"JoinSource": "Input"}, "text/csv", "text/csv")
+    processing = DataProcessing("$", "$", "Input", "text/csv", "text/csv")
     assert output(processing, [b"id1,5.1", b"id2,4.9"], b"0,0.9\n1,0.1\n") == b"id1,5.1,0,0.9\nid2,4.9,1,0.1\n"
 
 
 def test_join_and_output_filter_keep_the_id_and_the_prediction() -> None:
-    processing = DataProcessing({"InputFilter": "$[1:]", "JoinSource": "Input", "OutputFilter": "$[0,-1]"},
-                                "text/csv", "text/csv")
+    processing = DataProcessing("$[1:]", "$[0,-1]", "Input", "text/csv", "text/csv")
     assert output(processing, [b"id1,5.1,3.5", b"id2,4.9,3.0"], b"setosa\nversicolor\n") == (
         b"id1,setosa\nid2,versicolor\n")
 
 
 def test_a_json_array_answer_for_several_records_is_one_element_each() -> None:
-    processing = DataProcessing({"JoinSource": "Input"}, "text/csv", "application/json")
+    processing = DataProcessing("$", "$", "Input", "text/csv", "application/json")
     assert output(processing, [b"a,1", b"b,2"], b"[0, 1]") == b"a,1,0\nb,2,1\n"
 
 
 def test_join_with_a_json_object_adds_sagemaker_output() -> None:
-    processing = DataProcessing({"InputFilter": "$.features", "JoinSource": "Input",
-                                 "OutputFilter": "$['id','SageMakerOutput']"}, "application/json", "application/json")
+    processing = DataProcessing("$.features", "$['id','SageMakerOutput']", "Input", "application/json",
+                                "application/json")
     written = output(processing, [b'{"id": "a", "features": [[1, 2]]}'], b"[2]")
     assert json.loads(written) == {"id": "a", "SageMakerOutput": [2]}
 
 
 def test_join_with_a_json_value_that_is_no_object_wraps_both() -> None:
-    processing = DataProcessing({"JoinSource": "Input"}, "application/json", "application/json")
+    processing = DataProcessing("$", "$", "Input", "application/json", "application/json")
     assert json.loads(output(processing, [b"[1, 2]"], b"0.5")) == {"SageMakerInput": [1, 2], "SageMakerOutput": 0.5}
 
 
 def test_output_filter_without_a_join_filters_the_output() -> None:
-    processing = DataProcessing({"OutputFilter": "$.label"}, "application/json", None)
+    processing = DataProcessing("$", "$.label", "None", "application/json", None)
     answer = b'{"label": "cat", "score": 0.9}'
     assert output(processing, [b"{}"], answer, answer_type="application/json") == b'"cat"\n'
 
 
 def test_the_formats_are_sniffed_when_no_content_type_says() -> None:
-    processing = DataProcessing({"JoinSource": "Input", "OutputFilter": "$[0,-1]"}, None, None)
+    processing = DataProcessing("$", "$[0,-1]", "Input", None, None)
     assert output(processing, [b"a,1,2"], b"7") == b"a,7\n"
 
 
 def test_a_joined_multi_record_answer_needs_one_line_per_record() -> None:
-    processing = DataProcessing({"JoinSource": "Input"}, "text/csv", "text/csv")
+    processing = DataProcessing("$", "$", "Input", "text/csv", "text/csv")
     with pytest.raises(RecordError, match=r"data.csv, lines 1-3: the model answered 2 lines for 3 records"):
         output(processing, [b"a", b"b", b"c"], b"1\n2\n")
 
 
 def test_an_output_filter_that_does_not_fit_fails_naming_the_line() -> None:
-    processing = DataProcessing({"JoinSource": "Input", "OutputFilter": "$[9]"}, "text/csv", "text/csv")
+    processing = DataProcessing("$", "$[9]", "Input", "text/csv", "text/csv")
     with pytest.raises(RecordError, match=r"data.csv, line 1: the output cannot be joined or filtered"):
         output(processing, [b"a", b"b"], b"1\n2\n")

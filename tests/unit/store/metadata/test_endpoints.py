@@ -1,4 +1,5 @@
-"""The endpoint repository on every metadata backend: requests, the controller's progress, and their races."""
+"""The endpoint repository on every metadata backend: requests, the controller's progress, their races, and the
+transitions table."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 
+from modelbay.statuses import EndpointStatus
 from modelbay.store.metadata import (
     EndpointNotFound,
     EndpointRepository,
@@ -16,8 +18,11 @@ from modelbay.store.metadata import (
     RecordExists,
     StatusConflict,
     UnknownVariants,
+    UpdateOutcome,
     VariantState,
 )
+from modelbay.store.metadata.endpoints import LIFECYCLE
+from modelbay.store.metadata.lifecycle import IllegalTransition
 from tests.helpers import T0
 
 SPEC = EndpointSpec(config={"ProductionVariants": [{"VariantName": "a", "ModelName": "m"}]},
@@ -41,8 +46,8 @@ def _create(endpoints: EndpointRepository, name: str = "e") -> None:
 
 def _in_service(endpoints: EndpointRepository, name: str = "e") -> None:
     _create(endpoints, name)
-    endpoints.record(name, status="InService", variants=[VariantState("a", 0, 0, current_weight=1.0,
-                                                                      current_instance_count=2)])
+    endpoints.advance(name, EndpointStatus.IN_SERVICE, variants=[VariantState("a", 0, 0, current_weight=1.0,
+                                                                              current_instance_count=2)])
 
 
 def test_create_then_get(endpoints: EndpointRepository) -> None:
@@ -59,7 +64,7 @@ def test_create_then_get(endpoints: EndpointRepository) -> None:
     assert endpoint.spec.containers("m") == [{"Image": "modelbay/sklearn"}]
     with pytest.raises(RecordExists):
         _create(endpoints, "e")
-    assert endpoints.names() == ["E"]
+    assert endpoints.names_to_reconcile() == ["E"]
 
 
 def test_record_keeps_desired_values_and_round_trips_wire_dicts(endpoints: EndpointRepository) -> None:
@@ -67,14 +72,13 @@ def test_record_keeps_desired_values_and_round_trips_wire_dicts(endpoints: Endpo
     status = {"Status": "Creating", "StatusMessage": "starting", "StartTime": T0}
     reported = VariantState("a", 9.0, 9, current_weight=1.0, current_instance_count=1, deployed_images=(IMAGE,),
                             status=(status,))
-    recorded = endpoints.record("e", status="InService", variants=[reported, VariantState("zz", 1, 1)])
+    recorded = endpoints.advance("e", EndpointStatus.IN_SERVICE, variants=[reported, VariantState("zz", 1, 1)])
     assert recorded.variants == (VariantState("a", 1.0, 2, 1.0, 1, (IMAGE,), (status,)),)
     assert recorded.status == "InService"
-    assert endpoints.record("e", failure_reason="boom").failure_reason == "boom"
-    assert endpoints.record("e", status="InService").failure_reason == "boom"  # unchanged unless given
-    assert endpoints.record("e", failure_reason=None).failure_reason is None
+    assert endpoints.advance("e", None, failure_reason="boom").failure_reason == "boom"
+    assert endpoints.advance("e", EndpointStatus.IN_SERVICE).failure_reason == "boom"  # unchanged unless given
     with pytest.raises(EndpointNotFound):
-        endpoints.record("nope", status="Failed")
+        endpoints.advance("nope", EndpointStatus.FAILED)
 
 
 def test_update_records_the_pending_config_until_it_is_finished(endpoints: EndpointRepository) -> None:
@@ -86,22 +90,24 @@ def test_update_records_the_pending_config_until_it_is_finished(endpoints: Endpo
     assert (updating.update_requested, updating.deployment_config) == (True, {"Blue": 1})
     assert updating.pending_since == updating.last_modified_time
     # the controller's pass over the old fleet reports progress, but cannot end the update
-    still = endpoints.record("e", status="InService", pending_variants=[VariantState("b", 0, 0, current_weight=1.0)])
+    still = endpoints.advance("e", EndpointStatus.IN_SERVICE,
+                              pending_variants=[VariantState("b", 0, 0, current_weight=1.0)])
     assert (still.status, still.pending_variants[0].current_weight) == ("Updating", 1.0)
-    done = endpoints.finish_update("e", succeeded=True)
+    done = endpoints.advance("e", EndpointStatus.IN_SERVICE, update=UpdateOutcome.DEPLOYED)
     assert (done.status, done.config_name, done.spec, done.generation) == ("InService", "new", NEW_SPEC, 1)
     assert done.deployed_generation == 1
     assert done.variants == (VariantState("b", 1.0, 1, current_weight=1.0),)
     assert (done.pending_config_name, done.pending_variants, done.pending_spec, done.update_requested) == (
         None, (), None, False)
-    with pytest.raises(StatusConflict):
-        endpoints.finish_update("e", succeeded=True)
+    with pytest.raises(IllegalTransition):  # the controller ends only an update in progress
+        endpoints.advance("e", EndpointStatus.IN_SERVICE, update=UpdateOutcome.DEPLOYED)
 
 
 def test_a_failed_update_keeps_the_old_config_and_records_why(endpoints: EndpointRepository) -> None:
     _in_service(endpoints)
     endpoints.request_update("e", "new", [VariantState("b", 1.0, 1)], NEW_SPEC)
-    failed = endpoints.finish_update("e", succeeded=False, failure_reason="image not found")
+    failed = endpoints.advance("e", EndpointStatus.IN_SERVICE, failure_reason="image not found",
+                               update=UpdateOutcome.ROLLED_BACK)
     assert (failed.status, failed.config_name, failed.failure_reason, failed.pending_config_name) == (
         "InService", "config", "image not found", None)
     assert failed.variants[0].current_instance_count == 2
@@ -110,10 +116,10 @@ def test_a_failed_update_keeps_the_old_config_and_records_why(endpoints: Endpoin
     assert (again.generation, again.deployed_generation, again.failure_reason) == (2, 0, None)
 
 
-@pytest.mark.parametrize("status", ["Creating", "Failed"])
-def test_requests_refused_by_status(endpoints: EndpointRepository, status: str) -> None:
+@pytest.mark.parametrize("status", [EndpointStatus.CREATING, EndpointStatus.FAILED])
+def test_requests_refused_by_status(endpoints: EndpointRepository, status: EndpointStatus) -> None:
     _create(endpoints)
-    endpoints.record("e", status=status)
+    endpoints.advance("e", status)
     for request in (lambda: endpoints.request_update("e", "new", [], NEW_SPEC),
                     lambda: endpoints.request_weights("e", {"a": (2.0, None)})):
         with pytest.raises(StatusConflict) as caught:
@@ -133,8 +139,8 @@ def test_weights_set_desired_values_and_a_settled_status_ends_them(endpoints: En
     updating = endpoints.request_weights("e", {"a": (None, 3)})
     assert (updating.status, updating.update_requested, updating.generation) == ("Updating", True, 0)
     assert (updating.variants[0].desired_weight, updating.variants[0].desired_instance_count) == (1.0, 3)
-    assert endpoints.record("e", status="Updating").update_requested
-    settled = endpoints.record("e", status="InService")
+    assert endpoints.advance("e", EndpointStatus.UPDATING).update_requested
+    settled = endpoints.advance("e", EndpointStatus.IN_SERVICE)
     assert (settled.status, settled.update_requested) == ("InService", False)
 
 
@@ -143,15 +149,15 @@ def test_delete_request_outranks_the_controllers_status(store: MetadataStore, en
     with pytest.raises(StatusConflict) as caught:
         endpoints.request_delete("e")  # SageMaker refuses while Creating
     assert caught.value.status == "Creating"
-    endpoints.record("e", status="Failed", failure_reason="no image")
+    endpoints.advance("e", EndpointStatus.FAILED, failure_reason="no image")
     deleting = endpoints.request_delete("e")
     assert (deleting.status, deleting.delete_requested, deleting.failure_reason) == ("Deleting", True, None)
-    assert endpoints.record("e", status="InService").status == "Deleting"
+    assert endpoints.advance("e", EndpointStatus.IN_SERVICE).status == "Deleting"
     with pytest.raises(StatusConflict):
         endpoints.request_delete("e")
     store.tags.add(_arn("e"), [("k", "v")])
     endpoints.delete("e")
-    assert (endpoints.get("e"), endpoints.names(), store.tags.list(_arn("e")).items) == (None, [], [])
+    assert (endpoints.get("e"), endpoints.names_to_reconcile(), store.tags.list(_arn("e")).items) == (None, [], [])
     with pytest.raises(EndpointNotFound):
         endpoints.delete("e")
 
@@ -159,7 +165,7 @@ def test_delete_request_outranks_the_controllers_status(store: MetadataStore, en
 def test_list_filters_by_status_and_times(endpoints: EndpointRepository) -> None:
     for name in ("b", "a", "c"):  # created at t+1 .. t+3
         _create(endpoints, name)
-    endpoints.record("a", status="InService")  # t+4
+    endpoints.advance("a", EndpointStatus.IN_SERVICE)  # t+4
     names = lambda **kw: [e.name for e in endpoints.list(**kw).items]  # noqa: E731
     assert names() == ["c", "a", "b"]
     assert names(filters=ListFilter(status="Creating"), sort_by="Name", ascending=True) == ["b", "c"]
@@ -175,7 +181,8 @@ def test_concurrent_requests_and_progress_lose_no_write(endpoints: EndpointRepos
     def controller() -> None:
         go.wait()
         for count in range(20):
-            endpoints.record("e", variants=[VariantState("a", 0, 0, current_weight=1.0, current_instance_count=count)])
+            endpoints.advance("e", None, variants=[VariantState("a", 0, 0, current_weight=1.0,
+                                                                current_instance_count=count)])
 
     thread = threading.Thread(target=controller)
     thread.start()
@@ -186,3 +193,30 @@ def test_concurrent_requests_and_progress_lose_no_write(endpoints: EndpointRepos
     assert endpoint is not None
     assert (endpoint.status, endpoint.variants[0].desired_weight, endpoint.variants[0].desired_instance_count,
             endpoint.variants[0].current_instance_count) == ("Updating", 5.0, 7, 19)
+
+
+def test_the_transitions_table_is_checked_where_the_controller_moves_an_endpoint(
+        endpoints: EndpointRepository) -> None:
+    assert LIFECYCLE.ended == {EndpointStatus.DELETING}
+    assert set(LIFECYCLE.moves) == set(EndpointStatus)
+    _create(endpoints)
+    assert endpoints.advance("e", EndpointStatus.FAILED, failure_reason="no image").status == "Failed"  # legal
+    with pytest.raises(IllegalTransition, match="e: Failed cannot move to InService"):
+        endpoints.advance("e", EndpointStatus.IN_SERVICE)
+    assert endpoints.get("e").status == "Failed"  # type: ignore[union-attr]  # nothing written
+    _create(endpoints, "f")
+    with pytest.raises(IllegalTransition, match="f: Creating cannot move to Deleting"):
+        endpoints.advance("f", EndpointStatus.DELETING)
+
+
+def test_the_table_says_which_requests_a_status_allows(endpoints: EndpointRepository) -> None:
+    updatable = {s for s in EndpointStatus if LIFECYCLE.allows(s, EndpointStatus.UPDATING)}
+    deletable = {s for s in EndpointStatus if LIFECYCLE.allows(s, EndpointStatus.DELETING)}
+    assert updatable == {EndpointStatus.IN_SERVICE}
+    assert deletable == {EndpointStatus.IN_SERVICE, EndpointStatus.FAILED, EndpointStatus.OUT_OF_SERVICE,
+                         EndpointStatus.UPDATE_ROLLBACK_FAILED}
+    _in_service(endpoints)
+    endpoints.request_weights("e", {"a": (2.0, None)})
+    with pytest.raises(StatusConflict) as caught:
+        endpoints.request_delete("e")  # Updating allows no delete
+    assert caught.value.status == "Updating"

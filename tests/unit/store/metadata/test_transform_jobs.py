@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from modelbay.statuses import TransformJobStatus
 from modelbay.store.metadata import (
     ListFilter,
     MetadataStore,
@@ -13,10 +14,19 @@ from modelbay.store.metadata import (
     StatusConflict,
     TransformJobNotFound,
     TransformJobRepository,
+    TransformJobSpec,
 )
+from modelbay.store.metadata.lifecycle import IllegalTransition
+from modelbay.store.metadata.transform_jobs import LIFECYCLE
 from tests.helpers import T0
 
-REQUEST = {"ModelName": "m", "TransformResources": {"InstanceType": "ml.m5.large", "InstanceCount": 1}}
+# A request as the service stores it (the defaults DescribeTransformJob shows filled in).
+REQUEST = {"ModelName": "m", "MaxPayloadInMB": 6,
+           "TransformInput": {"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://b/in"}},
+                              "CompressionType": "None", "SplitType": "None"},
+           "TransformOutput": {"S3OutputPath": "s3://b/out", "AssembleWith": "None"},
+           "DataProcessing": {"InputFilter": "$", "OutputFilter": "$", "JoinSource": "None"},
+           "TransformResources": {"InstanceType": "ml.m5.large", "InstanceCount": 1}}
 
 
 @pytest.fixture
@@ -52,9 +62,9 @@ def test_advance_sets_start_and_end_times(jobs: TransformJobRepository) -> None:
     assert started.transform_start_time == done.transform_start_time == _at(2)
     assert (done.status, done.transform_end_time, done.last_modified_time, done.failure_reason) == (
         "Failed", _at(4), _at(4), "ClientError: bad record")
-    with pytest.raises(StatusConflict) as caught:
+    with pytest.raises(IllegalTransition) as caught:
         jobs.advance("j", "Completed")
-    assert caught.value.status == "Failed"
+    assert caught.value.current == "Failed"
     with pytest.raises(TransformJobNotFound):
         jobs.advance("nope", "Completed")
 
@@ -71,12 +81,12 @@ def test_stop_only_from_in_progress_and_not_undone_by_a_late_advance(jobs: Trans
         jobs.request_stop("nope")
 
 
-def test_names_active_are_the_jobs_not_ended(jobs: TransformJobRepository) -> None:
+def test_names_to_reconcile_are_the_jobs_not_ended(jobs: TransformJobRepository) -> None:
     for name in ("a", "b", "c", "d"):
         _create(jobs, name)
     jobs.advance("a", "Completed")
     jobs.request_stop("c")
-    assert jobs.names_active() == ["b", "c", "d"]
+    assert jobs.names_to_reconcile() == ["b", "c", "d"]
 
 
 def test_list_filters_and_sorts(jobs: TransformJobRepository) -> None:
@@ -88,3 +98,50 @@ def test_list_filters_and_sorts(jobs: TransformJobRepository) -> None:
     assert names(sort_by="Status", ascending=True) == ["a", "b", "c"]
     assert names(filters=ListFilter(status="InProgress"), sort_by="Name", ascending=True) == ["b", "c"]
     assert names(filters=ListFilter(modified_after=_at(3))) == ["a"]
+
+
+def test_the_lifecycle_ends_in_completed_failed_or_stopped() -> None:
+    assert LIFECYCLE.ended == {TransformJobStatus.COMPLETED, TransformJobStatus.FAILED, TransformJobStatus.STOPPED}
+    assert set(LIFECYCLE.moves) == set(TransformJobStatus)
+
+
+def test_advance_makes_the_moves_the_lifecycle_allows_and_refuses_the_others(jobs: TransformJobRepository) -> None:
+    _create(jobs, "j")
+    assert jobs.advance("j", TransformJobStatus.COMPLETED).status is TransformJobStatus.COMPLETED
+    with pytest.raises(IllegalTransition, match="j: Completed cannot move to InProgress"):
+        jobs.advance("j", TransformJobStatus.IN_PROGRESS)
+    _create(jobs, "k")
+    with pytest.raises(IllegalTransition, match="k: InProgress cannot move to Stopped"):
+        jobs.advance("k", TransformJobStatus.STOPPED)  # only a stop request leads there
+    unchanged = jobs.get("k")
+    assert unchanged is not None and unchanged.status is TransformJobStatus.IN_PROGRESS
+
+
+def test_a_stop_request_wins_over_an_outcome_the_controller_saw_before_it(jobs: TransformJobRepository) -> None:
+    _create(jobs, "j")
+    jobs.request_stop("j")
+    assert jobs.advance("j", TransformJobStatus.FAILED, failure_reason="late").status is TransformJobStatus.STOPPING
+    stopped = jobs.advance("j", TransformJobStatus.STOPPED)
+    assert (stopped.status, stopped.failure_reason) == (TransformJobStatus.STOPPED, None)
+
+
+def test_a_stop_request_on_a_job_that_has_ended_is_a_status_conflict(jobs: TransformJobRepository) -> None:
+    _create(jobs, "j")
+    jobs.request_stop("j")
+    jobs.advance("j", TransformJobStatus.STOPPED)
+    with pytest.raises(StatusConflict) as caught:
+        jobs.request_stop("j")
+    assert caught.value.status == "Stopped"
+
+
+def test_the_spec_is_read_from_the_stored_request_with_the_defaults_describe_does_not_show(
+        jobs: TransformJobRepository) -> None:
+    _create(jobs, "j")
+    job = jobs.get("j")
+    assert job is not None
+    assert job.spec == TransformJobSpec(
+        model_name="m", instance_type="ml.m5.large", instance_count=1, environment={}, max_payload_mb=6,
+        batch_strategy="MultiRecord", max_concurrent_transforms=1, invocations_timeout_s=600.0,
+        invocations_max_retries=3, s3_data_source={"S3DataType": "S3Prefix", "S3Uri": "s3://b/in"},
+        s3_uri="s3://b/in", content_type=None, split_type="None", s3_output_path="s3://b/out", accept=None,
+        assemble_with="None", input_filter="$", output_filter="$", join_source="None")

@@ -1,0 +1,77 @@
+"""SageMaker's status vocabularies, each a StrEnum of every value its API model lists, in the model's order.
+
+Every layer speaks them: the store's lifecycles (each family's LIFECYCLE says which moves its
+statuses may make), the services and controllers, and the clients (the CLI's --status choices),
+so they live in this leaf module, as errors.py holds the error vocabulary.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class TrainingJobStatus(StrEnum):
+    """SageMaker's TrainingJobStatus, every value in the model's order."""
+
+    IN_PROGRESS = "InProgress"
+    COMPLETED = "Completed"
+    FAILED = "Failed"
+    STOPPING = "Stopping"
+    STOPPED = "Stopped"
+    DELETING = "Deleting"  # DeleteTrainingJob's: modelbay does not enter it yet
+
+
+class SecondaryStatus(StrEnum):
+    """SageMaker's SecondaryStatus of a training job, every value in the model's order."""
+
+    STARTING = "Starting"
+    LAUNCHING_ML_INSTANCES = "LaunchingMLInstances"
+    PREPARING_TRAINING_STACK = "PreparingTrainingStack"
+    DOWNLOADING = "Downloading"
+    DOWNLOADING_TRAINING_IMAGE = "DownloadingTrainingImage"
+    TRAINING = "Training"
+    UPLOADING = "Uploading"
+    STOPPING = "Stopping"
+    STOPPED = "Stopped"
+    MAX_RUNTIME_EXCEEDED = "MaxRuntimeExceeded"
+    COMPLETED = "Completed"
+    FAILED = "Failed"
+    INTERRUPTED = "Interrupted"
+    MAX_WAIT_TIME_EXCEEDED = "MaxWaitTimeExceeded"
+    UPDATING = "Updating"
+    RESTARTING = "Restarting"
+    PENDING = "Pending"
+
+
+class TransformJobStatus(StrEnum):
+    """SageMaker's TransformJobStatus."""
+
+    IN_PROGRESS = "InProgress"
+    COMPLETED = "Completed"
+    FAILED = "Failed"
+    STOPPING = "Stopping"
+    STOPPED = "Stopped"
+
+
+class EndpointStatus(StrEnum):
+    """SageMaker's EndpointStatus, every value in the model's order."""
+
+    OUT_OF_SERVICE = "OutOfService"
+    CREATING = "Creating"
+    UPDATING = "Updating"
+    SYSTEM_UPDATING = "SystemUpdating"
+    ROLLING_BACK = "RollingBack"
+    IN_SERVICE = "InService"
+    DELETING = "Deleting"
+    FAILED = "Failed"
+    UPDATE_ROLLBACK_FAILED = "UpdateRollbackFailed"
+
+
+class VariantStatus(StrEnum):
+    """SageMaker's VariantStatus (the Status of a production variant's VariantStatus), in the model's order."""
+
+    CREATING = "Creating"
+    UPDATING = "Updating"
+    DELETING = "Deleting"
+    ACTIVATING_TRAFFIC = "ActivatingTraffic"
+    BAKING = "Baking"
