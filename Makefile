@@ -5,8 +5,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 AWSCLI_V2 := .cache/awscli-v2
 AWSCLI_V2_STAMP := $(AWSCLI_V2)/.installed
-# framework environments (scikit-learn, XGBoost, PyTorch) are built once and kept here for demos and tests
-export MODELBAY_ENVIRONMENTS_DIR ?= $(CURDIR)/.cache/environments
+# framework environments (scikit-learn, XGBoost, PyTorch) are built once per user in ~/.cache/modelbay/environments
+# (or $XDG_CACHE_HOME/modelbay/environments) and shared by every server; the tests keep theirs in the clone
+test: export MODELBAY_ENVIRONMENTS_DIR ?= $(CURDIR)/.cache/environments
 
 .PHONY: install demo test lint bench bench-serving clean
 

@@ -13,10 +13,10 @@ requests/s through modelbay at concurrency 16, for SECONDS (default 3) each.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import multiprocessing
 import socket
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -147,4 +147,6 @@ def main(seconds: float) -> None:
 
 
 if __name__ == "__main__":
-    main(float(sys.argv[1]) if len(sys.argv) > 1 else 3.0)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("seconds", type=float, nargs="?", default=3.0, help="seconds per measurement (default 3)")
+    main(parser.parse_args().seconds)

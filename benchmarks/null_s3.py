@@ -9,7 +9,7 @@ itself can send on this machine, so the servers' figures can be read against it.
 
 from __future__ import annotations
 
-import sys
+import argparse
 from typing import Any
 
 import uvicorn
@@ -35,4 +35,7 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 
 if __name__ == "__main__":
-    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", loop="uvloop", http="httptools")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("port", type=int, help="the loopback port to listen on")
+    uvicorn.run(app, host="127.0.0.1", port=parser.parse_args().port, log_level="warning", loop="uvloop",
+                http="httptools")

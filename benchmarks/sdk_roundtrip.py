@@ -17,6 +17,7 @@ SDK's own polling can be told apart from modelbay's work. Prints medians and whe
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import os
 import shlex
@@ -105,8 +106,7 @@ def report(label: str, runs: list[tuple[dict[str, float], dict[str, float]]]) ->
     return total
 
 
-def main() -> None:
-    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 3
+def main(runs: int) -> None:
     with local_server() as server:
         point_at(server.url, server.data_dir)
         example = load_example()
@@ -117,4 +117,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", type=int, nargs="?", default=3, help="round trips per way of deploying (default 3)")
+    main(parser.parse_args().runs)

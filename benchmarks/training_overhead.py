@@ -5,7 +5,7 @@
 Starts a private server, uploads a sourcedir.tar.gz whose train.py prints one line, and runs
 JOBS (default 20) script-mode jobs on `modelbay/sklearn:1.2-1` one after another through boto3,
 after one untimed job that makes sure the framework environment is built (warm, as the target
-says; MODELBAY_ENVIRONMENTS_DIR, which `make bench` sets, keeps it between runs). For
+says; the per-user cache of framework environments keeps it between runs). For
 each it measures, against the client's clock when it called CreateTrainingJob (one machine, one
 clock): the first line's CloudWatch Logs event timestamp (what a user streaming logs sees), the
 time the program itself printed in that line, and the whole job's wall time (DescribeTrainingJob
@@ -14,10 +14,10 @@ polled every 50 ms until Completed). Prints median and p90 and whether the targe
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
 import statistics
-import sys
 import tarfile
 import time
 from dataclasses import dataclass
@@ -101,4 +101,6 @@ def main(jobs: int) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 20)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("jobs", type=int, nargs="?", default=20, help="timed jobs (default 20)")
+    main(parser.parse_args().jobs)

@@ -1,7 +1,8 @@
-"""Fixtures shared by the whole suite: real servers on free loopback ports."""
+"""Fixtures shared by the whole suite: real servers on free loopback ports; the check for leftover processes."""
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,10 +12,17 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from tests.helpers import ServerProcess, modelbay_server, moto_s3_server
+from tests.helpers import SHARED_ENVIRONMENTS, ServerProcess, modelbay_server, moto_s3_server
+
+pytest_plugins = ("tests.leftovers",)  # the run fails if a process it started is still running at its end
 
 POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 CREDENTIALS = {"aws_access_key_id": "AKIDTEST", "aws_secret_access_key": "secret", "region_name": "us-east-1"}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Framework environments go to the suite's shared cache (as `make test` sets it), never the user's own."""
+    os.environ.setdefault("MODELBAY_ENVIRONMENTS_DIR", str(SHARED_ENVIRONMENTS))
 
 
 @pytest.fixture(scope="session")

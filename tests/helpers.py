@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import signal
 import socket
 import subprocess
 import sys
@@ -18,6 +19,9 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+
+from modelbay.runtime.base import stop_all
+from modelbay.runtime.process import ProcessRuntime
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)  # when a test's Clock starts
 
@@ -43,6 +47,14 @@ def wait_until(check: Callable[[], object], timeout_s: float, what: str, every_s
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out after {timeout_s}s waiting for {what}")
         time.sleep(every_s)
+
+
+def is_running(pid: int) -> bool:
+    """True while `pid` runs (a zombie waiting for its parent counts as ended)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 def error_response(call: Callable[..., object], **params: object) -> dict[str, Any]:
@@ -161,13 +173,22 @@ class ServerProcess:
             self.proc.kill()
             self.proc.wait(timeout=10)
 
-    def stop(self) -> None:
+    def interrupt(self, sig: int = signal.SIGINT, timeout_s: float = 60) -> None:
+        """Ctrl-C (or SIGTERM), a graceful stop: in-flight requests finish, the instances stop unless kept; return
+        once the server has exited."""
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.kill()
+            self.proc.send_signal(sig)
+            self.proc.wait(timeout=timeout_s)
+
+    def stop(self) -> None:
+        """Stop the server gracefully (SIGKILL if it hangs), then the instances it left running, killed or told to
+        keep them: a test's server does not start again to adopt them."""
+        try:
+            self.interrupt(signal.SIGTERM)
+        except subprocess.TimeoutExpired:
+            self.kill()
+        if (self.data_dir / "runtime").is_dir():
+            stop_all(ProcessRuntime(self.data_dir / "runtime", namespaces=False), grace_s=5)
 
 
 @contextmanager

@@ -35,9 +35,11 @@ class Settings:
     max_request_bytes: int = 16 * 1024 * 1024  # non-streaming bodies (JSON, XML, forms)
     max_object_bytes: int = 5 * 1024**3  # one S3 PutObject or UploadPart, as S3 allows
     fsync: bool = False  # objects survive a crash of the machine, not only of the server
-    environments_dir: Path | None = None  # None: framework environments under data_dir
+    # framework environments, shared by every data directory and server of the user: see default_environments_dir
+    environments_dir: Path = field(default_factory=lambda: default_environments_dir(os.environ))
     stop_grace_s: float = 120.0  # SIGTERM to SIGKILL when a training job is stopped, as SageMaker waits
     zones: str | None = None  # comma-separated availability zones endpoint instances spread over
+    keep_instances: bool = False  # a graceful stop leaves instances running for the next server to adopt
 
     @property
     def metadata_url(self) -> str:
@@ -54,16 +56,11 @@ class Settings:
             return tuple(zone.strip() for zone in self.zones.split(",") if zone.strip())
         return tuple(f"{self.region}{letter}" for letter in "abc")
 
-    @property
-    def framework_environments_dir(self) -> Path:
-        """Where built framework environments are cached; several servers may share one."""
-        return self.environments_dir or self.data_dir / "environments"
-
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Defaults, then MODELBAY_<FIELD> variables, then explicit overrides (None ones ignored)."""
         environ = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
+        values: dict[str, Any] = {"environments_dir": default_environments_dir(environ)}
         for f in dataclasses.fields(cls):
             raw = environ.get(f"MODELBAY_{f.name.upper()}")
             if raw is not None and raw != "":
@@ -73,6 +70,14 @@ class Settings:
             if values.get(name) is not None:
                 values[name] = Path(values[name]).expanduser()
         return cls(**values)
+
+
+def default_environments_dir(environ: Mapping[str, str]) -> Path:
+    """The user's cache (XDG base directories: $XDG_CACHE_HOME, else ~/.cache) holds framework environments, so
+    every data directory and server of the user builds each one once."""
+    cache_home = environ.get("XDG_CACHE_HOME", "")
+    base = Path(cache_home) if os.path.isabs(cache_home) else Path.home() / ".cache"  # XDG: ignore a relative path
+    return base / "modelbay" / "environments"
 
 
 def _convert(type_name: Any, raw: str) -> Any:

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import socket
-import tempfile
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any
@@ -21,20 +19,30 @@ import uvloop
 
 from modelbay.api.app import build_app
 from modelbay.config import Settings
-from modelbay.controllers.loops import background_loops
+from modelbay.controllers.loops import controllers
+from modelbay.user_files import write_text
 
 log = logging.getLogger("modelbay")
 
 
 def serve(settings: Settings, address_file: Path | None = None, announce: bool = True) -> None:
-    """Serve until interrupted (SIGINT/SIGTERM end it gracefully)."""
+    """Serve until interrupted: SIGINT/SIGTERM end it gracefully (in-flight requests finish, then the
+    instances stop, see controllers/loops.py)."""
     sock = bind(settings.host, settings.port)
     host, port = sock.getsockname()[:2]
     url = f"http://{_url_host(host)}:{port}"
-    app = build_app(settings, virtual_hosts=_virtual_hosts(settings.host), background=background_loops)
+    app = build_app(settings, virtual_hosts=_virtual_hosts(settings.host), background=controllers)
     server = uvicorn.Server(uvicorn_config(app))
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:  # uvicorn picks a loop only in run()
-        runner.run(_serve(server, sock, url, address_file, announce))
+        runner.run(_serve(server, sock, url, address_file, announcement(url, settings) if announce else None))
+
+
+def announcement(url: str, settings: Settings) -> str:
+    """What a person starting the server is told: where it listens, where its data is, how to stop it."""
+    ending = ("and leaves its instances running for the next server to adopt" if settings.keep_instances
+              else "and its instances (--keep-instances leaves them running)")
+    return (f"modelbay listening on {url}\ndata in {_home_relative(settings.data_dir)}, framework environments in "
+            f"{_home_relative(settings.environments_dir)}\nCtrl-C stops the server {ending}")
 
 
 def uvicorn_config(app: Any) -> uvicorn.Config:
@@ -45,15 +53,16 @@ def uvicorn_config(app: Any) -> uvicorn.Config:
 
 
 async def _serve(server: uvicorn.Server, sock: socket.socket, url: str, address_file: Path | None,
-                 announce: bool) -> None:
+                 announcement: str | None) -> None:
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started and not task.done():
         await asyncio.sleep(0.01)
     if server.started:
-        if announce:
-            print(f"modelbay listening on {url}", flush=True)
+        if announcement is not None:
+            print(announcement, flush=True)
         if address_file is not None:
-            write_atomically(address_file, url + "\n")
+            address_file.parent.mkdir(parents=True, exist_ok=True)
+            write_text(address_file, url + "\n")  # atomically: a reader never sees half an address
     await task
 
 
@@ -67,17 +76,16 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False) as tmp:
-        tmp.write(text)
-    os.replace(tmp.name, path)
-
-
 def _url_host(host: str) -> str:
     if host in ("0.0.0.0", ""):
         return "127.0.0.1"
     return f"[{host}]" if ":" in host else host
+
+
+def _home_relative(path: Path) -> str:
+    """`path` as a person would type it: under the home directory, as ~/..."""
+    path = path.absolute()
+    return str(Path("~") / path.relative_to(Path.home())) if path.is_relative_to(Path.home()) else str(path)
 
 
 def _virtual_hosts(host: str) -> Collection[str]:

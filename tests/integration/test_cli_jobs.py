@@ -78,3 +78,16 @@ def test_unknown_job_is_one_clear_error(server: ServerProcess) -> None:
         assert done.returncode == 1
         assert "ValidationException" in done.stderr
         assert "Traceback" not in done.stderr
+
+
+def test_a_table_at_80_columns_shows_a_long_job_name_whole(sagemaker: Any, server: ServerProcess, bucket: str,
+                                                           unique: str, scratch: Path) -> None:
+    name = f"{unique}-{'x' * (62 - len(unique))}"  # 63 characters, the longest SageMaker allows
+    create(sagemaker, name, program(scratch / "image", "echo done\n"), bucket)
+    wait_for_status(sagemaker, name, "Completed", "Failed")
+    table = modelbay("jobs", "list", "--name-contains", unique, url=server.url, env={"COLUMNS": "80"})
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    assert any(name in line for line in lines) and "…" not in table.stdout, table.stdout
+    assert max(len(line.rstrip()) for line in lines) <= 80
+    assert "Completed" in table.stdout  # the status still fits; less important columns wrap or go

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from modelbay.sdk import local_server
+from tests.helpers import is_running, wait_until
+from tests.integration.test_training_jobs import create, program
 
 
 def test_local_server_yields_a_working_server(tmp_path: Path) -> None:
@@ -17,3 +21,16 @@ def test_local_server_yields_a_working_server(tmp_path: Path) -> None:
         assert server.client("sts").get_caller_identity()["Account"] == "000000000000"
     with local_server(tmp_path / "data") as again:  # same data directory: the object is still there
         assert again.s3.get_object(Bucket="demo", Key="k")["Body"].read() == b"v"
+
+
+def test_a_local_server_in_a_temporary_directory_leaves_no_instance_behind(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MODELBAY_KEEP_INSTANCES", "1")  # the user's setting, which cannot hold for a deleted directory
+    pid_file = tmp_path / "pid"
+    with local_server() as server:
+        server.s3.create_bucket(Bucket="scratch")
+        server.s3.put_object(Bucket="scratch", Key="data/rows.csv", Body=b"1,2\n")
+        create(server.sagemaker, "waits", program(tmp_path / "image", f"echo $$ > {pid_file}.tmp\n"
+                                                  f"mv {pid_file}.tmp {pid_file}\nexec sleep 300\n"), "scratch")
+        wait_until(pid_file.exists, 60, "the job's program to start")
+    assert not is_running(int(pid_file.read_text()))

@@ -80,6 +80,7 @@ PYTORCH_DDP_SCRIPT = """
     print(f"loss={loss.item():.6f} weight={weights.item():.3f}")
     if rank == 0:
         torch.save(model.module.state_dict(), os.path.join(os.environ["SM_MODEL_DIR"], "model.pth"))
+    dist.barrier()  # both ranks leave together: gloo aborts a process whose peer tore down mid-exchange
     dist.destroy_process_group()
 """
 

@@ -7,7 +7,8 @@ records the program's exit in a file, so a job whose program ends well after the
 completes. When the instance is killed too while the server is down, supervisor and all, as when
 the whole machine goes, the restarted controller finds a record saying "running" with no exit
 recorded and ends the job Failed with the lost reason. A job that had completed before the crash
-keeps its status, ModelArtifacts and model.tar.gz.
+keeps its status, ModelArtifacts and model.tar.gz. A server stopped gracefully stops its instances
+(unless told to keep them): a job running then is Failed when the server comes back, and says why.
 """
 
 from __future__ import annotations
@@ -24,9 +25,10 @@ from typing import Any
 
 import pytest
 
+from modelbay.controllers.loops import SHUTDOWN_REASON
 from modelbay.controllers.training_jobs.controller import LOST_REASON
 from tests.conftest import client
-from tests.helpers import ServerProcess, wait_until
+from tests.helpers import ServerProcess, is_running, wait_until
 from tests.integration.test_training_jobs import WAITER, create, program
 
 BUCKET = "restart"
@@ -54,9 +56,9 @@ def test_running_job_fails_as_lost_and_finished_job_is_intact_after_sigkill(cras
 
     # STEP 3: crash; the instance, in its own session, outlives the server; then it goes too
     server.kill()
-    assert _is_alive(pid), "the instance should outlive the SIGKILLed server (it has its own session)"
+    assert is_running(pid), "the instance should outlive the SIGKILLed server (it has its own session)"
     _kill_instance(pid)
-    wait_until(lambda: not _is_alive(pid), 30, "the instance's processes to end")
+    wait_until(lambda: not is_running(pid), 30, "the instance's processes to end")
 
     # STEP 4: restart on the same data dir: the store and the runtime records are all there is
     sagemaker, s3 = _start(server)
@@ -88,7 +90,7 @@ def test_job_running_through_a_server_crash_completes_after_the_restart(crash: C
 
     server.kill()
     sagemaker, s3 = _start(server)  # adopts the instance, whose program has not ended yet
-    assert _is_alive(pid)
+    assert is_running(pid)
     assert sagemaker.describe_training_job(TrainingJobName="survivor")["TrainingJobStatus"] == "InProgress"
     go_file.touch()
     sagemaker.get_waiter("training_job_completed_or_stopped").wait(TrainingJobName="survivor",
@@ -96,6 +98,24 @@ def test_job_running_through_a_server_crash_completes_after_the_restart(crash: C
     job = sagemaker.describe_training_job(TrainingJobName="survivor")
     assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
     assert _model_txt(s3, "out/survivor/output/model.tar.gz") == b"1,2\n"
+
+
+def test_a_job_running_when_the_server_stops_gracefully_fails_saying_why(crash: Crash) -> None:
+    server, scratch, pid_file, go_file = crash.server, crash.scratch, crash.pid_file, crash.go_file
+    sagemaker, s3 = _start(server)
+    _put_rows(s3)
+    create(sagemaker, "cut", _waiting_program(scratch / "image", pid_file, go_file, COPY_ROWS), BUCKET)
+    wait_until(pid_file.exists, 60, "the job's program to start")
+    pid = int(pid_file.read_text())
+
+    server.interrupt(signal.SIGTERM)
+    assert not is_running(pid)  # stopped before the server exited
+    sagemaker, s3 = _start(server)
+    wait_until(lambda: sagemaker.describe_training_job(TrainingJobName="cut")["TrainingJobStatus"] != "InProgress",
+               60, "the job to end")
+    job = sagemaker.describe_training_job(TrainingJobName="cut")
+    assert (job["TrainingJobStatus"], job["SecondaryStatus"], job["FailureReason"]) == (
+        "Failed", "Failed", f"InternalServerError: the training job's instances were {SHUTDOWN_REASON}")
 
 
 @dataclass(frozen=True)
@@ -147,15 +167,6 @@ def _waiting_program(directory: Path, pid_file: Path, go_file: Path, then: str =
     """A program that writes its pid to `pid_file`, waits for `go_file` to exist, then runs `then`."""
     return program(directory, f"echo $$ > {pid_file}.tmp\nmv {pid_file}.tmp {pid_file}\necho waiting\n"
                               f"while [ ! -e {go_file} ]; do sleep 0.05; done\n{then}")
-
-
-def _is_alive(pid: int) -> bool:
-    """True while `pid` runs (a zombie waiting for its reaper counts as gone)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return state != "Z"
 
 
 def _kill_instance(pid: int) -> None:

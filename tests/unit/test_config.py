@@ -33,9 +33,20 @@ def test_booleans_from_the_environment() -> None:
 def test_paths_and_floats_from_the_environment(tmp_path: Path) -> None:
     settings = Settings.from_env({"MODELBAY_ENVIRONMENTS_DIR": "~/envs", "MODELBAY_STOP_GRACE_S": "2.5"},
                                  data_dir=tmp_path)
-    assert settings.framework_environments_dir == Path.home() / "envs"
+    assert settings.environments_dir == Path.home() / "envs"
     assert settings.stop_grace_s == 2.5
-    assert Settings.from_env({}, data_dir=tmp_path).framework_environments_dir == tmp_path / "environments"
+
+
+def test_framework_environments_are_cached_per_user_whatever_the_data_dir(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    environ = {"XDG_CACHE_HOME": str(cache)}
+    first, second = (Settings.from_env(environ, data_dir=tmp_path / name) for name in ("a", "b"))
+    assert first.environments_dir == second.environments_dir == cache / "modelbay" / "environments"
+    default = Path.home() / ".cache" / "modelbay" / "environments"
+    assert Settings.from_env({}, data_dir=tmp_path).environments_dir == default
+    assert Settings.from_env({"XDG_CACHE_HOME": "relative/cache"}).environments_dir == default  # XDG says so
+    assert Settings.from_env({**environ, "MODELBAY_ENVIRONMENTS_DIR": str(tmp_path / "envs")}
+                             ).environments_dir == tmp_path / "envs"
 
 
 def test_availability_zones() -> None:

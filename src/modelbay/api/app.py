@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Collection, Coroutine, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Collection
+from contextlib import AbstractAsyncContextManager
 
 import botocore.session
 from starlette.applications import Starlette
@@ -37,14 +36,14 @@ _CODECS: dict[str, type[Codec]] = {
 _METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]
 
 
-Background = Callable[[Platform], Sequence[Coroutine[Any, Any, None]]]
+Background = Callable[[Platform], AbstractAsyncContextManager[None]]
 
 
-def build_app(settings: Settings, virtual_hosts: Collection[str] = (), background: Background = lambda _: ()
-              ) -> Starlette:
+def build_app(settings: Settings, virtual_hosts: Collection[str] = (),
+              background: Background = lambda _: contextlib.nullcontext()) -> Starlette:
     """Open the stores and wire the APIs; `virtual_hosts` are host names under which S3 buckets
-    may be addressed as `<bucket>.<host>` (besides `localhost`); `background` gives the loops
-    (controllers) to run while the app serves."""
+    may be addressed as `<bucket>.<host>` (besides `localhost`); `background` is what runs while
+    the app serves (the controllers), entered at start-up and left at shutdown, before the stores close."""
     platform = open_platform(settings)
     operations = served_operations()
     codecs = {name: make_codec(name, settings, virtual_hosts) for name in operations}
@@ -53,13 +52,8 @@ def build_app(settings: Settings, virtual_hosts: Collection[str] = (), backgroun
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        tasks = [asyncio.create_task(loop) for loop in background(platform)]
-        yield
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        async with background(platform):
+            yield
         audit.close()
         platform.metadata.close()
 

@@ -9,12 +9,14 @@ the execution role that every modelbay account has. The file is JSON, which ever
 from __future__ import annotations
 
 import configparser
+import io
 import json
 import os
 from pathlib import Path
 from typing import Any
 
 from modelbay.config import DEFAULT_EXECUTION_ROLE
+from modelbay.user_files import write_text
 
 
 def execution_role_arn(account: str) -> str:
@@ -43,9 +45,7 @@ def write_sagemaker_defaults(data_dir: Path, account: str, region: str) -> Path:
     """Write the defaults under `data_dir` (atomically: a shell may be reading it) and return its path."""
     path = data_dir / "sagemaker" / "config.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
-    staged = path.with_name(f".{path.name}.{os.getpid()}")
-    staged.write_text(json.dumps(sagemaker_defaults(account, region), indent=2) + "\n")
-    staged.replace(path)
+    write_text(path, json.dumps(sagemaker_defaults(account, region), indent=2) + "\n")
     return path
 
 
@@ -65,5 +65,6 @@ def _set_section(path: Path, section: str, values: dict[str, str]) -> None:
     parser.read(path)
     parser[section] = values
     path.parent.mkdir(parents=True, exist_ok=True)
-    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:  # holds a secret
-        parser.write(out)
+    text = io.StringIO()
+    parser.write(text)
+    write_text(path, text.getvalue(), mode=0o600)  # a new file holds a secret

@@ -12,24 +12,14 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from modelbay.cli.output import (
-    Output,
-    facts_table,
-    list_options,
-    local_time,
-    reported_errors,
-    reported_failures,
-    resource,
-    styled,
-    summaries,
-    url_option,
-)
-from modelbay.sdk import EndpointFailed, Predictor, Session, client, resolve_url
+from modelbay.cli.commands import Commands, aws_client, sdk_session
+from modelbay.cli.listing import list_options, summaries
+from modelbay.cli.output import facts_table, local_time, output, resource, styled, titled_table
+from modelbay.sdk import EndpointFailed, Predictor, resolve_url
 from modelbay.sdk.waiting import wait_for
 from modelbay.statuses import EndpointStatus
 
-app = typer.Typer(help="List, describe, reweigh and delete the endpoints of a modelbay server.", no_args_is_help=True)
-app.callback()(url_option)
+app = Commands(help="List, describe, reweigh and delete the endpoints of a modelbay server.")
 T = TypeVar("T")
 _STATUS, _NAME_CONTAINS, _MAX = list_options("endpoints")
 _COLUMNS = ["Name", "Status", "Variants", "Created"]
@@ -45,23 +35,21 @@ def list_endpoints(
     most: int | None = _MAX,
 ) -> None:
     """List endpoints, newest first, with each variant's weight and instance count."""
-    with reported_errors():
-        sagemaker = client("sagemaker", ctx.obj["url"])
-        filters = {"StatusEquals": status, "NameContains": name_contains}
-        described = [_described(sagemaker, summary["EndpointName"])
-                     for summary in summaries(sagemaker, "list_endpoints", "Endpoints", filters, most)]
-        out = Output(ctx.obj["json"])
-        out.table(_COLUMNS, described if out.as_json else [_row(endpoint) for endpoint in described])
+    sagemaker = aws_client(ctx, "sagemaker")
+    filters = {"StatusEquals": status, "NameContains": name_contains}
+    described = [_described(sagemaker, summary["EndpointName"])
+                 for summary in summaries(sagemaker, "list_endpoints", "Endpoints", filters, most)]
+    out = output(ctx)
+    out.table(_COLUMNS, described if out.as_json else [_row(endpoint) for endpoint in described])
 
 
 @app.command()
 def describe(ctx: typer.Context, name: str) -> None:
     """Show an endpoint: status, failure reason, each variant's weights, instances, images and status, and where
     each serving instance runs."""
-    with reported_errors():
-        endpoint = _described(client("sagemaker", ctx.obj["url"]), name)
-        endpoint["Instances"] = _instances(ctx.obj["url"], name)
-        Output(ctx.obj["json"]).result(endpoint, _description(endpoint))
+    endpoint = _described(aws_client(ctx, "sagemaker"), name)
+    endpoint["Instances"] = _instances(ctx.obj["url"], name)
+    output(ctx).result(endpoint, _description(endpoint))
 
 
 @app.command("update-weights")
@@ -78,21 +66,19 @@ def update_weights(
     desired_counts = assignments(counts, int, "N")
     if not desired_weights and not desired_counts:
         raise typer.BadParameter("give VARIANT=WEIGHT arguments, --count VARIANT=N options, or both")
-    with reported_failures():
-        Predictor(name, Session(ctx.obj["url"])).update_weights(desired_weights, desired_counts, wait=wait)
-        Output(ctx.obj["json"]).result({"EndpointName": name}, f"updated {name}" if wait else f"updating {name}")
+    Predictor(name, sdk_session(ctx)).update_weights(desired_weights, desired_counts, wait=wait)
+    output(ctx).result({"EndpointName": name}, f"updated {name}" if wait else f"updating {name}")
 
 
 @app.command()
 def delete(ctx: typer.Context, name: str,
            wait: bool = typer.Option(False, "--wait", help="Return once the endpoint is gone.")) -> None:
     """Delete an endpoint (its endpoint config and models stay): its instances drain and stop."""
-    with reported_failures():
-        sagemaker = client("sagemaker", ctx.obj["url"])
-        sagemaker.delete_endpoint(EndpointName=name)
-        if wait and (reason := wait_for(sagemaker, "endpoint_deleted", EndpointName=name)):
-            raise EndpointFailed(name, reason)
-        Output(ctx.obj["json"]).result({"EndpointName": name}, f"deleted {name}" if wait else f"deleting {name}")
+    sagemaker = aws_client(ctx, "sagemaker")
+    sagemaker.delete_endpoint(EndpointName=name)
+    if wait and (reason := wait_for(sagemaker, "endpoint_deleted", EndpointName=name)):
+        raise EndpointFailed(name, reason)
+    output(ctx).result({"EndpointName": name}, f"deleted {name}" if wait else f"deleting {name}")
 
 
 def assignments(items: list[str], kind: Callable[[str], T], what: str) -> dict[str, T]:
@@ -118,7 +104,7 @@ def _instances(url: str | None, name: str) -> list[dict[str, Any]]:
         if answer.status_code == httpx.codes.NOT_FOUND:
             return []
         answer.raise_for_status()
-    except httpx.HTTPError as error:  # as an OSError, reported_errors prints it as one line
+    except httpx.HTTPError as error:  # an OSError, reported as one line
         raise ConnectionError(f"instances of {name}: {error}") from None
     instances: list[dict[str, Any]] = answer.json()["Instances"]
     return instances
@@ -143,8 +129,8 @@ def _description(endpoint: dict[str, Any]) -> Group:
                          "Endpoint config": endpoint["EndpointConfigName"],
                          "Created": local_time(endpoint["CreationTime"]),
                          "Last modified": local_time(endpoint["LastModifiedTime"])})
-    variants = Table("Variant", "Weight (current/desired)", "Instances (current/desired)", "Status", "Images",
-                     box=None, header_style="bold", title="Production variants", title_justify="left")
+    variants = titled_table("Production variants", "Variant", "Weight (current/desired)",
+                            "Instances (current/desired)", "Status", "Images")
     for variant in endpoint.get("ProductionVariants", []):
         variants.add_row(*_variant_cells(variant))
     if not endpoint["Instances"]:
@@ -153,8 +139,7 @@ def _description(endpoint: dict[str, Any]) -> Group:
 
 
 def _instances_table(instances: list[dict[str, Any]]) -> Table:
-    table = Table("Variant", "Instance", "Zone", "In rotation", box=None, header_style="bold",
-                  title="Serving instances", title_justify="left")
+    table = titled_table("Serving instances", "Variant", "Instance", "Zone", "In rotation")
     for instance in instances:
         table.add_row(escape(instance["variant"]), instance["instance_id"], instance["zone"],
                       "yes" if instance["in_rotation"] else "[yellow]no[/yellow]")

@@ -1,4 +1,5 @@
-"""`modelbay images`: register directories as images in the server's registry (the ECR API), list, remove."""
+"""`modelbay images`: register directories as images in the server's registry (the ECR API), list, remove; and
+the framework environments built on this machine (cli/environments.py)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 
-from modelbay.cli.output import Output, fail, local_time, report, reported_errors, url_option
-from modelbay.sdk.clients import client
+from modelbay.cli import environments
+from modelbay.cli.commands import Commands, aws_client
+from modelbay.cli.output import console, fail, local_time, output, report
 
-app = typer.Typer(help="Register, list and remove the images training jobs name (a modelbay server's ECR registry).",
-                  no_args_is_help=True)
-app.callback()(url_option)
+app = Commands(help="Register, list and remove the images training jobs name (a modelbay server's ECR registry); "
+                    "list and prune the framework environments built on this machine.")
 # The wire contract with the server's ECR service for a bring-your-own image on this machine.
 DIRECTORY_MEDIA_TYPE = "application/vnd.modelbay.directory.v1+json"
 PROGRAMS = ("train", "serve")  # SageMaker starts an image as `<image> train` or `<image> serve`
@@ -37,26 +39,25 @@ def register(
     if problem:
         fail(problem)
     manifest = json.dumps({"schemaVersion": 1, "mediaType": DIRECTORY_MEDIA_TYPE, "directory": str(path)})
-    with reported_errors():
-        ecr = client("ecr", ctx.obj["url"])
-        uri = f"{_repository_uri(ecr, name)}:{tag}"
-        with contextlib.suppress(ecr.exceptions.ImageAlreadyExistsException):  # registered before: same answer
-            ecr.put_image(repositoryName=name, imageManifest=manifest, imageManifestMediaType=DIRECTORY_MEDIA_TYPE,
-                          imageTag=tag)
+    ecr = aws_client(ctx, "ecr")
+    uri = f"{_repository_uri(ecr, name)}:{tag}"
+    with contextlib.suppress(ecr.exceptions.ImageAlreadyExistsException):  # registered before: same answer
+        ecr.put_image(repositoryName=name, imageManifest=manifest, imageManifestMediaType=DIRECTORY_MEDIA_TYPE,
+                      imageTag=tag)
     # print, not rich: a long URI must stay on one line for `$(modelbay images register ...)`
     print(json.dumps({"imageUri": uri, "directory": str(path)}) if ctx.obj["json"] else uri)
 
 
 @app.command("list")
-def list_images(ctx: typer.Context,
-                as_json: bool = typer.Option(False, "--json", help="Print the images as JSON.")) -> None:
+def list_images(ctx: typer.Context) -> None:
     """List every image: one row per tag, and one for each untagged image."""
-    with reported_errors():
-        ecr = client("ecr", ctx.obj["url"])
-        pages = ecr.get_paginator("describe_repositories").paginate()
-        rows = [row for page in pages for repository in page["repositories"] for row in _rows(ecr, repository)]
-    out = Output(as_json or ctx.obj["json"])
-    out.table(_COLUMNS, rows if out.as_json else [_table_row(row) for row in rows])
+    ecr = aws_client(ctx, "ecr")
+    pages = ecr.get_paginator("describe_repositories").paginate()
+    rows = [row for page in pages for repository in page["repositories"] for row in _rows(ecr, repository)]
+    out = output(ctx)
+    out.table(_COLUMNS, rows if out.as_json else [_table_row(row) for row in rows], names=("Repository", "Tag"))
+    if not out.as_json:  # the built-in framework images are no registry's: built on this machine, with their sizes
+        console.print(escape(environments.summary()), highlight=False)
 
 
 @app.command()
@@ -65,16 +66,20 @@ def remove(ctx: typer.Context,
                                            "image once it has no tag left); NAME removes the repository.")) -> None:
     """Remove a tag, or a whole repository with all its images."""
     name, _, tag = reference.partition(":")  # repository names never hold a colon
-    with reported_errors():
-        ecr = client("ecr", ctx.obj["url"])
-        if tag:
-            failures = ecr.batch_delete_image(repositoryName=name, imageIds=[{"imageTag": tag}])["failures"]
-            if failures:
-                report(f"{reference}: {failures[0]['failureReason']}")
-                raise typer.Exit(1)
-        else:
-            ecr.delete_repository(repositoryName=name, force=True)
-        _output(ctx).result({"removed": reference}, f"removed {reference}")
+    ecr = aws_client(ctx, "ecr")
+    if tag:
+        failures = ecr.batch_delete_image(repositoryName=name, imageIds=[{"imageTag": tag}])["failures"]
+        if failures:
+            report(f"{reference}: {failures[0]['failureReason']}")
+            raise typer.Exit(1)
+    else:
+        ecr.delete_repository(repositoryName=name, force=True)
+    output(ctx).result({"removed": reference}, f"removed {reference}")
+
+
+# after the registry's commands, so `modelbay images --help` lists them in this order
+app.command("environments", options=environments.OPTIONS)(environments.list_environments)
+app.command(options=environments.OPTIONS)(environments.prune)
 
 
 def _not_an_image(path: Path) -> str | None:
@@ -126,7 +131,3 @@ def _table_row(row: dict[str, Any]) -> dict[str, str]:
             "Digest": row["imageDigest"].removeprefix("sha256:")[:12],
             "Image": row["directory"] or row["imageManifestMediaType"] or "",
             "Pushed at": local_time(row["imagePushedAt"])}
-
-
-def _output(ctx: typer.Context) -> Output:
-    return Output(ctx.obj["json"])

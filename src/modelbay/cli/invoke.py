@@ -10,8 +10,8 @@ from typing import Any
 
 import typer
 
-from modelbay.cli.output import errors, reported_errors
-from modelbay.sdk import client
+from modelbay.cli.commands import aws_client
+from modelbay.cli.output import errors
 
 
 def invoke(
@@ -24,7 +24,6 @@ def invoke(
     accept: str | None = typer.Option(None, "--accept", help="The answer's type wanted (default: the model's choice)."),
     target_variant: str | None = typer.Option(None, "--target-variant", help="Ask this variant, whatever its weight."),
     custom_attributes: str | None = typer.Option(None, "--custom-attributes", help="Passed to the model as is."),
-    url: str | None = typer.Option(None, "--url", help="Server URL"),
 ) -> None:
     """Call an endpoint once and print its answer.
 
@@ -33,11 +32,10 @@ def invoke(
     """
     data = _body(stdin, body, file)
     optional = {"Accept": accept, "TargetVariant": target_variant, "CustomAttributes": custom_attributes}
-    with reported_errors():
-        answer = client("sagemaker-runtime", url or ctx.obj["url"]).invoke_endpoint(
-            EndpointName=name, Body=data, ContentType=content_type,
-            **{key: value for key, value in optional.items() if value is not None})
-        answered = answer["Body"].read()
+    answer = aws_client(ctx, "sagemaker-runtime").invoke_endpoint(
+        EndpointName=name, Body=data, ContentType=content_type,
+        **{key: value for key, value in optional.items() if value is not None})
+    answered = answer["Body"].read()
     if ctx.obj["json"]:
         print(json.dumps(_as_json(answer, answered)))
         return

@@ -2,62 +2,95 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shlex
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from modelbay import __version__
-from modelbay.cli import endpoints, images, invoke, s3, training_jobs, transform_jobs
+from modelbay.cli import endpoints, images, invoke, models, s3, training_jobs, transform_jobs
 from modelbay.cli.aws_setup import write_profile, write_sagemaker_defaults
+from modelbay.cli.commands import CLIENT, PLAIN, Commands, ReportingGroup, accepting
 from modelbay.config import DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, Settings
 from modelbay.sdk import resolve_url
 from modelbay.sdk.clients import session
 
-URL_OPTION = typer.Option(None, "--url", help="Server URL [default: $MODELBAY_URL or http://127.0.0.1:7070]")
-app = typer.Typer(help="modelbay: SageMaker's train → deploy → operate workflow on your own machines.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+app = Commands(cls=ReportingGroup, pretty_exceptions_enable=False,
+               help="modelbay: SageMaker's train → deploy → operate workflow on your own machines.")
 app.add_typer(s3.app, name="s3")
 app.add_typer(training_jobs.app, name="jobs")
 app.add_typer(images.app, name="images")
 app.add_typer(endpoints.app, name="endpoints")
+app.add_typer(models.app, name="models")
 app.add_typer(transform_jobs.app, name="transform")
 app.command()(invoke.invoke)
+_SERVER_OPTIONS = ("host", "port", "data_dir", "keep_instances")  # the settings `server` has options for
+
+
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        print(__version__)
+        raise typer.Exit()
 
 
 @app.callback()
+@accepting(CLIENT)
 def main_options(
-    ctx: typer.Context,
-    url: str | None = URL_OPTION,
-    as_json: bool = typer.Option(False, "--json", help="Print results as JSON, for scripts."),
+    version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version,
+                                 help="Print modelbay's version and exit."),
 ) -> None:
-    ctx.obj = {"url": resolve_url(url), "json": as_json}
+    """The shared options, which every command that they apply to also accepts after its name."""
 
 
-@app.command()
+def _setting(name: str, help: str, *flags: str) -> Any:
+    """The `server` option for Settings field `name`: also read from MODELBAY_<NAME>, with Settings' default."""
+    return typer.Option(None, *flags, help=help, envvar=f"MODELBAY_{name.upper()}",
+                        show_default=str(getattr(Settings(), name)))
+
+
+def _other_settings() -> str:
+    """The server's settings without an option, read from their MODELBAY_* variables: names and defaults."""
+    defaults = Settings()
+    return "Other settings, read from the environment (defaults shown): " + ", ".join(
+        f"MODELBAY_{field.name.upper()}" + ("" if getattr(defaults, field.name) is None else
+                                            f"={getattr(defaults, field.name)}")
+        for field in dataclasses.fields(Settings) if field.name not in _SERVER_OPTIONS) + "."
+
+
+_HOST = _setting("host", "Address to listen on.")
+_PORT = _setting("port", "Port; 0 picks a free one.")
+_DATA_DIR = _setting("data_dir", "Where data lives.")
+_KEEP_INSTANCES = _setting("keep_instances", "Instances keep running after the server stops, to be adopted when it "
+                           "starts again.", "--keep-instances")
+
+
+@app.command(options=("debug",), epilog=_other_settings())
 def server(
-    host: str | None = typer.Option(None, help="Address to listen on [default: 127.0.0.1, $MODELBAY_HOST]"),
-    port: int | None = typer.Option(None, help="Port; 0 picks a free one [default: 7070, $MODELBAY_PORT]"),
-    data_dir: Path | None = typer.Option(None, help="Where data lives [default: ~/.modelbay, $MODELBAY_DATA_DIR]"),
+    host: str | None = _HOST,
+    port: int | None = _PORT,
+    data_dir: Path | None = _DATA_DIR,
+    keep_instances: bool | None = _KEEP_INSTANCES,
     address_file: Path | None = typer.Option(None, help="Write the bound URL here once serving."),
     quiet: bool = typer.Option(False, "--quiet", help="Don't print the address."),
 ) -> None:
     """Run the server: SageMaker, sagemaker-runtime, S3, STS, CloudWatch Logs and ECR on one port."""
     from modelbay.server import serve  # the one command that runs the server rather than calling it
 
-    settings = Settings.from_env(host=host, port=port, data_dir=data_dir)
+    settings = Settings.from_env(host=host, port=port, data_dir=data_dir, keep_instances=keep_instances or None)
     serve(settings, address_file=address_file, announce=not quiet)
 
 
-@app.command()
-def env(ctx: typer.Context, url: str | None = URL_OPTION) -> None:
+@app.command(options=PLAIN)
+def env(ctx: typer.Context) -> None:
     """Print the shell lines that point AWS tools and the SageMaker Python SDK at the server: eval "$(modelbay env)".
 
-    It also writes the SageMaker SDK's defaults file under the data directory (see `aws_setup`).
+    It also writes the SageMaker Python SDK's defaults file under the data directory: SAGEMAKER_USER_CONFIG_OVERRIDE.
     """
-    url, found, settings = resolve_url(url or ctx.obj["url"]), session(), Settings.from_env()
-    region = found.region_name
+    url, found, settings = resolve_url(ctx.obj["url"]), session(), Settings.from_env()
+    region = ctx.obj["region"] or found.region_name
     defaults = write_sagemaker_defaults(settings.data_dir, settings.account_id, region)
     lines = {"AWS_ENDPOINT_URL": url, "MODELBAY_URL": url, "AWS_REGION": region, "AWS_DEFAULT_REGION": region,
              "SAGEMAKER_USER_CONFIG_OVERRIDE": str(defaults)}
@@ -68,15 +101,14 @@ def env(ctx: typer.Context, url: str | None = URL_OPTION) -> None:
         print(f"export {name}={shlex.quote(value)}")
 
 
-@app.command()
+@app.command(options=PLAIN)
 def configure(
     ctx: typer.Context,
-    url: str | None = URL_OPTION,
     profile: str = typer.Option("modelbay", "--profile", help="The AWS profile to write."),
 ) -> None:
     """Write an AWS profile that points at the server (endpoint_url, region, credentials) and the SDK defaults."""
-    url, settings = resolve_url(url or ctx.obj["url"]), Settings.from_env()
-    region = session().region_name
+    url, settings = resolve_url(ctx.obj["url"]), Settings.from_env()
+    region = ctx.obj["region"] or session().region_name
     config_file, credentials_file = write_profile(profile, url, region,
                                                   (DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY))
     defaults = write_sagemaker_defaults(settings.data_dir, settings.account_id, region)
@@ -84,7 +116,7 @@ def configure(
     print(f"export AWS_PROFILE={shlex.quote(profile)} SAGEMAKER_USER_CONFIG_OVERRIDE={shlex.quote(str(defaults))}")
 
 
-@app.command()
+@app.command(options=())
 def version() -> None:
     """Print modelbay's version."""
     print(__version__)

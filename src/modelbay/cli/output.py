@@ -1,35 +1,25 @@
-"""Printing for people (rich) or for scripts (--json), and errors as one clear line.
-
-Also what the command groups share: the --url option, status colours, local times, fact tables and listings.
+"""Printing for people (rich) or for scripts (--json): tables that fit the terminal without cutting names, and
+errors as one line. Also what describe commands share: status colours, local times, fact tables.
 """
 
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NoReturn
 
 import typer
-from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console, RenderableType
-from rich.markup import escape
+from rich.measure import Measurement
 from rich.table import Table
-
-from modelbay.sdk import UnexpectedStatus, client
-from modelbay.statuses import TransformJobStatus
+from rich.text import Text
 
 console = Console()
 errors = Console(stderr=True)
 _STYLES = {"InService": "green", "Completed": "green", "Failed": "red", "UpdateRollbackFailed": "red",
            "OutOfService": "dim", "Stopped": "dim"}  # any other status is on its way somewhere: yellow
-
-
-# The --status choices of the job listings: transform jobs' statuses, which training jobs share (they also have
-# Deleting, which modelbay never enters).
-JobStatus = TransformJobStatus
+_UNBOUNDED = 1 << 16  # a width no table reaches: measuring in it tells the width a table needs
 
 
 class Output:
@@ -38,97 +28,73 @@ class Output:
     def __init__(self, as_json: bool) -> None:
         self.as_json = as_json
 
-    def table(self, columns: Sequence[str], rows: Sequence[dict[str, Any]]) -> None:
+    def table(self, columns: Sequence[str], rows: Sequence[dict[str, Any]],
+              names: Collection[str] | None = None) -> None:
+        """The rows as JSON, or a table of `columns` (rich markup) that fits the terminal.
+
+        The `names` columns (names, keys, identifiers; default: the first column) are shown whole on one line, so
+        they can be copied into the next command; the others wrap, and while even wrapped they don't fit, the
+        last of them is left out.
+        """
         if self.as_json:
             print(json.dumps(list(rows), default=str, indent=2))
             return
-        table = Table(*columns, box=None, header_style="bold")
-        for row in rows:
-            table.add_row(*(str(row.get(column, "")) for column in columns))
+        names = columns[:1] if names is None else names
+        shown = list(columns)
+        table = _table(shown, rows, names)
+        while not _fits(table) and (optional := [column for column in shown if column not in names]):
+            shown.remove(optional[-1])
+            table = _table(shown, rows, names)
         console.print(table)
 
     def result(self, value: dict[str, Any], message: RenderableType) -> None:
         if self.as_json:
             print(json.dumps(value, default=str))
         else:
-            console.print(message)
+            console.print(message, soft_wrap=isinstance(message, str))  # a line stays one line, however long
 
 
-@contextmanager
-def reported_errors() -> Iterator[None]:
-    """Turn AWS and connection errors into one line on stderr and exit status 1."""
-    try:
-        yield
-    except ClientError as error:
-        info = error.response.get("Error", {})
-        report(f"{info.get('Code', 'Error')}: {info.get('Message', '')}")
-        raise typer.Exit(1) from None
-    except (BotoCoreError, OSError, ValueError) as error:
-        report(str(error))
-        raise typer.Exit(1) from None
+def output(ctx: typer.Context) -> Output:
+    """The command's output, as its options ask (--json)."""
+    return Output(ctx.obj["json"])
 
 
-@contextmanager
-def reported_failures() -> Iterator[None]:
-    """reported_errors, and an endpoint or job that failed as one line with its reason, exit status 1."""
-    with reported_errors():
-        try:
-            yield
-        except UnexpectedStatus as failure:
-            report(escape(str(failure)))
-            raise typer.Exit(1) from None
+def _table(columns: Sequence[str], rows: Sequence[dict[str, Any]], names: Collection[str]) -> Table:
+    table = Table(box=None, header_style="bold")
+    for column in columns:
+        cells = [str(row.get(column, "")) for row in rows]
+        if column in names:  # at least as wide as its widest cell: rich only narrows the others
+            widest = max((Text.from_markup(cell).cell_len for cell in cells), default=0)
+            table.add_column(column, no_wrap=True, overflow="fold", min_width=max(widest, len(column)))
+        else:
+            table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*(str(row.get(column, "")) for column in columns))
+    return table
+
+
+def _fits(table: Table) -> bool:
+    """Whether the table fits the terminal with no word cut: each column as wide as its longest word."""
+    return Measurement.get(console, console.options.update_width(_UNBOUNDED), table).minimum <= console.width
+
+
+def titled_table(title: str, *columns: str) -> Table:
+    """A describe command's table of details: long values wrap, never cut."""
+    table = Table(box=None, header_style="bold", title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    return table
 
 
 def report(message: str) -> None:
-    """One error line on stderr; `message` is rich markup."""
-    errors.print(f"[red]error:[/red] {message}")
+    """One error line on stderr, as long as it takes: `error: <message>`."""
+    errors.print(Text.assemble(("error:", "red"), " ", message), soft_wrap=True)
 
 
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
+    """A usage error the command found itself: one line, exit status 2."""
     report(message)
-    sys.exit(2)
-
-
-def url_option(ctx: typer.Context, url: str | None = typer.Option(None, "--url", help="Server URL")) -> None:
-    """A command group's own --url, overriding `modelbay --url`: `app.callback()(url_option)`."""
-    if url:
-        ctx.obj["url"] = url
-
-
-def list_options(noun: str) -> tuple[Any, Any, Any]:
-    """--status, --name-contains and --max for a list command of `noun` ("jobs", "endpoints")."""
-    return (typer.Option(None, "--status", help=f"Only {noun} in this status."),
-            typer.Option(None, "--name-contains", help=f"Only {noun} whose name contains this."),
-            typer.Option(None, "--max", min=1, help=f"At most this many {noun}, newest first."))
-
-
-def job_list_command(kind: str, columns: Sequence[str],
-                     row: Callable[[dict[str, Any]], dict[str, str]]) -> Callable[..., None]:
-    """`modelbay <group> list` for `kind` ("training", "transform") jobs: List<Kind>Jobs as a table of `columns`."""
-    status_option, name_contains_option, max_option = list_options("jobs")
-
-    def list_jobs(ctx: typer.Context, status: JobStatus | None = status_option,
-                  name_contains: str | None = name_contains_option, most: int | None = max_option) -> None:
-        print_summaries(ctx, f"list_{kind}_jobs", f"{kind.title()}JobSummaries",
-                        {"StatusEquals": status, "NameContains": name_contains}, most, columns, row)
-    list_jobs.__doc__ = f"List {kind} jobs, newest first."
-    return list_jobs
-
-
-def print_summaries(ctx: typer.Context, operation: str, key: str, filters: Mapping[str, Any], most: int | None,
-                    columns: Sequence[str], row: Callable[[dict[str, Any]], dict[str, str]]) -> None:
-    """A List* command: its summaries as they are with --json, else a table of `columns` with `row` of each."""
-    with reported_errors():
-        found = summaries(client("sagemaker", ctx.obj["url"]), operation, key, filters, most)
-        out = Output(ctx.obj["json"])
-        out.table(columns, found if out.as_json else [row(summary) for summary in found])
-
-
-def summaries(sagemaker: Any, operation: str, key: str, filters: Mapping[str, Any], most: int | None) -> list[Any]:
-    """Every summary a List* operation pages through, newest first; filters left None are not sent."""
-    pages = sagemaker.get_paginator(operation).paginate(
-        **{name: value for name, value in filters.items() if value}, PaginationConfig={"MaxItems": most})
-    return [summary for page in pages for summary in page[key]]
+    raise typer.Exit(2)
 
 
 def resource(answer: dict[str, Any]) -> dict[str, Any]:
@@ -148,9 +114,10 @@ def local_time(moment: datetime | None) -> str:
 
 
 def facts_table(facts: Mapping[str, str | None]) -> Table:
-    """Label and value rows, leaving out empty values."""
-    table = Table.grid(padding=(0, 2))
+    """Label and value rows (rich markup), leaving out empty values; long values wrap, never cut."""
+    table = Table.grid(padding=(0, 1))
     table.add_column(style="bold")
+    table.add_column(overflow="fold")
     for label, value in facts.items():
         if value:
             table.add_row(label, value)

@@ -9,39 +9,19 @@ from typing import Any
 
 import typer
 from rich.console import Group, RenderableType
-from rich.table import Table
 from rich.text import Text
 
-from modelbay.cli.output import (
-    JobStatus,
-    Output,
-    console,
-    facts_table,
-    job_list_command,
-    local_time,
-    reported_errors,
-    resource,
-    styled,
-    url_option,
-)
-from modelbay.sdk import client
+from modelbay.cli.commands import PLAIN, Commands, aws_client
+from modelbay.cli.listing import JobStatus, job_list_command
+from modelbay.cli.output import console, facts_table, local_time, output, resource, styled, titled_table
 from modelbay.sdk.job_logs import TrainingLogs
 
-app = typer.Typer(help="List, describe, follow and stop training jobs on a modelbay server.", no_args_is_help=True)
-app.callback()(url_option)
+app = Commands(help="List, describe, follow and stop training jobs on a modelbay server.")
 _POLL_S = 0.5
 _COLUMNS = ["Name", "Status", "Secondary status", "Created", "Duration"]
 
 
 _RUNNING: set[str] = {JobStatus.IN_PROGRESS, JobStatus.STOPPING}
-
-
-def _client(ctx: typer.Context, service: str) -> Any:
-    return client(service, ctx.obj["url"])
-
-
-def _output(ctx: typer.Context) -> Output:
-    return Output(ctx.obj["json"])
 
 
 def _row(summary: dict[str, Any]) -> dict[str, str]:
@@ -56,31 +36,28 @@ app.command("list")(job_list_command("training", _COLUMNS, _row))
 @app.command()
 def describe(ctx: typer.Context, name: str) -> None:
     """Show a training job: status, failure reason, resources, artifacts, metrics and status history."""
-    with reported_errors():
-        job = resource(_client(ctx, "sagemaker").describe_training_job(TrainingJobName=name))
-        _output(ctx).result(job, _description(job))
+    job = resource(aws_client(ctx, "sagemaker").describe_training_job(TrainingJobName=name))
+    output(ctx).result(job, _description(job))
 
 
-@app.command()
+@app.command(options=PLAIN)
 def logs(ctx: typer.Context, name: str,
          follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing until the job ends.")) -> None:
     """Print each instance's log, prefixed by its host when the job has several."""
-    with reported_errors():
-        sagemaker = _client(ctx, "sagemaker")
-        job = sagemaker.describe_training_job(TrainingJobName=name)
-        reader, several = TrainingLogs(_client(ctx, "logs"), name), job["ResourceConfig"]["InstanceCount"] > 1
-        try:
-            _print_until_quiet(reader, several, lambda: follow and _is_running(sagemaker, name))
-        except KeyboardInterrupt:
-            raise typer.Exit(130) from None
+    sagemaker = aws_client(ctx, "sagemaker")
+    job = sagemaker.describe_training_job(TrainingJobName=name)
+    reader, several = TrainingLogs(aws_client(ctx, "logs"), name), job["ResourceConfig"]["InstanceCount"] > 1
+    try:
+        _print_until_quiet(reader, several, lambda: follow and _is_running(sagemaker, name))
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
 
 
 @app.command()
 def stop(ctx: typer.Context, name: str) -> None:
     """Stop a running training job; it goes to Stopping, then Stopped."""
-    with reported_errors():
-        _client(ctx, "sagemaker").stop_training_job(TrainingJobName=name)
-        _output(ctx).result({"TrainingJobName": name}, f"stopping {name}")
+    aws_client(ctx, "sagemaker").stop_training_job(TrainingJobName=name)
+    output(ctx).result({"TrainingJobName": name}, f"stopping {name}")
 
 
 def _print_until_quiet(reader: TrainingLogs, several: bool, is_running: Callable[[], bool]) -> None:
@@ -106,11 +83,10 @@ def _print_logs(lines: list[tuple[str, str]], several: bool) -> bool:
 
 def _description(job: dict[str, Any]) -> Group:
     facts = facts_table(_facts(job))
-    metrics = Table("Metric", "Value", box=None, header_style="bold", title="Final metrics", title_justify="left")
+    metrics = titled_table("Final metrics", "Metric", "Value")
     for metric in job.get("FinalMetricDataList", []):
         metrics.add_row(metric["MetricName"], f"{metric['Value']:g}")
-    history = Table("Status", "Start", "End", "Message", box=None, header_style="bold", title="Status history",
-                    title_justify="left")
+    history = titled_table("Status history", "Status", "Start", "End", "Message")
     for step in job.get("SecondaryStatusTransitions", []):
         history.add_row(step["Status"], local_time(step["StartTime"]), local_time(step.get("EndTime")),
                         step.get("StatusMessage"))

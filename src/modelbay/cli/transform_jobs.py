@@ -8,22 +8,12 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from modelbay.cli.output import (
-    Output,
-    facts_table,
-    job_list_command,
-    local_time,
-    reported_errors,
-    reported_failures,
-    resource,
-    styled,
-    url_option,
-)
-from modelbay.sdk import Session, Transformer, client
+from modelbay.cli.commands import Commands, aws_client, sdk_session
+from modelbay.cli.listing import job_list_command
+from modelbay.cli.output import facts_table, local_time, output, resource, styled
+from modelbay.sdk import Transformer
 
-app = typer.Typer(help="Run a model over S3 data with batch transform jobs on a modelbay server.",
-                  no_args_is_help=True)
-app.callback()(url_option)
+app = Commands(help="Run a model over S3 data with batch transform jobs on a modelbay server.")
 _COLUMNS = ["Name", "Status", "Created", "Ended", "Failure reason"]
 
 
@@ -32,8 +22,9 @@ def create(
     ctx: typer.Context,
     model: str = typer.Option(..., "--model", help="The model to run."),
     data: str = typer.Option(..., "--input", help="S3 prefix (or manifest) of the input objects."),
-    output: str = typer.Option(..., "--output", help="S3 prefix for the outputs, one <input>.out per input."),
-    name: str | None = typer.Option(None, "--name", help="The job's name [default: <model>-<time>]."),
+    output_path: str = typer.Option(..., "--output", help="S3 prefix for the outputs, one <input>.out per input."),
+    name: str | None = typer.Option(None, "--name", help="The job's name.",
+                                    show_default="<model>-<time>"),
     split_type: str | None = typer.Option(None, "--split-type", help="Line: each line of an input is a record."),
     content_type: str | None = typer.Option(None, "--content-type", help="The inputs' type, e.g. text/csv."),
     accept: str | None = typer.Option(None, "--accept", help="The outputs' type."),
@@ -44,20 +35,18 @@ def create(
     wait: bool = typer.Option(False, "--wait", help="Return once the job has ended; fail if it failed."),
 ) -> None:
     """Create a transform job (CreateTransformJob) and print its name."""
-    with reported_failures():
-        transformer = Transformer(model, instance_count, instance_type, output_path=output, strategy=strategy,
-                                  assemble_with=assemble_with, accept=accept, session=Session(ctx.obj["url"]))
-        transformer.transform(data, content_type=content_type, split_type=split_type, job_name=name, wait=wait)
-        job = transformer.latest_transform_job
-        Output(ctx.obj["json"]).result({"TransformJobName": job}, f"{'completed' if wait else 'created'} {job}")
+    transformer = Transformer(model, instance_count, instance_type, output_path=output_path, strategy=strategy,
+                              assemble_with=assemble_with, accept=accept, session=sdk_session(ctx))
+    transformer.transform(data, content_type=content_type, split_type=split_type, job_name=name, wait=wait)
+    job = transformer.latest_transform_job
+    output(ctx).result({"TransformJobName": job}, f"{'completed' if wait else 'created'} {job}")
 
 
 @app.command()
 def describe(ctx: typer.Context, name: str) -> None:
     """Show a transform job: status, failure reason, model, input, output, resources and times."""
-    with reported_errors():
-        job = resource(client("sagemaker", ctx.obj["url"]).describe_transform_job(TransformJobName=name))
-        Output(ctx.obj["json"]).result(job, _description(job))
+    job = resource(aws_client(ctx, "sagemaker").describe_transform_job(TransformJobName=name))
+    output(ctx).result(job, _description(job))
 
 
 def _row(summary: dict[str, Any]) -> dict[str, str]:
@@ -72,9 +61,8 @@ app.command("list")(job_list_command("transform", _COLUMNS, _row))
 @app.command()
 def stop(ctx: typer.Context, name: str) -> None:
     """Stop a running transform job; it goes to Stopping, then Stopped."""
-    with reported_errors():
-        client("sagemaker", ctx.obj["url"]).stop_transform_job(TransformJobName=name)
-        Output(ctx.obj["json"]).result({"TransformJobName": name}, f"stopping {name}")
+    aws_client(ctx, "sagemaker").stop_transform_job(TransformJobName=name)
+    output(ctx).result({"TransformJobName": name}, f"stopping {name}")
 
 
 def _description(job: dict[str, Any]) -> Table:

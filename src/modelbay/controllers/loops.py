@@ -1,21 +1,33 @@
-"""The reconcile loops a server runs in the background, built over its platform."""
+"""The reconcile loops a server runs in the background, built over its platform, and the instances they leave.
+
+A server that stops gracefully stops every instance it runs, unless told to keep them
+(`Settings.keep_instances`); a server that crashes cannot, and the next one on the same data
+directory adopts them. A server that starts stops the orphans of deleted data directories.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Coroutine
-from typing import Any, Protocol
+from collections.abc import AsyncIterator
+from typing import Protocol
 
 from modelbay.controllers.endpoints.controller import EndpointController
 from modelbay.controllers.images import Images
 from modelbay.controllers.training_jobs.controller import TrainingController
 from modelbay.controllers.transform_jobs.controller import TransformController
 from modelbay.platform import Platform
+from modelbay.runtime.base import stop_all
 from modelbay.runtime.environments import FrameworkEnvironments
+from modelbay.runtime.orphans import stop_orphans
 from modelbay.runtime.process import ProcessRuntime
 
 log = logging.getLogger(__name__)
+
+EXIT_GRACE_S = 10.0  # SIGTERM to SIGKILL for the instances of a server that stops, and for orphans
+# The reason of an instance stopped with its server, which controllers see when the server starts again.
+SHUTDOWN_REASON = "stopped when the modelbay server shut down; --keep-instances leaves instances running"
 
 
 class Controller(Protocol):
@@ -26,26 +38,50 @@ class Controller(Protocol):
         """One idempotent pass over one resource."""
 
     def wait_for_work(self, timeout_s: float) -> None:
-        """Return after `timeout_s`, or sooner when background work has finished."""
+        """Return after `timeout_s`, or sooner when background work has finished or `wake` is called."""
+
+    def wake(self, *_: object) -> None:
+        """End a wait_for_work at once."""
 
 
-def background_loops(platform: Platform) -> list[Coroutine[Any, Any, None]]:
-    """One coroutine per controller; the server runs them until it shuts down."""
+@contextlib.asynccontextmanager
+async def controllers(platform: Platform) -> AsyncIterator[None]:
+    """Run one loop per controller while the server serves; on the way out, each loop ends after its pass
+    under way (a pass may start an instance), then every instance is stopped and waited for, unless
+    `keep_instances`."""
+    await asyncio.to_thread(stop_orphans, EXIT_GRACE_S)  # before this server's state directory exists again
     runtime = ProcessRuntime(state_dir=platform.settings.data_dir / "runtime")
-    images = Images(FrameworkEnvironments(platform.settings.framework_environments_dir),
+    images = Images(FrameworkEnvironments(platform.settings.environments_dir),
                     registry=platform.metadata.images.resolve)
-    training = TrainingController(platform, runtime, images, stop_grace_s=platform.settings.stop_grace_s)
-    endpoints = EndpointController(platform, runtime, images)
-    transform = TransformController(platform, runtime, images)
-    return [run_forever(training, every_s=0.2), run_forever(endpoints, every_s=0.25),
-            run_forever(transform, every_s=0.25)]
+    loops: list[tuple[Controller, float]] = [
+        (TrainingController(platform, runtime, images, stop_grace_s=platform.settings.stop_grace_s), 0.2),
+        (EndpointController(platform, runtime, images), 0.25), (TransformController(platform, runtime, images), 0.25)]
+    stopping = asyncio.Event()
+    tasks = [asyncio.create_task(run_until(controller, every_s, stopping)) for controller, every_s in loops]
+    try:
+        yield
+    finally:
+        stopping.set()
+        for controller, _ in loops:
+            controller.wake()
+        await asyncio.gather(*tasks)
+        if not platform.settings.keep_instances:
+            await asyncio.to_thread(stop_all, runtime, EXIT_GRACE_S, SHUTDOWN_REASON)
 
 
-async def run_forever(controller: Controller, every_s: float) -> None:
-    """Reconcile every resource the controller names, each in a worker thread, every `every_s`
-    seconds (sooner when woken), until cancelled. A failing pass is logged; the loop goes on."""
-    while True:
-        for name in await asyncio.to_thread(controller.names):
+async def run_until(controller: Controller, every_s: float, stopping: asyncio.Event) -> None:
+    """Reconcile every resource the controller names, each in a worker thread, every `every_s` seconds (sooner
+    when woken), until `stopping` is set: then return after the pass under way. A failing pass, or a failing
+    list of work, is logged; the loop goes on."""
+    while not stopping.is_set():
+        try:
+            names = await asyncio.to_thread(controller.names)
+        except Exception:
+            log.exception("listing the work of %s failed", type(controller).__name__)
+            names = []
+        for name in names:
+            if stopping.is_set():
+                break
             try:
                 await asyncio.to_thread(controller.reconcile, name)
             except Exception:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import abc
 import enum
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,7 +21,7 @@ class InstanceStatus(enum.StrEnum):
     RUNNING = "running"
     EXITED = "exited"  # the program ended by itself; see exit_code
     OOM_KILLED = "killed by the memory limit"
-    STOPPED = "stopped"  # ended after stop() was asked for
+    STOPPED = "stopped"  # ended after stop() was asked for; see reason
     LOST = "lost"  # gone without a recorded exit (e.g. the machine restarted meanwhile)
 
 
@@ -91,10 +92,11 @@ class Runtime(abc.ABC):
         """The instance's current state; raise InstanceNotFound."""
 
     @abc.abstractmethod
-    def stop(self, instance_id: str, grace_s: float) -> None:
+    def stop(self, instance_id: str, grace_s: float, reason: str | None = None) -> None:
         """Ask the instance to end: SIGTERM to all its processes now, SIGKILL after `grace_s`
-        if any remain. Returns at once; the instance ends as STOPPED. No-op once ended.
-        Raise InstanceNotFound."""
+        if any remain. Returns at once; the instance ends as STOPPED, with `reason` as its reason
+        (for its owner to tell a stop it did not ask for; a second stop keeps the first one's).
+        No-op once ended. Raise InstanceNotFound."""
 
     @abc.abstractmethod
     def logs(self, instance_id: str) -> Path:
@@ -105,3 +107,15 @@ class Runtime(abc.ABC):
     def remove(self, instance_id: str) -> None:
         """Forget an ended instance and free what the runtime holds for it (its log, limits);
         the caller's opt_ml directory is left alone. Raise InstanceRunning, InstanceNotFound."""
+
+
+def stop_all(runtime: Runtime, grace_s: float, reason: str | None = None, poll_s: float = 0.1) -> list[str]:
+    """Stop every running instance (SIGKILL after `grace_s`) and return their ids once all have ended,
+    or once `grace_s` and ten more seconds have passed."""
+    running = [instance.id for instance in runtime.list({}) if instance.is_alive]
+    for instance_id in running:
+        runtime.stop(instance_id, grace_s, reason)
+    deadline = time.monotonic() + grace_s + 10
+    while any(runtime.inspect(i).is_alive for i in running) and time.monotonic() < deadline:
+        time.sleep(poll_s)
+    return running

@@ -1,10 +1,11 @@
 """Framework environments: the process runtime's realisation of a framework image.
 
-Each recipe becomes one virtual environment, built once under the cache directory and shared
-by every job (and every server pointed at the same directory): `<framework>-<version>-py311-<hash>`,
-the hash covering the pinned requirements, so a changed recipe builds anew. A build holds an
-exclusive lock and marks the environment complete last, so a crashed build is redone and two
-servers never build the same environment at once.
+Each recipe becomes one virtual environment, built once in the cache directory (per user by
+default, see Settings.environments_dir) and shared by every job, data directory and server using
+it: `<framework>-<version>-py311-<hash>`, the hash covering the pinned requirements, so a changed
+recipe builds anew. A build holds the environment's exclusive lock (a file lock, so it holds across
+processes) and marks the environment complete last, so a crashed build is redone and two servers
+never build the same environment at once. The cache's layout is in modelbay/environment_cache.py.
 
 An instance never runs in the shared environment itself: it gets a thin layer, a venv of its own
 whose `.pth` file puts the framework's packages and the training toolkit on its path. What the
@@ -13,7 +14,6 @@ user's `requirements.txt` installs lands in the layer, so one job cannot change 
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import importlib.util
 import json
@@ -28,10 +28,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from modelbay.environment_cache import BUILT_MARKER, TOOLKIT_PREFIX, environment_lock, environment_name, mark_layer
 from modelbay.runtime.frameworks import Recipe
 
 _PIP_TAIL_CHARS = 1500
-_COMPLETE = "modelbay-environment.json"
 _PY = f"py{sys.version_info.major}{sys.version_info.minor}"
 
 
@@ -43,24 +43,20 @@ class FrameworkEnvironments:
     """The cache of built framework environments under `root`."""
 
     def __init__(self, root: Path) -> None:
-        self.root = root
+        self.root = root.absolute()  # layers' .pth files name it, and they are read from elsewhere
 
     def path(self, recipe: Recipe) -> Path:
-        digest = hashlib.sha256("\n".join(recipe.requirements).encode()).hexdigest()[:10]
-        version = f"-{recipe.version}" if recipe.version else ""
-        return self.root / f"{recipe.framework}{version}-{_PY}-{digest}"
+        return self.root / environment_name(recipe.framework, recipe.version, _PY, recipe.requirements)
 
     def is_built(self, recipe: Recipe) -> bool:
-        return (self.path(recipe) / _COMPLETE).is_file()
+        return (self.path(recipe) / BUILT_MARKER).is_file()
 
     def ensure(self, recipe: Recipe, progress: Callable[[str], object] = lambda _: None) -> Path:
         """The recipe's environment, built first if it is not yet; `progress` hears of a build."""
         target = self.path(recipe)
         if self.is_built(recipe):
             return target
-        self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / f"{target.name}.lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)  # a concurrent builder finishes first, then we find it built
+        with environment_lock(target):  # a concurrent builder, in this process or another, finishes first
             if not self.is_built(recipe):
                 progress(f"Building the {recipe.label} framework environment (first use; cached afterwards)")
                 _build(recipe, target)
@@ -71,9 +67,10 @@ class FrameworkEnvironments:
         shutil.rmtree(target, ignore_errors=True)
         venv.EnvBuilder(with_pip=False, symlinks=True).create(target)
         # addsitedir, not a plain path line, so the framework's own .pth files are honoured too
-        framework = str(_site_packages(self.path(recipe)))
-        lines = [f"import site; site.addsitedir({framework!r})", str(toolkit_dir(self.root))]
+        environment, toolkit = self.path(recipe), toolkit_dir(self.root)
+        lines = [f"import site; site.addsitedir({str(_site_packages(environment))!r})", str(toolkit)]
         (_site_packages(target) / "modelbay-framework.pth").write_text("".join(f"{line}\n" for line in lines))
+        mark_layer(target, [environment, toolkit])
         return target / "bin" / "python"
 
 
@@ -91,7 +88,7 @@ def _build(recipe: Recipe, target: Path) -> None:
                                         f"{(done.stderr or done.stdout)[-_PIP_TAIL_CHARS:].strip()}")
     record = {"framework": recipe.framework, "version": recipe.version, "requirements": list(recipe.requirements),
               "built_at": datetime.now(UTC).isoformat()}
-    (target / _COMPLETE).write_text(json.dumps(record, indent=2) + "\n")
+    (target / BUILT_MARKER).write_text(json.dumps(record, indent=2) + "\n")
 
 
 def _site_packages(environment: Path) -> Path:
@@ -110,7 +107,7 @@ def toolkit_dir(root: Path) -> Path:
     package = Path(spec.origin).parent
     sources = sorted(package.glob("*.py"))
     digest = hashlib.sha256(b"".join(p.name.encode() + p.read_bytes() for p in sources)).hexdigest()[:12]
-    target = root / f"toolkit-{digest}"
+    target = root / f"{TOOLKIT_PREFIX}{digest}"
     if not target.is_dir():
         root.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(dir=root, prefix=".toolkit-"))

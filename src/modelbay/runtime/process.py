@@ -71,7 +71,7 @@ class ProcessRuntime(Runtime):
             "memory": spec.instance_type.memory_label, "argv": list(spec.argv), "opt_ml": str(spec.opt_ml),
             "log": str(log_path), "pid": supervisor.pid, "pid_start": _process_start(supervisor.pid),
             "pgid": pgid, "started_at": _now(), "ended_at": None, "exit_code": None,
-            "status": InstanceStatus.RUNNING.value, "reason": None, "stop_requested": False,
+            "status": InstanceStatus.RUNNING.value, "reason": None, "stop_requested": False, "stop_reason": None,
         }
         with self._lock:
             self._write(record)
@@ -92,13 +92,14 @@ class ProcessRuntime(Runtime):
         with self._lock:
             return self._instance(self._current(instance_id))
 
-    def stop(self, instance_id: str, grace_s: float) -> None:
+    def stop(self, instance_id: str, grace_s: float, reason: str | None = None) -> None:
         with self._lock:
             record = self._current(instance_id)
             if record["status"] != InstanceStatus.RUNNING.value:
                 return
-            record["stop_requested"] = True
-            self._write(record)
+            if not record["stop_requested"]:  # a second stop may cut the grace short, not change the reason
+                record.update(stop_requested=True, stop_reason=reason)
+                self._write(record)
         signal_group(record["pgid"], signal.SIGTERM)
         timer = threading.Timer(grace_s, self._kill, args=(instance_id,))
         timer.daemon = True
@@ -184,8 +185,8 @@ class ProcessRuntime(Runtime):
         if self.memory and self.memory.exceeded(record["id"]):
             reason = f"exceeded the {record['memory']} memory of {record['instance_type']}"
             return {"status": InstanceStatus.OOM_KILLED.value, "reason": reason}
-        if record["stop_requested"]:
-            return {"status": InstanceStatus.STOPPED.value, "reason": None}
+        if record["stop_requested"]:  # records written before stop reasons existed have none
+            return {"status": InstanceStatus.STOPPED.value, "reason": record.get("stop_reason")}
         if exit_code is None:
             return {"status": InstanceStatus.LOST.value, "reason": LOST_REASON}
         return {"status": InstanceStatus.EXITED.value, "reason": None}

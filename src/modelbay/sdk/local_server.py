@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tempfile
@@ -41,19 +42,22 @@ class LocalServer:
 @contextmanager
 def local_server(data_dir: str | Path | None = None, timeout_s: float = 60) -> Iterator[LocalServer]:
     """Start `modelbay server` on a free loopback port (in a temporary data directory unless one is
-    given), yield it once it answers, and stop it on exit."""
+    given), yield it once it answers, and stop it on exit, with its instances (model servers, training
+    hosts) unless MODELBAY_KEEP_INSTANCES says otherwise for a data directory of one's own."""
     with tempfile.TemporaryDirectory(prefix="modelbay-") as scratch:
         data = Path(data_dir) if data_dir is not None else Path(scratch) / "data"
         address_file = Path(scratch) / "address"
         command = [sys.executable, "-m", "modelbay", "server", "--host", "127.0.0.1", "--port", "0",
                    "--data-dir", str(data), "--address-file", str(address_file), "--quiet"]
+        # instances kept in a temporary data directory would be orphans once it is deleted
+        env = os.environ | ({"MODELBAY_KEEP_INSTANCES": "0"} if data_dir is None else {})
         with open(Path(scratch) / "server.log", "wb") as log, \
-                subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT) as proc:
+                subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env) as proc:
             try:
                 yield LocalServer(_wait_for_address(proc, address_file, timeout_s, Path(log.name)), data, proc.pid)
             finally:
                 proc.terminate()
-                proc.wait(timeout=30)
+                proc.wait(timeout=60)  # in-flight requests finish, then instances get a grace period to end
 
 
 def _wait_for_address(proc: subprocess.Popen[bytes], address_file: Path, timeout_s: float, log: Path) -> str:

@@ -15,20 +15,24 @@ class Session:
     """Clients for SageMaker, S3, CloudWatch Logs and (made on first use) sagemaker-runtime on the server at `url`
     (see `resolve_url`).
 
-    `account_id` is asked of STS once; `default_bucket()` creates its bucket on first use.
+    `account_id` is asked of STS once; `default_bucket()` creates its bucket on first use. `region` is the
+    clients' (default: the AWS configuration's, else us-east-1).
     """
 
-    def __init__(self, url: str | None = None) -> None:
-        self.url = resolve_url(url)
-        self.sagemaker: Any = client("sagemaker", self.url)
-        self.s3: Any = client("s3", self.url)
-        self.logs: Any = client("logs", self.url)
+    def __init__(self, url: str | None = None, region: str | None = None) -> None:
+        self.url, self._region_name = resolve_url(url), region
+        self.sagemaker: Any = self._client("sagemaker")
+        self.s3: Any = self._client("s3")
+        self.logs: Any = self._client("logs")
         self._bucket: str | None = None
+
+    def _client(self, service: str) -> Any:
+        return client(service, self.url, region_name=self._region_name)
 
     @cached_property
     def runtime(self) -> Any:
         """The sagemaker-runtime client, for InvokeEndpoint."""
-        return client("sagemaker-runtime", self.url)
+        return self._client("sagemaker-runtime")
 
     @property
     def region(self) -> str:
@@ -36,7 +40,7 @@ class Session:
 
     @cached_property
     def account_id(self) -> str:
-        return str(client("sts", self.url).get_caller_identity()["Account"])
+        return str(self._client("sts").get_caller_identity()["Account"])
 
     def default_bucket(self) -> str:
         """`sagemaker-<region>-<account>`, as the SageMaker SDK names it; created if it does not exist yet."""

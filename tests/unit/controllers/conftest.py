@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from modelbay.controllers.images import Images
+from modelbay.runtime.base import stop_all
 from modelbay.runtime.environments import FrameworkEnvironments
 from modelbay.runtime.process import ProcessRuntime
 from tests.helpers import SHARED_ENVIRONMENTS
@@ -15,11 +16,10 @@ from tests.helpers import SHARED_ENVIRONMENTS
 
 @pytest.fixture
 def runtime(tmp_path: Path) -> Iterator[ProcessRuntime]:
-    """A ProcessRuntime without namespaces; whatever still runs at the end is stopped."""
+    """A ProcessRuntime without namespaces; whatever still runs at the end is stopped, and waited for."""
     runtime = ProcessRuntime(tmp_path / "runtime", namespaces=False)
     yield runtime
-    for instance in runtime.list({}):
-        runtime.stop(instance.id, 0)
+    stop_all(runtime, grace_s=0)
 
 
 @pytest.fixture

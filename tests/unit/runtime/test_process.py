@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from modelbay.runtime.base import Instance, InstanceNotFound, InstanceRunning, InstanceSpec, InstanceStatus
+from modelbay.runtime.base import Instance, InstanceNotFound, InstanceRunning, InstanceSpec, InstanceStatus, stop_all
 from modelbay.runtime.instance_types import InstanceType, instance_type
 from modelbay.runtime.memory import CgroupMemoryLimiter, MemoryLimiter, RssWatchdog
 from modelbay.runtime.process import LOST_REASON, ProcessRuntime, Record
@@ -175,6 +175,30 @@ def test_stop_kills_after_the_grace_period(runtime: ProcessRuntime, tmp_path: Pa
     runtime.stop(started.id, grace_s=0.3)
     ended = wait_ended(runtime, started.id)
     assert (ended.status, ended.exit_code) == (InstanceStatus.STOPPED, -signal.SIGKILL)
+
+
+def test_a_stop_keeps_the_reason_it_was_given_first(runtime: ProcessRuntime, tmp_path: Path) -> None:
+    sleeper = "import time; time.sleep(60)"
+    plain, told = (runtime.start(python_spec(tmp_path / name, sleeper), labels={}) for name in ("plain", "told"))
+    runtime.stop(plain.id, grace_s=30)
+    runtime.stop(plain.id, grace_s=30, reason="a later stop's")  # the first stop asked for no reason
+    runtime.stop(told.id, grace_s=30, reason="the server shut down")
+    assert [(i.status, i.reason) for i in (wait_ended(runtime, plain.id), wait_ended(runtime, told.id))] == [
+        (InstanceStatus.STOPPED, None), (InstanceStatus.STOPPED, "the server shut down")]
+
+
+def test_stop_all_returns_once_every_instance_has_ended(runtime: ProcessRuntime, tmp_path: Path) -> None:
+    ended = runtime.start(python_spec(tmp_path / "ended", "pass"), labels={})
+    wait_ended(runtime, ended.id)
+    stubborn = start_when_ready(runtime, tmp_path / "stubborn", """
+        import signal
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    """)
+    sleeping = runtime.start(python_spec(tmp_path / "sleeping", "import time; time.sleep(60)"), labels={})
+    assert sorted(stop_all(runtime, grace_s=0.5, reason="why")) == sorted([stubborn.id, sleeping.id])
+    assert {i.id: (i.status, i.exit_code, i.reason) for i in runtime.list({})} == {
+        ended.id: (InstanceStatus.EXITED, 0, None), stubborn.id: (InstanceStatus.STOPPED, -signal.SIGKILL, "why"),
+        sleeping.id: (InstanceStatus.STOPPED, -signal.SIGTERM, "why")}
 
 
 def test_stop_ends_the_whole_process_group(runtime: ProcessRuntime, tmp_path: Path) -> None:

@@ -192,8 +192,10 @@ class TrainingController(Wakeable):
 
 
 def _failed(instance: Instance) -> bool:
+    """Whether the host failed; one stopped for a reason of someone else's (its server shutting down) did."""
     return instance.status in (InstanceStatus.OOM_KILLED, InstanceStatus.LOST) or (
-        instance.status is InstanceStatus.EXITED and instance.exit_code != 0)
+        instance.status is InstanceStatus.EXITED and instance.exit_code != 0) or (
+        instance.status is InstanceStatus.STOPPED and instance.reason is not None)
 
 
 def _failure_reason(found: list[Instance]) -> str | None:
@@ -205,6 +207,8 @@ def _failure_reason(found: list[Instance]) -> str | None:
         return f"OutOfMemoryError: the training process {failed.reason}"
     if failed.status is InstanceStatus.LOST:
         return LOST_REASON
+    if failed.status is InstanceStatus.STOPPED:
+        return f"InternalServerError: the training job's instances were {failed.reason}"
     failure_file = failed.opt_ml / "output/failure"
     detail = failure_file.read_text().strip() if failure_file.is_file() else ""
     return (f"AlgorithmError: {detail or log_tail(failed.log_path)}, exit code: {failed.exit_code}")

@@ -114,6 +114,22 @@ def test_a_model_server_that_cannot_start_fails_the_endpoint_with_its_words(
         invoke(platform, "bad")
 
 
+def test_an_endpoint_being_created_fails_when_its_instances_are_stopped_for_another_reason(
+        controller: EndpointController, platform: Platform, image: str) -> None:
+    """As when the server stopped them on its way out: the endpoint fails when the server is back, saying why."""
+    create(platform, "cut", spec({"a": (model(image, "m1"), 1, 1.0)}))
+
+    def started() -> list[Any]:  # the pass that starts the instance does not check it: still Creating
+        controller.reconcile("cut")
+        return controller.runtime.list({"endpoint": "cut"})
+    instance, = wait_until(started, 30, "the instance to start")
+    controller.runtime.stop(instance.id, 0, reason="stopped with the server")
+    wait_until(lambda: not controller.runtime.inspect(instance.id).is_alive, 10, "the instance to end")
+    endpoint = settle(controller, "cut")
+    assert endpoint.status == "Failed"
+    assert "The model server of variant a exited (stopped with the server)" in (endpoint.failure_reason or "")
+
+
 def test_a_dead_instance_is_replaced_in_its_zone(controller: EndpointController, platform: Platform,
                                                  image: str) -> None:
     create(platform, "heal", spec({"a": (model(image, "m1"), 2, 1.0)}))

@@ -118,6 +118,17 @@ def test_max_runtime_stops_the_job(controller: TrainingController, platform: Pla
     assert (job.status, job.secondary_status) == ("Stopped", "MaxRuntimeExceeded")
 
 
+def test_a_stop_for_a_reason_of_someone_elses_fails_the_job_saying_so(controller: TrainingController,
+                                                                     platform: Platform, tmp_path: Path) -> None:
+    """As when the server stopped its instances on its way out: the job fails when the server is back."""
+    create(platform, "cut", image(tmp_path, "sleep 30\n"))
+    instance, = start(controller, "cut")
+    controller.runtime.stop(instance.id, 0, reason="stopped with the server")
+    job = run(controller, "cut")
+    assert (job.status, job.secondary_status, job.failure_reason) == (
+        "Failed", "Failed", "InternalServerError: the training job's instances were stopped with the server")
+
+
 def test_unknown_image_fails_at_once(controller: TrainingController, platform: Platform) -> None:
     create(platform, "noimg", "example.com/nothing:1")
     controller.reconcile("noimg")

@@ -1,0 +1,27 @@
+"""`modelbay server` as a person runs it: what it says when it starts, and Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+@pytest.mark.parametrize(("keep", "ending"), [
+    ("0", "Ctrl-C stops the server and its instances (--keep-instances leaves them running)"),
+    ("1", "Ctrl-C stops the server and leaves its instances running for the next server to adopt")])
+def test_the_server_says_where_its_data_is_and_how_to_stop_it(tmp_path: Path, keep: str, ending: str) -> None:
+    env = os.environ | {"HOME": str(tmp_path), "MODELBAY_KEEP_INSTANCES": keep,
+                        "MODELBAY_ENVIRONMENTS_DIR": str(tmp_path / "envs")}
+    command = [sys.executable, "-m", "modelbay", "server", "--port", "0", "--data-dir", str(tmp_path / "data")]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env) as server:
+        assert server.stdout is not None
+        said = [server.stdout.readline() for _ in range(3)]
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=60)
+    assert said[0].startswith("modelbay listening on http://127.0.0.1:")
+    assert said[1:] == ["data in ~/data, framework environments in ~/envs\n", f"{ending}\n"]
