@@ -1,11 +1,13 @@
 """modelbay's end-to-end demo on the embedded defaults (SQLite metadata, local-folder objects, local processes).
 
-Starts a server of its own, then talks to it only as AWS tools do, through boto3:
+Talks to the server MODELBAY_URL names (`eval "$(modelbay env)"` sets it), else starts a private one for its
+own length (as `make demo` does), and speaks to it only as AWS tools do, through boto3:
 1. uploads a synthetic dataset and a scikit-learn script to S3 and runs a SageMaker training job
    in script mode on the scikit-learn 1.2-1 image, printing its status transitions, its log, its
    metrics and where its model artifact landed; then trains a second model (other hyperparameters);
 2. deploys both as production variants of one endpoint, weighted 80/20, sends traffic and prints
-   per-variant counts and latency; shifts the weights to 0/100 live and shows traffic followed.
+   per-variant counts and latency; shifts the weights to 0/100 live and shows traffic followed;
+3. deletes the endpoint. The jobs, models and endpoint config stay, for `modelbay jobs list` and the like.
 """
 
 from __future__ import annotations
@@ -13,15 +15,19 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import random
 import tarfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
 from modelbay.sdk import local_server
+from modelbay.sdk.clients import client
 
 console = Console(markup=False, soft_wrap=True)  # answers hold [brackets] that are not markup
 SCRIPT = Path(__file__).parent / "scripts" / "sklearn_regression.py"
@@ -139,12 +145,35 @@ def send_traffic(runtime: Any, requests: int) -> None:
                       f"{seen[len(seen) // 2] * 1000:.1f} ms, p99 {seen[int(len(seen) * 0.99)] * 1000:.1f} ms")
 
 
+class Server:
+    """A server the demo talks to: its URL and boto3 clients for it."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.s3, self.sagemaker = self.client("s3"), self.client("sagemaker")
+
+    def client(self, service: str) -> Any:
+        return client(service, self.url)
+
+
+@contextmanager
+def demo_server() -> Iterator[Server]:
+    """The server MODELBAY_URL names, else a private one in a temporary data directory for the demo's length."""
+    if url := os.environ.get("MODELBAY_URL"):
+        console.rule(f"modelbay server at {url}")
+        yield Server(url)
+        return
+    with local_server() as private:
+        console.rule(f"a private modelbay server at {private.url} (data in {private.data_dir}, removed after)")
+        yield Server(private.url)
+
+
 def main() -> None:
-    with local_server() as server:
-        console.rule(f"modelbay server at {server.url} (data in {server.data_dir})")
+    with demo_server() as server:
         s3, sagemaker = server.s3, server.sagemaker
         console.print("STS GetCallerIdentity:", server.client("sts").get_caller_identity()["Arn"])
-        s3.create_bucket(Bucket="demo")
+        if "demo" not in {bucket["Name"] for bucket in s3.list_buckets()["Buckets"]}:
+            s3.create_bucket(Bucket="demo")
         s3.put_object(Bucket="demo", Key="train/data.csv", Body=synthetic_dataset(), ContentType="text/csv")
         s3.put_object(Bucket="demo", Key=SOURCE.removeprefix("s3://demo/"), Body=source_archive())
         console.print(f"S3 uploaded s3://demo/train/data.csv and {SCRIPT.name} as {SOURCE}")

@@ -15,6 +15,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 def run_example(name: str) -> str:
     env = {**os.environ, "MODELBAY_ENVIRONMENTS_DIR": str(SHARED_ENVIRONMENTS)}
+    env.pop("MODELBAY_URL", None)  # the examples then start a private server, as `make demo` does
     done = subprocess.run([sys.executable, str(EXAMPLES / name)], capture_output=True, text=True, env=env,
                           timeout=600, check=False)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
