@@ -27,13 +27,13 @@ T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)  # when a test's Clock starts
 
 
 class Clock:
-    """A clock that moves one second each time it is read, from T0."""
+    """A clock that moves `step` (one second, unless a test sets another) each time it is read, from T0."""
 
     def __init__(self) -> None:
-        self.now = T0
+        self.now, self.step = T0, timedelta(seconds=1)
 
     def __call__(self) -> datetime:
-        self.now += timedelta(seconds=1)
+        self.now += self.step
         return self.now
 
 
@@ -206,7 +206,8 @@ def user_shell(url: str, home: Path) -> dict[str, str]:
 
     HOME is `home`, so the files `modelbay env` writes (the SageMaker SDK's defaults) stay in the test's folder.
     """
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MODELBAY_", "SAGEMAKER_"))}
+    clean = {k: v for k, v in os.environ.items()
+             if not k.startswith(("AWS_", "MODELBAY_", "SAGEMAKER_")) and k != "XDG_CONFIG_HOME"}
     clean |= {"HOME": str(home), "AWS_CONFIG_FILE": str(home / "no-aws-config"),
               "AWS_SHARED_CREDENTIALS_FILE": str(home / "no-aws-credentials")}
     exports = subprocess.run([sys.executable, "-m", "modelbay", "env", "--url", url], capture_output=True,

@@ -75,9 +75,14 @@ class Settings:
 def default_environments_dir(environ: Mapping[str, str]) -> Path:
     """The user's cache (XDG base directories: $XDG_CACHE_HOME, else ~/.cache) holds framework environments, so
     every data directory and server of the user builds each one once."""
-    cache_home = environ.get("XDG_CACHE_HOME", "")
-    base = Path(cache_home) if os.path.isabs(cache_home) else Path.home() / ".cache"  # XDG: ignore a relative path
-    return base / "modelbay" / "environments"
+    return xdg_dir(environ, "XDG_CACHE_HOME", ".cache") / "modelbay" / "environments"
+
+
+def xdg_dir(environ: Mapping[str, str], variable: str, default: str) -> Path:
+    """An XDG base directory of the user's: $`variable` if it is absolute (XDG ignores a relative path), else
+    ~/`default`."""
+    value = environ.get(variable, "")
+    return Path(value) if os.path.isabs(value) else Path.home() / default
 
 
 def _convert(type_name: Any, raw: str) -> Any:

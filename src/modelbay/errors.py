@@ -18,9 +18,16 @@ class AwsError(Exception):
     operation: str | None = None  # set once the operation is known, for the audit trail
 
     def __init__(self, message: str, **fields: Any) -> None:
+        message = encodable(message)
         super().__init__(message)
         self.message = message
-        self.fields = fields
+        self.fields = {name: encodable(value) if isinstance(value, str) else value for name, value in fields.items()}
+
+
+def encodable(text: str) -> str:
+    """`text` with every character UTF-8 cannot encode (a lone surrogate quoted from the input)
+    written as its escape, `\\ud800`: an error must always be renderable, whatever it quotes."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def aws_error(code: str, status: int = 400) -> type[AwsError]:

@@ -20,6 +20,7 @@ import uvloop
 from modelbay.api.app import build_app
 from modelbay.config import Settings
 from modelbay.controllers.loops import controllers
+from modelbay.http_guard import HTTP_LIMITS, HttpLimits, guarded_protocol
 from modelbay.user_files import write_text
 
 log = logging.getLogger("modelbay")
@@ -28,6 +29,7 @@ log = logging.getLogger("modelbay")
 def serve(settings: Settings, address_file: Path | None = None, announce: bool = True) -> None:
     """Serve until interrupted: SIGINT/SIGTERM end it gracefully (in-flight requests finish, then the
     instances stop, see controllers/loops.py)."""
+    configure_logging()
     sock = bind(settings.host, settings.port)
     host, port = sock.getsockname()[:2]
     url = f"http://{_url_host(host)}:{port}"
@@ -35,6 +37,12 @@ def serve(settings: Settings, address_file: Path | None = None, announce: bool =
     server = uvicorn.Server(uvicorn_config(app))
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:  # uvicorn picks a loop only in run()
         runner.run(_serve(server, sock, url, address_file, announcement(url, settings) if announce else None))
+
+
+def configure_logging() -> None:
+    """The server's log on stderr: warnings and errors (a call that failed on modelbay's side, a reconcile pass
+    that broke), each line with its time, level and logger, for a person to read."""
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
 def announcement(url: str, settings: Settings) -> str:
@@ -45,11 +53,13 @@ def announcement(url: str, settings: Settings) -> str:
             f"{_home_relative(settings.environments_dir)}\nCtrl-C stops the server {ending}")
 
 
-def uvicorn_config(app: Any) -> uvicorn.Config:
-    """How modelbay serves an app: httptools, long keep-alive (clients pool connections), and no
-    per-response work nobody reads (no Server or Date header; no proxy headers on a direct port)."""
-    return uvicorn.Config(app, log_level="warning", http="httptools", lifespan="on", timeout_keep_alive=75,
-                          proxy_headers=False, server_header=False, date_header=False)
+def uvicorn_config(app: Any, limits: HttpLimits = HTTP_LIMITS) -> uvicorn.Config:
+    """How modelbay serves an app: httptools with bounded heads and timeouts (http_guard.py), long
+    keep-alive (clients pool connections), and no per-response work nobody reads (no Server or Date
+    header; no proxy headers on a direct port)."""
+    return uvicorn.Config(app, log_level="warning", http=guarded_protocol(limits), lifespan="on",
+                          timeout_keep_alive=round(limits.idle_timeout_s), proxy_headers=False, server_header=False,
+                          date_header=False)
 
 
 async def _serve(server: uvicorn.Server, sock: socket.socket, url: str, address_file: Path | None,

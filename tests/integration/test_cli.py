@@ -28,7 +28,7 @@ LISTINGS = (("jobs", "list"), ("endpoints", "list"), ("transform", "list"), ("mo
 def modelbay(*args: str, url: str | None = None, env: dict[str, str] | None = None,
              stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     """Run the CLI in a clean environment with no AWS credentials, as on a fresh machine."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MODELBAY_"))}
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MODELBAY_")) and k != "XDG_CONFIG_HOME"}
     base |= {"HOME": os.environ.get("HOME", "/tmp"), "AWS_CONFIG_FILE": "/nonexistent",
              "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent", **(env or {})}
     if url:
@@ -45,14 +45,18 @@ def test_env_prints_exports_with_default_credentials(tmp_path: Path) -> None:
     assert lines["AWS_ACCESS_KEY_ID"] == "modelbay"
     assert lines["AWS_REGION"] == "us-east-1"
     defaults = json.loads(Path(lines["SAGEMAKER_USER_CONFIG_OVERRIDE"]).read_text())
-    assert Path(lines["SAGEMAKER_USER_CONFIG_OVERRIDE"]) == tmp_path / ".modelbay" / "sagemaker" / "config.yaml"
+    assert Path(lines["SAGEMAKER_USER_CONFIG_OVERRIDE"]).parent.parent == tmp_path / ".config" / "modelbay" / "servers"
     assert defaults["SageMaker"]["PythonSDK"]["Modules"]["Session"]["DefaultS3Bucket"] == (
         "sagemaker-us-east-1-000000000000")
 
 
-def test_env_writes_the_sdk_defaults_under_the_data_dir(tmp_path: Path) -> None:
-    done = modelbay("env", env={"HOME": str(tmp_path), "MODELBAY_DATA_DIR": str(tmp_path / "data")})
-    assert f"SAGEMAKER_USER_CONFIG_OVERRIDE={tmp_path / 'data' / 'sagemaker' / 'config.yaml'}" in done.stdout
+def test_two_servers_never_share_an_sdk_defaults_file(tmp_path: Path) -> None:
+    """The CLI knows a server by its URL, not by where it keeps its data (which MODELBAY_DATA_DIR does not say)."""
+    written = [dict(line.removeprefix("export ").split("=", 1) for line in modelbay(
+        "env", "--url", url, env={"HOME": str(tmp_path), "MODELBAY_DATA_DIR": str(tmp_path / "data")},
+    ).stdout.splitlines())["SAGEMAKER_USER_CONFIG_OVERRIDE"] for url in ("http://127.0.0.1:9998", "http://127.0.0.1:9999")]
+    assert written[0] != written[1] and all(Path(path).is_file() for path in written)
+    assert not (tmp_path / "data").exists()
 
 
 def test_configure_writes_a_profile_that_boto3_follows(server: Any, tmp_path: Path) -> None:

@@ -14,6 +14,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from tests.conftest import client
 from tests.helpers import ServerProcess, is_running, serve_image, serve_program, wait_until
 from tests.integration.models import ROLE, create_model, trained_artifact
@@ -58,6 +60,11 @@ def test_an_endpoint_serves_from_the_same_instances_after_the_server_is_killed(t
         server.kill()
         server.start()
         runtime = client(server.url, "sagemaker-runtime")
+        try:  # at once: held until its routes are restored, or told to retry; never "not found"
+            invoke(runtime, unique)
+        except ClientError as error:
+            assert (error.response["Error"]["Code"], error.response["ResponseMetadata"]["HTTPStatusCode"]) == (
+                "ServiceUnavailable", 503)
         wait_until(lambda: _answers(runtime, unique), 60, "the endpoint to answer again")
         assert invoke(runtime, unique) == ("[7]", "a")
         assert sorted(model_servers(unique)) == before  # adopted, not restarted
@@ -82,6 +89,11 @@ def test_ctrl_c_stops_the_model_servers_and_the_restarted_server_replaces_them(t
 
         server.start()
         runtime = client(server.url, "sagemaker-runtime")
+        try:  # at once: held until its routes are restored, or told to retry; never "not found"
+            invoke(runtime, unique)
+        except ClientError as error:
+            assert (error.response["Error"]["Code"], error.response["ResponseMetadata"]["HTTPStatusCode"]) == (
+                "ServiceUnavailable", 503)
         wait_until(lambda: _answers(runtime, unique), 60, "the endpoint to answer again")
         assert invoke(runtime, unique) == ("[7]", "a")
         after = model_servers(unique)
@@ -139,6 +151,6 @@ def test_kept_instances_outlive_a_graceful_stop_and_the_next_server_stops_them_o
 def _answers(runtime: Any, endpoint: str) -> bool:
     try:
         invoke(runtime, endpoint)
-    except Exception:  # not found until the controller has published it again
+    except Exception:  # unavailable until the controller has published it again
         return False
     return True

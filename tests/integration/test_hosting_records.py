@@ -131,8 +131,9 @@ def test_endpoint_config_lifecycle(sagemaker: Any, unique: str) -> None:
 @pytest.mark.parametrize(("variants", "message"), [
     (lambda m: [variant(m, "A"), variant(m, "A")], "VariantName must be unique within ProductionVariants; repeated: A"),
     (lambda m: [variant(m + "-missing")], 'Could not find model "arn:aws:sagemaker:us-east-1:000000000000:model/'),
-    (lambda m: [variant(m, InstanceType="ml.m5.24xlarge")],
-     "ProductionVariant AllTraffic: InstanceType: unknown instance type 'ml.m5.24xlarge'; known types:"),
+    (lambda m: [variant(m, InstanceType="ml.c5n.xlarge")],  # a training type, not a hosting one
+     "1 validation error detected: Value 'ml.c5n.xlarge' at 'productionVariants.1.member.instanceType' failed to "
+     "satisfy constraint: Member must satisfy enum value set: [ml.t2.medium, "),
     (lambda m: [{"VariantName": "V", "ModelName": m, "ServerlessConfig": {"MemorySizeInMB": 1500,
                                                                         "MaxConcurrency": 1}}],
      "ProductionVariant V: ServerlessConfig.MemorySizeInMB must be one of 1024, 2048, 3072, 4096, 5120 or 6144"),
@@ -227,6 +228,7 @@ def test_an_endpoint_being_created_refuses_updates(sagemaker: Any, unique: str, 
     in_progress = {"Code": "ValidationException",
                    "Message": f'Cannot update in-progress endpoint "{arn("endpoint", unique)}".'}
     assert refused_updates(sagemaker, unique) == [in_progress, in_progress]
+    assert bad_request(sagemaker.delete_endpoint, EndpointName=unique) == in_progress  # SageMaker's words for both
     assert sagemaker.describe_endpoint(EndpointName=unique)["EndpointStatus"] == "Creating"
 
 
@@ -302,8 +304,9 @@ def test_transform_job_errors(sagemaker: Any, unique: str) -> None:
         ({"TransformInput": {"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://b/in"}},
                              "SplitType": "TFRecord"}},
          "TransformInput.SplitType TFRecord is not available in modelbay; use None or Line."),
-        ({"TransformResources": {"InstanceType": "ml.m5.24xlarge", "InstanceCount": 1}},
-         "TransformResources.InstanceType: unknown instance type 'ml.m5.24xlarge'"),
+        ({"TransformResources": {"InstanceType": "ml.c5n.xlarge", "InstanceCount": 1}},  # training only
+         "1 validation error detected: Value 'ml.c5n.xlarge' at 'transformResources.instanceType' failed to satisfy "
+         "constraint: Member must satisfy enum value set: [ml.m4.xlarge, "),
         ({"MaxPayloadInMB": 101}, "MaxPayloadInMB must be at most 100, not 101."),
         ({"DataProcessing": {"InputFilter": "$..a"}}, "DataProcessing.InputFilter: JSONPath '$..a': unsupported"),
     ]

@@ -130,6 +130,20 @@ def test_a_model_error_is_a_model_error_with_the_original_status(stack: Stack, r
     assert error["LogStreamArn"] == f"arn:aws:logs:us-east-1:000000000000:log-group:/aws/sagemaker/Endpoints/{unique}"
 
 
+def test_a_long_model_error_keeps_within_the_models_limits(stack: Stack, runtime: Any, unique: str) -> None:
+    """Message and OriginalMessage are at most 2,048 characters: the model's first words and its last error stay."""
+    trace = "Traceback (most recent call last):\n" + "".join(f"  File model.py, line {n}\n" for n in range(300))
+    stack.publish(unique, ("A", 1, [stack.model("m", failing(500, (trace + "KeyError: 'features'").encode()))]))
+    error = error_response(runtime.invoke_endpoint, EndpointName=unique, Body=b"x")
+    message, original = error["Error"]["Message"], error["OriginalMessage"]
+    assert len(message) <= 2048 and len(original) <= 2048
+    assert message.startswith('Received server error (500) from primary with message "Traceback (most recent')
+    assert message.endswith(f"KeyError: 'features'\". See https://us-east-1.console.aws.amazon.com/cloudwatch/home?"
+                            f"region=us-east-1#logEventViewer:group=/aws/sagemaker/Endpoints/{unique} in account "
+                            "000000000000 for more information.")
+    assert original.startswith("Traceback (most recent call last):\n") and original.endswith("\nKeyError: 'features'")
+
+
 def test_a_model_slower_than_the_timeout_is_a_model_error(stack: Stack, runtime: Any, unique: str) -> None:
     slow = stack.model("slow", hold)
     stack.publish(unique, ("A", 1, [slow]))

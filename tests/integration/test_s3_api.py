@@ -223,3 +223,30 @@ def test_bucket_location_and_listing(s3: Any, unique: str) -> None:
     with pytest.raises(ClientError) as caught:
         s3.head_bucket(Bucket=unique)
     assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+
+
+def test_keys_of_any_segment_length_and_character(s3: Any, bucket: str) -> None:
+    keys = ["line\nbreak", "é" * 100, "deep/" + "é" * 300 + "/x", "\U0001f600" * 256, "tab\tand\rreturn"]
+    for key in keys:
+        s3.put_object(Bucket=bucket, Key=key, Body=key.encode())
+    for key in keys:
+        assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == key.encode()
+    listed = [item["Key"] for item in s3.list_objects_v2(Bucket=bucket)["Contents"]]
+    assert listed == sorted(keys, key=str.encode)
+    with pytest.raises(ClientError) as caught:
+        s3.put_object(Bucket=bucket, Key="é" * 513, Body=b"")
+    assert error_code(caught) == "KeyTooLongError"
+
+
+def test_s3s_own_limits(s3: Any, bucket: str) -> None:
+    with pytest.raises(ClientError) as caught:
+        s3.list_objects_v2(Bucket=bucket, MaxKeys=-1)
+    assert caught.value.response["Error"] == {
+        "Code": "InvalidArgument", "Message": "Argument maxKeys must be an integer between 0 and 2147483647",
+        "ArgumentName": "maxKeys", "ArgumentValue": "-1"}
+    s3.put_object(Bucket=bucket, Key="kept", Body=b"")
+    with pytest.raises(ClientError) as caught:
+        s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": f"k{i}"} for i in range(1000)]
+                                                  + [{"Key": "kept"}]})
+    assert (error_code(caught), caught.value.response["ResponseMetadata"]["HTTPStatusCode"]) == ("MalformedXML", 400)
+    assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 1  # nothing was deleted

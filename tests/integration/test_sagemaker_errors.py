@@ -100,10 +100,11 @@ CASES = [
                  training_job(ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 0, "VolumeSizeInGB": 1}),
                  "ValidationException", "ResourceConfig.InstanceCount must be at least 1", id="no-instances"),
     pytest.param("create_training_job",
-                 training_job(ResourceConfig={"InstanceType": "ml.m5.24xlarge", "InstanceCount": 1,
+                 training_job(ResourceConfig={"InstanceType": "ml.c5.large", "InstanceCount": 1,
                                               "VolumeSizeInGB": 1}),
-                 "ValidationException", "ResourceConfig.InstanceType: unknown instance type 'ml.m5.24xlarge'; "
-                 "known types: ml.c5.2xlarge", id="type-not-offered"),
+                 "ValidationException", "1 validation error detected: Value 'ml.c5.large' at "
+                 "'resourceConfig.instanceType' failed to satisfy constraint: Member must satisfy enum value set: "
+                 "[ml.m4.xlarge, ", id="type-not-for-training"),
     pytest.param("create_training_job", training_job(InputDataConfig=[
                  {"ChannelName": name, "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix",
                                                                        "S3Uri": "s3://bucket/data"}}}
@@ -185,8 +186,13 @@ def raw(server: Any, target: str | None, body: bytes, content_type: str = "appli
     ("SageMaker.ListTags", b"{}", "text/plain", 415, "UnsupportedMediaTypeException", "text/plain"),
     ("SageMaker.ListTags", b'{"ResourceArn": "' + b"a" * (17 * 1024 * 1024) + b'"}', "application/x-amz-json-1.1",
      413, "RequestEntityTooLargeException", ""),
+    ("SageMaker.DescribeModel", b'{"ModelName": "\\ud800"}', "application/x-amz-json-1.1", 400,
+     "SerializationException", "surrogate"),
+    ("SageMaker.CreateModel", b'{"ModelName": "m", "ExecutionRoleArn": "arn:aws:iam::000000000000:role/r", '
+     b'"PrimaryContainer": {"Image": "i", "Environment": {"K": "\\udc00"}}}', "application/x-amz-json-1.1", 400,
+     "SerializationException", "surrogate"),
 ], ids=["unknown-operation", "foreign-target", "malformed-json", "not-an-object", "wrong-type", "content-type",
-        "oversized"])
+        "oversized", "surrogate-in-a-pattern", "surrogate-never-stored"])
 def test_malformed_requests(server: Any, target: str, body: bytes, content_type: str, status: int, code: str,
                             words: str) -> None:
     response = raw(server, target, body, content_type)

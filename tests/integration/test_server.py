@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.helpers import ServerProcess
 
 
 @pytest.mark.parametrize(("keep", "ending"), [
@@ -25,3 +28,12 @@ def test_the_server_says_where_its_data_is_and_how_to_stop_it(tmp_path: Path, ke
         server.wait(timeout=60)
     assert said[0].startswith("modelbay listening on http://127.0.0.1:")
     assert said[1:] == ["data in ~/data, framework environments in ~/envs\n", f"{ending}\n"]
+
+
+def test_a_head_larger_than_the_limit_is_refused_and_the_server_stays_small(server: ServerProcess) -> None:
+    """The server answers 431 once a head passes 64 KiB, without waiting for the rest of it."""
+    host, port = server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 256 * 1024)
+        answer = sock.recv(1024)
+    assert answer.startswith(b"HTTP/1.1 431 ")

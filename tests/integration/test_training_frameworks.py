@@ -176,6 +176,23 @@ def test_a_version_not_offered_runs_the_nearest_newer_with_a_warning(sagemaker: 
     assert "scikit-learn 1.2.2" in lines
 
 
+def test_a_failure_on_a_replaced_version_says_so_first_and_ends_with_the_programs_last_error(
+        sagemaker: Any, s3: Any, classes: str, unique: str) -> None:
+    script = """
+        import sys
+        for n in range(40):
+            print(f"step {n}: a long line of progress that fills the tail of stderr", file=sys.stderr)
+        raise ValueError("column 'label' is missing from train.csv")
+    """
+    job = train(sagemaker, s3, classes, unique, "modelbay/sklearn:1.0-1", script, {}, r"never=([0-9.]+)")
+    reason = job["FailureReason"]
+    assert job["TrainingJobStatus"] == "Failed"
+    assert reason.startswith("sklearn 1.0-1 is not available for this Python (versions here: 1.2-1, 1.4-2); "
+                             "using 1.2-1 instead. AlgorithmError: ")
+    assert reason.endswith("\nValueError: column 'label' is missing from train.csv")
+    assert len(reason) <= 1024
+
+
 def test_xgboost(sagemaker: Any, s3: Any, server: ServerProcess, line: str, unique: str) -> None:
     job = train(sagemaker, s3, line, unique, f"{ECR}/sagemaker-xgboost:3.0-5", XGBOOST_SCRIPT, {"num_round": 50},
                 r"train-rmse:([0-9.]+)")

@@ -16,6 +16,7 @@ from modelbay.environment_cache import (
     paths_in_use,
     remove,
 )
+from tests.helpers import wait_until
 
 BUILT, HALF_BUILT = "sklearn-1.2-1-py311-0123456789", "xgboost-3.0-5-py311-abcdefabcd"
 BARE, TOOLKIT = "python-py311-e3b0c44298", "toolkit-0123456789ab"
@@ -76,7 +77,8 @@ def test_what_a_running_layer_names_is_in_use_until_it_ends(tmp_path: Path) -> N
     with subprocess.Popen([str(layer / "bin" / "python"), "-c", "import sys; sys.stdin.read()"],
                           stdin=subprocess.PIPE) as instance:
         assert instance.stdin is not None
-        assert used.resolve() in paths_in_use()
+        # the child shows the layer's python in its command line once it has exec'd it, not at once
+        wait_until(lambda: used.resolve() in paths_in_use(), timeout_s=10, what="the layer's python to run")
         entries = {entry.path: entry.in_use for entry in cache_entries(tmp_path / "cache")}
         instance.stdin.close()
     assert entries == {used: True, unused: False}

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable, Collection
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from contextlib import AbstractAsyncContextManager
 
 import botocore.session
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Route
 
 from modelbay.api.codec_selector import CodecSelector
@@ -57,12 +60,20 @@ def build_app(settings: Settings, virtual_hosts: Collection[str] = (),
         audit.close()
         platform.metadata.close()
 
-    routes = [*native_routes(platform), Route("/{path:path}", pipeline.handle, methods=_METHODS)]
+    routes = [*native_routes(platform, audit), _every_path(pipeline.handle)]
     app = Starlette(routes=routes, lifespan=lifespan,
                     middleware=[Middleware(CloseWhenBodyHeldBack)])
     app.state.platform = platform
     app.state.audit = audit
     return app
+
+
+def _every_path(endpoint: Callable[[Request], Awaitable[Response]]) -> Route:
+    """The route of every path, a newline in it too (an S3 key may hold one; Starlette's `path`
+    convertor stops at a newline, and the request would answer a plain-text 404)."""
+    route = Route("/{path:path}", endpoint, methods=_METHODS)
+    route.path_regex = re.compile(route.path_regex.pattern, re.DOTALL)
+    return route
 
 
 def make_codec(service_name: str, settings: Settings, virtual_hosts: Collection[str]) -> Codec:

@@ -58,13 +58,44 @@ def checked_input(shape: Shape | None, params: dict[str, Any]) -> dict[str, Any]
 
 
 def json_document(body: bytes) -> Any:
-    """The JSON document of a request body; an empty body is an empty object."""
+    """The JSON document of a request body; an empty body is an empty object. A string holding a
+    lone UTF-16 surrogate (JSON's escapes allow `"\\ud800"`) is no Unicode text: AWS's parsers
+    refuse it, and so do we, before it reaches validation, a store or an error message."""
     if not body.strip():
         return {}
     try:
-        return json.loads(body)
+        document = json.loads(body)
     except ValueError as error:
         raise SerializationError(f"The request body is not valid JSON: {error}") from None
+    if not _is_unicode(document):
+        raise SerializationError("The request body is not valid JSON: a string holds a lone UTF-16 surrogate, "
+                                 "which is not a Unicode character")
+    return document
+
+
+def _is_unicode(document: Any) -> bool:
+    """Whether every string (keys too) of a decoded JSON document encodes as UTF-8; iterative, so
+    a deeply nested document cannot exhaust the stack here."""
+    pending = [document]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, str):
+            if not value.isascii() and _has_surrogate(value):
+                return False
+        elif isinstance(value, dict):
+            pending.extend(value)
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+    return True
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 @contextlib.contextmanager

@@ -3,22 +3,34 @@
 Served under `/_modelbay/`, a path no S3 request can mean (bucket names hold no underscore).
 `GET /_modelbay/v1/endpoints/<name>/instances` answers where each serving instance of an
 endpoint runs (variant, zone) and how it is doing (requests in flight, in rotation or not).
+`GET /_modelbay/v1/audit?since=<ISO 8601>&operation=<name>&failed=true&limit=<n>` answers the
+audit trail's recent calls, newest first (`modelbay audit`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+from datetime import datetime
+from typing import Any
 
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from modelbay.platform import Platform
+from modelbay.security.audit import AuditEvent, AuditTrail
 
 PREFIX = "/_modelbay/v1"
+MAX_AUDIT_EVENTS = 1000
+_FLUSH_TIMEOUT_S = 2.0  # a call answered just before is shown, unless the database is failing
 
 
-def native_routes(platform: Platform) -> list[Route]:
+class BadQuery(ValueError):
+    """A query parameter the route cannot read; the message says which."""
+
+
+def native_routes(platform: Platform, audit: AuditTrail) -> list[Route]:
     async def endpoint_instances(request: Request) -> JSONResponse:
         name = request.path_params["name"]
         placement = platform.router.placement(name)
@@ -26,4 +38,38 @@ def native_routes(platform: Platform) -> list[Route]:
             return JSONResponse({"message": f"Endpoint {name} is not in service."}, status_code=404)
         return JSONResponse({"EndpointName": name, "Instances": [dataclasses.asdict(p) for p in placement]})
 
-    return [Route(f"{PREFIX}/endpoints/{{name}}/instances", endpoint_instances, methods=["GET"])]
+    def audit_events(request: Request) -> JSONResponse:  # plain: it reads the database in a worker thread
+        try:
+            query = _audit_query(request.query_params)
+        except BadQuery as error:
+            return JSONResponse({"message": str(error)}, status_code=400)
+        audit.flush(_FLUSH_TIMEOUT_S)
+        events = platform.metadata.audit.find(**query)
+        return JSONResponse({"Events": [_audit_json(event) for event in events]})
+
+    return [Route(f"{PREFIX}/endpoints/{{name}}/instances", endpoint_instances, methods=["GET"]),
+            Route(f"{PREFIX}/audit", audit_events, methods=["GET"])]
+
+
+def _audit_query(params: QueryParams) -> dict[str, Any]:
+    """AuditRepository.find's arguments from the query string; raise BadQuery."""
+    query: dict[str, Any] = {"operation": params.get("operation") or None,
+                             "failed": params.get("failed", "false").lower() == "true"}
+    try:
+        query["limit"] = int(params.get("limit", "100"))
+        since = params.get("since")
+        query["since"] = None if since is None else datetime.fromisoformat(since)
+    except ValueError as error:
+        raise BadQuery(f"Invalid query parameter: {error}") from None
+    if not 1 <= query["limit"] <= MAX_AUDIT_EVENTS:
+        raise BadQuery(f"limit must be between 1 and {MAX_AUDIT_EVENTS}")
+    if query["since"] is not None and query["since"].tzinfo is None:
+        raise BadQuery("since must name its time zone, e.g. 2026-12-05T13:00:00+00:00")
+    return query
+
+
+def _audit_json(event: AuditEvent) -> dict[str, Any]:
+    return {"EventTime": event.event_time.isoformat(), "RequestId": event.request_id, "Principal": event.principal,
+            "Service": event.service, "Operation": event.operation, "Resources": list(event.resources),
+            "Outcome": event.outcome, "StatusCode": event.status_code, "SourceIp": event.source_ip,
+            "ErrorMessage": event.error_message}

@@ -4,7 +4,9 @@ The codec reads the request into an operation and validated params; the signer's
 names the principal; the authorizer may refuse; the service function runs in a worker thread
 (an `async def` one on the event loop); the codec writes its result or error. Whatever happens,
 one audit event records the call and its outcome (unless it is a data event: see
-services.base.data_event), and the response carries the request id.
+services.base.data_event), with the message a failed call was told, and the response carries the
+request id. A call that failed on modelbay's side, or asked for what it does not serve, is also
+logged at WARNING with its request id (log_if_unexpected).
 """
 
 from __future__ import annotations
@@ -21,9 +23,9 @@ import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from modelbay.api.codec_selector import CodecSelector
+from modelbay.api.codec_selector import CodecSelector, UnknownService
 from modelbay.api.protocol import Call, Codec
-from modelbay.errors import AwsError, InternalFailure, NotImplementedYet
+from modelbay.errors import AwsError, InternalFailure, NotImplementedYet, UnknownOperation
 from modelbay.platform import Platform
 from modelbay.security.audit import SUCCESS, AuditEvent, AuditTrail
 from modelbay.security.policy import Authorizer
@@ -34,6 +36,8 @@ from modelbay.services.base import Context, Handler, Reply, is_data_event
 log = logging.getLogger(__name__)
 
 _RESOURCE_MEMBERS = ("Bucket", "Key")
+# 4xx a client working as documented does not expect: it called an API or operation modelbay does not serve
+_UNEXPECTED_CLIENT_ERRORS = frozenset({UnknownOperation.code, UnknownService.code})
 
 
 class Pipeline:
@@ -53,20 +57,22 @@ class Pipeline:
             credential = read_credential(request.headers, request.query_params)
             codec = self.codecs.select(request, credential)
         except AwsError as error:  # no API to answer in: the JSON error shape is the most common one
-            self._record(request, request_id, None, "", None, None, error.code, error.status)
+            log_if_unexpected(request_id, "", error, error.code, error.status)
+            self._record(request, request_id, None, "", None, None, error, error.status)
             return _plain_error(error, request_id)
         call: Call | None = None
-        operation, outcome = "", SUCCESS
+        operation, failure = "", None
         try:
             call = await codec.parse(request)
             operation = call.operation.name
             response = await self._dispatch(codec, call, credential, request_id)
         except Exception as raised:
             failure = raised if isinstance(raised, AwsError) else _internal_failure(request_id)
-            operation, outcome = operation or failure.operation or "", codec.spell(failure)[0]
+            operation = operation or failure.operation or ""
             response = codec.respond_error(failure, request_id)
+            log_if_unexpected(request_id, operation, failure, codec.spell(failure)[0], response.status_code)
         if call is None or not is_data_event(self.operations[codec.service.service_name].get(operation)):
-            self._record(request, request_id, codec, operation, call, credential, outcome, response.status_code)
+            self._record(request, request_id, codec, operation, call, credential, failure, response.status_code)
         return response
 
     async def _dispatch(self, codec: Codec, call: Call, credential: Credential | None, request_id: str) -> Response:
@@ -92,7 +98,8 @@ class Pipeline:
         return Principal(credential.access_key_id if credential else None, account)
 
     def _record(self, request: Request, request_id: str, codec: Codec | None, operation: str, call: Call | None,
-                credential: Credential | None, outcome: str, status: int) -> None:
+                credential: Credential | None, failure: AwsError | None, status: int) -> None:
+        """Record the call; a failed one with the code and message the caller was told."""
         self.audit.record(AuditEvent(
             event_time=datetime.now(UTC),
             request_id=request_id,
@@ -100,9 +107,10 @@ class Pipeline:
             service=codec.service.service_name if codec else "",
             operation=operation,
             resources=tuple(resource_names(call.params)) if call else (),
-            outcome=outcome,
+            outcome=SUCCESS if failure is None else (codec.spell(failure)[0] if codec else failure.code),
             status_code=status,
             source_ip=request.client.host if request.client else None,
+            error_message=None if failure is None else failure.message,
         ))
 
 
@@ -119,6 +127,14 @@ def resource_names(params: Mapping[str, Any]) -> list[str]:
     """The names and ARNs a call is about, for authorization and the audit trail."""
     return [value for key, value in params.items()
             if isinstance(value, str) and (key.endswith(("Name", "Arn")) or key in _RESOURCE_MEMBERS)]
+
+
+def log_if_unexpected(request_id: str, operation: str, error: AwsError, code: str, status: int) -> None:
+    """Log a call that failed on modelbay's side (5xx, NotImplemented among them) or asked for what it does not
+    serve, so the server's log shows it; the ordinary 4xx of a client's own mistakes are left to the audit trail."""
+    if status >= 500 or error.code in _UNEXPECTED_CLIENT_ERRORS:
+        log.warning("request %s: %s answered %d %s: %s", request_id, operation or "a request for no known operation",
+                    status, code, error.message)
 
 
 def _internal_failure(request_id: str) -> InternalFailure:

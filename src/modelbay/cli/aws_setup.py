@@ -9,14 +9,19 @@ the execution role that every modelbay account has. The file is JSON, which ever
 from __future__ import annotations
 
 import configparser
+import hashlib
 import io
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from modelbay.config import DEFAULT_EXECUTION_ROLE
+from modelbay.config import DEFAULT_EXECUTION_ROLE, xdg_dir
 from modelbay.user_files import write_text
+
+_SAFE = re.compile(r"[^A-Za-z0-9.-]+")  # what may stay of a URL or a region in a file name
 
 
 def execution_role_arn(account: str) -> str:
@@ -41,12 +46,26 @@ def sagemaker_defaults(account: str, region: str) -> dict[str, Any]:
     }
 
 
-def write_sagemaker_defaults(data_dir: Path, account: str, region: str) -> Path:
-    """Write the defaults under `data_dir` (atomically: a shell may be reading it) and return its path."""
-    path = data_dir / "sagemaker" / "config.yaml"
+def write_sagemaker_defaults(url: str, account: str, region: str) -> Path:
+    """Write the defaults for the server at `url` (atomically: a shell may be reading it) and return its path."""
+    path = sagemaker_defaults_path(url, region)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_text(path, json.dumps(sagemaker_defaults(account, region), indent=2) + "\n")
     return path
+
+
+def sagemaker_defaults_path(url: str, region: str) -> Path:
+    """Where the defaults for the server at `url` and `region` live: in the user's config directory
+    ($XDG_CONFIG_HOME, else ~/.config), a folder per server URL, a file per region.
+
+    The URL is what the CLI knows of a server (its data directory may be anywhere, even on another
+    machine), so two servers, or two regions of one, never share a file a shell points at.
+    """
+    parts = urlsplit(url)
+    readable = _SAFE.sub("-", parts.netloc + parts.path).strip("-")
+    server = f"{readable}-{hashlib.sha256(url.encode()).hexdigest()[:8]}"  # the hash tells apart what _SAFE merges
+    return (xdg_dir(os.environ, "XDG_CONFIG_HOME", ".config") / "modelbay" / "servers" / server
+            / f"sagemaker-{_SAFE.sub('-', region)}.yaml")
 
 
 def write_profile(name: str, url: str, region: str, credentials: tuple[str, str]) -> tuple[Path, Path]:

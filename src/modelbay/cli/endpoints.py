@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import httpx
 import typer
 from rich.console import Group
 from rich.markup import escape
@@ -14,8 +13,9 @@ from rich.text import Text
 
 from modelbay.cli.commands import Commands, aws_client, sdk_session
 from modelbay.cli.listing import list_options, summaries
+from modelbay.cli.native import native_get
 from modelbay.cli.output import facts_table, local_time, output, resource, styled, titled_table
-from modelbay.sdk import EndpointFailed, Predictor, resolve_url
+from modelbay.sdk import EndpointFailed, Predictor
 from modelbay.sdk.waiting import wait_for
 from modelbay.statuses import EndpointStatus
 
@@ -23,8 +23,6 @@ app = Commands(help="List, describe, reweigh and delete the endpoints of a model
 T = TypeVar("T")
 _STATUS, _NAME_CONTAINS, _MAX = list_options("endpoints")
 _COLUMNS = ["Name", "Status", "Variants", "Created"]
-_INSTANCES_PATH = "/_modelbay/v1/endpoints/{name}/instances"  # modelbay's own API: see modelbay.api.native
-_TIMEOUT_S = 10.0
 
 
 @app.command("list")
@@ -99,14 +97,8 @@ def _described(sagemaker: Any, name: str) -> dict[str, Any]:
 
 def _instances(url: str | None, name: str) -> list[dict[str, Any]]:
     """Where each serving instance of the endpoint runs, from the server's own API; none when it is not in service."""
-    try:
-        answer = httpx.get(resolve_url(url) + _INSTANCES_PATH.format(name=name), timeout=_TIMEOUT_S)
-        if answer.status_code == httpx.codes.NOT_FOUND:
-            return []
-        answer.raise_for_status()
-    except httpx.HTTPError as error:  # an OSError, reported as one line
-        raise ConnectionError(f"instances of {name}: {error}") from None
-    instances: list[dict[str, Any]] = answer.json()["Instances"]
+    answer = native_get(url, f"/endpoints/{name}/instances", missing_ok=True)
+    instances: list[dict[str, Any]] = [] if answer is None else answer["Instances"]
     return instances
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import typer
 
 from modelbay import __version__
-from modelbay.cli import endpoints, images, invoke, models, s3, training_jobs, transform_jobs
+from modelbay.cli import audit, endpoints, images, instance_types, invoke, models, s3, training_jobs, transform_jobs
 from modelbay.cli.aws_setup import write_profile, write_sagemaker_defaults
 from modelbay.cli.commands import CLIENT, PLAIN, Commands, ReportingGroup, accepting
 from modelbay.config import DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, Settings
@@ -27,6 +27,8 @@ app.add_typer(endpoints.app, name="endpoints")
 app.add_typer(models.app, name="models")
 app.add_typer(transform_jobs.app, name="transform")
 app.command()(invoke.invoke)
+app.command()(audit.audit)
+app.command("instance-types", options=instance_types.OPTIONS)(instance_types.instance_types)
 _SERVER_OPTIONS = ("host", "port", "data_dir", "keep_instances")  # the settings `server` has options for
 
 
@@ -87,11 +89,12 @@ def server(
 def env(ctx: typer.Context) -> None:
     """Print the shell lines that point AWS tools and the SageMaker Python SDK at the server: eval "$(modelbay env)".
 
-    It also writes the SageMaker Python SDK's defaults file under the data directory: SAGEMAKER_USER_CONFIG_OVERRIDE.
+    It also writes the SageMaker Python SDK's defaults file for that server and region, in the user's config
+    directory: SAGEMAKER_USER_CONFIG_OVERRIDE.
     """
     url, found, settings = resolve_url(ctx.obj["url"]), session(), Settings.from_env()
     region = ctx.obj["region"] or found.region_name
-    defaults = write_sagemaker_defaults(settings.data_dir, settings.account_id, region)
+    defaults = write_sagemaker_defaults(url, settings.account_id, region)
     lines = {"AWS_ENDPOINT_URL": url, "MODELBAY_URL": url, "AWS_REGION": region, "AWS_DEFAULT_REGION": region,
              "SAGEMAKER_USER_CONFIG_OVERRIDE": str(defaults)}
     if found.get_credentials().access_key == DEFAULT_ACCESS_KEY_ID and "AWS_ACCESS_KEY_ID" not in os.environ:
@@ -111,7 +114,7 @@ def configure(
     region = ctx.obj["region"] or session().region_name
     config_file, credentials_file = write_profile(profile, url, region,
                                                   (DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY))
-    defaults = write_sagemaker_defaults(settings.data_dir, settings.account_id, region)
+    defaults = write_sagemaker_defaults(url, settings.account_id, region)
     print(f"profile {profile!r} written to {config_file} and {credentials_file}; use it with:")
     print(f"export AWS_PROFILE={shlex.quote(profile)} SAGEMAKER_USER_CONFIG_OVERRIDE={shlex.quote(str(defaults))}")
 

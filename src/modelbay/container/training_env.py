@@ -4,8 +4,8 @@ Runs inside an instance and imports only the standard library. What the instance
 - the `/opt/ml` tree (CONTRACT.md section 2), at `/opt/ml` or relocated by the runtime through
   SM_MODEL_DIR, SM_INPUT_DIR, SM_INPUT_CONFIG_DIR, SM_OUTPUT_DIR, SM_OUTPUT_DATA_DIR,
   SM_OUTPUT_INTERMEDIATE_DIR, SM_CHECKPOINT_DIR and SM_MODULE_DIR (the code dir, a local path);
-- MODELBAY_NUM_CPUS / MODELBAY_NUM_GPUS: what the instance type offers (default: this
-  machine's CPU count, and no GPU);
+- MODELBAY_NUM_CPUS / MODELBAY_NUM_GPUS: the instance type's vCPUs, and those of its GPUs the
+  machine really has (default: this machine's CPU count, and no GPU);
 - TRAINING_JOB_NAME (optional): the job's name, when `sagemaker_job_name` does not give it.
 
 `read_training_env` reads the config files; `TrainingEnv.to_env_vars` gives the `SM_*`

@@ -12,7 +12,8 @@ that argument). An image is one of:
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,8 @@ Registry = Callable[[str, str], Image | None]
 TOOLKIT_PACKAGE = "modelbay.container"
 IMAGE_WARNING_VARIABLE = "MODELBAY_IMAGE_WARNING"  # the toolkit prints it at the top of the job's log
 FRAMEWORK_VARIABLE = "MODELBAY_FRAMEWORK"  # which default handlers the model server uses
+# The program's own words in a toolkit's reason (container/user_program.py): its stderr's tail
+_ERROR_MESSAGE = re.compile(r'ErrorMessage "(?P<message>.*)"\nCommand ', re.DOTALL)
 
 
 class UnknownImage(ValueError):
@@ -84,3 +87,23 @@ class Images:
             return None if image is None else Path(image.manifest["directory"])
         raise UnknownImage(f"TrainingImage {uri!r} is a container image ({image.media_type}); the process runtime "
                            "runs directory images only, container images need the container runtime")
+
+
+def explain_failure(reason: str, images: Iterable[str]) -> str:
+    """`reason` told of the images whose framework version was replaced by another: each replacement first (the
+    likely cause of the failure), the program's last error line last, so that a reason cut to FailureReason's
+    length (controllers.reasons.fit_reason, which keeps the head and the last lines) still shows both whole."""
+    replaced = [resolution.warning for image in images
+                if (resolution := framework_image(image)) is not None and resolution.warning is not None]
+    if not replaced:
+        return reason
+    explained = " ".join(f"{warning}." for warning in replaced) + " " + reason.strip()
+    last = last_error_line(reason)
+    return explained if explained.endswith(last) else f"{explained}\n{last}"
+
+
+def last_error_line(reason: str) -> str:
+    """The last line a program printed, as a reason quotes it: its ErrorMessage's last line, else the reason's."""
+    quoted = _ERROR_MESSAGE.search(reason)
+    lines = [line.strip() for line in (quoted["message"] if quoted else reason).splitlines() if line.strip()]
+    return lines[-1] if lines else ""

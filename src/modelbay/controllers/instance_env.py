@@ -6,14 +6,16 @@ import os
 import socket
 
 from modelbay.runtime.instance_types import InstanceType
+from modelbay.runtime.machine import gpus_for
 
 _PASSED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR")  # from the server's environment
 
 
 def host_env(kind: InstanceType) -> dict[str, str]:
-    """The server's basic variables and what the instance type offers (read by the toolkits as SM_NUM_*)."""
+    """The server's basic variables and what the instance type offers (read by the toolkits as SM_NUM_*): its
+    vCPUs, and its GPUs that this machine really has (a program told of GPUs that are not there would fail)."""
     env = {key: os.environ[key] for key in _PASSED_ENV if key in os.environ}
-    return env | {"MODELBAY_NUM_CPUS": str(kind.vcpus), "MODELBAY_NUM_GPUS": str(kind.gpus)}
+    return env | {"MODELBAY_NUM_CPUS": str(kind.vcpus), "MODELBAY_NUM_GPUS": str(gpus_for(kind))}
 
 
 def free_port() -> int:

@@ -53,9 +53,11 @@ async def controllers(platform: Platform) -> AsyncIterator[None]:
     runtime = ProcessRuntime(state_dir=platform.settings.data_dir / "runtime")
     images = Images(FrameworkEnvironments(platform.settings.environments_dir),
                     registry=platform.metadata.images.resolve)
+    endpoints = EndpointController(platform, runtime, images)
+    await asyncio.to_thread(endpoints.expect_routes)  # before the server answers a first invocation
     loops: list[tuple[Controller, float]] = [
         (TrainingController(platform, runtime, images, stop_grace_s=platform.settings.stop_grace_s), 0.2),
-        (EndpointController(platform, runtime, images), 0.25), (TransformController(platform, runtime, images), 0.25)]
+        (endpoints, 0.25), (TransformController(platform, runtime, images), 0.25)]
     stopping = asyncio.Event()
     tasks = [asyncio.create_task(run_until(controller, every_s, stopping)) for controller, every_s in loops]
     try:

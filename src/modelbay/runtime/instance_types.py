@@ -1,12 +1,50 @@
 """The instance-type catalog: what each SageMaker ML instance type offers, as data.
 
-Prices are SageMaker's public on-demand list prices for training in us-east-1 (USD per hour),
-kept for reference (billing estimates, the console); they are not fetched or kept current.
+The rows are in `instance_types.csv` beside this module: every `ml.*` value of botocore's
+SageMaker instance-type enums (training, production variants, transform, processing, apps and
+notebooks, clusters, ...), with vCPUs, memory, accelerators (kind, count, model, memory of each)
+and the on-demand price in us-east-1 (Linux, USD per hour), from AWS's published SageMaker and
+EC2 instance tables. Prices are for reference (estimates, the CLI); they are not fetched or kept
+current, and are blank where this table does not know them. A unit test fails when botocore
+names a type the table lacks.
+
+Which operation accepts which type is not decided here: each operation's enum in botocore's
+model is, checked by the codec. The module imports nothing else of modelbay, so the CLI may
+read the catalog without a server.
 """
 
 from __future__ import annotations
 
+import csv
+import functools
+from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
+from importlib import resources
+
+_DATA_FILE = "instance_types.csv"
+
+
+class AcceleratorKind(StrEnum):
+    GPU = "GPU"
+    INFERENTIA = "Inferentia"
+    TRAINIUM = "Trainium"
+    GAUDI = "Gaudi"
+
+
+@dataclass(frozen=True)
+class Accelerators:
+    """An instance type's accelerators: `count` devices of `model`, each with `memory_gib`."""
+
+    kind: AcceleratorKind
+    count: int
+    model: str
+    memory_gib: float
+
+    @property
+    def label(self) -> str:
+        """For people: "4 × NVIDIA A10G (24 GiB)"."""
+        return f"{self.count} × {self.model} ({self.memory_gib:g} GiB)"
 
 
 @dataclass(frozen=True)
@@ -16,8 +54,19 @@ class InstanceType:
     name: str
     vcpus: int
     memory_mib: int
-    gpus: int
-    price_per_hour: float
+    price_per_hour: float | None = None
+    accelerators: Accelerators | None = None
+
+    @property
+    def family(self) -> str:
+        """"g5" for ml.g5.xlarge."""
+        return self.name.split(".")[1]
+
+    @property
+    def gpus(self) -> int:
+        """The GPUs the type offers (Inferentia, Trainium and Gaudi devices are not GPUs)."""
+        found = self.accelerators
+        return found.count if found is not None and found.kind is AcceleratorKind.GPU else 0
 
     @property
     def memory_bytes(self) -> int:
@@ -25,41 +74,38 @@ class InstanceType:
 
     @property
     def memory_label(self) -> str:
-        """The memory for people: "8 GiB", or "200 MiB" when not a whole number of GiB."""
-        if self.memory_mib % 1024 == 0:
-            return f"{self.memory_mib // 1024} GiB"
-        return f"{self.memory_mib} MiB"
+        """The memory for people: "8 GiB", "3.75 GiB", or "200 MiB" under 1 GiB."""
+        if self.memory_mib < 1024:
+            return f"{self.memory_mib} MiB"
+        return f"{self.memory_mib / 1024:.10g} GiB"
 
 
 class UnknownInstanceType(KeyError):
-    """No instance type by that name; the message lists the known ones."""
+    """No instance type by that name."""
 
     def __str__(self) -> str:  # KeyError would quote the message as a repr
         return str(self.args[0])
 
 
-def _gib(name: str, vcpus: int, memory_gib: int, gpus: int, price_per_hour: float) -> InstanceType:
-    return InstanceType(name, vcpus, memory_gib * 1024, gpus, price_per_hour)
-
-
-CATALOG: dict[str, InstanceType] = {t.name: t for t in (
-    _gib("ml.t3.medium", 2, 4, 0, 0.05),
-    _gib("ml.m5.large", 2, 8, 0, 0.115),
-    _gib("ml.m5.xlarge", 4, 16, 0, 0.23),
-    _gib("ml.m5.2xlarge", 8, 32, 0, 0.461),
-    _gib("ml.m5.4xlarge", 16, 64, 0, 0.922),
-    _gib("ml.c5.xlarge", 4, 8, 0, 0.204),
-    _gib("ml.c5.2xlarge", 8, 16, 0, 0.408),
-    _gib("ml.c5.4xlarge", 16, 32, 0, 0.816),
-    _gib("ml.p3.2xlarge", 8, 61, 1, 3.825),
-    _gib("ml.g4dn.xlarge", 4, 16, 1, 0.736),
-)}
+@functools.cache
+def catalog() -> Mapping[str, InstanceType]:
+    """Every instance type by name, in the data file's order (by family, then size); read once."""
+    rows = resources.files(__package__).joinpath(_DATA_FILE).read_text(encoding="utf-8").splitlines()
+    return {row["name"]: _instance_type(row) for row in csv.DictReader(rows)}
 
 
 def instance_type(name: str) -> InstanceType:
-    """The catalog entry for `name`; raise UnknownInstanceType naming the known types."""
+    """The catalog entry for `name`; raise UnknownInstanceType."""
     try:
-        return CATALOG[name]
+        return catalog()[name]
     except KeyError:
-        known = ", ".join(sorted(CATALOG))
-        raise UnknownInstanceType(f"unknown instance type {name!r}; known types: {known}") from None
+        raise UnknownInstanceType(f"unknown instance type {name!r}; `modelbay instance-types` lists them") from None
+
+
+def _instance_type(row: Mapping[str, str]) -> InstanceType:
+    accelerators = None
+    if row["accelerator"]:
+        accelerators = Accelerators(AcceleratorKind(row["accelerator"]), int(row["accelerators"]),
+                                    row["accelerator_model"], float(row["accelerator_memory_gib"]))
+    return InstanceType(row["name"], int(row["vcpus"]), round(float(row["memory_gib"]) * 1024),
+                        float(row["price_per_hour"]) if row["price_per_hour"] else None, accelerators)

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from modelbay.runtime.base import Instance, InstanceNotFound, InstanceRunning, InstanceSpec, InstanceStatus, Runtime
+from modelbay.runtime.machine import gpu_notice, memory_label, memory_limit
 from modelbay.runtime.memory import MemoryLimiter, memory_limiter
 from modelbay.runtime.sandbox import namespace_prefix, opt_ml_layout, relocation_env, sandboxed_argv
 from modelbay.runtime.supervisor import encode_environment, signal_group, supervisor_argv
@@ -58,17 +59,19 @@ class ProcessRuntime(Runtime):
     def start(self, spec: InstanceSpec, labels: Mapping[str, str]) -> Instance:
         instance_id = uuid.uuid4().hex[:16]
         opt_ml_layout(spec.opt_ml)
-        limit = spec.instance_type.memory_bytes
+        limit = memory_limit(spec.instance_type)
         procs_file = self.memory.prepare(instance_id, limit) if self.memory else None
         env = dict(spec.env)
         if self.namespace_prefix is None:
             env.update(relocation_env(spec.opt_ml))
         command = sandboxed_argv(spec.argv, spec.opt_ml, self.namespace_prefix, procs_file)
         log_path = self.state_dir / f"{instance_id}.log"
+        if notice := gpu_notice(spec.instance_type):  # the log's first line, where the user looks first
+            log_path.write_text(notice + "\n")
         supervisor, pgid = self._supervise(instance_id, command, env, spec.workdir or spec.opt_ml, log_path)
         record: Record = {
             "id": instance_id, "labels": dict(labels), "instance_type": spec.instance_type.name,
-            "memory": spec.instance_type.memory_label, "argv": list(spec.argv), "opt_ml": str(spec.opt_ml),
+            "memory": memory_label(spec.instance_type), "argv": list(spec.argv), "opt_ml": str(spec.opt_ml),
             "log": str(log_path), "pid": supervisor.pid, "pid_start": _process_start(supervisor.pid),
             "pgid": pgid, "started_at": _now(), "ended_at": None, "exit_code": None,
             "status": InstanceStatus.RUNNING.value, "reason": None, "stop_requested": False, "stop_reason": None,

@@ -17,8 +17,16 @@ from typing import Any
 from urllib.parse import quote_plus, unquote
 
 from modelbay.errors import AwsError, ServiceUnavailable, ValidationError, aws_error
+from modelbay.services import s3_encryption
 from modelbay.services.base import Context, Handler, Reply
-from modelbay.store.objects.base import ObjectInfo, ObjectMeta, ObjectStoreError, StoreUnavailable, UploadInfo
+from modelbay.store.objects.base import (
+    BucketEncryption,
+    ObjectInfo,
+    ObjectMeta,
+    ObjectStoreError,
+    StoreUnavailable,
+    UploadInfo,
+)
 
 MAX_KEYS = 1000
 MAX_PART_NUMBER = 10000
@@ -44,6 +52,8 @@ _S3_ERRORS: dict[str, tuple[int, str]] = {
 }
 _ERROR_CLASSES = {code: aws_error(code, status) for code, (status, _) in _S3_ERRORS.items()}
 InvalidRequest = aws_error("InvalidRequest")
+InvalidArgument = aws_error("InvalidArgument")
+MalformedXML = aws_error("MalformedXML")
 
 
 @contextmanager
@@ -117,20 +127,41 @@ def get_bucket_location(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     return {} if region == "us-east-1" else {"LocationConstraint": region}  # S3's quirk for us-east-1
 
 
+def put_bucket_encryption(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
+    encryption = s3_encryption.bucket_encryption(params["ServerSideEncryptionConfiguration"])
+    with _s3_errors(BucketName=params["Bucket"]):
+        ctx.objects.set_bucket_encryption(params["Bucket"], encryption)
+    return {}
+
+
+def get_bucket_encryption(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
+    with _s3_errors(BucketName=params["Bucket"]):
+        encryption = ctx.objects.get_bucket_encryption(params["Bucket"])
+    return {"ServerSideEncryptionConfiguration": s3_encryption.configuration(encryption)}
+
+
+def delete_bucket_encryption(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
+    """Back to SSE-S3, every bucket's default since January 2023 (S3 keeps no bucket unencrypted)."""
+    with _s3_errors(BucketName=params["Bucket"]):
+        ctx.objects.set_bucket_encryption(params["Bucket"], BucketEncryption())
+    return {}
+
+
 # -- objects ---------------------------------------------------------------------------------
 
 def put_object(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     bucket, key = params["Bucket"], params["Key"]
     with _s3_errors(BucketName=bucket, Key=key):
         info = ctx.objects.put(bucket, key, params["Body"], _meta(params))
-    return {"ETag": info.etag, "Size": info.size, **_checksums_of(params)}
+    return {"ETag": info.etag, "Size": info.size, **_checksums_of(params),
+            **s3_encryption.answered(ctx, info.meta.headers)}
 
 
 def get_object(ctx: Context, params: dict[str, Any]) -> Reply:
     bucket, key = params["Bucket"], params["Key"]
     with _s3_errors(BucketName=bucket, Key=key):
         reader = ctx.objects.open(bucket, key, _byte_range(params.get("Range")))
-    output = {**_object_headers(reader.info, params), "Body": reader}
+    output = {**_object_headers(ctx, reader.info, params), "Body": reader}
     if reader.range is None:
         return Reply(output, 200)
     first, last = reader.range
@@ -142,7 +173,7 @@ def head_object(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     bucket, key = params["Bucket"], params["Key"]
     with _s3_errors(BucketName=bucket, Key=key):
         info = ctx.objects.head(bucket, key)
-    return _object_headers(info, params)
+    return _object_headers(ctx, info, params)
 
 
 def delete_object(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
@@ -155,6 +186,9 @@ def delete_objects(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     bucket, request = params["Bucket"], params["Delete"]
     deleted: list[dict[str, Any]] = []
     errors: list[dict[str, Any]] = []
+    if not 1 <= len(request.get("Objects", [])) <= MAX_KEYS:  # S3's schema: 1 to 1,000 Object elements
+        raise MalformedXML("The XML you provided was not well-formed or did not validate against our "
+                           "published schema")
     with _s3_errors(BucketName=bucket):
         ctx.objects.head_bucket(bucket)
     for item in request.get("Objects", []):
@@ -174,13 +208,15 @@ def copy_object(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     bucket, key = params["Bucket"], params["Key"]
     src_bucket, src_key = _copy_source(params["CopySource"])
     replace = params.get("MetadataDirective", "COPY") == "REPLACE"
-    if (src_bucket, src_key) == (bucket, key) and not replace:
+    encryption = s3_encryption.requested(params)
+    if (src_bucket, src_key) == (bucket, key) and not replace and not encryption:
         raise InvalidRequest("This copy request is illegal because it is trying to copy an object to itself "
                              "without changing the object's metadata, storage class, website redirect "
                              "location or encryption attributes.")
     with _s3_errors(BucketName=src_bucket, Key=src_key):
-        info = ctx.objects.copy(src_bucket, src_key, bucket, key, _meta(params) if replace else None)
-    return {"CopyObjectResult": {"ETag": info.etag, "LastModified": info.last_modified}}
+        info = ctx.objects.copy(src_bucket, src_key, bucket, key, _meta(params) if replace else None, encryption)
+    return {"CopyObjectResult": {"ETag": info.etag, "LastModified": info.last_modified},
+            **s3_encryption.answered(ctx, info.meta.headers)}
 
 
 def list_objects_v2(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
@@ -207,7 +243,7 @@ def list_objects(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
 
 def _list(ctx: Context, params: dict[str, Any], start_after: str) -> tuple[Any, dict[str, Any]]:
     bucket, prefix, delimiter = params["Bucket"], params.get("Prefix", ""), params.get("Delimiter", "")
-    max_keys = min(params.get("MaxKeys", MAX_KEYS), MAX_KEYS)
+    max_keys = _page_size(params, "MaxKeys", "maxKeys")
     with _s3_errors(BucketName=bucket):
         listing = ctx.objects.list(bucket, prefix, delimiter, start_after, max_keys)
     output: dict[str, Any] = {
@@ -222,6 +258,15 @@ def _list(ctx: Context, params: dict[str, Any], start_after: str) -> tuple[Any, 
     return listing, output
 
 
+def _page_size(params: dict[str, Any], member: str, argument: str) -> int:
+    """A listing's page size as S3 takes it: more than 1,000 is 1,000, a negative one an error."""
+    size: int = params.get(member, MAX_KEYS)
+    if size < 0:
+        raise InvalidArgument(f"Argument {argument} must be an integer between 0 and 2147483647",
+                              ArgumentName=argument, ArgumentValue=str(size))
+    return min(size, MAX_KEYS)
+
+
 def _listed(params: dict[str, Any], info: ObjectInfo) -> dict[str, Any]:
     return {"Key": _encoded(params, info.key), "LastModified": info.last_modified, "ETag": info.etag,
             "Size": info.size, "StorageClass": "STANDARD"}
@@ -233,14 +278,15 @@ def create_multipart_upload(ctx: Context, params: dict[str, Any]) -> dict[str, A
     bucket, key = params["Bucket"], params["Key"]
     with _s3_errors(BucketName=bucket, Key=key):
         upload = ctx.objects.create_multipart(bucket, key, _meta(params))
-    return {"Bucket": bucket, "Key": key, "UploadId": upload.upload_id}
+    return {"Bucket": bucket, "Key": key, "UploadId": upload.upload_id,
+            **s3_encryption.answered(ctx, upload.meta.headers)}
 
 
 def upload_part(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     number = _part_number(params["PartNumber"])
     with _s3_errors(BucketName=params["Bucket"], Key=params["Key"], UploadId=params["UploadId"]):
         part = ctx.objects.upload_part(params["Bucket"], params["Key"], params["UploadId"], number, params["Body"])
-    return {"ETag": part.etag, **_checksums_of(params)}
+    return {"ETag": part.etag, **_checksums_of(params), **s3_encryption.answered(ctx, part.encryption)}
 
 
 def complete_multipart_upload(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
@@ -251,7 +297,8 @@ def complete_multipart_upload(ctx: Context, params: dict[str, Any]) -> dict[str,
     parts = [(_part_number(p.get("PartNumber", 0)), p.get("ETag", "")) for p in listed]
     with _s3_errors(BucketName=bucket, Key=key, UploadId=upload_id):
         info = ctx.objects.complete_multipart(bucket, key, upload_id, parts)
-    return {"Location": f"/{bucket}/{quote_plus(key, safe='/')}", "Bucket": bucket, "Key": key, "ETag": info.etag}
+    return {"Location": f"/{bucket}/{quote_plus(key, safe='/')}", "Bucket": bucket, "Key": key, "ETag": info.etag,
+            **s3_encryption.answered(ctx, info.meta.headers)}
 
 
 def abort_multipart_upload(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
@@ -262,7 +309,7 @@ def abort_multipart_upload(ctx: Context, params: dict[str, Any]) -> dict[str, An
 
 def list_parts(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     bucket, key, upload_id = params["Bucket"], params["Key"], params["UploadId"]
-    marker, limit = params.get("PartNumberMarker", 0), min(params.get("MaxParts", 1000), 1000)
+    marker, limit = params.get("PartNumberMarker", 0), _page_size(params, "MaxParts", "max-parts")
     with _s3_errors(BucketName=bucket, Key=key, UploadId=upload_id):
         parts = [p for p in ctx.objects.list_parts(bucket, key, upload_id) if p.number > marker]
     page = parts[:limit]
@@ -281,7 +328,7 @@ def list_parts(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
 def list_multipart_uploads(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     bucket, prefix = params["Bucket"], params.get("Prefix", "")
     key_marker, id_marker = params.get("KeyMarker", ""), params.get("UploadIdMarker", "")
-    limit = min(params.get("MaxUploads", 1000), 1000)
+    limit = _page_size(params, "MaxUploads", "max-uploads")
     with _s3_errors(BucketName=bucket):
         uploads = [u for u in ctx.objects.list_multipart_uploads(bucket, prefix)
                    if (u.key, u.upload_id) > (key_marker, id_marker if key_marker else "")]
@@ -309,7 +356,7 @@ def _upload(ctx: Context, params: dict[str, Any], upload: UploadInfo) -> dict[st
 # -- helpers ---------------------------------------------------------------------------------
 
 def _meta(params: dict[str, Any]) -> ObjectMeta:
-    headers = {name: params[name] for name in _STORED_HEADERS if params.get(name)}
+    headers = {name: params[name] for name in _STORED_HEADERS if params.get(name)} | s3_encryption.requested(params)
     encodings = [e.strip() for e in headers.pop("ContentEncoding", "").split(",") if e.strip()]
     encodings = [e for e in encodings if e != "aws-chunked"]  # a transfer framing, not the object's encoding
     if encodings:
@@ -318,13 +365,14 @@ def _meta(params: dict[str, Any]) -> ObjectMeta:
                       metadata=dict(params.get("Metadata") or {}), headers=headers)
 
 
-def _object_headers(info: ObjectInfo, params: dict[str, Any]) -> dict[str, Any]:
+def _object_headers(ctx: Context, info: ObjectInfo, params: dict[str, Any]) -> dict[str, Any]:
     output: dict[str, Any] = {
         "ETag": info.etag, "ContentLength": info.size, "ContentType": info.meta.content_type,
         "LastModified": info.last_modified, "AcceptRanges": "bytes", **info.meta.headers,
     }
     if info.meta.metadata:
         output["Metadata"] = dict(info.meta.metadata)
+    output |= s3_encryption.answered(ctx, info.meta.headers)
     for name in ("CacheControl", "ContentDisposition", "ContentEncoding", "ContentLanguage", "ContentType"):
         override = params.get(f"Response{name}")
         if override:
@@ -390,6 +438,9 @@ OPERATIONS: dict[str, Handler] = {
     "HeadBucket": head_bucket,
     "DeleteBucket": delete_bucket,
     "GetBucketLocation": get_bucket_location,
+    "PutBucketEncryption": put_bucket_encryption,
+    "GetBucketEncryption": get_bucket_encryption,
+    "DeleteBucketEncryption": delete_bucket_encryption,
     "PutObject": put_object,
     "GetObject": get_object,
     "HeadObject": head_object,

@@ -10,8 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from modelbay.errors import AwsError, NotImplementedYet, ServiceUnavailable, ValidationError
+from modelbay.lengths import fit
 from modelbay.services.base import Context, Handler, data_event
 from modelbay.serving.router import (
+    EndpointNotReady,
     EndpointNotRouted,
     InstancesUnreachable,
     ModelFailure,
@@ -19,6 +21,8 @@ from modelbay.serving.router import (
     RoutingError,
     VariantNotFound,
 )
+
+MAX_MESSAGE_CHARS = 2048  # an error's Message, and ModelError's OriginalMessage, in sagemaker-runtime's model
 
 
 class ModelError(AwsError):
@@ -48,6 +52,9 @@ def _client_error(ctx: Context, endpoint: str, error: RoutingError) -> AwsError:
     account = ctx.principal.account_id
     if isinstance(error, EndpointNotRouted):
         return ValidationError(f"Endpoint {endpoint} of account {account} not found.")
+    if isinstance(error, EndpointNotReady):
+        return ServiceUnavailable(f"Endpoint {endpoint} of account {account} is not ready to serve yet: the "
+                                  "server is restoring its routes; please try again.")
     if isinstance(error, VariantNotFound):
         return ValidationError(f"Endpoint {endpoint} does not have a production variant named {error}.")
     if isinstance(error, NoVariantWeighted):
@@ -65,10 +72,12 @@ def _model_error(ctx: Context, endpoint: str, failure: ModelFailure) -> ModelErr
     region, account = ctx.region, ctx.principal.account_id
     group = f"/aws/sagemaker/Endpoints/{endpoint}"
     kind = "client" if 400 <= failure.status < 500 else "server"
-    message = (f'Received {kind} error ({failure.status}) from {failure.container} with message "{failure.message}". '
-               f"See https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}#logEventViewer:"
-               f"group={group} in account {account} for more information.")
-    return ModelError(message, OriginalStatusCode=failure.status, OriginalMessage=failure.message,
+    lead = f'Received {kind} error ({failure.status}) from {failure.container} with message "'
+    end = (f'". See https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}#logEventViewer:'
+           f"group={group} in account {account} for more information.")
+    said = fit(failure.message, MAX_MESSAGE_CHARS - len(lead) - len(end))  # the model's words, however long
+    return ModelError(lead + said + end, OriginalStatusCode=failure.status,
+                      OriginalMessage=fit(failure.message, MAX_MESSAGE_CHARS),
                       LogStreamArn=f"arn:aws:logs:{region}:{account}:log-group:{group}")
 
 

@@ -12,6 +12,10 @@ written) is sent once more to another instance of the variant, and the instance 
 rotation at once: it gets no more requests until the controller publishes a table without it.
 The controller learns of it through `add_failure_listener` (called on the event loop's thread
 with the endpoint and the instance id; it must not block) or by reading `out_of_rotation`.
+
+A server that starts again knows which endpoints serve before its controller has published their
+tables: it says so with `expect`, and an invocation of such an endpoint waits for its table (up to
+`hold_s`, then EndpointNotReady, which clients retry) instead of hearing that it does not exist.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from modelbay.serving.upstream import Answer, Upstream, UpstreamError, UpstreamTimeout
@@ -31,6 +35,8 @@ from modelbay.serving.upstream import Answer, Upstream, UpstreamError, UpstreamT
 log = logging.getLogger(__name__)
 
 MODEL_TIMEOUT_S = 60.0  # how long SageMaker waits for a model's answer
+HOLD_S = 5.0  # how long an invocation waits for the routes of an endpoint being restored
+_HOLD_POLL_S = 0.01  # tables are published from threads: a held invocation looks again this often
 
 FailureListener = Callable[[str, str], None]
 
@@ -67,6 +73,10 @@ class RoutingError(Exception):
 
 class EndpointNotRouted(RoutingError):
     """No table is published for the endpoint (it does not exist or is not in service)."""
+
+
+class EndpointNotReady(RoutingError):
+    """The endpoint serves, but its table was not published within the hold (a server starting again)."""
 
 
 class VariantNotFound(RoutingError):
@@ -153,9 +163,11 @@ class Router:
     """Routes invocations over the published tables. publish/withdraw may be called from any
     thread; invoke runs on the server's event loop."""
 
-    def __init__(self, timeout_s: float = MODEL_TIMEOUT_S) -> None:
+    def __init__(self, timeout_s: float = MODEL_TIMEOUT_S, hold_s: float = HOLD_S) -> None:
         self.timeout_s = timeout_s  # how long a model may take to answer (all containers together)
+        self.hold_s = hold_s
         self._tables: dict[str, _Table] = {}
+        self._expected: frozenset[str] = frozenset()  # serving endpoints whose tables are on their way
         self._upstreams: dict[str, Upstream] = {}
         self._known: dict[str, _Instance] = {}  # published instances, and unpublished ones still busy
         self._in_flight: dict[str, int] = {}
@@ -173,13 +185,21 @@ class Router:
             self._tables[endpoint] = _Table(tuple(
                 _Variant(variant.name, variant.weight, tuple(self._instance(b) for b in variant.backends))
                 for variant in variants))
+            self._expected -= {endpoint}
             self._forget_unused()
 
     def withdraw(self, endpoint: str) -> None:
         """Stop serving `endpoint`: new invocations are refused; those in flight finish."""
         with self._lock:
             self._tables.pop(endpoint, None)
+            self._expected -= {endpoint}
             self._forget_unused()
+
+    def expect(self, endpoints: Iterable[str]) -> None:
+        """These endpoints serve, and their tables will be published (or withdrawn) soon: until then
+        an invocation of one of them is held, not refused as unknown."""
+        with self._lock:
+            self._expected = frozenset(endpoints) - self._tables.keys()
 
     def outstanding(self, endpoint: str) -> int:
         """The endpoint's invocations in flight (to wait for before its instances stop)."""
@@ -216,12 +236,9 @@ class Router:
     async def invoke(self, endpoint: str, body: bytes, content_type: str | None, accept: str | None,
                      custom_attributes: str | None, target_variant: str | None,
                      inference_id: str | None) -> Invocation:
-        """Call the endpoint's model. Raise EndpointNotRouted, VariantNotFound, NoVariantWeighted,
-        InstancesUnreachable and ModelFailure."""
-        table = self._tables.get(endpoint)
-        if table is None:
-            raise EndpointNotRouted(endpoint)
-        variant = table.pick(target_variant)
+        """Call the endpoint's model. Raise EndpointNotRouted, EndpointNotReady, VariantNotFound,
+        NoVariantWeighted, InstancesUnreachable and ModelFailure."""
+        variant = (await self._table(endpoint)).pick(target_variant)
         self._loop = self._loop or asyncio.get_running_loop()
         self._in_flight[endpoint] = self._in_flight.get(endpoint, 0) + 1
         try:
@@ -230,6 +247,17 @@ class Router:
         finally:
             self._in_flight[endpoint] -= 1
         return Invocation(answer.body, answer.content_type, answer.custom_attributes, variant.name)
+
+    async def _table(self, endpoint: str) -> _Table:
+        """The endpoint's table, waiting up to `hold_s` for it while the endpoint is expected."""
+        deadline = time.monotonic() + self.hold_s
+        while (table := self._tables.get(endpoint)) is None and endpoint in self._expected:
+            if time.monotonic() >= deadline:
+                raise EndpointNotReady(endpoint)
+            await asyncio.sleep(_HOLD_POLL_S)
+        if table is None:
+            raise EndpointNotRouted(endpoint)
+        return table
 
     async def _call_variant(self, endpoint: str, variant: _Variant, request: Request) -> Answer:
         """Call the least busy instance; if it gave no answer at all, one other."""

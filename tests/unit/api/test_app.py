@@ -53,6 +53,26 @@ async def test_every_call_is_audited(app: Starlette, http: httpx.AsyncClient) ->
     assert events[1].request_id == ok.headers["x-amzn-RequestId"]
     assert events[1].principal == "arn:aws:iam::000000000000:user/AKIDUNIT"
     assert events[1].resources == (ARN,)
+    assert events[0].error_message == bad.json()["message"] and events[1].error_message is None
+
+
+async def test_the_audit_route_answers_recent_calls_newest_first_and_the_failed_ones(
+        http: httpx.AsyncClient) -> None:
+    await http.post("/", json={"ResourceArn": ARN}, **sagemaker_call("ListTags"))
+    bad = await http.post("/", json={"ResourceArn": "nope"}, **sagemaker_call("ListTags"))
+    recent = (await http.get("/_modelbay/v1/audit", params={"operation": "ListTags"})).json()["Events"]
+    failed = (await http.get("/_modelbay/v1/audit", params={"failed": "true", "since": "2026-01-01T00:00:00Z"}))
+    assert [e["Outcome"] for e in recent] == ["ValidationException", "Success"]
+    [event] = failed.json()["Events"]
+    assert (event["RequestId"], event["Operation"], event["StatusCode"]) == (
+        bad.headers["x-amzn-RequestId"], "ListTags", 400)
+    assert event["ErrorMessage"] == bad.json()["message"] and recent[1]["Resources"] == [ARN]
+
+
+@pytest.mark.parametrize("query", [{"since": "10 minutes ago"}, {"since": "2026-01-01T00:00:00"}, {"limit": "0"}])
+async def test_the_audit_route_refuses_a_query_it_cannot_read(http: httpx.AsyncClient, query: dict[str, str]) -> None:
+    response = await http.get("/_modelbay/v1/audit", params=query)
+    assert response.status_code == 400 and response.json()["message"]
 
 
 async def test_region_of_the_scope_reaches_the_service(http: httpx.AsyncClient) -> None:
@@ -74,6 +94,28 @@ async def test_a_bug_is_an_internal_failure_logged_with_its_request_id(
     assert "a bug" not in response.text and "Traceback" not in response.text
     request_id = response.headers["x-amzn-RequestId"]
     assert any(request_id in record.getMessage() and record.exc_info for record in caplog.records)
+
+
+async def test_a_call_modelbay_does_not_serve_is_logged_with_its_request_id_and_message(
+        http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.delitem(sagemaker.OPERATIONS, "ListTags")
+    with caplog.at_level(logging.WARNING, logger="modelbay.api.pipeline"):
+        response = await http.post("/", json={"ResourceArn": ARN}, **sagemaker_call("ListTags"))
+    assert (response.status_code, response.json()["__type"]) == (501, "NotImplemented")
+    [record] = caplog.records
+    assert record.levelno == logging.WARNING
+    assert response.headers["x-amzn-RequestId"] in record.getMessage()
+    assert "ListTags answered 501 NotImplemented: " + response.json()["message"] in record.getMessage()
+
+
+async def test_an_ordinary_client_error_is_not_logged(http: httpx.AsyncClient,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.DEBUG, logger="modelbay.api.pipeline"):
+        response = await http.post("/", json={"ResourceArn": "nope"}, **sagemaker_call("ListTags"))
+        unknown = await http.post("/", json={}, **sagemaker_call("NoSuchOperation"))
+    assert (response.status_code, unknown.status_code) == (400, 400)
+    [record] = caplog.records  # the unknown operation only: the client asked for what modelbay does not serve
+    assert "UnknownOperationException" in record.getMessage()
 
 
 async def test_an_output_the_model_does_not_know_is_caught(http: httpx.AsyncClient,

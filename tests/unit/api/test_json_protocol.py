@@ -160,6 +160,35 @@ async def test_malformed_json_is_a_serialization_error(http: httpx.AsyncClient, 
     assert response.json()["message"].startswith(message)
 
 
+@pytest.mark.parametrize("body", [
+    b'{"TrainingJobName": "\\ud800"}',
+    b'{"TrainingJobName": "job", "Unknown": ["a", {"\\udfff": 1}]}',  # even where nobody reads it
+    b'{"TrainingJobName": "job-\\ud83d"}',  # a high surrogate without its low half
+])
+async def test_a_lone_surrogate_is_a_serialization_error(http: httpx.AsyncClient, service: FakeService,
+                                                         body: bytes) -> None:
+    response = await http.post("/", content=body, headers=sagemaker_headers("DescribeTrainingJob"))
+    assert response.status_code == 400
+    assert response.json()["__type"] == "SerializationException"
+    assert "lone UTF-16 surrogate" in response.json()["message"]
+    assert service.calls == []
+
+
+async def test_a_surrogate_pair_is_one_character(http: httpx.AsyncClient) -> None:
+    response = await http.post("/", content=b'{"TrainingJobName": "\\ud83d\\ude00"}',
+                               headers=sagemaker_headers("DescribeTrainingJob"))
+    assert "surrogate" not in response.text
+    assert response.json()["message"].startswith("1 validation error detected: Value '\U0001f600'")
+
+
+async def test_an_error_quoting_a_surrogate_is_still_answered() -> None:
+    async with http_client(JsonCodec(SAGEMAKER), Failing(ResourceInUse("Value '\ud800' is taken"))) as http:
+        response = await http.post("/", json={"TrainingJobName": "job-1"},
+                                   headers=sagemaker_headers("DescribeTrainingJob"))
+    assert response.status_code == 400
+    assert response.json()["message"] == "Value '\\ud800' is taken"
+
+
 @pytest.mark.parametrize("depth", [300, 3000])  # deeper than reading the shapes, than decoding the JSON
 async def test_deep_nesting_is_a_serialization_error(depth: int) -> None:
     nested = b'{"SearchExpression": ' + b'{"SubExpressions": [' * depth + b"{}" + b"]}" * depth + b"}"

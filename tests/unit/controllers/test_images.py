@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from modelbay.controllers.images import Images, UnknownImage
+from modelbay.controllers.images import Images, UnknownImage, explain_failure, last_error_line
+from modelbay.controllers.reasons import MAX_REASON_CHARS, fit_reason
 from modelbay.runtime.environments import FrameworkEnvironments
 from modelbay.store.metadata.images import DIRECTORY_MEDIA_TYPE, Image
 
@@ -70,3 +71,35 @@ def test_the_serve_role_runs_the_model_server_or_the_image_serve(tmp_path: Path)
     (directory / "serve").write_text("#!/bin/sh\n")
     (directory / "serve").chmod(0o755)
     assert resolver.resolve(str(directory), "serve").executable == directory / "serve"
+
+
+# What the toolkit writes when a script fails (container/user_program.py), its stderr's tail quoted
+SCRIPT_FAILURE = ('AlgorithmError: ExecuteUserScriptError:\nExitCode 1\nErrorMessage "' + "\n".join(
+    f"  File \"/opt/ml/code/train.py\", line {n}, in step_{n}: " + "x" * 60 for n in range(30))
+    + '\nModuleNotFoundError: No module named \'xgboost.compat\'"\nCommand "/env/bin/python train.py", exit code: 1')
+
+
+def test_a_replaced_version_starts_the_reason_and_the_programs_last_error_line_ends_it() -> None:
+    explained = fit_reason(explain_failure(SCRIPT_FAILURE, ["modelbay/xgboost:0.90-1"]))
+    assert len(SCRIPT_FAILURE) > MAX_REASON_CHARS >= len(explained)
+    assert explained.startswith("xgboost 0.90-1 is not available for this Python (versions here: 1.7-1, 3.0-5); "
+                                "using 1.7-1 instead. AlgorithmError: ExecuteUserScriptError:")
+    assert explained.endswith("\nModuleNotFoundError: No module named 'xgboost.compat'")
+
+
+def test_a_reason_ending_with_the_programs_last_line_is_not_repeated() -> None:
+    reason = "The model server of variant a exited (exit code 1): loading\nmodelbay model server: no model.joblib"
+    image = f"{ECR}/sagemaker-scikit-learn:0.23-1-cpu-py3"
+    assert explain_failure(reason, ["modelbay/python", image]) == (
+        "sklearn 0.23-1 is not available for this Python (versions here: 1.2-1, 1.4-2); using 1.2-1 instead. "
+        + reason)
+
+
+def test_without_a_replaced_version_the_reason_is_unchanged(tmp_path: Path) -> None:
+    assert explain_failure(SCRIPT_FAILURE, ["modelbay/sklearn:1.2-1", str(executable_dir(tmp_path))]) == SCRIPT_FAILURE
+
+
+def test_the_last_error_line_is_the_programs_not_the_toolkits() -> None:
+    assert last_error_line(SCRIPT_FAILURE) == "ModuleNotFoundError: No module named 'xgboost.compat'"
+    assert last_error_line("OutOfMemoryError: the training process used 2 GiB\n") == (
+        "OutOfMemoryError: the training process used 2 GiB")

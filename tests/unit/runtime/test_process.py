@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from modelbay.runtime import machine
 from modelbay.runtime.base import Instance, InstanceNotFound, InstanceRunning, InstanceSpec, InstanceStatus, stop_all
 from modelbay.runtime.instance_types import InstanceType, instance_type
 from modelbay.runtime.memory import CgroupMemoryLimiter, MemoryLimiter, RssWatchdog
@@ -21,7 +22,7 @@ from modelbay.runtime.process import LOST_REASON, ProcessRuntime, Record
 from modelbay.runtime.sandbox import OPT_ML_DIRS
 from tests.helpers import wait_until
 
-SMALL = InstanceType("ml.test.small", 1, 200, 0, 0.0)  # test-only: a limit a test can exceed fast
+SMALL = InstanceType("ml.test.small", 1, 200)  # test-only: a limit a test can exceed fast
 
 
 def python_spec(tmp_path: Path, code: str, kind: InstanceType | None = None) -> InstanceSpec:
@@ -274,3 +275,13 @@ def test_an_instance_ending_while_listed_is_never_reported_lost(runtime: Process
             pass
         assert (seen.status, seen.exit_code) == (InstanceStatus.EXITED, 0), seen.reason
         runtime.remove(started.id)
+
+
+def test_a_gpu_type_on_a_machine_without_gpus_opens_its_log_saying_so(
+        runtime: ProcessRuntime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(machine, "machine_gpus", lambda: 0)
+    started = runtime.start(python_spec(tmp_path, "print('training')", instance_type("ml.g5.xlarge")), {})
+    ended = wait_ended(runtime, started.id)
+    assert ended.log_path.read_text().splitlines() == [
+        "modelbay: ml.g5.xlarge has 1 × NVIDIA A10G (24 GiB) but this machine has no GPU; "
+        "the program runs with SM_NUM_GPUS=0", "training"]

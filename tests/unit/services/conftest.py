@@ -16,9 +16,15 @@ from tests.helpers import Clock
 
 
 @pytest.fixture
-def metadata(tmp_path: Path) -> Iterator[MetadataStore]:
-    """A SQLite metadata store whose repositories read a Clock (one second on at each reading)."""
-    store = open_metadata_store(f"sqlite:///{tmp_path / 'metadata.db'}", clock=Clock())
+def clock() -> Clock:
+    """The metadata store's clock: one second on at each reading, unless a test sets its step."""
+    return Clock()
+
+
+@pytest.fixture
+def metadata(tmp_path: Path, clock: Clock) -> Iterator[MetadataStore]:
+    """A SQLite metadata store whose repositories read `clock`."""
+    store = open_metadata_store(f"sqlite:///{tmp_path / 'metadata.db'}", clock=clock)
     yield store
     store.close()
 

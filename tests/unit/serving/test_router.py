@@ -12,6 +12,7 @@ import pytest
 
 from modelbay.serving.router import (
     Backend,
+    EndpointNotReady,
     EndpointNotRouted,
     InstancesUnreachable,
     Invocation,
@@ -218,3 +219,30 @@ async def test_publishing_from_another_thread_swaps_whole_tables(router: Router,
         publisher.join()
     pairs = {(a.variant, a.body) for a in answers}
     assert pairs <= {("V1", b"x|one"), ("V2", b"x|two")}
+
+
+async def test_an_expected_endpoint_is_held_until_its_table_is_published(router: Router, start: Start) -> None:
+    """A server starting again: the endpoint serves, its routes come a moment later."""
+    model = await start("m")
+    router.expect(["ep"])
+    pending = asyncio.create_task(invoke(router))
+    await asyncio.sleep(0.05)  # the invocation is held meanwhile, not refused
+    assert not pending.done()
+    threading.Thread(target=router.publish, args=("ep", [variant("A", 1, model)])).start()
+    assert (await pending).body == b"x|m"
+    with pytest.raises(EndpointNotRouted):  # only the expected endpoints are held
+        await invoke(router, endpoint="other")
+
+
+async def test_an_expected_endpoint_not_published_in_time_is_not_ready() -> None:
+    router = Router(hold_s=0.05)
+    router.expect(["ep"])
+    with pytest.raises(EndpointNotReady):
+        await invoke(router)
+
+
+async def test_a_withdrawn_expected_endpoint_is_not_found(router: Router) -> None:
+    router.expect(["ep", "gone"])
+    router.withdraw("gone")
+    with pytest.raises(EndpointNotRouted):
+        await invoke(router, endpoint="gone")

@@ -29,9 +29,10 @@ from typing import Any
 
 from modelbay.controllers.background import Wakeable, in_background
 from modelbay.controllers.endpoints.fleet import VARIANT, Health, Slot, SlotKey, group_slots, slot_labels, zone_for
-from modelbay.controllers.images import Images, UnknownImage
+from modelbay.controllers.images import Images, UnknownImage, explain_failure
 from modelbay.controllers.instance_logs import log_tail, ship_log
 from modelbay.controllers.model_hosts import Launch, prepare_host
+from modelbay.controllers.reasons import fit_reason
 from modelbay.controllers.staging import StagingError
 from modelbay.platform import Platform
 from modelbay.runtime.base import Instance, Runtime
@@ -44,6 +45,9 @@ from modelbay.store.metadata.endpoints import Endpoint, EndpointSpec, UpdateOutc
 log = logging.getLogger(__name__)
 
 LOG_GROUP_PREFIX = "/aws/sagemaker/Endpoints/"
+# Statuses of an endpoint with a deployed fleet, which a restarted server serves again.
+_SERVING = frozenset({EndpointStatus.IN_SERVICE, EndpointStatus.UPDATING, EndpointStatus.SYSTEM_UPDATING,
+                      EndpointStatus.ROLLING_BACK, EndpointStatus.UPDATE_ROLLBACK_FAILED})
 
 
 class LaunchFailed(Exception):
@@ -82,6 +86,14 @@ class EndpointController(Wakeable):
     def names(self) -> list[str]:
         return self.endpoints.names_to_reconcile()
 
+    def expect_routes(self) -> None:
+        """Before the server answers: name to the router the endpoints that serve (after a restart, their
+        instances are adopted), so that an invocation arriving before their first pass waits for their
+        routes instead of hearing that they do not exist."""
+        endpoints = (self.endpoints.get(name) for name in self.names())
+        self.router.expect(endpoint.name for endpoint in endpoints
+                           if endpoint is not None and endpoint.status in _SERVING and not endpoint.delete_requested)
+
     def reconcile(self, name: str) -> None:
         """One idempotent pass over endpoint `name`."""
         endpoint = self.endpoints.get(name)
@@ -116,7 +128,7 @@ class EndpointController(Wakeable):
         if fleet.failure is not None:  # only a fleet coming up reports failures; a serving one heals
             self._retire(endpoint.name, fleet.slots, drained=True)
             self.router.withdraw(endpoint.name)
-            self.endpoints.advance(endpoint.name, EndpointStatus.FAILED, failure_reason=fleet.failure)
+            self.endpoints.advance(endpoint.name, EndpointStatus.FAILED, failure_reason=fit_reason(fleet.failure))
             return
         self._publish(endpoint.name, plan, fleet)
         complete = all(len(fleet.ready[v.name]) >= v.count for v in plan)
@@ -132,7 +144,7 @@ class EndpointController(Wakeable):
         pending = self._converge(endpoint, endpoint.generation, pending_plan, slots, heal=False)
         if pending.failure is not None:
             self._retire(endpoint.name, pending.slots, drained=True)
-            self.endpoints.advance(endpoint.name, EndpointStatus.IN_SERVICE, failure_reason=pending.failure,
+            self.endpoints.advance(endpoint.name, EndpointStatus.IN_SERVICE, failure_reason=fit_reason(pending.failure),
                                    update=UpdateOutcome.ROLLED_BACK)
             return
         if all(len(pending.ready[v.name]) >= v.count for v in pending_plan):
@@ -199,7 +211,7 @@ class EndpointController(Wakeable):
         try:
             launch = launching.result()
         except (LaunchFailed, UnknownImage, StagingError, EnvironmentBuildError) as err:
-            return str(err)
+            return explain_failure(str(err), variant.images)
         for spec, labels in launch:
             self.runtime.start(spec, labels)
         return None
@@ -216,7 +228,8 @@ class EndpointController(Wakeable):
         ended = next((i for i in slot.instances if not i.is_alive), None)
         if ended is not None:
             cause = ended.reason or f"exit code {ended.exit_code}"
-            return f"The model server of variant {variant.name} exited ({cause}): {log_tail(ended.log_path)}"
+            return explain_failure(f"The model server of variant {variant.name} exited ({cause}): "
+                                   f"{log_tail(ended.log_path)}", variant.images)
         if self.health.was_ready(slot):
             return (f"The model server of variant {variant.name} stopped answering its /ping health checks: "
                     f"{self.health.failure(slot) or 'the router could not reach it'}")

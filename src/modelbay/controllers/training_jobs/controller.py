@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from modelbay.controllers.background import Wakeable, in_background
-from modelbay.controllers.images import ImageProgram, Images, UnknownImage
+from modelbay.controllers.images import ImageProgram, Images, UnknownImage, explain_failure
 from modelbay.controllers.instance_env import free_port, host_env
 from modelbay.controllers.instance_logs import final_metrics, log_tail, ship_new_lines
+from modelbay.controllers.reasons import fit_reason
 from modelbay.controllers.staging import StagingError
 from modelbay.controllers.training_jobs.artifacts import artifact_uri, upload_directory
 from modelbay.controllers.training_jobs.staging import host_names, stage_host
@@ -185,7 +186,8 @@ class TrainingController(Wakeable):
 
     def _fail(self, job: TrainingJob, reason: str) -> None:
         self.jobs.advance(job.name, TrainingJobStatus.FAILED, secondary=SecondaryStatus.FAILED,
-                          message="Training job failed", failure_reason=reason)
+                          message="Training job failed",
+                          failure_reason=fit_reason(explain_failure(reason, [job.spec.training_image])))
 
     def _dir(self, name: str) -> Path:
         return self.root / name

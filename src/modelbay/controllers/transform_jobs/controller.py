@@ -34,6 +34,7 @@ from modelbay.controllers.background import Wakeable, in_background
 from modelbay.controllers.images import Images, UnknownImage
 from modelbay.controllers.instance_logs import log_tail, ship_log
 from modelbay.controllers.model_hosts import Launch, prepare_host
+from modelbay.controllers.reasons import fit_reason
 from modelbay.controllers.staging import StagingError
 from modelbay.controllers.transform_jobs.transformer import Transformer, TransformFailed, TransformStopped
 from modelbay.platform import Platform
@@ -49,7 +50,6 @@ log = logging.getLogger(__name__)
 LOG_GROUP = "/aws/sagemaker/TransformJobs"
 JOB, HOST, CONTAINER, PORT = "transform-job", "host", "container", "port"  # instance labels
 DEFAULT_STARTUP_S = 600.0
-MAX_REASON_CHARS = 1024  # FailureReason's length limit
 
 
 @dataclass
@@ -217,7 +217,7 @@ class TransformController(Wakeable):
                      offsets / f"{instance.id}.offset")
 
     def _finish(self, job: TransformJob, status: TransformJobStatus, reason: str | None) -> None:
-        self.jobs.advance(job.name, status, failure_reason=None if reason is None else reason[:MAX_REASON_CHARS])
+        self.jobs.advance(job.name, status, failure_reason=None if reason is None else fit_reason(reason))
 
 
 def _labels(job: str, host: int, container: int, port: int) -> dict[str, str]:

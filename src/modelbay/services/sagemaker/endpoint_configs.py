@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 from modelbay.errors import ValidationError
-from modelbay.runtime.instance_types import UnknownInstanceType, instance_type
 from modelbay.services.base import Context, Handler
 from modelbay.services.sagemaker.definitions import DefinitionKind
 from modelbay.services.sagemaker.models import get_model
@@ -51,7 +50,8 @@ def _check_unique_names(variants: list[dict[str, Any]]) -> None:
 
 
 def check_variant(ctx: Context, variant: dict[str, Any]) -> None:
-    """A variant names a model that exists, and runs either on instances of a known type or serverless."""
+    """A variant names a model that exists, and runs either on instances or serverless (the codec checked the
+    instance type against ProductionVariantInstanceType)."""
     label = f"ProductionVariant {variant['VariantName']}"
     if "ModelName" not in variant:
         raise ValidationError(f"{label}: ModelName is required.")
@@ -65,10 +65,6 @@ def check_variant(ctx: Context, variant: dict[str, Any]) -> None:
 
 
 def _check_instances(label: str, variant: dict[str, Any]) -> None:
-    try:
-        instance_type(variant["InstanceType"])
-    except UnknownInstanceType as err:
-        raise ValidationError(f"{label}: InstanceType: {err}") from err
     if "InitialInstanceCount" not in variant:
         raise ValidationError(f"{label}: InitialInstanceCount is required with InstanceType (at least 1).")
 

@@ -141,7 +141,13 @@ def _desired(endpoint: Endpoint, items: list[dict[str, Any]]) -> dict[str, tuple
 
 
 def delete_endpoint(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
-    """Move the endpoint to Deleting; the controller stops its instances and removes it (and its tags)."""
+    """Move the endpoint to Deleting; the controller stops its instances and removes it (and its tags).
+
+    As SageMaker, only an endpoint with nothing in progress is deleted: one Creating, Updating
+    (or Deleting) is refused in the words of a refused update, which SageMaker uses for
+    DeleteEndpoint too, and which clients match (AWS's SageMaker operator for Kubernetes waits
+    and retries on that message); the caller deletes once the endpoint is InService or Failed.
+    """
     name = params["EndpointName"]
     try:
         ctx.metadata.endpoints.request_delete(name)
@@ -168,7 +174,7 @@ def _not_found(ctx: Context, name: str) -> ValidationError:
 
 
 def _cannot_update(arn: str, status: str) -> ValidationError:
-    """SageMaker's refusal of an update or delete, by the endpoint's status."""
+    """SageMaker's refusal of an update or a delete, by the endpoint's status (the same words for both)."""
     return ValidationError(f'Cannot update {"failed" if status == EndpointStatus.FAILED else "in-progress"} '
                            f'endpoint "{arn}".')
 

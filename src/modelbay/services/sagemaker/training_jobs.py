@@ -6,10 +6,10 @@ them through their statuses (TrainingJobRepository.advance).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from modelbay.errors import ValidationError
-from modelbay.runtime.instance_types import UnknownInstanceType, instance_type
 from modelbay.services.base import Context, Handler, present
 from modelbay.services.listing import list_page
 from modelbay.services.sagemaker.jobs import name_in_use
@@ -79,10 +79,6 @@ def _check_resources(resources: dict[str, Any] | None) -> None:
     if resources is None or "InstanceType" not in resources:
         raise ValidationError("ResourceConfig.InstanceType and ResourceConfig.InstanceCount are required "
                               "(InstanceGroups, for heterogeneous clusters, are not available in modelbay)")
-    try:
-        instance_type(resources["InstanceType"])
-    except UnknownInstanceType as err:
-        raise ValidationError(f"ResourceConfig.InstanceType: {err.args[0]}") from err
     if resources.get("InstanceCount", 0) < 1:
         raise ValidationError("ResourceConfig.InstanceCount must be at least 1")
 
@@ -155,10 +151,13 @@ def _model_artifacts(job: TrainingJob) -> str:
 
 
 def _durations(job: TrainingJob) -> dict[str, int]:
-    """TrainingTimeInSeconds and BillableTimeInSeconds of an ended job (no managed spot: they are equal)."""
+    """TrainingTimeInSeconds and BillableTimeInSeconds of an ended job (no managed spot: they are equal).
+
+    Whole seconds rounded up, at least 1 as the model requires: a 0.4 s job reports 1 s, not 0."""
     if job.training_end_time is None:
         return {}
-    seconds = int((job.training_end_time - (job.training_start_time or job.training_end_time)).total_seconds())
+    elapsed = job.training_end_time - (job.training_start_time or job.training_end_time)
+    seconds = max(1, math.ceil(elapsed.total_seconds()))
     return {"TrainingTimeInSeconds": seconds, "BillableTimeInSeconds": seconds}
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from modelbay.errors import ValidationError
-from modelbay.runtime.instance_types import UnknownInstanceType, instance_type
 from modelbay.services.base import Context, Handler, present
 from modelbay.services.listing import list_page
 from modelbay.services.sagemaker.jobs import name_in_use
@@ -57,7 +56,7 @@ def _stored_request(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def check_runnable(ctx: Context, params: dict[str, Any], request: dict[str, Any]) -> None:
-    """Refuse what modelbay cannot run, naming the member: a missing model, unknown instance type, bad filters.
+    """Refuse what modelbay cannot run, naming the member: a missing model, bad filters.
 
     `request` is what will be stored of `params` (_stored_request).
     """
@@ -66,10 +65,6 @@ def check_runnable(ctx: Context, params: dict[str, Any], request: dict[str, Any]
     if "DataCaptureConfig" in params:
         raise ValidationError("DataCaptureConfig: batch data capture is not available in modelbay yet.")
     _check_input(request["TransformInput"])
-    try:
-        instance_type(spec.instance_type)
-    except UnknownInstanceType as err:
-        raise ValidationError(f"TransformResources.InstanceType: {err}") from err
     _check_payload(spec.max_payload_mb, spec.max_concurrent_transforms)
     for member, expression in (("InputFilter", spec.input_filter), ("OutputFilter", spec.output_filter)):
         try:

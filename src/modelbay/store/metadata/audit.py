@@ -20,8 +20,8 @@ class AuditEvent:
 
     `event_time` must be timezone-aware (ValueError otherwise); `principal` is the caller's
     ARN (or "anonymous"); `service` the botocore service name (e.g. "sagemaker"); `outcome` is
-    SUCCESS or the AWS error code the caller got, with `status_code` its HTTP status;
-    `resources` the names or ARNs the call named.
+    SUCCESS or the AWS error code the caller got, with `status_code` its HTTP status and
+    `error_message` the message it was told; `resources` the names or ARNs the call named.
     """
 
     event_time: datetime
@@ -33,6 +33,7 @@ class AuditEvent:
     status_code: int
     resources: tuple[str, ...] = ()
     source_ip: str | None = None
+    error_message: str | None = None
 
     def __post_init__(self) -> None:
         if self.event_time.tzinfo is None:
@@ -51,8 +52,10 @@ class AuditRepository:
             session.add_all(_row(event) for event in events)
 
     def find(self, since: datetime | None = None, until: datetime | None = None, principal: str | None = None,
-             service: str | None = None, operation: str | None = None, limit: int = 100) -> list[AuditEvent]:
-        """Up to `limit` events newest first, with since <= event_time < until and the given fields equal.
+             service: str | None = None, operation: str | None = None, failed: bool = False,
+             limit: int = 100) -> list[AuditEvent]:
+        """Up to `limit` events newest first, with since <= event_time < until and the given fields equal;
+        only the failed calls (an outcome other than SUCCESS) with `failed`.
 
         Events with the same time come newest-appended first.
         """
@@ -65,6 +68,8 @@ class AuditRepository:
                                (AuditEventRow.operation, operation)):
             if wanted is not None:
                 query = query.where(column == wanted)
+        if failed:
+            query = query.where(AuditEventRow.outcome != SUCCESS)
         with self._db.read() as session:
             return [_event(row) for row in session.scalars(query.limit(limit))]
 
@@ -72,10 +77,12 @@ class AuditRepository:
 def _row(event: AuditEvent) -> AuditEventRow:
     return AuditEventRow(event_time=event.event_time, request_id=event.request_id, principal=event.principal,
                          service=event.service, operation=event.operation, resources=list(event.resources),
-                         outcome=event.outcome, status_code=event.status_code, source_ip=event.source_ip)
+                         outcome=event.outcome, status_code=event.status_code, source_ip=event.source_ip,
+                         error_message=event.error_message)
 
 
 def _event(row: AuditEventRow) -> AuditEvent:
     return AuditEvent(event_time=row.event_time, request_id=row.request_id, principal=row.principal,
                       service=row.service, operation=row.operation, resources=tuple(row.resources),
-                      outcome=row.outcome, status_code=row.status_code, source_ip=row.source_ip)
+                      outcome=row.outcome, status_code=row.status_code, source_ip=row.source_ip,
+                      error_message=row.error_message)

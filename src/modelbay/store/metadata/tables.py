@@ -106,4 +106,5 @@ class AuditEventRow(Base):
     outcome: Mapped[str] = mapped_column(Text)
     status_code: Mapped[int] = mapped_column(Integer)
     source_ip: Mapped[str | None] = mapped_column(Text)
+    error_message: Mapped[str | None] = mapped_column(Text)
 

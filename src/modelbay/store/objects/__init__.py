@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from modelbay.config import Settings
 from modelbay.store.objects.base import (
+    SSE_MEMBERS,
     BucketAlreadyOwnedByYou,
+    BucketEncryption,
     BucketInfo,
     BucketNotEmpty,
     EntityTooSmall,
@@ -27,12 +29,15 @@ from modelbay.store.objects.base import (
     UploadInfo,
     check_bucket_name,
     check_part_list,
+    encryption_of,
 )
 from modelbay.store.objects.local import LocalObjectStore
 from modelbay.store.objects.uris import FileLocation, S3Location, parse_uri
 
 __all__ = [
+    "SSE_MEMBERS",
     "BucketAlreadyOwnedByYou",
+    "BucketEncryption",
     "BucketInfo",
     "BucketNotEmpty",
     "EntityTooSmall",
@@ -58,6 +63,7 @@ __all__ = [
     "UploadInfo",
     "check_bucket_name",
     "check_part_list",
+    "encryption_of",
     "open_object_store",
     "parse_uri",
 ]

@@ -7,6 +7,9 @@ Every backend keeps these promises:
 - Keys are listed in the order of their UTF-8 bytes, as S3 lists them.
 - ETags are S3's: the MD5 of the body in hex, quoted; for a multipart object the MD5 of the
   parts' binary MD5s, then '-<number of parts>'.
+- Every object written records its server-side encryption, as S3 does since January 2023: the
+  one its writer asked for, else its bucket's default (SSE-S3, AES256, unless
+  set_bucket_encryption said otherwise); a copy never takes its source's.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import abc
 import ipaddress
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from itertools import pairwise
 from typing import BinaryIO
@@ -126,6 +129,34 @@ class ObjectMeta:
     headers: Mapping[str, str] = field(default_factory=dict)
 
 
+SSE_MEMBERS = ("ServerSideEncryption", "SSEKMSKeyId")  # an object's encryption, among ObjectMeta.headers
+
+
+def encryption_of(headers: Mapping[str, str]) -> dict[str, str]:
+    """The server-side encryption members among S3 headers (an ObjectMeta's, an S3 response's)."""
+    return {name: headers[name] for name in SSE_MEMBERS if headers.get(name)}
+
+
+def encrypted(meta: ObjectMeta, encryption: Mapping[str, str]) -> ObjectMeta:
+    """`meta` with its server-side encryption members replaced by `encryption`'s (none: removed)."""
+    others = {name: value for name, value in meta.headers.items() if name not in SSE_MEMBERS}
+    return replace(meta, headers={**others, **encryption_of(encryption)})
+
+
+@dataclass(frozen=True)
+class BucketEncryption:
+    """A bucket's default encryption, the one rule of S3's ServerSideEncryptionConfiguration. A bucket
+    nobody configured has SSE-S3, as every S3 bucket has since January 2023."""
+
+    algorithm: str = "AES256"  # SSEAlgorithm: AES256, aws:kms or aws:kms:dsse
+    kms_key_id: str | None = None  # KMSMasterKeyID, with aws:kms or aws:kms:dsse only
+    bucket_key_enabled: bool = False
+
+    def object_encryption(self) -> dict[str, str]:
+        """The server-side encryption members a new object gets from this default."""
+        return encryption_of({"ServerSideEncryption": self.algorithm, "SSEKMSKeyId": self.kms_key_id or ""})
+
+
 @dataclass(frozen=True)
 class ObjectInfo:
     bucket: str
@@ -159,6 +190,7 @@ class PartInfo:
     size: int
     etag: str
     last_modified: datetime
+    encryption: Mapping[str, str] = field(default_factory=dict)  # the upload's, as UploadPart answers it
 
 
 @dataclass(frozen=True)
@@ -213,10 +245,19 @@ class ObjectStore(abc.ABC):
     def list_buckets(self) -> list[BucketInfo]:
         """All buckets by name."""
 
+    @abc.abstractmethod
+    def get_bucket_encryption(self, bucket: str) -> BucketEncryption:
+        """The default encryption of new objects (BucketEncryption() unless set). Raise NoSuchBucket."""
+
+    @abc.abstractmethod
+    def set_bucket_encryption(self, bucket: str, encryption: BucketEncryption) -> None:
+        """Raise NoSuchBucket."""
+
     # -- objects ---------------------------------------------------------------------------
     @abc.abstractmethod
     def put(self, bucket: str, key: str, data: BinaryIO, meta: ObjectMeta) -> ObjectInfo:
-        """Store data read to its end, atomically; raise NoSuchBucket, KeyTooLong."""
+        """Store data read to its end, atomically, encrypted as meta says or else as the bucket's
+        default; raise NoSuchBucket, KeyTooLong."""
 
     @abc.abstractmethod
     def open(self, bucket: str, key: str, byte_range: tuple[int | None, int | None] | None = None) -> ObjectReader:
@@ -232,13 +273,16 @@ class ObjectStore(abc.ABC):
         """Remove an object; a missing key is not an error (as in S3). Raise NoSuchBucket."""
 
     @abc.abstractmethod
-    def copy(self, src_bucket: str, src_key: str, bucket: str, key: str, meta: ObjectMeta | None) -> ObjectInfo:
-        """Copy atomically; meta None keeps the source's. Raise NoSuchBucket, NoSuchKey."""
+    def copy(self, src_bucket: str, src_key: str, bucket: str, key: str, meta: ObjectMeta | None,
+             encryption: Mapping[str, str] | None = None) -> ObjectInfo:
+        """Copy atomically; meta None keeps the source's, but for its encryption: the copy's is
+        `encryption` (SSE_MEMBERS) if given, else meta's, else the bucket's default, never the
+        source's (as S3). Raise NoSuchBucket, NoSuchKey."""
 
     # -- multipart uploads -----------------------------------------------------------------
     @abc.abstractmethod
     def create_multipart(self, bucket: str, key: str, meta: ObjectMeta) -> UploadInfo:
-        """Raise NoSuchBucket."""
+        """The upload's encryption is fixed now, as put's is (see put). Raise NoSuchBucket."""
 
     @abc.abstractmethod
     def upload_part(self, bucket: str, key: str, upload_id: str, number: int, data: BinaryIO) -> PartInfo:
@@ -263,6 +307,11 @@ class ObjectStore(abc.ABC):
     @abc.abstractmethod
     def list_multipart_uploads(self, bucket: str, prefix: str = "") -> list[UploadInfo]:
         """Uploads in progress, by key then initiation time. Raise NoSuchBucket."""
+
+    def _encrypted(self, bucket: str, meta: ObjectMeta, encryption: Mapping[str, str] | None = None) -> ObjectMeta:
+        """meta encrypted as `encryption` says, else as it says itself, else as the bucket's default."""
+        chosen = encryption_of(encryption or {}) or encryption_of(meta.headers)
+        return encrypted(meta, chosen or self.get_bucket_encryption(bucket).object_encryption())
 
     # -- listing (last: below it, `list` in annotations would name this method) ---------------
     @abc.abstractmethod

@@ -1,9 +1,13 @@
 """Where keys live in a LocalObjectStore's bucket folder, and walking them in S3's order.
 
 Each '/'-separated segment of a key is percent-encoded; directories are named `<segment>%2F` and
-object files `=<segment>`. Percent-encoding never leaves a '=' or a '%2F' inside a segment, so a
-directory and an object file never share a name, and sorting a directory's entries by their
-decoded names (a directory's ending in '/') walks the keys in S3's order.
+object files `=<segment>`. Percent-encoding never leaves a '=', a bare '+' or a '%2F' inside a
+segment, so a directory and an object file never share a name. A segment too long for one file
+name (255 bytes once encoded: a 43-character segment of 'é' already is) is cut into pieces of
+whole characters: each piece but the last is a continuation directory `<piece>+`, inside which the
+segment goes on. A directory's entries are its files and directories with the continuations
+followed, each named by its whole decoded segment (a directory's ending in '/'); sorting them
+walks the keys in S3's order, whatever the lengths of their segments.
 """
 
 from __future__ import annotations
@@ -17,39 +21,62 @@ from urllib.parse import quote, unquote
 from modelbay.store.objects.base import KeyTooLong
 
 _MAX_KEY_BYTES = 1024
-_MAX_NAME_BYTES = 255
+_MAX_PATH_BYTES = 4096  # PATH_MAX: the longest path a system call takes
+_PIECE_BYTES = 240  # an encoded piece of a segment, leaving room for its prefix or suffix in 255 bytes
 _DIR_SUFFIX = "%2F"
 _FILE_PREFIX = "="
+_CONTINUATION_SUFFIX = "+"
 
 
 def object_path(bucket_dir: Path, key: str) -> Path:
-    """The file of a key; raise KeyTooLong if the key or one of its encoded segments is too long."""
+    """The file of a key; raise KeyTooLong if the key is longer than S3 allows."""
     if len(key.encode()) > _MAX_KEY_BYTES:
         raise KeyTooLong(f"Your key is too long: {len(key.encode())} bytes; the maximum is {_MAX_KEY_BYTES}")
     *dirs, last = key.split("/")
-    directory, name = dir_path(bucket_dir, dirs), _FILE_PREFIX + quote(last, safe="")
-    if directory is None or len(name) > _MAX_NAME_BYTES:
-        raise KeyTooLong(f"A segment of key {key!r} is longer than {_MAX_NAME_BYTES} bytes once encoded")
-    return directory / name
+    *continuations, piece = _pieces(last)
+    path = dir_path(bucket_dir, dirs).joinpath(*continuations, _FILE_PREFIX + piece)
+    if len(os.fsencode(path)) >= _MAX_PATH_BYTES:  # only keys of almost nothing but '/' come this far
+        raise KeyTooLong(f"Your key is too long: its {key.count('/')} '/' make a path longer than the file system "
+                         f"allows ({_MAX_PATH_BYTES} bytes)")
+    return path
 
 
-def dir_path(bucket_dir: Path, segments: list[str]) -> Path | None:
-    """The directory of keys that start with '/'.join(segments) + '/'; None if it cannot exist."""
-    names = [quote(segment, safe="") + _DIR_SUFFIX for segment in segments]
-    if any(len(name) > _MAX_NAME_BYTES for name in names):
-        return None
+def dir_path(bucket_dir: Path, segments: list[str]) -> Path:
+    """The directory of keys that start with '/'.join(segments) + '/'."""
+    names: list[str] = []
+    for segment in segments:
+        *continuations, piece = _pieces(segment)
+        names += [*continuations, piece + _DIR_SUFFIX]
     return bucket_dir.joinpath(*names)
 
 
-def _entries(directory: Path) -> list[tuple[str, str, bool]]:
-    """(segment, file name, is a directory) of what a directory holds, in order of the segments
-    (a directory's ends with '/'). Empty if the directory is gone."""
+def _pieces(segment: str) -> list[str]:
+    """The encoded segment cut at whole characters into pieces of at most _PIECE_BYTES, the
+    pieces before the last named as continuation directories."""
+    pieces, piece = [], ""
+    for character in segment:
+        encoded = quote(character, safe="")
+        if len(piece) + len(encoded) > _PIECE_BYTES:
+            pieces.append(piece + _CONTINUATION_SUFFIX)
+            piece = ""
+        piece += encoded
+    return [*pieces, piece]
+
+
+def _entries(directory: Path, head: str = "") -> list[tuple[str, Path, bool]]:
+    """(segment, path, is a directory) of what a directory holds, continuations followed (`head` is
+    the beginning of the segments a continuation holds), in order of the segments (a directory's
+    ends with '/'). Empty if the directory is gone."""
     try:
         names = os.listdir(directory)
     except FileNotFoundError:
         return []
-    found = [(unquote(name[1:]), name, False) for name in names if name.startswith(_FILE_PREFIX)]
-    found += [(unquote(name[:-3]) + "/", name, True) for name in names if name.endswith(_DIR_SUFFIX)]
+    found = [(head + unquote(name[1:]), directory / name, False) for name in names if name.startswith(_FILE_PREFIX)]
+    found += [(head + unquote(name[:-3]) + "/", directory / name, True)
+              for name in names if name.endswith(_DIR_SUFFIX)]
+    for name in names:
+        if name.endswith(_CONTINUATION_SUFFIX):
+            found += _entries(directory / name, head + unquote(name[:-1]))
     return sorted(found, key=lambda entry: entry[0])
 
 
@@ -58,10 +85,10 @@ def holds_object(directory: Path) -> bool:
     pending = [directory]  # not recursion: keys can nest 512 deep
     while pending:
         current = pending.pop()
-        for _, name, is_dir in _entries(current):
+        for _, path, is_dir in _entries(current):
             if not is_dir:
                 return True
-            pending.append(current / name)
+            pending.append(path)
     return False
 
 
@@ -96,8 +123,6 @@ def listed(bucket_dir: Path, prefix: str, delimiter: str, start_after: str) -> I
     """Keys with their files, and common prefixes with None, in order and after start_after."""
     base = prefix[: prefix.rfind("/") + 1]
     directory = dir_path(bucket_dir, base.split("/")[:-1])
-    if directory is None:
-        return
     last_common = None
     for key, path in _walk(directory, base, _Scope(prefix, start_after, delimiter == "/")):
         cut = key.find(delimiter, len(prefix)) if delimiter and path is not None else -1
@@ -130,7 +155,7 @@ def _walk(directory: Path, base: str, scope: _Scope) -> Iterator[tuple[str, Path
 
 def _children(directory: Path, base: str, scope: _Scope) -> Iterator[tuple[str, Path, bool]]:
     """(key, path, is a directory) of what `directory` holds within the scope, in order."""
-    for segment, name, is_dir in _entries(directory):
+    for segment, path, is_dir in _entries(directory):
         key = base + segment
         if not scope.skips(key, is_dir):
-            yield key, directory / name, is_dir
+            yield key, path, is_dir

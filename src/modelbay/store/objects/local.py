@@ -2,9 +2,10 @@
 
 Under the root:
 
-    <bucket>/.bucket                  the bucket's creation time and region (JSON)
+    <bucket>/.bucket                  the bucket's creation time, region and default encryption (JSON)
     <bucket>/<seg>%2F/.../=<seg>      an object: each '/'-separated segment of its key percent-encoded,
-                                      directories named `<seg>%2F`, the object file `=<seg>`
+                                      directories named `<seg>%2F`, the object file `=<seg>`; a segment
+                                      too long for a file name goes on in continuations, `<piece>+/`
     .multipart/<upload id>/.upload    a multipart upload: bucket, key, initiation time, meta (JSON)
     .multipart/<upload id>/<number>   its parts, in the object file format
     .tmp/<store id>/                  the temp files of one open store
@@ -12,8 +13,8 @@ Under the root:
 Keys map to paths as key_paths.py says: `.bucket` and `.upload` are neither an object's nor a
 directory's name, and `a`, `a/`, `a/b`, `a//b` and `../x` are all distinct paths. Bucket names
 start with a letter or digit, so `.multipart` and `.tmp` are not buckets. A key has at most 1024
-UTF-8 bytes and each encoded segment must fit a file name (255 bytes; a non-ASCII character takes
-6 to 12), else KeyTooLong. The filesystem must be case-sensitive, and support flock (Linux, macOS).
+UTF-8 bytes, else KeyTooLong; a segment of any length fits (a non-ASCII character takes 6 to 12
+bytes once encoded). The filesystem must be case-sensitive, and support flock (Linux, macOS).
 
 An object file holds the object's bytes, then its info as JSON, the JSON's length and a magic
 number: one rename replaces data and metadata together, and a reader that has the file open keeps
@@ -38,8 +39,9 @@ import tempfile
 import threading
 import uuid
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager, suppress
+from dataclasses import asdict
 from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
@@ -47,6 +49,7 @@ from typing import Any, BinaryIO, Protocol
 
 from modelbay.store.objects.base import (
     BucketAlreadyOwnedByYou,
+    BucketEncryption,
     BucketInfo,
     BucketNotEmpty,
     EntityTooSmall,
@@ -67,6 +70,8 @@ from modelbay.store.objects.base import (
     UploadInfo,
     check_bucket_name,
     check_part_list,
+    encrypted,
+    encryption_of,
 )
 from modelbay.store.objects.key_paths import holds_object, listed, object_path, prune
 
@@ -128,9 +133,26 @@ class LocalObjectStore(ObjectStore):
         found = (_read_bucket(self.root / name) for name in sorted(os.listdir(self.root)))
         return [info for info in found if info is not None]
 
+    def get_bucket_encryption(self, bucket: str) -> BucketEncryption:
+        record = _bucket_record(self._bucket_dir(bucket))
+        if record is None:
+            raise _no_such_bucket(bucket)
+        return BucketEncryption(**record.get("encryption", {}))
+
+    def set_bucket_encryption(self, bucket: str, encryption: BucketEncryption) -> None:
+        staging = self._scratch.make_dir()
+        try:
+            with self._lock:
+                bucket_file = self._bucket_dir(bucket) / _BUCKET_FILE
+                record = json.loads(bucket_file.read_bytes()) | {"encryption": asdict(encryption)}
+                _write_json(staging / _BUCKET_FILE, record)
+                os.replace(staging / _BUCKET_FILE, bucket_file)
+        finally:
+            shutil.rmtree(staging)
+
     # -- objects ---------------------------------------------------------------------------
     def put(self, bucket: str, key: str, data: BinaryIO, meta: ObjectMeta) -> ObjectInfo:
-        return self._write(bucket, key, data, meta)
+        return self._write(bucket, key, data, self._encrypted(bucket, meta))
 
     def open(self, bucket: str, key: str, byte_range: tuple[int | None, int | None] | None = None) -> ObjectReader:
         file, info = self._open_object(bucket, key)
@@ -156,13 +178,16 @@ class LocalObjectStore(ObjectStore):
                 return
             prune(path.parent, bucket_dir)
 
-    def copy(self, src_bucket: str, src_key: str, bucket: str, key: str, meta: ObjectMeta | None) -> ObjectInfo:
+    def copy(self, src_bucket: str, src_key: str, bucket: str, key: str, meta: ObjectMeta | None,
+             encryption: Mapping[str, str] | None = None) -> ObjectInfo:
         with self.open(src_bucket, src_key) as source:
-            return self._write(bucket, key, source, meta or source.info.meta)
+            kept = meta or encrypted(source.info.meta, {})
+            return self._write(bucket, key, source, self._encrypted(bucket, kept, encryption))
 
     # -- multipart uploads -----------------------------------------------------------------
     def create_multipart(self, bucket: str, key: str, meta: ObjectMeta) -> UploadInfo:
         object_path(self._bucket_dir(bucket), key)  # KeyTooLong now rather than at completion
+        meta = self._encrypted(bucket, meta)
         upload = UploadInfo(bucket, key, uuid.uuid4().hex, _now(), meta)
         staging = self._scratch.make_dir()
         record = {"bucket": bucket, "key": key, "initiated": upload.initiated.isoformat(), **_meta_fields(meta)}
@@ -175,13 +200,13 @@ class LocalObjectStore(ObjectStore):
     def upload_part(self, bucket: str, key: str, upload_id: str, number: int, data: BinaryIO) -> PartInfo:
         if not 1 <= number <= _MAX_PART_NUMBER:
             raise InvalidArgument(f"Part number must be an integer between 1 and {_MAX_PART_NUMBER}, inclusive")
-        directory, _ = self._upload(bucket, key, upload_id)
+        directory, upload = self._upload(bucket, key, upload_id)
         with self._scratch.spool() as spool:
             record = spool.seal(_record(spool.feed(data), ObjectMeta()))
             with self._lock:
                 self._upload(bucket, key, upload_id)
                 spool.publish(directory / str(number))
-        return _part_info(number, record)
+        return _part_info(number, record, encryption_of(upload.meta.headers))
 
     def list_parts(self, bucket: str, key: str, upload_id: str) -> list[PartInfo]:
         directory, _ = self._upload(bucket, key, upload_id)
@@ -416,8 +441,9 @@ def _object_info(bucket: str, key: str, record: dict[str, Any]) -> ObjectInfo:
     return ObjectInfo(bucket, key, record["size"], record["etag"], modified, _meta(record))
 
 
-def _part_info(number: int, record: dict[str, Any]) -> PartInfo:
-    return PartInfo(number, record["size"], record["etag"], datetime.fromisoformat(record["last_modified"]))
+def _part_info(number: int, record: dict[str, Any], encryption: Mapping[str, str] | None = None) -> PartInfo:
+    modified = datetime.fromisoformat(record["last_modified"])
+    return PartInfo(number, record["size"], record["etag"], modified, encryption or {})
 
 
 def _read_record(file: BinaryIO) -> dict[str, Any]:
@@ -437,11 +463,18 @@ def _read_file_record(path: Path) -> dict[str, Any]:
 
 
 def _read_bucket(bucket_dir: Path) -> BucketInfo | None:
-    try:
-        record = json.loads((bucket_dir / _BUCKET_FILE).read_bytes())
-    except (FileNotFoundError, NotADirectoryError):
+    record = _bucket_record(bucket_dir)
+    if record is None:
         return None
     return BucketInfo(bucket_dir.name, datetime.fromisoformat(record["created"]), record["region"])
+
+
+def _bucket_record(bucket_dir: Path) -> dict[str, Any] | None:
+    try:
+        record: dict[str, Any] = json.loads((bucket_dir / _BUCKET_FILE).read_bytes())
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return record
 
 
 def _read_upload(directory: Path) -> UploadInfo | None:

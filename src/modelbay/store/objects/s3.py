@@ -7,7 +7,7 @@ the only module that imports boto3; `_translated` turns its errors into the stor
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from typing import Any, BinaryIO
@@ -17,7 +17,9 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from modelbay.store.objects.base import (
+    SSE_MEMBERS,
     BucketAlreadyOwnedByYou,
+    BucketEncryption,
     BucketInfo,
     BucketNotEmpty,
     EntityTooSmall,
@@ -41,6 +43,7 @@ from modelbay.store.objects.base import (
     UploadInfo,
     check_bucket_name,
     check_part_list,
+    encryption_of,
 )
 
 _PART_SIZE = 8 * 1024 * 1024  # put() streams larger bodies as multipart uploads of parts this size
@@ -79,6 +82,9 @@ class S3ObjectStore(ObjectStore):
     - Listed objects and uploads carry no meta (S3 does not list it); head() has it.
     - copy() takes sources up to 5 GiB, as S3's CopyObject does.
     - The ObjectInfo returned by writes is read back with a HEAD request just after.
+    - Writes name their encryption to the remote, the bucket's default included (read with
+      GetBucketEncryption when the writer named none), so remotes that predate S3's default
+      encryption record it too; a remote without a default configuration has SSE-S3.
     """
 
     def __init__(self, endpoint_url: str, access_key_id: str | None, secret_access_key: str | None,
@@ -121,9 +127,31 @@ class S3ObjectStore(ObjectStore):
                  for b in self._listed_buckets()]
         return sorted(found, key=lambda info: info.name)
 
+    def get_bucket_encryption(self, bucket: str) -> BucketEncryption:
+        with _translated(not_found=NoSuchBucket):
+            try:
+                response = self._client.get_bucket_encryption(Bucket=bucket)
+            except ClientError as err:
+                if err.response.get("Error", {}).get("Code") != "ServerSideEncryptionConfigurationNotFoundError":
+                    raise
+                return BucketEncryption()
+        rule = response["ServerSideEncryptionConfiguration"]["Rules"][0]
+        default = rule.get("ApplyServerSideEncryptionByDefault", {})
+        return BucketEncryption(default.get("SSEAlgorithm", "AES256"), default.get("KMSMasterKeyID"),
+                                rule.get("BucketKeyEnabled", False))
+
+    def set_bucket_encryption(self, bucket: str, encryption: BucketEncryption) -> None:
+        default = {"SSEAlgorithm": encryption.algorithm}
+        if encryption.kms_key_id:
+            default["KMSMasterKeyID"] = encryption.kms_key_id
+        rule = {"ApplyServerSideEncryptionByDefault": default, "BucketKeyEnabled": encryption.bucket_key_enabled}
+        with _translated(not_found=NoSuchBucket):
+            self._client.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": [rule]})
+
     # -- objects ---------------------------------------------------------------------------
     def put(self, bucket: str, key: str, data: BinaryIO, meta: ObjectMeta) -> ObjectInfo:
         """See ObjectStore; a body of 8 MiB or more goes up as a multipart upload (see the class)."""
+        meta = self._encrypted(bucket, meta)
         first = _read_up_to(data, _PART_SIZE)
         if len(first) < _PART_SIZE:
             with _translated():
@@ -151,9 +179,12 @@ class S3ObjectStore(ObjectStore):
         with _translated():
             self._client.delete_object(Bucket=bucket, Key=key)
 
-    def copy(self, src_bucket: str, src_key: str, bucket: str, key: str, meta: ObjectMeta | None) -> ObjectInfo:
+    def copy(self, src_bucket: str, src_key: str, bucket: str, key: str, meta: ObjectMeta | None,
+             encryption: Mapping[str, str] | None = None) -> ObjectInfo:
         """See ObjectStore; a server-side CopyObject, so the source has at most 5 GiB."""
-        replaced = {} if meta is None else {"MetadataDirective": "REPLACE", **_write_args(meta)}
+        target = self._encrypted(bucket, meta or ObjectMeta(), encryption)
+        replaced = (encryption_of(target.headers) if meta is None
+                    else {"MetadataDirective": "REPLACE", **_write_args(target)})
         with _translated():
             self._client.copy_object(CopySource={"Bucket": src_bucket, "Key": src_key}, Bucket=bucket, Key=key,
                                      **replaced)
@@ -162,6 +193,7 @@ class S3ObjectStore(ObjectStore):
     # -- multipart uploads -----------------------------------------------------------------
     def create_multipart(self, bucket: str, key: str, meta: ObjectMeta) -> UploadInfo:
         """See ObjectStore; `initiated` is this machine's clock (S3 does not answer it here)."""
+        meta = self._encrypted(bucket, meta)
         with _translated():
             response = self._client.create_multipart_upload(Bucket=bucket, Key=key, **_write_args(meta))
         return UploadInfo(bucket, key, response["UploadId"], datetime.now(UTC), meta)
@@ -176,7 +208,7 @@ class S3ObjectStore(ObjectStore):
             with _translated(not_found=NoSuchUpload):
                 response = self._client.upload_part(Bucket=bucket, Key=key, UploadId=upload_id,
                                                     PartNumber=number, Body=spool, ContentLength=size)
-        return PartInfo(number, size, response["ETag"], datetime.now(UTC))
+        return PartInfo(number, size, response["ETag"], datetime.now(UTC), encryption_of(response))
 
     def list_parts(self, bucket: str, key: str, upload_id: str) -> list[PartInfo]:
         pages = self._client.get_paginator("list_parts").paginate(Bucket=bucket, Key=key, UploadId=upload_id)
@@ -283,14 +315,14 @@ class _BodyReader(ObjectReader):
 
 def _object_info(bucket: str, key: str, response: dict[str, Any], size: int) -> ObjectInfo:
     """ObjectInfo from a HeadObject or GetObject response."""
-    headers = {name: response[name] for name in _CONTENT_HEADERS + _CHECKSUMS if response.get(name)}
+    headers = {name: response[name] for name in _CONTENT_HEADERS + _CHECKSUMS + SSE_MEMBERS if response.get(name)}
     meta = ObjectMeta(response.get("ContentType", "binary/octet-stream"), response.get("Metadata", {}), headers)
     return ObjectInfo(bucket, key, size, response["ETag"], response["LastModified"], meta)
 
 
 def _write_args(meta: ObjectMeta) -> dict[str, Any]:
     """PutObject / CreateMultipartUpload / CopyObject parameters for an object's meta, bar checksums."""
-    given = {name: meta.headers[name] for name in _CONTENT_HEADERS if name in meta.headers}
+    given = {name: meta.headers[name] for name in _CONTENT_HEADERS + SSE_MEMBERS if name in meta.headers}
     return {"ContentType": meta.content_type, "Metadata": dict(meta.metadata), **given}
 
 

@@ -109,6 +109,11 @@ def test_a_model_server_that_cannot_start_fails_the_endpoint_with_its_words(
     endpoint = settle(controller, "bad")
     assert endpoint.status == "Failed"
     assert "could not load the model: weights missing" in (endpoint.failure_reason or "")
+    words = "missing " + "layer " * 300 + "end"
+    create(platform, "long", spec({"a": (model(image, "m1", FAIL_TO_LOAD=words), 1, 1.0)}))
+    reason = settle(controller, "long").failure_reason or ""
+    assert len(reason) <= 1024  # SageMaker's limit: the cause and the model server's last words are kept
+    assert reason.startswith("The model server of variant a exited") and reason.endswith(" layer end")
     wait_until(lambda: (controller.reconcile("bad"), not serving(controller, "bad", "a"))[1], 10, "instances to stop")
     with pytest.raises(EndpointNotRouted):
         invoke(platform, "bad")

@@ -89,6 +89,17 @@ def test_failure_file_becomes_the_failure_reason(controller: TrainingController,
     assert (job.status, job.failure_reason) == ("Failed", "AlgorithmError: bad input, exit code: 3")
 
 
+def test_a_long_failure_keeps_the_model_limit_its_cause_and_last_error(controller: TrainingController,
+                                                                       platform: Platform, tmp_path: Path) -> None:
+    script = ('{ echo "Traceback (most recent call last):"; for i in $(seq 60); do echo "  File train.py, line $i"; '
+              'done; echo "ValueError: bad input"; } > "$SM_OUTPUT_DIR/failure"\nexit 3\n')
+    create(platform, "long", image(tmp_path, script))
+    reason = run(controller, "long").failure_reason or ""
+    assert len(reason) <= 1024
+    assert reason.startswith("AlgorithmError: Traceback (most recent call last):\n")
+    assert reason.endswith("\nValueError: bad input, exit code: 3")
+
+
 def test_log_tail_is_the_reason_without_a_failure_file(controller: TrainingController, platform: Platform,
                                                        tmp_path: Path) -> None:
     create(platform, "tail", image(tmp_path, "echo Traceback boom\nexit 1\n"))

@@ -135,6 +135,17 @@ def test_a_host_that_cannot_start_fails_the_job_with_its_last_line(
                                                "could not load the model: weights missing")
 
 
+def test_a_failure_reason_past_the_models_limit_keeps_its_cause_and_its_end(
+        controller: TransformController, platform: Platform, image: str) -> None:
+    put(platform, "long/x.csv", b"1\n")
+    words = " ".join(f"layer{n}" for n in range(300))
+    create(platform, "long", [container(image, "m", FAIL_TO_LOAD=f"missing {words} and the end")])
+    reason = settle(controller, "long").failure_reason or ""
+    assert len(reason) <= 1024
+    assert reason.startswith("ClientError: the model server (container 1 of host 1) exited before it was ready")
+    assert reason.endswith(" layer299 and the end")
+
+
 def test_stop_transform_job_stops_the_hosts(controller: TransformController, platform: Platform, image: str) -> None:
     put(platform, "stop/x.csv", b"hang\n")
     create(platform, "stop", [container(image, "m")])

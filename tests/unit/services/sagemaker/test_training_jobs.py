@@ -19,7 +19,7 @@ from modelbay.services.sagemaker.training_jobs import (
 )
 from modelbay.services.sagemaker.training_jobs import create_training_job as create
 from modelbay.statuses import SecondaryStatus, TrainingJobStatus
-from tests.helpers import T0
+from tests.helpers import T0, Clock
 
 MODEL = botocore.session.get_session().get_service_model("sagemaker")
 DESCRIBE_SHAPE = MODEL.operation_model("DescribeTrainingJob").output_shape
@@ -95,6 +95,19 @@ def test_describe_of_an_ended_job_has_every_required_member_and_its_times(ctx: C
     assert [t["Status"] for t in description["SecondaryStatusTransitions"]] == ["Starting", "Training", "Completed"]
     assert "EndTime" in description["SecondaryStatusTransitions"][1]
     assert "EndTime" not in description["SecondaryStatusTransitions"][2]
+
+
+@pytest.mark.parametrize(("training_s", "reported_s"), [(0.4, 1), (1.4, 2), (3.0, 3)])
+def test_training_and_billable_time_round_up_to_whole_seconds(ctx: Context, clock: Clock, training_s: float,
+                                                              reported_s: int) -> None:
+    _call(ctx, "CreateTrainingJob", **_request("j"))
+    clock.step = timedelta(seconds=training_s)  # from TrainingStartTime to TrainingEndTime
+    ctx.metadata.training_jobs.advance("j", TrainingJobStatus.IN_PROGRESS, secondary=SecondaryStatus.TRAINING,
+                                       message="Training in progress")
+    ctx.metadata.training_jobs.advance("j", TrainingJobStatus.FAILED, secondary=SecondaryStatus.FAILED,
+                                       message="Training job failed", failure_reason="AlgorithmError: x")
+    description = _call(ctx, "DescribeTrainingJob", TrainingJobName="j")
+    assert (description["TrainingTimeInSeconds"], description["BillableTimeInSeconds"]) == (reported_s, reported_s)
 
 
 def test_a_stopping_condition_given_in_part_gets_the_default_max_runtime(ctx: Context) -> None:

@@ -24,7 +24,8 @@ def _ids(events: list[AuditEvent]) -> list[str]:
 def test_an_event_comes_back_as_it_went_in(store: MetadataStore) -> None:
     event = AuditEvent(event_time=T0, request_id="req-1", principal="anonymous", service="s3",
                        operation="PutObject", outcome="AccessDeniedException", status_code=403,
-                       resources=("bucket/key", "arn:aws:s3:::bucket"), source_ip="192.0.2.7")
+                       resources=("bucket/key", "arn:aws:s3:::bucket"), source_ip="192.0.2.7",
+                       error_message="User: anonymous is not authorized to perform: s3:PutObject")
     store.audit.append([event, _event("req-2")])
     assert store.audit.find(operation="PutObject") == [event]
 
@@ -57,6 +58,15 @@ def test_find_filters(store: MetadataStore) -> None:
     assert _ids(store.audit.find(operation="AddTags")) == ["b", "a"]
     assert _ids(store.audit.find(service="sagemaker", principal="bob", operation="AddTags")) == ["b"]
     assert _ids(store.audit.find(limit=2)) == ["d", "c"]
+
+
+def test_find_failed_keeps_only_the_calls_that_did_not_succeed(store: MetadataStore) -> None:
+    refused = AuditEvent(event_time=T0, request_id="refused", principal="anonymous", service="sagemaker",
+                         operation="CreateModel", outcome="ValidationException", status_code=400,
+                         error_message="Could not find model data")
+    store.audit.append([_event("ok", T0 + timedelta(seconds=1)), refused])
+    assert store.audit.find(failed=True) == [refused]
+    assert _ids(store.audit.find(failed=True, operation="AddTags")) == []
 
 
 def test_append_is_one_transaction(store: MetadataStore) -> None:

@@ -14,6 +14,7 @@ import pytest
 
 from modelbay.store.objects import (
     BucketAlreadyOwnedByYou,
+    BucketEncryption,
     BucketNotEmpty,
     EntityTooSmall,
     InvalidBucketName,
@@ -31,9 +32,11 @@ from modelbay.store.objects import (
 
 MiB = 1024 * 1024
 DATA = bytes(range(100))
+SSE_S3 = {"ServerSideEncryption": "AES256"}  # what every object records unless told otherwise
+SSE_KMS = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": "arn:aws:kms:us-east-1:000000000000:key/k1"}
 META = ObjectMeta("text/csv", {"owner": "ana", "note": "two words"}, {
     "CacheControl": "no-cache", "ContentDisposition": 'attachment; filename="x.csv"',
-    "ContentEncoding": "identity", "ContentLanguage": "en"})
+    "ContentEncoding": "identity", "ContentLanguage": "en", **SSE_S3})
 KEYS = ["a", "a/b", "a/b/c", "a/c", "ab", "b/x/y", "b/z", "c", "d/", "d//e", "e-f", "e/f", "e0"]
 
 
@@ -220,7 +223,7 @@ def test_overwrite_replaces_data_and_meta(object_store: ObjectStore, bucket: str
     put(object_store, bucket, "k", b"old", META)
     put(object_store, bucket, "k", b"new!", ObjectMeta("text/plain"))
     info = object_store.head(bucket, "k")
-    assert (info.size, info.etag, info.meta) == (4, quoted_md5(b"new!"), ObjectMeta("text/plain"))
+    assert (info.size, info.etag, info.meta) == (4, quoted_md5(b"new!"), ObjectMeta("text/plain", headers=SSE_S3))
     assert read(object_store, bucket, "k") == b"new!"
 
 
@@ -299,7 +302,7 @@ def test_copy_keeps_or_replaces_meta(object_store: ObjectStore, bucket: str) -> 
     assert read(object_store, bucket, "dst/kept") == DATA
 
     replaced = object_store.copy(bucket, "src", bucket, "src", ObjectMeta("text/plain", {"v": "2"}))
-    assert replaced.meta == ObjectMeta("text/plain", {"v": "2"})
+    assert replaced.meta == ObjectMeta("text/plain", {"v": "2"}, SSE_S3)
     assert object_store.head(bucket, "src").meta == replaced.meta
     assert read(object_store, bucket, "src") == DATA
 
@@ -406,3 +409,45 @@ def test_large_object_streams_through(object_store: ObjectStore, bucket: str) ->
             got.update(chunk)
             received += len(chunk)
     assert (received, got.hexdigest()) == (size, whole.hexdigest())
+
+
+def test_new_objects_get_their_buckets_default_encryption(object_store: ObjectStore, bucket: str) -> None:
+    assert object_store.get_bucket_encryption(bucket) == BucketEncryption()
+    put(object_store, bucket, "before", DATA, ObjectMeta())
+    kms_default = BucketEncryption("aws:kms", SSE_KMS["SSEKMSKeyId"], bucket_key_enabled=True)
+    object_store.set_bucket_encryption(bucket, kms_default)
+    assert object_store.get_bucket_encryption(bucket) == kms_default
+    assert put(object_store, bucket, "after", DATA, ObjectMeta()).meta.headers == SSE_KMS
+    assert put(object_store, bucket, "asked", DATA, ObjectMeta(headers=SSE_S3)).meta.headers == SSE_S3
+    assert object_store.head(bucket, "after").meta.headers == SSE_KMS
+    assert object_store.head(bucket, "before").meta.headers == SSE_S3  # written under the old default
+    object_store.set_bucket_encryption(bucket, BucketEncryption())
+    assert object_store.get_bucket_encryption(bucket) == BucketEncryption()
+    assert object_store.head_bucket(bucket).name == bucket  # the bucket's other facts are kept
+
+
+def test_bucket_encryption_of_a_missing_bucket(object_store: ObjectStore, unique: str) -> None:
+    with pytest.raises(NoSuchBucket):
+        object_store.get_bucket_encryption(unique)
+    with pytest.raises(NoSuchBucket):
+        object_store.set_bucket_encryption(unique, BucketEncryption())
+
+
+def test_a_copy_is_encrypted_as_asked_or_as_its_bucket_never_as_its_source(object_store: ObjectStore,
+                                                                          bucket: str) -> None:
+    put(object_store, bucket, "src", DATA, ObjectMeta("text/csv", headers=SSE_KMS))
+    plain = object_store.copy(bucket, "src", bucket, "plain", None)
+    assert (plain.meta.content_type, plain.meta.headers) == ("text/csv", SSE_S3)
+    assert object_store.copy(bucket, "src", bucket, "kms", None, SSE_KMS).meta.headers == SSE_KMS
+    object_store.copy(bucket, "src", bucket, "src", None, SSE_S3)  # re-encrypted in place
+    assert object_store.head(bucket, "src").meta.headers == SSE_S3
+    assert read(object_store, bucket, "src") == DATA
+
+
+def test_a_multipart_upload_is_encrypted_as_it_was_created(object_store: ObjectStore, bucket: str) -> None:
+    upload = object_store.create_multipart(bucket, "mp", ObjectMeta(headers=SSE_KMS))
+    object_store.set_bucket_encryption(bucket, BucketEncryption())  # too late for this upload
+    part = object_store.upload_part(bucket, "mp", upload.upload_id, 1, io.BytesIO(DATA))
+    assert (upload.meta.headers, part.encryption) == (SSE_KMS, SSE_KMS)
+    info = object_store.complete_multipart(bucket, "mp", upload.upload_id, [(1, part.etag)])
+    assert info.meta.headers == SSE_KMS

@@ -66,15 +66,41 @@ def test_odd_keys_list_like_s3(store: LocalObjectStore, delimiter: str) -> None:
     assert page_through(store, "bkt", 2, delimiter=delimiter) == expected_listing(ODD_KEYS, "", delimiter)
 
 
+# Segments longer than a file name once encoded, some sharing long beginnings with shorter ones.
+LONG_KEYS = ["é" * 43, "é" * 100, "é" * 100 + "/x", "é" * 99 + "a", "é" * 99 + "/y", "é" * 512, "s" * 254,
+             "s" * 255, "s" * 254 + "!", "s" * 240 + "/", "s" * 600 + "/" + "t" * 300, "d" * 253 + "/x",
+             "\U0001f600" * 256, "x" * 239 + "é" + "z", "x" * 239 + "!", "x" * 239 + "/é" * 50, "a\nb", "\n"]
+
+
 def test_key_length_limits(store: LocalObjectStore) -> None:
     deep = "a/" * 511 + "bc"  # 1024 bytes
     put(store, "bkt", deep, b"deep")
     assert read(store, "bkt", deep) == b"deep"
-    put(store, "bkt", "s" * 254, b"long name")
-    for key in ["a/" * 512 + "b", "s" * 255, "é" * 43, "d" * 253 + "/x"]:
+    for key in ["a/" * 512 + "b", "é" * 513, "/" * 1023 + "a"]:  # the last: a path longer than PATH_MAX
         with pytest.raises(KeyTooLong):
             put(store, "bkt", key)
-    assert listed(store.list("bkt", delimiter="/")) == ["a/", "s" * 254]
+    assert listed(store.list("bkt", delimiter="/")) == ["a/"]
+
+
+@pytest.mark.parametrize("delimiter", ["", "/", "é", "!"])
+def test_long_segments_are_stored_and_list_like_s3(store: LocalObjectStore, delimiter: str) -> None:
+    for key in LONG_KEYS:
+        put(store, "bkt", key, key.encode())
+    for key in LONG_KEYS:
+        assert read(store, "bkt", key) == key.encode()
+    for prefix in ["", "é" * 99, "é" * 100, "s" * 250, "x" * 239, "x" * 239 + "/"]:
+        assert listed(store.list("bkt", prefix=prefix, delimiter=delimiter)) == expected_listing(
+            LONG_KEYS, prefix, delimiter), prefix
+    for start_after in [*LONG_KEYS, "é" * 99, "s" * 254 + " "]:
+        listing = store.list("bkt", delimiter=delimiter, start_after=start_after)
+        assert listed(listing) == expected_listing(LONG_KEYS, "", delimiter, start_after), start_after
+    assert page_through(store, "bkt", 3, delimiter=delimiter) == expected_listing(LONG_KEYS, "", delimiter)
+
+
+def test_deleting_a_long_key_leaves_no_directory(store: LocalObjectStore, root: Path) -> None:
+    put(store, "bkt", "é" * 200 + "/" + "é" * 200)
+    store.delete("bkt", "é" * 200 + "/" + "é" * 200)
+    assert [p.name for p in (root / "bkt").iterdir()] == [".bucket"]
 
 
 def test_deleting_prunes_the_directories_left_empty(store: LocalObjectStore, root: Path) -> None:
@@ -92,7 +118,7 @@ def test_a_failing_stream_leaves_the_old_object_and_no_temp_file(store: LocalObj
         with pytest.raises(OSError, match="checksum"):
             store.put("bkt", key, GeneratedStream(3_000_000, fail_after=2_000_000).as_binary(), ObjectMeta())
     assert read(store, "bkt", "k") == b"old"
-    assert store.head("bkt", "k").meta == ObjectMeta("text/plain")
+    assert store.head("bkt", "k").meta.content_type == "text/plain"
     with pytest.raises(NoSuchKey):
         store.head("bkt", "new/key")
     assert sorted(p.name for p in (root / "bkt").iterdir()) == [".bucket", "=k"]

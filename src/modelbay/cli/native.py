@@ -1,0 +1,29 @@
+"""Calls to modelbay's own API (modelbay.api.native): what the AWS APIs have no operation for."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from modelbay.sdk import resolve_url
+
+PREFIX = "/_modelbay/v1"
+_TIMEOUT_S = 10.0
+
+
+def native_get(url: str | None, path: str, params: Mapping[str, str] | None = None,
+               missing_ok: bool = False) -> Any:
+    """The JSON answer of GET `PREFIX + path` on the server; None for a 404 when `missing_ok`.
+
+    A server that cannot be reached, or that answers an error, raises ConnectionError (an OSError the CLI reports
+    as one line) naming `path`."""
+    try:
+        answer = httpx.get(resolve_url(url) + PREFIX + path, params=params, timeout=_TIMEOUT_S)
+        if missing_ok and answer.status_code == httpx.codes.NOT_FOUND:
+            return None
+        answer.raise_for_status()
+    except httpx.HTTPError as error:
+        raise ConnectionError(f"{path}: {error}") from None
+    return answer.json()
