@@ -75,3 +75,22 @@ class VariantStatus(StrEnum):
     DELETING = "Deleting"
     ACTIVATING_TRAFFIC = "ActivatingTraffic"
     BAKING = "Baking"
+
+
+class ProcessingJobStatus(StrEnum):
+    """SageMaker's ProcessingJobStatus, every value in the model's order."""
+
+    IN_PROGRESS = "InProgress"
+    COMPLETED = "Completed"
+    FAILED = "Failed"
+    STOPPING = "Stopping"
+    STOPPED = "Stopped"
+
+
+class MonitoringScheduleStatus(StrEnum):
+    """SageMaker's ScheduleStatus (a monitoring schedule's MonitoringScheduleStatus), in the model's order."""
+
+    PENDING = "Pending"
+    FAILED = "Failed"
+    SCHEDULED = "Scheduled"
+    STOPPED = "Stopped"

@@ -248,9 +248,12 @@ def test_invocation_errors_are_sagemakers(sagemaker: Any, runtime: Any, artifact
     assert (too_big["Code"], too_big["Status"]) == ("ValidationError", 400)
     unknown = error_of(runtime.invoke_endpoint, EndpointName="no-such-endpoint", Body=b"1", ContentType="text/csv")
     assert unknown["Message"] == "Endpoint no-such-endpoint of account 000000000000 not found."
-    stream = error_of(runtime.invoke_endpoint_with_response_stream, EndpointName=unique, Body=b"3,1",
-                      ContentType="text/csv")
-    assert "InvokeEndpointWithResponseStream" in stream["Message"]
+    stream_error = error_of(runtime.invoke_endpoint_with_response_stream, EndpointName=unique, Body=b"not,numbers",
+                            ContentType="text/csv")
+    assert (stream_error["Code"], stream_error["OriginalStatusCode"]) == ("ModelError", 500)
+    whole = runtime.invoke_endpoint(EndpointName=unique, Body=b"3,1", ContentType="text/csv")["Body"].read()
+    streamed = runtime.invoke_endpoint_with_response_stream(EndpointName=unique, Body=b"3,1", ContentType="text/csv")
+    assert b"".join(event["PayloadPart"]["Bytes"] for event in streamed["Body"]) == whole  # an answer sent whole
 
 
 @pytest.fixture(autouse=True)

@@ -7,18 +7,21 @@ header members as headers and its payload or its other members as JSON. Errors a
 `{"__type": <code>, "message": ..., <fields>}` with the code also in `x-amzn-ErrorType` (where
 botocore reads it; other clients read `__type`); fields are the error shape's other members, which
 botocore reads from the body by name (ModelError's OriginalStatusCode, OriginalMessage, LogStreamArn).
+A payload that is an event stream (InvokeEndpointWithResponseStream's Body) is sent as one (see
+`event_stream`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
-from botocore.model import OperationModel, ServiceModel, Shape
+from botocore.model import OperationModel, ServiceModel, Shape, StructureShape
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from modelbay.api.calls import checked_input, json_document, no_output, read_body, reading_input, usual_status
+from modelbay.api.event_stream import EventStreamResponse
 from modelbay.api.jsonvalues import read_json, write_json
 from modelbay.api.protocol import Call, Codec, ErrorSpelling
 from modelbay.api.rest import (
@@ -82,7 +85,7 @@ class RestJsonCodec(Codec):
             return JSONResponse(write_json(shape, output), status, headers, media_type=_JSON)
         name, member = payload
         if member.serialization.get("eventstream"):
-            raise NotImplementedError(f"{operation.name}: event stream responses are not supported yet")
+            return EventStreamResponse(cast(StructureShape, member), output[name], status, headers)
         if is_raw(member):
             return payload_response(output.get(name), status, headers)
         value = output.get(name)

@@ -11,7 +11,18 @@ from typing import Any
 import typer
 
 from modelbay import __version__
-from modelbay.cli import audit, endpoints, images, instance_types, invoke, models, s3, training_jobs, transform_jobs
+from modelbay.cli import (
+    audit,
+    endpoints,
+    images,
+    instance_types,
+    invoke,
+    models,
+    processing_jobs,
+    s3,
+    training_jobs,
+    transform_jobs,
+)
 from modelbay.cli.aws_setup import write_profile, write_sagemaker_defaults
 from modelbay.cli.commands import CLIENT, PLAIN, Commands, ReportingGroup, accepting
 from modelbay.config import DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, Settings
@@ -26,6 +37,7 @@ app.add_typer(images.app, name="images")
 app.add_typer(endpoints.app, name="endpoints")
 app.add_typer(models.app, name="models")
 app.add_typer(transform_jobs.app, name="transform")
+app.add_typer(processing_jobs.app, name="processing")
 app.command()(invoke.invoke)
 app.command()(audit.audit)
 app.command("instance-types", options=instance_types.OPTIONS)(instance_types.instance_types)

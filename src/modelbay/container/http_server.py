@@ -6,7 +6,10 @@ must come with Content-Length: a chunked upload is refused with 411, a body over
 with 413, a malformed request with 400; each of those closes the connection.
 
 The handler is a plain function called inline on the event loop. A model server's worker is a
-process that serves one request at a time, so a thread hop would only add latency.
+process that serves one request at a time, so a thread hop would only add latency. A response
+whose body is an iterator is streamed: sent chunked (Transfer-Encoding: chunked) as the iterator
+gives its pieces, waiting while the peer is not reading; if the iterator raises, the connection is
+closed without the last chunk, which is how the peer learns that the answer broke off.
 
 Several processes may serve one inherited listening socket: each accepts one connection per
 wake-up, so a worker busy in a request leaves new connections to the idle ones.
@@ -21,7 +24,7 @@ import logging
 import re
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 MAX_HEADER_BYTES = 64 * 1024
@@ -50,6 +53,7 @@ class Response:
     content_type: str = "text/plain; charset=utf-8"
     headers: tuple[tuple[str, str], ...] = ()
     close: bool = False  # close the connection after this response
+    chunks: Iterator[bytes] | None = None  # a streamed body, sent chunked instead of `body`
 
 
 Handler = Callable[[Request], Response]
@@ -81,6 +85,8 @@ class HttpProtocol(asyncio.Protocol):
         self._buffer = bytearray()
         self._head: _Head | None = None  # the request whose body is still arriving
         self._paused = False  # the peer is not reading our answers: stop answering until it does
+        self._resumed: asyncio.Future[None] | None = None  # what a stream waits on while paused
+        self._streaming: asyncio.Task[None] | None = None  # a streamed answer being sent
         self._closing = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -109,12 +115,15 @@ class HttpProtocol(asyncio.Protocol):
         self._paused = False
         assert self._transport is not None
         self._transport.resume_reading()
+        resumed, self._resumed = self._resumed, None
+        if resumed is not None and not resumed.done():
+            resumed.set_result(None)
         self._answer_buffered()
 
     @property
     def is_idle(self) -> bool:
         """No request is partly received."""
-        return self._head is None and not self._buffer
+        return self._head is None and not self._buffer and self._streaming is None
 
     def shut_down(self) -> None:
         """Close after the request in progress, if any; now if idle."""
@@ -129,7 +138,8 @@ class HttpProtocol(asyncio.Protocol):
     def _answer_buffered(self) -> None:
         """Answer every complete request in the buffer, in order."""
         buffer = self._buffer
-        while not self._paused and self._transport is not None and not self._transport.is_closing():
+        while (not self._paused and self._streaming is None and self._transport is not None
+               and not self._transport.is_closing()):
             head = self._head
             if head is None:
                 try:
@@ -169,7 +179,48 @@ class HttpProtocol(asyncio.Protocol):
         except Exception:  # the connection must get an answer whatever the handler does
             log.exception("unhandled error answering %s %s", head.method, head.path)
             response = Response(500, b"internal server error")
-        self._send(response, head.keep_alive and not self._closing and not response.close)
+        keep_alive = head.keep_alive and not self._closing and not response.close
+        if response.chunks is not None:
+            self._streaming = asyncio.get_running_loop().create_task(self._stream(response, response.chunks,
+                                                                                  keep_alive))
+        else:
+            self._send(response, keep_alive)
+
+    async def _stream(self, response: Response, chunks: Iterator[bytes], keep_alive: bool) -> None:
+        """Send a streamed answer, then go on with the requests behind it (or close)."""
+        transport = self._transport
+        assert transport is not None
+        transport.write(serialize_head(response, keep_alive))
+        try:
+            for piece in chunks:  # the model's code runs here, inline, as the handler does
+                if piece:
+                    transport.write(b"%x\r\n%b\r\n" % (len(piece), piece))
+                await self._writable()
+                if transport.is_closing():  # the peer is gone: stop the model's work
+                    break
+            else:
+                transport.write(b"0\r\n\r\n")
+        except Exception:
+            log.exception("the answer failed while it was being streamed")
+            keep_alive = False
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+            self._streaming = None
+        if keep_alive and not self._closing and not transport.is_closing():
+            self._answer_buffered()
+        else:
+            self._buffer.clear()
+            self._head = None
+            transport.close()
+
+    async def _writable(self) -> None:
+        """Let the loop run, and wait while the peer is not reading."""
+        await asyncio.sleep(0)
+        while self._paused:
+            self._resumed = asyncio.get_running_loop().create_future()
+            await self._resumed
 
     def _send(self, response: Response, keep_alive: bool) -> None:
         transport = self._transport
@@ -228,12 +279,20 @@ def _is_keep_alive(version: str, connection: str | None) -> bool:
 
 def serialize(response: Response, keep_alive: bool) -> bytes:
     """The response's bytes: status line, headers and body."""
+    return _head(response, f"Content-Length: {len(response.body)}", keep_alive) + response.body
+
+
+def serialize_head(response: Response, keep_alive: bool) -> bytes:
+    """The head of a response whose body follows in chunks."""
+    return _head(response, "Transfer-Encoding: chunked", keep_alive)
+
+
+def _head(response: Response, framing: str, keep_alive: bool) -> bytes:
     lines = [f"HTTP/1.1 {response.status} {_REASONS.get(response.status, '')}",
-             f"Content-Type: {response.content_type}", f"Content-Length: {len(response.body)}",
-             f"Date: {_date()}", "Server: modelbay"]
+             f"Content-Type: {response.content_type}", framing, f"Date: {_date()}", "Server: modelbay"]
     lines += [f"{name}: {value}" for name, value in response.headers]
     lines.append("Connection: keep-alive" if keep_alive else "Connection: close")
-    return "\r\n".join(lines).encode("latin-1") + b"\r\n\r\n" + response.body
+    return "\r\n".join(lines).encode("latin-1") + b"\r\n\r\n"
 
 
 _date_cache = (0, "")

@@ -6,12 +6,17 @@ The entry point may define `model_fn(model_dir)`, `input_fn(request_body, reques
 content_type, accept)`. Each may take one more argument, `context`, as with the inference
 toolkit: a RequestContext with the request's headers (custom attributes among them). JSON and
 CSV bodies reach the handlers as str, others as bytes, as the toolkits pass them.
+
+An answer may be streamed (for InvokeEndpointWithResponseStream): when `output_fn` or `transform_fn`
+returns an iterator (a generator), each piece it yields is sent as it comes; when `predict_fn`
+does, `output_fn` formats each piece, and the first one's content type is the answer's.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping
+import itertools
+from collections.abc import Callable, Iterator, Mapping
 from types import ModuleType
 from typing import Any
 
@@ -81,19 +86,36 @@ class Inference:
         self.model = self._model_fn(RequestContext(self.model_dir, {}), self.model_dir)
 
     def invoke(self, body: bytes, content_type: str, accept: str,
-               headers: Mapping[str, str]) -> tuple[bytes, str, ResponseHeaders]:
-        """Run the handlers on one request: (response body, its content type, extra response headers).
-        Whatever the handlers raise propagates."""
+               headers: Mapping[str, str]) -> tuple[bytes | Iterator[bytes], str, ResponseHeaders]:
+        """Run the handlers on one request: (response body, or its pieces when streamed; its content
+        type; extra response headers). Whatever the handlers raise propagates (for a streamed answer,
+        from the first piece's making, or from the iterator later)."""
         data: str | bytes = body.decode("utf-8") if media_type(content_type) in UTF8_TYPES else body
         context = RequestContext(self.model_dir, headers) if self._takes_context else None
         if self._transform_fn is not None:
             result = self._transform_fn(context, self.model, data, content_type, accept)
         else:
             prediction = self._predict_fn(context, self._input_fn(context, data, content_type), self.model)
-            result = self._output_fn(context, prediction, accept)
+            if isinstance(prediction, Iterator):
+                result = self._output_each(context, prediction, accept)
+            else:
+                result = self._output_fn(context, prediction, accept)
         answer, answer_type = result if isinstance(result, tuple) else (result, accept)
         extra = tuple(context.response_headers.items()) if context is not None else ()
+        if isinstance(answer, Iterator):
+            return (_as_bytes(piece) for piece in answer), answer_type, extra
         return _as_bytes(answer), answer_type, extra
+
+    def _output_each(self, context: RequestContext | None, predictions: Iterator[Any],
+                     accept: str) -> tuple[Iterator[Any], str]:
+        """output_fn on each piece of a streamed prediction, the first made now for its content type."""
+        outputs = (self._output_fn(context, piece, accept) for piece in predictions)
+        first = next(outputs, None)
+        if first is None:
+            return iter(()), accept
+        body, answer_type = first if isinstance(first, tuple) else (first, accept)
+        rest = (output[0] if isinstance(output, tuple) else output for output in outputs)
+        return itertools.chain([body], rest), answer_type
 
 
 def _as_bytes(answer: Any) -> bytes:
@@ -104,4 +126,4 @@ def _as_bytes(answer: Any) -> bytes:
     if isinstance(answer, (bytearray, memoryview)):
         return bytes(answer)
     raise TypeError(f"output_fn (or transform_fn) returned {type(answer).__name__}: return the response body "
-                    "as bytes or str, or (body, content_type)")
+                    "as bytes or str (or an iterator of them, to stream it), or (body, content_type)")

@@ -15,6 +15,7 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from modelbay.container.content_types import ANY, JSON, UnsupportedContentType
@@ -57,13 +58,23 @@ class ModelApp:
         try:
             body, answer_type, extra = self.inference.invoke(request.body, content_type, accept, headers)
         except UnsupportedContentType as err:
+            self._beats.mark(self._slot, 0.0)
             return Response(415, str(err).encode())
         except Exception as err:  # the user's code failed: the caller gets its message (a ModelError)
+            self._beats.mark(self._slot, 0.0)
             log.exception("the model failed to answer a request")
             return Response(500, f"{type(err).__name__}: {err}".encode())
+        if isinstance(body, bytes):
+            self._beats.mark(self._slot, 0.0)
+            return Response(200, body, answer_type, extra)
+        return Response(200, content_type=answer_type, headers=extra, chunks=self._streamed(body))
+
+    def _streamed(self, pieces: Iterator[bytes]) -> Iterator[bytes]:
+        """A streamed answer's pieces; the request lasts (for the supervisor's timeout) until they end."""
+        try:
+            yield from pieces
         finally:
             self._beats.mark(self._slot, 0.0)
-        return Response(200, body, answer_type, extra)
 
 
 def load_inference(env: ServingEnv, code_dir: Path | None) -> Inference:

@@ -1,7 +1,7 @@
 """Images: what an instance runs for a TrainingImage or a model container's Image.
 
 An image runs in one of two roles, `train` or `serve` (as SageMaker starts a container with
-that argument). An image is one of:
+that argument), or runs a processing job's ContainerEntrypoint (`entrypoint_command`). An image is one of:
 - a built-in framework image (SageMaker's scikit-learn, XGBoost and PyTorch image URIs, or
   `modelbay/sklearn|xgboost|pytorch|python[:version]`): the toolkit's program for the role
   (`python -m modelbay.container.train|serve`) in an instance layer over the framework's environment;
@@ -77,6 +77,29 @@ class Images:
         env = {FRAMEWORK_VARIABLE: program.recipe.framework}
         env |= {IMAGE_WARNING_VARIABLE: program.warning} if program.warning else {}
         return (str(python), "-m", f"{TOOLKIT_PACKAGE}.{program.role}"), env
+
+    def entrypoint_command(self, program: ImageProgram, layer: Path,
+                           entrypoint: tuple[str, ...]) -> tuple[tuple[str, ...], dict[str, str]]:
+        """The argv and extra environment of an instance that runs a ContainerEntrypoint (a processing job's).
+
+        As in the image, `python3`, `python` and `pip` on the PATH are the framework environment's (its layer
+        at `layer`); a bring-your-own image's directory is on the PATH, and with no entrypoint its program runs.
+        """
+        if program.recipe is None:
+            assert program.executable is not None
+            bin_dir = program.executable.parent
+            entrypoint = entrypoint or (str(program.executable),)
+            env: dict[str, str] = {}
+        elif not entrypoint:
+            raise UnknownImage(f"The {program.recipe.label} image has no entrypoint of its own in modelbay: give "
+                               "AppSpecification.ContainerEntrypoint (such as [\"python3\", \"<script>\"])")
+        else:
+            bin_dir = self.environments.layer(program.recipe, layer).parent
+            (bin_dir / "pip").write_text('#!/bin/sh\nexec "$(dirname "$0")/python" -m pip "$@"\n')
+            (bin_dir / "pip").chmod(0o755)
+            env = {FRAMEWORK_VARIABLE: program.recipe.framework}
+        path = os.pathsep.join(p for p in (str(bin_dir), os.environ.get("PATH", os.defpath)) if p)
+        return entrypoint, env | {"PATH": path}
 
     def _registered(self, uri: str) -> Path | None:
         """The directory of the registered image `uri` names; UnknownImage for one only a container runtime runs."""

@@ -15,6 +15,7 @@ from typing import Protocol
 
 from modelbay.controllers.endpoints.controller import EndpointController
 from modelbay.controllers.images import Images
+from modelbay.controllers.processing_jobs.controller import ProcessingController
 from modelbay.controllers.training_jobs.controller import TrainingController
 from modelbay.controllers.transform_jobs.controller import TransformController
 from modelbay.platform import Platform
@@ -57,7 +58,8 @@ async def controllers(platform: Platform) -> AsyncIterator[None]:
     await asyncio.to_thread(endpoints.expect_routes)  # before the server answers a first invocation
     loops: list[tuple[Controller, float]] = [
         (TrainingController(platform, runtime, images, stop_grace_s=platform.settings.stop_grace_s), 0.2),
-        (endpoints, 0.25), (TransformController(platform, runtime, images), 0.25)]
+        (endpoints, 0.25), (TransformController(platform, runtime, images), 0.25),
+        (ProcessingController(platform, runtime, images, stop_grace_s=platform.settings.stop_grace_s), 0.2)]
     stopping = asyncio.Event()
     tasks = [asyncio.create_task(run_until(controller, every_s, stopping)) for controller, every_s in loops]
     try:

@@ -1,16 +1,18 @@
 """What every controller that stages an instance's inputs shares: StagingError, and reading inputs from storage.
 
-`input_sources` lists the objects an S3DataSource names (a training channel's, a transform job's
-input), each as a Source to open; `unpack_archive` streams a (gzipped) tar into a directory (a
-training job's source dir, a model's ModelDataUrl). What a training host's `/opt/ml` holds is
-staged by training_jobs/staging.py, a model container's by model_staging.py.
+`input_sources` lists the objects an S3DataSource names (a training channel's, a processing or
+transform job's input), each as a Source to open, and `download` copies them into a directory;
+`unpack_archive` streams a (gzipped) tar into a directory (a training job's source dir, a model's
+ModelDataUrl). What a training host's `/opt/ml` holds is staged by training_jobs/staging.py, a
+processing host's by processing_jobs/staging.py, a model container's by model_staging.py.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import tarfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +49,20 @@ def input_sources(objects: ObjectStore, s3: dict[str, Any]) -> Iterator[Source]:
         yield from (Source(_name_under(location.key, key), f"s3://{location.bucket}/{key}",
                            _object_opener(objects, location.bucket, key))
                     for key in _keys(objects, location))
+
+
+def download(sources: Iterable[Source], target: Path, what: str) -> None:
+    """Copy each source to `target`/<its name>; StagingError names `what` (a channel, an input) and the object."""
+    target.mkdir(parents=True, exist_ok=True)
+    for source in sources:
+        path = target / source.name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with source.open() as raw, open(path, "wb") as out:
+                shutil.copyfileobj(raw, out)
+        except (ObjectStoreError, OSError) as err:
+            raise StagingError(f"ClientError: Data download failed for {what}, "
+                               f"{source.name}: {type(err).__name__}: {err}") from err
 
 
 def _manifest_sources(objects: ObjectStore, location: S3Location | FileLocation) -> Iterator[Source]:

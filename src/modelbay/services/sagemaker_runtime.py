@@ -3,10 +3,13 @@
 InvokeEndpoint is the data plane's front door: it runs on the event loop (an async handler, no
 worker thread) and reads nothing from the database; what serves an endpoint is the router's
 table, which the EndpointController publishes once the endpoint is InService.
+InvokeEndpointWithResponseStream is the same call with the answer sent on as the model gives it,
+each piece a PayloadPart event; an answer that breaks off ends the stream with ModelStreamError.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from modelbay.errors import AwsError, NotImplementedYet, ServiceUnavailable, ValidationError
@@ -17,8 +20,10 @@ from modelbay.serving.router import (
     EndpointNotRouted,
     InstancesUnreachable,
     ModelFailure,
+    ModelStreamBroken,
     NoVariantWeighted,
     RoutingError,
+    StreamedInvocation,
     VariantNotFound,
 )
 
@@ -45,6 +50,52 @@ async def invoke_endpoint(ctx: Context, params: dict[str, Any]) -> dict[str, Any
         raise _client_error(ctx, name, error) from None
     return {"Body": invocation.body, "ContentType": invocation.content_type,
             "InvokedProductionVariant": invocation.variant, "CustomAttributes": invocation.custom_attributes}
+
+
+class ModelStreamError(AwsError):
+    """A streamed answer that broke off, sent as the stream's last event (field ErrorCode:
+    ModelInvocationTimeExceeded or StreamBroken)."""
+
+    code = "ModelStreamError"
+    status = 400
+
+
+@data_event
+async def invoke_endpoint_with_response_stream(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
+    """Call the endpoint's model through the router and pass its answer on as it comes."""
+    name = params["EndpointName"]
+    try:
+        invocation = await ctx.platform.router.invoke_stream(
+            name, params["Body"], params.get("ContentType"), params.get("Accept"), params.get("CustomAttributes"),
+            params.get("TargetVariant"), params.get("InferenceId"))
+    except RoutingError as error:
+        raise _client_error(ctx, name, error) from None
+    return {"Body": _PayloadParts(invocation), "ContentType": invocation.content_type,
+            "InvokedProductionVariant": invocation.variant, "CustomAttributes": invocation.custom_attributes}
+
+
+class _PayloadParts:
+    """A streamed answer's pieces as PayloadPart events, a break as ModelStreamError in SageMaker's words."""
+
+    def __init__(self, invocation: StreamedInvocation) -> None:
+        self._invocation = invocation
+
+    def __aiter__(self) -> _PayloadParts:
+        return self
+
+    async def __anext__(self) -> Mapping[str, Any]:
+        try:
+            return {"PayloadPart": {"Bytes": await self._invocation.__anext__()}}
+        except ModelStreamBroken as broken:
+            if broken.is_timeout:
+                raise ModelStreamError(f"Your model {broken.container} did not complete sending the inference "
+                                       "response in the allotted time.",
+                                       ErrorCode="ModelInvocationTimeExceeded") from None
+            raise ModelStreamError(f"The connection to your model {broken.container} was closed before it "
+                                   "completed sending the inference response.", ErrorCode="StreamBroken") from None
+
+    async def aclose(self) -> None:
+        await self._invocation.aclose()
 
 
 def _client_error(ctx: Context, endpoint: str, error: RoutingError) -> AwsError:
@@ -89,8 +140,7 @@ def _not_available(operation: str, hint: str) -> Handler:
 
 OPERATIONS: dict[str, Handler] = {
     "InvokeEndpoint": invoke_endpoint,
-    "InvokeEndpointWithResponseStream": _not_available(
-        "InvokeEndpointWithResponseStream", "call InvokeEndpoint to get the whole answer at once."),
+    "InvokeEndpointWithResponseStream": invoke_endpoint_with_response_stream,
     "InvokeEndpointAsync": _not_available(
         "InvokeEndpointAsync", "call InvokeEndpoint (the answer comes back in the response)."),
 }

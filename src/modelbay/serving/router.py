@@ -13,6 +13,10 @@ rotation at once: it gets no more requests until the controller publishes a tabl
 The controller learns of it through `add_failure_listener` (called on the event loop's thread
 with the endpoint and the instance id; it must not block) or by reading `out_of_rotation`.
 
+`invoke_stream` is the same call with the answer passed on as it arrives (a streamed invocation:
+the last container's answer is read piece by piece; the containers before it answer whole). The
+instance counts the invocation in flight until its stream is read or closed.
+
 A server that starts again knows which endpoints serve before its controller has published their
 tables: it says so with `expect`, and an invocation of such an endpoint waits for its table (up to
 `hold_s`, then EndpointNotReady, which clients retry) instead of hearing that it does not exist.
@@ -22,15 +26,17 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import contextlib
 import itertools
 import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import cast
 
-from modelbay.serving.upstream import Answer, Upstream, UpstreamError, UpstreamTimeout
+from modelbay.serving.upstream import Answer, StreamedAnswer, Upstream, UpstreamError, UpstreamTimeout
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +73,40 @@ class Invocation:
     variant: str
 
 
+class StreamedInvocation:
+    """The head of the model's answer, and its body as it comes: iterate it (ModelStreamBroken may
+    end it), and close it if it is not read to its end. Use from the event loop it was made on."""
+
+    def __init__(self, answer: StreamedAnswer, variant: str, container: str, done: Callable[[], None]) -> None:
+        self.content_type = answer.content_type
+        self.custom_attributes = answer.custom_attributes
+        self.variant = variant
+        self._pieces, self._container, self._done = answer.pieces, container, done
+        self._is_done = False
+
+    def __aiter__(self) -> StreamedInvocation:
+        return self
+
+    async def __anext__(self) -> bytes:
+        try:
+            return await self._pieces.__anext__()
+        except StopAsyncIteration:
+            self._finish()
+            raise
+        except UpstreamError as error:
+            self._finish()
+            raise ModelStreamBroken(isinstance(error, UpstreamTimeout), self._container) from error
+
+    async def aclose(self) -> None:
+        await self._pieces.aclose()
+        self._finish()
+
+    def _finish(self) -> None:
+        if not self._is_done:
+            self._is_done = True
+            self._done()
+
+
 class RoutingError(Exception):
     """An invocation the router could not route or the model did not answer."""
 
@@ -99,6 +139,15 @@ class ModelFailure(RoutingError):
         super().__init__(message)
         self.status = status
         self.message = message
+        self.container = container
+
+
+class ModelStreamBroken(RoutingError):
+    """A streamed answer broke off: the model did not finish it in time (`is_timeout`), or its connection closed."""
+
+    def __init__(self, is_timeout: bool, container: str) -> None:
+        super().__init__(container)
+        self.is_timeout = is_timeout
         self.container = container
 
 
@@ -246,7 +295,33 @@ class Router:
                                                                          custom_attributes, inference_id))
         finally:
             self._in_flight[endpoint] -= 1
-        return Invocation(answer.body, answer.content_type, answer.custom_attributes, variant.name)
+        whole = cast(Answer, answer)
+        return Invocation(whole.body, whole.content_type, whole.custom_attributes, variant.name)
+
+    async def invoke_stream(self, endpoint: str, body: bytes, content_type: str | None, accept: str | None,
+                            custom_attributes: str | None, target_variant: str | None,
+                            inference_id: str | None) -> StreamedInvocation:
+        """As `invoke`, with the answer's body passed on as it arrives (raising ModelStreamBroken if it
+        breaks off). The errors before the answer's head are `invoke`'s."""
+        variant = (await self._table(endpoint)).pick(target_variant)
+        self._loop = self._loop or asyncio.get_running_loop()
+        request = Request(body, content_type, accept, custom_attributes, inference_id, is_streamed=True)
+        self._in_flight[endpoint] = self._in_flight.get(endpoint, 0) + 1
+        instance: list[_Instance] = []  # the instance answering, once one does
+
+        def done() -> None:
+            self._in_flight[endpoint] -= 1
+            if instance:
+                instance[0].outstanding -= 1
+                instance[0].answered_at = time.monotonic()
+
+        try:
+            answer = await self._call_variant(endpoint, variant, request, instance)
+        except BaseException:
+            done()
+            raise
+        last = _container_name(len(instance[0].upstreams) - 1, len(instance[0].upstreams) - 1)
+        return StreamedInvocation(cast(StreamedAnswer, answer), variant.name, last, done)
 
     async def _table(self, endpoint: str) -> _Table:
         """The endpoint's table, waiting up to `hold_s` for it while the endpoint is expected."""
@@ -259,29 +334,36 @@ class Router:
             raise EndpointNotRouted(endpoint)
         return table
 
-    async def _call_variant(self, endpoint: str, variant: _Variant, request: Request) -> Answer:
-        """Call the least busy instance; if it gave no answer at all, one other."""
+    async def _call_variant(self, endpoint: str, variant: _Variant, request: Request,
+                            answering: list[_Instance] | None = None) -> Answer | StreamedAnswer:
+        """Call the least busy instance; if it gave no answer at all, one other. A streamed call's
+        instance is put in `answering` and stays counted busy until its stream is done."""
         failed: _Instance | None = None
         for _ in range(2):
             instance = _least_outstanding(variant.instances, failed)
             if instance is None:
                 break
             try:
-                return await self._call_instance(instance, request)
+                answer = await self._call_instance(instance, request)
             except NotDelivered:
                 self._take_out(endpoint, instance)
                 failed = instance
+                continue
+            if answering is not None:
+                answering.append(instance)
+            return answer
         raise InstancesUnreachable(variant.name)
 
-    async def _call_instance(self, instance: _Instance, request: Request) -> Answer:
+    async def _call_instance(self, instance: _Instance, request: Request) -> Answer | StreamedAnswer:
         instance.outstanding += 1
         try:
-            answer = await call_pipeline(instance.upstreams, request, self.timeout_s)
-        except ModelFailure as failure:
-            if failure.status:  # the model answered, if with an error: its server is alive
+            answer = await _call_containers(instance.upstreams, request, self.timeout_s)
+        except BaseException as raised:
+            if isinstance(raised, ModelFailure) and raised.status:  # the model answered, if with an error
                 instance.answered_at = time.monotonic()
+            instance.outstanding -= 1
             raise
-        finally:
+        if not request.is_streamed:  # a stream's instance stays busy until the stream is done
             instance.outstanding -= 1
         instance.answered_at = time.monotonic()
         return answer
@@ -332,6 +414,7 @@ class Request:
     accept: str | None
     custom_attributes: str | None
     inference_id: str | None
+    is_streamed: bool = False  # the last container's answer is read as it comes
 
 
 class NotDelivered(RoutingError):
@@ -345,6 +428,12 @@ async def call_pipeline(upstreams: Sequence[Upstream], request: Request, timeout
     or NotDelivered when the first container gave no byte of an answer.
 
     The router calls this for endpoints; batch transform calls it for each mini-batch."""
+    return cast(Answer, await _call_containers(upstreams, request, timeout_s))
+
+
+async def _call_containers(upstreams: Sequence[Upstream], request: Request,
+                           timeout_s: float) -> Answer | StreamedAnswer:
+    """call_pipeline, or for a streamed request the same with the last container's answer streamed."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
     body, content_type = request.body, request.content_type
@@ -352,16 +441,39 @@ async def call_pipeline(upstreams: Sequence[Upstream], request: Request, timeout
     for index, upstream in enumerate(upstreams):
         headers = (content_type, request.accept if index == last else None,
                    request.custom_attributes, request.inference_id)
-        answer = await _call_container(upstream, body, headers, deadline - loop.time(),
-                                       _container_name(index, last), is_first=index == 0)
+        container, is_first = _container_name(index, last), index == 0
+        if index == last and request.is_streamed:
+            return await _stream_container(upstream, body, headers, deadline - loop.time(), container, is_first)
+        answer = await _call_container(upstream, body, headers, deadline - loop.time(), container, is_first)
         body, content_type = answer.body, answer.content_type
     return answer
 
 
 async def _call_container(upstream: Upstream, body: bytes, headers: tuple[str | None, ...], timeout_s: float,
                           container: str, is_first: bool) -> Answer:
-    try:
+    with _as_model_failure(container, is_first):
         answer = await upstream.invoke(body, headers, max(timeout_s, 0.0))
+    if not 200 <= answer.status < 300:
+        raise ModelFailure(answer.status, answer.body.decode("utf-8", errors="replace"), container)
+    return answer
+
+
+async def _stream_container(upstream: Upstream, body: bytes, headers: tuple[str | None, ...], timeout_s: float,
+                            container: str, is_first: bool) -> StreamedAnswer:
+    """The container's answer as it comes; an error status's body is read whole for its ModelFailure."""
+    with _as_model_failure(container, is_first):
+        answer = await upstream.stream(body, headers, max(timeout_s, 0.0))
+        if not 200 <= answer.status < 300:
+            said = b"".join([piece async for piece in answer.pieces])
+            raise ModelFailure(answer.status, said.decode("utf-8", errors="replace"), container)
+    return answer
+
+
+@contextlib.contextmanager
+def _as_model_failure(container: str, is_first: bool) -> Iterator[None]:
+    """UpstreamErrors as the router words them: NotDelivered (another instance may take the request) or ModelFailure."""
+    try:
+        yield
     except UpstreamTimeout:
         raise ModelFailure(0, f"Your invocation timed out while waiting for a response from container {container}. "
                               "Review the latency metrics for each container in Amazon CloudWatch, resolve the "
@@ -371,9 +483,6 @@ async def _call_container(upstream: Upstream, body: bytes, headers: tuple[str | 
             raise NotDelivered() from error
         raise ModelFailure(0, f"The connection to container {container} closed before it answered.",
                            container) from error
-    if not 200 <= answer.status < 300:
-        raise ModelFailure(answer.status, answer.body.decode("utf-8", errors="replace"), container)
-    return answer
 
 
 def _least_outstanding(instances: tuple[_Instance, ...], avoid: _Instance | None) -> _Instance | None:

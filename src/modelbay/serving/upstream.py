@@ -11,11 +11,16 @@ or broke before a byte of the answer came (the server died with it), may be sent
 A pooled connection the server has closed while it sat idle is found out before it is used
 (a non-blocking peek), so that it is never mistaken for a live one; an idle connection is also
 retired after `IDLE_S`, before servers with short keep-alive timeouts (gunicorn's 2 s) close it.
+
+`stream` reads the answer as it arrives (a chunked one piece by piece): the call returns once the
+status and headers are in, and its body's pieces follow, reading from the model server paused while
+`MAX_BUFFERED_BYTES` wait for the caller; the call's timeout still bounds the whole answer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import socket
 import time
 from dataclasses import dataclass
@@ -26,6 +31,7 @@ import httptools
 
 IDLE_S = 1.0  # how long an idle connection is kept for reuse
 MAX_IDLE = 64  # idle connections kept per model server
+MAX_BUFFERED_BYTES = 1024 * 1024  # of a streamed answer not yet taken by its caller
 _SPLIT_BODY_BYTES = 64 * 1024  # a larger body is written apart from the head, not copied into it
 _INVOCATIONS = b"POST /invocations HTTP/1.1\r\nHost: "
 _OPTIONAL_HEADERS = (b"Content-Type", b"Accept", b"X-Amzn-SageMaker-Custom-Attributes",
@@ -40,6 +46,17 @@ class Answer:
     content_type: str | None
     custom_attributes: str | None
     body: bytes
+
+
+@dataclass(frozen=True)
+class StreamedAnswer:
+    """A model server's response whose body is read as it arrives: `pieces` yields it, raising
+    UpstreamError (UpstreamTimeout) if it breaks off. Close `pieces` if it is not read to its end."""
+
+    status: int
+    content_type: str | None
+    custom_attributes: str | None
+    pieces: Pieces
 
 
 class UpstreamError(Exception):
@@ -73,7 +90,12 @@ class Upstream:
         X-Amzn-SageMaker-Custom-Attributes and X-Amzn-SageMaker-Inference-Id, None for absent
         ones. Raise UpstreamError (UpstreamTimeout after `timeout_s`)."""
         connection = self._reusable() or await self._connect()
-        return await connection.call(self._request_head(body, headers), body, timeout_s)
+        return cast(Answer, await connection.call(self._request_head(body, headers), body, timeout_s, False))
+
+    async def stream(self, body: bytes, headers: tuple[str | None, ...], timeout_s: float) -> StreamedAnswer:
+        """As `invoke`, but return once the status and headers are in; the body follows in `pieces`."""
+        connection = self._reusable() or await self._connect()
+        return cast(StreamedAnswer, await connection.call(self._request_head(body, headers), body, timeout_s, True))
 
     def close(self) -> None:
         """Close the idle connections, and the busy ones as their calls end."""
@@ -130,7 +152,9 @@ class _Connection(asyncio.Protocol):
         self._sock = sock  # only to peek at while open; the transport owns its descriptor
         self._parser = httptools.HttpResponseParser(self)
         self._transport: asyncio.Transport | None = None
-        self._waiter: asyncio.Future[Answer] | None = None
+        self._waiter: asyncio.Future[Answer | StreamedAnswer] | None = None
+        self._is_streamed = False  # the call's waiter gets the head, and `_pieces` the body
+        self._pieces: Pieces | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._is_responding = False  # a byte of the response has arrived
         self._status = 0
@@ -140,20 +164,20 @@ class _Connection(asyncio.Protocol):
 
     # -- the call ---------------------------------------------------------------------------
 
-    async def call(self, head: bytes, body: bytes, timeout_s: float) -> Answer:
+    async def call(self, head: bytes, body: bytes, timeout_s: float, is_streamed: bool) -> Answer | StreamedAnswer:
         transport = self._transport
         if transport is None or transport.is_closing():
             raise UpstreamError(f"the connection to {self._upstream.url} closed", is_answered=False)
         loop = asyncio.get_running_loop()
         self._waiter = waiter = loop.create_future()
         self._timer = loop.call_later(timeout_s, self._time_out, timeout_s)
-        self._is_responding = False
+        self._is_responding, self._is_streamed = False, is_streamed
         self._status, self._headers, self._body = 0, {}, []
         if len(body) <= _SPLIT_BODY_BYTES:
             transport.write(head + body)
         else:
             transport.writelines((head, body))
-        answer: Answer = await waiter
+        answer: Answer | StreamedAnswer = await waiter
         return answer
 
     def is_open(self) -> bool:
@@ -172,13 +196,25 @@ class _Connection(asyncio.Protocol):
         if self._transport is not None:
             self._transport.close()
 
+    def abandon(self, pieces: Pieces) -> None:
+        """The caller stops reading a streamed answer: if its end has not come, the connection is closed."""
+        if self._pieces is pieces:
+            self._pieces = None
+            self._cancel_timer()
+            self.close()
+
+    def pause_reading(self, is_paused: bool) -> None:
+        """Stop (or go on) reading from the model server while a streamed answer's caller catches up."""
+        if self._transport is not None and not self._transport.is_closing():
+            (self._transport.pause_reading if is_paused else self._transport.resume_reading)()
+
     # -- asyncio.Protocol ---------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
-        if self._waiter is None:  # bytes nobody asked for: the connection cannot be trusted
+        if self._waiter is None and self._pieces is None:  # bytes nobody asked for: the connection cannot be trusted
             self.close()
             return
         self._is_responding = True
@@ -189,14 +225,14 @@ class _Connection(asyncio.Protocol):
             self.close()
 
     def eof_received(self) -> bool:
-        if self._waiter is not None and self._status and not self._is_framed():
+        if (self._waiter is not None or self._pieces is not None) and self._status and not self._is_framed():
             self._complete()  # a response without a length ends when the connection does
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._transport = None
         self._sock.detach()  # the transport closed the descriptor
-        if self._waiter is not None:
+        if self._waiter is not None or self._pieces is not None:
             self._fail(UpstreamError(f"the connection to {self._upstream.url} closed before it answered",
                                      self._is_responding))
 
@@ -207,9 +243,14 @@ class _Connection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         self._status = self._parser.get_status_code()
+        if self._is_streamed and self._status >= 200:
+            self._answer_head()
 
     def on_body(self, body: bytes) -> None:
-        self._body.append(body)
+        if self._pieces is not None:
+            self._pieces.put(body)
+        else:
+            self._body.append(body)
 
     def on_message_complete(self) -> None:
         if self._status >= 200:  # a 1xx interim response is followed by the real one
@@ -217,14 +258,30 @@ class _Connection(asyncio.Protocol):
 
     # -- ending a call ------------------------------------------------------------------------
 
+    def _answer_head(self) -> None:
+        """A streamed call's answer: its head now, its body in pieces as it comes."""
+        waiter, self._waiter = self._waiter, None
+        if waiter is None or waiter.done():  # the caller is gone
+            self._cancel_timer()
+            self.close()
+            return
+        self._pieces = Pieces(self)
+        headers = self._headers
+        waiter.set_result(StreamedAnswer(self._status, headers.get(b"content-type"),
+                                         headers.get(b"x-amzn-sagemaker-custom-attributes"), self._pieces))
+
     def _complete(self) -> None:
         waiter, self._waiter = self._waiter, None
+        pieces, self._pieces = self._pieces, None
         self._cancel_timer()
-        if waiter is None or waiter.done():
+        if pieces is not None:
+            pieces.end()
+        elif waiter is None or waiter.done():
             return
-        headers = self._headers
-        waiter.set_result(Answer(self._status, headers.get(b"content-type"),
-                                 headers.get(b"x-amzn-sagemaker-custom-attributes"), b"".join(self._body)))
+        else:
+            headers = self._headers
+            waiter.set_result(Answer(self._status, headers.get(b"content-type"),
+                                     headers.get(b"x-amzn-sagemaker-custom-attributes"), b"".join(self._body)))
         if self._parser.should_keep_alive() and self._transport is not None and self._is_framed():
             self.idle_since = time.monotonic()
             self._upstream.release(self)
@@ -233,9 +290,12 @@ class _Connection(asyncio.Protocol):
 
     def _fail(self, error: UpstreamError) -> None:
         waiter, self._waiter = self._waiter, None
+        pieces, self._pieces = self._pieces, None
         self._cancel_timer()
         if waiter is not None and not waiter.done():
             waiter.set_exception(error)
+        if pieces is not None:
+            pieces.end(error)
 
     def _time_out(self, timeout_s: float) -> None:
         self._timer = None
@@ -250,3 +310,58 @@ class _Connection(asyncio.Protocol):
     def _is_framed(self) -> bool:
         """Whether the response says where it ends (a length or chunks), so the connection can be reused."""
         return b"content-length" in self._headers or b"transfer-encoding" in self._headers
+
+
+class Pieces:
+    """The body of a streamed answer, in the pieces it arrived in, for one reader on the connection's loop."""
+
+    def __init__(self, connection: _Connection) -> None:
+        self._connection = connection
+        self._queue: collections.deque[bytes] = collections.deque()
+        self._buffered = 0
+        self._is_paused = False
+        self._is_ended = False
+        self._error: UpstreamError | None = None
+        self._wakeup: asyncio.Future[None] | None = None
+
+    def put(self, piece: bytes) -> None:
+        self._queue.append(piece)
+        self._buffered += len(piece)
+        if self._buffered > MAX_BUFFERED_BYTES and not self._is_paused:
+            self._is_paused = True
+            self._connection.pause_reading(True)
+        self._wake()
+
+    def end(self, error: UpstreamError | None = None) -> None:
+        """The answer is whole (no error), or broke off: its reader gets the pieces before, then the error."""
+        self._is_ended, self._error = True, error
+        self._wake()
+
+    def __aiter__(self) -> Pieces:
+        return self
+
+    async def __anext__(self) -> bytes:
+        while not self._queue:
+            if self._error is not None:
+                raise self._error
+            if self._is_ended:
+                raise StopAsyncIteration
+            self._wakeup = asyncio.get_running_loop().create_future()
+            await self._wakeup
+        piece = self._queue.popleft()
+        self._buffered -= len(piece)
+        if self._is_paused and self._buffered <= MAX_BUFFERED_BYTES // 2:
+            self._is_paused = False
+            self._connection.pause_reading(False)
+        return piece
+
+    async def aclose(self) -> None:
+        """Stop reading: an answer whose end has not come closes its connection."""
+        self._is_ended = True
+        self._queue.clear()
+        self._connection.abandon(self)
+
+    def _wake(self) -> None:
+        wakeup, self._wakeup = self._wakeup, None
+        if wakeup is not None and not wakeup.done():
+            wakeup.set_result(None)

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from botocore.exceptions import EventStreamError
 from starlette.requests import Request
 
 from modelbay.api.rest_json_protocol import RestJsonCodec
@@ -109,12 +110,6 @@ def test_matches_rest_paths_without_a_target() -> None:
     assert not codec.matches(request("/"))
 
 
-def test_event_stream_answers_are_not_written_yet() -> None:
-    operation = RUNTIME.operation_model("InvokeEndpointWithResponseStream")
-    with pytest.raises(NotImplementedError, match="event stream"):
-        runtime_codec().respond(operation, {"Body": iter([])}, None, REQUEST_ID)
-
-
 @pytest.fixture
 def runtime(service: Service) -> Iterator[Any]:
     with served(rest_app(runtime_codec(), service)) as url, closing(boto3_client("sagemaker-runtime", url)) as client:
@@ -147,3 +142,39 @@ def test_boto3_reads_modeled_errors(runtime: Any, service: Service) -> None:
     service.answers["InvokeEndpoint"] = ServiceUnavailable("try later")
     with pytest.raises(runtime.exceptions.ServiceUnavailable):
         runtime.invoke_endpoint(EndpointName="e", Body=b"x")
+
+
+class ModelStreamError(AwsError):
+    code = "ModelStreamError"
+    status = 400
+
+
+async def parts(*pieces: bytes, then: Exception | None = None) -> AsyncIterator[dict[str, Any]]:
+    for piece in pieces:
+        yield {"PayloadPart": {"Bytes": piece}}
+    if then is not None:
+        raise then
+
+
+def test_boto3_reads_an_event_stream_and_the_error_that_ends_one(runtime: Any, service: Service) -> None:
+    service.answers["InvokeEndpointWithResponseStream"] = lambda params: {
+        "Body": parts(b"one ", b"two"), "ContentType": "text/plain", "InvokedProductionVariant": "blue"}
+    answer = runtime.invoke_endpoint_with_response_stream(EndpointName="e", Body=b"x")
+    assert [event["PayloadPart"]["Bytes"] for event in answer["Body"]] == [b"one ", b"two"]
+    assert (answer["ContentType"], answer["InvokedProductionVariant"]) == ("text/plain", "blue")
+    assert answer["ResponseMetadata"]["HTTPHeaders"]["content-type"] == "application/vnd.amazon.eventstream"
+    service.answers["InvokeEndpointWithResponseStream"] = lambda params: {
+        "Body": parts(b"one", then=ModelStreamError("it broke", ErrorCode="StreamBroken"))}
+    stream = iter(runtime.invoke_endpoint_with_response_stream(EndpointName="e", Body=b"x")["Body"])
+    assert next(stream)["PayloadPart"]["Bytes"] == b"one"
+    with pytest.raises(EventStreamError) as caught:
+        next(stream)
+    assert caught.value.response["Error"] == {"Code": "ModelStreamError", "Message": "it broke"}
+
+
+def test_a_stream_failing_unexpectedly_ends_with_internal_stream_failure(runtime: Any, service: Service) -> None:
+    service.answers["InvokeEndpointWithResponseStream"] = lambda params: {"Body": parts(then=RuntimeError("bug"))}
+    with pytest.raises(EventStreamError) as caught:
+        list(runtime.invoke_endpoint_with_response_stream(EndpointName="e", Body=b"x")["Body"])
+    assert caught.value.response["Error"]["Code"] == "InternalStreamFailure"
+    assert caught.value.response["Error"]["Message"].startswith("The stream processing failed")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import http.client
 import socket
 import threading
 from collections.abc import Iterator
@@ -17,9 +18,19 @@ from tests.unit.container.serving import read_response
 
 
 def echo(request: Request) -> Response:
-    """Answers with what it received; /close asks to close the connection."""
+    """Answers with what it received; /close asks to close the connection; /stream streams the body's
+    words, and /broken streams one and fails."""
+    if request.path in ("/stream", "/broken"):
+        return Response(200, content_type="text/plain", chunks=words(request.body, request.path == "/broken"))
     body = f"{request.method} {request.path} {request.headers.get('x-tag', '')}:".encode() + request.body
     return Response(200, body, close=request.path == "/close")
+
+
+def words(body: bytes, fails: bool) -> Iterator[bytes]:
+    for word in body.split():
+        yield word
+        if fails:
+            raise RuntimeError("the model broke")
 
 
 @dataclass
@@ -142,3 +153,24 @@ def test_shut_down_closes_idle_connections_and_finishes_the_request_being_receiv
         done.result(timeout=10)
     with pytest.raises(ConnectionRefusedError):
         served.connect()
+
+
+def test_a_streamed_answer_is_sent_chunked_and_the_connection_kept(served: Served) -> None:
+    connection = http.client.HTTPConnection("127.0.0.1", served.port, timeout=10)
+    for _ in range(2):
+        connection.request("POST", "/stream", b"one two three")
+        response = connection.getresponse()
+        assert response.getheader("Transfer-Encoding") == "chunked"
+        pieces = [response.read1(), response.read1(), response.read1(), response.read()]
+        assert pieces == [b"one", b"two", b"three", b""]
+    connection.close()
+
+
+def test_a_stream_that_fails_is_cut_off_before_its_last_chunk(served: Served) -> None:
+    connection = http.client.HTTPConnection("127.0.0.1", served.port, timeout=10)
+    connection.request("POST", "/broken", b"one two")
+    response = connection.getresponse()
+    assert response.read1() == b"one"
+    with pytest.raises(http.client.IncompleteRead):
+        response.read()
+    connection.close()

@@ -19,9 +19,13 @@ class Seen:
 
 @dataclass(frozen=True)
 class Reply:
+    """An answer; a streamed one (`more`) is sent chunked: `body` at once, then each of `more` as it
+    resolves (its end is the last chunk; None instead of bytes cuts the connection there)."""
+
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
+    more: tuple[Callable[[], Awaitable[bytes | None]], ...] | None = None
 
 
 Answer = Callable[["FakeModel", Seen], Awaitable[Reply]]
@@ -83,7 +87,10 @@ class FakeModel:
                 seen = await _read_request(reader)
                 self.seen.append(seen)
                 reply = await self.answer(self, seen)
-                writer.write(_response(reply))
+                if reply.more is None:
+                    writer.write(_response(reply))
+                elif not await _stream(writer, reply, reply.more):
+                    break
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:
@@ -108,6 +115,25 @@ async def _read_request(reader: asyncio.StreamReader) -> Seen:
     headers = {name.strip().lower(): value.strip() for name, _, value in (line.partition(":") for line in head[1:])
                if name}
     return Seen(headers, await reader.readexactly(int(headers.get("content-length", "0"))))
+
+
+async def _stream(writer: asyncio.StreamWriter, reply: Reply,
+                  more: tuple[Callable[[], Awaitable[bytes | None]], ...]) -> bool:
+    """Send a streamed reply; False if it was cut off."""
+    lines = [f"HTTP/1.1 {reply.status} X", *(f"{k}: {v}" for k, v in reply.headers.items()),
+             "Transfer-Encoding: chunked"]
+    writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + _chunk(reply.body))
+    for next_piece in more:
+        piece = await next_piece()
+        if piece is None:
+            return False
+        writer.write(_chunk(piece))
+    writer.write(b"0\r\n\r\n")
+    return True
+
+
+def _chunk(piece: bytes) -> bytes:
+    return b"%x\r\n%b\r\n" % (len(piece), piece) if piece else b""
 
 
 def _response(reply: Reply) -> bytes:

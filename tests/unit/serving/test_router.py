@@ -17,12 +17,22 @@ from modelbay.serving.router import (
     InstancesUnreachable,
     Invocation,
     ModelFailure,
+    ModelStreamBroken,
     NoVariantWeighted,
     Router,
     VariantNotFound,
     VariantRoute,
 )
-from tests.unit.serving.model_servers import Answer, FakeModel, closed_port_url, echo, failing, hold
+from tests.unit.serving.model_servers import (
+    Answer,
+    FakeModel,
+    Reply,
+    Seen,
+    closed_port_url,
+    echo,
+    failing,
+    hold,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -246,3 +256,53 @@ async def test_a_withdrawn_expected_endpoint_is_not_found(router: Router) -> Non
     router.withdraw("gone")
     with pytest.raises(EndpointNotRouted):
         await invoke(router, endpoint="gone")
+
+
+def streaming(then: bytes | None) -> Answer:
+    """Answers "first " at once, and `then` (None: cuts the connection) once `model.release` is set."""
+    async def answer(model: FakeModel, seen: Seen) -> Reply:
+        async def rest() -> bytes | None:
+            await model.release.wait()
+            return then
+        return Reply(200, {"Content-Type": "text/event-stream"}, b"first ", (rest,))
+    return answer
+
+
+async def test_a_streamed_answer_comes_piece_by_piece_and_counts_in_flight_until_read(
+        router: Router, start: Start) -> None:
+    model = await start("m", streaming(b"then"))
+    router.publish("ep", [variant("A", 1, model)])
+    invocation = await router.invoke_stream("ep", b"x", "text/plain", None, None, None, None)
+    assert (invocation.content_type, invocation.variant) == ("text/event-stream", "A")
+    assert await invocation.__anext__() == b"first "  # while the model still holds the rest
+    assert (router.outstanding("ep"), router.in_flight("m")) == (1, 1)
+    model.release.set()
+    assert [piece async for piece in invocation] == [b"then"]
+    assert (router.outstanding("ep"), router.in_flight("m")) == (0, 0)
+    assert (await invoke(router)).body == b"first then"  # the connection serves on; invoke reads the stream whole
+
+
+@pytest.mark.parametrize(("then", "is_timeout"), [(None, False), (b"late", True)])
+async def test_a_stream_that_breaks_off_or_runs_late_says_which(router: Router, start: Start, then: bytes | None,
+                                                                is_timeout: bool) -> None:
+    model = await start("m", streaming(then))
+    router.publish("ep", [variant("A", 1, model)])
+    router.timeout_s = 0.3 if is_timeout else 30
+    invocation = await router.invoke_stream("ep", b"x", "text/plain", None, None, None, None)
+    assert await invocation.__anext__() == b"first "
+    if not is_timeout:
+        model.release.set()
+    with pytest.raises(ModelStreamBroken) as caught:
+        await invocation.__anext__()
+    assert (caught.value.is_timeout, caught.value.container) == (is_timeout, "primary")
+    assert (router.outstanding("ep"), router.in_flight("m")) == (0, 0)
+
+
+async def test_closing_a_stream_early_frees_the_instance(router: Router, start: Start) -> None:
+    model = await start("m", streaming(b"never read"))
+    router.publish("ep", [variant("A", 1, model)])
+    invocation = await router.invoke_stream("ep", b"x", "text/plain", None, None, None, None)
+    await invocation.aclose()
+    assert (router.outstanding("ep"), router.in_flight("m")) == (0, 0)
+    model.release.set()
+    assert (await invoke(router)).body == b"first never read"  # on a new connection: the unfinished one closed

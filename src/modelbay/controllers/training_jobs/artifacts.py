@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import tarfile
 import tempfile
 from pathlib import Path
-from typing import BinaryIO
 
-from modelbay.store.objects.base import ObjectMeta, ObjectStore
-from modelbay.store.objects.uris import FileLocation, parse_uri
+from modelbay.controllers.uploads import put_stream
+from modelbay.store.objects.base import ObjectStore
 
 
 def artifact_uri(output_path: str, job_name: str, file_name: str) -> str:
@@ -31,16 +28,4 @@ def upload_directory(objects: ObjectStore, directory: Path, uri: str, scratch: P
                 archive.add(path, arcname=path.name)
         tmp.flush()
         tmp.seek(0)
-        location = parse_uri(uri)
-        if isinstance(location, FileLocation):
-            _copy_atomically(tmp, location.path)
-        else:
-            objects.put(location.bucket, location.key, tmp, ObjectMeta(content_type="application/x-tar"))
-
-
-def _copy_atomically(source: BinaryIO, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(target.name + ".partial")
-    with open(partial, "wb") as out:
-        shutil.copyfileobj(source, out)
-    os.replace(partial, target)
+        put_stream(objects, tmp, uri, "application/x-tar")

@@ -15,10 +15,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from modelbay.controllers.staging import StagingError, input_sources, unpack_archive
+from modelbay.controllers.staging import StagingError, download, input_sources, unpack_archive
 from modelbay.runtime.sandbox import opt_ml_layout
 from modelbay.store.metadata.training_jobs import Channel, TrainingJobSpec
-from modelbay.store.objects.base import ObjectStore, ObjectStoreError
+from modelbay.store.objects.base import ObjectStore
 
 NETWORK_INTERFACE = "eth0"
 
@@ -70,16 +70,7 @@ def _stage_channel(objects: ObjectStore, channel: Channel, target: Path, index: 
     sources = sorted(input_sources(objects, channel.s3_data_source), key=lambda source: source.name)
     if channel.is_sharded:
         sources = sources[index::count]
-    target.mkdir(parents=True, exist_ok=True)
-    for source in sources:
-        path = target / source.name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            with source.open() as raw, open(path, "wb") as out:
-                shutil.copyfileobj(raw, out)
-        except (ObjectStoreError, OSError) as err:
-            raise StagingError(f"ClientError: Data download failed for channel {channel.name}, "
-                               f"{source.name}: {type(err).__name__}: {err}") from err
+    download(sources, target, f"channel {channel.name}")
 
 
 def _submit_directory(hyperparameters: dict[str, str]) -> str | None:

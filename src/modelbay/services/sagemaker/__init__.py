@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 from modelbay.services.base import Handler
-from modelbay.services.sagemaker import endpoint_configs, endpoints, models, tags, training_jobs, transform_jobs
+from modelbay.services.sagemaker import (
+    endpoint_configs,
+    endpoints,
+    models,
+    monitoring_schedules,
+    processing_jobs,
+    tags,
+    training_jobs,
+    transform_jobs,
+)
 
 OPERATIONS: dict[str, Handler] = {
     **tags.OPERATIONS,
@@ -12,4 +21,6 @@ OPERATIONS: dict[str, Handler] = {
     **endpoint_configs.OPERATIONS,
     **endpoints.OPERATIONS,
     **transform_jobs.OPERATIONS,
+    **processing_jobs.OPERATIONS,
+    **monitoring_schedules.OPERATIONS,
 }

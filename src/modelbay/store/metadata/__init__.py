@@ -23,7 +23,19 @@ from modelbay.store.metadata.images import (
     RepositoryNotFound,
     TagImmutable,
 )
+from modelbay.store.metadata.monitoring_schedules import (
+    MonitoringSchedule,
+    MonitoringScheduleFilter,
+    MonitoringScheduleNotFound,
+    MonitoringScheduleRepository,
+)
 from modelbay.store.metadata.paging import Page
+from modelbay.store.metadata.processing_jobs import (
+    ProcessingJob,
+    ProcessingJobNotFound,
+    ProcessingJobRepository,
+    ProcessingJobSpec,
+)
 from modelbay.store.metadata.records import ListFilter, RecordExists, RecordNotFound, StatusConflict
 from modelbay.store.metadata.roles import Role
 from modelbay.store.metadata.store import MetadataStore, open_metadata_store
@@ -47,7 +59,11 @@ from modelbay.store.metadata.transform_jobs import (
 __all__ = ["SUCCESS", "AuditEvent", "AuditRepository", "Definition", "DefinitionRepository", "Endpoint",
            "EndpointConfig", "EndpointNotFound", "EndpointRepository", "EndpointSpec", "Image",
            "ImageExists", "ImageId", "ImageRegistry", "ListFilter", "MetadataStore", "MetricDatum", "Model",
-           "Page", "RecordExists", "RecordNotFound", "Repository", "RepositoryExists", "RepositoryNotEmpty",
+           "MonitoringSchedule", "MonitoringScheduleFilter", "MonitoringScheduleNotFound",
+           "MonitoringScheduleRepository",
+           "Page", "ProcessingJob", "ProcessingJobNotFound", "ProcessingJobRepository",
+           "ProcessingJobSpec", "RecordExists", "RecordNotFound", "Repository", "RepositoryExists",
+           "RepositoryNotEmpty",
            "RepositoryNotFound", "Role", "SecondaryStatusTransition", "StatusConflict", "Tag",
            "TagImmutable", "TagRepository", "TrainingJob", "TrainingJobFilter", "TrainingJobNotFound",
            "TrainingJobRepository", "TrainingJobSpec", "TransformJob", "TransformJobNotFound",

@@ -9,6 +9,8 @@ from modelbay.store.metadata.endpoints import EndpointRepository
 from modelbay.store.metadata.engine import create_metadata_engine
 from modelbay.store.metadata.images import ImageRegistry
 from modelbay.store.metadata.migrate import upgrade_to_head
+from modelbay.store.metadata.monitoring_schedules import MonitoringScheduleRepository
+from modelbay.store.metadata.processing_jobs import ProcessingJobRepository
 from modelbay.store.metadata.records import Clock, utc_now
 from modelbay.store.metadata.roles import Role, RoleRow
 from modelbay.store.metadata.tags import TagRepository
@@ -33,7 +35,9 @@ class MetadataStore:
         self.endpoint_configs = DefinitionRepository(db, EndpointConfigRow, EndpointConfig, clock)
         self.endpoints = EndpointRepository(db, clock)
         self.transform_jobs = TransformJobRepository(db, clock)
+        self.processing_jobs = ProcessingJobRepository(db, clock)
         self.roles = DefinitionRepository(db, RoleRow, Role, clock)
+        self.monitoring_schedules = MonitoringScheduleRepository(db, clock)
 
     def close(self) -> None:
         """Close pooled connections (a later call reconnects; nothing else needs closing)."""

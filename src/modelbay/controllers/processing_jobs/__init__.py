@@ -1,0 +1,1 @@
+"""The processing controller: runs processing jobs (controller.py), staging their hosts (staging.py)."""

@@ -1,0 +1,229 @@
+"""Processing jobs: the request each was created with and where it stands, for services and controllers.
+
+CreateProcessingJob and StopProcessingJob record what is wanted; the processing controller moves
+jobs through their statuses (LIFECYCLE) with `advance`. Every status change goes through `_move`,
+which checks it against LIFECYCLE. The table lives here: nothing else refers to it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Text
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from modelbay.statuses import ProcessingJobStatus
+from modelbay.store.metadata.database import Database
+from modelbay.store.metadata.lifecycle import Lifecycle
+from modelbay.store.metadata.paging import Page
+from modelbay.store.metadata.records import (
+    NO_FILTER,
+    Clock,
+    ListFilter,
+    RecordNotFound,
+    SortKey,
+    StatusConflict,
+    check_unique,
+    find_row,
+    get_row,
+    list_rows,
+    names_where,
+    utc_now,
+)
+from modelbay.store.metadata.tables import StatusRow, UtcDateTime
+
+DEFAULT_MAX_RUNTIME_S = 86400  # StoppingCondition.MaxRuntimeInSeconds when the request leaves it out
+
+LIFECYCLE: Lifecycle[ProcessingJobStatus] = Lifecycle({
+    ProcessingJobStatus.IN_PROGRESS: frozenset({ProcessingJobStatus.COMPLETED, ProcessingJobStatus.FAILED,
+                                                ProcessingJobStatus.STOPPING}),
+    ProcessingJobStatus.STOPPING: frozenset({ProcessingJobStatus.STOPPED}),  # a stop request wins
+    ProcessingJobStatus.COMPLETED: frozenset(),
+    ProcessingJobStatus.FAILED: frozenset(),
+    ProcessingJobStatus.STOPPED: frozenset(),
+})
+
+
+class ProcessingJobRow(StatusRow):
+    """One processing job (see ProcessingJob for each column)."""
+
+    __tablename__ = "processing_jobs"
+
+    request: Mapped[dict[str, Any]] = mapped_column(JSON)
+    exit_message: Mapped[str | None] = mapped_column(Text)
+    processing_start_time: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    processing_end_time: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    stop_requested: Mapped[bool] = mapped_column(Boolean)
+
+
+class ProcessingJobNotFound(RecordNotFound):
+    """No processing job has this name."""
+
+
+@dataclass(frozen=True)
+class ProcessingInput:
+    """One ProcessingInput from S3: its S3Input wire dict (for staging) and where the job reads it."""
+
+    name: str
+    local_path: str
+    s3_input: dict[str, Any]
+
+    @property
+    def is_sharded(self) -> bool:
+        return bool(self.s3_input.get("S3DataDistributionType") == "ShardedByS3Key")
+
+    @property
+    def is_gzipped(self) -> bool:
+        return bool(self.s3_input.get("S3CompressionType") == "Gzip")
+
+
+@dataclass(frozen=True)
+class ProcessingOutput:
+    """One ProcessingOutput to S3: the directory the job writes and where its files go."""
+
+    name: str
+    local_path: str
+    s3_uri: str
+
+
+@dataclass(frozen=True)
+class ProcessingJobSpec:
+    """What a processing job runs, read once from its CreateProcessingJob request as the service stored it."""
+
+    image_uri: str
+    entrypoint: tuple[str, ...]
+    arguments: tuple[str, ...]
+    environment: dict[str, str]
+    instance_type: str
+    instance_count: int
+    max_runtime_in_seconds: int
+    inputs: tuple[ProcessingInput, ...]
+    outputs: tuple[ProcessingOutput, ...]
+
+    @classmethod
+    def from_request(cls, request: dict[str, Any]) -> ProcessingJobSpec:
+        app, cluster = request["AppSpecification"], request["ProcessingResources"]["ClusterConfig"]
+        outputs = request.get("ProcessingOutputConfig", {}).get("Outputs", [])
+        return cls(
+            image_uri=app["ImageUri"], entrypoint=tuple(app.get("ContainerEntrypoint", ())),
+            arguments=tuple(app.get("ContainerArguments", ())), environment=request.get("Environment", {}),
+            instance_type=cluster["InstanceType"], instance_count=cluster["InstanceCount"],
+            max_runtime_in_seconds=request.get("StoppingCondition", {}).get("MaxRuntimeInSeconds",
+                                                                            DEFAULT_MAX_RUNTIME_S),
+            inputs=tuple(ProcessingInput(given["InputName"], given["S3Input"]["LocalPath"], given["S3Input"])
+                         for given in request.get("ProcessingInputs", []) if "S3Input" in given),
+            outputs=tuple(ProcessingOutput(given["OutputName"], given["S3Output"]["LocalPath"],
+                                           given["S3Output"]["S3Uri"])
+                          for given in outputs if "S3Output" in given))
+
+
+@dataclass(frozen=True)
+class ProcessingJob:
+    """A processing job as stored.
+
+    `request` is the CreateProcessingJob request as the service stored it, kept to be echoed by
+    DescribeProcessingJob; `spec` is what controllers read of it. `stop_requested` tells the
+    controller that StopProcessingJob was called.
+    """
+
+    name: str
+    arn: str
+    request: dict[str, Any]
+    spec: ProcessingJobSpec
+    status: ProcessingJobStatus
+    failure_reason: str | None
+    exit_message: str | None
+    creation_time: datetime
+    last_modified_time: datetime
+    processing_start_time: datetime | None
+    processing_end_time: datetime | None
+    stop_requested: bool
+
+
+class ProcessingJobRepository:
+    """Processing jobs by name. Every method that writes is one transaction; times come from `clock`."""
+
+    def __init__(self, db: Database, clock: Clock = utc_now) -> None:
+        self._db = db
+        self._clock = clock
+
+    def create(self, name: str, arn: str, request: dict[str, Any]) -> ProcessingJob:
+        """Store a new job, InProgress since now. Raises RecordExists, writing nothing, if one has this name or ARN."""
+        now = self._clock()
+        with self._db.write(lock="processing-jobs create") as session:
+            check_unique(session, ProcessingJobRow, name, arn)
+            row = ProcessingJobRow(name=name, arn=arn, request=request, status=ProcessingJobStatus.IN_PROGRESS,
+                                   creation_time=now, last_modified_time=now, stop_requested=False)
+            session.add(row)
+            return _job(row)
+
+    def get(self, name: str) -> ProcessingJob | None:
+        """The job with this name, or None."""
+        return get_row(self._db, ProcessingJobRow, name, _job)
+
+    def names_to_reconcile(self) -> list[str]:
+        """The names of the jobs that have not ended (InProgress or Stopping), oldest first: the controller's work."""
+        return names_where(self._db, ProcessingJobRow, ProcessingJobRow.status.not_in(LIFECYCLE.ended))
+
+    def list(self, filters: ListFilter = NO_FILTER, sort_by: SortKey = "CreationTime", ascending: bool = False,
+             after_token: str | None = None, limit: int = 10) -> Page[ProcessingJob]:
+        """A page of jobs in order (see records.list_rows)."""
+        return list_rows(self._db, ProcessingJobRow, _job, filters, sort_by, ascending, after_token, limit)
+
+    def advance(self, name: str, status: ProcessingJobStatus, *, failure_reason: str | None = None,
+                exit_message: str | None = None) -> ProcessingJob:
+        """Move the job to `status` now, recording `failure_reason` and `exit_message` when given (None keeps
+        the stored ones).
+
+        Advancing to InProgress means the job's instances run: the first time sets ProcessingStartTime. An
+        ended status sets ProcessingEndTime. A job being stopped ends Stopped: any other move the controller
+        asks for it is dropped. Raises ProcessingJobNotFound, or IllegalTransition for a move LIFECYCLE does
+        not allow (any move of an ended job).
+        """
+        with self._db.write(lock=f"processing-job {name}") as session:
+            row = _find(session, name)
+            now = self._clock()
+            if status == ProcessingJobStatus.IN_PROGRESS:
+                row.processing_start_time = row.processing_start_time or now
+            if row.status == ProcessingJobStatus.STOPPING and status != ProcessingJobStatus.STOPPED:
+                return _job(row)  # StopProcessingJob overtook the controller: its next pass ends the job Stopped
+            _move(row, status, now)
+            row.failure_reason = failure_reason if failure_reason is not None else row.failure_reason
+            row.exit_message = exit_message if exit_message is not None else row.exit_message
+            return _job(row)
+
+    def request_stop(self, name: str) -> ProcessingJob:
+        """Mark an InProgress job stop-requested and move it to Stopping.
+
+        Raises ProcessingJobNotFound, or StatusConflict if the job's status does not allow Stopping.
+        """
+        with self._db.write(lock=f"processing-job {name}") as session:
+            row = _find(session, name)
+            if not LIFECYCLE.allows(row.status, ProcessingJobStatus.STOPPING):
+                raise StatusConflict(name, row.status)
+            row.stop_requested = True
+            _move(row, ProcessingJobStatus.STOPPING, self._clock())
+            return _job(row)
+
+
+def _move(row: ProcessingJobRow, status: ProcessingJobStatus, now: datetime) -> None:
+    """The one place a job's status changes: checked against LIFECYCLE; an ended status sets ProcessingEndTime."""
+    LIFECYCLE.check(row.name, row.status, status)
+    if status in LIFECYCLE.ended and row.status != status:
+        row.processing_end_time = now
+    row.status, row.last_modified_time = status, now
+
+
+def _find(session: Session, name: str) -> ProcessingJobRow:
+    return find_row(session, ProcessingJobRow, name, ProcessingJobNotFound)
+
+
+def _job(row: ProcessingJobRow) -> ProcessingJob:
+    return ProcessingJob(
+        name=row.name, arn=row.arn, request=row.request, spec=ProcessingJobSpec.from_request(row.request),
+        status=ProcessingJobStatus(row.status), failure_reason=row.failure_reason, exit_message=row.exit_message,
+        creation_time=row.creation_time, last_modified_time=row.last_modified_time,
+        processing_start_time=row.processing_start_time, processing_end_time=row.processing_end_time,
+        stop_requested=row.stop_requested)
