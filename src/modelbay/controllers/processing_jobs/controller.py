@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from modelbay.controllers.background import Wakeable, in_background
+from modelbay.controllers.host_failures import failure_reason, has_failed
 from modelbay.controllers.images import Images, UnknownImage, explain_failure
 from modelbay.controllers.instance_env import host_env
 from modelbay.controllers.instance_logs import log_tail, ship_log, stream_name
@@ -128,7 +129,7 @@ class ProcessingController(Wakeable):
         """Stop the instances on StopProcessingJob, past MaxRuntimeInSeconds, or when one host failed."""
         started = min(i.started_at for i in found)
         overdue = (datetime.now(UTC) - started).total_seconds() > job.spec.max_runtime_in_seconds
-        if job.stop_requested or overdue or any(_failed(i) for i in found):
+        if job.stop_requested or overdue or any(has_failed(i) for i in found):
             for instance in found:
                 if instance.is_alive and instance.id not in self._stopping:
                     self.runtime.stop(instance.id, self.stop_grace_s)
@@ -170,25 +171,9 @@ class ProcessingController(Wakeable):
         return self.root / name
 
 
-def _failed(instance: Instance) -> bool:
-    """Whether the host failed; one stopped for a reason of someone else's (its server shutting down) did."""
-    return instance.status in (InstanceStatus.OOM_KILLED, InstanceStatus.LOST) or (
-        instance.status is InstanceStatus.EXITED and instance.exit_code != 0) or (
-        instance.status is InstanceStatus.STOPPED and instance.reason is not None)
-
-
 def _failure_reason(found: list[Instance]) -> str | None:
-    """Why the job failed, from its first failed instance (a stop is not a failure); None if none did."""
-    failed = next((i for i in found if _failed(i)), None)
-    if failed is None:
-        return None
-    if failed.status is InstanceStatus.OOM_KILLED:
-        return f"OutOfMemoryError: the processing job's program {failed.reason}"
-    if failed.status is InstanceStatus.LOST:
-        return LOST_REASON
-    if failed.status is InstanceStatus.STOPPED:
-        return f"InternalServerError: the processing job's instances were {failed.reason}"
-    return f"AlgorithmError: {log_tail(failed.log_path)}, exit code: {failed.exit_code}"
+    return failure_reason(found, "the processing job's program", "the processing job", LOST_REASON,
+                          lambda failed: log_tail(failed.log_path))
 
 
 def _exit_message(found: list[Instance], default: str | None = None) -> str | None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from modelbay.controllers.background import Wakeable, in_background
+from modelbay.controllers.host_failures import failure_reason, has_failed
 from modelbay.controllers.images import ImageProgram, Images, UnknownImage, explain_failure
 from modelbay.controllers.instance_env import free_port, host_env
 from modelbay.controllers.instance_logs import final_metrics, log_tail, ship_new_lines
@@ -142,7 +143,7 @@ class TrainingController(Wakeable):
         """Stop the instances on StopTrainingJob, past MaxRuntimeInSeconds, or when one host failed."""
         started = min(i.started_at for i in found)
         overdue = (datetime.now(UTC) - started).total_seconds() > job.spec.max_runtime_in_seconds
-        if job.stop_requested or overdue or any(_failed(i) for i in found):
+        if job.stop_requested or overdue or any(has_failed(i) for i in found):
             for instance in found:
                 if instance.is_alive and instance.id not in self._stopping:
                     self.runtime.stop(instance.id, self.stop_grace_s)
@@ -193,27 +194,15 @@ class TrainingController(Wakeable):
         return self.root / name
 
 
-def _failed(instance: Instance) -> bool:
-    """Whether the host failed; one stopped for a reason of someone else's (its server shutting down) did."""
-    return instance.status in (InstanceStatus.OOM_KILLED, InstanceStatus.LOST) or (
-        instance.status is InstanceStatus.EXITED and instance.exit_code != 0) or (
-        instance.status is InstanceStatus.STOPPED and instance.reason is not None)
-
-
 def _failure_reason(found: list[Instance]) -> str | None:
-    """Why the job failed, from its first failed instance (a stop is not a failure); None if none did."""
-    failed = next((i for i in found if _failed(i)), None)
-    if failed is None:
-        return None
-    if failed.status is InstanceStatus.OOM_KILLED:
-        return f"OutOfMemoryError: the training process {failed.reason}"
-    if failed.status is InstanceStatus.LOST:
-        return LOST_REASON
-    if failed.status is InstanceStatus.STOPPED:
-        return f"InternalServerError: the training job's instances were {failed.reason}"
+    return failure_reason(found, "the training process", "the training job", LOST_REASON, _last_words)
+
+
+def _last_words(failed: Instance) -> str:
+    """What the program wrote to /opt/ml/output/failure, as SageMaker reads it, else its log's tail."""
     failure_file = failed.opt_ml / "output/failure"
     detail = failure_file.read_text().strip() if failure_file.is_file() else ""
-    return (f"AlgorithmError: {detail or log_tail(failed.log_path)}, exit code: {failed.exit_code}")
+    return detail or log_tail(failed.log_path)
 
 
 def _distribution_env(rank: int, world_size: int, master_port: str) -> dict[str, str]:

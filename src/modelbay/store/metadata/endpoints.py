@@ -24,26 +24,18 @@ from sqlalchemy import JSON, Boolean, Integer, String
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from modelbay.statuses import EndpointStatus
-from modelbay.store.metadata.database import Database
 from modelbay.store.metadata.definitions import model_containers
 from modelbay.store.metadata.lifecycle import IllegalTransition, Lifecycle
-from modelbay.store.metadata.paging import Page
 from modelbay.store.metadata.records import (
-    NO_FILTER,
-    Clock,
-    ListFilter,
     RecordNotFound,
-    SortKey,
+    Repository,
     StatusConflict,
     check_unique,
     delete_tags,
     find_row,
     from_json_times,
-    get_row,
-    list_rows,
     names_where,
     to_json_times,
-    utc_now,
 )
 from modelbay.store.metadata.tables import StatusRow, UtcDateTime
 
@@ -216,12 +208,13 @@ class UnknownVariants(Exception):
         self.names = list(names)
 
 
-class EndpointRepository:
+class EndpointRepository(Repository[EndpointRow, Endpoint]):
     """Endpoints by name. Each method that writes is one transaction under the endpoint's lock."""
 
-    def __init__(self, db: Database, clock: Clock = utc_now) -> None:
-        self._db = db
-        self._clock = clock
+    row, lifecycle = EndpointRow, LIFECYCLE
+
+    def _record(self, row: EndpointRow) -> Endpoint:
+        return _endpoint(row)
 
     def create(self, name: str, arn: str, config_name: str, variants: Sequence[VariantState], spec: EndpointSpec,
                deployment_config: dict[str, Any] | None = None) -> Endpoint:
@@ -241,19 +234,10 @@ class EndpointRepository:
             session.flush()
             return _endpoint(row)
 
-    def get(self, name: str) -> Endpoint | None:
-        """The endpoint with this name, or None."""
-        return get_row(self._db, EndpointRow, name, _endpoint)
-
     def names_to_reconcile(self) -> list[str]:
         """Every endpoint's name, oldest first: the controller has work for each, even those that ended (it
         retires a Failed endpoint's instances, and removes a Deleting one once its instances are gone)."""
         return names_where(self._db, EndpointRow)
-
-    def list(self, filters: ListFilter = NO_FILTER, sort_by: SortKey = "CreationTime", ascending: bool = False,
-             after_token: str | None = None, limit: int = 10) -> Page[Endpoint]:
-        """A page of endpoints in order (see records.list_rows)."""
-        return list_rows(self._db, EndpointRow, _endpoint, filters, sort_by, ascending, after_token, limit)
 
     def request_update(self, name: str, config_name: str, variants: Sequence[VariantState], spec: EndpointSpec,
                        deployment_config: dict[str, Any] | None = None) -> Endpoint:

@@ -16,21 +16,15 @@ from sqlalchemy import JSON, ColumnElement, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from modelbay.statuses import MonitoringScheduleStatus
-from modelbay.store.metadata.database import Database
 from modelbay.store.metadata.lifecycle import Lifecycle
-from modelbay.store.metadata.paging import Page
 from modelbay.store.metadata.records import (
-    Clock,
     ListFilter,
     RecordNotFound,
-    SortKey,
+    Repository,
     StatusConflict,
     check_unique,
     delete_tags,
     find_row,
-    get_row,
-    list_rows,
-    utc_now,
 )
 from modelbay.store.metadata.tables import StatusRow
 
@@ -118,12 +112,13 @@ class MonitoringSchedule:
     last_modified_time: datetime
 
 
-class MonitoringScheduleRepository:
+class MonitoringScheduleRepository(Repository[MonitoringScheduleRow, MonitoringSchedule]):
     """Monitoring schedules by name. Every method that writes is one transaction; times come from `clock`."""
 
-    def __init__(self, db: Database, clock: Clock = utc_now) -> None:
-        self._db = db
-        self._clock = clock
+    row, lifecycle = MonitoringScheduleRow, LIFECYCLE
+
+    def _record(self, row: MonitoringScheduleRow) -> MonitoringSchedule:
+        return _schedule(row)
 
     def create(self, name: str, arn: str, request: dict[str, Any],
                endpoint_name: str | None = None) -> MonitoringSchedule:
@@ -140,16 +135,6 @@ class MonitoringScheduleRepository:
                 status=MonitoringScheduleStatus.PENDING, creation_time=now, last_modified_time=now)
             session.add(row)
             return _schedule(row)
-
-    def get(self, name: str) -> MonitoringSchedule | None:
-        """The schedule with this name, or None."""
-        return get_row(self._db, MonitoringScheduleRow, name, _schedule)
-
-    def list(self, filters: ListFilter = NO_FILTER, sort_by: SortKey = "CreationTime",
-             ascending: bool = False, after_token: str | None = None,
-             limit: int = 10) -> Page[MonitoringSchedule]:
-        """A page of schedules in order (see records.list_rows)."""
-        return list_rows(self._db, MonitoringScheduleRow, _schedule, filters, sort_by, ascending, after_token, limit)
 
     def advance(self, name: str, status: MonitoringScheduleStatus, *,
                 failure_reason: str | None = None) -> MonitoringSchedule:

@@ -15,22 +15,13 @@ from sqlalchemy import JSON, Boolean, Text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from modelbay.statuses import ProcessingJobStatus
-from modelbay.store.metadata.database import Database
 from modelbay.store.metadata.lifecycle import Lifecycle
-from modelbay.store.metadata.paging import Page
 from modelbay.store.metadata.records import (
-    NO_FILTER,
-    Clock,
-    ListFilter,
     RecordNotFound,
-    SortKey,
+    Repository,
     StatusConflict,
     check_unique,
     find_row,
-    get_row,
-    list_rows,
-    names_where,
-    utc_now,
 )
 from modelbay.store.metadata.tables import StatusRow, UtcDateTime
 
@@ -142,12 +133,13 @@ class ProcessingJob:
     stop_requested: bool
 
 
-class ProcessingJobRepository:
+class ProcessingJobRepository(Repository[ProcessingJobRow, ProcessingJob]):
     """Processing jobs by name. Every method that writes is one transaction; times come from `clock`."""
 
-    def __init__(self, db: Database, clock: Clock = utc_now) -> None:
-        self._db = db
-        self._clock = clock
+    row, lifecycle = ProcessingJobRow, LIFECYCLE
+
+    def _record(self, row: ProcessingJobRow) -> ProcessingJob:
+        return _job(row)
 
     def create(self, name: str, arn: str, request: dict[str, Any]) -> ProcessingJob:
         """Store a new job, InProgress since now. Raises RecordExists, writing nothing, if one has this name or ARN."""
@@ -158,19 +150,6 @@ class ProcessingJobRepository:
                                    creation_time=now, last_modified_time=now, stop_requested=False)
             session.add(row)
             return _job(row)
-
-    def get(self, name: str) -> ProcessingJob | None:
-        """The job with this name, or None."""
-        return get_row(self._db, ProcessingJobRow, name, _job)
-
-    def names_to_reconcile(self) -> list[str]:
-        """The names of the jobs that have not ended (InProgress or Stopping), oldest first: the controller's work."""
-        return names_where(self._db, ProcessingJobRow, ProcessingJobRow.status.not_in(LIFECYCLE.ended))
-
-    def list(self, filters: ListFilter = NO_FILTER, sort_by: SortKey = "CreationTime", ascending: bool = False,
-             after_token: str | None = None, limit: int = 10) -> Page[ProcessingJob]:
-        """A page of jobs in order (see records.list_rows)."""
-        return list_rows(self._db, ProcessingJobRow, _job, filters, sort_by, ascending, after_token, limit)
 
     def advance(self, name: str, status: ProcessingJobStatus, *, failure_reason: str | None = None,
                 exit_message: str | None = None) -> ProcessingJob:

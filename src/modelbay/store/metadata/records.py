@@ -10,17 +10,19 @@ import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from sqlalchemy import ColumnElement, and_, delete, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from modelbay.store.metadata.database import Database
+from modelbay.store.metadata.lifecycle import Lifecycle
 from modelbay.store.metadata.paging import InvalidToken, Page, decode_token, encode_token
-from modelbay.store.metadata.tables import Base, TagRow
+from modelbay.store.metadata.tables import Base, StatusRow, TagRow
 
 T = TypeVar("T")
 R = TypeVar("R", bound=Base)
+S = TypeVar("S", bound=StatusRow)
 SortKey = Literal["Name", "CreationTime", "Status"]
 _SORT_COLUMNS = {"Name": "name", "CreationTime": "creation_time", "Status": "status"}
 Clock = Callable[[], datetime]
@@ -155,3 +157,33 @@ def from_json_times(stored: dict[str, Any], time_keys: frozenset[str]) -> dict[s
     """The wire dict to_json_times stored, with the values of `time_keys` as datetimes again."""
     return {key: datetime.fromisoformat(value).astimezone(UTC) if key in time_keys and isinstance(value, str)
             else value for key, value in stored.items()}
+
+
+class Repository(Generic[S, T]):
+    """What the repository of every family with a lifecycle shares: its records by name, its List* pages and
+    the controller's work. A family's repository names its `row` table and `lifecycle`, turns a row into its
+    record (`_record`), and adds create, its requests (`request_<what>`) and `advance`, each one transaction.
+    Times come from `clock`."""
+
+    row: type[S]
+    lifecycle: Lifecycle[Any]
+
+    def __init__(self, db: Database, clock: Clock = utc_now) -> None:
+        self._db = db
+        self._clock = clock
+
+    def _record(self, row: S) -> T:
+        raise NotImplementedError
+
+    def names_to_reconcile(self) -> list[str]:
+        """The names the controller has work for, oldest first: those whose status has not ended."""
+        return names_where(self._db, self.row, self.row.status.not_in(self.lifecycle.ended))
+
+    def get(self, name: str) -> T | None:
+        """The record with this name, or None."""
+        return get_row(self._db, self.row, name, self._record)
+
+    def list(self, filters: ListFilter = NO_FILTER, sort_by: SortKey = "CreationTime", ascending: bool = False,
+             after_token: str | None = None, limit: int = 10) -> Page[T]:
+        """Up to `limit` (at least 1) matching records in order, after the page `after_token` ended (list_rows)."""
+        return list_rows(self._db, self.row, self._record, filters, sort_by, ascending, after_token, limit)

@@ -17,22 +17,14 @@ from sqlalchemy import JSON, Boolean, String, Text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from modelbay.statuses import SecondaryStatus, TrainingJobStatus
-from modelbay.store.metadata.database import Database
 from modelbay.store.metadata.lifecycle import IllegalTransition, Lifecycle
-from modelbay.store.metadata.paging import Page
 from modelbay.store.metadata.records import (
-    NO_FILTER,
-    Clock,
     ListFilter,
     RecordNotFound,
-    SortKey,
+    Repository,
     StatusConflict,
     check_unique,
     find_row,
-    get_row,
-    list_rows,
-    names_where,
-    utc_now,
 )
 from modelbay.store.metadata.tables import StatusRow, UtcDateTime
 
@@ -213,12 +205,13 @@ class TrainingJob:
 TrainingJobFilter = ListFilter  # ListTrainingJobs' filters
 
 
-class TrainingJobRepository:
+class TrainingJobRepository(Repository[TrainingJobRow, TrainingJob]):
     """Training jobs by name. Every method that writes is one transaction; times come from `clock`."""
 
-    def __init__(self, db: Database, clock: Clock = utc_now) -> None:
-        self._db = db
-        self._clock = clock
+    row, lifecycle = TrainingJobRow, LIFECYCLE
+
+    def _record(self, row: TrainingJobRow) -> TrainingJob:
+        return _job(row)
 
     def create(self, name: str, arn: str, request: dict[str, Any], secondary_status: SecondaryStatus,
                message: str) -> TrainingJob:
@@ -236,23 +229,6 @@ class TrainingJobRepository:
             session.add(row)
             session.flush()
             return _job(row)
-
-    def get(self, name: str) -> TrainingJob | None:
-        """The job with this name, or None."""
-        return get_row(self._db, TrainingJobRow, name, _job)
-
-    def names_to_reconcile(self) -> list[str]:
-        """The jobs the controller has work for (those not ended: InProgress or Stopping), oldest first."""
-        return names_where(self._db, TrainingJobRow, TrainingJobRow.status.not_in(LIFECYCLE.ended))
-
-    def list(self, filters: TrainingJobFilter = NO_FILTER, sort_by: SortKey = "CreationTime",
-             ascending: bool = False, after_token: str | None = None, limit: int = 10) -> Page[TrainingJob]:
-        """Up to `limit` (at least 1) matching jobs in order, after the page `after_token` ended.
-
-        Ties in the sort key keep creation order. Raises InvalidToken for a token that no
-        earlier page of a listing with the same sort gave.
-        """
-        return list_rows(self._db, TrainingJobRow, _job, filters, sort_by, ascending, after_token, limit)
 
     def advance(self, name: str, status: TrainingJobStatus, *, secondary: SecondaryStatus, message: str,
                 failure_reason: str | None = None, model_artifacts: str | None = None,
