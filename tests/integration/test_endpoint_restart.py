@@ -60,11 +60,7 @@ def test_an_endpoint_serves_from_the_same_instances_after_the_server_is_killed(t
         server.kill()
         server.start()
         runtime = client(server.url, "sagemaker-runtime")
-        try:  # at once: held until its routes are restored, or told to retry; never "not found"
-            invoke(runtime, unique)
-        except ClientError as error:
-            assert (error.response["Error"]["Code"], error.response["ResponseMetadata"]["HTTPStatusCode"]) == (
-                "ServiceUnavailable", 503)
+        _invoke_at_once(runtime, unique)
         wait_until(lambda: _answers(runtime, unique), 60, "the endpoint to answer again")
         assert invoke(runtime, unique) == ("[7]", "a")
         assert sorted(model_servers(unique)) == before  # adopted, not restarted
@@ -89,11 +85,7 @@ def test_ctrl_c_stops_the_model_servers_and_the_restarted_server_replaces_them(t
 
         server.start()
         runtime = client(server.url, "sagemaker-runtime")
-        try:  # at once: held until its routes are restored, or told to retry; never "not found"
-            invoke(runtime, unique)
-        except ClientError as error:
-            assert (error.response["Error"]["Code"], error.response["ResponseMetadata"]["HTTPStatusCode"]) == (
-                "ServiceUnavailable", 503)
+        _invoke_at_once(runtime, unique)
         wait_until(lambda: _answers(runtime, unique), 60, "the endpoint to answer again")
         assert invoke(runtime, unique) == ("[7]", "a")
         after = model_servers(unique)
@@ -154,3 +146,12 @@ def _answers(runtime: Any, endpoint: str) -> bool:
     except Exception:  # unavailable until the controller has published it again
         return False
     return True
+
+
+def _invoke_at_once(runtime: Any, endpoint: str) -> None:
+    """Invoke right after a restart: held until the routes are restored, or told to retry; never "not found"."""
+    try:
+        invoke(runtime, endpoint)
+    except ClientError as error:
+        assert (error.response["Error"]["Code"], error.response["ResponseMetadata"]["HTTPStatusCode"]) == (
+            "ServiceUnavailable", 503)

@@ -1,6 +1,6 @@
 """`modelbay instance-types`: the catalog of SageMaker ML instance types, what each offers and costs.
 
-It reads the catalog modelbay ships (runtime/instance_types.py, data with no server behind it) and
+It reads the catalog modelbay ships (modelbay/instance_types.py, a leaf module of data) and
 botocore's SageMaker model, whose enums say which operations accept a type: no server is asked.
 """
 
@@ -14,7 +14,7 @@ import botocore.session
 import typer
 
 from modelbay.cli.output import output
-from modelbay.runtime.instance_types import AcceleratorKind, InstanceType, catalog
+from modelbay.instance_types import AcceleratorKind, InstanceType, catalog
 
 OPTIONS = ("json", "debug")  # the shared options that apply: no server is asked
 _COLUMNS = ["Instance type", "vCPUs", "Memory", "Accelerators", "USD/hour", "Accepted by"]

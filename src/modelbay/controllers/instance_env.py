@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import socket
 
-from modelbay.runtime.instance_types import InstanceType
+from modelbay.instance_types import InstanceType
 from modelbay.runtime.machine import gpus_for
 
 _PASSED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR")  # from the server's environment

@@ -15,8 +15,8 @@ from typing import Any
 from modelbay.controllers.images import Images
 from modelbay.controllers.instance_env import free_port, host_env
 from modelbay.controllers.model_staging import stage_container
+from modelbay.instance_types import instance_type
 from modelbay.runtime.base import InstanceSpec
-from modelbay.runtime.instance_types import instance_type
 from modelbay.store.objects.base import ObjectStore
 
 Launch = list[tuple[InstanceSpec, dict[str, str]]]

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from modelbay.runtime.instance_types import InstanceType
+from modelbay.instance_types import InstanceType
 
 
 class InstanceStatus(enum.StrEnum):

@@ -15,7 +15,7 @@ import os
 import re
 from pathlib import Path
 
-from modelbay.runtime.instance_types import InstanceType
+from modelbay.instance_types import InstanceType
 
 log = logging.getLogger(__name__)
 

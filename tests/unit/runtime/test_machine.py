@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from modelbay.controllers.instance_env import host_env
+from modelbay.instance_types import InstanceType, instance_type
 from modelbay.runtime import machine
-from modelbay.runtime.instance_types import InstanceType, instance_type
 from modelbay.runtime.machine import gpu_notice, gpus_for, machine_gpus, memory_label, memory_limit
 
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from modelbay.instance_types import instance_type
 from modelbay.runtime.base import InstanceSpec, stop_all
-from modelbay.runtime.instance_types import instance_type
 from modelbay.runtime.orphans import end_sessions, find_orphans
 from modelbay.runtime.process import ProcessRuntime
 from tests.helpers import is_running, wait_until

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
+from modelbay.instance_types import InstanceType, instance_type
 from modelbay.runtime import machine
 from modelbay.runtime.base import Instance, InstanceNotFound, InstanceRunning, InstanceSpec, InstanceStatus, stop_all
-from modelbay.runtime.instance_types import InstanceType, instance_type
 from modelbay.runtime.memory import CgroupMemoryLimiter, MemoryLimiter, RssWatchdog
 from modelbay.runtime.process import LOST_REASON, ProcessRuntime, Record
 from modelbay.runtime.sandbox import OPT_ML_DIRS
@@ -99,7 +99,7 @@ def start_and_crash(tmp_path: Path, argv: tuple[str, ...]) -> Record:
         import os
         from pathlib import Path
         from modelbay.runtime.base import InstanceSpec
-        from modelbay.runtime.instance_types import instance_type
+        from modelbay.instance_types import instance_type
         from modelbay.runtime.process import LOST_REASON, ProcessRuntime, Record
         spec = InstanceSpec(argv={argv!r}, opt_ml=Path({str(tmp_path / "opt_ml")!r}),
                             instance_type=instance_type("ml.m5.large"), env={{"PATH": os.environ["PATH"]}})

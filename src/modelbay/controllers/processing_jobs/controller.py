@@ -21,10 +21,10 @@ from modelbay.controllers.instance_logs import log_tail, ship_log, stream_name
 from modelbay.controllers.processing_jobs.staging import host_names, stage_host, upload_outputs
 from modelbay.controllers.reasons import fit_reason
 from modelbay.controllers.staging import StagingError
+from modelbay.instance_types import UnknownInstanceType, instance_type
 from modelbay.platform import Platform
 from modelbay.runtime.base import Instance, InstanceSpec, InstanceStatus, Runtime
 from modelbay.runtime.environments import EnvironmentBuildError
-from modelbay.runtime.instance_types import UnknownInstanceType, instance_type
 from modelbay.statuses import ProcessingJobStatus
 from modelbay.store.metadata.processing_jobs import LIFECYCLE, ProcessingJob
 from modelbay.store.objects.base import ObjectStoreError

@@ -23,10 +23,10 @@ from modelbay.controllers.reasons import fit_reason
 from modelbay.controllers.staging import StagingError
 from modelbay.controllers.training_jobs.artifacts import artifact_uri, upload_directory
 from modelbay.controllers.training_jobs.staging import host_names, stage_host
+from modelbay.instance_types import instance_type
 from modelbay.platform import Platform
 from modelbay.runtime.base import Instance, InstanceSpec, InstanceStatus, Runtime
 from modelbay.runtime.environments import EnvironmentBuildError
-from modelbay.runtime.instance_types import instance_type
 from modelbay.statuses import SecondaryStatus, TrainingJobStatus
 from modelbay.store.metadata.training_jobs import LIFECYCLE, TrainingJob
 

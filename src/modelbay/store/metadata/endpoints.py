@@ -298,7 +298,7 @@ class EndpointRepository(Repository[EndpointRow, Endpoint]):
         Raises EndpointNotFound, or IllegalTransition for a move LIFECYCLE does not allow or an
         `update` outcome while no UpdateEndpoint is in progress.
         """
-        with self._db.write(lock=f"endpoint {name}") as session:
+        with self._db.write(lock=self._lock(name)) as session:
             row, now = _find(session, name), self._clock()
             if variants is not None:
                 row.variants = _variants_json(_reported(_variants(row.variants), variants))
@@ -321,7 +321,7 @@ class EndpointRepository(Repository[EndpointRow, Endpoint]):
 
         Raises EndpointNotFound.
         """
-        with self._db.write(lock=f"endpoint {name}") as session:
+        with self._db.write(lock=self._lock(name)) as session:
             row = _find(session, name)
             delete_tags(session, row.arn)
             session.delete(row)
@@ -330,7 +330,7 @@ class EndpointRepository(Repository[EndpointRow, Endpoint]):
     def _requesting(self, name: str, status: EndpointStatus) -> Iterator[EndpointRow]:
         """A request's transaction moving the endpoint to `status`, its failure reason cleared; StatusConflict if
         LIFECYCLE does not allow the move."""
-        with self._db.write(lock=f"endpoint {name}") as session:
+        with self._db.write(lock=self._lock(name)) as session:
             row = _find(session, name)
             if not LIFECYCLE.allows(row.status, status):
                 raise StatusConflict(name, row.status)

@@ -142,7 +142,7 @@ class MonitoringScheduleRepository(Repository[MonitoringScheduleRow, MonitoringS
 
         Raises MonitoringScheduleNotFound, or IllegalTransition for a move LIFECYCLE does not allow.
         """
-        with self._db.write(lock=f"monitoring-schedule {name}") as session:
+        with self._db.write(lock=self._lock(name)) as session:
             row = find_row(session, MonitoringScheduleRow, name, MonitoringScheduleNotFound)
             LIFECYCLE.check(name, row.status, status)
             row.status, row.last_modified_time = status, self._clock()
@@ -154,7 +154,7 @@ class MonitoringScheduleRepository(Repository[MonitoringScheduleRow, MonitoringS
 
         Raises MonitoringScheduleNotFound, or StatusConflict while it is Pending (being created or updated).
         """
-        with self._db.write(lock=f"monitoring-schedule {name}") as session:
+        with self._db.write(lock=self._lock(name)) as session:
             row = find_row(session, MonitoringScheduleRow, name, MonitoringScheduleNotFound)
             if row.status in UNDELETABLE:
                 raise StatusConflict(name, row.status)

@@ -19,7 +19,6 @@ from modelbay.store.metadata.lifecycle import Lifecycle
 from modelbay.store.metadata.records import (
     RecordNotFound,
     Repository,
-    StatusConflict,
     check_unique,
     find_row,
 )
@@ -136,7 +135,7 @@ class ProcessingJob:
 class ProcessingJobRepository(Repository[ProcessingJobRow, ProcessingJob]):
     """Processing jobs by name. Every method that writes is one transaction; times come from `clock`."""
 
-    row, lifecycle = ProcessingJobRow, LIFECYCLE
+    row, lifecycle, not_found = ProcessingJobRow, LIFECYCLE, ProcessingJobNotFound
 
     def _record(self, row: ProcessingJobRow) -> ProcessingJob:
         return _job(row)
@@ -161,7 +160,7 @@ class ProcessingJobRepository(Repository[ProcessingJobRow, ProcessingJob]):
         asks for it is dropped. Raises ProcessingJobNotFound, or IllegalTransition for a move LIFECYCLE does
         not allow (any move of an ended job).
         """
-        with self._db.write(lock=f"processing-job {name}") as session:
+        with self._db.write(lock=self._lock(name)) as session:
             row = _find(session, name)
             now = self._clock()
             if status == ProcessingJobStatus.IN_PROGRESS:
@@ -178,11 +177,7 @@ class ProcessingJobRepository(Repository[ProcessingJobRow, ProcessingJob]):
 
         Raises ProcessingJobNotFound, or StatusConflict if the job's status does not allow Stopping.
         """
-        with self._db.write(lock=f"processing-job {name}") as session:
-            row = _find(session, name)
-            if not LIFECYCLE.allows(row.status, ProcessingJobStatus.STOPPING):
-                raise StatusConflict(name, row.status)
-            row.stop_requested = True
+        with self._stop_requested(name, ProcessingJobStatus.STOPPING) as row:
             _move(row, ProcessingJobStatus.STOPPING, self._clock())
             return _job(row)
 

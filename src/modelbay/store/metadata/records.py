@@ -7,7 +7,8 @@ A resource table has an integer `id` (creation order), a unique `name` and `arn`
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, Literal, TypeVar
@@ -167,6 +168,7 @@ class Repository(Generic[S, T]):
 
     row: type[S]
     lifecycle: Lifecycle[Any]
+    not_found: Callable[[str], RecordNotFound] = RecordNotFound
 
     def __init__(self, db: Database, clock: Clock = utc_now) -> None:
         self._db = db
@@ -187,3 +189,20 @@ class Repository(Generic[S, T]):
              after_token: str | None = None, limit: int = 10) -> Page[T]:
         """Up to `limit` (at least 1) matching records in order, after the page `after_token` ended (list_rows)."""
         return list_rows(self._db, self.row, self._record, filters, sort_by, ascending, after_token, limit)
+
+    def _lock(self, name: str) -> str:
+        """The lock every write of one record takes (on PostgreSQL, writers of one record go one at a time)."""
+        return f"{self.row.__tablename__} {name}"
+
+    @contextmanager
+    def _stop_requested(self, name: str, stopping: Any) -> Iterator[S]:
+        """A Stop* request's transaction: the row marked stop-requested, for the caller to move to `stopping`.
+
+        Raises `not_found`, or StatusConflict (writing nothing) if the status does not allow `stopping`.
+        """
+        with self._db.write(lock=self._lock(name)) as session:
+            row = find_row(session, self.row, name, self.not_found)
+            if not self.lifecycle.allows(row.status, stopping):
+                raise StatusConflict(name, row.status)
+            row.stop_requested = True  # type: ignore[attr-defined]  # the rows of families that stop have it
+            yield row

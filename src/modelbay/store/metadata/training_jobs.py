@@ -22,7 +22,6 @@ from modelbay.store.metadata.records import (
     ListFilter,
     RecordNotFound,
     Repository,
-    StatusConflict,
     check_unique,
     find_row,
 )
@@ -208,7 +207,7 @@ TrainingJobFilter = ListFilter  # ListTrainingJobs' filters
 class TrainingJobRepository(Repository[TrainingJobRow, TrainingJob]):
     """Training jobs by name. Every method that writes is one transaction; times come from `clock`."""
 
-    row, lifecycle = TrainingJobRow, LIFECYCLE
+    row, lifecycle, not_found = TrainingJobRow, LIFECYCLE, TrainingJobNotFound
 
     def _record(self, row: TrainingJobRow) -> TrainingJob:
         return _job(row)
@@ -241,7 +240,7 @@ class TrainingJobRepository(Repository[TrainingJobRow, TrainingJob]):
         Raises TrainingJobNotFound, or IllegalTransition for a move LIFECYCLE does not allow
         (an ended job records nothing more).
         """
-        with self._db.write(lock=f"training-job {name}") as session:
+        with self._db.write(lock=self._lock(name)) as session:
             row = _find(session, name)
             # StopTrainingJob overtook the controller: a preparation finishing late does not undo it.
             if row.stop_requested and status is TrainingJobStatus.IN_PROGRESS:
@@ -258,12 +257,8 @@ class TrainingJobRepository(Repository[TrainingJobRow, TrainingJob]):
 
         Raises TrainingJobNotFound, or StatusConflict if the job's status does not allow stopping.
         """
-        with self._db.write(lock=f"training-job {name}") as session:
-            row = _find(session, name)
-            if not LIFECYCLE.allows(row.status, TrainingJobStatus.STOPPING):
-                raise StatusConflict(name, row.status)
+        with self._stop_requested(name, TrainingJobStatus.STOPPING) as row:
             _move(row, TrainingJobStatus.STOPPING, SecondaryStatus.STOPPING, STOPPING_MESSAGE, self._clock())
-            row.stop_requested = True
             return _job(row)
 
 

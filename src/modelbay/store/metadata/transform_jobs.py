@@ -19,7 +19,6 @@ from modelbay.store.metadata.lifecycle import Lifecycle
 from modelbay.store.metadata.records import (
     RecordNotFound,
     Repository,
-    StatusConflict,
     check_unique,
     find_row,
 )
@@ -130,7 +129,7 @@ class TransformJob:
 class TransformJobRepository(Repository[TransformJobRow, TransformJob]):
     """Transform jobs by name. Every method that writes is one transaction; times come from `clock`."""
 
-    row, lifecycle = TransformJobRow, LIFECYCLE
+    row, lifecycle, not_found = TransformJobRow, LIFECYCLE, TransformJobNotFound
 
     def _record(self, row: TransformJobRow) -> TransformJob:
         return _job(row)
@@ -153,7 +152,7 @@ class TransformJobRepository(Repository[TransformJobRow, TransformJob]):
         other move the controller asks for it is dropped. Raises TransformJobNotFound, or
         IllegalTransition for a move LIFECYCLE does not allow (any move of an ended job).
         """
-        with self._db.write(lock=f"transform-job {name}") as session:
+        with self._db.write(lock=self._lock(name)) as session:
             row = _find(session, name)
             now = self._clock()
             if status == TransformJobStatus.IN_PROGRESS:
@@ -171,11 +170,7 @@ class TransformJobRepository(Repository[TransformJobRow, TransformJob]):
 
         Raises TransformJobNotFound, or StatusConflict if the job's status does not allow Stopping.
         """
-        with self._db.write(lock=f"transform-job {name}") as session:
-            row = _find(session, name)
-            if not LIFECYCLE.allows(row.status, TransformJobStatus.STOPPING):
-                raise StatusConflict(name, row.status)
-            row.stop_requested = True
+        with self._stop_requested(name, TransformJobStatus.STOPPING) as row:
             _move(row, TransformJobStatus.STOPPING, self._clock())
             return _job(row)
 

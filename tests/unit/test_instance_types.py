@@ -3,7 +3,7 @@ from __future__ import annotations
 import botocore.session
 import pytest
 
-from modelbay.runtime.instance_types import AcceleratorKind, InstanceType, UnknownInstanceType, catalog, instance_type
+from modelbay.instance_types import AcceleratorKind, InstanceType, UnknownInstanceType, catalog, instance_type
 
 
 def _enum_instance_types() -> set[str]:
