@@ -1,5 +1,5 @@
-"""Helpers the tests share: a test clock, waiting for conditions, bring-your-own model servers and starting real
-servers on free ports."""
+"""Helpers the tests share: a test clock, waiting for conditions, bring-your-own model servers, starting real
+servers on free ports and reading their audit trail."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from botocore.exceptions import ClientError
 
@@ -187,8 +188,9 @@ class ServerProcess:
             self.interrupt(signal.SIGTERM)
         except subprocess.TimeoutExpired:
             self.kill()
-        if (self.data_dir / "runtime").is_dir():
-            stop_all(ProcessRuntime(self.data_dir / "runtime", namespaces=False), grace_s=5)
+        for state_dir in (self.data_dir / "runtime", *self.data_dir.glob("regions/*/runtime")):  # every region's
+            if state_dir.is_dir():
+                stop_all(ProcessRuntime(state_dir, namespaces=False), grace_s=5)
 
 
 @contextmanager
@@ -216,3 +218,11 @@ def user_shell(url: str, home: Path) -> dict[str, str]:
         name, value = line.removeprefix("export ").split("=", 1)
         clean[name] = shlex.split(value)[0]
     return clean
+
+
+def audit_events(url: str, **query: str) -> list[dict[str, Any]]:
+    """The server's audit trail, newest first: `GET /_modelbay/v1/audit` with `query` (since, operation, failed)."""
+    answer = httpx.get(f"{url}/_modelbay/v1/audit", params={"limit": "1000"} | query, timeout=10)
+    answer.raise_for_status()
+    events: list[dict[str, Any]] = answer.json()["Events"]
+    return events

@@ -26,6 +26,7 @@ class Settings:
     port: int = DEFAULT_PORT
     data_dir: Path = field(default_factory=lambda: Path.home() / ".modelbay")
     database_url: str | None = None  # None: SQLite under data_dir
+    database_schema: str | None = None  # PostgreSQL: the schema of the region's tables (None: the search path's)
     s3_endpoint_url: str | None = None  # None: the local folder object store
     s3_access_key_id: str | None = None
     s3_secret_access_key: str | None = None
@@ -44,6 +45,17 @@ class Settings:
     @property
     def metadata_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'metadata.db'}"
+
+    def in_region(self, region: str) -> Settings:
+        """The settings of another region this server serves: its data (metadata, logs, workspaces) under
+        `regions/<region>` in the data directory, on PostgreSQL in a schema of its own, and zones of its own.
+        The region the settings name (the home region) keeps the data directory's top, as before regions
+        were kept apart; S3 is one for all (a bucket names its region), as in AWS."""
+        on_postgres = (self.database_url or "").startswith("postgresql")
+        return dataclasses.replace(self, region=region, data_dir=self.data_dir / "regions" / region,
+                                   database_url=self.database_url if on_postgres else None,
+                                   database_schema="modelbay_" + region.replace("-", "_") if on_postgres else None,
+                                   zones=None)
 
     @property
     def objects_dir(self) -> Path:

@@ -85,6 +85,13 @@ class AccessDenied(AwsError):
     status = 403
 
 
+class InvalidSignature(AwsError):
+    """The request's signature, or its credential scope, is not one AWS accepts."""
+
+    code = "InvalidSignatureException"
+    status = 403
+
+
 class InternalFailure(AwsError):
     code = "InternalFailure"
     status = 500

@@ -1,11 +1,17 @@
-"""The long-lived parts a server is built from: its settings, its stores and its router.
+"""The long-lived parts a server is built from: its settings, its stores and its router, one set per region.
 
 Services see them through each request's Context; controllers get them directly.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+import botocore.loaders
 
 from modelbay.config import Settings
 from modelbay.monitoring.logs import LogStore
@@ -24,8 +30,73 @@ class Platform:
     router: Router = field(default_factory=Router)  # the data plane: controllers publish, InvokeEndpoint calls
 
 
-def open_platform(settings: Settings) -> Platform:
-    """Open the stores the settings name (creating the data directory when it is used)."""
+def open_platform(settings: Settings, objects: ObjectStore | None = None) -> Platform:
+    """Open the stores the settings name (creating the data directory when it is used); `objects`, if given,
+    is the object store to share (S3 is one for every region)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return Platform(settings, open_metadata_store(settings.metadata_url), open_object_store(settings),
-                    LogStore(settings.data_dir / "logs"))
+    metadata = open_metadata_store(settings.metadata_url, schema=settings.database_schema)
+    return Platform(settings, metadata, objects or open_object_store(settings), LogStore(settings.data_dir / "logs"))
+
+
+class UnknownRegion(ValueError):
+    """A region AWS does not have."""
+
+
+class Regions:
+    """The platforms of a server, one per region, as AWS's regions are separate deployments.
+
+    Each region has its own metadata, logs, router, workspaces and controllers, so a resource lives
+    in the region of the call that made it (its ARN says which) and is listed and found there only.
+    They share the object store: S3's bucket names are global and a bucket records its region.
+
+    The home region (`settings.region`) is open from the start, with its data at the top of the data
+    directory; another one is opened on its first call, or at start-up if it holds data
+    (`Settings.in_region` says where), and `on_open` is told of each one opened later, so that the
+    server starts its controllers. Thread-safe.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.home = open_platform(settings)
+        self._opened = {settings.region: self.home}
+        self._opening = threading.Lock()
+        self.on_open: Callable[[Platform], None] = lambda _: None
+        for region in regions_with_data(settings.data_dir):
+            self.get(region)
+
+    def find(self, region: str) -> Platform | None:
+        """The region's platform if it is open (at once: never opens a database)."""
+        return self._opened.get(region)
+
+    def get(self, region: str) -> Platform:
+        """The region's platform, opened (its database migrated) if it was not. Raises UnknownRegion."""
+        found = self._opened.get(region)
+        if found is not None:
+            return found
+        if region not in aws_regions():
+            raise UnknownRegion(region)
+        with self._opening:
+            if region not in self._opened:
+                platform = open_platform(self.home.settings.in_region(region), objects=self.home.objects)
+                self._opened[region] = platform
+                self.on_open(platform)
+        return self._opened[region]
+
+    def opened(self) -> list[Platform]:
+        return list(self._opened.values())
+
+    def close(self) -> None:
+        for platform in self.opened():
+            platform.metadata.close()
+
+
+def regions_with_data(data_dir: Path) -> list[str]:
+    """The regions other than the home one that hold data under `data_dir` (see Settings.in_region)."""
+    found = (data_dir / "regions").glob("*")
+    return sorted(path.name for path in found if path.is_dir() and path.name in aws_regions())
+
+
+@cache
+def aws_regions() -> frozenset[str]:
+    """Every region of every AWS partition (commercial, China, GovCloud, ...), as botocore knows them."""
+    partitions = botocore.loaders.Loader().load_data("endpoints")["partitions"]
+    return frozenset(region for partition in partitions for region in partition["regions"])

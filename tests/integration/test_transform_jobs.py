@@ -17,7 +17,7 @@ from botocore.exceptions import WaiterError
 
 from tests.conftest import client
 from tests.helpers import ServerProcess, serve_image, serve_program, wait_until
-from tests.integration.models import CLASSIFIER, CLASSIFIER_ROWS, ROLE, create_model, trained_artifact
+from tests.integration.models import CLASSIFIER, CLASSIFIER_ROWS, ROLE, create_model, tar_gz, trained_artifact
 
 WAITER = {"Delay": 1, "MaxAttempts": 300}
 # A bring-your-own pipeline step on CSV lines: "drop-id" drops each line's first field, "swap" swaps the
@@ -175,6 +175,21 @@ def test_a_bad_record_fails_the_job_naming_object_and_line(sagemaker: Any, s3: A
     assert reason.startswith(f"ClientError: s3://{model}/{unique}/in/rows.csv, line 3: Bad HTTP status received "
                              "from algorithm: "), reason
     assert "Model message: " in reason and "bytes/strings" in reason  # scikit-learn's own words
+
+
+def test_a_failure_on_a_replaced_version_says_so_first_and_ends_with_the_servers_last_error(
+        sagemaker: Any, s3: Any, model: str, unique: str) -> None:
+    s3.put_object(Bucket=model, Key=f"{unique}/model.tar.gz", Body=tar_gz("notes.txt", b"no model.joblib here"))
+    sagemaker.create_model(ModelName=unique, ExecutionRoleArn=ROLE, PrimaryContainer={
+        "Image": "modelbay/sklearn:1.0-1", "ModelDataUrl": f"s3://{model}/{unique}/model.tar.gz",
+        "Environment": {"SAGEMAKER_MODEL_SERVER_WORKERS": "1"}})
+    put(s3, model, f"{unique}/in/rows.csv", ["9,1"])
+    job = transform(sagemaker, unique, unique, prefix(model, f"{unique}/in/"), f"s3://{model}/{unique}/out")
+    reason = job["FailureReason"]
+    assert job["TransformJobStatus"] == "Failed"
+    assert reason.startswith("sklearn 1.0-1 is not available for this Python (versions here: 1.2-1, 1.4-2); "
+                             "using 1.2-1 instead. ClientError: the model server "), reason
+    assert reason.endswith("or define model_fn in your entry point"), reason
 
 
 def test_stop_transform_job(sagemaker: Any, s3: Any, model: str, step: str, unique: str,

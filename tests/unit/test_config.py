@@ -52,3 +52,16 @@ def test_framework_environments_are_cached_per_user_whatever_the_data_dir(tmp_pa
 def test_availability_zones() -> None:
     assert Settings.from_env({}).availability_zones == ("us-east-1a", "us-east-1b", "us-east-1c")
     assert Settings.from_env({"MODELBAY_ZONES": "z1, z2"}).availability_zones == ("z1", "z2")
+
+
+def test_another_region_keeps_its_data_under_the_data_directory_and_on_postgresql_in_a_schema(tmp_path: Path) -> None:
+    home = Settings(data_dir=tmp_path, zones="us-east-1a")
+    paris = home.in_region("eu-west-3")
+    assert (paris.region, paris.data_dir, paris.database_schema) == ("eu-west-3", tmp_path / "regions/eu-west-3", None)
+    assert paris.metadata_url == f"sqlite:///{tmp_path / 'regions/eu-west-3/metadata.db'}"
+    assert paris.availability_zones == ("eu-west-3a", "eu-west-3b", "eu-west-3c")
+
+    on_postgres = Settings(data_dir=tmp_path, database_url="postgresql://u@h/db").in_region("eu-west-3")
+    assert (on_postgres.metadata_url, on_postgres.database_schema) == ("postgresql://u@h/db", "modelbay_eu_west_3")
+    on_one_sqlite_file = Settings(data_dir=tmp_path, database_url="sqlite:////x/m.db").in_region("eu-west-3")
+    assert on_one_sqlite_file.metadata_url == f"sqlite:///{tmp_path / 'regions/eu-west-3/metadata.db'}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
@@ -25,7 +26,7 @@ from modelbay.api.rest_json_protocol import RestJsonCodec
 from modelbay.api.rest_xml_protocol import RestXmlCodec
 from modelbay.api.spellings import SPELLINGS
 from modelbay.config import Settings
-from modelbay.platform import Platform, open_platform
+from modelbay.platform import Platform, Regions
 from modelbay.security.audit import AuditTrail
 from modelbay.security.policy import Authorizer
 from modelbay.services.apis import served_operations
@@ -47,25 +48,41 @@ def build_app(settings: Settings, virtual_hosts: Collection[str] = (),
     """Open the stores and wire the APIs; `virtual_hosts` are host names under which S3 buckets
     may be addressed as `<bucket>.<host>` (besides `localhost`); `background` is what runs while
     the app serves (the controllers), entered at start-up and left at shutdown, before the stores close."""
-    platform = open_platform(settings)
+    regions = Regions(settings)
     operations = served_operations()
     codecs = {name: make_codec(name, settings, virtual_hosts) for name in operations}
-    audit = AuditTrail(platform.metadata)
-    pipeline = Pipeline(platform, CodecSelector(codecs), operations, Authorizer(), audit)
+    audit = AuditTrail(regions.home.metadata)
+    pipeline = Pipeline(regions, CodecSelector(codecs), operations, Authorizer(), audit)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with background(platform):
+        async with contextlib.AsyncExitStack() as running:
+            await _run_in_every_region(regions, background, running)
             yield
+            regions.on_open = lambda _: None
         audit.close()
-        platform.metadata.close()
+        regions.close()
 
-    routes = [*native_routes(platform, audit), _every_path(pipeline.handle)]
+    routes = [*native_routes(regions, audit), _every_path(pipeline.handle)]
     app = Starlette(routes=routes, lifespan=lifespan,
                     middleware=[Middleware(CloseWhenBodyHeldBack)])
-    app.state.platform = platform
+    app.state.regions = regions
+    app.state.platform = regions.home
     app.state.audit = audit
     return app
+
+
+async def _run_in_every_region(regions: Regions, background: Background, running: contextlib.AsyncExitStack) -> None:
+    """Enter `background` for each open region now, and for each region opened later (from a worker thread,
+    which waits until it runs), until `running` is left."""
+    loop = asyncio.get_running_loop()
+
+    async def start(platform: Platform) -> None:
+        await running.enter_async_context(background(platform))
+
+    for platform in regions.opened():
+        await start(platform)
+    regions.on_open = lambda platform: asyncio.run_coroutine_threadsafe(start(platform), loop).result()
 
 
 def _every_path(endpoint: Callable[[Request], Awaitable[Response]]) -> Route:

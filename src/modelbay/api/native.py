@@ -1,10 +1,14 @@
 """modelbay's own read-only API, for its CLI and console: what the AWS APIs have no member for.
 
 Served under `/_modelbay/`, a path no S3 request can mean (bucket names hold no underscore).
-`GET /_modelbay/v1/endpoints/<name>/instances` answers where each serving instance of an
-endpoint runs (variant, zone) and how it is doing (requests in flight, in rotation or not).
-`GET /_modelbay/v1/audit?since=<ISO 8601>&operation=<name>&failed=true&limit=<n>` answers the
-audit trail's recent calls, newest first (`modelbay audit`).
+`GET /_modelbay/v1/endpoints/<name>/instances?region=<region>` answers where each serving instance of an
+endpoint runs (variant, zone) and how it is doing (requests in flight, in rotation or not); without
+`region`, of the home region's endpoint (as with the next route).
+`GET /_modelbay/v1/endpoints/<name>/async-backlog?region=<region>` answers how many InvokeEndpointAsync requests of the
+endpoint are queued or under way, in all and per serving instance (CloudWatch's ApproximateBacklogSize
+and ApproximateBacklogSizePerInstance, which autoscaling will read).
+`GET /_modelbay/v1/audit?since=<ISO 8601>&operation=<name>&region=<region>&failed=true&limit=<n>` answers
+the audit trail's recent calls (of every region), newest first (`modelbay audit`).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from modelbay.platform import Platform
+from modelbay.platform import Platform, Regions
 from modelbay.security.audit import AuditEvent, AuditTrail
 
 PREFIX = "/_modelbay/v1"
@@ -30,13 +34,27 @@ class BadQuery(ValueError):
     """A query parameter the route cannot read; the message says which."""
 
 
-def native_routes(platform: Platform, audit: AuditTrail) -> list[Route]:
+def native_routes(regions: Regions, audit: AuditTrail) -> list[Route]:
+    def region_of(request: Request) -> Platform | None:
+        """The platform of the request's `region` (the home region's without one); None if it is not open."""
+        region = request.query_params.get("region")
+        return regions.home if region is None else regions.find(region)
+
     async def endpoint_instances(request: Request) -> JSONResponse:
-        name = request.path_params["name"]
-        placement = platform.router.placement(name)
+        name, platform = request.path_params["name"], region_of(request)
+        placement = None if platform is None else platform.router.placement(name)
         if placement is None:
             return JSONResponse({"message": f"Endpoint {name} is not in service."}, status_code=404)
         return JSONResponse({"EndpointName": name, "Instances": [dataclasses.asdict(p) for p in placement]})
+
+    def async_backlog(request: Request) -> JSONResponse:  # plain: it reads the database in a worker thread
+        name, platform = request.path_params["name"], region_of(request)
+        if platform is None or platform.metadata.endpoints.get(name) is None:
+            return JSONResponse({"message": f"Endpoint {name} not found."}, status_code=404)
+        size = platform.metadata.async_invocations.backlog(name)
+        instances = len(platform.router.placement(name) or [])
+        return JSONResponse({"EndpointName": name, "ApproximateBacklogSize": size,
+                             "ApproximateBacklogSizePerInstance": size / instances if instances else float(size)})
 
     def audit_events(request: Request) -> JSONResponse:  # plain: it reads the database in a worker thread
         try:
@@ -44,16 +62,17 @@ def native_routes(platform: Platform, audit: AuditTrail) -> list[Route]:
         except BadQuery as error:
             return JSONResponse({"message": str(error)}, status_code=400)
         audit.flush(_FLUSH_TIMEOUT_S)
-        events = platform.metadata.audit.find(**query)
+        events = regions.home.metadata.audit.find(**query)
         return JSONResponse({"Events": [_audit_json(event) for event in events]})
 
     return [Route(f"{PREFIX}/endpoints/{{name}}/instances", endpoint_instances, methods=["GET"]),
+            Route(f"{PREFIX}/endpoints/{{name}}/async-backlog", async_backlog, methods=["GET"]),
             Route(f"{PREFIX}/audit", audit_events, methods=["GET"])]
 
 
 def _audit_query(params: QueryParams) -> dict[str, Any]:
     """AuditRepository.find's arguments from the query string; raise BadQuery."""
-    query: dict[str, Any] = {"operation": params.get("operation") or None,
+    query: dict[str, Any] = {"operation": params.get("operation") or None, "region": params.get("region") or None,
                              "failed": params.get("failed", "false").lower() == "true"}
     try:
         query["limit"] = int(params.get("limit", "100"))
@@ -72,4 +91,4 @@ def _audit_json(event: AuditEvent) -> dict[str, Any]:
     return {"EventTime": event.event_time.isoformat(), "RequestId": event.request_id, "Principal": event.principal,
             "Service": event.service, "Operation": event.operation, "Resources": list(event.resources),
             "Outcome": event.outcome, "StatusCode": event.status_code, "SourceIp": event.source_ip,
-            "ErrorMessage": event.error_message}
+            "ErrorMessage": event.error_message, "Region": event.region}

@@ -25,8 +25,8 @@ from starlette.responses import JSONResponse, Response
 
 from modelbay.api.codec_selector import CodecSelector, UnknownService
 from modelbay.api.protocol import Call, Codec
-from modelbay.errors import AwsError, InternalFailure, NotImplementedYet, UnknownOperation
-from modelbay.platform import Platform
+from modelbay.errors import AwsError, InternalFailure, InvalidSignature, NotImplementedYet, UnknownOperation
+from modelbay.platform import Platform, Regions, UnknownRegion
 from modelbay.security.audit import SUCCESS, AuditEvent, AuditTrail
 from modelbay.security.policy import Authorizer
 from modelbay.security.principal import Principal
@@ -36,6 +36,8 @@ from modelbay.services.base import Context, Handler, Reply, is_data_event
 log = logging.getLogger(__name__)
 
 _RESOURCE_MEMBERS = ("Bucket", "Key")
+# APIs that are one for every region (S3's buckets each record theirs): their calls go to the home region's platform
+GLOBAL_SERVICES = frozenset({"iam", "sts", "s3"})
 # 4xx a client working as documented does not expect: it called an API or operation modelbay does not serve
 _UNEXPECTED_CLIENT_ERRORS = frozenset({UnknownOperation.code, UnknownService.code})
 
@@ -43,9 +45,9 @@ _UNEXPECTED_CLIENT_ERRORS = frozenset({UnknownOperation.code, UnknownService.cod
 class Pipeline:
     """Handles one HTTP request of any API we serve."""
 
-    def __init__(self, platform: Platform, codecs: CodecSelector, operations: Mapping[str, Mapping[str, Handler]],
+    def __init__(self, regions: Regions, codecs: CodecSelector, operations: Mapping[str, Mapping[str, Handler]],
                  authorizer: Authorizer, audit: AuditTrail) -> None:
-        self.platform = platform
+        self.regions = regions
         self.codecs = codecs
         self.operations = operations
         self.authorizer = authorizer
@@ -82,8 +84,8 @@ class Pipeline:
         handler = self.operations[service].get(name)
         if handler is None:
             raise NotImplementedYet(f"{codec.service.service_id} operation {name} is not implemented by modelbay yet.")
-        region = credential.region if credential and credential.region else self.platform.settings.region
-        ctx = Context(self.platform, request_id, region, principal)
+        region = self._region(credential)
+        ctx = Context(await self._platform(service, region), request_id, region, principal)
         if inspect.iscoroutinefunction(handler):
             result = await handler(ctx, call.params)
         else:
@@ -92,9 +94,26 @@ class Pipeline:
             return codec.respond(call.operation, result.output, result.status, request_id)
         return codec.respond(call.operation, result, None, request_id)
 
+    def _region(self, credential: Credential | None) -> str:
+        """The region of the signature's credential scope; the home region's for an unsigned call."""
+        return credential.region if credential and credential.region else self.regions.home.settings.region
+
+    async def _platform(self, service: str, region: str) -> Platform:
+        """The platform that serves `service` in `region` (opening the region, in a worker thread, on its first
+        call); raise InvalidSignature for a region AWS does not have, as AWS refuses such a credential scope."""
+        if service in GLOBAL_SERVICES:
+            return self.regions.home
+        found = self.regions.find(region)
+        if found is not None:
+            return found
+        try:
+            return await anyio.to_thread.run_sync(self.regions.get, region)
+        except UnknownRegion:
+            raise InvalidSignature(f"Credential should be scoped to a valid region, not '{region}'.") from None
+
     def _authenticate(self, credential: Credential | None) -> Principal:
         """Who signed (verification of the signature itself comes with the security work)."""
-        account = self.platform.settings.account_id
+        account = self.regions.home.settings.account_id
         return Principal(credential.access_key_id if credential else None, account)
 
     def _record(self, request: Request, request_id: str, codec: Codec | None, operation: str, call: Call | None,
@@ -111,6 +130,7 @@ class Pipeline:
             status_code=status,
             source_ip=request.client.host if request.client else None,
             error_message=None if failure is None else failure.message,
+            region=self._region(credential),
         ))
 
 

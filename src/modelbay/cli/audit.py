@@ -12,7 +12,7 @@ from rich.markup import escape
 from modelbay.cli.native import native_get
 from modelbay.cli.output import local_time, output
 
-_COLUMNS = ["Time", "Operation", "Status", "Outcome", "Error message", "Resource", "Service", "Principal"]
+_COLUMNS = ["Time", "Operation", "Status", "Outcome", "Error message", "Resource", "Region", "Service", "Principal"]
 _DURATION = re.compile(r"(?P<amount>[0-9]+)(?P<unit>[smhd])")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
@@ -38,9 +38,10 @@ def audit(
     most: int = typer.Option(100, "--max", min=1, max=1000, help="At most this many calls, newest first."),
 ) -> None:
     """List the server's recent API calls, newest first: time, operation, status, outcome, error message, resource,
-    service and principal."""
+    region, service and principal (with --region, only the calls made in that region)."""
     query = {"failed": str(failed).lower(), "limit": str(most)}
     query |= {"operation": operation} if operation else {}
+    query |= {"region": ctx.obj["region"]} if ctx.obj["region"] else {}
     query |= {"since": since_time(since).isoformat()} if since else {}
     events: list[dict[str, Any]] = native_get(ctx.obj["url"], "/audit", query)["Events"]
     out = output(ctx)
@@ -51,5 +52,6 @@ def _row(event: dict[str, Any]) -> dict[str, str]:
     return {"Time": local_time(datetime.fromisoformat(event["EventTime"])),
             "Operation": escape(event["Operation"] or "-"), "Status": str(event["StatusCode"]),
             "Outcome": escape(event["Outcome"]), "Error message": escape(event["ErrorMessage"] or ""),
-            "Resource": escape(", ".join(event["Resources"])), "Service": escape(event["Service"]),
+            "Resource": escape(", ".join(event["Resources"])), "Region": escape(event["Region"] or ""),
+            "Service": escape(event["Service"]),
             "Principal": escape(event["Principal"])}

@@ -43,10 +43,15 @@ def list_endpoints(
 
 @app.command()
 def describe(ctx: typer.Context, name: str) -> None:
-    """Show an endpoint: status, failure reason, each variant's weights, instances, images and status, and where
-    each serving instance runs."""
-    endpoint = _described(aws_client(ctx, "sagemaker"), name)
-    endpoint["Instances"] = _instances(ctx.obj["url"], name)
+    """Show an endpoint: status, failure reason, each variant's weights, instances, images and status, where
+    each serving instance runs, and for an asynchronous endpoint its backlog of queued requests."""
+    sagemaker = aws_client(ctx, "sagemaker")
+    endpoint = _described(sagemaker, name)
+    where = {"region": sagemaker.meta.region_name}  # the region the AWS call went to
+    endpoint["Instances"] = _instances(ctx.obj["url"], name, where)
+    if "AsyncInferenceConfig" in endpoint:
+        endpoint["AsyncBacklog"] = native_get(ctx.obj["url"], f"/endpoints/{name}/async-backlog", where,
+                                              missing_ok=True)
     output(ctx).result(endpoint, _description(endpoint))
 
 
@@ -95,9 +100,9 @@ def _described(sagemaker: Any, name: str) -> dict[str, Any]:
     return resource(sagemaker.describe_endpoint(EndpointName=name))
 
 
-def _instances(url: str | None, name: str) -> list[dict[str, Any]]:
+def _instances(url: str | None, name: str, where: dict[str, str]) -> list[dict[str, Any]]:
     """Where each serving instance of the endpoint runs, from the server's own API; none when it is not in service."""
-    answer = native_get(url, f"/endpoints/{name}/instances", missing_ok=True)
+    answer = native_get(url, f"/endpoints/{name}/instances", where, missing_ok=True)
     instances: list[dict[str, Any]] = [] if answer is None else answer["Instances"]
     return instances
 
@@ -120,7 +125,8 @@ def _description(endpoint: dict[str, Any]) -> Group:
                          "Failure reason": escape(endpoint.get("FailureReason", "")),
                          "Endpoint config": endpoint["EndpointConfigName"],
                          "Created": local_time(endpoint["CreationTime"]),
-                         "Last modified": local_time(endpoint["LastModifiedTime"])})
+                         "Last modified": local_time(endpoint["LastModifiedTime"]),
+                         "Async backlog": _backlog(endpoint.get("AsyncBacklog"))})
     variants = titled_table("Production variants", "Variant", "Weight (current/desired)",
                             "Instances (current/desired)", "Status", "Images")
     for variant in endpoint.get("ProductionVariants", []):
@@ -128,6 +134,14 @@ def _description(endpoint: dict[str, Any]) -> Group:
     if not endpoint["Instances"]:
         return Group(facts, Text(), variants)
     return Group(facts, Text(), variants, Text(), _instances_table(endpoint["Instances"]))
+
+
+def _backlog(backlog: dict[str, Any] | None) -> str | None:
+    """`3 requests (1.5 per instance)`: InvokeEndpointAsync's requests queued or under way."""
+    if backlog is None:
+        return None
+    return (f"{backlog['ApproximateBacklogSize']} requests "
+            f"({backlog['ApproximateBacklogSizePerInstance']:g} per instance)")
 
 
 def _instances_table(instances: list[dict[str, Any]]) -> Table:

@@ -26,11 +26,6 @@ def stream_name(job_name: str, instance: Instance) -> str:
     return f"{job_name}/{instance.labels['host']}-{int(instance.started_at.timestamp())}"
 
 
-def ship_new_lines(logs: LogStore, job_name: str, instance: Instance, offset_file: Path) -> None:
-    """Append the training instance's log lines not shipped yet to its stream; remember how far it got."""
-    ship_log(logs, LOG_GROUP, stream_name(job_name, instance), instance, offset_file)
-
-
 def ship_log(logs: LogStore, group: str, stream: str, instance: Instance, offset_file: Path) -> None:
     """Append the instance's log lines not shipped yet to `stream` of `group`; remember in `offset_file`
     how far it got (training and transform instances alike)."""

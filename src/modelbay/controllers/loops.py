@@ -13,6 +13,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Protocol
 
+from modelbay.controllers.async_invocations.controller import AsyncInvocationWorker
 from modelbay.controllers.endpoints.controller import EndpointController
 from modelbay.controllers.images import Images
 from modelbay.controllers.processing_jobs.controller import ProcessingController
@@ -62,6 +63,8 @@ async def controllers(platform: Platform) -> AsyncIterator[None]:
         (ProcessingController(platform, runtime, images, stop_grace_s=platform.settings.stop_grace_s), 0.2)]
     stopping = asyncio.Event()
     tasks = [asyncio.create_task(run_until(controller, every_s, stopping)) for controller, every_s in loops]
+    await asyncio.to_thread(platform.metadata.async_invocations.release_in_progress)  # claimed by a server now gone
+    tasks.append(asyncio.create_task(AsyncInvocationWorker(platform).run_until(stopping)))
     try:
         yield
     finally:

@@ -5,16 +5,20 @@ worker thread) and reads nothing from the database; what serves an endpoint is t
 table, which the EndpointController publishes once the endpoint is InService.
 InvokeEndpointWithResponseStream is the same call with the answer sent on as the model gives it,
 each piece a PayloadPart event; an answer that breaks off ends the stream with ModelStreamError.
+InvokeEndpointAsync queues the request (store.metadata.async_invocations) and answers at once with
+where the answer will be; the async-invocations worker (controllers/async_invocations) invokes the
+model and writes the answer there, as SageMaker does.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from modelbay.errors import AwsError, NotImplementedYet, ServiceUnavailable, ValidationError
+from modelbay.errors import AwsError, ServiceUnavailable, ValidationError
 from modelbay.lengths import fit
-from modelbay.services.base import Context, Handler, data_event
+from modelbay.services.base import Context, Handler, data_event, present
 from modelbay.serving.router import (
     EndpointNotReady,
     EndpointNotRouted,
@@ -26,8 +30,15 @@ from modelbay.serving.router import (
     StreamedInvocation,
     VariantNotFound,
 )
+from modelbay.statuses import EndpointStatus
+from modelbay.store.metadata import AsyncRequest, Endpoint
+from modelbay.store.objects.uris import S3Location, parse_uri
 
 MAX_MESSAGE_CHARS = 2048  # an error's Message, and ModelError's OriginalMessage, in sagemaker-runtime's model
+DEFAULT_REQUEST_TTL_S = 6 * 60 * 60  # how long an async request may wait in the queue (RequestTTLSeconds)
+DEFAULT_INVOCATION_TIMEOUT_S = 15 * 60  # how long the model may take on an async request (InvocationTimeoutSeconds)
+# SageMaker queues requests for an endpoint that serves, also while it is being updated.
+_QUEUEING_STATUSES = frozenset({EndpointStatus.IN_SERVICE, EndpointStatus.UPDATING, EndpointStatus.SYSTEM_UPDATING})
 
 
 class ModelError(AwsError):
@@ -132,15 +143,66 @@ def _model_error(ctx: Context, endpoint: str, failure: ModelFailure) -> ModelErr
                       LogStreamArn=f"arn:aws:logs:{region}:{account}:log-group:{group}")
 
 
-def _not_available(operation: str, hint: str) -> Handler:
-    def refuse(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
-        raise NotImplementedYet(f"{operation} is not available in modelbay yet; {hint}")
-    return refuse
+def invoke_endpoint_async(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
+    """Queue the request for the endpoint's async-invocations worker and answer (202) where its answer, or its
+    failure, will be written. A plain handler, not a data event: it writes the queue, so the audit trail records
+    it too (CloudTrail would only when asked)."""
+    name = params["EndpointName"]
+    output = _async_output_config(ctx, _queueing_endpoint(ctx, name))
+    input_location, body = _async_input(params)
+    inference_id = params.get("InferenceId") or str(uuid.uuid4())
+    extension = f"{params['S3OutputPathExtension'].strip('/')}/" if "S3OutputPathExtension" in params else ""
+    output_location = f"{output['S3OutputPath'].rstrip('/')}/{extension}{params.get('Filename', inference_id + '.out')}"
+    failure_location = (f"{output['S3FailurePath'].rstrip('/')}/{extension}{inference_id}-error.out"
+                        if "S3FailurePath" in output else None)
+    ctx.metadata.async_invocations.enqueue(AsyncRequest(
+        endpoint_name=name, endpoint_arn=ctx.arn("sagemaker", f"endpoint/{name.lower()}"), inference_id=inference_id,
+        input_location=input_location, body=body, output_location=output_location, failure_location=failure_location,
+        content_type=params.get("ContentType"), accept=params.get("Accept"),
+        custom_attributes=params.get("CustomAttributes"),
+        invocation_timeout_s=params.get("InvocationTimeoutSeconds", DEFAULT_INVOCATION_TIMEOUT_S)),
+        ttl_s=params.get("RequestTTLSeconds", DEFAULT_REQUEST_TTL_S))
+    return {"InferenceId": inference_id, "OutputLocation": output_location} | present(FailureLocation=failure_location)
+
+
+def _queueing_endpoint(ctx: Context, name: str) -> Endpoint:
+    """The endpoint, if it serves (SageMaker answers for one that does not as for one that does not exist)."""
+    endpoint = ctx.metadata.endpoints.get(name)
+    if endpoint is None or endpoint.status not in _QUEUEING_STATUSES:
+        raise ValidationError(f"Endpoint {name} of account {ctx.principal.account_id} not found.")
+    return endpoint
+
+
+def _async_output_config(ctx: Context, endpoint: Endpoint) -> dict[str, Any]:
+    config = endpoint.spec.config.get("AsyncInferenceConfig")
+    if config is None:
+        raise ValidationError(f"Endpoint {endpoint.name} of account {ctx.principal.account_id} is not an "
+                              "asynchronous inference endpoint: its endpoint config has no AsyncInferenceConfig. "
+                              "Call InvokeEndpoint.")
+    output: dict[str, Any] = config["OutputConfig"]
+    return output
+
+
+def _async_input(params: dict[str, Any]) -> tuple[str | None, bytes | None]:
+    """The request's InputLocation (an S3 URI) or its inline Body: exactly one of them."""
+    location, body = params.get("InputLocation"), params.get("Body") or None
+    if (location is None) == (body is None):
+        raise ValidationError("Provide exactly one of InputLocation and Body.")
+    if location is not None and not _is_s3_object(location):
+        raise ValidationError(f"InputLocation must be the S3 URI of an object (s3://bucket/key), not {location!r}.")
+    return location, body
+
+
+def _is_s3_object(uri: str) -> bool:
+    try:
+        location = parse_uri(uri)
+    except ValueError:
+        return False
+    return isinstance(location, S3Location) and bool(location.key)
 
 
 OPERATIONS: dict[str, Handler] = {
     "InvokeEndpoint": invoke_endpoint,
     "InvokeEndpointWithResponseStream": invoke_endpoint_with_response_stream,
-    "InvokeEndpointAsync": _not_available(
-        "InvokeEndpointAsync", "call InvokeEndpoint (the answer comes back in the response)."),
+    "InvokeEndpointAsync": invoke_endpoint_async,
 }

@@ -284,15 +284,17 @@ class Router:
 
     async def invoke(self, endpoint: str, body: bytes, content_type: str | None, accept: str | None,
                      custom_attributes: str | None, target_variant: str | None,
-                     inference_id: str | None) -> Invocation:
-        """Call the endpoint's model. Raise EndpointNotRouted, EndpointNotReady, VariantNotFound,
-        NoVariantWeighted, InstancesUnreachable and ModelFailure."""
+                     inference_id: str | None, timeout_s: float | None = None) -> Invocation:
+        """Call the endpoint's model, waiting `timeout_s` for its answer (default: the router's). Raise
+        EndpointNotRouted, EndpointNotReady, VariantNotFound, NoVariantWeighted, InstancesUnreachable and
+        ModelFailure."""
         variant = (await self._table(endpoint)).pick(target_variant)
         self._loop = self._loop or asyncio.get_running_loop()
         self._in_flight[endpoint] = self._in_flight.get(endpoint, 0) + 1
         try:
             answer = await self._call_variant(endpoint, variant, Request(body, content_type, accept,
-                                                                         custom_attributes, inference_id))
+                                                                         custom_attributes, inference_id,
+                                                                         timeout_s=timeout_s))
         finally:
             self._in_flight[endpoint] -= 1
         whole = cast(Answer, answer)
@@ -357,7 +359,7 @@ class Router:
     async def _call_instance(self, instance: _Instance, request: Request) -> Answer | StreamedAnswer:
         instance.outstanding += 1
         try:
-            answer = await _call_containers(instance.upstreams, request, self.timeout_s)
+            answer = await _call_containers(instance.upstreams, request, request.timeout_s or self.timeout_s)
         except BaseException as raised:
             if isinstance(raised, ModelFailure) and raised.status:  # the model answered, if with an error
                 instance.answered_at = time.monotonic()
@@ -415,6 +417,7 @@ class Request:
     custom_attributes: str | None
     inference_id: str | None
     is_streamed: bool = False  # the last container's answer is read as it comes
+    timeout_s: float | None = None  # how long the model may take, if not the router's timeout_s (async inference)
 
 
 class NotDelivered(RoutingError):

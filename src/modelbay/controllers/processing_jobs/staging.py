@@ -14,6 +14,7 @@ import shutil
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from modelbay.controllers.host_jobs import host_names
 from modelbay.controllers.staging import download, input_sources
 from modelbay.controllers.uploads import put_stream
 from modelbay.store.metadata.processing_jobs import ProcessingJob, ProcessingOutput
@@ -21,11 +22,6 @@ from modelbay.store.objects.base import ObjectStore
 
 OPT_ML = PurePosixPath("/opt/ml")
 NETWORK_INTERFACE = "eth0"
-
-
-def host_names(count: int) -> list[str]:
-    """algo-1 … algo-<count>."""
-    return [f"algo-{n}" for n in range(1, count + 1)]
 
 
 def inside(opt_ml: Path, local_path: str) -> Path:

@@ -1,36 +1,27 @@
 """TrainingController: runs each InProgress training job's instances and moves the job through its statuses.
 
-Desired state is the job in the metadata store; what runs is found through the runtime by the
-labels {"training-job": <job>, "host": "algo-<n>"}, so a restarted server picks up where it left
-off. A pass never waits for a program: it stages and starts instances, ships new log lines,
-stops what must stop, and once every instance has ended uploads the outputs and ends the job.
+The shared passes are HostJobController's (host_jobs.py): instances labelled {"training-job": <job>,
+"host": "algo-<n>"}, started once prepared, stopped when due, ended together. What is training's own:
+the channels and source dir staged on each host, torch.distributed's rendezvous, the SecondaryStatus
+transitions, and at the end algo-1's model and output data uploaded and the final metrics read from the logs.
 """
 
 from __future__ import annotations
 
-import logging
-from concurrent.futures import Future
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from modelbay.controllers.background import Wakeable, in_background
-from modelbay.controllers.host_failures import failure_reason, has_failed
-from modelbay.controllers.images import ImageProgram, Images, UnknownImage, explain_failure
+from modelbay.controllers.host_jobs import HostJobController, host_names
+from modelbay.controllers.images import ImageProgram, Images
 from modelbay.controllers.instance_env import free_port, host_env
-from modelbay.controllers.instance_logs import final_metrics, log_tail, ship_new_lines
-from modelbay.controllers.reasons import fit_reason
-from modelbay.controllers.staging import StagingError
+from modelbay.controllers.instance_logs import LOG_GROUP, final_metrics, log_tail
+from modelbay.controllers.model_hosts import Launch
 from modelbay.controllers.training_jobs.artifacts import artifact_uri, upload_directory
-from modelbay.controllers.training_jobs.staging import host_names, stage_host
+from modelbay.controllers.training_jobs.staging import stage_host
 from modelbay.instance_types import instance_type
 from modelbay.platform import Platform
 from modelbay.runtime.base import Instance, InstanceSpec, InstanceStatus, Runtime
-from modelbay.runtime.environments import EnvironmentBuildError
 from modelbay.statuses import SecondaryStatus, TrainingJobStatus
-from modelbay.store.metadata.training_jobs import LIFECYCLE, TrainingJob
-
-log = logging.getLogger(__name__)
+from modelbay.store.metadata.training_jobs import TrainingJob, TrainingJobRepository
 
 STOPPED_MESSAGE = "Training job stopped"
 # The secondary statuses of a job being prepared, before its instances start.
@@ -38,82 +29,38 @@ _PREPARING = frozenset({SecondaryStatus.STARTING, SecondaryStatus.DOWNLOADING})
 LOST_REASON = "The training process ended without a recorded exit (the machine may have restarted)"
 
 
-class TrainingController(Wakeable):
+class TrainingController(HostJobController[TrainingJob]):
     """Keeps each InProgress or Stopping training job's instances in step with the job.
 
     `images` turns a TrainingImage into what an instance runs; `stop_grace_s` is the time between
     SIGTERM and SIGKILL when a job is stopped.
     """
 
+    label, kind, program, role = "training-job", "training job", "the training process", "train"
+    log_group, folder, lost_reason = LOG_GROUP, "training", LOST_REASON
+    jobs: TrainingJobRepository
+
     def __init__(self, platform: Platform, runtime: Runtime, images: Images,
                  stop_grace_s: float = 120.0) -> None:
-        self.platform, self.runtime, self.images, self.stop_grace_s = platform, runtime, images, stop_grace_s
-        self.jobs = platform.metadata.training_jobs
-        self.root = platform.settings.data_dir / "training"
-        self._stopping: set[str] = set()  # instances sent SIGTERM by this controller
-        self._preparing: dict[str, Future[list[tuple[InstanceSpec, dict[str, str]]]]] = {}
-        super().__init__()
-
-    def names(self) -> list[str]:
-        """Names of the jobs a pass has work for (InProgress or Stopping), oldest first."""
-        return self.jobs.names_to_reconcile()
-
-    def reconcile(self, name: str) -> None:
-        """One idempotent pass over job `name`."""
-        job = self.jobs.get(name)
-        if job is None or job.status in LIFECYCLE.ended:
-            return
-        found = self.runtime.list({"training-job": name})
-        if not found:
-            self._launch(job)
-            return
-        for instance in found:
-            ship_new_lines(self.platform.logs, name, instance, self._dir(name) / f"{instance.labels['host']}.offset")
-        if any(i.is_alive for i in found):
-            self._stop_if_due(job, found)
-            return
-        self._finish(job, found)
+        super().__init__(platform, runtime, images, platform.metadata.training_jobs, stop_grace_s)
 
     # -- launching ----------------------------------------------------------------------
 
-    def _launch(self, job: TrainingJob) -> None:
-        """Prepare the job in the background (image, data), then start one instance per host."""
-        if job.stop_requested:
-            self._preparing.pop(job.name, None)  # a preparation still running ends unheard
-            self.jobs.advance(job.name, TrainingJobStatus.STOPPED, secondary=SecondaryStatus.STOPPED,
-                              message=STOPPED_MESSAGE)
-            return
-        if job.secondary_status not in _PREPARING:  # it ran, and the runtime forgot it
-            self._fail(job, LOST_REASON)
-            return
-        preparing = self._preparing.get(job.name)
-        if preparing is None:
-            try:
-                program = self.images.resolve(job.spec.training_image)
-            except UnknownImage as err:
-                self._fail(job, str(err))
-                return
-            self._preparing[job.name] = in_background(lambda: self._prepare(job, program))
-            self._preparing[job.name].add_done_callback(self.wake)
-            return
-        if not preparing.done():
-            return
-        del self._preparing[job.name]
-        try:
-            launches = preparing.result()
-        except (StagingError, EnvironmentBuildError) as err:
-            self._fail(job, str(err))
-            return
-        except Exception as err:  # a bug or a broken machine: the job says so rather than retrying forever
-            log.exception("preparing training job %s failed", job.name)
-            self._fail(job, f"InternalServerError: preparing the job failed: {type(err).__name__}: {err}")
-            return
+    def _image(self, job: TrainingJob) -> str:
+        return job.spec.training_image
+
+    def _has_run(self, job: TrainingJob) -> bool:
+        return job.secondary_status not in _PREPARING
+
+    def _record_stop(self, job: TrainingJob) -> None:
+        self.jobs.advance(job.name, TrainingJobStatus.STOPPED, secondary=SecondaryStatus.STOPPED,
+                          message=STOPPED_MESSAGE)
+
+    def _record_start(self, job: TrainingJob) -> None:
         self.jobs.advance(job.name, TrainingJobStatus.IN_PROGRESS, secondary=SecondaryStatus.TRAINING,
                           message="Training image download completed. Training in progress.")
-        for spec, labels in launches:
-            self.runtime.start(spec, labels)
 
-    def _prepare(self, job: TrainingJob, program: ImageProgram) -> list[tuple[InstanceSpec, dict[str, str]]]:
+    def _prepare(self, job: TrainingJob, program: ImageProgram) -> Launch:
         """Ready the image, stage every host's /opt/ml and build its instance spec (runs off the reconcile thread)."""
         spec = job.spec
         self.images.ready(program, lambda message: self.jobs.advance(
@@ -130,30 +77,18 @@ class TrainingController(Wakeable):
             argv, program_env = self.images.command(program, self._dir(job.name) / f"{host}.env")
             host_env = env | _distribution_env(rank, len(hosts), master_port) | program_env | user_env
             launches.append((InstanceSpec(argv, self._dir(job.name) / host, kind, host_env),
-                             {"training-job": job.name, "host": host}))
+                             self._labels(job, host)))
         return launches
 
     def _job_env(self, job: TrainingJob) -> dict[str, str]:
         kind = instance_type(job.spec.instance_type)
         return host_env(kind) | {"TRAINING_JOB_NAME": job.name, "TRAINING_JOB_ARN": job.arn}
 
-    # -- while running --------------------------------------------------------------------
-
-    def _stop_if_due(self, job: TrainingJob, found: list[Instance]) -> None:
-        """Stop the instances on StopTrainingJob, past MaxRuntimeInSeconds, or when one host failed."""
-        started = min(i.started_at for i in found)
-        overdue = (datetime.now(UTC) - started).total_seconds() > job.spec.max_runtime_in_seconds
-        if job.stop_requested or overdue or any(has_failed(i) for i in found):
-            for instance in found:
-                if instance.is_alive and instance.id not in self._stopping:
-                    self.runtime.stop(instance.id, self.stop_grace_s)
-                    self._stopping.add(instance.id)
-
     # -- ending ---------------------------------------------------------------------------
 
     def _finish(self, job: TrainingJob, found: list[Instance]) -> None:
-        """Every instance has ended: upload outputs as the outcome allows, end the job, remove them."""
-        reason = None if job.stop_requested else _failure_reason(found)
+        """Every instance has ended: upload outputs as the outcome allows, end the job."""
+        reason = None if job.stop_requested else self._failure_reason(found)
         if reason is not None:
             self._fail(job, reason)
         elif job.stop_requested or any(i.status is InstanceStatus.STOPPED for i in found):
@@ -169,9 +104,6 @@ class TrainingController(Wakeable):
             self._upload(job, found)
             self.jobs.advance(job.name, TrainingJobStatus.COMPLETED, secondary=SecondaryStatus.COMPLETED,
                               message="Training job completed", **self._outputs(job, found))
-        for instance in found:
-            self.runtime.remove(instance.id)
-            self._stopping.discard(instance.id)
 
     def _upload(self, job: TrainingJob, found: list[Instance]) -> None:
         """algo-1's model dir as model.tar.gz and output/data as output.tar.gz."""
@@ -187,22 +119,13 @@ class TrainingController(Wakeable):
 
     def _fail(self, job: TrainingJob, reason: str) -> None:
         self.jobs.advance(job.name, TrainingJobStatus.FAILED, secondary=SecondaryStatus.FAILED,
-                          message="Training job failed",
-                          failure_reason=fit_reason(explain_failure(reason, [job.spec.training_image])))
+                          message="Training job failed", failure_reason=self._explained(job, reason))
 
-    def _dir(self, name: str) -> Path:
-        return self.root / name
-
-
-def _failure_reason(found: list[Instance]) -> str | None:
-    return failure_reason(found, "the training process", "the training job", LOST_REASON, _last_words)
-
-
-def _last_words(failed: Instance) -> str:
-    """What the program wrote to /opt/ml/output/failure, as SageMaker reads it, else its log's tail."""
-    failure_file = failed.opt_ml / "output/failure"
-    detail = failure_file.read_text().strip() if failure_file.is_file() else ""
-    return detail or log_tail(failed.log_path)
+    def _last_words(self, failed: Instance) -> str:
+        """What the program wrote to /opt/ml/output/failure, as SageMaker reads it, else its log's tail."""
+        failure_file = failed.opt_ml / "output/failure"
+        detail = failure_file.read_text().strip() if failure_file.is_file() else ""
+        return detail or log_tail(failed.log_path)
 
 
 def _distribution_env(rank: int, world_size: int, master_port: str) -> dict[str, str]:

@@ -15,17 +15,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from modelbay.controllers.host_jobs import host_names
 from modelbay.controllers.staging import StagingError, download, input_sources, unpack_archive
 from modelbay.runtime.sandbox import opt_ml_layout
 from modelbay.store.metadata.training_jobs import Channel, TrainingJobSpec
 from modelbay.store.objects.base import ObjectStore
 
 NETWORK_INTERFACE = "eth0"
-
-
-def host_names(count: int) -> list[str]:
-    """algo-1 … algo-<count>."""
-    return [f"algo-{n}" for n in range(1, count + 1)]
 
 
 def stage_host(objects: ObjectStore, spec: TrainingJobSpec, opt_ml: Path, host: str) -> None:

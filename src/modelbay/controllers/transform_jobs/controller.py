@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelbay.controllers.background import Wakeable, in_background
-from modelbay.controllers.images import Images, UnknownImage
+from modelbay.controllers.images import Images, UnknownImage, explain_failure
 from modelbay.controllers.instance_logs import log_tail, ship_log
 from modelbay.controllers.model_hosts import Launch, prepare_host
 from modelbay.controllers.reasons import fit_reason
@@ -56,6 +56,7 @@ DEFAULT_STARTUP_S = 600.0
 class _Run:
     """What this controller knows of one job's run beyond the store and the runtime."""
 
+    images: tuple[str, ...]  # each container's image, in call order
     preparing: Future[Launch] | None = None  # the hosts being staged, until they are started
     started_at: float = 0.0  # when the hosts were started (monotonic)
     ready: set[str] = field(default_factory=set)  # instances that have answered /ping
@@ -120,7 +121,7 @@ class TransformController(Wakeable):
         containers = model_containers(model.request)
         preparing = in_background(lambda: self._prepare(job, containers))
         preparing.add_done_callback(self.wake)
-        self._runs[job.name] = _Run(preparing=preparing)
+        self._runs[job.name] = _Run(tuple(container["Image"] for container in containers), preparing=preparing)
 
     def _advance(self, job: TransformJob, run: _Run, found: list[Instance]) -> None:
         if run.preparing is not None:
@@ -188,7 +189,7 @@ class TransformController(Wakeable):
                           else run.outcome or (TransformJobStatus.FAILED, None))
         del self._runs[job.name]
         shutil.rmtree(self.root / job.name, ignore_errors=True)
-        self._finish(job, status, reason)
+        self._finish(job, status, reason, run.images)
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -216,8 +217,11 @@ class TransformController(Wakeable):
             ship_log(self.platform.logs, LOG_GROUP, f"{name}/{instance.id}", instance,
                      offsets / f"{instance.id}.offset")
 
-    def _finish(self, job: TransformJob, status: TransformJobStatus, reason: str | None) -> None:
-        self.jobs.advance(job.name, status, failure_reason=None if reason is None else fit_reason(reason))
+    def _finish(self, job: TransformJob, status: TransformJobStatus, reason: str | None,
+                images: Sequence[str] = ()) -> None:
+        """End the job; a FailureReason is told of the model's images whose framework version was replaced."""
+        self.jobs.advance(job.name, status,
+                          failure_reason=None if reason is None else fit_reason(explain_failure(reason, images)))
 
 
 def _labels(job: str, host: int, container: int, port: int) -> dict[str, str]:

@@ -2,6 +2,12 @@
 
 A config lists up to 10 production variants, each a model on instances of one type (or
 serverless), with a weight that sets its share of the traffic. Configs never change.
+
+A config with AsyncInferenceConfig makes its endpoints asynchronous: InvokeEndpointAsync queues
+requests, and the answers go to OutputConfig.S3OutputPath (failures to S3FailurePath). Its
+NotificationConfig (SNS topics told of each result) is accepted and echoed, but modelbay has no
+SNS: nobody is notified, and clients poll the output locations (as the SageMaker SDK's
+AsyncInferenceResponse does).
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from modelbay.services.base import Context, Handler
 from modelbay.services.sagemaker.definitions import DefinitionKind
 from modelbay.services.sagemaker.models import get_model
 from modelbay.store.metadata import Definition
+from modelbay.store.objects.uris import S3Location, parse_uri
 
 ENDPOINT_CONFIG = DefinitionKind(noun="endpoint configuration", arn_kind="endpoint-config", member="EndpointConfig",
                                  plural="EndpointConfigs", repository=lambda store: store.endpoint_configs)
@@ -20,10 +27,9 @@ DEFAULT_VARIANT_WEIGHT = 1.0
 SERVERLESS_MEMORY_STEP_MB = 1024
 # The CreateEndpointConfig members that DescribeEndpointConfig gives back as they were sent.
 ECHOED_MEMBERS = ("ProductionVariants", "DataCaptureConfig", "KmsKeyId", "ExecutionRoleArn", "VpcConfig",
-                  "EnableNetworkIsolation", "MetricsConfig")
+                  "EnableNetworkIsolation", "MetricsConfig", "AsyncInferenceConfig")
 UNAVAILABLE_MEMBERS = {
-    "AsyncInferenceConfig": "asynchronous inference", "ShadowProductionVariants": "shadow variants",
-    "ExplainerConfig": "online explainability (SageMaker Clarify)"}
+    "ShadowProductionVariants": "shadow variants", "ExplainerConfig": "online explainability (SageMaker Clarify)"}
 
 
 def create_endpoint_config(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
@@ -35,6 +41,8 @@ def create_endpoint_config(ctx: Context, params: dict[str, Any]) -> dict[str, An
     _check_unique_names(variants)
     for variant in variants:
         check_variant(ctx, variant)
+    if "AsyncInferenceConfig" in params:
+        _check_async(params["AsyncInferenceConfig"], variants)
     request = {key: value for key, value in params.items() if key in ECHOED_MEMBERS} | {"ProductionVariants": variants}
     return ENDPOINT_CONFIG.create(ctx, params, request)
 
@@ -78,6 +86,26 @@ def _check_serverless(label: str, variant: dict[str, Any]) -> None:
                               f"5120 or 6144, not {serverless['MemorySizeInMB']}.")
     if serverless.get("ProvisionedConcurrency", 0) > serverless["MaxConcurrency"]:
         raise ValidationError(f"{label}: ServerlessConfig.ProvisionedConcurrency must not exceed MaxConcurrency.")
+
+
+def _check_async(config: dict[str, Any], variants: list[dict[str, Any]]) -> None:
+    """Answers go to S3 URIs; asynchronous endpoints run on instances (SageMaker has no serverless ones)."""
+    output = config["OutputConfig"]
+    if "S3OutputPath" not in output:
+        raise ValidationError("AsyncInferenceConfig.OutputConfig.S3OutputPath is required.")
+    for member in ("S3OutputPath", "S3FailurePath"):
+        if member in output and not _is_s3_uri(output[member]):
+            raise ValidationError(f"AsyncInferenceConfig.OutputConfig.{member} must be an S3 URI "
+                                  f"(s3://bucket/prefix), not {output[member]!r}.")
+    if any("ServerlessConfig" in variant for variant in variants):
+        raise ValidationError("AsyncInferenceConfig cannot be used with serverless production variants.")
+
+
+def _is_s3_uri(uri: str) -> bool:
+    try:
+        return isinstance(parse_uri(uri), S3Location)
+    except ValueError:
+        return False
 
 
 def get_endpoint_config(ctx: Context, name: str) -> Definition:

@@ -68,7 +68,8 @@ def describe_endpoint(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     variants = [_variant_summary(state, _config_variant(endpoint.spec, state.name)) for state in endpoint.variants]
     return _summary(endpoint) | {"EndpointConfigName": endpoint.config_name, "ProductionVariants": variants} | present(
         FailureReason=endpoint.failure_reason, LastDeploymentConfig=endpoint.deployment_config,
-        DataCaptureConfig=_capture_summary(endpoint.spec), PendingDeploymentSummary=_pending_summary(endpoint))
+        DataCaptureConfig=_capture_summary(endpoint.spec), PendingDeploymentSummary=_pending_summary(endpoint),
+        AsyncInferenceConfig=endpoint.spec.config.get("AsyncInferenceConfig"))
 
 
 def list_endpoints(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:

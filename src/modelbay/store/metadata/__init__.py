@@ -1,5 +1,6 @@
 """The metadata store: SQLAlchemy models over SQLite or PostgreSQL, migrated by Alembic."""
 
+from modelbay.store.metadata.async_invocations import AsyncInvocation, AsyncInvocationQueue, AsyncRequest
 from modelbay.store.metadata.audit import SUCCESS, AuditEvent, AuditRepository
 from modelbay.store.metadata.definitions import Definition, DefinitionRepository, EndpointConfig, Model
 from modelbay.store.metadata.endpoints import (
@@ -56,7 +57,8 @@ from modelbay.store.metadata.transform_jobs import (
     TransformJobSpec,
 )
 
-__all__ = ["SUCCESS", "AuditEvent", "AuditRepository", "Definition", "DefinitionRepository", "Endpoint",
+__all__ = ["SUCCESS", "AsyncInvocation", "AsyncInvocationQueue", "AsyncRequest",
+           "AuditEvent", "AuditRepository", "Definition", "DefinitionRepository", "Endpoint",
            "EndpointConfig", "EndpointNotFound", "EndpointRepository", "EndpointSpec", "Image",
            "ImageExists", "ImageId", "ImageRegistry", "ListFilter", "MetadataStore", "MetricDatum", "Model",
            "MonitoringSchedule", "MonitoringScheduleFilter", "MonitoringScheduleNotFound",

@@ -21,7 +21,7 @@ class AuditEvent:
     `event_time` must be timezone-aware (ValueError otherwise); `principal` is the caller's
     ARN (or "anonymous"); `service` the botocore service name (e.g. "sagemaker"); `outcome` is
     SUCCESS or the AWS error code the caller got, with `status_code` its HTTP status and
-    `error_message` the message it was told; `resources` the names or ARNs the call named.
+    `error_message` the message it was told; `resources` the names or ARNs the call named, in `region`.
     """
 
     event_time: datetime
@@ -34,6 +34,7 @@ class AuditEvent:
     resources: tuple[str, ...] = ()
     source_ip: str | None = None
     error_message: str | None = None
+    region: str | None = None
 
     def __post_init__(self) -> None:
         if self.event_time.tzinfo is None:
@@ -52,8 +53,8 @@ class AuditRepository:
             session.add_all(_row(event) for event in events)
 
     def find(self, since: datetime | None = None, until: datetime | None = None, principal: str | None = None,
-             service: str | None = None, operation: str | None = None, failed: bool = False,
-             limit: int = 100) -> list[AuditEvent]:
+             service: str | None = None, operation: str | None = None, region: str | None = None,
+             failed: bool = False, limit: int = 100) -> list[AuditEvent]:
         """Up to `limit` events newest first, with since <= event_time < until and the given fields equal;
         only the failed calls (an outcome other than SUCCESS) with `failed`.
 
@@ -65,7 +66,7 @@ class AuditRepository:
         if until is not None:
             query = query.where(AuditEventRow.event_time < until)
         for column, wanted in ((AuditEventRow.principal, principal), (AuditEventRow.service, service),
-                               (AuditEventRow.operation, operation)):
+                               (AuditEventRow.operation, operation), (AuditEventRow.region, region)):
             if wanted is not None:
                 query = query.where(column == wanted)
         if failed:
@@ -78,11 +79,11 @@ def _row(event: AuditEvent) -> AuditEventRow:
     return AuditEventRow(event_time=event.event_time, request_id=event.request_id, principal=event.principal,
                          service=event.service, operation=event.operation, resources=list(event.resources),
                          outcome=event.outcome, status_code=event.status_code, source_ip=event.source_ip,
-                         error_message=event.error_message)
+                         error_message=event.error_message, region=event.region)
 
 
 def _event(row: AuditEventRow) -> AuditEvent:
     return AuditEvent(event_time=row.event_time, request_id=row.request_id, principal=row.principal,
                       service=row.service, operation=row.operation, resources=tuple(row.resources),
                       outcome=row.outcome, status_code=row.status_code, source_ip=row.source_ip,
-                      error_message=row.error_message)
+                      error_message=row.error_message, region=row.region)

@@ -8,6 +8,7 @@ of failing when a read lock cannot be upgraded. PostgreSQL goes through psycopg 
 from __future__ import annotations
 
 import hashlib
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -18,15 +19,36 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 _WRITE_OPTION = "modelbay_write"  # execution option read by the SQLite BEGIN hook
 
 
-def create_metadata_engine(url: str) -> Engine:
-    """An Engine for `sqlite:///<file>` or `postgresql[+psycopg]://...`; raise ValueError otherwise."""
+def create_metadata_engine(url: str, schema: str | None = None) -> Engine:
+    """An Engine for `sqlite:///<file>` or `postgresql[+psycopg]://...` (its tables in `schema`, else in the
+    search path's first schema); raise ValueError otherwise."""
     parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.get_driver_name() == "pysqlite":
+    if parsed.get_backend_name() == "sqlite" and parsed.get_driver_name() == "pysqlite" and schema is None:
         return _sqlite_engine(parsed)
     if parsed.get_backend_name() == "postgresql" and parsed.drivername in ("postgresql", "postgresql+psycopg"):
-        return create_engine(parsed.set(drivername="postgresql+psycopg"), pool_pre_ping=True)
+        engine = create_engine(parsed.set(drivername="postgresql+psycopg"), pool_pre_ping=True)
+        if schema is not None:
+            event.listen(engine, "connect", partial(_use_schema, quoted(engine, schema)))
+        return engine
+    if schema is not None:
+        raise ValueError(f"a schema ({schema!r}) needs a PostgreSQL metadata store")
     raise ValueError(f"unsupported metadata store URL: {parsed.render_as_string(hide_password=True)!r} "
                      "(use sqlite:///<path> or postgresql://<user>@<host>/<database>)")
+
+
+def quoted(engine: Engine, schema: str) -> str:
+    """`schema` as an SQL identifier, quoted where it must be."""
+    return engine.dialect.identifier_preparer.quote_identifier(schema)
+
+
+def _use_schema(schema: str, dbapi_connection: Any, _record: Any) -> None:
+    """Every session of the pool looks up and creates tables in `schema` (which need not exist yet: the
+    migrations create it, see migrate.py)."""
+    autocommit = dbapi_connection.autocommit
+    dbapi_connection.autocommit = True  # so that the SET outlives the transaction it would otherwise start
+    with dbapi_connection.cursor() as cursor:
+        cursor.execute(f"SET SESSION search_path TO {schema}")
+    dbapi_connection.autocommit = autocommit
 
 
 def for_writing(engine: Engine) -> Engine:

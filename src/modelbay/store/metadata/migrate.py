@@ -14,7 +14,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine
 
-from modelbay.store.metadata.engine import for_writing, serialize
+from modelbay.store.metadata.engine import for_writing, quoted, serialize
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # Alembic's commands keep their context in module globals (alembic.context, alembic.op), so one
@@ -30,12 +30,15 @@ def alembic_config(connection: Connection) -> Config:
     return config
 
 
-def upgrade_to_head(engine: Engine) -> None:
-    """Apply the migrations the database lacks, in one transaction; a no-op when it is at head.
+def upgrade_to_head(engine: Engine, schema: str | None = None) -> None:
+    """Apply the migrations the database (or its PostgreSQL `schema`, created if need be) lacks, in one
+    transaction; a no-op when it is at head.
 
     Safe when several processes or threads open the same database at once: the upgrade holds
     a lock (SQLite's write lock, PostgreSQL's advisory lock), so the others wait, then find it done.
     """
     with _ALEMBIC_LOCK, for_writing(engine).begin() as connection:
         serialize(connection, "modelbay schema migrations")
+        if schema is not None:
+            connection.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {quoted(engine, schema)}")
         command.upgrade(alembic_config(connection), "head")

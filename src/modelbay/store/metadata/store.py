@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from modelbay.store.metadata.async_invocations import AsyncInvocationQueue
 from modelbay.store.metadata.audit import AuditRepository
 from modelbay.store.metadata.database import Database
 from modelbay.store.metadata.definitions import DefinitionRepository, EndpointConfig, EndpointConfigRow, Model, ModelRow
@@ -38,18 +39,20 @@ class MetadataStore:
         self.processing_jobs = ProcessingJobRepository(db, clock)
         self.roles = DefinitionRepository(db, RoleRow, Role, clock)
         self.monitoring_schedules = MonitoringScheduleRepository(db, clock)
+        self.async_invocations = AsyncInvocationQueue(db, clock)
 
     def close(self) -> None:
         """Close pooled connections (a later call reconnects; nothing else needs closing)."""
         self.db.dispose()
 
 
-def open_metadata_store(url: str, clock: Clock = utc_now) -> MetadataStore:
-    """Connect to `url` (sqlite:///<path> or postgresql://...) and migrate its schema to head.
+def open_metadata_store(url: str, clock: Clock = utc_now, schema: str | None = None) -> MetadataStore:
+    """Connect to `url` (sqlite:///<path> or postgresql://..., there with the tables in `schema` if given)
+    and migrate its tables to head.
 
     Raises ValueError for an unsupported URL and SQLAlchemy's errors when the database cannot
     be reached. Processes may open the same database concurrently.
     """
-    engine = create_metadata_engine(url)
-    upgrade_to_head(engine)
+    engine = create_metadata_engine(url, schema)
+    upgrade_to_head(engine, schema)
     return MetadataStore(Database(engine), clock)

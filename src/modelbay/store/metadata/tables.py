@@ -107,4 +107,5 @@ class AuditEventRow(Base):
     status_code: Mapped[int] = mapped_column(Integer)
     source_ip: Mapped[str | None] = mapped_column(Text)
     error_message: Mapped[str | None] = mapped_column(Text)
+    region: Mapped[str | None] = mapped_column(Text)
 

@@ -158,11 +158,40 @@ def test_create_endpoint_config_refusals(ctx: Context, variants: list[dict[str, 
 
 def test_unavailable_config_features_and_duplicates(ctx: Context) -> None:
     _config(ctx)
-    assert "asynchronous inference is not available" in str(_error(
+    assert "shadow variants is not available" in str(_error(
         ctx, "CreateEndpointConfig", EndpointConfigName="x", ProductionVariants=[_variant()],
-        AsyncInferenceConfig={"OutputConfig": {"S3OutputPath": "s3://b/o"}}))
+        ShadowProductionVariants=[_variant("shadow")]))
     assert str(_error(ctx, "CreateEndpointConfig", EndpointConfigName="c", ProductionVariants=[_variant()])) == (
         f'Cannot create already existing endpoint configuration "{PREFIX}:endpoint-config/c".')
+
+
+ASYNC_CONFIG = {"OutputConfig": {"S3OutputPath": "s3://b/out", "S3FailurePath": "s3://b/failed",
+                                  "NotificationConfig": {"SuccessTopic": "arn:aws:sns:eu-west-1:123456789012:t"}},
+                "ClientConfig": {"MaxConcurrentInvocationsPerInstance": 2}}
+
+
+def test_an_async_inference_config_is_echoed_by_both_describes(ctx: Context) -> None:
+    _model(ctx)
+    _call(ctx, "CreateEndpointConfig", EndpointConfigName="c", ProductionVariants=[_variant()],
+          AsyncInferenceConfig=ASYNC_CONFIG)
+    assert _call(ctx, "DescribeEndpointConfig", EndpointConfigName="c")["AsyncInferenceConfig"] == ASYNC_CONFIG
+    _call(ctx, "CreateEndpoint", EndpointName="e", EndpointConfigName="c")
+    assert _call(ctx, "DescribeEndpoint", EndpointName="e")["AsyncInferenceConfig"] == ASYNC_CONFIG
+
+
+@pytest.mark.parametrize(("output", "variant", "words"), [
+    ({"S3FailurePath": "s3://b/failed"}, _variant(), "S3OutputPath is required"),
+    ({"S3OutputPath": "https://b.example.com/out"}, _variant(), "S3OutputPath must be an S3 URI"),
+    ({"S3OutputPath": "s3://b/out", "S3FailurePath": "s3:///failed"}, _variant(), "S3FailurePath must be an S3 URI"),
+    ({"S3OutputPath": "s3://b/out"}, {"VariantName": "v", "ModelName": "m", "ServerlessConfig": {
+        "MemorySizeInMB": 1024, "MaxConcurrency": 1}}, "cannot be used with serverless"),
+])
+def test_async_inference_config_refusals(ctx: Context, output: dict[str, Any], variant: dict[str, Any],
+                                        words: str) -> None:
+    _model(ctx)
+    error = _error(ctx, "CreateEndpointConfig", EndpointConfigName="c", ProductionVariants=[variant],
+                   AsyncInferenceConfig={"OutputConfig": output})
+    assert (error.code, words in str(error)) == ("ValidationException", True), str(error)
 
 
 def test_create_endpoint_records_it_creating_with_a_copy_of_its_config(ctx: Context) -> None:

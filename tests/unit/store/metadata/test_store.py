@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -52,7 +53,7 @@ def _all_at_once(count: int, work: Callable[[int], T]) -> list[T]:
 
 
 def test_open_migrates_to_head_and_models_match_migrations(store: MetadataStore) -> None:
-    assert _revision(store) == _head(store) == "0008"
+    assert _revision(store) == _head(store) == "0010"
     with store.db.engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
 
@@ -191,3 +192,24 @@ def test_refusal_hides_the_password() -> None:
         create_metadata_engine("mysql://user:hunter2@host/db")
     assert "hunter2" not in str(info.value)
     assert make_url("mysql://user:hunter2@host/db").host in str(info.value)
+
+
+@pytest.mark.postgresql
+def test_stores_in_two_schemas_of_one_postgresql_database_are_apart(shared_postgres_url: str) -> None:
+    """What keeps regions apart on PostgreSQL (Settings.in_region): a schema each, created as they open."""
+    schemas = [f"modelbay_test_{uuid.uuid4().hex[:8]}" for _ in range(2)]
+    stores = [open_metadata_store(shared_postgres_url, schema=schema) for schema in schemas]
+    arn = "arn:aws:sagemaker:eu-west-3:000000000000:model/m"
+    try:
+        stores[0].tags.add(arn, [("k", "v")])
+        assert [stores[0].tags.list(arn).items, stores[1].tags.list(arn).items] == [[("k", "v")], []]
+    finally:
+        for store, schema in zip(stores, schemas, strict=True):
+            with store.db.write() as session:
+                session.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+            store.close()
+
+
+def test_a_schema_needs_postgresql(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="PostgreSQL"):
+        create_metadata_engine(f"sqlite:///{tmp_path / 'metadata.db'}", schema="modelbay_eu_west_3")

@@ -1,0 +1,1 @@
+"""Asynchronous inference: the worker (controller.py) that empties the queues InvokeEndpointAsync fills."""
