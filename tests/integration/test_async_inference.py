@@ -108,6 +108,10 @@ def test_requests_that_cannot_be_queued_are_refused_in_sagemakers_words(server: 
         runtime.invoke_endpoint_async, EndpointName=endpoint, InputLocation="s3://bucket-only")["Message"]
     described = sagemaker.describe_endpoint(EndpointName=endpoint)
     assert described["AsyncInferenceConfig"]["ClientConfig"] == {"MaxConcurrentInvocationsPerInstance": 2}
+    for invoke in (runtime.invoke_endpoint, runtime.invoke_endpoint_with_response_stream):  # only from its queue
+        assert bad_request(invoke, EndpointName=endpoint, Body=b"x")["Message"] == (
+            f"Endpoint {endpoint} of account 000000000000 is an asynchronous inference endpoint: "
+            "call InvokeEndpointAsync.")
 
 
 # The SDK's AsyncPredictor over the shared endpoint, as a user runs it: predict_async uploads the input to the default
@@ -121,7 +125,7 @@ SDK_CODE = """
     from sagemaker.predictor_async import AsyncPredictor
 
     predictor = AsyncPredictor(Predictor(sys.argv[1], sagemaker_session=sagemaker.Session()))
-    waiting = WaiterConfig(max_attempts=15, delay=1)  # a get_result's other waiter polls on: the process waits for it
+    waiting = WaiterConfig(max_attempts=8, delay=1)  # a get_result's other waiter polls on: the process waits for it
     answer = predictor.predict_async(data=b"sdk").get_result(waiting)
     try:
         predictor.predict_async(data=b"boom").get_result(waiting)

@@ -127,7 +127,7 @@ ASYNC_CODE = """
     predictor = model.deploy(initial_instance_count=1, instance_type="ml.m5.large", endpoint_name=name,
                              serializer=CSVSerializer(), deserializer=CSVDeserializer(),
                              async_inference_config=AsyncInferenceConfig())
-    waiting = WaiterConfig(max_attempts=15, delay=1)  # get_result's other waiter polls on: the process waits for it
+    waiting = WaiterConfig(max_attempts=8, delay=1)  # get_result's other waiter polls on: the process waits for it
     later = predictor.predict_async([[1, 2]]).get_result(waiting)
     now = predictor.predict([[3, 4]], waiter_config=waiting)
     predictor.delete_model()

@@ -52,7 +52,7 @@ class ModelError(AwsError):
 @data_event
 async def invoke_endpoint(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     """Call the endpoint's model through the router and return its answer as it gave it."""
-    name = params["EndpointName"]
+    name = _directly_invoked(ctx, params["EndpointName"])
     try:
         invocation = await ctx.platform.router.invoke(
             name, params["Body"], params.get("ContentType"), params.get("Accept"), params.get("CustomAttributes"),
@@ -74,7 +74,7 @@ class ModelStreamError(AwsError):
 @data_event
 async def invoke_endpoint_with_response_stream(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     """Call the endpoint's model through the router and pass its answer on as it comes."""
-    name = params["EndpointName"]
+    name = _directly_invoked(ctx, params["EndpointName"])
     try:
         invocation = await ctx.platform.router.invoke_stream(
             name, params["Body"], params.get("ContentType"), params.get("Accept"), params.get("CustomAttributes"),
@@ -107,6 +107,14 @@ class _PayloadParts:
 
     async def aclose(self) -> None:
         await self._invocation.aclose()
+
+
+def _directly_invoked(ctx: Context, endpoint: str) -> str:
+    """The endpoint, unless it is an asynchronous one, which SageMaker invokes only from its queue."""
+    if ctx.platform.router.is_queued(endpoint):
+        raise ValidationError(f"Endpoint {endpoint} of account {ctx.principal.account_id} is an asynchronous "
+                              "inference endpoint: call InvokeEndpointAsync.")
+    return endpoint
 
 
 def _client_error(ctx: Context, endpoint: str, error: RoutingError) -> AwsError:

@@ -185,8 +185,9 @@ class _Variant:
 class _Table:
     """One endpoint's published variants, ready for picking."""
 
-    def __init__(self, variants: tuple[_Variant, ...]) -> None:
+    def __init__(self, variants: tuple[_Variant, ...], queued: bool) -> None:
         self.variants = variants
+        self.queued = queued
         self.by_name = {variant.name: variant for variant in variants}
         self.cumulative = tuple(itertools.accumulate(variant.weight for variant in variants))
         self.total = self.cumulative[-1] if variants else 0.0
@@ -224,8 +225,9 @@ class Router:
         self._lock = threading.Lock()  # serializes writers; readers see a whole table or none
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    def publish(self, endpoint: str, variants: Sequence[VariantRoute]) -> None:
-        """Serve `endpoint` with these variants from now on (replacing its table atomically).
+    def publish(self, endpoint: str, variants: Sequence[VariantRoute], queued: bool = False) -> None:
+        """Serve `endpoint` with these variants from now on (replacing its table atomically); `queued`: its
+        invocations come from its queue only (an asynchronous endpoint, see `is_queued`).
         An instance already published keeps its count of requests in flight and, when taken out
         of rotation, stays out. Raise ValueError for a negative weight."""
         if any(variant.weight < 0 for variant in variants):
@@ -233,7 +235,7 @@ class Router:
         with self._lock:
             self._tables[endpoint] = _Table(tuple(
                 _Variant(variant.name, variant.weight, tuple(self._instance(b) for b in variant.backends))
-                for variant in variants))
+                for variant in variants), queued)
             self._expected -= {endpoint}
             self._forget_unused()
 
@@ -268,6 +270,11 @@ class Router:
         """Ids of the endpoint's published instances taken out of rotation after a failed call."""
         table = self._tables.get(endpoint)
         return frozenset(i.backend.instance_id for i in table.instances() if i.is_down) if table else frozenset()
+
+    def is_queued(self, endpoint: str) -> bool:
+        """Whether the endpoint takes its invocations from its queue only (InvokeEndpointAsync), not directly."""
+        table = self._tables.get(endpoint)
+        return table is not None and table.queued
 
     def placement(self, endpoint: str) -> list[Placement] | None:
         """The endpoint's published instances, variant by variant; None if it is not published."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 import pytest
@@ -219,6 +220,7 @@ async def test_publishing_from_another_thread_swaps_whole_tables(router: Router,
         while not stop.is_set():
             for table in tables:
                 router.publish("ep", table)
+                time.sleep(0.0001)  # as a controller does between passes: without it, the loop barely gets the GIL
 
     publisher = threading.Thread(target=keep_publishing)
     publisher.start()
@@ -306,3 +308,11 @@ async def test_closing_a_stream_early_frees_the_instance(router: Router, start: 
     assert (router.outstanding("ep"), router.in_flight("m")) == (0, 0)
     model.release.set()
     assert (await invoke(router)).body == b"first never read"  # on a new connection: the unfinished one closed
+
+
+async def test_an_endpoint_published_as_queued_says_so_until_published_otherwise(router: Router) -> None:
+    backend = Backend("i-1", "z", ("http://127.0.0.1:9",))
+    router.publish("ep", [VariantRoute("A", 1, (backend,))], queued=True)
+    assert router.is_queued("ep") and not router.is_queued("other")
+    router.publish("ep", [VariantRoute("A", 1, (backend,))])
+    assert not router.is_queued("ep")

@@ -76,7 +76,7 @@ class AsyncInvocationWorker:
         for name in await asyncio.to_thread(self._queue.endpoints_with_queued):
             running = self._running.setdefault(name, set())
             for invocation in await asyncio.to_thread(self._claim, name, len(running)):
-                task = asyncio.create_task(self._invoke(invocation))
+                task = asyncio.create_task(self.handle(invocation))
                 running.add(task)
                 task.add_done_callback(self._ended(running))
 
@@ -100,7 +100,9 @@ class AsyncInvocationWorker:
                                                           DEFAULT_CONCURRENCY_PER_INSTANCE)
         return self._queue.claim(name, len(instances) * per_instance - running)
 
-    async def _invoke(self, invocation: AsyncInvocation) -> None:
+    async def handle(self, invocation: AsyncInvocation) -> None:
+        """Invoke one claimed request and write its outcome, or put it back in the queue if its endpoint stopped
+        serving since the claim."""
         try:
             outcome = await self._outcome(invocation)
         except (EndpointNotRouted, EndpointNotReady):  # it stopped serving since the claim: back in the queue

@@ -130,7 +130,7 @@ class EndpointController(Wakeable):
             self.router.withdraw(endpoint.name)
             self.endpoints.advance(endpoint.name, EndpointStatus.FAILED, failure_reason=fit_reason(fleet.failure))
             return
-        self._publish(endpoint.name, plan, fleet)
+        self._publish(endpoint, plan, fleet)
         complete = all(len(fleet.ready[v.name]) >= v.count for v in plan)
         in_service = complete or endpoint.status == EndpointStatus.IN_SERVICE
         status = EndpointStatus.IN_SERVICE if in_service else endpoint.status
@@ -148,11 +148,11 @@ class EndpointController(Wakeable):
                                    update=UpdateOutcome.ROLLED_BACK)
             return
         if all(len(pending.ready[v.name]) >= v.count for v in pending_plan):
-            self._publish(endpoint.name, pending_plan, pending)
+            self._publish(endpoint, pending_plan, pending)
             finished = self.endpoints.advance(endpoint.name, EndpointStatus.IN_SERVICE, update=UpdateOutcome.DEPLOYED)
             self._record(finished, pending_plan, pending, EndpointStatus.IN_SERVICE, finished.variants)
             return
-        self._publish(endpoint.name, current_plan, current)  # the old fleet serves until the switch
+        self._publish(endpoint, current_plan, current)  # the old fleet serves until the switch
         self._record(endpoint, current_plan, current, EndpointStatus.UPDATING, endpoint.variants)
 
     def _delete(self, endpoint: Endpoint, slots: dict[SlotKey, Slot]) -> None:
@@ -260,9 +260,10 @@ class EndpointController(Wakeable):
 
     # -- routes and records ---------------------------------------------------------------
 
-    def _publish(self, endpoint: str, plan: Sequence[VariantPlan], fleet: FleetState) -> None:
-        self.router.publish(endpoint, [VariantRoute(v.name, v.weight, tuple(
-            Backend(s.instance_id, s.zone, s.urls) for s in fleet.ready[v.name])) for v in plan])
+    def _publish(self, endpoint: Endpoint, plan: Sequence[VariantPlan], fleet: FleetState) -> None:
+        self.router.publish(endpoint.name, [VariantRoute(v.name, v.weight, tuple(
+            Backend(s.instance_id, s.zone, s.urls) for s in fleet.ready[v.name])) for v in plan],
+            queued="AsyncInferenceConfig" in endpoint.spec.config)
 
     def _record(self, endpoint: Endpoint, plan: Sequence[VariantPlan], fleet: FleetState, status: EndpointStatus,
                 variants: Sequence[VariantState]) -> None:
