@@ -28,7 +28,7 @@ from modelbay.store.objects.uris import S3Location, parse_uri
 
 log = logging.getLogger(__name__)
 
-POLL_S = 0.2  # how often the queues are looked at (sooner when an invocation ends)
+POLL_S = 0.2  # how often the queues are looked at (sooner when a request is enqueued here or an invocation ends)
 # SageMaker "chooses an optimal value" when ClientConfig.MaxConcurrentInvocationsPerInstance is not given.
 DEFAULT_CONCURRENCY_PER_INSTANCE = 4
 FAILURE_CONTENT_TYPE = "text/plain"
@@ -57,8 +57,15 @@ class AsyncInvocationWorker:
         self._woken = asyncio.Event()
 
     async def run_until(self, stopping: asyncio.Event) -> None:
-        """Look at the queues every POLL_S seconds, sooner when an invocation ends, until `stopping` is set; then
-        cancel the invocations under way (their requests stay claimed, for the next server to queue again)."""
+        """Look at the queues every POLL_S seconds, sooner when a request is enqueued or an invocation ends, until
+        `stopping` is set; then cancel the invocations under way (their requests stay claimed, for the next server
+        to queue again)."""
+        loop = asyncio.get_running_loop()
+
+        def wake() -> None:  # from the thread that enqueued
+            loop.call_soon_threadsafe(self._woken.set)
+
+        unsubscribe = self._queue.on_enqueue(wake)
         while not stopping.is_set():
             try:
                 await self._claim_and_start()
@@ -67,6 +74,7 @@ class AsyncInvocationWorker:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._woken.wait(), POLL_S)
             self._woken.clear()
+        unsubscribe()
         under_way = [task for tasks in self._running.values() for task in tasks]
         for task in under_way:
             task.cancel()
