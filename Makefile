@@ -22,12 +22,20 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python examples/demo.py
 
-test: lint $(AWSCLI_V2_STAMP)
+test: lint $(AWSCLI_V2_STAMP) $(SYSTEM_STAMP)
 	$(BIN)/python -m pytest -n 2 -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks examples
 	$(BIN)/mypy
+
+# Debian packages the instance runtime uses (nftables: instances' outbound traffic, see runtime/network.py); apt-get
+# needs root, as the runtime's networks do
+SYSTEM_PACKAGES := nftables
+SYSTEM_STAMP := .cache/system-packages.installed
+$(SYSTEM_STAMP): Makefile
+	dpkg -s $(SYSTEM_PACKAGES) >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES))
+	mkdir -p .cache && touch $(SYSTEM_STAMP)
 
 # AWS CLI v2, for `aws logs tail` (PyPI has only v1, which lacks it): Debian's package, unpacked (no system
 # install), run by a venv of its own holding the packages the .deb depends on, at versions it works with.

@@ -1,0 +1,266 @@
+"""Instance networks: each instance in a network namespace of its own, as in a container.
+
+So every serving instance has its own port 8080 (SageMaker's contract), the hosts of a job reach each
+other by name, and nothing an instance opens is seen by another group or by the host's loopback.
+
+The layout, built with iproute2 (`ip`) and nftables (`nft`) as root:
+
+- A *group* is the instances that talk to each other: the hosts of one job, or one serving instance.
+  It has a Linux bridge `mbr<n>` holding block n of the instance subnet (`10.213.0.0/16` by default,
+  in /26 blocks of 61 instances): the bridge has the block's first address, the group's gateway, and
+  member k (1-based: `algo-k`) has the address after it plus k. The bridge's name is its lock (`ip
+  link add` fails for a name taken), so the servers of one machine never share a block; its alias,
+  `modelbay <digest of owner and group>`, finds it again.
+- An instance has a namespace `mb-<instance id>` (under /run/netns) with `lo` and `eth0` (the interface
+  SageMaker names in resourceconfig.json), the far end of a veth pair whose near end is a port of the
+  bridge; its default route is the gateway.
+- Outbound traffic (a requirements.txt's package index, for one) is masqueraded by nftables table
+  `modelbay`, and IPv4 forwarding is on, as container engines have it. Traffic from one group to another
+  is dropped there, by one rule per bridge (commented with its name): a group's own traffic crosses its
+  bridge, in and out by the same interface (br_netfilter shows bridged packets to the forward hook with
+  the bridge as both), so a packet in by one bridge and out by another is between groups. An isolated
+  instance (EnableNetworkIsolation) has only `lo`.
+
+A namespace goes with its instance (`detach`), a bridge with its group's last instance (`release`). What
+a crash or a deleted data directory leaves behind is found without knowing whose it was (`clean`): a
+namespace no process is in, and a bridge no namespace is joined to, once a minute old (younger ones may be
+an instance being started).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import ipaddress
+import json
+import logging
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SUBNET = ipaddress.IPv4Network("10.213.0.0/16")
+BLOCK_PREFIX = 26  # a group's block: its gateway, then up to 61 members
+NETNS_DIR = Path("/run/netns")
+_BRIDGE = "mbr"
+_NAMESPACE = "mb-"
+_ALIAS = "modelbay"
+_NFT_TABLE = "modelbay"
+_TIMEOUT_S = 10
+
+
+class NetworkError(RuntimeError):
+    """A command that builds or removes a network failed; the message has its output."""
+
+
+@dataclass(frozen=True)
+class Group:
+    """A group's bridge and block."""
+
+    bridge: str
+    block: ipaddress.IPv4Network
+
+    @property
+    def gateway(self) -> ipaddress.IPv4Address:
+        return self.block.network_address + 1
+
+    def address(self, member: int) -> ipaddress.IPv4Address:
+        """Member `member`'s address (1-based, as algo-<member>)."""
+        if not 1 <= member <= self.block.num_addresses - 3:
+            raise ValueError(f"a group has members 1 to {self.block.num_addresses - 3}, not {member}")
+        return self.gateway + member
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """An instance's namespace (the path `nsenter --net=` takes) and its address (None when isolated)."""
+
+    namespace: Path
+    address: ipaddress.IPv4Address | None
+
+
+Run = Callable[[Sequence[str], str | None], str]
+
+
+def run(argv: Sequence[str], stdin: str | None = None) -> str:
+    """Run a command, answer its output; raise NetworkError with what it said if it fails."""
+    done = subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=_TIMEOUT_S)
+    if done.returncode != 0:
+        raise NetworkError(f"{' '.join(argv)}: {(done.stderr or done.stdout).strip()}")
+    return done.stdout
+
+
+@functools.cache
+def networks_available() -> bool:
+    """Whether this machine can give instances networks of their own: root, `ip` and `nft` (probed once)."""
+    return os.geteuid() == 0 and shutil.which("ip") is not None and shutil.which("nft") is not None
+
+
+class Networks:
+    """The instance networks of one owner (a runtime's state directory) on this machine."""
+
+    def __init__(self, owner: Path, subnet: ipaddress.IPv4Network = DEFAULT_SUBNET, command: Run = run) -> None:
+        self.owner = str(owner)
+        self.subnet = subnet
+        self._run = command
+
+    # -- groups -----------------------------------------------------------------------------
+
+    def group(self, name: str) -> Group:
+        """The group's bridge: the owner's existing one, else a new one on the first free block."""
+        for bridge, alias in self._bridges():
+            if alias == self._alias(name):
+                return self._group(bridge)
+        blocks = list(self.subnet.subnets(new_prefix=BLOCK_PREFIX))
+        taken = {bridge for bridge, _ in self._bridges()}
+        for index, block in enumerate(blocks):
+            bridge = f"{_BRIDGE}{index}"
+            if bridge not in taken and self._claim(bridge, block, name):
+                return Group(bridge, block)
+        raise NetworkError(f"every block of {self.subnet} is taken: too many instance groups on this machine")
+
+    def release(self, name: str) -> None:
+        """Remove the group's bridge once no instance is attached to it."""
+        for bridge, alias in self._bridges():
+            if alias == self._alias(name) and not self._ports(bridge):
+                self._remove_bridge(bridge)
+
+    def clean(self, min_age_s: float = 60.0) -> list[str]:
+        """Remove, of every owner, the namespaces no process is in and the bridges nothing is joined to, older
+        than `min_age_s`; answer their names."""
+        now = time.time()
+        removed = []
+        for path in sorted(NETNS_DIR.glob(_NAMESPACE + "*")):
+            if now - _created(path) > min_age_s and not self._run(["ip", "netns", "pids", path.name], None).strip():
+                self._run(["ip", "netns", "del", path.name], None)
+                removed.append(path.name)
+        for bridge, _ in self._bridges():
+            if now - _created(Path("/sys/class/net") / bridge) > min_age_s and not self._ports(bridge):
+                self._remove_bridge(bridge)
+                removed.append(bridge)
+        return removed
+
+    # -- instances ----------------------------------------------------------------------------
+
+    def attach(self, instance_id: str, group: Group | None, member: int = 1) -> Attachment:
+        """A namespace for the instance, joined to the group's bridge as `member` (no group: isolated, `lo`
+        only)."""
+        name = _NAMESPACE + instance_id
+        self._run(["ip", "netns", "add", name], None)
+        try:
+            if group is None:
+                self._run(["ip", "-n", name, "link", "set", "lo", "up"], None)
+                return Attachment(NETNS_DIR / name, None)
+            address, veth = group.address(member), _veth(instance_id)
+            self._run(["ip", "-batch", "-"], f"link add {veth} type veth peer name eth0 netns {name}\n"
+                                             f"link set {veth} master {group.bridge} up\n")
+            self._run(["ip", "-n", name, "-batch", "-"],
+                      f"link set lo up\naddr add {address}/{group.block.prefixlen} dev eth0\n"
+                      f"link set eth0 up\nroute add default via {group.gateway}\n")
+        except NetworkError:
+            self.detach(instance_id)
+            raise
+        return Attachment(NETNS_DIR / name, address)
+
+    def detach(self, instance_id: str) -> None:
+        """Remove the instance's veth pair and namespace; nothing if they are gone already. The pair goes first, at
+        once: a namespace's own links go only when the kernel gets round to freeing it."""
+        veth, name = _veth(instance_id), _NAMESPACE + instance_id
+        if (Path("/sys/class/net") / veth).exists():
+            self._run(["ip", "link", "del", veth], None)
+        if (NETNS_DIR / name).exists():
+            self._run(["ip", "netns", "del", name], None)
+
+    # -- the host's part ------------------------------------------------------------------------
+
+    def enable_outbound(self) -> None:
+        """Masquerade the subnet's traffic to the world (nftables table `modelbay`, made if missing, shared by
+        every server of the machine), with IPv4 forwarding on."""
+        Path("/proc/sys/net/ipv4/ip_forward").write_text("1\n")
+        self._run(["nft", "-f", "-"], f"add table ip {_NFT_TABLE}\n"
+                  f"add chain ip {_NFT_TABLE} forward {{ type filter hook forward priority filter; }}\n"
+                  f"add chain ip {_NFT_TABLE} postrouting {{ type nat hook postrouting priority srcnat; }}\n")
+        masquerade = f"ip saddr {self.subnet} ip daddr != {self.subnet} masquerade"
+        if masquerade not in self._run(["nft", "list", "chain", "ip", _NFT_TABLE, "postrouting"], None):
+            self._run(["nft", "add", "rule", "ip", _NFT_TABLE, "postrouting", *masquerade.split()], None)
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    def _claim(self, bridge: str, block: ipaddress.IPv4Network, name: str) -> bool:
+        """Create the bridge (False if another owner took the name first) with its gateway and alias."""
+        try:
+            # bridged traffic (a group's own) skips netfilter, whatever br_netfilter does to other bridges: the
+            # forward rule that drops traffic between groups sees routed traffic only
+            self._run(["ip", "link", "add", bridge, "type", "bridge", "nf_call_iptables", "0"], None)
+        except NetworkError as error:
+            if "File exists" in str(error):
+                return False
+            raise
+        group = Group(bridge, block)
+        self._run(["ip", "-batch", "-"], f"link set {bridge} alias \"{self._alias(name)}\"\n"
+                                         f"addr add {group.gateway}/{block.prefixlen} dev {bridge}\n"
+                                         f"link set {bridge} up\n")
+        if self._has_table():
+            self._run(["nft", "add", "rule", "ip", _NFT_TABLE, "forward", "iifname", bridge, "oifname", f"{_BRIDGE}*",
+                       "oifname", "!=", bridge, "drop", "comment", f'"{bridge}"'], None)
+        return True
+
+    def _remove_bridge(self, bridge: str) -> None:
+        """Delete the bridge and its forward rule."""
+        self._run(["ip", "link", "del", bridge], None)
+        if not self._has_table():
+            return
+        listing = json.loads(self._run(["nft", "-j", "-a", "list", "chain", "ip", _NFT_TABLE, "forward"], None))
+        for item in listing["nftables"]:
+            rule = item.get("rule")
+            if rule is not None and rule.get("comment") == bridge:
+                self._run(["nft", "delete", "rule", "ip", _NFT_TABLE, "forward", "handle", str(rule["handle"])], None)
+
+    def _has_table(self) -> bool:
+        return f"table ip {_NFT_TABLE}" in self._run(["nft", "list", "tables", "ip"], None)
+
+    def _alias(self, group: str) -> str:
+        """What names the owner's group on its bridge (a digest: an alias holds 255 bytes, a path more)."""
+        digest = hashlib.sha256("\0".join((self.owner, group)).encode()).hexdigest()
+        return f"{_ALIAS} {digest[:32]}"
+
+    def _bridges(self) -> list[tuple[str, str]]:
+        """(name, alias) of modelbay's bridges on this machine, every owner's."""
+        links = json.loads(self._run(["ip", "-j", "-d", "link", "show", "type", "bridge"], None) or "[]")
+        return [(link["ifname"], link.get("ifalias", "")) for link in links
+                if link["ifname"].startswith(_BRIDGE) and link.get("ifalias", "").startswith(_ALIAS + " ")]
+
+    def _group(self, bridge: str) -> Group:
+        blocks = list(self.subnet.subnets(new_prefix=BLOCK_PREFIX))
+        return Group(bridge, blocks[int(bridge.removeprefix(_BRIDGE))])
+
+    def _ports(self, bridge: str) -> list[str]:
+        links = json.loads(self._run(["ip", "-j", "link", "show", "master", bridge], None) or "[]")
+        return [link["ifname"] for link in links]
+
+
+def _veth(instance_id: str) -> str:
+    """The host's end of an instance's veth pair (interface names have at most 15 bytes)."""
+    return f"mbv{instance_id[:12]}"
+
+
+def _created(path: Path) -> float:
+    """When a namespace file or a link's sysfs directory was made (now if it is gone meanwhile)."""
+    try:
+        return path.stat().st_ctime
+    except FileNotFoundError:
+        return time.time()
+
+
+def hosts_file(hostname: str, peers: dict[str, ipaddress.IPv4Address]) -> str:
+    """/etc/hosts for an instance: loopback, then each peer (itself included) by name."""
+    lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"]
+    lines += [f"{address}\t{name}" for name, address in sorted(peers.items())]
+    if hostname not in peers:
+        lines.append(f"127.0.1.1\t{hostname}")
+    return "\n".join(lines) + "\n"

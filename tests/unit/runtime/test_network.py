@@ -1,0 +1,100 @@
+"""Instance networks on this machine (root, ip, nft): namespaces, bridges, addresses, what reaches what."""
+
+from __future__ import annotations
+
+import ipaddress
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from modelbay.runtime.network import Group, Networks, hosts_file, networks_available
+
+needs_networks = pytest.mark.skipif(not networks_available(), reason="instance networks need root, ip and nft")
+SERVER = "import http.server; http.server.HTTPServer(('0.0.0.0', 8080), http.server.SimpleHTTPRequestHandler)" \
+         ".serve_forever()"
+
+
+def test_members_have_the_addresses_after_their_groups_gateway() -> None:
+    group = Group("mbr3", ipaddress.IPv4Network("10.213.0.192/26"))
+    assert (str(group.gateway), str(group.address(1)), str(group.address(61))) == (
+        "10.213.0.193", "10.213.0.194", "10.213.0.254")
+    with pytest.raises(ValueError):
+        group.address(62)
+
+
+def test_a_hosts_file_names_every_peer() -> None:
+    peers = {"algo-1": ipaddress.IPv4Address("10.213.0.2"), "algo-2": ipaddress.IPv4Address("10.213.0.3")}
+    assert hosts_file("algo-2", peers).splitlines()[2:] == ["10.213.0.2\talgo-1", "10.213.0.3\talgo-2"]
+    assert hosts_file("lonely", {}).splitlines()[-1] == "127.0.1.1\tlonely"
+
+
+def test_clean_removes_only_what_is_old_and_unused(tmp_path: Path) -> None:
+    calls: list[str] = []
+
+    def command(argv: Sequence[str], stdin: str | None) -> str:
+        calls.append(" ".join(argv))
+        if argv[:3] == ["ip", "-j", "-d"]:
+            return '[{"ifname": "mbr1", "ifalias": "modelbay abc"}, {"ifname": "other0"}]'
+        return "[]" if "-j" in argv else ""
+
+    removed = Networks(tmp_path, command=command).clean(min_age_s=-1)  # whatever their age
+    assert removed[-1] == "mbr1"  # after any unused namespace of this machine
+    assert "ip link del mbr1" in calls and not any("other0" in call for call in calls if "del" in call)
+
+
+@pytest.fixture
+def networks(tmp_path: Path) -> Iterator[Networks]:
+    networks = Networks(tmp_path / "runtime", subnet=ipaddress.IPv4Network("10.214.0.0/20"))
+    yield networks
+    for name in ("job", "other"):
+        networks.release(name)
+
+
+def in_namespace(namespace: Path, *argv: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["nsenter", f"--net={namespace}", *argv], capture_output=True, text=True, timeout=20,
+                          **kwargs)  # type: ignore[call-overload]
+
+
+@needs_networks
+def test_a_groups_members_reach_each_other_on_port_8080_and_other_groups_do_not(networks: Networks) -> None:
+    networks.enable_outbound()
+    job, other = networks.group("job"), networks.group("other")
+    assert networks.group("job") == job and other.bridge != job.bridge
+    ids = [uuid.uuid4().hex[:12] for _ in range(3)]
+    first, second = networks.attach(ids[0], job, 1), networks.attach(ids[1], job, 2)
+    stranger = networks.attach(ids[2], other, 1)
+    server = subprocess.Popen(["nsenter", f"--net={second.namespace}", sys.executable, "-c", SERVER],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        fetch = [sys.executable, "-c", "import sys, urllib.request, time\nfor _ in range(100):\n  try:\n"
+                 "    urllib.request.urlopen(sys.argv[1], timeout=1); print('ok'); break\n"
+                 "  except OSError: time.sleep(0.05)\nelse: print('unreachable')", f"http://{second.address}:8080/"]
+        assert in_namespace(first.namespace, *fetch).stdout.strip() == "ok"  # a peer, by its address
+        assert subprocess.run(fetch, capture_output=True, text=True, timeout=20).stdout.strip() == "ok"  # the host
+        blocked = in_namespace(stranger.namespace, sys.executable, "-c",
+                               "import socket; s = socket.socket(); s.settimeout(1)\n"
+                               f"print(s.connect_ex(('{second.address}', 8080)))")
+        assert blocked.stdout.strip() != "0"  # another group: dropped
+    finally:
+        server.kill()
+        server.wait()
+        for instance_id in ids:
+            networks.detach(instance_id)
+    networks.release("job")
+    assert not Path(f"/sys/class/net/{job.bridge}").exists()
+
+
+@needs_networks
+def test_an_isolated_instance_has_only_loopback(networks: Networks) -> None:
+    instance_id = uuid.uuid4().hex[:12]
+    attached = networks.attach(instance_id, None)
+    try:
+        links = in_namespace(attached.namespace, "ip", "-o", "link").stdout
+        assert attached.address is None and [line.split(":")[1].strip() for line in links.splitlines()] == ["lo"]
+    finally:
+        networks.detach(instance_id)
+    assert not attached.namespace.exists()
