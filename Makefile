@@ -5,6 +5,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 AWSCLI_V2 := .cache/awscli-v2
 AWSCLI_V2_STAMP := $(AWSCLI_V2)/.installed
+# Debian packages the instance runtime uses (nftables: instances' outbound traffic, see runtime/network.py); apt-get
+# needs root, as the runtime's networks do
+SYSTEM_PACKAGES := nftables
+SYSTEM_STAMP := .cache/system-packages.installed
 # framework environments (scikit-learn, XGBoost, PyTorch) are built once per user in ~/.cache/modelbay/environments
 # (or $XDG_CACHE_HOME/modelbay/environments) and shared by every server; the tests keep theirs in the clone
 test: export MODELBAY_ENVIRONMENTS_DIR ?= $(CURDIR)/.cache/environments
@@ -29,10 +33,6 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks examples
 	$(BIN)/mypy
 
-# Debian packages the instance runtime uses (nftables: instances' outbound traffic, see runtime/network.py); apt-get
-# needs root, as the runtime's networks do
-SYSTEM_PACKAGES := nftables
-SYSTEM_STAMP := .cache/system-packages.installed
 $(SYSTEM_STAMP): Makefile
 	dpkg -s $(SYSTEM_PACKAGES) >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES))
 	mkdir -p .cache && touch $(SYSTEM_STAMP)
