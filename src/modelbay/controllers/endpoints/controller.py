@@ -230,11 +230,15 @@ class EndpointController(Wakeable):
             cause = ended.reason or f"exit code {ended.exit_code}"
             return explain_failure(f"The model server of variant {variant.name} exited ({cause}): "
                                    f"{log_tail(ended.log_path)}", variant.images)
-        if self.health.was_ready(slot):
+        waiting = self.health.not_ready(slot)
+        if waiting is None:
             return (f"The model server of variant {variant.name} stopped answering its /ping health checks: "
                     f"{self.health.failure(slot) or 'the router could not reach it'}")
-        return (f"The model server of variant {variant.name} did not pass its /ping health check within "
-                f"{variant.startup_s:.0f} seconds")
+        silent, url, last_error = waiting
+        return explain_failure(
+            f"The model server of variant {variant.name} did not pass its /ping health check at {url}/ping within "
+            f"{variant.startup_s:.0f} seconds ({last_error or 'no answer'}); it printed: "
+            f"{log_tail(silent.log_path) or 'nothing'}", variant.images)
 
     def _retire(self, endpoint: str, slots: Iterable[Slot], drained: bool) -> None:
         """Stop slots (after their in-flight requests, unless `drained`), then remove them once ended."""

@@ -107,8 +107,10 @@ class Health:
             checks.checked_at = now
             if error is None or (checks.ready and answering):
                 checks.ready, checks.failures = True, 0
-            elif checks.ready:
-                checks.failures, checks.last_error = checks.failures + 1, error
+                continue
+            checks.last_error = error
+            if checks.ready:
+                checks.failures += 1
                 log.warning("health check %d of %d failed for instance %s at %s: %s", checks.failures,
                             self.failures_to_fail, instance.id, url, error)
 
@@ -125,6 +127,12 @@ class Health:
         """Why a slot that had answered failed its checks, if it did."""
         return next((c.last_error for i in slot.instances if (c := self._state(i)).failures >= self.failures_to_fail),
                     None)
+
+    def not_ready(self, slot: Slot) -> tuple[Instance, str, str | None] | None:
+        """The slot's first container that has not answered yet, the URL it is pinged at and what its last
+        ping got; None if every container has answered."""
+        return next(((i, url, self._state(i).last_error) for i, url in zip(slot.instances, slot.urls, strict=True)
+                     if not self._state(i).ready), None)
 
     def was_ready(self, slot: Slot) -> bool:
         """Every container answered once."""

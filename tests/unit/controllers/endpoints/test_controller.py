@@ -119,6 +119,17 @@ def test_a_model_server_that_cannot_start_fails_the_endpoint_with_its_words(
         invoke(platform, "bad")
 
 
+def test_a_model_server_that_never_answers_ping_fails_naming_the_port_probed_and_what_it_printed(
+        controller: EndpointController, platform: Platform, tmp_path: Path) -> None:
+    deaf = serve_image(tmp_path / "deaf", "#!/bin/sh\necho listening somewhere else\nexec sleep 600\n")
+    create(platform, "deaf", spec({"a": (model(deaf, "m1"), 1, 1.0)}, startup_s=1))
+    reason = settle(controller, "deaf").failure_reason or ""
+    assert reason.startswith("The model server of variant a did not pass its /ping health check at "
+                             "http://127.0.0.1:"), reason
+    assert "/ping within 1 seconds (GET /ping failed: ConnectionRefusedError" in reason, reason
+    assert reason.endswith("it printed: listening somewhere else"), reason
+
+
 def test_an_endpoint_being_created_fails_when_its_instances_are_stopped_for_another_reason(
         controller: EndpointController, platform: Platform, image: str) -> None:
     """As when the server stopped them on its way out: the endpoint fails when the server is back, saying why."""
