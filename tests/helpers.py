@@ -193,6 +193,12 @@ class ServerProcess:
                 stop_all(ProcessRuntime(state_dir, namespaces=False), grace_s=5)
 
 
+def instance_dir(data_dir: Path, job: str, host: str = "algo-1") -> Path:
+    """A training job host's instance directory on the host, /opt/ml inside: the one place an instance writes that
+    the host sees (its /tmp is its own), so where a test and a job's program exchange files."""
+    return data_dir / "training" / job / host
+
+
 @contextmanager
 def modelbay_server(data_dir: Path, env: dict[str, str] | None = None) -> Iterator[ServerProcess]:
     server = ServerProcess(data_dir, env)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import client
-from tests.helpers import ServerProcess, wait_until
+from tests.helpers import ServerProcess, instance_dir, wait_until
 from tests.integration.test_cli import modelbay
 from tests.integration.test_training_jobs import create, program
 
@@ -47,8 +47,8 @@ def test_list_describe_and_logs_of_a_completed_job(sagemaker: Any, server: Serve
 
 def test_logs_follow_a_running_job_until_it_ends(sagemaker: Any, server: ServerProcess, bucket: str,
                                                  unique: str, scratch: Path) -> None:
-    go = scratch / "go"
-    create(sagemaker, unique, program(scratch / "image", f"echo one\nwhile [ ! -e {go} ]; do sleep 0.05; done\n"
+    go = instance_dir(server.data_dir, unique) / "go"
+    create(sagemaker, unique, program(scratch / "image", "echo one\nwhile [ ! -e /opt/ml/go ]; do sleep 0.05; done\n"
                                       "echo two\necho three\n"), bucket)
     wait_for_training(sagemaker, unique)
     logs = client(server.url, "logs")

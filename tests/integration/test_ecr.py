@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from botocore.exceptions import ClientError
 
@@ -58,13 +59,28 @@ def test_create_put_describe_and_get_a_directory_image(ecr: Any, unique: str, tm
 
 def test_the_media_type_may_come_from_the_manifest_alone(ecr: Any, unique: str, tmp_path: Path) -> None:
     ecr.create_repository(repositoryName=unique)
-    docker = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-                         "config": {}, "layers": []})
-    ecr.put_image(repositoryName=unique, imageManifest=docker, imageTag="docker")
+    index = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": []})
+    ecr.put_image(repositoryName=unique, imageManifest=index, imageTag="index")
     ecr.put_image(repositoryName=unique, imageManifest=directory_manifest(tmp_path), imageTag="dir")
     types = {d["imageTags"][0]: d["imageManifestMediaType"]
              for d in ecr.describe_images(repositoryName=unique)["imageDetails"]}
-    assert types == {"docker": "application/vnd.docker.distribution.manifest.v2+json", "dir": DIRECTORY}
+    assert types == {"index": "application/vnd.oci.image.index.v1+json", "dir": DIRECTORY}
+
+
+def test_put_image_needs_the_layers_pushed_first(ecr: Any, unique: str) -> None:
+    ecr.create_repository(repositoryName=unique)
+    layer = {"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": 3,
+             "digest": "sha256:" + "a" * 64}
+    docker = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                         "config": {**layer, "mediaType": "application/vnd.docker.container.image.v1+json"},
+                         "layers": [layer]})
+    code, message = error_of(ecr.put_image, repositoryName=unique, imageManifest=docker, imageTag="v1")
+    assert code == "LayersNotFoundException"
+    assert "sha256:" + "a" * 64 in message
+    code, message = error_of(ecr.put_image, repositoryName=unique, imageTag="v1", imageManifest=json.dumps(
+        {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json", "layers": []}))
+    assert (code, message) == ("InvalidParameterException", "Invalid parameter at 'imageManifest': manifest "
+                                                             "invalid: config must be a descriptor object")
 
 
 @pytest.mark.parametrize(("directory", "problem"), [
@@ -173,9 +189,14 @@ def test_batch_delete_untags_then_deletes_and_repositories_need_force(ecr: Any, 
     assert error_of(ecr.describe_repositories, repositoryNames=[unique])[0] == "RepositoryNotFoundException"
 
 
-def test_aws_cli_describes_repositories(server: ServerProcess, ecr: Any, unique: str, tmp_path: Path) -> None:
+def test_aws_cli_describes_repositories_and_gets_a_login_password(server: ServerProcess, ecr: Any, unique: str,
+                                                                   tmp_path: Path) -> None:
     ecr.create_repository(repositoryName=unique)
-    done = aws(user_shell(server.url, tmp_path), "ecr", "describe-repositories", "--repository-names", unique)
+    shell = user_shell(server.url, tmp_path)
+    done = aws(shell, "ecr", "describe-repositories", "--repository-names", unique)
     assert done.returncode == 0, done.stderr
     [repository] = json.loads(done.stdout)["repositories"]
     assert repository["repositoryUri"] == f"{REGISTRY}.dkr.ecr.us-east-1.amazonaws.com/{unique}"
+    password = aws(shell, "ecr", "get-login-password")
+    assert password.returncode == 0, password.stderr
+    assert httpx.get(server.url + "/v2/", auth=("AWS", password.stdout.strip())).status_code == 200

@@ -96,14 +96,16 @@ def test_ctrl_c_stops_the_model_servers_and_the_restarted_server_replaces_them(t
 
 def test_ctrl_c_lets_an_invocation_in_flight_finish_before_it_stops_the_model_server(tmp_path: Path,
                                                                                      unique: str) -> None:
-    data, pid_file = tmp_path / "data", tmp_path / "pid"
+    data = tmp_path / "data"
     data.mkdir()
+    # the model server writes its pid into its instance directory, the one host directory an instance writes to
+    pid_files = lambda: list(data.glob("endpoints/*/*/*/opt_ml/pid"))  # noqa: E731
     server = ServerProcess(data)
     server.start()
     try:
         sagemaker = client(server.url, "sagemaker")
         sagemaker.create_model(ModelName=unique, ExecutionRoleArn=ROLE, PrimaryContainer={
-            "Image": serve_image(tmp_path / "slow", SLOW), "Environment": {"PID_FILE": str(pid_file)}})
+            "Image": serve_image(tmp_path / "slow", SLOW), "Environment": {"PID_FILE": "/opt/ml/pid"}})
         sagemaker.create_endpoint(EndpointName=unique, EndpointConfigName=create_config(
             sagemaker, unique, [("a", unique, 1, 1.0)]))
         sagemaker.get_waiter("endpoint_in_service").wait(EndpointName=unique, WaiterConfig=IN_SERVICE)
@@ -111,11 +113,11 @@ def test_ctrl_c_lets_an_invocation_in_flight_finish_before_it_stops_the_model_se
         runtime = client(server.url, "sagemaker-runtime")
         call = threading.Thread(target=lambda: answers.append(invoke(runtime, unique)[0]))
         call.start()
-        wait_until(pid_file.exists, 30, "the model server to have the invocation")
+        wait_until(pid_files, 30, "the model server to have the invocation")
         server.interrupt()
         call.join()
         assert answers == ["done"]
-        assert not is_running(int(pid_file.read_text()))
+        assert not is_running(int(pid_files()[0].read_text()))
     finally:
         server.stop()
 

@@ -4,7 +4,6 @@ word by word, read through boto3's EventStream as it comes, and a model failing 
 from __future__ import annotations
 
 import textwrap
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -54,9 +53,10 @@ def runtime(server: ServerProcess) -> Any:
 
 
 def test_the_answer_comes_as_payload_parts_while_the_model_is_still_answering(
-        endpoint: str, runtime: Any, tmp_path: Path) -> None:
-    flag = tmp_path / "go-on"
-    answer = runtime.invoke_endpoint_with_response_stream(EndpointName=endpoint, Body=f"one two three|{flag}",
+        endpoint: str, runtime: Any, server: ServerProcess) -> None:
+    # the flag in the model server's /opt/ml, the one place of an instance the host sees (its /tmp is its own)
+    flag = next((server.data_dir / "endpoints" / endpoint).rglob("opt_ml")) / "go-on"
+    answer = runtime.invoke_endpoint_with_response_stream(EndpointName=endpoint, Body="one two three|/opt/ml/go-on",
                                                           ContentType="text/plain")
     assert (answer["ContentType"], answer["InvokedProductionVariant"]) == ("text/plain", "AllTraffic")
     assert answer["ResponseMetadata"]["HTTPHeaders"]["content-type"] == "application/vnd.amazon.eventstream"

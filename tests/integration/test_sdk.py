@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from modelbay.sdk import local_server
-from tests.helpers import is_running, wait_until
+from tests.helpers import instance_dir, is_running, wait_until
 from tests.integration.test_training_jobs import create, program
 
 
@@ -26,11 +26,12 @@ def test_local_server_yields_a_working_server(tmp_path: Path) -> None:
 def test_a_local_server_in_a_temporary_directory_leaves_no_instance_behind(tmp_path: Path,
                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MODELBAY_KEEP_INSTANCES", "1")  # the user's setting, which cannot hold for a deleted directory
-    pid_file = tmp_path / "pid"
     with local_server() as server:
         server.s3.create_bucket(Bucket="scratch")
         server.s3.put_object(Bucket="scratch", Key="data/rows.csv", Body=b"1,2\n")
-        create(server.sagemaker, "waits", program(tmp_path / "image", f"echo $$ > {pid_file}.tmp\n"
-                                                  f"mv {pid_file}.tmp {pid_file}\nexec sleep 300\n"), "scratch")
+        create(server.sagemaker, "waits", program(tmp_path / "image", "echo $$ > /opt/ml/pid.tmp\n"
+                                                  "mv /opt/ml/pid.tmp /opt/ml/pid\nexec sleep 300\n"), "scratch")
+        pid_file = instance_dir(server.data_dir, "waits") / "pid"
         wait_until(pid_file.exists, 60, "the job's program to start")
-    assert not is_running(int(pid_file.read_text()))
+        pid = int(pid_file.read_text())
+    assert not is_running(pid)

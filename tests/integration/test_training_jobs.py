@@ -96,11 +96,12 @@ def test_a_registered_container_image_fails_with_a_reason(sagemaker: Any, server
                                                           unique: str) -> None:
     ecr = client(server.url, "ecr")
     repository = ecr.create_repository(repositoryName=unique)["repository"]
-    oci = "application/vnd.oci.image.manifest.v1+json"
-    ecr.put_image(repositoryName=unique, imageManifest=json.dumps({"schemaVersion": 2, "mediaType": oci}),
+    oci = "application/vnd.oci.image.index.v1+json"  # an image index needs no layers pushed first
+    ecr.put_image(repositoryName=unique, imageManifest=json.dumps({"schemaVersion": 2, "mediaType": oci,
+                                                                   "manifests": []}),
                   imageManifestMediaType=oci, imageTag="latest")
     create(sagemaker, unique, repository["repositoryUri"], bucket)  # no tag: latest
     with pytest.raises(WaiterError, match="Failed"):
         sagemaker.get_waiter("training_job_completed_or_stopped").wait(TrainingJobName=unique, WaiterConfig=WAITER)
     reason = sagemaker.describe_training_job(TrainingJobName=unique)["FailureReason"]
-    assert "is a container image (application/vnd.oci.image.manifest.v1+json)" in reason
+    assert "is a container image (application/vnd.oci.image.index.v1+json)" in reason

@@ -28,7 +28,7 @@ import pytest
 from modelbay.controllers.loops import SHUTDOWN_REASON
 from modelbay.controllers.training_jobs.controller import LOST_REASON
 from tests.conftest import client
-from tests.helpers import ServerProcess, is_running, wait_until
+from tests.helpers import ServerProcess, instance_dir, is_running, wait_until
 from tests.integration.test_training_jobs import WAITER, create, program
 
 BUCKET = "restart"
@@ -36,7 +36,7 @@ COPY_ROWS = "cp /opt/ml/input/data/train/rows.csv /opt/ml/model/model.txt\n"
 
 
 def test_running_job_fails_as_lost_and_finished_job_is_intact_after_sigkill(crash: Crash) -> None:
-    server, scratch, pid_file, go_file = crash.server, crash.scratch, crash.pid_file, crash.go_file
+    server, scratch, (pid_file, _) = crash.server, crash.scratch, crash.files("running")
     sagemaker, s3 = _start(server)
     _put_rows(s3)
 
@@ -49,7 +49,7 @@ def test_running_job_fails_as_lost_and_finished_job_is_intact_after_sigkill(cras
     etag = s3.head_object(Bucket=BUCKET, Key=key)["ETag"]
 
     # STEP 2: a second job is surely running (its program wrote its pid and waits for a file)
-    create(sagemaker, "running", _waiting_program(scratch / "running", pid_file, go_file), BUCKET)
+    create(sagemaker, "running", _waiting_program(scratch / "running"), BUCKET)
     wait_until(pid_file.exists, 60, "the second job's program to start")
     assert sagemaker.describe_training_job(TrainingJobName="running")["SecondaryStatus"] == "Training"
     pid = int(pid_file.read_text())
@@ -81,10 +81,10 @@ def test_running_job_fails_as_lost_and_finished_job_is_intact_after_sigkill(cras
 
 
 def test_job_running_through_a_server_crash_completes_after_the_restart(crash: Crash) -> None:
-    server, scratch, pid_file, go_file = crash.server, crash.scratch, crash.pid_file, crash.go_file
+    server, scratch, (pid_file, go_file) = crash.server, crash.scratch, crash.files("survivor")
     sagemaker, s3 = _start(server)
     _put_rows(s3)
-    create(sagemaker, "survivor", _waiting_program(scratch / "image", pid_file, go_file, COPY_ROWS), BUCKET)
+    create(sagemaker, "survivor", _waiting_program(scratch / "image", COPY_ROWS), BUCKET)
     wait_until(pid_file.exists, 60, "the job's program to start")
     pid = int(pid_file.read_text())
 
@@ -101,10 +101,10 @@ def test_job_running_through_a_server_crash_completes_after_the_restart(crash: C
 
 
 def test_a_job_running_when_the_server_stops_gracefully_fails_saying_why(crash: Crash) -> None:
-    server, scratch, pid_file, go_file = crash.server, crash.scratch, crash.pid_file, crash.go_file
+    server, scratch, (pid_file, _) = crash.server, crash.scratch, crash.files("cut")
     sagemaker, s3 = _start(server)
     _put_rows(s3)
-    create(sagemaker, "cut", _waiting_program(scratch / "image", pid_file, go_file, COPY_ROWS), BUCKET)
+    create(sagemaker, "cut", _waiting_program(scratch / "image", COPY_ROWS), BUCKET)
     wait_until(pid_file.exists, 60, "the job's program to start")
     pid = int(pid_file.read_text())
 
@@ -124,8 +124,11 @@ class Crash:
 
     server: ServerProcess
     scratch: Path
-    pid_file: Path
-    go_file: Path
+
+    def files(self, job: str) -> tuple[Path, Path]:
+        """The waiting program's pid and go files (/opt/ml/pid and /opt/ml/go) as the host sees them."""
+        host = instance_dir(self.server.data_dir, job)
+        return host / "pid", host / "go"
 
 
 @pytest.fixture
@@ -134,13 +137,14 @@ def crash(tmp_path: Path) -> Iterator[Crash]:
     data, scratch = tmp_path / "data", tmp_path / "scratch"
     data.mkdir()
     scratch.mkdir()
-    crash = Crash(ServerProcess(data), scratch, scratch / "pid", scratch / "go")
+    crash = Crash(ServerProcess(data), scratch)
     try:
         yield crash
     finally:
-        crash.go_file.touch()  # lets a surviving program end by itself if an assertion failed early
-        if crash.pid_file.exists():
-            _kill_instance(int(crash.pid_file.read_text()))
+        for pid_file, go_file in map(crash.files, os.listdir(data / "training")):
+            with contextlib.suppress(FileNotFoundError):  # a job that did not start its program
+                go_file.touch()  # lets a surviving program end by itself if an assertion failed early
+                _kill_instance(int(pid_file.read_text()))
         crash.server.stop()
 
 
@@ -163,10 +167,10 @@ def _model_txt(s3: Any, key: str) -> bytes:
         return model.read()
 
 
-def _waiting_program(directory: Path, pid_file: Path, go_file: Path, then: str = "") -> str:
-    """A program that writes its pid to `pid_file`, waits for `go_file` to exist, then runs `then`."""
-    return program(directory, f"echo $$ > {pid_file}.tmp\nmv {pid_file}.tmp {pid_file}\necho waiting\n"
-                              f"while [ ! -e {go_file} ]; do sleep 0.05; done\n{then}")
+def _waiting_program(directory: Path, then: str = "") -> str:
+    """A program that writes its pid to /opt/ml/pid, waits for /opt/ml/go to exist, then runs `then`."""
+    return program(directory, "echo $$ > /opt/ml/pid.tmp\nmv /opt/ml/pid.tmp /opt/ml/pid\necho waiting\n"
+                              f"while [ ! -e /opt/ml/go ]; do sleep 0.05; done\n{then}")
 
 
 def _kill_instance(pid: int) -> None:

@@ -22,6 +22,7 @@ from modelbay.api.native import native_routes
 from modelbay.api.pipeline import Pipeline
 from modelbay.api.protocol import Codec
 from modelbay.api.query_protocol import QueryCodec
+from modelbay.api.registry import registry_routes
 from modelbay.api.rest_json_protocol import RestJsonCodec
 from modelbay.api.rest_xml_protocol import RestXmlCodec
 from modelbay.api.spellings import SPELLINGS
@@ -63,7 +64,7 @@ def build_app(settings: Settings, virtual_hosts: Collection[str] = (),
         audit.close()
         regions.close()
 
-    routes = [*native_routes(regions, audit), _every_path(pipeline.handle)]
+    routes = [*native_routes(regions, audit), *registry_routes(regions), _every_path(pipeline.handle)]
     app = Starlette(routes=routes, lifespan=lifespan,
                     middleware=[Middleware(CloseWhenBodyHeldBack)])
     app.state.regions = regions

@@ -1,5 +1,5 @@
-"""`modelbay images`: register directories as images in the server's registry (the ECR API), list, remove; and
-the framework environments built on this machine (cli/environments.py)."""
+"""`modelbay images`: register directories as images in the server's registry (the ECR API), list, remove, collect
+the registry's garbage; and the framework environments built on this machine (cli/environments.py)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import typer
 from rich.markup import escape
 
 from modelbay.cli import environments
 from modelbay.cli.commands import Commands, aws_client
+from modelbay.cli.native import PREFIX
 from modelbay.cli.output import console, fail, local_time, output, report
+from modelbay.sdk import resolve_url
 
 app = Commands(help="Register, list and remove the images training jobs name (a modelbay server's ECR registry); "
                     "list and prune the framework environments built on this machine.")
@@ -24,6 +27,7 @@ DIRECTORY_MEDIA_TYPE = "application/vnd.modelbay.directory.v1+json"
 PROGRAMS = ("train", "serve")  # SageMaker starts an image as `<image> train` or `<image> serve`
 _COLUMNS = ["Repository", "Tag", "Digest", "Image", "Pushed at"]
 _BATCH = 100  # imageIds per BatchGetImage call, ECR's limit
+_GC_TIMEOUT_S = 600.0  # removing many blobs from an S3-compatible store takes a while
 
 
 @app.command()
@@ -75,6 +79,24 @@ def remove(ctx: typer.Context,
     else:
         ecr.delete_repository(repositoryName=name, force=True)
     output(ctx).result({"removed": reference}, f"removed {reference}")
+
+
+@app.command()
+def gc(ctx: typer.Context,
+       min_age: int = typer.Option(3600, "--min-age", min=0, metavar="SECONDS",
+                                   help="Spare blobs and uploads touched this recently (a push under way).")) -> None:
+    """Remove the pushed layers no image names any more (after BatchDeleteImage, `images remove`), in the
+    region --region names (else the server's home region), and uploads abandoned as long."""
+    query = {"min_age_seconds": str(min_age)} | ({"region": ctx.obj["region"]} if ctx.obj["region"] else {})
+    try:
+        answer = httpx.post(resolve_url(ctx.obj["url"]) + PREFIX + "/registry/garbage-collection", params=query,
+                            timeout=_GC_TIMEOUT_S)
+        answer.raise_for_status()
+    except httpx.HTTPError as error:
+        raise ConnectionError(f"garbage collection: {error}") from None
+    found = answer.json()
+    output(ctx).result(found, f"removed {found['BlobsRemoved']} blobs ({found['BytesFreed']} bytes) and "
+                              f"{found['UploadsRemoved']} abandoned uploads")
 
 
 # after the registry's commands, so `modelbay images --help` lists them in this order

@@ -8,7 +8,9 @@ import socket
 from modelbay.instance_types import InstanceType
 from modelbay.runtime.machine import gpus_for
 
-_PASSED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR")  # from the server's environment
+# From the server's environment. Not TMPDIR: an instance has a /tmp of its own (runtime/sandbox.py), where
+# the server's temporary directory does not exist.
+_PASSED_ENV = ("PATH", "HOME", "LANG", "LC_ALL")
 
 
 def host_env(kind: InstanceType) -> dict[str, str]:

@@ -16,6 +16,10 @@ from pathlib import Path
 
 from modelbay.instance_types import InstanceType
 
+# The scratch space of an instance whose request names none (a serving variant without VolumeSizeInGB, a
+# transform job): 30 GB, the SageMaker Python SDK's default for training volumes.
+DEFAULT_VOLUME_SIZE_GB = 30
+
 
 class InstanceStatus(enum.StrEnum):
     RUNNING = "running"
@@ -43,7 +47,8 @@ class InstanceSpec:
     `opt_ml` is the instance's own directory: inside the instance it is `/opt/ml` (or the SM_*
     paths point into it where `/opt/ml` cannot be mounted). The caller owns it and fills it in
     (`opt_ml_layout` in the process runtime creates the standard tree). `env` is the program's
-    whole environment; the runtime adds nothing but path relocation where it must.
+    whole environment; the runtime adds nothing but path relocation where it must. The rest says
+    what the instance sees of the machine where the runtime isolates it (sandbox.py).
     """
 
     argv: tuple[str, ...]
@@ -51,6 +56,9 @@ class InstanceSpec:
     instance_type: InstanceType
     env: Mapping[str, str] = field(default_factory=dict)
     workdir: Path | None = None  # None: the opt_ml directory
+    volume_size_gb: int = DEFAULT_VOLUME_SIZE_GB  # its scratch space: /tmp, /var/tmp, /run, HOME, /var/log
+    hostname: str | None = None  # None: the instance's id
+    peers: tuple[str, ...] = ()  # the hosts of its job, which it resolves by name (itself included or not)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Memory limits for process instances: a cgroup per instance, else a watchdog on RSS.
 
-`memory_limiter()` picks the best this machine offers: the cgroup v2 or v1 memory controller
-when writable (the kernel kills on excess), else a watchdog that samples the process group's
+`memory_limiter()` picks the best this machine offers: the instance's memory cgroup (v1 or v2,
+see cgroups.py) when there is one (the kernel kills on excess), else a watchdog that samples the process group's
 resident memory from /proc and kills it (looser: a fast allocation can overshoot between
 samples), else nothing, with a warning.
 """
@@ -18,9 +18,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from modelbay.runtime.cgroups import CGROUP_MOUNT, CgroupTree
+
 log = logging.getLogger(__name__)
 
-CGROUP_MOUNT = Path("/sys/fs/cgroup")
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
@@ -28,9 +29,8 @@ class MemoryLimiter(abc.ABC):
     """Applies one instance's memory limit and tells afterwards whether it was exceeded."""
 
     @abc.abstractmethod
-    def prepare(self, instance_id: str, limit_bytes: int) -> Path | None:
-        """Set the limit up before the instance starts. Return a file the instance's first
-        process must write its pid to (before exec) to come under the limit, or None."""
+    def prepare(self, instance_id: str, limit_bytes: int) -> None:
+        """Set the limit up before the instance starts (its cgroups exist by then, when there are any)."""
 
     @abc.abstractmethod
     def watch(self, instance_id: str, pgid: int, limit_bytes: int) -> None:
@@ -40,13 +40,9 @@ class MemoryLimiter(abc.ABC):
     def exceeded(self, instance_id: str) -> bool:
         """Whether the instance was killed for exceeding its limit (valid after it ended)."""
 
-    def pids(self, instance_id: str) -> list[int]:
-        """Processes under the limit, when the limiter can tell (to kill stragglers)."""
-        return []
-
     @abc.abstractmethod
     def release(self, instance_id: str) -> None:
-        """Forget the instance and free what prepare() made; the instance has ended."""
+        """Forget the instance; it has ended."""
 
 
 @dataclass(frozen=True)
@@ -61,24 +57,24 @@ _V2 = _CgroupFiles(("memory.max",), "memory.events", "memory.swap.max")
 
 
 class CgroupMemoryLimiter(MemoryLimiter):
-    """One memory cgroup per instance under `parent` (created if missing)."""
+    """The limit in the instance's memory cgroup, which `tree` makes and removes."""
 
-    def __init__(self, parent: Path, files: _CgroupFiles) -> None:
-        self.parent = parent
-        self.files = files
+    def __init__(self, tree: CgroupTree) -> None:
+        self.tree = tree
+        self.files = _V1 if (CGROUP_MOUNT / "memory" / "memory.limit_in_bytes").exists() else _V2
 
     def _group(self, instance_id: str) -> Path:
-        return self.parent / instance_id
+        group = self.tree.group("memory", instance_id)
+        assert group is not None  # chosen only when the tree has the memory controller
+        return group
 
-    def prepare(self, instance_id: str, limit_bytes: int) -> Path:
+    def prepare(self, instance_id: str, limit_bytes: int) -> None:
         group = self._group(instance_id)
-        group.mkdir(parents=True, exist_ok=True)
         for name in self.files.limit:
             if (group / name).exists():  # memsw exists only with swap accounting
                 (group / name).write_text(str(limit_bytes))
         if self.files.no_swap and (group / self.files.no_swap).exists():
             (group / self.files.no_swap).write_text("0")
-        return group / "cgroup.procs"
 
     def watch(self, instance_id: str, pgid: int, limit_bytes: int) -> None:
         pass  # the kernel enforces the limit
@@ -91,19 +87,8 @@ class CgroupMemoryLimiter(MemoryLimiter):
         counts = dict(line.split() for line in lines if " " in line)
         return int(counts.get("oom_kill", "0")) > 0
 
-    def pids(self, instance_id: str) -> list[int]:
-        try:
-            return [int(p) for p in (self._group(instance_id) / "cgroup.procs").read_text().split()]
-        except FileNotFoundError:
-            return []
-
     def release(self, instance_id: str) -> None:
-        try:
-            self._group(instance_id).rmdir()
-        except FileNotFoundError:
-            pass
-        except OSError as exc:  # processes still inside: the next remove may succeed
-            log.warning("could not remove cgroup %s: %s", self._group(instance_id), exc)
+        pass  # the tree removes the group
 
 
 class RssWatchdog(MemoryLimiter):
@@ -156,45 +141,12 @@ def group_rss_bytes(pgid: int) -> int | None:
     return total if found else None
 
 
-def _writable_cgroup(files: _CgroupFiles, controller_dir: Path) -> CgroupMemoryLimiter | None:
-    parent = controller_dir / "modelbay"
-    try:
-        parent.mkdir(exist_ok=True)
-    except OSError:
-        return None
-    return CgroupMemoryLimiter(parent, files)
-
-
-def memory_limiter() -> MemoryLimiter | None:
+def memory_limiter(tree: CgroupTree | None) -> MemoryLimiter | None:
     """The best memory limiter available here, or None (limits not enforced, warned once)."""
-    if (CGROUP_MOUNT / "memory" / "memory.limit_in_bytes").exists():
-        limiter = _writable_cgroup(_V1, CGROUP_MOUNT / "memory")
-    elif "memory" in _read(CGROUP_MOUNT / "cgroup.controllers").split():
-        limiter = _writable_cgroup(_V2, CGROUP_MOUNT) if _enable_v2_memory() else None
-    else:
-        limiter = None
-    if limiter is not None:
-        return limiter
+    if tree is not None and "memory" in tree.parents:
+        return CgroupMemoryLimiter(tree)
     if Path("/proc/self/stat").exists():
         log.warning("no writable memory cgroup: instance memory limits are enforced by sampling RSS")
         return RssWatchdog()
     log.warning("no memory cgroup and no /proc: instance memory limits are NOT enforced")
     return None
-
-
-def _enable_v2_memory() -> bool:
-    """cgroup v2 hands the memory controller to children only when the parent enables it."""
-    try:
-        (CGROUP_MOUNT / "cgroup.subtree_control").write_text("+memory")
-        (CGROUP_MOUNT / "modelbay").mkdir(exist_ok=True)
-        (CGROUP_MOUNT / "modelbay" / "cgroup.subtree_control").write_text("+memory")
-    except OSError:
-        return False
-    return True
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text()
-    except OSError:
-        return ""

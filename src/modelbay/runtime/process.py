@@ -5,8 +5,11 @@ stdout and stderr, and the exit file its supervisor writes when the program ends
 supervisor.py). Any Runtime on the same state dir, the one that started an instance or one
 started after a server crash, reads the records and exit files alike, so each reports the true
 exit; an instance whose supervisor is gone without an exit file (e.g. the machine restarted) is
-LOST (or STOPPED when a stop had been asked for). See sandbox.py for `/opt/ml` and memory.py for
-limits.
+LOST (or STOPPED when a stop had been asked for). Beside them, per instance: its scratch volume
+(scratch.py) and the `/etc/hosts` and CPU list its sandbox shows (sandbox.py). Its cgroups
+(cgroups.py: memory, pids, CPUs) are removed with it; a runtime's start-up removes the cgroups of
+instances no longer running and the files of instances no longer recorded, so a server killed
+with SIGKILL leaves neither behind once the next has started. memory.py sets the memory limit.
 """
 
 from __future__ import annotations
@@ -24,15 +27,33 @@ from pathlib import Path
 from typing import Any
 
 from modelbay.runtime.base import Instance, InstanceNotFound, InstanceRunning, InstanceSpec, InstanceStatus, Runtime
-from modelbay.runtime.machine import gpu_notice, memory_label, memory_limit
+from modelbay.runtime.cgroups import cgroup_tree
+from modelbay.runtime.machine import (
+    choose_cpus,
+    format_cpu_list,
+    gpu_notice,
+    machine_cpus,
+    memory_label,
+    memory_limit,
+    pids_limit,
+)
 from modelbay.runtime.memory import MemoryLimiter, memory_limiter
-from modelbay.runtime.sandbox import namespace_prefix, opt_ml_layout, relocation_env, sandboxed_argv
+from modelbay.runtime.sandbox import (
+    Sandbox,
+    hosts_text,
+    namespace_prefix,
+    opt_ml_layout,
+    relocation_env,
+    sandboxed_argv,
+)
+from modelbay.runtime.scratch import create_volume, remove_volume
 from modelbay.runtime.supervisor import encode_environment, signal_group, supervisor_argv
 
 log = logging.getLogger(__name__)
 
 Record = dict[str, Any]
 LOST_REASON = "the instance's supervisor ended without recording how its program ended"
+_INSTANCE_FILES = (".log", ".exit", ".hosts", ".online", ".volume", ".scratch")  # beside <id>.json
 
 
 class ProcessRuntime(Runtime):
@@ -47,12 +68,14 @@ class ProcessRuntime(Runtime):
                  namespaces: bool = True) -> None:
         self.state_dir = state_dir
         state_dir.mkdir(parents=True, exist_ok=True)
-        self.memory = memory or memory_limiter()
+        self.cgroups = cgroup_tree(state_dir)
+        self.memory = memory or memory_limiter(self.cgroups)
         self.namespace_prefix = namespace_prefix() if namespaces else None
         if self.namespace_prefix is None:
             log.warning("no mount namespaces: instances see their directory through SM_* variables, "
                         "not at /opt/ml; programs that hard-code /opt/ml will not find it")
         self._lock = threading.Lock()  # a record is read, brought up to date and written under it
+        self._clean()
 
     # -- the interface ------------------------------------------------------------------
 
@@ -60,12 +83,18 @@ class ProcessRuntime(Runtime):
         instance_id = uuid.uuid4().hex[:16]
         opt_ml_layout(spec.opt_ml)
         limit = memory_limit(spec.instance_type)
-        procs_file = self.memory.prepare(instance_id, limit) if self.memory else None
+        with self._lock:  # so instances started together spread over the CPUs
+            cpus = choose_cpus(spec.instance_type, machine_cpus(), self.cgroups.cpus_in_use() if self.cgroups else [])
+            procs_files = self.cgroups.create(instance_id, cpus, pids_limit(spec.instance_type)) if self.cgroups else []
+        if self.memory:
+            self.memory.prepare(instance_id, limit)
         env = dict(spec.env)
         if self.namespace_prefix is None:
             env.update(relocation_env(spec.opt_ml))
-        command = sandboxed_argv(spec.argv, spec.opt_ml, self.namespace_prefix, procs_file)
-        log_path = self.state_dir / f"{instance_id}.log"
+        pinned = self.cgroups is not None and "cpuset" in self.cgroups.parents
+        command = sandboxed_argv(spec.argv, self._sandbox(instance_id, spec, cpus), self.namespace_prefix,
+                                 procs_files, None if pinned else cpus)
+        log_path = self._file(instance_id, ".log")
         if notice := gpu_notice(spec.instance_type):  # the log's first line, where the user looks first
             log_path.write_text(notice + "\n")
         supervisor, pgid = self._supervise(instance_id, command, env, spec.workdir or spec.opt_ml, log_path)
@@ -118,9 +147,43 @@ class ProcessRuntime(Runtime):
                 raise InstanceRunning(f"instance {instance_id} is still running; stop it first")
             if self.memory:
                 self.memory.release(instance_id)
+            if self.cgroups is not None and not self.cgroups.remove(instance_id):
+                log.warning("could not remove the cgroups of instance %s yet; the next start-up retries", instance_id)
             Path(record["log"]).unlink(missing_ok=True)
-            self._exit_path(instance_id).unlink(missing_ok=True)
+            self._remove_files(instance_id)
             self._path(instance_id).unlink()
+
+    # -- what an instance holds ---------------------------------------------------------
+
+    def _sandbox(self, instance_id: str, spec: InstanceSpec, cpus: Sequence[int]) -> Sandbox:
+        """Make the instance's scratch volume, /etc/hosts and CPU list; return its sandbox."""
+        hostname = spec.hostname or instance_id
+        hosts = self._file(instance_id, ".hosts")
+        hosts.write_text(hosts_text(hostname, spec.peers))
+        online = self._file(instance_id, ".online")
+        online.write_text(format_cpu_list(cpus) + "\n")
+        scratch = self._file(instance_id, ".scratch")
+        volume = create_volume(scratch, self._file(instance_id, ".volume"), spec.volume_size_gb)
+        return Sandbox(opt_ml=spec.opt_ml, scratch=scratch, volume=volume, hostname=hostname, hosts_file=hosts,
+                       cpu_online_file=online, home=spec.env.get("HOME"))
+
+    def _remove_files(self, instance_id: str) -> None:
+        """The instance's files but its record (its log may live elsewhere; the caller removes it)."""
+        remove_volume(self._file(instance_id, ".scratch"), self._file(instance_id, ".volume"))
+        for suffix in (".exit", ".hosts", ".online"):
+            self._file(instance_id, suffix).unlink(missing_ok=True)
+
+    def _clean(self) -> None:
+        """Remove what instances left behind that are no longer running (their cgroups) or no longer recorded
+        (their files): after a crash, or a remove whose cgroups were still busy."""
+        with self._lock:
+            records = [self._settled(r) for path in self.state_dir.glob("*.json") if (r := self._read_file(path))]
+        if self.cgroups is not None:  # after settling: an instance's end is read from its memory cgroup
+            self.cgroups.clean({r["id"] for r in records if r["status"] == InstanceStatus.RUNNING.value})
+        recorded = {r["id"] for r in records}
+        for path in self.state_dir.iterdir():
+            if path.suffix in _INSTANCE_FILES and path.stem not in recorded and path.suffix != ".log":
+                self._remove_files(path.stem)
 
     # -- processes ----------------------------------------------------------------------
 
@@ -131,8 +194,9 @@ class ProcessRuntime(Runtime):
         pid_read, pid_write = os.pipe()
         try:
             with open(log_path, "ab") as log_file:  # the child keeps its own descriptor
+                procs = self.cgroups.procs_file(instance_id) if self.cgroups else None
                 supervisor = subprocess.Popen(
-                    [*supervisor_argv(str(self._exit_path(instance_id)), pid_write), *command],
+                    [*supervisor_argv(str(self._exit_path(instance_id)), pid_write, str(procs or "")), *command],
                     cwd=cwd, stdin=subprocess.PIPE, stdout=log_file, stderr=subprocess.STDOUT,
                     pass_fds=(pid_write,), start_new_session=True)
         finally:
@@ -157,8 +221,8 @@ class ProcessRuntime(Runtime):
         if record["status"] != InstanceStatus.RUNNING.value:
             return
         signal_group(record["pgid"], signal.SIGKILL)
-        for pid in self.memory.pids(instance_id) if self.memory else []:
-            _signal(pid, signal.SIGKILL)  # processes that left the group stay in the cgroup
+        if self.cgroups is not None:
+            self.cgroups.kill(instance_id)  # processes that left the group stay in the cgroup
 
     # -- records ------------------------------------------------------------------------
 
@@ -207,7 +271,11 @@ class ProcessRuntime(Runtime):
         return self.state_dir / f"{instance_id}.json"
 
     def _exit_path(self, instance_id: str) -> Path:
-        return self.state_dir / f"{instance_id}.exit"
+        return self._file(instance_id, ".exit")
+
+    def _file(self, instance_id: str, suffix: str) -> Path:
+        """One of the instance's files in the state directory (_INSTANCE_FILES)."""
+        return self.state_dir / f"{instance_id}{suffix}"
 
     def _read(self, instance_id: str) -> Record:
         record = self._read_file(self._path(instance_id))

@@ -1,10 +1,30 @@
-"""An instance's `/opt/ml`: its directory layout, and how a process comes to see it there.
+"""An instance's own view of the machine: `/opt/ml`, private scratch dirs, a hostname, its CPUs, its cgroups.
 
-With mount namespaces (root, or unprivileged user namespaces) the program runs in its own
-namespace with the instance directory bind-mounted at `/opt/ml`, so hard-coded paths work.
-The host's `/opt` is never written to: when `/opt/ml` does not exist, the namespace gets a
-tmpfs over `/opt` holding bind mounts of what `/opt` had, plus an empty `ml/` mount point.
-Without namespaces the SM_* path variables point into the instance directory instead.
+With mount namespaces (root, or unprivileged user namespaces) the program runs in a mount and UTS
+namespace of its own, where:
+
+- the instance directory is bind-mounted at `/opt/ml`, so hard-coded paths work. The host's `/opt`
+  is never written to: when `/opt/ml` does not exist, the namespace gets a tmpfs over `/opt` holding
+  bind mounts of what `/opt` had, plus an empty `ml/` mount point;
+- `/run` is an empty directory of the instance's scratch volume (scratch.py), as in a container;
+  `/tmp`, `/var/tmp`, `/var/log` and `$HOME` are overlays whose writes land on that volume: programs
+  find what the host has there and the host's copies are never written. An overlay, not an empty
+  directory, because here the host's filesystem is the image: a bring-your-own image is a host
+  directory (often under /tmp), the server's data directory (framework environments, the instance
+  directory) lies under HOME or anywhere, `/var/log/nginx` exists where nginx is installed, user
+  site-packages lie under HOME. An image's `serve` replacing /var/log/nginx/access.log with a symlink
+  to /dev/stdout replaces it in the instance only;
+- the hostname is the instance's (`algo-<n>` for job hosts) and `/etc/hosts` is a generated file
+  naming it and its peers;
+- `/sys/devices/system/cpu/online` names the instance's CPUs: glibc's sysconf (so `os.cpu_count()`)
+  reads it, while `nproc` reads the affinity mask that the cpuset cgroup sets.
+
+The scratch volume is loop-mounted inside the namespace only (see scratch.py). Without namespaces
+the SM_* path variables point into the instance directory instead and the rest is not done.
+
+Outermost first, the command joins the cgroups, then (without a cpuset cgroup) narrows its affinity
+with taskset, then enters the network namespace it is given (`nsenter --net`: the hook for per-instance
+networks), then unshares mount and UTS namespaces and runs the mount script.
 """
 
 from __future__ import annotations
@@ -12,17 +32,26 @@ from __future__ import annotations
 import functools
 import shutil
 import subprocess
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 OPT_ML_DIRS = ("input/config", "input/data", "model", "output/data", "output/intermediate",
                "checkpoints", "code")
 
-# Runs inside the new mount namespace: $1 is the instance directory, the rest the program.
+# Runs inside the new namespaces: the Sandbox's fields as $1-$7 (blank: none), then the program. The
+# volume's parts are named relative to its directory, a subshell's working directory, which stays valid
+# while the mounts cover paths (the state directory may lie under /tmp or HOME). The program starts in
+# the working directory the supervisor gave the shell, held since before any of this.
 _MOUNT_SCRIPT = r"""
 set -e
-src="$1"; shift
+src="$1" volume="$2" scratch="$3" name="$4" hosts="$5" online="$6" home="$7"; shift 7
+[ -z "$volume" ] || mount -o loop "$volume" "$scratch"
+mkdir -p "$scratch/tmp" "$scratch/var-tmp" "$scratch/run" "$scratch/log" "$scratch/home"
+mkdir -p "$scratch/.work/log" "$scratch/.work/home" "$scratch/.work/tmp" "$scratch/.work/var-tmp"
+chmod 1777 "$scratch/tmp" "$scratch/var-tmp"
 if [ ! -d /opt/ml ]; then
-  stage=$(mktemp -d)
+  stage=$(mktemp -d -p "$scratch/.work")
   mount --rbind /opt "$stage"
   mount -t tmpfs -o mode=755 modelbay-opt /opt
   for e in "$stage"/* "$stage"/.[!.]*; do
@@ -36,16 +65,45 @@ if [ ! -d /opt/ml ]; then
   mkdir /opt/ml
 fi
 mount --bind "$src" /opt/ml
+mount --bind "$hosts" /etc/hosts
+[ -z "$online" ] || mount --bind "$online" /sys/devices/system/cpu/online
+overlay() { mount -t overlay -o "lowerdir=$1,upperdir=$2,workdir=.work/$2" "modelbay-$2" "$1"; }
+(
+  cd "$scratch"
+  [ ! -d /var/log ] || overlay /var/log log
+  [ -z "$home" ] || [ ! -d "$home" ] || [ "$home" = / ] || overlay "$home" home
+  mount --bind run /run
+  overlay /var/tmp var-tmp
+  overlay /tmp tmp
+)
+echo "$name" > /proc/sys/kernel/hostname
 exec "$@"
 """
 
-# Runs first: puts this process (and so the program it execs) under the memory cgroup.
-_JOIN_SCRIPT = 'echo $$ > "$0" && exec "$@"'
+# Runs first: puts this process (and so the program it execs) in each cgroup: $1... up to "--".
+_JOIN_SCRIPT = 'while [ "$1" != -- ]; do echo $$ > "$1"; shift; done; shift; exec "$@"'
 
 _NAMESPACE_PREFIXES = (
-    ("unshare", "--mount", "--propagation", "private"),
-    ("unshare", "--user", "--map-root-user", "--mount", "--propagation", "private"),
+    ("unshare", "--mount", "--uts", "--propagation", "private"),
+    ("unshare", "--user", "--map-root-user", "--mount", "--uts", "--propagation", "private"),
 )
+LOOPBACK = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    """What an instance's namespaces show (module docstring). `scratch` is the scratch volume's directory,
+    its mount point when `volume` (a filesystem image) is set. `network`: a network namespace to enter
+    (a /run/netns/<name> path), None to share the host's."""
+
+    opt_ml: Path
+    scratch: Path
+    volume: Path | None
+    hostname: str
+    hosts_file: Path
+    cpu_online_file: Path | None
+    home: str | None
+    network: Path | None = None
 
 
 def opt_ml_layout(root: Path) -> Path:
@@ -69,9 +127,19 @@ def relocation_env(root: Path) -> dict[str, str]:
     }
 
 
+def hosts_text(hostname: str, peers: Sequence[str], address: Callable[[str], str] = lambda _host: LOOPBACK) -> str:
+    """/etc/hosts for an instance named `hostname` among `peers` (the hosts of its job, itself included),
+    each at `address(host)`. Every instance shares the host's network for now, so all are at the loopback
+    address; per-instance networks pass their own mapping."""
+    names = dict.fromkeys([hostname, *peers])
+    lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback",
+             *(f"{address(name)}\t{name}" for name in names)]
+    return "\n".join(lines) + "\n"
+
+
 @functools.cache
 def namespace_prefix() -> tuple[str, ...] | None:
-    """The `unshare` command that gives a mount namespace here, probed once; None if none does."""
+    """The `unshare` command that gives mount and UTS namespaces here, probed once; None if none does."""
     if not Path("/opt").is_dir() or shutil.which("unshare") is None or shutil.which("mount") is None:
         return None
     for prefix in _NAMESPACE_PREFIXES:
@@ -82,13 +150,19 @@ def namespace_prefix() -> tuple[str, ...] | None:
     return None
 
 
-def sandboxed_argv(argv: tuple[str, ...], opt_ml: Path, prefix: tuple[str, ...] | None,
-                   cgroup_procs: Path | None) -> list[str]:
-    """The command that runs `argv` with `opt_ml` at /opt/ml (when `prefix` gives a namespace)
-    and under the cgroup whose procs file is `cgroup_procs` (when given)."""
+def sandboxed_argv(argv: Sequence[str], sandbox: Sandbox, prefix: tuple[str, ...] | None,
+                   cgroup_procs: Sequence[Path], affinity: Sequence[int] | None) -> list[str]:
+    """The command that runs `argv` in `sandbox` (when `prefix` gives namespaces), in the cgroups whose
+    procs files are `cgroup_procs`, and on the CPUs `affinity` (None: the cpuset cgroup chooses them)."""
     command = list(argv)
     if prefix is not None:
-        command = [*prefix, "sh", "-c", _MOUNT_SCRIPT, "sh", str(opt_ml), *command]
-    if cgroup_procs is not None:
-        command = ["sh", "-c", _JOIN_SCRIPT, str(cgroup_procs), *command]
+        fields = (sandbox.opt_ml, sandbox.volume or "", sandbox.scratch, sandbox.hostname, sandbox.hosts_file,
+                  sandbox.cpu_online_file or "", sandbox.home or "")
+        command = [*prefix, "sh", "-c", _MOUNT_SCRIPT, "sh", *map(str, fields), *command]
+    if sandbox.network is not None:
+        command = ["nsenter", f"--net={sandbox.network}", *command]
+    if affinity is not None:
+        command = ["taskset", "--cpu-list", ",".join(map(str, affinity)), *command]
+    if cgroup_procs:
+        command = ["sh", "-c", _JOIN_SCRIPT, "sh", *map(str, cgroup_procs), "--", *command]
     return command

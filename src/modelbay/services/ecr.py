@@ -6,10 +6,12 @@ manifest; its digest is `sha256:` and the hex SHA-256 of the manifest text as pu
 
 A bring-your-own image on this machine is a directory, pushed as a manifest of media type
 DIRECTORY_MEDIA_TYPE: `{"schemaVersion": 1, "mediaType": DIRECTORY_MEDIA_TYPE, "directory": "/abs/path"}`.
-Other manifests (Docker, OCI) are stored as given; their layers are neither uploaded nor checked.
+Other manifests (Docker and OCI images and indexes) are validated as the registry API validates a
+push (services/registry.py): their layers, pushed through `/v2/` (api/registry.py), must be there.
+GetAuthorizationToken issues the password `docker login` / `podman login` gives `/v2/`.
 Listings page by position over the whole listing, which a local registry keeps small.
-Not done: layer uploads (docker push), tags and repository policies, scanning, lifecycle policies,
-replication; `tags`, scanning and encryption settings given to CreateRepository are echoed, not acted on.
+Not done: tags and repository policies, scanning, lifecycle policies, replication; `tags`, scanning
+and encryption settings given to CreateRepository are echoed, not acted on.
 """
 
 from __future__ import annotations
@@ -19,12 +21,20 @@ import json
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 from modelbay.errors import aws_error
 from modelbay.services.base import Context, Handler
 from modelbay.services.listing import reading_tokens
+from modelbay.services.registry import (
+    TOKEN_LIFETIME,
+    RegistryError,
+    authorization_token,
+    references,
+    registry_host,
+)
 from modelbay.store.metadata import (
     Image,
     ImageExists,
@@ -35,7 +45,14 @@ from modelbay.store.metadata import (
     RepositoryNotFound,
     TagImmutable,
 )
-from modelbay.store.metadata.images import DIGEST_PREFIX, DIRECTORY_MEDIA_TYPE, IMMUTABLE, MUTABLE
+from modelbay.store.metadata.images import (
+    DIGEST_PREFIX,
+    DIRECTORY_MEDIA_TYPE,
+    IMMUTABLE,
+    MUTABLE,
+    BlobsUnknown,
+    ImagesUnknown,
+)
 from modelbay.store.metadata.paging import decode_token, encode_token
 
 DEFAULT_MAX_RESULTS = 100
@@ -51,6 +68,8 @@ ImageNotFoundException = aws_error("ImageNotFoundException")
 ImageAlreadyExistsException = aws_error("ImageAlreadyExistsException")
 ImageTagAlreadyExistsException = aws_error("ImageTagAlreadyExistsException")
 ImageDigestDoesNotMatchException = aws_error("ImageDigestDoesNotMatchException")
+LayersNotFoundException = aws_error("LayersNotFoundException")
+ReferencedImagesNotFoundException = aws_error("ReferencedImagesNotFoundException")
 
 
 def create_repository(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
@@ -103,15 +122,28 @@ def put_image(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     name, text, tag = _repository_name(ctx, params), params["imageManifest"], params.get("imageTag")
     manifest = _manifest(text)
     media_type = _media_type(params.get("imageManifestMediaType"), manifest)
+    names = None
     if media_type == DIRECTORY_MEDIA_TYPE:
         check_directory_manifest(manifest)
+    else:
+        try:
+            names = references(media_type, text)
+        except RegistryError as error:
+            raise InvalidParameterException(f"Invalid parameter at 'imageManifest': {error.message}") from None
     digest = DIGEST_PREFIX + hashlib.sha256(text.encode()).hexdigest()
     if params.get("imageDigest", digest) != digest:
         raise ImageDigestDoesNotMatchException(f"Invalid parameter at 'imageDigest': {params['imageDigest']} is not "
                                                f"the digest of the manifest, {digest}.")
     try:
         with _repository_errors(ctx, name):
-            image = ctx.metadata.images.put(name, digest, media_type, text, tag)
+            image = ctx.metadata.images.put(name, digest, media_type, text, tag, names)
+    except BlobsUnknown as missing:
+        raise LayersNotFoundException(f"Layers with digests {list(missing.digests)} required for pushing image into "
+                                      f"repository with name '{name}' in registry with id "
+                                      f"'{ctx.settings.account_id}' do not exist") from None
+    except ImagesUnknown as missing:
+        raise ReferencedImagesNotFoundException(f"The images {list(missing.digests)} the manifest list references "
+                                                f"do not exist in the repository with name '{name}'") from None
     except ImageExists:
         raise ImageAlreadyExistsException(
             f"Image with digest '{digest}' and tag '{_shown(tag)}' already exists in the repository with name "
@@ -170,6 +202,16 @@ def batch_delete_image(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
             else:
                 deleted.append(_id_wire(ImageId(image.digest, image_id.tag)))
     return {"imageIds": deleted, "failures": failures}
+
+
+def get_authorization_token(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
+    """A token for `/v2/` (base64 of `AWS:<password>`), valid 12 hours as ECR's; see authorization_token."""
+    for registry in params.get("registryIds", []):
+        _check_registry(ctx, {"registryId": registry})
+    host = registry_host(ctx.settings.account_id, ctx.region)
+    return {"authorizationData": [{"authorizationToken": authorization_token(),
+                                   "expiresAt": datetime.now(UTC) + TOKEN_LIFETIME,
+                                   "proxyEndpoint": f"https://{host}"}]}
 
 
 def check_directory_manifest(manifest: dict[str, Any]) -> None:
@@ -311,7 +353,7 @@ def _page(items: Sequence[T], params: dict[str, Any], scope: str) -> tuple[Seque
 # -- wire shapes ---------------------------------------------------------------------------------
 
 def _repository_uri(account: str, region: str, name: str) -> str:
-    return f"{account}.dkr.ecr.{region}.amazonaws.com/{name}"
+    return f"{registry_host(account, region)}/{name}"
 
 
 def _repository_wire(ctx: Context, repository: Repository) -> dict[str, Any]:
@@ -331,6 +373,8 @@ def _image_wire(ctx: Context, image: Image, tag: str | None) -> dict[str, Any]:
 def _detail_wire(ctx: Context, image: Image) -> dict[str, Any]:
     detail = {"registryId": ctx.settings.account_id, "repositoryName": image.repository, "imageDigest": image.digest,
               "imagePushedAt": image.pushed_at, "imageManifestMediaType": image.media_type, "imageStatus": "ACTIVE"}
+    if image.size is not None:
+        detail["imageSizeInBytes"] = image.size
     return {**detail, "imageTags": list(image.tags)} if image.tags else detail
 
 
@@ -356,4 +400,5 @@ OPERATIONS: dict[str, Handler] = {
     "CreateRepository": create_repository, "DescribeRepositories": describe_repositories,
     "DeleteRepository": delete_repository, "PutImage": put_image, "DescribeImages": describe_images,
     "ListImages": list_images, "BatchGetImage": batch_get_image, "BatchDeleteImage": batch_delete_image,
+    "GetAuthorizationToken": get_authorization_token,
 }

@@ -3,6 +3,10 @@
 Params arrive bound from the S3 model (URI labels, headers, query, XML payload); a PutObject or
 UploadPart `Body` is a readable stream that raises BadDigest at its end when a checksum or
 Content-MD5 does not match, so the store throws the half-written object away.
+
+The registry's bucket (services/registry.REGISTRY_BUCKET) is not the S3 API's: ListBuckets leaves it
+out, CreateBucket answers that its name is taken, and every other operation that names it (a copy's
+source too) answers NoSuchBucket, so no S3 call reads or changes the layers pushed to the registry.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from urllib.parse import quote_plus, unquote
 from modelbay.errors import AwsError, ServiceUnavailable, ValidationError, aws_error
 from modelbay.services import s3_encryption
 from modelbay.services.base import Context, Handler, Reply
+from modelbay.services.registry import REGISTRY_BUCKET
 from modelbay.store.objects.base import (
     BucketEncryption,
     ObjectInfo,
@@ -52,6 +57,7 @@ _S3_ERRORS: dict[str, tuple[int, str]] = {
 }
 _ERROR_CLASSES = {code: aws_error(code, status) for code, (status, _) in _S3_ERRORS.items()}
 InvalidRequest = aws_error("InvalidRequest")
+BucketAlreadyExists = aws_error("BucketAlreadyExists", 409)
 InvalidArgument = aws_error("InvalidArgument")
 MalformedXML = aws_error("MalformedXML")
 
@@ -88,7 +94,8 @@ def list_buckets(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     after = _decode_token(params.get("ContinuationToken"))
     limit = params.get("MaxBuckets", 10000)
     with _s3_errors():
-        buckets = [b for b in ctx.objects.list_buckets() if b.name.startswith(prefix) and b.name > after]
+        buckets = [b for b in ctx.objects.list_buckets()
+                   if b.name.startswith(prefix) and b.name > after and b.name != REGISTRY_BUCKET]
     page = buckets[:limit]
     output: dict[str, Any] = {
         "Buckets": [{"Name": b.name, "CreationDate": b.created, "BucketRegion": b.region} for b in page],
@@ -432,7 +439,24 @@ def _decode_token(token: str | None) -> str:
                               ArgumentName="continuation-token") from error
 
 
-OPERATIONS: dict[str, Handler] = {
+def _refusing_registry_bucket(handler: Handler) -> Handler:
+    """The handler, answering as if the registry's bucket were someone else's (see the module docstring)."""
+
+    def refusing(ctx: Context, params: dict[str, Any]) -> Any:
+        named = {params.get("Bucket"), _copy_source(params["CopySource"])[0] if "CopySource" in params else None}
+        if REGISTRY_BUCKET in named and handler is create_bucket:
+            raise BucketAlreadyExists("The requested bucket name is not available. The bucket namespace is shared "
+                                      "by all users of the system. Please select a different name and try again.",
+                                      BucketName=REGISTRY_BUCKET)
+        if REGISTRY_BUCKET in named:
+            raise _ERROR_CLASSES["NoSuchBucket"](_S3_ERRORS["NoSuchBucket"][1], BucketName=REGISTRY_BUCKET)
+        return handler(ctx, params)
+
+    refusing.__name__ = refusing.__qualname__ = getattr(handler, "__name__", "handler")
+    return refusing
+
+
+_HANDLERS: dict[str, Handler] = {
     "ListBuckets": list_buckets,
     "CreateBucket": create_bucket,
     "HeadBucket": head_bucket,
@@ -456,3 +480,4 @@ OPERATIONS: dict[str, Handler] = {
     "ListParts": list_parts,
     "ListMultipartUploads": list_multipart_uploads,
 }
+OPERATIONS: dict[str, Handler] = {name: _refusing_registry_bucket(handler) for name, handler in _HANDLERS.items()}

@@ -50,3 +50,21 @@ def test_types_without_gpus_get_no_notice(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setattr(machine, "machine_gpus", lambda: 0)
     for name in ("ml.m5.large", "ml.inf2.xlarge", "ml.trn1.2xlarge"):
         assert (gpus_for(instance_type(name)), gpu_notice(instance_type(name))) == (0, None)
+
+
+def test_an_instance_gets_its_vcpus_worth_of_the_least_used_cpus() -> None:
+    two = InstanceType("ml.test.two", 2, 256)
+    assert machine.choose_cpus(two, [0, 1, 2, 3], in_use=[[0, 1], [0]]) == [2, 3]
+    assert machine.choose_cpus(two, [0, 1, 2, 3], in_use=[[0, 1, 2, 3], [2]]) == [0, 1]  # ties: lowest first
+    assert machine.choose_cpus(InstanceType("ml.test.big", 8, 256), [0, 1], in_use=[]) == [0, 1]  # capped
+
+
+def test_the_pids_limit_grows_with_the_vcpus_from_a_floor() -> None:
+    assert machine.pids_limit(instance_type("ml.m5.large")) == 512  # 2 vCPUs: the floor
+    assert machine.pids_limit(instance_type("ml.m5.4xlarge")) == 16 * 256
+
+
+@pytest.mark.parametrize(("cpus", "text"), [([], ""), ([3], "3"), ([0, 1, 2, 5, 7, 8], "0-2,5,7-8")])
+def test_cpu_lists_in_the_kernels_format(cpus: list[int], text: str) -> None:
+    assert machine.format_cpu_list(cpus) == text
+    assert machine.parse_cpu_list(text + "\n") == cpus

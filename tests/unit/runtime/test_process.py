@@ -17,7 +17,7 @@ import pytest
 from modelbay.instance_types import InstanceType, instance_type
 from modelbay.runtime import machine
 from modelbay.runtime.base import Instance, InstanceNotFound, InstanceRunning, InstanceSpec, InstanceStatus, stop_all
-from modelbay.runtime.memory import CgroupMemoryLimiter, MemoryLimiter, RssWatchdog
+from modelbay.runtime.memory import MemoryLimiter, RssWatchdog
 from modelbay.runtime.process import LOST_REASON, ProcessRuntime, Record
 from modelbay.runtime.sandbox import OPT_ML_DIRS
 from tests.helpers import wait_until
@@ -114,8 +114,8 @@ def start_and_crash(tmp_path: Path, argv: tuple[str, ...]) -> Record:
 
 def test_a_runtime_that_adopted_an_instance_reports_its_exit_code(
         make_runtime: Callable[..., ProcessRuntime], tmp_path: Path) -> None:
-    go = tmp_path / "go"
-    record = start_and_crash(tmp_path, ("sh", "-c", f"while [ ! -e {go} ]; do sleep 0.05; done; exit 3"))
+    go = tmp_path / "opt_ml" / "go"  # the program's working directory (its /tmp is its own)
+    record = start_and_crash(tmp_path, ("sh", "-c", "while [ ! -e go ]; do sleep 0.05; done; exit 3"))
     runtime = make_runtime()  # not the supervisor's parent: it learns the exit from the exit file
     assert runtime.inspect(record["id"]).status is InstanceStatus.RUNNING
     go.touch()
@@ -146,26 +146,27 @@ def test_an_instance_whose_supervisor_vanished_is_lost(
 
 
 def start_when_ready(runtime: ProcessRuntime, tmp_path: Path, setup: str) -> Instance:
-    """Start a program that runs `setup`, says it is ready, then waits to be stopped."""
-    ready = tmp_path / "ready"
-    code = textwrap.dedent(setup) + f"\nimport pathlib, time\npathlib.Path({str(ready)!r}).touch()\ntime.sleep(60)\n"
+    """Start a program that runs `setup`, says it is ready (in its working directory, the instance
+    directory: its /tmp is its own), then waits to be stopped."""
+    ready = tmp_path / "opt_ml" / "ready"
+    code = textwrap.dedent(setup) + "\nimport pathlib, time\npathlib.Path('ready').touch()\ntime.sleep(60)\n"
     started = runtime.start(python_spec(tmp_path, code), labels={})
     wait_until(ready.exists, 10, "the program to be ready")
     return started
 
 
 def test_stop_sends_sigterm_first(runtime: ProcessRuntime, tmp_path: Path) -> None:
-    started = start_when_ready(runtime, tmp_path, f"""
+    started = start_when_ready(runtime, tmp_path, """
         import pathlib, signal, sys
         def on_term(*_):
-            pathlib.Path({str(tmp_path / "term")!r}).write_text("got SIGTERM")
+            pathlib.Path("term").write_text("got SIGTERM")
             sys.exit(0)
         signal.signal(signal.SIGTERM, on_term)
     """)
     runtime.stop(started.id, grace_s=30)
     ended = wait_ended(runtime, started.id)
     assert (ended.status, ended.exit_code) == (InstanceStatus.STOPPED, 0)
-    assert (tmp_path / "term").read_text() == "got SIGTERM"
+    assert (tmp_path / "opt_ml" / "term").read_text() == "got SIGTERM"
 
 
 def test_stop_kills_after_the_grace_period(runtime: ProcessRuntime, tmp_path: Path) -> None:
@@ -203,16 +204,16 @@ def test_stop_all_returns_once_every_instance_has_ended(runtime: ProcessRuntime,
 
 
 def test_stop_ends_the_whole_process_group(runtime: ProcessRuntime, tmp_path: Path) -> None:
-    code = f"""
+    code = """
         import pathlib, subprocess, time
         child = subprocess.Popen(["sleep", "60"])
-        pathlib.Path({str(tmp_path / "child.tmp")!r}).write_text(str(child.pid))
-        pathlib.Path({str(tmp_path / "child.tmp")!r}).rename({str(tmp_path / "child")!r})
+        pathlib.Path("child.tmp").write_text(str(child.pid))
+        pathlib.Path("child.tmp").rename("child")
         time.sleep(60)
     """
     started = runtime.start(python_spec(tmp_path, code), labels={})
-    wait_until((tmp_path / "child").exists, 10, "the program to start its child")
-    child = int((tmp_path / "child").read_text())
+    wait_until((tmp_path / "opt_ml" / "child").exists, 10, "the program to start its child")
+    child = int((tmp_path / "opt_ml" / "child").read_text())
     assert not is_gone(child)
     runtime.stop(started.id, grace_s=5)
     wait_ended(runtime, started.id)
@@ -259,8 +260,9 @@ def test_remove_forgets_an_ended_instance(runtime: ProcessRuntime, tmp_path: Pat
     with pytest.raises(InstanceNotFound):
         runtime.inspect(running.id)
     assert not running.log_path.exists()
-    if isinstance(runtime.memory, CgroupMemoryLimiter):
-        assert not (runtime.memory.parent / running.id).exists()
+    if runtime.cgroups is not None:
+        assert not any((parent / running.id).exists() for parent in runtime.cgroups.parents.values())
+    assert not list(runtime.state_dir.glob(f"{running.id}*"))
 
 
 def test_an_instance_ending_while_listed_is_never_reported_lost(runtime: ProcessRuntime, tmp_path: Path) -> None:

@@ -65,13 +65,16 @@ class ProcessingController(HostJobController[ProcessingJob]):
         kind = instance_type(spec.instance_type)
         env = host_env(kind) | {"PROCESSING_JOB_NAME": job.name, "PROCESSING_JOB_ARN": job.arn}
         launches = []
-        for host in host_names(spec.instance_count):
+        hosts = host_names(spec.instance_count)
+        volume_size_gb = job.request["ProcessingResources"]["ClusterConfig"]["VolumeSizeInGB"]
+        for host in hosts:
             opt_ml = self._dir(job.name) / host
             stage_host(self.platform.objects, job, opt_ml, host)
             argv, program_env = self.images.entrypoint_command(program, self._dir(job.name) / f"{host}.env",
                                                                spec.entrypoint)
             launches.append((InstanceSpec((*argv, *spec.arguments), opt_ml, kind,
-                                          env | program_env | spec.environment),
+                                          env | program_env | spec.environment, hostname=host, peers=tuple(hosts),
+                                          volume_size_gb=volume_size_gb),
                              self._labels(job, host)))
         return launches
 

@@ -76,7 +76,9 @@ class TrainingController(HostJobController[TrainingJob]):
             stage_host(self.platform.objects, spec, self._dir(job.name) / host, host)
             argv, program_env = self.images.command(program, self._dir(job.name) / f"{host}.env")
             host_env = env | _distribution_env(rank, len(hosts), master_port) | program_env | user_env
-            launches.append((InstanceSpec(argv, self._dir(job.name) / host, kind, host_env),
+            launches.append((InstanceSpec(argv, self._dir(job.name) / host, kind, host_env, hostname=host,
+                                          peers=tuple(hosts),
+                                          volume_size_gb=job.request["ResourceConfig"]["VolumeSizeInGB"]),
                              self._labels(job, host)))
         return launches
 

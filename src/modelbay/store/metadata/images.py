@@ -4,20 +4,27 @@ An image is a manifest, stored as pushed (its digest is over those exact bytes),
 repository; a tag names at most one image of its repository and moves when it is pushed again
 (unless the repository's tags are immutable). Deleting a repository deletes its images and tags.
 The tables live here rather than in tables.py because nothing else refers to them.
+
+Blobs (layers and configs pushed through the registry API; their bytes are in the object store) are
+the region's, shared by its repositories as a content-addressed store is: a row says a blob's bytes
+are stored, and an image pushed with references records the blobs it names (image_blobs), so that
+garbage collection knows what nothing names. Writes that make or drop that knowledge (recording a
+blob, putting an image that names blobs, collecting garbage) serialise on BLOB_LOCK.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, delete, select
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text, delete, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from modelbay.store.metadata.database import Database
+from modelbay.store.metadata.engine import serialize
 from modelbay.store.metadata.records import Clock, utc_now
 from modelbay.store.metadata.tables import Base, BigSerial, UtcDateTime
 
@@ -25,6 +32,7 @@ MUTABLE, IMMUTABLE = "MUTABLE", "IMMUTABLE"
 DIGEST_PREFIX = "sha256:"
 # a bring-your-own image on this machine: a manifest naming a directory that holds `train` and/or `serve`
 DIRECTORY_MEDIA_TYPE = "application/vnd.modelbay.directory.v1+json"
+BLOB_LOCK = "registry-blobs"
 
 
 class ImageRepositoryRow(Base):
@@ -51,6 +59,7 @@ class ImageRow(Base):
     media_type: Mapped[str] = mapped_column(String(256))
     manifest: Mapped[str] = mapped_column(Text)
     pushed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    size: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # None: a manifest naming no blobs
 
 
 class ImageTagRow(Base):
@@ -63,6 +72,26 @@ class ImageTagRow(Base):
                                                primary_key=True)
     tag: Mapped[str] = mapped_column(String(300), primary_key=True)
     image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"))
+
+
+class RegistryBlobRow(Base):
+    """A blob whose bytes are stored; `touched_at` is when it was last stored or asked after by a push."""
+
+    __tablename__ = "registry_blobs"
+
+    digest: Mapped[str] = mapped_column(String(71), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    touched_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class ImageBlobRow(Base):
+    """A blob an image names (its config or a layer): the blob is kept while a row names it."""
+
+    __tablename__ = "image_blobs"
+    __table_args__ = (Index(None, "digest"),)
+
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), primary_key=True)
+    digest: Mapped[str] = mapped_column(String(71), primary_key=True)
 
 
 class RepositoryNotFound(LookupError):
@@ -85,6 +114,39 @@ class TagImmutable(Exception):
     """The tag names another image and the repository's tags are immutable."""
 
 
+class BlobsUnknown(LookupError):
+    """Blobs a manifest names are not stored; `digests` lists them."""
+
+    def __init__(self, digests: Sequence[str]) -> None:
+        super().__init__(", ".join(digests))
+        self.digests = tuple(digests)
+
+
+class ImagesUnknown(LookupError):
+    """Manifests an image index names are not in the repository; `digests` lists them."""
+
+    def __init__(self, digests: Sequence[str]) -> None:
+        super().__init__(", ".join(digests))
+        self.digests = tuple(digests)
+
+
+@dataclass(frozen=True)
+class References:
+    """What a manifest names: `blobs` it needs stored (config and layers), of which `layers` make its size,
+    and the `manifests` (an index's) that must be in its repository, whose sizes make an index's size."""
+
+    blobs: tuple[str, ...] = ()
+    layers: tuple[str, ...] = ()
+    manifests: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Blob:
+    digest: str
+    size: int
+    touched_at: datetime
+
+
 @dataclass(frozen=True)
 class Repository:
     name: str
@@ -103,6 +165,7 @@ class Image:
     raw_manifest: str
     pushed_at: datetime
     tags: tuple[str, ...] = ()
+    size: int | None = None  # imageSizeInBytes: the layers' sizes; None for a manifest naming no blobs
 
     @property
     def manifest(self) -> dict[str, Any]:
@@ -155,15 +218,19 @@ class ImageRegistry:
             session.execute(delete(ImageRepositoryRow).where(ImageRepositoryRow.id == row.id))
             return _repository(row)
 
-    def put(self, repository: str, digest: str, media_type: str, manifest: str, tag: str | None = None) -> Image:
+    def put(self, repository: str, digest: str, media_type: str, manifest: str, tag: str | None = None,
+            references: References | None = None) -> Image:
         """Store an image (or find it by digest) and point `tag` at it, moving the tag if it named another.
 
-        Raises RepositoryNotFound; ImageExists if the image is there with this tag (or at all,
-        when no tag is given); TagImmutable if the tag names another image in a repository
-        whose tags are immutable.
+        `references` (None for a manifest naming nothing, as a directory image's) must all be there.
+        Raises RepositoryNotFound; BlobsUnknown or ImagesUnknown for missing references; ImageExists
+        if the image is there with this tag (or at all, when no tag is given); TagImmutable if the
+        tag names another image in a repository whose tags are immutable.
         """
         with self._db.write(lock=f"image-repository {repository}") as session:
+            serialize(session.connection(), BLOB_LOCK)  # no garbage collection between the check and the insert
             repo = _repository_row(session, repository)
+            size = None if references is None else _size(session, repo.id, references)
             image = session.scalar(select(ImageRow).where(ImageRow.repository_id == repo.id, ImageRow.digest == digest))
             tagged = None if tag is None else session.get(ImageTagRow, (repo.id, tag))
             if image is not None and (tag is None or (tagged is not None and tagged.image_id == image.id)):
@@ -172,13 +239,21 @@ class ImageRegistry:
                 raise TagImmutable(tag)
             if image is None:
                 image = ImageRow(repository_id=repo.id, digest=digest, media_type=media_type, manifest=manifest,
-                                 pushed_at=self._clock())
+                                 pushed_at=self._clock(), size=size)
                 session.add(image)
                 session.flush()
+                session.add_all(ImageBlobRow(image_id=image.id, digest=blob)
+                                for blob in dict.fromkeys(references.blobs if references else ()))
             if tag is not None:
                 session.merge(ImageTagRow(repository_id=repo.id, tag=tag, image_id=image.id))
                 session.flush()
             return _image(session, repository, image)
+
+    def tags(self, repository: str) -> list[str]:
+        """The repository's tags in lexical order; raise RepositoryNotFound."""
+        with self._db.read() as session:
+            repo_id = _repository_row(session, repository).id
+            return sorted(session.scalars(select(ImageTagRow.tag).where(ImageTagRow.repository_id == repo_id)))
 
     def images(self, repository: str) -> list[Image]:
         """Every image of a repository in the order they were first pushed; raise RepositoryNotFound."""
@@ -224,6 +299,65 @@ class ImageRegistry:
                 session.execute(delete(ImageRow).where(ImageRow.id == row.id))
             return image
 
+    # -- blobs -------------------------------------------------------------------------------
+    def record_blob(self, digest: str, size: int, is_stored: Callable[[], bool]) -> bool:
+        """Record (or touch) a blob whose bytes were just stored, if `is_stored()` still says they are.
+
+        The check runs under BLOB_LOCK, after any garbage collection that could have removed the
+        bytes between their write and this call: False means they are gone and nothing was recorded.
+        """
+        with self._db.write(lock=BLOB_LOCK) as session:
+            if not is_stored():
+                return False
+            session.merge(RegistryBlobRow(digest=digest, size=size, touched_at=self._clock()))
+            return True
+
+    def blob(self, digest: str, touch: bool = False) -> Blob | None:
+        """A stored blob, or None; `touch` marks it as just asked after (a push that found it will
+        name it soon: garbage collection spares it for a while)."""
+        if not touch:
+            with self._db.read() as session:
+                row = session.get(RegistryBlobRow, digest)
+                return None if row is None else _blob(row)
+        with self._db.write(lock=BLOB_LOCK) as session:
+            row = session.get(RegistryBlobRow, digest)
+            if row is not None:
+                row.touched_at = self._clock()
+            return None if row is None else _blob(row)
+
+    def collect_garbage(self, touched_before: datetime, remove: Callable[[Blob], bool]) -> list[Blob]:
+        """Forget every blob no image names and nothing touched since `touched_before`, once `remove(blob)`
+        says it removed its bytes (False: keep it). Under BLOB_LOCK, so no push names or records a blob
+        meanwhile. Returns the blobs forgotten."""
+        with self._db.write(lock=BLOB_LOCK) as session:
+            named = select(ImageBlobRow.digest)
+            rows = session.scalars(select(RegistryBlobRow).where(RegistryBlobRow.touched_at < touched_before,
+                                                                 RegistryBlobRow.digest.not_in(named))).all()
+            removed = [row for row in rows if remove(_blob(row))]
+            for row in removed:
+                session.delete(row)
+            return [_blob(row) for row in removed]
+
+
+def _size(session: Session, repository_id: int, references: References) -> int:
+    """The size of an image naming `references`; raise BlobsUnknown or ImagesUnknown for what is missing."""
+    blobs: dict[str, int] = {digest: size for digest, size in session.execute(
+        select(RegistryBlobRow.digest, RegistryBlobRow.size).where(RegistryBlobRow.digest.in_(set(references.blobs))))}
+    missing = [digest for digest in dict.fromkeys(references.blobs) if digest not in blobs]
+    if missing:
+        raise BlobsUnknown(missing)
+    images: dict[str, int] = {digest: size for digest, size in session.execute(
+        select(ImageRow.digest, func.coalesce(ImageRow.size, 0))
+        .where(ImageRow.repository_id == repository_id, ImageRow.digest.in_(set(references.manifests))))}
+    missing = [digest for digest in dict.fromkeys(references.manifests) if digest not in images]
+    if missing:
+        raise ImagesUnknown(missing)
+    return sum(blobs[digest] for digest in references.layers) + sum(images.values())
+
+
+def _blob(row: RegistryBlobRow) -> Blob:
+    return Blob(row.digest, row.size, row.touched_at)
+
 
 def _repository_row(session: Session, name: str) -> ImageRepositoryRow:
     row = session.scalar(select(ImageRepositoryRow).where(ImageRepositoryRow.name == name))
@@ -249,4 +383,4 @@ def _repository(row: ImageRepositoryRow) -> Repository:
 
 def _image(session: Session, repository: str, row: ImageRow) -> Image:
     tags = session.scalars(select(ImageTagRow.tag).where(ImageTagRow.image_id == row.id).order_by(ImageTagRow.tag))
-    return Image(repository, row.digest, row.media_type, row.manifest, row.pushed_at, tuple(tags))
+    return Image(repository, row.digest, row.media_type, row.manifest, row.pushed_at, tuple(tags), row.size)

@@ -1,0 +1,45 @@
+"""The sandbox's command line and the /etc/hosts it shows (the namespaces themselves: test_isolation.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from modelbay.runtime.sandbox import Sandbox, hosts_text, sandboxed_argv
+
+SANDBOX = Sandbox(opt_ml=Path("/d/opt_ml"), scratch=Path("/s/i.scratch"), volume=Path("/s/i.volume"),
+                  hostname="algo-2", hosts_file=Path("/s/i.hosts"), cpu_online_file=Path("/s/i.online"),
+                  home="/root")
+UNSHARE = ("unshare", "--mount", "--uts")
+
+
+def test_hosts_names_the_instance_and_its_peers_once_each() -> None:
+    text = hosts_text("algo-2", ["algo-1", "algo-2"])
+    assert text.splitlines()[2:] == ["127.0.0.1\talgo-2", "127.0.0.1\talgo-1"]
+    assert text.startswith("127.0.0.1\tlocalhost\n")
+
+
+def test_hosts_takes_each_peers_address_from_the_mapping() -> None:
+    text = hosts_text("algo-1", ["algo-1", "algo-2"], address={"algo-1": "10.0.0.2", "algo-2": "10.0.0.3"}.get)
+    assert text.splitlines()[2:] == ["10.0.0.2\talgo-1", "10.0.0.3\talgo-2"]
+
+
+def test_the_command_joins_the_cgroups_then_unshares_and_passes_the_sandbox() -> None:
+    procs = [Path("/cg/memory/x/cgroup.procs"), Path("/cg/pids/x/cgroup.procs")]
+    argv = sandboxed_argv(("train", "--epochs", "2"), SANDBOX, UNSHARE, procs, affinity=None)
+    assert argv[:3] == ["sh", "-c", argv[2]] and argv[3:7] == ["sh", *map(str, procs), "--"]
+    unshare = argv.index("unshare")
+    assert argv[unshare:unshare + 3] == list(UNSHARE)
+    assert argv[unshare + 7:] == ["/d/opt_ml", "/s/i.volume", "/s/i.scratch", "algo-2", "/s/i.hosts",
+                                  "/s/i.online", "/root", "train", "--epochs", "2"]
+    assert "taskset" not in argv and "nsenter" not in argv
+
+
+def test_without_a_cpuset_the_affinity_is_set_and_a_network_namespace_is_entered_inside_it() -> None:
+    sandbox = Sandbox(**{**SANDBOX.__dict__, "volume": None, "home": None, "network": Path("/run/netns/i")})
+    argv = sandboxed_argv(("serve",), sandbox, UNSHARE, [], affinity=[1, 3])
+    assert argv[:5] == ["taskset", "--cpu-list", "1,3", "nsenter", "--net=/run/netns/i"]
+    assert argv[-8:] == ["/d/opt_ml", "", "/s/i.scratch", "algo-2", "/s/i.hosts", "/s/i.online", "", "serve"]
+
+
+def test_without_namespaces_the_program_runs_as_given() -> None:
+    assert sandboxed_argv(("serve",), SANDBOX, None, [], affinity=None) == ["serve"]
