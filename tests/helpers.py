@@ -119,7 +119,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
         body = self.rfile.read(int(self.headers["Content-Length"]))
 {on_post}
-http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["SAGEMAKER_BIND_TO_PORT"])), Handler).serve_forever()
+http.server.ThreadingHTTPServer(("0.0.0.0", int(os.environ["SAGEMAKER_BIND_TO_PORT"])), Handler).serve_forever()
 """
 
 
@@ -190,7 +190,7 @@ class ServerProcess:
             self.kill()
         for state_dir in (self.data_dir / "runtime", *self.data_dir.glob("regions/*/runtime")):  # every region's
             if state_dir.is_dir():
-                stop_all(ProcessRuntime(state_dir, namespaces=False), grace_s=5)
+                stop_all(ProcessRuntime(state_dir), grace_s=5)  # as the server would: their networks go too
 
 
 def instance_dir(data_dir: Path, job: str, host: str = "algo-1") -> Path:

@@ -2,14 +2,16 @@
 
 The job (a bring-your-own program, ml.m5.large, VolumeSizeInGB 1) writes a report into /opt/ml/model:
 its hostname and /etc/hosts, its CPUs, files written to /tmp, /var/log and HOME (which the host must not
-see), what filling more than its volume gives, how far a fork bomb gets, and the pid of a daemon it leaves
-running. The test reads the report from the model artifact, then checks that the daemon is gone and that
-no cgroup, loop device or volume of the instance remains.
+see), what filling more than its volume gives, how far a fork bomb gets, its address, port 8080 and whether
+it reaches the server on the host's loopback, and the pid of a daemon it leaves running. The test reads the
+report from the model artifact, then checks that the daemon is gone and that no cgroup, loop device or volume
+of the instance remains.
 """
 
 from __future__ import annotations
 
 import io
+import ipaddress
 import json
 import os
 import sys
@@ -21,14 +23,15 @@ from typing import Any
 from modelbay.instance_types import instance_type
 from modelbay.runtime.cgroups import CGROUP_MOUNT, CONTROLLERS
 from modelbay.runtime.machine import machine_cpus, pids_limit
+from modelbay.runtime.network import DEFAULT_SUBNET, networks_available
 from tests.helpers import ServerProcess, wait_until
 from tests.integration.test_training_jobs import WAITER, program
 
 CHECKS = """
 import errno, json, os, signal, socket, subprocess, sys, time
-marker = sys.argv[1]
+marker, server_port = sys.argv[1], int(sys.argv[2])
 report = {"hostname": socket.gethostname(), "hosts": open("/etc/hosts").read().split("\\n"),
-          "cgroups": open("/proc/self/cgroup").read().split(),
+          "cgroups": open("/proc/self/cgroup").read().split(), "address": socket.gethostbyname("algo-1"),
           "cpu_count": os.cpu_count(),
           "nproc": int(subprocess.run(["nproc"], capture_output=True, text=True, check=True).stdout)}
 for directory in ("/tmp", "/var/tmp", "/var/log", os.environ["HOME"]):
@@ -59,6 +62,10 @@ for child in children:
 daemonize = "sleep 600 > /dev/null 2>&1 & echo $! > /opt/ml/model/daemon"
 subprocess.run(["setsid", "--wait", "sh", "-c", daemonize], check=True)
 report["daemon"] = int(open("/opt/ml/model/daemon").read())
+with socket.create_server(("0.0.0.0", 8080)):  # SageMaker's port: its own, whatever the host runs there
+    report["listened_on_8080"] = True
+with socket.socket() as probe:  # the modelbay server, on the host's loopback
+    report["server_from_inside"] = errno.errorcode.get(probe.connect_ex(("127.0.0.1", server_port)), "connected")
 with open("/opt/ml/model/report.json", "w") as file:
     json.dump(report, file)
 """
@@ -75,7 +82,8 @@ def has_ended(pid: int) -> bool:
 def test_a_training_instance_is_isolated_and_leaves_nothing_behind(
         sagemaker: Any, s3: Any, server: ServerProcess, bucket: str, unique: str, scratch: Path) -> None:
     (scratch / "checks.py").write_text(textwrap.dedent(CHECKS))
-    image = program(scratch / "image", f"exec {sys.executable} {scratch / 'checks.py'} {unique}\n")
+    server_port = server.url.rsplit(":", 1)[1]
+    image = program(scratch / "image", f"exec {sys.executable} {scratch / 'checks.py'} {unique} {server_port}\n")
     sagemaker.create_training_job(
         TrainingJobName=unique, RoleArn="arn:aws:iam::000000000000:role/SageMakerRole",
         AlgorithmSpecification={"TrainingImage": image, "TrainingInputMode": "File"},
@@ -93,7 +101,12 @@ def test_a_training_instance_is_isolated_and_leaves_nothing_behind(
 
     cpus = min(2, len(machine_cpus()))  # ml.m5.large has 2 vCPUs
     assert report["hostname"] == "algo-1"
-    assert "127.0.0.1\talgo-1" in report["hosts"]
+    assert f"{report['address']}\talgo-1" in report["hosts"] and report["listened_on_8080"]
+    if networks_available():  # a network of its own: an address in modelbay's subnet, the host's loopback unseen
+        assert ipaddress.ip_address(report["address"]) in DEFAULT_SUBNET
+        assert report["server_from_inside"] == "ECONNREFUSED"
+    else:
+        assert (report["address"], report["server_from_inside"]) == ("127.0.0.1", "connected")
     assert (report["nproc"], report["cpu_count"]) == (cpus, cpus)
     home = os.environ["HOME"]
     assert [d for d in ("/tmp", "/var/tmp", "/var/log", home) if (Path(d) / unique).exists()] == []

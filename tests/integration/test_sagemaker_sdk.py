@@ -21,16 +21,23 @@ import pytest
 
 from modelbay.runtime.environments import FrameworkEnvironments
 from modelbay.runtime.frameworks import choose
+from modelbay.runtime.network import DEFAULT_SUBNET
 from tests.conftest import client
 from tests.helpers import SHARED_ENVIRONMENTS, ServerProcess, modelbay_server, user_shell, wait_until
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
-# Records, for every Python process that starts with it on its path, each non-loopback address looked up or
-# connected to. Unix sockets (a str address) are local by nature.
+# Records, for every Python process that starts with it on its path, each address looked up or connected to that
+# is neither loopback nor an instance's (instance networks are on this machine: runtime/network.py). Unix sockets
+# (a str address) are local by nature.
 AUDIT_HOOK = f"""
-import os, sys
+import ipaddress, os, sys
+def _on_this_machine(host):
+    try:
+        return ipaddress.ip_address(host) in ipaddress.ip_network({str(DEFAULT_SUBNET)!r})
+    except ValueError:
+        return False
 def _record(event, args):
     if event == "socket.getaddrinfo":
         host = args[0]
@@ -39,7 +46,7 @@ def _record(event, args):
     else:
         return
     host = host.decode() if isinstance(host, bytes) else str(host)
-    if host not in {LOOPBACK!r}:
+    if host not in {LOOPBACK!r} and not _on_this_machine(host):
         with open(os.environ["OUTSIDE_LOG"], "a") as log:
             log.write(f"{{event}} {{host}} pid={{os.getpid()}} argv={{sys.argv[:2]}}\\n")
 sys.addaudithook(_record)

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from modelbay.container.http_server import HttpServer, Request, Response
-from modelbay.container.serving_env import HOST, ServingEnv
+from modelbay.container.serving_env import ServingEnv
 from modelbay.container.user_program import UserProgramError
 
 WORKER_MODULE = "modelbay.container.worker"
@@ -107,7 +107,7 @@ class Supervisor:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop)
         loop.add_signal_handler(signal.SIGCHLD, self._reap)
-        self._sock = socket.create_server((HOST, self.env.port), backlog=socket.SOMAXCONN)
+        self._sock = socket.create_server((self.env.host, self.env.port), backlog=socket.SOMAXCONN)
         self._status_read, self._status_write = os.pipe()
         self._gate_read, self._gate_write = os.pipe()
         self._beats = Heartbeats.create(self.env.workers)
@@ -173,7 +173,7 @@ class Supervisor:
         await self._loading_server.shut_down(1.0)
         os.close(self._gate_write)
         self._gate_write = -1
-        log.info("model server ready: %d workers on %s:%d", len(self._workers), HOST, self.env.port)
+        log.info("model server ready: %d workers on %s:%d", len(self._workers), self.env.host, self.env.port)
 
     def _reap(self) -> None:
         for slot, worker in list(self._workers.items()):

@@ -1,7 +1,7 @@
 """The model server of framework images: `python -m modelbay.container.serve`.
 
 Serves the model in `/opt/ml/model` as SageMaker's framework containers do (CONTRACT.md section 3):
-`GET /ping` and `POST /invocations` on 127.0.0.1:SAGEMAKER_BIND_TO_PORT, answered by worker
+`GET /ping` and `POST /invocations` on SAGEMAKER_BIND_TO_PORT (every interface), answered by worker
 processes that each load the model with the user's entry point (SAGEMAKER_PROGRAM) over the
 framework's default handlers (MODELBAY_FRAMEWORK). serving_env.py lists the variables read.
 Exits 0 when stopped (SIGTERM), non-zero when the model cannot be loaded, the reason last on stderr.

@@ -7,6 +7,8 @@ Read from environment variables, standard library only:
 - SAGEMAKER_PROGRAM and SAGEMAKER_SUBMIT_DIRECTORY: the user's entry point and its source dir;
 - MODELBAY_FRAMEWORK: whose default handlers serve the model (`sklearn`, `xgboost`, `pytorch` or
   `python`, the default), set by the platform from the image;
+- MODELBAY_BIND_HOST: the address to listen on (every interface, as SageMaker's containers; the platform
+  says the loopback where instances share the host's network);
 - the model dir `/opt/ml/model` and code dir `/opt/ml/code`, relocated as training_env.OptMl allows.
 """
 
@@ -22,13 +24,14 @@ from pathlib import Path
 from modelbay.container.content_types import JSON
 from modelbay.container.training_env import NUM_CPUS_VAR, OptMl, read_count
 
-HOST = "127.0.0.1"  # the platform's front door is the only client; it runs on this machine
+BIND_HOST_VAR = "MODELBAY_BIND_HOST"  # where to listen: SageMaker's containers listen on every interface
 FRAMEWORK_VAR = "MODELBAY_FRAMEWORK"
 
 
 @dataclass(frozen=True)
 class ServingEnv:
     framework: str
+    host: str
     port: int
     workers: int
     timeout_s: int
@@ -44,7 +47,7 @@ class ServingEnv:
         paths = OptMl.from_environ(environ)
         cpus = read_count(environ, NUM_CPUS_VAR, os.cpu_count() or 1)
         return cls(
-            framework=environ.get(FRAMEWORK_VAR) or "python",
+            framework=environ.get(FRAMEWORK_VAR) or "python", host=environ.get(BIND_HOST_VAR) or "0.0.0.0",
             port=read_count(environ, "SAGEMAKER_BIND_TO_PORT", 8080),
             workers=max(1, read_count(environ, "SAGEMAKER_MODEL_SERVER_WORKERS", cpus)),
             timeout_s=max(1, read_count(environ, "SAGEMAKER_MODEL_SERVER_TIMEOUT", 60)),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import abc
 import logging
+from collections.abc import Sequence
 from concurrent.futures import Future
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,9 +27,9 @@ from modelbay.controllers.instance_logs import log_tail, ship_log, stream_name
 from modelbay.controllers.model_hosts import Launch
 from modelbay.controllers.reasons import fit_reason
 from modelbay.controllers.staging import StagingError
-from modelbay.instance_types import UnknownInstanceType
+from modelbay.instance_types import UnknownInstanceType, instance_type
 from modelbay.platform import Platform
-from modelbay.runtime.base import Instance, Runtime
+from modelbay.runtime.base import DEFAULT_VOLUME_SIZE_GB, Instance, InstanceSpec, Runtime
 from modelbay.runtime.environments import EnvironmentBuildError
 from modelbay.store.metadata.records import Repository
 
@@ -41,6 +42,18 @@ _PREPARATION_ERRORS = (StagingError, EnvironmentBuildError, UnknownImage, Unknow
 class HostJobSpec(Protocol):
     @property
     def max_runtime_in_seconds(self) -> int: ...
+
+    @property
+    def instance_type(self) -> str: ...
+
+    @property
+    def instance_count(self) -> int: ...
+
+    @property
+    def volume_size_gb(self) -> int | None: ...
+
+    @property
+    def network_isolation(self) -> bool: ...
 
 
 class HostJob(Protocol):
@@ -213,6 +226,15 @@ class HostJobController(Wakeable, abc.ABC, Generic[J]):
     def _explained(self, job: J, reason: str) -> str:
         """`reason` as FailureReason: told of a replaced framework version, within the member's length."""
         return fit_reason(explain_failure(reason, [self._image(job)]))
+
+    def _host_spec(self, job: J, host: str, argv: Sequence[str], opt_ml: Path, env: dict[str, str]) -> InstanceSpec:
+        """Host `host` of the job as an instance: named so among the job's hosts, which share a network of their
+        own (isolated with EnableNetworkIsolation), on a scratch volume of the job's VolumeSizeInGB."""
+        spec = job.spec
+        return InstanceSpec(tuple(argv), opt_ml, instance_type(spec.instance_type), env, hostname=host,
+                            peers=tuple(host_names(spec.instance_count)),
+                            volume_size_gb=spec.volume_size_gb or DEFAULT_VOLUME_SIZE_GB,
+                            network_group=f"{self.label}/{job.name}", isolated=spec.network_isolation)
 
     def _labels(self, job: J, host: str) -> dict[str, str]:
         return {self.label: job.name, "host": host}

@@ -6,7 +6,10 @@ import os
 import socket
 
 from modelbay.instance_types import InstanceType
+from modelbay.runtime.base import Runtime
 from modelbay.runtime.machine import gpus_for
+
+SERVING_PORT = 8080  # where SageMaker's contract has a model server listen
 
 # From the server's environment. Not TMPDIR: an instance has a /tmp of its own (runtime/sandbox.py), where
 # the server's temporary directory does not exist.
@@ -18,6 +21,19 @@ def host_env(kind: InstanceType) -> dict[str, str]:
     vCPUs, and its GPUs that this machine really has (a program told of GPUs that are not there would fail)."""
     env = {key: os.environ[key] for key in _PASSED_ENV if key in os.environ}
     return env | {"MODELBAY_NUM_CPUS": str(kind.vcpus), "MODELBAY_NUM_GPUS": str(gpus_for(kind))}
+
+
+def serving_port(runtime: Runtime) -> int:
+    """The port a model server listens on: SageMaker's 8080 where each instance has a network of its own, else a
+    free port of the host's, whose network the instances share (images that hard-code 8080 cannot run there)."""
+    return SERVING_PORT if runtime.private_networks else free_port()
+
+
+def listening_env(runtime: Runtime) -> dict[str, str]:
+    """Where modelbay's own model server listens: on every interface, as SageMaker's containers do, in a network
+    of its own; on the loopback where instances share the host's network, so the machine's neighbours cannot
+    call it."""
+    return {"MODELBAY_BIND_HOST": "0.0.0.0" if runtime.private_networks else "127.0.0.1"}  # serving_env.py reads it
 
 
 def free_port() -> int:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from modelbay.controllers.images import Images
-from modelbay.controllers.instance_env import free_port, host_env
+from modelbay.controllers.instance_env import host_env
 from modelbay.controllers.model_staging import stage_container
 from modelbay.instance_types import instance_type
 from modelbay.runtime.base import InstanceSpec
@@ -25,11 +25,13 @@ Labels = Callable[[int, int], dict[str, str]]
 
 
 def prepare_host(objects: ObjectStore, images: Images, home: Path, instance_type_name: str,
-                 containers: Sequence[dict[str, Any]], labels: Labels, env: Mapping[str, str]) -> Launch:
+                 containers: Sequence[dict[str, Any]], labels: Labels, env: Mapping[str, str],
+                 port: Callable[[], int]) -> Launch:
     """Ready the images and stage each container under `home`; return what to start, in call order.
 
-    Each container listens on its own free port (SAGEMAKER_BIND_TO_PORT); `env` is added to
-    every container's environment. Raises UnknownImage, StagingError, EnvironmentBuildError."""
+    Each container listens on the `port()` it is given (SAGEMAKER_BIND_TO_PORT, which images that hard-code
+    8080 ignore: see instance_env.serving_port); `env` is added to every container's environment. Raises
+    UnknownImage, StagingError, EnvironmentBuildError."""
     kind = instance_type(instance_type_name)
     launch: Launch = []
     for index, container in enumerate(containers):
@@ -38,8 +40,9 @@ def prepare_host(objects: ObjectStore, images: Images, home: Path, instance_type
         container_env = stage_container(objects, container, directory / "opt_ml")  # fails fast: before a build
         images.ready(program, lambda _message: None)
         argv, program_env = images.command(program, directory / "env")
-        port = free_port()
+        listens_on = port()
         spec = InstanceSpec(argv, directory / "opt_ml", kind, host_env(kind) | container_env | program_env
-                            | dict(env) | {"SAGEMAKER_BIND_TO_PORT": str(port)})
-        launch.append((spec, labels(index, port)))
+                            | dict(env) | {"SAGEMAKER_BIND_TO_PORT": str(listens_on)},
+                            isolated=bool(container.get("EnableNetworkIsolation")))
+        launch.append((spec, labels(index, listens_on)))
     return launch

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from modelbay.instance_types import InstanceType
 
+LOOPBACK = "127.0.0.1"
 # The scratch space of an instance whose request names none (a serving variant without VolumeSizeInGB, a
 # transform job): 30 GB, the SageMaker Python SDK's default for training volumes.
 DEFAULT_VOLUME_SIZE_GB = 30
@@ -59,6 +60,8 @@ class InstanceSpec:
     volume_size_gb: int = DEFAULT_VOLUME_SIZE_GB  # its scratch space: /tmp, /var/tmp, /run, HOME, /var/log
     hostname: str | None = None  # None: the instance's id
     peers: tuple[str, ...] = ()  # the hosts of its job, which it resolves by name (itself included or not)
+    network_group: str | None = None  # instances that talk to each other (a job's hosts) share one; None: its own
+    isolated: bool = False  # EnableNetworkIsolation: where instances have networks, it gets loopback only
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,7 @@ class Instance:
     ended_at: datetime | None = None
     exit_code: int | None = None
     reason: str | None = None  # why it ended, when a person needs telling (memory limit, lost)
+    address: str = LOOPBACK  # where its ports are: its own address, or the host's loopback when it has no network
 
     @property
     def is_alive(self) -> bool:
@@ -84,7 +88,11 @@ class Instance:
 class Runtime(abc.ABC):
     """Runs instances. State survives the Runtime object: a new one on the same state finds
     the instances an earlier one started (running or ended), so controllers can rebuild what
-    runs from labels after a crash."""
+    runs from labels after a crash. `private_networks`: each instance has a network of its own, so
+    its ports are its own (a model server listens on SageMaker's 8080) and its peers are reached
+    by name; else instances share the host's and must be given free ports."""
+
+    private_networks: bool = False
 
     @abc.abstractmethod
     def start(self, spec: InstanceSpec, labels: Mapping[str, str]) -> Instance:

@@ -10,7 +10,7 @@ The layout, built with iproute2 (`ip`) and nftables (`nft`) as root:
   in /26 blocks of 61 instances): the bridge has the block's first address, the group's gateway, and
   member k (1-based: `algo-k`) has the address after it plus k. The bridge's name is its lock (`ip
   link add` fails for a name taken), so the servers of one machine never share a block; its alias,
-  `modelbay <digest of owner and group>`, finds it again.
+  `modelbay <digest of owner and group> <when it was made>`, finds it again.
 - An instance has a namespace `mb-<instance id>` (under /run/netns) with `lo` and `eth0` (the interface
   SageMaker names in resourceconfig.json), the far end of a veth pair whose near end is a port of the
   bridge; its default route is the gateway.
@@ -19,7 +19,8 @@ The layout, built with iproute2 (`ip`) and nftables (`nft`) as root:
   is dropped there, by one rule per bridge (commented with its name): a group's own traffic crosses its
   bridge, in and out by the same interface (br_netfilter shows bridged packets to the forward hook with
   the bridge as both), so a packet in by one bridge and out by another is between groups. An isolated
-  instance (EnableNetworkIsolation) has only `lo`.
+  instance (EnableNetworkIsolation) has no default route: it reaches its peers and is reached from the host
+  (a model server must be), nothing else.
 
 A namespace goes with its instance (`detach`), a bridge with its group's last instance (`release`). What
 a crash or a deleted data directory leaves behind is found without knowing whose it was (`clean`): a
@@ -78,10 +79,10 @@ class Group:
 
 @dataclass(frozen=True)
 class Attachment:
-    """An instance's namespace (the path `nsenter --net=` takes) and its address (None when isolated)."""
+    """An instance's namespace (the path `nsenter --net=` takes) and its address."""
 
     namespace: Path
-    address: ipaddress.IPv4Address | None
+    address: ipaddress.IPv4Address
 
 
 Run = Callable[[Sequence[str], str | None], str]
@@ -101,6 +102,23 @@ def networks_available() -> bool:
     return os.geteuid() == 0 and shutil.which("ip") is not None and shutil.which("nft") is not None
 
 
+def instance_networks(owner: Path) -> Networks | None:
+    """The owner's networks, outbound traffic enabled and what crashes left cleaned; None (said once in the
+    log) where this machine cannot give instances networks of their own: they share the host's then."""
+    if not networks_available():
+        log.warning("instances share the host's network (networks of their own need root, ip and nft): a "
+                    "model server is given a free port, not 8080")
+        return None
+    networks = Networks(owner)
+    try:
+        networks.enable_outbound()
+        networks.clean()
+    except NetworkError as error:
+        log.warning("instances share the host's network: %s", error)
+        return None
+    return networks
+
+
 class Networks:
     """The instance networks of one owner (a runtime's state directory) on this machine."""
 
@@ -113,11 +131,11 @@ class Networks:
 
     def group(self, name: str) -> Group:
         """The group's bridge: the owner's existing one, else a new one on the first free block."""
-        for bridge, alias in self._bridges():
-            if alias == self._alias(name):
+        for bridge, (digest, _) in self._bridges().items():
+            if digest == self._digest(name):
                 return self._group(bridge)
         blocks = list(self.subnet.subnets(new_prefix=BLOCK_PREFIX))
-        taken = {bridge for bridge, _ in self._bridges()}
+        taken = set(self._bridges())
         for index, block in enumerate(blocks):
             bridge = f"{_BRIDGE}{index}"
             if bridge not in taken and self._claim(bridge, block, name):
@@ -126,42 +144,45 @@ class Networks:
 
     def release(self, name: str) -> None:
         """Remove the group's bridge once no instance is attached to it."""
-        for bridge, alias in self._bridges():
-            if alias == self._alias(name) and not self._ports(bridge):
+        for bridge, (digest, _) in self._bridges().items():
+            if digest == self._digest(name) and not self._ports(bridge):
                 self._remove_bridge(bridge)
 
     def clean(self, min_age_s: float = 60.0) -> list[str]:
         """Remove, of every owner, the namespaces no process is in and the bridges nothing is joined to, older
         than `min_age_s`; answer their names."""
-        now = time.time()
+        now, made = time.time(), self._made()
         removed = []
         for path in sorted(NETNS_DIR.glob(_NAMESPACE + "*")):
-            if now - _created(path) > min_age_s and not self._run(["ip", "netns", "pids", path.name], None).strip():
-                self._run(["ip", "netns", "del", path.name], None)
+            # its age is its veth's (no file or link says when a namespace was made); one without a veth is not
+            # being made (attach adds it at once) and is as old as can be
+            instance_id = path.name.removeprefix(_NAMESPACE)
+            age = now - made.get(_veth(instance_id), float("-inf"))
+            if age > min_age_s and not self._run(["ip", "netns", "pids", path.name], None).strip():
+                self.detach(instance_id)
                 removed.append(path.name)
-        for bridge, _ in self._bridges():
-            if now - _created(Path("/sys/class/net") / bridge) > min_age_s and not self._ports(bridge):
+        for bridge, (_, created) in self._bridges().items():
+            if now - created > min_age_s and not self._ports(bridge):
                 self._remove_bridge(bridge)
                 removed.append(bridge)
         return removed
 
     # -- instances ----------------------------------------------------------------------------
 
-    def attach(self, instance_id: str, group: Group | None, member: int = 1) -> Attachment:
-        """A namespace for the instance, joined to the group's bridge as `member` (no group: isolated, `lo`
-        only)."""
+    def attach(self, instance_id: str, group: Group, member: int = 1, outbound: bool = True) -> Attachment:
+        """A namespace for the instance, joined to the group's bridge as `member`; with `outbound`, routed to the
+        world through the gateway."""
         name = _NAMESPACE + instance_id
         self._run(["ip", "netns", "add", name], None)
         try:
-            if group is None:
-                self._run(["ip", "-n", name, "link", "set", "lo", "up"], None)
-                return Attachment(NETNS_DIR / name, None)
             address, veth = group.address(member), _veth(instance_id)
             self._run(["ip", "-batch", "-"], f"link add {veth} type veth peer name eth0 netns {name}\n"
+                                             f"link set {veth} alias \"{_ALIAS} {instance_id} {time.time():.0f}\"\n"
                                              f"link set {veth} master {group.bridge} up\n")
+            route = f"route add default via {group.gateway}\n" if outbound else ""
             self._run(["ip", "-n", name, "-batch", "-"],
-                      f"link set lo up\naddr add {address}/{group.block.prefixlen} dev eth0\n"
-                      f"link set eth0 up\nroute add default via {group.gateway}\n")
+                      f"link set lo up\naddr add {address}/{group.block.prefixlen} dev eth0\nlink set eth0 up\n"
+                      + route)
         except NetworkError:
             self.detach(instance_id)
             raise
@@ -175,6 +196,16 @@ class Networks:
             self._run(["ip", "link", "del", veth], None)
         if (NETNS_DIR / name).exists():
             self._run(["ip", "netns", "del", name], None)
+
+    def join(self, instance_id: str, group: str, member: int, isolated: bool) -> Attachment:
+        """Attach the instance as `member` of `group` (made if need be); `isolated`: with no way out of it."""
+        return self.attach(instance_id, self.group(group), member, outbound=not isolated)
+
+    def leave(self, instance_id: str, group: str | None) -> None:
+        """Detach the instance, and remove its group's bridge if it was the last one on it."""
+        self.detach(instance_id)
+        if group is not None:
+            self.release(group)
 
     # -- the host's part ------------------------------------------------------------------------
 
@@ -202,10 +233,12 @@ class Networks:
                 return False
             raise
         group = Group(bridge, block)
-        self._run(["ip", "-batch", "-"], f"link set {bridge} alias \"{self._alias(name)}\"\n"
+        alias = f"{_ALIAS} {self._digest(name)} {time.time():.0f}"
+        self._run(["ip", "-batch", "-"], f"link set {bridge} alias \"{alias}\"\n"
                                          f"addr add {group.gateway}/{block.prefixlen} dev {bridge}\n"
                                          f"link set {bridge} up\n")
         if self._has_table():
+            self._drop_rules(bridge)  # of an earlier bridge of that name, removed without them
             self._run(["nft", "add", "rule", "ip", _NFT_TABLE, "forward", "iifname", bridge, "oifname", f"{_BRIDGE}*",
                        "oifname", "!=", bridge, "drop", "comment", f'"{bridge}"'], None)
         return True
@@ -213,8 +246,11 @@ class Networks:
     def _remove_bridge(self, bridge: str) -> None:
         """Delete the bridge and its forward rule."""
         self._run(["ip", "link", "del", bridge], None)
-        if not self._has_table():
-            return
+        if self._has_table():
+            self._drop_rules(bridge)
+
+    def _drop_rules(self, bridge: str) -> None:
+        """Delete the forward rules commented with the bridge's name."""
         listing = json.loads(self._run(["nft", "-j", "-a", "list", "chain", "ip", _NFT_TABLE, "forward"], None))
         for item in listing["nftables"]:
             rule = item.get("rule")
@@ -224,16 +260,27 @@ class Networks:
     def _has_table(self) -> bool:
         return f"table ip {_NFT_TABLE}" in self._run(["nft", "list", "tables", "ip"], None)
 
-    def _alias(self, group: str) -> str:
+    def _digest(self, group: str) -> str:
         """What names the owner's group on its bridge (a digest: an alias holds 255 bytes, a path more)."""
-        digest = hashlib.sha256("\0".join((self.owner, group)).encode()).hexdigest()
-        return f"{_ALIAS} {digest[:32]}"
+        return hashlib.sha256("\0".join((self.owner, group)).encode()).hexdigest()[:32]
 
-    def _bridges(self) -> list[tuple[str, str]]:
-        """(name, alias) of modelbay's bridges on this machine, every owner's."""
-        links = json.loads(self._run(["ip", "-j", "-d", "link", "show", "type", "bridge"], None) or "[]")
-        return [(link["ifname"], link.get("ifalias", "")) for link in links
-                if link["ifname"].startswith(_BRIDGE) and link.get("ifalias", "").startswith(_ALIAS + " ")]
+    def _bridges(self) -> dict[str, tuple[str, float]]:
+        """modelbay's bridges on this machine, every owner's: name → (group digest, when it was made)."""
+        return {name: found for name, found in self._aliased("bridge").items() if name.startswith(_BRIDGE)}
+
+    def _made(self) -> dict[str, float]:
+        """When each of modelbay's veths on this machine was made, by name."""
+        return {name: made for name, (_, made) in self._aliased("veth").items()}
+
+    def _aliased(self, kind: str) -> dict[str, tuple[str, float]]:
+        """Links of `kind` whose alias is modelbay's (`modelbay <what> <epoch seconds>`): name → (what, epoch)."""
+        links = json.loads(self._run(["ip", "-j", "-d", "link", "show", "type", kind], None) or "[]")
+        found = {}
+        for link in links:
+            parts = link.get("ifalias", "").split()
+            if len(parts) == 3 and parts[0] == _ALIAS and parts[2].isdigit():
+                found[link["ifname"]] = (parts[1], float(parts[2]))
+        return found
 
     def _group(self, bridge: str) -> Group:
         blocks = list(self.subnet.subnets(new_prefix=BLOCK_PREFIX))
@@ -247,20 +294,3 @@ class Networks:
 def _veth(instance_id: str) -> str:
     """The host's end of an instance's veth pair (interface names have at most 15 bytes)."""
     return f"mbv{instance_id[:12]}"
-
-
-def _created(path: Path) -> float:
-    """When a namespace file or a link's sysfs directory was made (now if it is gone meanwhile)."""
-    try:
-        return path.stat().st_ctime
-    except FileNotFoundError:
-        return time.time()
-
-
-def hosts_file(hostname: str, peers: dict[str, ipaddress.IPv4Address]) -> str:
-    """/etc/hosts for an instance: loopback, then each peer (itself included) by name."""
-    lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"]
-    lines += [f"{address}\t{name}" for name, address in sorted(peers.items())]
-    if hostname not in peers:
-        lines.append(f"127.0.1.1\t{hostname}")
-    return "\n".join(lines) + "\n"

@@ -21,12 +21,20 @@ import signal
 import subprocess
 import threading
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from modelbay.runtime.base import Instance, InstanceNotFound, InstanceRunning, InstanceSpec, InstanceStatus, Runtime
+from modelbay.runtime.base import (
+    LOOPBACK,
+    Instance,
+    InstanceNotFound,
+    InstanceRunning,
+    InstanceSpec,
+    InstanceStatus,
+    Runtime,
+)
 from modelbay.runtime.cgroups import cgroup_tree
 from modelbay.runtime.machine import (
     choose_cpus,
@@ -38,6 +46,7 @@ from modelbay.runtime.machine import (
     pids_limit,
 )
 from modelbay.runtime.memory import MemoryLimiter, memory_limiter
+from modelbay.runtime.network import Attachment, instance_networks
 from modelbay.runtime.sandbox import (
     Sandbox,
     hosts_text,
@@ -75,6 +84,8 @@ class ProcessRuntime(Runtime):
             log.warning("no mount namespaces: instances see their directory through SM_* variables, "
                         "not at /opt/ml; programs that hard-code /opt/ml will not find it")
         self._lock = threading.Lock()  # a record is read, brought up to date and written under it
+        self.networks = instance_networks(state_dir) if self.namespace_prefix is not None else None
+        self.private_networks = self.networks is not None
         self._clean()
 
     # -- the interface ------------------------------------------------------------------
@@ -92,7 +103,8 @@ class ProcessRuntime(Runtime):
         if self.namespace_prefix is None:
             env.update(relocation_env(spec.opt_ml))
         pinned = self.cgroups is not None and "cpuset" in self.cgroups.parents
-        command = sandboxed_argv(spec.argv, self._sandbox(instance_id, spec, cpus), self.namespace_prefix,
+        network = self._join(instance_id, spec)
+        command = sandboxed_argv(spec.argv, self._sandbox(instance_id, spec, cpus, network), self.namespace_prefix,
                                  procs_files, None if pinned else cpus)
         log_path = self._file(instance_id, ".log")
         if notice := gpu_notice(spec.instance_type):  # the log's first line, where the user looks first
@@ -104,6 +116,8 @@ class ProcessRuntime(Runtime):
             "log": str(log_path), "pid": supervisor.pid, "pid_start": _process_start(supervisor.pid),
             "pgid": pgid, "started_at": _now(), "ended_at": None, "exit_code": None,
             "status": InstanceStatus.RUNNING.value, "reason": None, "stop_requested": False, "stop_reason": None,
+            "address": LOOPBACK if network is None else str(network.address),
+            "network_group": _group(instance_id, spec) if network else None,
         }
         with self._lock:
             self._write(record)
@@ -149,23 +163,40 @@ class ProcessRuntime(Runtime):
                 self.memory.release(instance_id)
             if self.cgroups is not None and not self.cgroups.remove(instance_id):
                 log.warning("could not remove the cgroups of instance %s yet; the next start-up retries", instance_id)
+            self._leave_network(record)
             Path(record["log"]).unlink(missing_ok=True)
             self._remove_files(instance_id)
             self._path(instance_id).unlink()
 
     # -- what an instance holds ---------------------------------------------------------
 
-    def _sandbox(self, instance_id: str, spec: InstanceSpec, cpus: Sequence[int]) -> Sandbox:
+    def _leave_network(self, record: Record) -> None:
+        """Detach the instance from its network (and remove its group's bridge with its last member)."""
+        if self.networks is not None and record.get("network_group") is not None:
+            self.networks.leave(record["id"], record["network_group"])
+
+    def _join(self, instance_id: str, spec: InstanceSpec) -> Attachment | None:
+        """The instance's network: member algo-<n> of its group (its job's hosts), or a group of its own; None
+        where instances share the host's network."""
+        if self.networks is None:
+            return None
+        hostname = spec.hostname or instance_id
+        member = spec.peers.index(hostname) + 1 if hostname in spec.peers else 1
+        return self.networks.join(instance_id, _group(instance_id, spec), member, spec.isolated)
+
+    def _sandbox(self, instance_id: str, spec: InstanceSpec, cpus: Sequence[int],
+                 network: Attachment | None) -> Sandbox:
         """Make the instance's scratch volume, /etc/hosts and CPU list; return its sandbox."""
         hostname = spec.hostname or instance_id
         hosts = self._file(instance_id, ".hosts")
-        hosts.write_text(hosts_text(hostname, spec.peers))
+        hosts.write_text(hosts_text(hostname, spec.peers, _addresses(hostname, spec.peers, network)))
         online = self._file(instance_id, ".online")
         online.write_text(format_cpu_list(cpus) + "\n")
         scratch = self._file(instance_id, ".scratch")
         volume = create_volume(scratch, self._file(instance_id, ".volume"), spec.volume_size_gb)
         return Sandbox(opt_ml=spec.opt_ml, scratch=scratch, volume=volume, hostname=hostname, hosts_file=hosts,
-                       cpu_online_file=online, home=spec.env.get("HOME"))
+                       cpu_online_file=online, home=spec.env.get("HOME"),
+                       network=None if network is None else network.namespace)
 
     def _remove_files(self, instance_id: str) -> None:
         """The instance's files but its record (its log may live elsewhere; the caller removes it)."""
@@ -244,6 +275,7 @@ class ProcessRuntime(Runtime):
         exit_code, ended_at = (ended["exit_code"], _iso(ended["ended_at"])) if ended else (None, None)
         record.update(exit_code=exit_code, ended_at=ended_at, **self._ending(record, exit_code))
         self._write(record)
+        self._leave_network(record)  # it has ended: its network goes now, not when it is removed
         return record
 
     def _ending(self, record: Record, exit_code: int | None) -> Record:
@@ -265,7 +297,7 @@ class ProcessRuntime(Runtime):
             instance_type=record["instance_type"], opt_ml=Path(record["opt_ml"]), log_path=Path(record["log"]),
             started_at=datetime.fromisoformat(record["started_at"]),
             ended_at=datetime.fromisoformat(record["ended_at"]) if record["ended_at"] else None,
-            exit_code=record["exit_code"], reason=record["reason"])
+            exit_code=record["exit_code"], reason=record["reason"], address=record.get("address", LOOPBACK))
 
     def _path(self, instance_id: str) -> Path:
         return self.state_dir / f"{instance_id}.json"
@@ -296,6 +328,20 @@ class ProcessRuntime(Runtime):
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(record))
         os.replace(tmp, path)  # same directory, so readers see the old record or the new one
+
+
+def _group(instance_id: str, spec: InstanceSpec) -> str:
+    return spec.network_group or instance_id
+
+
+def _addresses(hostname: str, peers: Sequence[str], network: Attachment | None) -> Callable[[str], str]:
+    """Where each name of an instance's /etc/hosts is: its peers at their places in its group (algo-<n> is member
+    n), itself at its own address; the loopback where it has no address of its own."""
+    if network is None:
+        return lambda _host: LOOPBACK
+    own = network.address
+    gateway = own - (peers.index(hostname) + 1 if hostname in peers else 1)
+    return lambda host: str(gateway + peers.index(host) + 1 if host in peers else own)
 
 
 def _now() -> str:

@@ -36,6 +36,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from modelbay.runtime.base import LOOPBACK
+
 OPT_ML_DIRS = ("input/config", "input/data", "model", "output/data", "output/intermediate",
                "checkpoints", "code")
 
@@ -87,7 +89,6 @@ _NAMESPACE_PREFIXES = (
     ("unshare", "--mount", "--uts", "--propagation", "private"),
     ("unshare", "--user", "--map-root-user", "--mount", "--uts", "--propagation", "private"),
 )
-LOOPBACK = "127.0.0.1"
 
 
 @dataclass(frozen=True)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import ipaddress
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
 
-from modelbay.runtime.network import Group, Networks, hosts_file, networks_available
+from modelbay.runtime.network import Group, Networks, networks_available
 
 needs_networks = pytest.mark.skipif(not networks_available(), reason="instance networks need root, ip and nft")
 SERVER = "import http.server; http.server.HTTPServer(('0.0.0.0', 8080), http.server.SimpleHTTPRequestHandler)" \
@@ -26,24 +27,20 @@ def test_members_have_the_addresses_after_their_groups_gateway() -> None:
         group.address(62)
 
 
-def test_a_hosts_file_names_every_peer() -> None:
-    peers = {"algo-1": ipaddress.IPv4Address("10.213.0.2"), "algo-2": ipaddress.IPv4Address("10.213.0.3")}
-    assert hosts_file("algo-2", peers).splitlines()[2:] == ["10.213.0.2\talgo-1", "10.213.0.3\talgo-2"]
-    assert hosts_file("lonely", {}).splitlines()[-1] == "127.0.1.1\tlonely"
-
-
 def test_clean_removes_only_what_is_old_and_unused(tmp_path: Path) -> None:
     calls: list[str] = []
 
     def command(argv: Sequence[str], stdin: str | None) -> str:
         calls.append(" ".join(argv))
-        if argv[:3] == ["ip", "-j", "-d"]:
-            return '[{"ifname": "mbr1", "ifalias": "modelbay abc"}, {"ifname": "other0"}]'
+        if argv[:3] == ["ip", "-j", "-d"] and argv[-1] == "bridge":
+            return ('[{"ifname": "mbr1", "ifalias": "modelbay abc 1000"}, {"ifname": "mbr2", "ifalias": "modelbay d '
+                    f'{time.time():.0f}"}}, {{"ifname": "other0"}}]')
         return "[]" if "-j" in argv else ""
 
-    removed = Networks(tmp_path, command=command).clean(min_age_s=-1)  # whatever their age
-    assert removed[-1] == "mbr1"  # after any unused namespace of this machine
-    assert "ip link del mbr1" in calls and not any("other0" in call for call in calls if "del" in call)
+    removed = Networks(tmp_path, command=command).clean(min_age_s=60)
+    assert removed[-1] == "mbr1"  # after any unused namespace of this machine; not mbr2, made a moment ago
+    deleted = [call for call in calls if " del " in call]
+    assert "ip link del mbr1" in deleted and not any("mbr2" in call or "other0" in call for call in deleted)
 
 
 @pytest.fixture
@@ -89,12 +86,12 @@ def test_a_groups_members_reach_each_other_on_port_8080_and_other_groups_do_not(
 
 
 @needs_networks
-def test_an_isolated_instance_has_only_loopback(networks: Networks) -> None:
+def test_an_isolated_instance_has_no_way_out_of_its_group(networks: Networks) -> None:
     instance_id = uuid.uuid4().hex[:12]
-    attached = networks.attach(instance_id, None)
+    attached = networks.join(instance_id, "job", 1, isolated=True)
     try:
-        links = in_namespace(attached.namespace, "ip", "-o", "link").stdout
-        assert attached.address is None and [line.split(":")[1].strip() for line in links.splitlines()] == ["lo"]
+        routes = in_namespace(attached.namespace, "ip", "route").stdout
+        assert "default" not in routes and str(networks.group("job").block) in routes
     finally:
-        networks.detach(instance_id)
+        networks.leave(instance_id, "job")
     assert not attached.namespace.exists()

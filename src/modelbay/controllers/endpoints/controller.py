@@ -30,6 +30,7 @@ from typing import Any
 from modelbay.controllers.background import Wakeable, in_background
 from modelbay.controllers.endpoints.fleet import VARIANT, Health, Slot, SlotKey, group_slots, slot_labels, zone_for
 from modelbay.controllers.images import Images, UnknownImage, explain_failure
+from modelbay.controllers.instance_env import listening_env, serving_port
 from modelbay.controllers.instance_logs import log_tail, ship_log
 from modelbay.controllers.model_hosts import Launch, prepare_host
 from modelbay.controllers.reasons import fit_reason
@@ -221,7 +222,9 @@ class EndpointController(Wakeable):
         zone = zone_for(key.index, self.platform.settings.availability_zones)
         home = self.root / endpoint / f"g{key.generation}-{key.variant}-{key.index}"
         return prepare_host(self.platform.objects, self.images, home, variant.instance_type, variant.containers,
-                            lambda index, port: slot_labels(endpoint, key, zone, index, port), {"MODELBAY_ZONE": zone})
+                            lambda index, port: slot_labels(endpoint, key, zone, index, port),
+                            {"MODELBAY_ZONE": zone} | listening_env(self.runtime),
+                            port=lambda: serving_port(self.runtime))
 
     def _slot_failure(self, slot: Slot, variant: VariantPlan) -> str:
         """Why a slot failed, in the model server's own words where it left any."""

@@ -40,7 +40,7 @@ class Slot:
 
     @property
     def urls(self) -> tuple[str, ...]:
-        return tuple(f"http://127.0.0.1:{i.labels[PORT]}" for i in self.instances)
+        return tuple(f"http://{i.address}:{i.labels[PORT]}" for i in self.instances)
 
     @property
     def is_alive(self) -> bool:

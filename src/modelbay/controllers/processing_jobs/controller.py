@@ -18,7 +18,7 @@ from modelbay.controllers.processing_jobs.staging import stage_host, upload_outp
 from modelbay.controllers.reasons import fit_reason
 from modelbay.instance_types import instance_type
 from modelbay.platform import Platform
-from modelbay.runtime.base import Instance, InstanceSpec, InstanceStatus, Runtime
+from modelbay.runtime.base import Instance, InstanceStatus, Runtime
 from modelbay.statuses import ProcessingJobStatus
 from modelbay.store.metadata.processing_jobs import ProcessingJob, ProcessingJobRepository
 from modelbay.store.objects.base import ObjectStoreError
@@ -66,16 +66,13 @@ class ProcessingController(HostJobController[ProcessingJob]):
         env = host_env(kind) | {"PROCESSING_JOB_NAME": job.name, "PROCESSING_JOB_ARN": job.arn}
         launches = []
         hosts = host_names(spec.instance_count)
-        volume_size_gb = job.request["ProcessingResources"]["ClusterConfig"]["VolumeSizeInGB"]
         for host in hosts:
             opt_ml = self._dir(job.name) / host
             stage_host(self.platform.objects, job, opt_ml, host)
             argv, program_env = self.images.entrypoint_command(program, self._dir(job.name) / f"{host}.env",
                                                                spec.entrypoint)
-            launches.append((InstanceSpec((*argv, *spec.arguments), opt_ml, kind,
-                                          env | program_env | spec.environment, hostname=host, peers=tuple(hosts),
-                                          volume_size_gb=volume_size_gb),
-                             self._labels(job, host)))
+            launches.append((self._host_spec(job, host, (*argv, *spec.arguments), opt_ml,
+                                             env | program_env | spec.environment), self._labels(job, host)))
         return launches
 
     # -- ending ---------------------------------------------------------------------------

@@ -19,9 +19,11 @@ from modelbay.controllers.training_jobs.artifacts import artifact_uri, upload_di
 from modelbay.controllers.training_jobs.staging import stage_host
 from modelbay.instance_types import instance_type
 from modelbay.platform import Platform
-from modelbay.runtime.base import Instance, InstanceSpec, InstanceStatus, Runtime
+from modelbay.runtime.base import Instance, InstanceStatus, Runtime
 from modelbay.statuses import SecondaryStatus, TrainingJobStatus
 from modelbay.store.metadata.training_jobs import TrainingJob, TrainingJobRepository
+
+MASTER_PORT = "7777"  # where SageMaker's PyTorch toolkit has the hosts meet
 
 STOPPED_MESSAGE = "Training job stopped"
 # The secondary statuses of a job being prepared, before its instances start.
@@ -68,17 +70,14 @@ class TrainingController(HostJobController[TrainingJob]):
         self.jobs.advance(job.name, TrainingJobStatus.IN_PROGRESS, secondary=SecondaryStatus.DOWNLOADING,
                           message="Downloading input data")
         hosts = host_names(spec.instance_count)
-        kind = instance_type(spec.instance_type)
         env, user_env = self._job_env(job), spec.environment
-        master_port = str(free_port())
+        master = _master(self.runtime)
         launches = []
         for rank, host in enumerate(hosts):
             stage_host(self.platform.objects, spec, self._dir(job.name) / host, host)
             argv, program_env = self.images.command(program, self._dir(job.name) / f"{host}.env")
-            host_env = env | _distribution_env(rank, len(hosts), master_port) | program_env | user_env
-            launches.append((InstanceSpec(argv, self._dir(job.name) / host, kind, host_env, hostname=host,
-                                          peers=tuple(hosts),
-                                          volume_size_gb=job.request["ResourceConfig"]["VolumeSizeInGB"]),
+            host_env = env | _distribution_env(rank, len(hosts), *master) | program_env | user_env
+            launches.append((self._host_spec(job, host, argv, self._dir(job.name) / host, host_env),
                              self._labels(job, host)))
         return launches
 
@@ -130,9 +129,13 @@ class TrainingController(HostJobController[TrainingJob]):
         return detail or log_tail(failed.log_path)
 
 
-def _distribution_env(rank: int, world_size: int, master_port: str) -> dict[str, str]:
-    """torch.distributed's env:// rendezvous, as torchrun sets it with one process per host.
+def _master(runtime: Runtime) -> tuple[str, str]:
+    """Where the hosts meet for torch.distributed: algo-1 by name on SageMaker's port where each host has a network of
+    its own; else over the loopback of the machine they share, on a port free there."""
+    return ("algo-1", MASTER_PORT) if runtime.private_networks else ("127.0.0.1", str(free_port()))
 
-    The hosts share this machine, so algo-1 is reached over loopback."""
-    return {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": master_port, "RANK": str(rank),
+
+def _distribution_env(rank: int, world_size: int, master_addr: str, master_port: str) -> dict[str, str]:
+    """torch.distributed's env:// rendezvous, as torchrun sets it with one process per host."""
+    return {"MASTER_ADDR": master_addr, "MASTER_PORT": master_port, "RANK": str(rank),
             "WORLD_SIZE": str(world_size), "LOCAL_RANK": "0", "LOCAL_WORLD_SIZE": "1", "NODE_RANK": str(rank)}

@@ -32,6 +32,7 @@ from typing import Any
 
 from modelbay.controllers.background import Wakeable, in_background
 from modelbay.controllers.images import Images, UnknownImage, explain_failure
+from modelbay.controllers.instance_env import listening_env, serving_port
 from modelbay.controllers.instance_logs import log_tail, ship_log
 from modelbay.controllers.model_hosts import Launch, prepare_host
 from modelbay.controllers.reasons import fit_reason
@@ -195,11 +196,12 @@ class TransformController(Wakeable):
 
     def _prepare(self, job: TransformJob, containers: Sequence[dict[str, Any]]) -> Launch:
         """Stage every host of the job (off the reconcile thread)."""
-        env = _container_env(job.spec)
+        env = _container_env(job.spec) | listening_env(self.runtime)
         return [started for host in range(1, job.spec.instance_count + 1)
                 for started in prepare_host(self.platform.objects, self.images,
                                             self.root / job.name / "hosts" / str(host), job.spec.instance_type,
-                                            containers, functools.partial(_labels, job.name, host), env)]
+                                            containers, functools.partial(_labels, job.name, host), env,
+                                            port=lambda: serving_port(self.runtime))]
 
     def _retire(self, found: list[Instance], stopped: set[str]) -> None:
         """Stop the instances still running (once each), remove those that have ended."""
@@ -236,7 +238,7 @@ def _container_env(spec: TransformJobSpec) -> dict[str, str]:
 
 
 def _url(instance: Instance) -> str:
-    return f"http://127.0.0.1:{instance.labels[PORT]}"
+    return f"http://{instance.address}:{instance.labels[PORT]}"
 
 
 def _host_urls(found: list[Instance]) -> list[list[str]]:

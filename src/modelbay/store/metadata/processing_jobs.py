@@ -91,6 +91,8 @@ class ProcessingJobSpec:
     max_runtime_in_seconds: int
     inputs: tuple[ProcessingInput, ...]
     outputs: tuple[ProcessingOutput, ...]
+    volume_size_gb: int  # each host's scratch space
+    network_isolation: bool  # NetworkConfig.EnableNetworkIsolation: the hosts reach nothing, not even each other
 
     @classmethod
     def from_request(cls, request: dict[str, Any]) -> ProcessingJobSpec:
@@ -106,7 +108,9 @@ class ProcessingJobSpec:
                          for given in request.get("ProcessingInputs", []) if "S3Input" in given),
             outputs=tuple(ProcessingOutput(given["OutputName"], given["S3Output"]["LocalPath"],
                                            given["S3Output"]["S3Uri"])
-                          for given in outputs if "S3Output" in given))
+                          for given in outputs if "S3Output" in given),
+            volume_size_gb=cluster["VolumeSizeInGB"],
+            network_isolation=request.get("NetworkConfig", {}).get("EnableNetworkIsolation", False))
 
 
 @dataclass(frozen=True)

@@ -136,6 +136,8 @@ class TrainingJobSpec:
     hyper_parameters: dict[str, str]
     environment: dict[str, str]
     checkpoint: Checkpoint | None
+    volume_size_gb: int | None  # each host's scratch space (None: the runtime's default)
+    network_isolation: bool  # EnableNetworkIsolation: the hosts reach nothing, not even each other
 
     @classmethod
     def from_request(cls, request: dict[str, Any]) -> TrainingJobSpec:
@@ -152,7 +154,9 @@ class TrainingJobSpec:
             channels=tuple(Channel.from_request(channel, mode) for channel in request.get("InputDataConfig", [])),
             hyper_parameters=request.get("HyperParameters", {}), environment=request.get("Environment", {}),
             checkpoint=None if checkpoint is None else Checkpoint(
-                checkpoint["S3Uri"], checkpoint.get("LocalPath", DEFAULT_CHECKPOINT_PATH)))
+                checkpoint["S3Uri"], checkpoint.get("LocalPath", DEFAULT_CHECKPOINT_PATH)),
+            volume_size_gb=resources.get("VolumeSizeInGB"),
+            network_isolation=request.get("EnableNetworkIsolation", False))
 
 
 @dataclass(frozen=True)

@@ -236,5 +236,5 @@ def test_the_spec_is_read_from_the_request(jobs: TrainingJobRepository) -> None:
         channels=(Channel("train", "File", "text/csv", "None", s3, "ShardedByS3Key"),
                   Channel("fs", "FastFile", None, "None", None, "FullyReplicated")),
         hyper_parameters={"epochs": "3"}, environment={"A": "1"},
-        checkpoint=Checkpoint("s3://b/ckpt", "/opt/ml/checkpoints"))
+        checkpoint=Checkpoint("s3://b/ckpt", "/opt/ml/checkpoints"), volume_size_gb=None, network_isolation=False)
     assert [channel.is_sharded for channel in job.spec.channels] == [True, False]
