@@ -35,17 +35,19 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 CLASSIC_DIR = HERE / "classic_stack"
 CLASSIC_PYTHON = ROOT / ".cache" / "classic-stack" / "bin" / "python"
 SERVER_CPU, CLIENT_CPU = "0", "1"
+LOOPBACK = "127.0.0.1"
 WORKERS = 2
 CONCURRENCIES = (1, 16)
 IMAGE, FRAMEWORK, FRAMEWORK_VERSION = "modelbay/sklearn:1.2-1", "sklearn", "1.2-1"
@@ -122,6 +124,7 @@ class Load:
 class Target:
     """One stack as the load generator sees it."""
 
+    host: str
     port: int
     request: bytes
     pids: list[int]  # its processes, whose CPU time and memory are counted
@@ -167,15 +170,15 @@ async def _read_answer(reader: asyncio.StreamReader) -> tuple[bytes, bool]:
     return await reader.readexactly(length), b"connection: close" not in lines
 
 
-async def _caller(port: int, request: bytes, window: _Window) -> None:
+async def _caller(host: str, port: int, request: bytes, window: _Window) -> None:
     """One keep-alive connection (opened again when the server closes it, as nginx does every 1000 requests)."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    reader, writer = await asyncio.open_connection(host, port)
     while window.wants_more(started := time.perf_counter()):
         measured = started >= window.warm_until
         if measured and window.budget is not None:
             window.budget -= 1
         if writer.is_closing():
-            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            reader, writer = await asyncio.open_connection(host, port)
         writer.write(request)
         if not (await _read_answer(reader))[1]:
             writer.close()
@@ -187,11 +190,11 @@ async def _caller(port: int, request: bytes, window: _Window) -> None:
     writer.close()
 
 
-async def _generate(port: int, request: bytes, concurrency: int, args: argparse.Namespace) -> Load:
+async def _generate(host: str, port: int, request: bytes, concurrency: int, args: argparse.Namespace) -> Load:
     began = time.perf_counter()
     warm_until = began + args.warmup
     window = _Window(warm_until, warm_until + args.duration, args.requests, [])
-    await asyncio.gather(*(_caller(port, request, window) for _ in range(concurrency)))
+    await asyncio.gather(*(_caller(host, port, request, window) for _ in range(concurrency)))
     latencies = sorted(window.latencies)
     elapsed = args.duration if args.requests is None else window.last_end - warm_until
     return Load(len(latencies) / elapsed, latencies[len(latencies) // 2] * 1e3,
@@ -204,16 +207,17 @@ def run_client(args: argparse.Namespace) -> None:
     request = sys.stdin.buffer.read()
     try:
         import uvloop
-        load = uvloop.run(_generate(args.port, request, args.concurrency, args))
+        load = uvloop.run(_generate(args.host, args.port, request, args.concurrency, args))
     except ImportError:
-        load = asyncio.run(_generate(args.port, request, args.concurrency, args))
+        load = asyncio.run(_generate(args.host, args.port, request, args.concurrency, args))
     print(json.dumps(load.__dict__))
 
 
 def measure(target: Target, concurrency: int, args: argparse.Namespace) -> Load:
     """Load on the target from a client process pinned to CLIENT_CPU, and the CPU time its processes spent."""
-    command = ["taskset", "-c", CLIENT_CPU, sys.executable, __file__, "--client", "--port", str(target.port),
-               "--concurrency", str(concurrency), "--duration", str(args.duration), "--warmup", str(args.warmup)]
+    command = ["taskset", "-c", CLIENT_CPU, sys.executable, __file__, "--client", "--host", target.host,
+               "--port", str(target.port), "--concurrency", str(concurrency), "--duration", str(args.duration),
+               "--warmup", str(args.warmup)]
     if args.requests is not None:
         command += ["--requests", str(args.requests)]
     cpu_before = cpu_seconds(target.pids)
@@ -225,8 +229,8 @@ def measure(target: Target, concurrency: int, args: argparse.Namespace) -> Load:
     return replace(load, cpu_us=cpu / load.answered * 1e6, cpu_share=cpu / load.seconds)
 
 
-def http_request(path: str, port: int, body: bytes, extra: dict[str, str]) -> bytes:
-    headers = {"Host": f"127.0.0.1:{port}", "Content-Type": "text/csv", "Accept": "text/csv",
+def http_request(path: str, host: str, port: int, body: bytes, extra: dict[str, str]) -> bytes:
+    headers = {"Host": f"{host}:{port}", "Content-Type": "text/csv", "Accept": "text/csv",
                "Content-Length": str(len(body))} | extra
     return (f"POST {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
             + "\r\n").encode() + body
@@ -246,10 +250,10 @@ def signed_headers(url: str, body: bytes) -> dict[str, str]:
     return {k: v for k, v in request.headers.items() if k.lower().startswith(("authorization", "x-amz-"))}
 
 
-def answer(port: int, request: bytes) -> str:
+def answer(host: str, port: int, request: bytes) -> str:
     """One request's answer body (a check that both stacks predict the same)."""
     async def once() -> str:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        reader, writer = await asyncio.open_connection(host, port)
         writer.write(request)
         body, _ = await _read_answer(reader)
         writer.close()
@@ -270,21 +274,6 @@ def descendants(pid: int) -> list[int]:
         for child in children:
             found += [child, *descendants(child)]
     return found
-
-
-def listening_port(pids: list[int]) -> int:
-    """The TCP port one of `pids` listens on (found through /proc: the model server's own port)."""
-    sockets = set()
-    for pid in pids:
-        for fd in Path(f"/proc/{pid}/fd").iterdir():
-            with suppress(OSError):
-                if (target := os.readlink(fd)).startswith("socket:["):
-                    sockets.add(target[8:-1])
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        fields = line.split()
-        if fields[3] == "0A" and fields[9] in sockets:  # 0A: LISTEN
-            return int(fields[1].rsplit(":", 1)[1], 16)
-    raise RuntimeError(f"none of the processes {pids} listens on a TCP port")
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -440,15 +429,19 @@ def _in_service(sagemaker: Any, name: str) -> bool:
 
 def find_targets(name: str, row: bytes, server: tuple[str, int], classic: tuple[int, int]) -> dict[str, Target]:
     """The stacks serving `name`. modelbay's model server is looked up each time: an instance the
-    endpoint has replaced runs in other processes, on another port."""
+    endpoint has replaced runs in other processes, at another address (its own network's, where it has one)."""
     (url, server_pid), port = server, int(server[0].rsplit(":", 1)[1])
     path = f"/endpoints/{name}/invocations"
     instance = descendants(server_pid)
-    model_port = listening_port(instance)
-    return {"classic": Target(classic[0], http_request("/invocations", classic[0], row, {}), descendants(classic[1])),
-            "modelbay": Target(port, http_request(path, port, row, signed_headers(url + path, row)),
+    with urllib.request.urlopen(f"{url}/_modelbay/v1/endpoints/{name}/instances", timeout=10) as placement:
+        model = urlsplit(json.load(placement)["Instances"][0]["urls"][0])
+    model_host, model_port = model.hostname or LOOPBACK, model.port or 80
+    return {"classic": Target(LOOPBACK, classic[0], http_request("/invocations", LOOPBACK, classic[0], row, {}),
+                              descendants(classic[1])),
+            "modelbay": Target(LOOPBACK, port, http_request(path, LOOPBACK, port, row, signed_headers(url + path, row)),
                                [server_pid, *instance]),
-            "model server": Target(model_port, http_request("/invocations", model_port, row, {}), instance)}
+            "model server": Target(model_host, model_port,
+                                   http_request("/invocations", model_host, model_port, row, {}), instance)}
 
 
 def compare(name: str, files: Path, raw: Raw, row: bytes, server: tuple[str, int], scratch: Path,
@@ -456,7 +449,7 @@ def compare(name: str, files: Path, raw: Raw, row: bytes, server: tuple[str, int
     """Both stacks up for one model; at each concurrency the classic stack's load, then modelbay's."""
     with classic_stack(files / "model.joblib", scratch) as classic, endpoint(server[0], name, files / "model.tar.gz"):
         targets = find_targets(name, row, server, classic)
-        answers = {stack: answer(target.port, target.request) for stack, target in targets.items()}
+        answers = {stack: answer(target.host, target.port, target.request) for stack, target in targets.items()}
         check_answers(name, answers | {"raw": raw.prediction}, {s: t.pids for s, t in targets.items()})
         loads: dict[str, dict[int, Load]] = {stack: {} for stack in LABELS}
         for concurrency in CONCURRENCIES:
@@ -484,7 +477,7 @@ def note_failure(stack: str, concurrency: int, error: RuntimeError, log: Path) -
 
 def _answers(target: Target) -> bool:
     try:
-        answer(target.port, target.request)
+        answer(target.host, target.port, target.request)
         return True
     except (RuntimeError, OSError):
         return False
@@ -613,6 +606,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--requests", type=int, default=None, help="measure this many requests per load instead")
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds of warm-up per load (default 1)")
     parser.add_argument("--client", action="store_true", help=argparse.SUPPRESS)  # the load generator's process
+    parser.add_argument("--host", default=LOOPBACK, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--concurrency", type=int, help=argparse.SUPPRESS)
     return parser.parse_args()

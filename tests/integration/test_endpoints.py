@@ -125,6 +125,8 @@ def test_the_whole_lifecycle(server: ServerProcess, sagemaker: Any, runtime: Any
     placement = httpx.get(f"{server.url}/_modelbay/v1/endpoints/{unique}/instances").json()["Instances"]
     assert sorted((p["variant"], p["zone"], p["in_rotation"]) for p in placement) == [
         ("AllTraffic", "us-east-1a", True), ("AllTraffic", "us-east-1b", True)]
+    model_servers = [url for p in placement for url in p["urls"]]  # each its own, on SageMaker's port where it can
+    assert len(set(model_servers)) == 2 and all(httpx.get(f"{url}/ping").status_code == 200 for url in model_servers)
     sagemaker.delete_endpoint(EndpointName=unique)
     sagemaker.get_waiter("endpoint_deleted").wait(EndpointName=unique, WaiterConfig=IN_SERVICE)
     assert error_of(sagemaker.describe_endpoint, EndpointName=unique)["Message"] == (

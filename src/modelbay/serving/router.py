@@ -160,6 +160,7 @@ class Placement:
     zone: str
     in_flight: int
     in_rotation: bool
+    urls: tuple[str, ...]  # its model servers', in call order
 
 
 class _Instance:
@@ -281,7 +282,8 @@ class Router:
         table = self._tables.get(endpoint)
         if table is None:
             return None
-        return [Placement(variant.name, i.backend.instance_id, i.backend.zone, i.outstanding, not i.is_down)
+        return [Placement(variant.name, i.backend.instance_id, i.backend.zone, i.outstanding, not i.is_down,
+                          i.backend.urls)
                 for variant in table.variants for i in variant.instances]
 
     def add_failure_listener(self, listener: FailureListener) -> None:
