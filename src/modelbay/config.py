@@ -41,6 +41,7 @@ class Settings:
     stop_grace_s: float = 120.0  # SIGTERM to SIGKILL when a training job is stopped, as SageMaker waits
     zones: str | None = None  # comma-separated availability zones endpoint instances spread over
     keep_instances: bool = False  # a graceful stop leaves instances running for the next server to adopt
+    instance_networks: bool = True  # each instance in a network of its own where the machine allows (network.py)
 
     @property
     def metadata_url(self) -> str:

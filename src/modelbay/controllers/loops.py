@@ -52,7 +52,8 @@ async def controllers(platform: Platform) -> AsyncIterator[None]:
     under way (a pass may start an instance), then every instance is stopped and waited for, unless
     `keep_instances`."""
     await asyncio.to_thread(stop_orphans, EXIT_GRACE_S)  # before this server's state directory exists again
-    runtime = ProcessRuntime(state_dir=platform.settings.data_dir / "runtime")
+    runtime = ProcessRuntime(state_dir=platform.settings.data_dir / "runtime",
+                             networks=platform.settings.instance_networks)
     images = Images(FrameworkEnvironments(platform.settings.environments_dir),
                     registry=platform.metadata.images.resolve)
     endpoints = EndpointController(platform, runtime, images)

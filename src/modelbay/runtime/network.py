@@ -215,10 +215,16 @@ class Networks:
         Path("/proc/sys/net/ipv4/ip_forward").write_text("1\n")
         self._run(["nft", "-f", "-"], f"add table ip {_NFT_TABLE}\n"
                   f"add chain ip {_NFT_TABLE} forward {{ type filter hook forward priority filter; }}\n"
-                  f"add chain ip {_NFT_TABLE} postrouting {{ type nat hook postrouting priority srcnat; }}\n")
-        masquerade = f"ip saddr {self.subnet} ip daddr != {self.subnet} masquerade"
-        if masquerade not in self._run(["nft", "list", "chain", "ip", _NFT_TABLE, "postrouting"], None):
-            self._run(["nft", "add", "rule", "ip", _NFT_TABLE, "postrouting", *masquerade.split()], None)
+                  f"add chain ip {_NFT_TABLE} postrouting {{ type nat hook postrouting priority srcnat; }}\n"
+                  f"add chain ip {_NFT_TABLE} prerouting {{ type filter hook prerouting priority raw; }}\n"
+                  f"add chain ip {_NFT_TABLE} output {{ type filter hook output priority raw; }}\n")
+        # only traffic to the world needs connection tracking (to be masqueraded): the front door's calls to the
+        # model servers, and a group's own traffic, skip it
+        local = f"ip saddr {self.subnet} ip daddr {self.subnet} notrack"
+        for chain, rule in (("postrouting", f"ip saddr {self.subnet} ip daddr != {self.subnet} masquerade"),
+                            ("prerouting", local), ("output", local)):
+            if rule not in self._run(["nft", "list", "chain", "ip", _NFT_TABLE, chain], None):
+                self._run(["nft", "add", "rule", "ip", _NFT_TABLE, chain, *rule.split()], None)
 
     # -- helpers --------------------------------------------------------------------------------
 

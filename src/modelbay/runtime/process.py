@@ -71,10 +71,11 @@ class ProcessRuntime(Runtime):
     `memory`: the limiter to use (default: the best this machine offers, see memory.py).
     `namespaces`: False relocates paths through SM_* variables even where a mount namespace
     could show the instance directory at `/opt/ml` (default: use namespaces when available).
+    `networks`: False leaves instances on the host's network even where they could have their own.
     """
 
     def __init__(self, state_dir: Path, memory: MemoryLimiter | None = None,
-                 namespaces: bool = True) -> None:
+                 namespaces: bool = True, networks: bool = True) -> None:
         self.state_dir = state_dir
         state_dir.mkdir(parents=True, exist_ok=True)
         self.cgroups = cgroup_tree(state_dir)
@@ -84,7 +85,7 @@ class ProcessRuntime(Runtime):
             log.warning("no mount namespaces: instances see their directory through SM_* variables, "
                         "not at /opt/ml; programs that hard-code /opt/ml will not find it")
         self._lock = threading.Lock()  # a record is read, brought up to date and written under it
-        self.networks = instance_networks(state_dir) if self.namespace_prefix is not None else None
+        self.networks = instance_networks(state_dir) if networks and self.namespace_prefix is not None else None
         self.private_networks = self.networks is not None
         self._clean()
 

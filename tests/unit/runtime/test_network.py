@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from modelbay.runtime.network import Group, Networks, networks_available
+from modelbay.runtime.process import ProcessRuntime
 
 needs_networks = pytest.mark.skipif(not networks_available(), reason="instance networks need root, ip and nft")
 SERVER = "import http.server; http.server.HTTPServer(('0.0.0.0', 8080), http.server.SimpleHTTPRequestHandler)" \
@@ -95,3 +96,8 @@ def test_an_isolated_instance_has_no_way_out_of_its_group(networks: Networks) ->
     finally:
         networks.leave(instance_id, "job")
     assert not attached.namespace.exists()
+
+
+def test_a_runtime_gives_instances_networks_where_the_machine_allows_unless_told_not_to(tmp_path: Path) -> None:
+    assert ProcessRuntime(tmp_path / "default").private_networks == networks_available()
+    assert not ProcessRuntime(tmp_path / "shared", networks=False).private_networks
