@@ -13,8 +13,8 @@ model and writes the answer there, as SageMaker does.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
 
 from modelbay.errors import AwsError, ServiceUnavailable, ValidationError
 from modelbay.lengths import fit
@@ -23,6 +23,7 @@ from modelbay.serving.router import (
     EndpointNotReady,
     EndpointNotRouted,
     InstancesUnreachable,
+    Invocation,
     ModelFailure,
     ModelStreamBroken,
     NoVariantWeighted,
@@ -34,6 +35,7 @@ from modelbay.statuses import EndpointStatus
 from modelbay.store.metadata import AsyncRequest, Endpoint
 from modelbay.store.objects.uris import S3Location, parse_uri
 
+A = TypeVar("A")
 MAX_MESSAGE_CHARS = 2048  # an error's Message, and ModelError's OriginalMessage, in sagemaker-runtime's model
 DEFAULT_REQUEST_TTL_S = 6 * 60 * 60  # how long an async request may wait in the queue (RequestTTLSeconds)
 DEFAULT_INVOCATION_TIMEOUT_S = 15 * 60  # how long the model may take on an async request (InvocationTimeoutSeconds)
@@ -52,15 +54,8 @@ class ModelError(AwsError):
 @data_event
 async def invoke_endpoint(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     """Call the endpoint's model through the router and return its answer as it gave it."""
-    name = _directly_invoked(ctx, params["EndpointName"])
-    try:
-        invocation = await ctx.platform.router.invoke(
-            name, params["Body"], params.get("ContentType"), params.get("Accept"), params.get("CustomAttributes"),
-            params.get("TargetVariant"), params.get("InferenceId"))
-    except RoutingError as error:
-        raise _client_error(ctx, name, error) from None
-    return {"Body": invocation.body, "ContentType": invocation.content_type,
-            "InvokedProductionVariant": invocation.variant, "CustomAttributes": invocation.custom_attributes}
+    invocation = await _routed(ctx, params, ctx.platform.router.invoke)
+    return {"Body": invocation.body} | _described(invocation)
 
 
 class ModelStreamError(AwsError):
@@ -74,15 +69,25 @@ class ModelStreamError(AwsError):
 @data_event
 async def invoke_endpoint_with_response_stream(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     """Call the endpoint's model through the router and pass its answer on as it comes."""
+    invocation = await _routed(ctx, params, ctx.platform.router.invoke_stream)
+    return {"Body": _PayloadParts(invocation)} | _described(invocation)
+
+
+async def _routed(ctx: Context, params: dict[str, Any], call: Callable[..., Awaitable[A]]) -> A:
+    """The model's answer through `call` (the router's invoke or invoke_stream), unless the endpoint is
+    asynchronous; what went wrong in SageMaker's words."""
     name = _directly_invoked(ctx, params["EndpointName"])
     try:
-        invocation = await ctx.platform.router.invoke_stream(
-            name, params["Body"], params.get("ContentType"), params.get("Accept"), params.get("CustomAttributes"),
-            params.get("TargetVariant"), params.get("InferenceId"))
+        return await call(name, params["Body"], params.get("ContentType"), params.get("Accept"),
+                          params.get("CustomAttributes"), params.get("TargetVariant"), params.get("InferenceId"))
     except RoutingError as error:
         raise _client_error(ctx, name, error) from None
-    return {"Body": _PayloadParts(invocation), "ContentType": invocation.content_type,
-            "InvokedProductionVariant": invocation.variant, "CustomAttributes": invocation.custom_attributes}
+
+
+def _described(invocation: Invocation | StreamedInvocation) -> dict[str, Any]:
+    """The members that describe an answer, whole or streamed."""
+    return {"ContentType": invocation.content_type, "InvokedProductionVariant": invocation.variant,
+            "CustomAttributes": invocation.custom_attributes}
 
 
 class _PayloadParts:
