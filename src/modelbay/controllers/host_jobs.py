@@ -29,7 +29,7 @@ from modelbay.controllers.reasons import fit_reason
 from modelbay.controllers.staging import StagingError
 from modelbay.instance_types import UnknownInstanceType, instance_type
 from modelbay.platform import Platform
-from modelbay.runtime.base import DEFAULT_VOLUME_SIZE_GB, Instance, InstanceSpec, Runtime
+from modelbay.runtime.base import DEFAULT_VOLUME_SIZE_GB, Instance, InstanceSpec, Runtime, StartFailed, start_together
 from modelbay.runtime.environments import EnvironmentBuildError
 from modelbay.store.metadata.records import Repository
 
@@ -192,8 +192,10 @@ class HostJobController(Wakeable, abc.ABC, Generic[J]):
             self._fail(job, f"InternalServerError: preparing the job failed: {type(err).__name__}: {err}")
             return
         self._record_start(job)
-        for spec, labels in launches:
-            self.runtime.start(spec, labels)
+        try:
+            start_together(self.runtime, launches)
+        except StartFailed as err:
+            self._fail(job, f"InternalServerError: {err}")
 
     def _start_preparing(self, job: J) -> None:
         """Resolve the image (an unknown one fails the job at once) and prepare the hosts in the background."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import abc
 import enum
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -35,6 +35,11 @@ class InstanceNotFound(KeyError):
 
     def __str__(self) -> str:
         return str(self.args[0])
+
+
+class StartFailed(RuntimeError):
+    """The machine could not give an instance what it needs (its network, volume, cgroups, a process); nothing
+    of it was left behind. The message says what failed, for the reason of the job or endpoint."""
 
 
 class InstanceRunning(RuntimeError):
@@ -96,7 +101,7 @@ class Runtime(abc.ABC):
 
     @abc.abstractmethod
     def start(self, spec: InstanceSpec, labels: Mapping[str, str]) -> Instance:
-        """Start an instance and return once it exists (not once its program is ready)."""
+        """Start an instance and return once it exists (not once its program is ready); raise StartFailed."""
 
     @abc.abstractmethod
     def list(self, labels: Mapping[str, str]) -> list[Instance]:
@@ -129,9 +134,30 @@ def stop_all(runtime: Runtime, grace_s: float, reason: str | None = None, poll_s
     """Stop every running instance (SIGKILL after `grace_s`) and return their ids once all have ended,
     or once `grace_s` and ten more seconds have passed."""
     running = [instance.id for instance in runtime.list({}) if instance.is_alive]
-    for instance_id in running:
+    stop_instances(runtime, running, grace_s, reason, poll_s)
+    return running
+
+
+def stop_instances(runtime: Runtime, instance_ids: list[str], grace_s: float, reason: str | None = None,
+                   poll_s: float = 0.1) -> None:
+    """Stop the instances (SIGKILL after `grace_s`); return once all have ended, or once `grace_s` and ten more
+    seconds have passed."""
+    for instance_id in instance_ids:
         runtime.stop(instance_id, grace_s, reason)
     deadline = time.monotonic() + grace_s + 10
-    while any(runtime.inspect(i).is_alive for i in running) and time.monotonic() < deadline:
+    while any(runtime.inspect(i).is_alive for i in instance_ids) and time.monotonic() < deadline:
         time.sleep(poll_s)
-    return running
+
+
+def start_together(runtime: Runtime, launch: Sequence[tuple[InstanceSpec, Mapping[str, str]]]) -> None:
+    """Start every instance of `launch` (spec, labels), or none: when one cannot start, those started before it
+    are killed and removed, and its StartFailed raised."""
+    started: list[str] = []
+    try:
+        for spec, labels in launch:
+            started.append(runtime.start(spec, labels).id)
+    except StartFailed:
+        stop_instances(runtime, started, grace_s=0)
+        for instance_id in started:
+            runtime.remove(instance_id)
+        raise

@@ -155,7 +155,7 @@ class Networks:
         removed = []
         for path in sorted(NETNS_DIR.glob(_NAMESPACE + "*")):
             # its age is its veth's (no file or link says when a namespace was made); one without a veth is not
-            # being made (attach adds it at once) and is as old as can be
+            # being made (attach makes the veth first) and is as old as can be
             instance_id = path.name.removeprefix(_NAMESPACE)
             age = now - made.get(_veth(instance_id), float("-inf"))
             if age > min_age_s and not self._run(["ip", "netns", "pids", path.name], None).strip():
@@ -171,18 +171,22 @@ class Networks:
 
     def attach(self, instance_id: str, group: Group, member: int = 1, outbound: bool = True) -> Attachment:
         """A namespace for the instance, joined to the group's bridge as `member`; with `outbound`, routed to the
-        world through the gateway."""
-        name = _NAMESPACE + instance_id
-        self._run(["ip", "netns", "add", name], None)
+        world through the gateway.
+
+        The veth pair is made first, in the host's namespace, so the namespace has a veth saying how young it is
+        from the moment it exists: another server's `clean` takes a namespace without one for abandoned."""
+        name, veth, peer = _NAMESPACE + instance_id, _veth(instance_id), _peer(instance_id)
+        address = group.address(member)
         try:
-            address, veth = group.address(member), _veth(instance_id)
-            self._run(["ip", "-batch", "-"], f"link add {veth} type veth peer name eth0 netns {name}\n"
+            self._run(["ip", "-batch", "-"], f"link add {veth} type veth peer name {peer}\n"
                                              f"link set {veth} alias \"{_ALIAS} {instance_id} {time.time():.0f}\"\n"
                                              f"link set {veth} master {group.bridge} up\n")
+            self._run(["ip", "netns", "add", name], None)
+            self._run(["ip", "link", "set", peer, "netns", name], None)
             route = f"route add default via {group.gateway}\n" if outbound else ""
             self._run(["ip", "-n", name, "-batch", "-"],
-                      f"link set lo up\naddr add {address}/{group.block.prefixlen} dev eth0\nlink set eth0 up\n"
-                      + route)
+                      f"link set {peer} name eth0\nlink set lo up\n"
+                      f"addr add {address}/{group.block.prefixlen} dev eth0\nlink set eth0 up\n{route}")
         except NetworkError:
             self.detach(instance_id)
             raise
@@ -300,3 +304,8 @@ class Networks:
 def _veth(instance_id: str) -> str:
     """The host's end of an instance's veth pair (interface names have at most 15 bytes)."""
     return f"mbv{instance_id[:12]}"
+
+
+def _peer(instance_id: str) -> str:
+    """The instance's end of its veth pair until it moves into the instance's namespace as eth0."""
+    return f"mbp{instance_id[:12]}"

@@ -34,6 +34,7 @@ from modelbay.runtime.base import (
     InstanceSpec,
     InstanceStatus,
     Runtime,
+    StartFailed,
 )
 from modelbay.runtime.cgroups import cgroup_tree
 from modelbay.runtime.machine import (
@@ -46,7 +47,7 @@ from modelbay.runtime.machine import (
     pids_limit,
 )
 from modelbay.runtime.memory import MemoryLimiter, memory_limiter
-from modelbay.runtime.network import Attachment, instance_networks
+from modelbay.runtime.network import Attachment, NetworkError, instance_networks
 from modelbay.runtime.sandbox import (
     Sandbox,
     hosts_text,
@@ -94,12 +95,28 @@ class ProcessRuntime(Runtime):
     def start(self, spec: InstanceSpec, labels: Mapping[str, str]) -> Instance:
         instance_id = uuid.uuid4().hex[:16]
         opt_ml_layout(spec.opt_ml)
-        limit = memory_limit(spec.instance_type)
+        try:
+            record, supervisor = self._launch(instance_id, spec, labels)
+        except (OSError, subprocess.SubprocessError, NetworkError) as err:
+            self._abandon(instance_id, spec)
+            raise StartFailed(f"this machine could not start an instance of {spec.instance_type.name}: {err}") from err
+        with self._lock:
+            self._write(record)
+            started = self._instance(self._settled(record))
+        if self.memory and record["pgid"] is not None:
+            self.memory.watch(instance_id, record["pgid"], memory_limit(spec.instance_type))
+        # the supervisor records the exit; this thread only reaps it
+        threading.Thread(target=supervisor.wait, name=f"reaper-{instance_id}", daemon=True).start()
+        return started
+
+    def _launch(self, instance_id: str, spec: InstanceSpec,
+                labels: Mapping[str, str]) -> tuple[Record, subprocess.Popen[bytes]]:
+        """Give the instance its cgroups, network and sandbox and start its supervisor; answer its record."""
         with self._lock:  # so instances started together spread over the CPUs
             cpus = choose_cpus(spec.instance_type, machine_cpus(), self.cgroups.cpus_in_use() if self.cgroups else [])
             procs_files = self.cgroups.create(instance_id, cpus, pids_limit(spec.instance_type)) if self.cgroups else []
         if self.memory:
-            self.memory.prepare(instance_id, limit)
+            self.memory.prepare(instance_id, memory_limit(spec.instance_type))
         env = dict(spec.env)
         if self.namespace_prefix is None:
             env.update(relocation_env(spec.opt_ml))
@@ -111,7 +128,7 @@ class ProcessRuntime(Runtime):
         if notice := gpu_notice(spec.instance_type):  # the log's first line, where the user looks first
             log_path.write_text(notice + "\n")
         supervisor, pgid = self._supervise(instance_id, command, env, spec.workdir or spec.opt_ml, log_path)
-        record: Record = {
+        return {
             "id": instance_id, "labels": dict(labels), "instance_type": spec.instance_type.name,
             "memory": memory_label(spec.instance_type), "argv": list(spec.argv), "opt_ml": str(spec.opt_ml),
             "log": str(log_path), "pid": supervisor.pid, "pid_start": _process_start(supervisor.pid),
@@ -119,15 +136,20 @@ class ProcessRuntime(Runtime):
             "status": InstanceStatus.RUNNING.value, "reason": None, "stop_requested": False, "stop_reason": None,
             "address": LOOPBACK if network is None else str(network.address),
             "network_group": _group(instance_id, spec) if network else None,
-        }
-        with self._lock:
-            self._write(record)
-            started = self._instance(self._settled(record))
-        if self.memory and pgid is not None:
-            self.memory.watch(instance_id, pgid, limit)
-        # the supervisor records the exit; this thread only reaps it
-        threading.Thread(target=supervisor.wait, name=f"reaper-{instance_id}", daemon=True).start()
-        return started
+        }, supervisor
+
+    def _abandon(self, instance_id: str, spec: InstanceSpec) -> None:
+        """Free what an instance that could not start was given (its supervisor, if any, has not started)."""
+        if self.memory:
+            self.memory.release(instance_id)
+        if self.cgroups is not None:
+            self.cgroups.remove(instance_id)
+        try:
+            self._leave_network({"id": instance_id, "network_group": _group(instance_id, spec)})
+        except NetworkError as error:  # the next start-up's clean removes what is left
+            log.warning("could not remove the network of instance %s: %s", instance_id, error)
+        self._file(instance_id, ".log").unlink(missing_ok=True)
+        self._remove_files(instance_id)
 
     def list(self, labels: Mapping[str, str]) -> list[Instance]:
         with self._lock:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from modelbay.runtime.network import Group, Networks, networks_available
+from modelbay.runtime.network import Group, Networks, networks_available, run
 from modelbay.runtime.process import ProcessRuntime
 from tests.helpers import wait_until
 
@@ -102,3 +102,23 @@ def test_an_isolated_instance_has_no_way_out_of_its_group(networks: Networks) ->
 def test_a_runtime_gives_instances_networks_where_the_machine_allows_unless_told_not_to(tmp_path: Path) -> None:
     assert ProcessRuntime(tmp_path / "default").private_networks == networks_available()
     assert not ProcessRuntime(tmp_path / "shared", networks=False).private_networks
+
+
+@needs_networks
+def test_another_servers_clean_while_an_instance_is_attached_spares_it(tmp_path: Path) -> None:
+    """A server starting cleans every owner's abandoned namespaces: one being made is not abandoned."""
+    other, cleaned = Networks(tmp_path / "other"), []
+
+    def command(argv: Sequence[str], stdin: str | None) -> str:
+        said = run(argv, stdin)
+        if list(argv[:3]) == ["ip", "netns", "add"]:
+            cleaned.extend(other.clean())
+        return said
+    networks = Networks(tmp_path / "runtime", subnet=ipaddress.IPv4Network("10.214.0.0/20"), command=command)
+    instance_id = uuid.uuid4().hex[:16]
+    attachment = networks.join(instance_id, "job", 1, isolated=False)
+    try:
+        assert attachment.namespace.exists() and attachment.namespace.name not in cleaned
+        assert "eth0" in in_namespace(attachment.namespace, "ip", "-o", "link").stdout
+    finally:
+        networks.leave(instance_id, "job")

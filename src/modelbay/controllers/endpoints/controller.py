@@ -36,7 +36,7 @@ from modelbay.controllers.model_hosts import Launch, prepare_host
 from modelbay.controllers.reasons import fit_reason
 from modelbay.controllers.staging import StagingError
 from modelbay.platform import Platform
-from modelbay.runtime.base import Instance, Runtime
+from modelbay.runtime.base import Instance, Runtime, StartFailed, start_together
 from modelbay.runtime.environments import EnvironmentBuildError
 from modelbay.serving.health import ping
 from modelbay.serving.router import Backend, VariantRoute
@@ -213,8 +213,10 @@ class EndpointController(Wakeable):
             launch = launching.result()
         except (LaunchFailed, UnknownImage, StagingError, EnvironmentBuildError) as err:
             return explain_failure(str(err), variant.images)
-        for spec, labels in launch:
-            self.runtime.start(spec, labels)
+        try:
+            start_together(self.runtime, launch)
+        except StartFailed as err:
+            return f"InternalServerError: {err}"
         return None
 
     def _prepare(self, endpoint: str, key: SlotKey, variant: VariantPlan) -> Launch:

@@ -39,7 +39,7 @@ from modelbay.controllers.reasons import fit_reason
 from modelbay.controllers.staging import StagingError
 from modelbay.controllers.transform_jobs.transformer import Transformer, TransformFailed, TransformStopped
 from modelbay.platform import Platform
-from modelbay.runtime.base import Instance, Runtime
+from modelbay.runtime.base import Instance, Runtime, StartFailed, start_together
 from modelbay.runtime.environments import EnvironmentBuildError
 from modelbay.serving.health import ping
 from modelbay.statuses import TransformJobStatus
@@ -148,8 +148,11 @@ class TransformController(Wakeable):
             run.outcome = (TransformJobStatus.FAILED,
                            f"InternalServerError: preparing the job failed: {type(err).__name__}: {err}")
             return
-        for spec, labels in launch:
-            self.runtime.start(spec, labels)
+        try:
+            start_together(self.runtime, launch)
+        except StartFailed as err:
+            run.outcome = (TransformJobStatus.FAILED, f"InternalServerError: {err}")
+            return
         run.started_at = time.monotonic()
         self.jobs.advance(job.name, TransformJobStatus.IN_PROGRESS)  # sets TransformStartTime
 

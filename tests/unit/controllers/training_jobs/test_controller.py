@@ -14,6 +14,7 @@ from modelbay.controllers.images import Images
 from modelbay.controllers.instance_logs import LOG_GROUP
 from modelbay.controllers.training_jobs.controller import LOST_REASON, TrainingController
 from modelbay.platform import Platform, open_platform
+from modelbay.runtime import process
 from modelbay.runtime.base import Instance
 from modelbay.runtime.process import ProcessRuntime
 from modelbay.store.metadata.training_jobs import TrainingJob
@@ -157,3 +158,23 @@ def test_a_job_whose_instances_are_gone_fails_as_lost(controller: TrainingContro
     controller.reconcile("lost")
     job = controller.jobs.get("lost")
     assert job is not None and (job.status, job.failure_reason) == ("Failed", LOST_REASON)
+
+
+def test_a_host_the_machine_cannot_start_fails_the_job_saying_why_and_leaves_no_other_host(
+        controller: TrainingController, platform: Platform, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    made: list[Path] = []
+
+    def create_volume(directory: Path, image: Path, size_gb: int) -> Path | None:
+        made.append(directory)
+        if len(made) == 2:
+            raise OSError(28, "No space left on device")
+        return real_create_volume(directory, image, size_gb)
+    real_create_volume = process.create_volume
+    monkeypatch.setattr(process, "create_volume", create_volume)
+    create(platform, "nospace", image(tmp_path, "sleep 30\n"), count=2)
+    job = run(controller, "nospace")
+    assert (job.status, job.failure_reason) == (
+        "Failed", "InternalServerError: this machine could not start an instance of ml.m5.large: "
+                  "[Errno 28] No space left on device")
+    assert controller.runtime.list({"training-job": "nospace"}) == []  # algo-1, started, was killed and removed
+    assert not any(path.exists() for path in made)
