@@ -42,6 +42,9 @@ class Settings:
     zones: str | None = None  # comma-separated availability zones endpoint instances spread over
     keep_instances: bool = False  # a graceful stop leaves instances running for the next server to adopt
     instance_networks: bool = True  # each instance in a network of its own where the machine allows (network.py)
+    runtime: str = "process"  # what runs instances: "process" (supervised processes) or "podman" (containers)
+    # podman's configuration of ours and the base images' locks, shared like environments: see default_podman_dir
+    podman_dir: Path = field(default_factory=lambda: default_podman_dir(os.environ))
 
     @property
     def metadata_url(self) -> str:
@@ -73,13 +76,14 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Defaults, then MODELBAY_<FIELD> variables, then explicit overrides (None ones ignored)."""
         environ = os.environ if environ is None else environ
-        values: dict[str, Any] = {"environments_dir": default_environments_dir(environ)}
+        values: dict[str, Any] = {"environments_dir": default_environments_dir(environ),
+                                  "podman_dir": default_podman_dir(environ)}
         for f in dataclasses.fields(cls):
             raw = environ.get(f"MODELBAY_{f.name.upper()}")
             if raw is not None and raw != "":
                 values[f.name] = _convert(f.type, raw)
         values.update({k: v for k, v in overrides.items() if v is not None})
-        for name in ("data_dir", "environments_dir"):
+        for name in ("data_dir", "environments_dir", "podman_dir"):
             if values.get(name) is not None:
                 values[name] = Path(values[name]).expanduser()
         return cls(**values)
@@ -89,6 +93,11 @@ def default_environments_dir(environ: Mapping[str, str]) -> Path:
     """The user's cache (XDG base directories: $XDG_CACHE_HOME, else ~/.cache) holds framework environments, so
     every data directory and server of the user builds each one once."""
     return xdg_dir(environ, "XDG_CACHE_HOME", ".cache") / "modelbay" / "environments"
+
+
+def default_podman_dir(environ: Mapping[str, str]) -> Path:
+    """Beside the environments in the user's cache: podman's configuration of ours, one per user."""
+    return xdg_dir(environ, "XDG_CACHE_HOME", ".cache") / "modelbay" / "podman"
 
 
 def xdg_dir(environ: Mapping[str, str], variable: str, default: str) -> Path:

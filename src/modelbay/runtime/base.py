@@ -67,6 +67,8 @@ class InstanceSpec:
     peers: tuple[str, ...] = ()  # the hosts of its job, which it resolves by name (itself included or not)
     network_group: str | None = None  # instances that talk to each other (a job's hosts) share one; None: its own
     isolated: bool = False  # EnableNetworkIsolation: where instances have networks, it gets loopback only
+    image: str | None = None  # an OCI image to run `argv` in (container runtimes); None: the host's filesystem
+    program_dir: Path | None = None  # a bring-your-own directory image: shown at /opt/program where it can be
 
 
 @dataclass(frozen=True)
