@@ -21,8 +21,9 @@ import httpx
 import pytest
 from botocore.exceptions import ClientError
 
+from modelbay.config import Settings
+from modelbay.runtime.backends import open_runtime
 from modelbay.runtime.base import stop_all
-from modelbay.runtime.process import ProcessRuntime
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)  # when a test's Clock starts
 
@@ -188,9 +189,14 @@ class ServerProcess:
             self.interrupt(signal.SIGTERM)
         except subprocess.TimeoutExpired:
             self.kill()
+        settings = Settings.from_env(self.env)  # the server's runtime: processes, or podman's containers
         for state_dir in (self.data_dir / "runtime", *self.data_dir.glob("regions/*/runtime")):  # every region's
             if state_dir.is_dir():
-                stop_all(ProcessRuntime(state_dir), grace_s=5)  # as the server would: their networks go too
+                runtime = open_runtime(settings, state_dir)
+                try:
+                    stop_all(runtime, grace_s=5)  # as the server would: their networks go too
+                finally:
+                    runtime.close()
 
 
 def instance_dir(data_dir: Path, job: str, host: str = "algo-1") -> Path:

@@ -16,6 +16,7 @@ DEFAULT_ACCESS_KEY_ID = "modelbay"
 DEFAULT_SECRET_ACCESS_KEY = "modelbay-secret"
 # The execution role every account has from the start; the SageMaker SDK defaults file names it.
 DEFAULT_EXECUTION_ROLE = "SageMakerExecutionRole"
+RUNTIMES = ("process", "podman")  # what may run instances (Settings.runtime)
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,10 @@ class Settings:
     runtime: str = "process"  # what runs instances: "process" (supervised processes) or "podman" (containers)
     # podman's configuration of ours and the base images' locks, shared like environments: see default_podman_dir
     podman_dir: Path = field(default_factory=lambda: default_podman_dir(os.environ))
+
+    def __post_init__(self) -> None:
+        if self.runtime not in RUNTIMES:
+            raise ValueError(f"MODELBAY_RUNTIME must be one of {', '.join(RUNTIMES)}, not {self.runtime!r}")
 
     @property
     def metadata_url(self) -> str:

@@ -9,11 +9,14 @@ are shared), so a base image is built once per machine; each runtime finds its o
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import functools
+import hashlib
 import os
 import shutil
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 CONTAINERS_CONF = """\
@@ -39,6 +42,13 @@ def podman_available() -> bool:
     return shutil.which("podman") is not None and shutil.which("runc") is not None
 
 
+def require_podman() -> None:
+    """Raise PodmanError saying what to install where podman cannot run."""
+    if not podman_available():
+        raise PodmanError("podman or runc is not installed: apt-get install podman runc netavark aardvark-dns "
+                          "catatonit")
+
+
 def podman_env(config_dir: Path, environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment podman runs in: `environ` (default: ours) with CONTAINERS_CONF naming our configuration,
     written to `config_dir` if it is missing or out of date."""
@@ -62,3 +72,33 @@ def podman(args: Sequence[str], config_dir: Path, stdin: str | None = None, time
         said = (done.stderr or done.stdout).strip()[-_TAIL_CHARS:]
         raise PodmanError(f"podman {' '.join(args)} failed (exit code {done.returncode}): {said}")
     return done.stdout
+
+
+def image_exists(reference: str, config_dir: Path) -> bool:
+    """Whether podman's store holds `reference`."""
+    try:
+        podman(["image", "exists", reference], config_dir)
+    except PodmanError:
+        return False
+    return True
+
+
+def ensure_image(reference: str, config_dir: Path, make: Callable[[], None]) -> str:
+    """`reference`, made by `make` first if podman's store lacks it: under a file lock of its own, so two
+    processes (servers, the CLI) never make one image at once, and each image is made once per machine."""
+    if image_exists(reference, config_dir):
+        return reference
+    with _lock(config_dir / "locks" / (hashlib.sha256(reference.encode()).hexdigest()[:16] + ".lock")):
+        if not image_exists(reference, config_dir):
+            make()
+    return reference
+
+
+@contextlib.contextmanager
+def _lock(path: Path) -> Iterator[None]:
+    """An exclusive file lock, held across processes until the block ends (lock files are never removed: a
+    process may hold one open)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
-import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ import boto3
 import httpx
 import pytest
 
+from modelbay.podman_engine import PodmanError, podman, podman_available
 from tests.conftest import CREDENTIALS, client
 from tests.helpers import ServerProcess, modelbay_server
 
@@ -186,20 +186,23 @@ def test_a_region_in_the_path_and_a_restart_keep_what_was_pushed(tmp_path: Path)
             assert registry.get(f"/v2/eu-west-3/app/blobs/{digest(b'regional layer')}").content == b"regional layer"
 
 
-@pytest.mark.skipif(shutil.which("podman") is None, reason="podman is not installed: the push/pull through a "
-                                                           "real container client cannot run")
+@pytest.mark.skipif(not podman_available(), reason="podman (with runc) is not installed: the push/pull through a "
+                                                  "real container client cannot run")
 def test_podman_login_push_and_pull(server: ServerProcess, repository: str, tmp_path: Path) -> None:
     host = server.url.removeprefix("http://")
     password = base64.b64decode(client(server.url, "ecr").get_authorization_token()["authorizationData"][0][
         "authorizationToken"]).decode().partition(":")[2]
-    tls = "--tls-verify=false"
+    config_dir, image = tmp_path / "podman", f"{host}/{repository}:v1"
+    auth = ["--tls-verify=false", "--authfile", str(tmp_path / "auth.json")]  # not the user's: left in tmp_path
 
-    def podman(*args: str, stdin: str | None = None) -> None:
-        subprocess.run(["podman", *args], input=stdin, text=True, check=True, timeout=300)
-
-    podman("login", tls, "--username", "AWS", "--password-stdin", host, stdin=password)
+    podman(["login", *auth, "--username", "AWS", "--password-stdin", host], config_dir, stdin=password)
     (tmp_path / "Containerfile").write_text("FROM scratch\nCOPY Containerfile /\n")
-    podman("build", "-t", f"{host}/{repository}:v1", str(tmp_path))
-    podman("push", tls, f"{host}/{repository}:v1")
-    podman("rmi", f"{host}/{repository}:v1")
-    podman("pull", tls, f"{host}/{repository}:v1")
+    try:
+        podman(["build", "-t", image, str(tmp_path)], config_dir)
+        podman(["push", *auth, image], config_dir)
+        podman(["rmi", image], config_dir)
+        podman(["pull", *auth, image], config_dir)
+        assert podman(["image", "exists", image], config_dir) == ""
+    finally:
+        with contextlib.suppress(PodmanError):  # already gone when the test failed before the pull
+            podman(["rmi", "--force", image], config_dir)

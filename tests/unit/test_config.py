@@ -65,3 +65,10 @@ def test_another_region_keeps_its_data_under_the_data_directory_and_on_postgresq
     assert (on_postgres.metadata_url, on_postgres.database_schema) == ("postgresql://u@h/db", "modelbay_eu_west_3")
     on_one_sqlite_file = Settings(data_dir=tmp_path, database_url="sqlite:////x/m.db").in_region("eu-west-3")
     assert on_one_sqlite_file.metadata_url == f"sqlite:///{tmp_path / 'regions/eu-west-3/metadata.db'}"
+
+
+def test_the_runtime_is_process_or_podman() -> None:
+    assert Settings.from_env({}).runtime == "process"
+    assert Settings.from_env({"MODELBAY_RUNTIME": "podman"}).runtime == "podman"
+    with pytest.raises(ValueError, match="MODELBAY_RUNTIME must be one of process, podman, not 'docker'"):
+        Settings.from_env({"MODELBAY_RUNTIME": "docker"})

@@ -1,5 +1,6 @@
-"""`modelbay images`: register directories as images in the server's registry (the ECR API), list, remove, collect
-the registry's garbage; and the framework environments built on this machine (cli/environments.py)."""
+"""`modelbay images`: build images from Dockerfiles and push them (cli/image_builds.py), register directories as
+images in the server's registry (the ECR API), list, remove, collect the registry's garbage; and the framework
+environments built on this machine (cli/environments.py)."""
 
 from __future__ import annotations
 
@@ -14,14 +15,17 @@ import httpx
 import typer
 from rich.markup import escape
 
-from modelbay.cli import environments
+from modelbay.cli import environments, image_builds
 from modelbay.cli.commands import Commands, aws_client
 from modelbay.cli.native import PREFIX
 from modelbay.cli.output import console, fail, local_time, output, report
 from modelbay.sdk import resolve_url
 
-app = Commands(help="Register, list and remove the images training jobs name (a modelbay server's ECR registry); "
-                    "list and prune the framework environments built on this machine.")
+app = Commands(help="Build, register, list and remove the images training jobs name (a modelbay server's ECR "
+                    "registry); list and prune the framework environments built on this machine.")
+app.command()(image_builds.build)
+app.command()(image_builds.base)
+app.command(options=("url", "region", "debug"))(image_builds.mirror)
 # The wire contract with the server's ECR service for a bring-your-own image on this machine.
 DIRECTORY_MEDIA_TYPE = "application/vnd.modelbay.directory.v1+json"
 PROGRAMS = ("train", "serve")  # SageMaker starts an image as `<image> train` or `<image> serve`
@@ -30,21 +34,35 @@ _BATCH = 100  # imageIds per BatchGetImage call, ECR's limit
 _GC_TIMEOUT_S = 600.0  # removing many blobs from an S3-compatible store takes a while
 
 
-@app.command()
+REGISTER_HELP = (
+    "Register DIRECTORY as image NAME:TAG and print the image URI to use as TrainingImage or a model's Image: quick "
+    "local work with the process runtime, on the host's own software (for an image of its own packages, write a "
+    "Dockerfile: `modelbay images build`).\n\n"
+    "SageMaker runs an image as `train` (training jobs) or `serve` (endpoints, batch transform: GET /ping and POST "
+    "/invocations on port 8080, or on $SAGEMAKER_BIND_TO_PORT where instances share the host's network). Where mount "
+    "namespaces exist (root, or unprivileged user namespaces) the directory is shown at /opt/program, the program's "
+    "working directory and first on its PATH, and /opt/ml is the instance's; elsewhere the program runs from "
+    "DIRECTORY and the SM_* variables (SM_MODEL_DIR, SM_INPUT_DIR, ...) name the instance's directories.\n\n"
+    "Its environment: the server's PATH, HOME, LANG and LC_ALL; the job's or model's Environment; TRAINING_JOB_NAME "
+    "and TRAINING_JOB_ARN in training; SAGEMAKER_BIND_TO_PORT in serving; MODELBAY_NUM_CPUS and MODELBAY_NUM_GPUS, "
+    "the instance type's.")
+
+
+@app.command(help=REGISTER_HELP)
 def register(
     ctx: typer.Context,
     name: str = typer.Argument(..., help="Repository name, e.g. my-model or team/my-model."),
     directory: Path = typer.Argument(..., help="Directory holding an executable 'train' and/or 'serve'."),
     tag: str = typer.Option("latest", "--tag", help="Tag to give the image."),
 ) -> None:
-    """Register DIRECTORY as image NAME:TAG and print the image URI to use as TrainingImage."""
+    """Register DIRECTORY as image NAME:TAG and print the image URI to use as TrainingImage (see REGISTER_HELP)."""
     path = directory.expanduser().resolve()
     problem = _not_an_image(path)
     if problem:
         fail(problem)
     manifest = json.dumps({"schemaVersion": 1, "mediaType": DIRECTORY_MEDIA_TYPE, "directory": str(path)})
     ecr = aws_client(ctx, "ecr")
-    uri = f"{_repository_uri(ecr, name)}:{tag}"
+    uri = f"{image_builds.repository_uri(ecr, name)}:{tag}"
     with contextlib.suppress(ecr.exceptions.ImageAlreadyExistsException):  # registered before: same answer
         ecr.put_image(repositoryName=name, imageManifest=manifest, imageManifestMediaType=DIRECTORY_MEDIA_TYPE,
                       imageTag=tag)
@@ -112,14 +130,6 @@ def _not_an_image(path: Path) -> str | None:
         return (f"{path} holds no executable 'train' or 'serve': SageMaker runs an image as '<image> train' "
                 "and '<image> serve', so an image directory needs at least one of them (chmod +x)")
     return None
-
-
-def _repository_uri(ecr: Any, name: str) -> str:
-    """The repository's URI, creating the repository if it does not exist."""
-    try:
-        return str(ecr.create_repository(repositoryName=name)["repository"]["repositoryUri"])
-    except ecr.exceptions.RepositoryAlreadyExistsException:
-        return str(ecr.describe_repositories(repositoryNames=[name])["repositories"][0]["repositoryUri"])
 
 
 def _rows(ecr: Any, repository: dict[str, Any]) -> Iterator[dict[str, Any]]:

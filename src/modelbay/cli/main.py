@@ -26,6 +26,7 @@ from modelbay.cli import (
 from modelbay.cli.aws_setup import write_profile, write_sagemaker_defaults
 from modelbay.cli.commands import CLIENT, PLAIN, Commands, ReportingGroup, accepting
 from modelbay.config import DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, Settings
+from modelbay.podman_engine import require_podman
 from modelbay.sdk import resolve_url
 from modelbay.sdk.clients import session
 
@@ -94,6 +95,8 @@ def server(
     from modelbay.server import serve  # the one command that runs the server rather than calling it
 
     settings = Settings.from_env(host=host, port=port, data_dir=data_dir, keep_instances=keep_instances or None)
+    if settings.runtime == "podman":
+        require_podman()  # said before serving, not as a failed start-up
     serve(settings, address_file=address_file, announce=not quiet)
 
 

@@ -229,14 +229,18 @@ class HostJobController(Wakeable, abc.ABC, Generic[J]):
         """`reason` as FailureReason: told of a replaced framework version, within the member's length."""
         return fit_reason(explain_failure(reason, [self._image(job)]))
 
-    def _host_spec(self, job: J, host: str, argv: Sequence[str], opt_ml: Path, env: dict[str, str]) -> InstanceSpec:
+    def _host_spec(self, job: J, host: str, argv: Sequence[str], opt_ml: Path, env: dict[str, str],
+                   program: ImageProgram, entrypoint: tuple[str, ...] | None = None) -> InstanceSpec:
         """Host `host` of the job as an instance: named so among the job's hosts, which share a network of their
-        own (isolated with EnableNetworkIsolation), on a scratch volume of the job's VolumeSizeInGB."""
+        own (isolated with EnableNetworkIsolation), on a scratch volume of the job's VolumeSizeInGB; in the OCI
+        image of `program` (with `entrypoint` replacing the image's) where the runtime runs images, else with a
+        directory image's directory shown at /opt/program."""
         spec = job.spec
         return InstanceSpec(tuple(argv), opt_ml, instance_type(spec.instance_type), env, hostname=host,
                             peers=tuple(host_names(spec.instance_count)),
                             volume_size_gb=spec.volume_size_gb or DEFAULT_VOLUME_SIZE_GB,
-                            network_group=f"{self.label}/{job.name}", isolated=spec.network_isolation)
+                            network_group=f"{self.label}/{job.name}", isolated=spec.network_isolation,
+                            image=program.reference, entrypoint=entrypoint, program_dir=program.directory)
 
     def _labels(self, job: J, host: str) -> dict[str, str]:
         return {self.label: job.name, "host": host}

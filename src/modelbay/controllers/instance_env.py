@@ -16,10 +16,11 @@ SERVING_PORT = 8080  # where SageMaker's contract has a model server listen
 _PASSED_ENV = ("PATH", "HOME", "LANG", "LC_ALL")
 
 
-def host_env(kind: InstanceType) -> dict[str, str]:
-    """The server's basic variables and what the instance type offers (read by the toolkits as SM_NUM_*): its
-    vCPUs, and its GPUs that this machine really has (a program told of GPUs that are not there would fail)."""
-    env = {key: os.environ[key] for key in _PASSED_ENV if key in os.environ}
+def host_env(kind: InstanceType, runs_images: bool = False) -> dict[str, str]:
+    """The server's basic variables (not where instances run in OCI images, whose own PATH and HOME hold) and what
+    the instance type offers (read by the toolkits as SM_NUM_*): its vCPUs, and its GPUs that this machine really
+    has (a program told of GPUs that are not there would fail)."""
+    env = {} if runs_images else {key: os.environ[key] for key in _PASSED_ENV if key in os.environ}
     return env | {"MODELBAY_NUM_CPUS": str(kind.vcpus), "MODELBAY_NUM_GPUS": str(gpus_for(kind))}
 
 

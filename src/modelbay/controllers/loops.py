@@ -15,15 +15,14 @@ from typing import Protocol
 
 from modelbay.controllers.async_invocations.controller import AsyncInvocationWorker
 from modelbay.controllers.endpoints.controller import EndpointController
-from modelbay.controllers.images import Images
+from modelbay.controllers.images import open_images
 from modelbay.controllers.processing_jobs.controller import ProcessingController
 from modelbay.controllers.training_jobs.controller import TrainingController
 from modelbay.controllers.transform_jobs.controller import TransformController
 from modelbay.platform import Platform
-from modelbay.runtime.base import stop_all
-from modelbay.runtime.environments import FrameworkEnvironments
+from modelbay.runtime.backends import open_runtime
+from modelbay.runtime.base import Runtime, stop_all
 from modelbay.runtime.orphans import stop_orphans
-from modelbay.runtime.process import ProcessRuntime
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +51,18 @@ async def controllers(platform: Platform) -> AsyncIterator[None]:
     under way (a pass may start an instance), then every instance is stopped and waited for, unless
     `keep_instances`."""
     await asyncio.to_thread(stop_orphans, EXIT_GRACE_S)  # before this server's state directory exists again
-    runtime = ProcessRuntime(state_dir=platform.settings.data_dir / "runtime",
-                             networks=platform.settings.instance_networks)
-    images = Images(FrameworkEnvironments(platform.settings.environments_dir),
-                    registry=platform.metadata.images.resolve)
+    runtime = await asyncio.to_thread(open_runtime, platform.settings, platform.settings.data_dir / "runtime")
+    try:
+        async with _loops(platform, runtime):
+            yield
+    finally:
+        runtime.close()
+
+
+@contextlib.asynccontextmanager
+async def _loops(platform: Platform, runtime: Runtime) -> AsyncIterator[None]:
+    """The controllers' loops over `runtime`, ended (and the instances stopped, unless kept) on the way out."""
+    images = open_images(platform, runtime.runs_images)
     endpoints = EndpointController(platform, runtime, images)
     await asyncio.to_thread(endpoints.expect_routes)  # before the server answers a first invocation
     loops: list[tuple[Controller, float]] = [

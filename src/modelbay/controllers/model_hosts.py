@@ -41,8 +41,9 @@ def prepare_host(objects: ObjectStore, images: Images, home: Path, instance_type
         images.ready(program, lambda _message: None)
         argv, program_env = images.command(program, directory / "env")
         listens_on = port()
-        spec = InstanceSpec(argv, directory / "opt_ml", kind, host_env(kind) | container_env | program_env
-                            | dict(env) | {"SAGEMAKER_BIND_TO_PORT": str(listens_on)},
-                            isolated=bool(container.get("EnableNetworkIsolation")))
+        spec = InstanceSpec(argv, directory / "opt_ml", kind, host_env(kind, images.runs_images) | container_env
+                            | program_env | dict(env) | {"SAGEMAKER_BIND_TO_PORT": str(listens_on)},
+                            isolated=bool(container.get("EnableNetworkIsolation")), image=program.reference,
+                            program_dir=program.directory)
         launch.append((spec, labels(index, listens_on)))
     return launch

@@ -68,6 +68,7 @@ class InstanceSpec:
     network_group: str | None = None  # instances that talk to each other (a job's hosts) share one; None: its own
     isolated: bool = False  # EnableNetworkIsolation: where instances have networks, it gets loopback only
     image: str | None = None  # an OCI image to run `argv` in (container runtimes); None: the host's filesystem
+    entrypoint: tuple[str, ...] | None = None  # replaces `image`'s ENTRYPOINT, `argv` its arguments; None: the image's
     program_dir: Path | None = None  # a bring-your-own directory image: shown at /opt/program where it can be
 
 
@@ -97,9 +98,12 @@ class Runtime(abc.ABC):
     the instances an earlier one started (running or ended), so controllers can rebuild what
     runs from labels after a crash. `private_networks`: each instance has a network of its own, so
     its ports are its own (a model server listens on SageMaker's 8080) and its peers are reached
-    by name; else instances share the host's and must be given free ports."""
+    by name; else instances share the host's and must be given free ports. `runs_images`: instances run in the
+    OCI image their spec names (`InstanceSpec.image`), so controllers give every instance one; else on the host's
+    files."""
 
     private_networks: bool = False
+    runs_images: bool = False
 
     @abc.abstractmethod
     def start(self, spec: InstanceSpec, labels: Mapping[str, str]) -> Instance:
@@ -130,6 +134,9 @@ class Runtime(abc.ABC):
     def remove(self, instance_id: str) -> None:
         """Forget an ended instance and free what the runtime holds for it (its log, limits);
         the caller's opt_ml directory is left alone. Raise InstanceRunning, InstanceNotFound."""
+
+    def close(self) -> None:  # noqa: B027 - most runtimes hold nothing to free
+        """Free what the runtime holds in this process (a podman API service); its instances keep running."""
 
 
 def stop_all(runtime: Runtime, grace_s: float, reason: str | None = None, poll_s: float = 0.1) -> list[str]:

@@ -219,7 +219,7 @@ class ProcessRuntime(Runtime):
         volume = create_volume(scratch, self._file(instance_id, ".volume"), spec.volume_size_gb)
         return Sandbox(opt_ml=spec.opt_ml, scratch=scratch, volume=volume, hostname=hostname, hosts_file=hosts,
                        cpu_online_file=online, home=spec.env.get("HOME"),
-                       network=None if network is None else network.namespace)
+                       network=None if network is None else network.namespace, program=spec.program_dir)
 
     def _remove_files(self, instance_id: str) -> None:
         """The instance's files but its record (its log may live elsewhere; the caller removes it)."""

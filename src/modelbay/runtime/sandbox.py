@@ -3,9 +3,13 @@
 With mount namespaces (root, or unprivileged user namespaces) the program runs in a mount and UTS
 namespace of its own, where:
 
-- the instance directory is bind-mounted at `/opt/ml`, so hard-coded paths work. The host's `/opt`
-  is never written to: when `/opt/ml` does not exist, the namespace gets a tmpfs over `/opt` holding
-  bind mounts of what `/opt` had, plus an empty `ml/` mount point;
+- the instance directory is bind-mounted at `/opt/ml`, so hard-coded paths work. A bring-your-own
+  directory image is shown at `/opt/program`, where AWS's examples and SageMaker's documentation put
+  the program (a Dockerfile's `COPY … /opt/program` and `WORKDIR /opt/program`): it is the program's
+  working directory and first on its PATH, and an overlay, so what the program writes there (a
+  `__pycache__`) lands on the scratch volume, never in the image. The host's `/opt` is never written
+  to: when `/opt/ml` (or `/opt/program`) does not exist, the namespace gets a tmpfs over `/opt` holding
+  bind mounts of what `/opt` had, plus empty mount points;
 - `/run` is an empty directory of the instance's scratch volume (scratch.py), as in a container;
   `/tmp`, `/var/tmp`, `/var/log` and `$HOME` are overlays whose writes land on that volume: programs
   find what the host has there and the host's copies are never written. An overlay, not an empty
@@ -20,7 +24,8 @@ namespace of its own, where:
   reads it, while `nproc` reads the affinity mask that the cpuset cgroup sets.
 
 The scratch volume is loop-mounted inside the namespace only (see scratch.py). Without namespaces
-the SM_* path variables point into the instance directory instead and the rest is not done.
+the SM_* path variables point into the instance directory instead and the rest is not done: a
+directory image's program runs from where it lies.
 
 Outermost first, the command joins the cgroups, then (without a cpuset cgroup) narrows its affinity
 with taskset, then enters the network namespace it is given (`nsenter --net`: the hook for per-instance
@@ -38,21 +43,23 @@ from pathlib import Path
 
 from modelbay.runtime.base import LOOPBACK
 
+PROGRAM_DIR = Path("/opt/program")  # where an instance sees its directory image
 OPT_ML_DIRS = ("input/config", "input/data", "model", "output/data", "output/intermediate",
                "checkpoints", "code")
 
-# Runs inside the new namespaces: the Sandbox's fields as $1-$7 (blank: none), then the program. The
+# Runs inside the new namespaces: the Sandbox's fields as $1-$8 (blank: none), then the program. The
 # volume's parts are named relative to its directory, a subshell's working directory, which stays valid
 # while the mounts cover paths (the state directory may lie under /tmp or HOME). The program starts in
-# the working directory the supervisor gave the shell, held since before any of this.
+# /opt/program if it has one, else in the working directory the supervisor gave the shell, held since
+# before any of this.
 _MOUNT_SCRIPT = r"""
 set -e
-src="$1" volume="$2" scratch="$3" name="$4" hosts="$5" online="$6" home="$7"; shift 7
+src="$1" volume="$2" scratch="$3" name="$4" hosts="$5" online="$6" home="$7" program="$8"; shift 8
 [ -z "$volume" ] || mount -o loop "$volume" "$scratch"
-mkdir -p "$scratch/tmp" "$scratch/var-tmp" "$scratch/run" "$scratch/log" "$scratch/home"
-mkdir -p "$scratch/.work/log" "$scratch/.work/home" "$scratch/.work/tmp" "$scratch/.work/var-tmp"
+for part in tmp var-tmp log home program; do mkdir -p "$scratch/$part" "$scratch/.work/$part"; done
+mkdir -p "$scratch/run"
 chmod 1777 "$scratch/tmp" "$scratch/var-tmp"
-if [ ! -d /opt/ml ]; then
+if [ ! -d /opt/ml ] || { [ -n "$program" ] && [ ! -d /opt/program ]; }; then
   stage=$(mktemp -d -p "$scratch/.work")
   mount --rbind /opt "$stage"
   mount -t tmpfs -o mode=755 modelbay-opt /opt
@@ -64,14 +71,15 @@ if [ ! -d /opt/ml ]; then
     mount --rbind "$e" "/opt/$n"
   done
   umount -l "$stage"; rmdir "$stage"
-  mkdir /opt/ml
+  mkdir -p /opt/ml ${program:+/opt/program}
 fi
 mount --bind "$src" /opt/ml
 mount --bind "$hosts" /etc/hosts
 [ -z "$online" ] || mount --bind "$online" /sys/devices/system/cpu/online
-overlay() { mount -t overlay -o "lowerdir=$1,upperdir=$2,workdir=.work/$2" "modelbay-$2" "$1"; }
+overlay() { mount -t overlay -o "lowerdir=$1,upperdir=$2,workdir=.work/$2" "modelbay-$2" "${3:-$1}"; }
 (
   cd "$scratch"
+  [ -z "$program" ] || overlay "$program" program /opt/program
   [ ! -d /var/log ] || overlay /var/log log
   [ -z "$home" ] || [ ! -d "$home" ] || [ "$home" = / ] || overlay "$home" home
   mount --bind run /run
@@ -79,6 +87,7 @@ overlay() { mount -t overlay -o "lowerdir=$1,upperdir=$2,workdir=.work/$2" "mode
   overlay /tmp tmp
 )
 echo "$name" > /proc/sys/kernel/hostname
+[ -z "$program" ] || { cd /opt/program; export PATH="/opt/program${PATH:+:$PATH}"; }
 exec "$@"
 """
 
@@ -95,7 +104,8 @@ _NAMESPACE_PREFIXES = (
 class Sandbox:
     """What an instance's namespaces show (module docstring). `scratch` is the scratch volume's directory,
     its mount point when `volume` (a filesystem image) is set. `network`: a network namespace to enter
-    (a /run/netns/<name> path), None to share the host's."""
+    (a /run/netns/<name> path), None to share the host's. `program`: a directory image to show at
+    /opt/program."""
 
     opt_ml: Path
     scratch: Path
@@ -105,6 +115,7 @@ class Sandbox:
     cpu_online_file: Path | None
     home: str | None
     network: Path | None = None
+    program: Path | None = None
 
 
 def opt_ml_layout(root: Path) -> Path:
@@ -158,8 +169,8 @@ def sandboxed_argv(argv: Sequence[str], sandbox: Sandbox, prefix: tuple[str, ...
     command = list(argv)
     if prefix is not None:
         fields = (sandbox.opt_ml, sandbox.volume or "", sandbox.scratch, sandbox.hostname, sandbox.hosts_file,
-                  sandbox.cpu_online_file or "", sandbox.home or "")
-        command = [*prefix, "sh", "-c", _MOUNT_SCRIPT, "sh", *map(str, fields), *command]
+                  sandbox.cpu_online_file or "", sandbox.home or "", sandbox.program or "")
+        command = [*prefix, "sh", "-c", _MOUNT_SCRIPT, "sh", *map(str, fields), *_seen_inside(argv, sandbox.program)]
     if sandbox.network is not None:
         command = ["nsenter", f"--net={sandbox.network}", *command]
     if affinity is not None:
@@ -167,3 +178,11 @@ def sandboxed_argv(argv: Sequence[str], sandbox: Sandbox, prefix: tuple[str, ...
     if cgroup_procs:
         command = ["sh", "-c", _JOIN_SCRIPT, "sh", *map(str, cgroup_procs), "--", *command]
     return command
+
+
+def _seen_inside(argv: Sequence[str], program: Path | None) -> list[str]:
+    """`argv` as the instance runs it: a program of its directory image by its /opt/program path, as in a
+    container (so its `$0` and `__file__` name where it is seen)."""
+    if program is None or not argv or not Path(argv[0]).is_relative_to(program):
+        return list(argv)
+    return [str(PROGRAM_DIR / Path(argv[0]).relative_to(program)), *argv[1:]]

@@ -39,6 +39,7 @@ from typing import Any, Protocol
 
 from modelbay.platform import Platform
 from modelbay.store.metadata.images import (
+    REGISTRY_BUCKET,
     Blob,
     BlobsUnknown,
     Image,
@@ -48,6 +49,7 @@ from modelbay.store.metadata.images import (
     References,
     RepositoryNotFound,
     TagImmutable,
+    blob_key,
 )
 from modelbay.store.objects.base import (
     BucketAlreadyOwnedByYou,
@@ -59,7 +61,6 @@ from modelbay.store.objects.base import (
     ObjectStore,
 )
 
-REGISTRY_BUCKET = "modelbay-registry"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
@@ -395,7 +396,7 @@ class Registry:
             self.objects.delete(REGISTRY_BUCKET, info.key)
 
     def _blob_key(self, digest: str) -> str:
-        return f"{self.region}/blobs/sha256/{digest.removeprefix('sha256:')}"
+        return blob_key(self.region, digest)
 
     def _upload_key(self, upload_id: str, name: str) -> str:
         return f"{self.region}/uploads/{upload_id}/{name}"

@@ -4,7 +4,7 @@ Params arrive bound from the S3 model (URI labels, headers, query, XML payload);
 UploadPart `Body` is a readable stream that raises BadDigest at its end when a checksum or
 Content-MD5 does not match, so the store throws the half-written object away.
 
-The registry's bucket (services/registry.REGISTRY_BUCKET) is not the S3 API's: ListBuckets leaves it
+The registry's bucket (store/metadata/images.REGISTRY_BUCKET) is not the S3 API's: ListBuckets leaves it
 out, CreateBucket answers that its name is taken, and every other operation that names it (a copy's
 source too) answers NoSuchBucket, so no S3 call reads or changes the layers pushed to the registry.
 """
@@ -23,7 +23,7 @@ from urllib.parse import quote_plus, unquote
 from modelbay.errors import AwsError, ServiceUnavailable, ValidationError, aws_error
 from modelbay.services import s3_encryption
 from modelbay.services.base import Context, Handler, Reply
-from modelbay.services.registry import REGISTRY_BUCKET
+from modelbay.store.metadata.images import REGISTRY_BUCKET
 from modelbay.store.objects.base import (
     BucketEncryption,
     ObjectInfo,

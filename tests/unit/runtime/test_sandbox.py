@@ -1,10 +1,15 @@
-"""The sandbox's command line and the /etc/hosts it shows (the namespaces themselves: test_isolation.py)."""
+"""The sandbox's command line, the /etc/hosts it shows, and a directory image at /opt/program (the other
+namespaces themselves: test_isolation.py)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 
-from modelbay.runtime.sandbox import Sandbox, hosts_text, sandboxed_argv
+import pytest
+
+from modelbay.runtime.sandbox import Sandbox, hosts_text, namespace_prefix, sandboxed_argv
 
 SANDBOX = Sandbox(opt_ml=Path("/d/opt_ml"), scratch=Path("/s/i.scratch"), volume=Path("/s/i.volume"),
                   hostname="algo-2", hosts_file=Path("/s/i.hosts"), cpu_online_file=Path("/s/i.online"),
@@ -30,7 +35,7 @@ def test_the_command_joins_the_cgroups_then_unshares_and_passes_the_sandbox() ->
     unshare = argv.index("unshare")
     assert argv[unshare:unshare + 3] == list(UNSHARE)
     assert argv[unshare + 7:] == ["/d/opt_ml", "/s/i.volume", "/s/i.scratch", "algo-2", "/s/i.hosts",
-                                  "/s/i.online", "/root", "train", "--epochs", "2"]
+                                  "/s/i.online", "/root", "", "train", "--epochs", "2"]
     assert "taskset" not in argv and "nsenter" not in argv
 
 
@@ -38,8 +43,40 @@ def test_without_a_cpuset_the_affinity_is_set_and_a_network_namespace_is_entered
     sandbox = Sandbox(**{**SANDBOX.__dict__, "volume": None, "home": None, "network": Path("/run/netns/i")})
     argv = sandboxed_argv(("serve",), sandbox, UNSHARE, [], affinity=[1, 3])
     assert argv[:5] == ["taskset", "--cpu-list", "1,3", "nsenter", "--net=/run/netns/i"]
-    assert argv[-8:] == ["/d/opt_ml", "", "/s/i.scratch", "algo-2", "/s/i.hosts", "/s/i.online", "", "serve"]
+    assert argv[-9:] == ["/d/opt_ml", "", "/s/i.scratch", "algo-2", "/s/i.hosts", "/s/i.online", "", "", "serve"]
 
 
 def test_without_namespaces_the_program_runs_as_given() -> None:
     assert sandboxed_argv(("serve",), SANDBOX, None, [], affinity=None) == ["serve"]
+
+
+def test_a_directory_images_program_is_run_from_opt_program() -> None:
+    sandbox = Sandbox(**{**SANDBOX.__dict__, "program": Path("/images/trees")})
+    argv = sandboxed_argv(("/images/trees/serve", "--flag"), sandbox, UNSHARE, [], affinity=None)
+    assert argv[-3:] == ["/images/trees", "/opt/program/serve", "--flag"]
+    assert sandboxed_argv(("/usr/bin/python3", "x.py"), sandbox, UNSHARE, [], affinity=None)[-2:] == [
+        "/usr/bin/python3", "x.py"]
+    assert sandboxed_argv(("/images/trees/serve",), sandbox, None, [], affinity=None) == ["/images/trees/serve"]
+
+
+def test_a_directory_image_is_seen_at_opt_program_as_the_working_directory_first_on_path(tmp_path: Path) -> None:
+    prefix = namespace_prefix()
+    if prefix is None:
+        pytest.fail("this test needs mount namespaces (root on Linux)")
+    image = tmp_path / "image"
+    image.mkdir()
+    (image / "model.txt").write_text("tree\n")
+    (image / "train").write_text('#!/bin/sh\necho "$0 $(pwd) ${PATH%%:*} $(cat model.txt)"\necho new > written\n')
+    (image / "train").chmod(0o755)
+    (tmp_path / "hosts").write_text("127.0.0.1\tlocalhost\n")
+    (tmp_path / "opt_ml").mkdir()
+    sandbox = Sandbox(opt_ml=tmp_path / "opt_ml", scratch=tmp_path / "scratch", volume=None, hostname="algo-1",
+                      hosts_file=tmp_path / "hosts", cpu_online_file=None, home=None, program=image)
+    opt_before = sorted(os.listdir("/opt"))
+    run = subprocess.run(sandboxed_argv((str(image / "train"),), sandbox, prefix, [], affinity=None),
+                         capture_output=True, text=True, timeout=30, cwd=tmp_path, env={"PATH": os.defpath})
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["/opt/program/train", "/opt/program", "/opt/program", "tree"]
+    assert sorted(image.iterdir()) == [image / "model.txt", image / "train"]  # its writes are the instance's
+    assert (tmp_path / "scratch" / "program" / "written").read_text() == "new\n"
+    assert sorted(os.listdir("/opt")) == opt_before  # the host's /opt is never written to

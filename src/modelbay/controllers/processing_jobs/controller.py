@@ -63,16 +63,16 @@ class ProcessingController(HostJobController[ProcessingJob]):
         spec = job.spec
         self.images.ready(program, lambda message: log.info("processing job %s: %s", job.name, message))
         kind = instance_type(spec.instance_type)
-        env = host_env(kind) | {"PROCESSING_JOB_NAME": job.name, "PROCESSING_JOB_ARN": job.arn}
+        env = host_env(kind, self.images.runs_images) | {"PROCESSING_JOB_NAME": job.name, "PROCESSING_JOB_ARN": job.arn}
         launches = []
         hosts = host_names(spec.instance_count)
         for host in hosts:
             opt_ml = self._dir(job.name) / host
             stage_host(self.platform.objects, job, opt_ml, host)
-            argv, program_env = self.images.entrypoint_command(program, self._dir(job.name) / f"{host}.env",
-                                                               spec.entrypoint)
-            launches.append((self._host_spec(job, host, (*argv, *spec.arguments), opt_ml,
-                                             env | program_env | spec.environment), self._labels(job, host)))
+            argv, program_env, entrypoint = self.images.entrypoint_command(
+                program, self._dir(job.name) / f"{host}.env", spec.entrypoint, spec.arguments)
+            launches.append((self._host_spec(job, host, argv, opt_ml, env | program_env | spec.environment, program,
+                                             entrypoint), self._labels(job, host)))
         return launches
 
     # -- ending ---------------------------------------------------------------------------

@@ -77,13 +77,13 @@ class TrainingController(HostJobController[TrainingJob]):
             stage_host(self.platform.objects, spec, self._dir(job.name) / host, host)
             argv, program_env = self.images.command(program, self._dir(job.name) / f"{host}.env")
             host_env = env | _distribution_env(rank, len(hosts), *master) | program_env | user_env
-            launches.append((self._host_spec(job, host, argv, self._dir(job.name) / host, host_env),
+            launches.append((self._host_spec(job, host, argv, self._dir(job.name) / host, host_env, program),
                              self._labels(job, host)))
         return launches
 
     def _job_env(self, job: TrainingJob) -> dict[str, str]:
         kind = instance_type(job.spec.instance_type)
-        return host_env(kind) | {"TRAINING_JOB_NAME": job.name, "TRAINING_JOB_ARN": job.arn}
+        return host_env(kind, self.images.runs_images) | {"TRAINING_JOB_NAME": job.name, "TRAINING_JOB_ARN": job.arn}
 
     # -- ending ---------------------------------------------------------------------------
 

@@ -33,6 +33,12 @@ DIGEST_PREFIX = "sha256:"
 # a bring-your-own image on this machine: a manifest naming a directory that holds `train` and/or `serve`
 DIRECTORY_MEDIA_TYPE = "application/vnd.modelbay.directory.v1+json"
 BLOB_LOCK = "registry-blobs"
+REGISTRY_BUCKET = "modelbay-registry"  # the object store's bucket of blob bytes, which the S3 API hides
+
+
+def blob_key(region: str, digest: str) -> str:
+    """Where a blob's bytes are in REGISTRY_BUCKET: the registry serves them, container runtimes load them."""
+    return f"{region}/blobs/sha256/{digest.removeprefix(DIGEST_PREFIX)}"
 
 
 class ImageRepositoryRow(Base):
