@@ -1,13 +1,13 @@
 """`modelbay images build`, `base` and `mirror`: images from a Dockerfile, built with podman on this machine and
 pushed to a server's registry (its ECR), also where Docker Hub cannot be reached.
 
-The FROM lines' Docker Hub images that modelbay builds from Debian's packages (runtime/base_images.py: `debian`,
+The FROM lines' Docker Hub images that modelbay builds from Debian's packages (base_images.py: `debian`,
 `python`, `ubuntu`) are pushed to the server as `library/<name>:<tag>` when it lacks them, and the build runs with a
 registries.conf (`registries_conf`) whose mirror entries send `docker.io/library/<name>` there: the same pattern as
 an air-gapped site's mirror, so a Dockerfile builds unchanged. podman reaches the server's registry under
 `<host:port>/<region>/` (api/registry.py), logged in with an ECR authorization token written to an auth file of
-the command's own (containers-auth.json(5)), never the user's. pip inside a build trusts the host's CA bundle
-through a pip.conf mounted for the build only, so neither lands in the image.
+the command's own (containers-auth.json(5)), never the user's. pip inside a build reaches the indexes this
+machine's pip uses and trusts its CA bundle, mounted for the build only (pip_in_builds.py).
 """
 
 from __future__ import annotations
@@ -30,12 +30,11 @@ from modelbay.base_images import BASE_NAMES, BaseImage, base_image, build_base_i
 from modelbay.cli.commands import aws_client
 from modelbay.cli.output import fail, output, report
 from modelbay.config import Settings
-from modelbay.podman_engine import PodmanError, podman_available, podman_env
+from modelbay.pip_in_builds import PipConfigError, pip_volumes
+from modelbay.podman_engine import PodmanError, podman_env, require_podman
 from modelbay.sdk import resolve_url
 from modelbay.user_files import write_text
 
-HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
-_BUILD_CA = "/run/host-ca.crt"  # where a build sees the host's CA bundle
 _TAIL_LINES = 3
 
 
@@ -101,7 +100,7 @@ def build(
             mirror.write_text(registries_conf(registry))
             _stream(["build", "--authfile", str(auth), "--file", str(dockerfile), "--tag", uri,
                      *[f"--build-arg={argument}" for argument in build_args], *(["--no-cache"] if no_cache else []),
-                     *_host_ca(Path(work)), str(directory)],
+                     *pip_volumes(Path(work)), str(directory)],
                     {"CONTAINERS_REGISTRIES_CONF": str(mirror)})
         digest = _push(registry, auth, uri, registry.location(f"{repository}:{tag}"))
     out = output(ctx)
@@ -170,9 +169,7 @@ def _registry(ctx: typer.Context, ecr: Any) -> Registry:
 @contextlib.contextmanager
 def _logged_in(ctx: typer.Context, ecr: Any) -> Iterator[tuple[Registry, Path]]:
     """The server's registry, and an auth file of our own holding an ECR authorization token for it."""
-    if not podman_available():
-        raise PodmanError("podman is not installed here (with runc): `apt-get install podman runc netavark` "
-                          "and try again")
+    require_podman()
     registry = _registry(ctx, ecr)
     token = ecr.get_authorization_token()["authorizationData"][0]["authorizationToken"]  # base64 of AWS:<password>
     with tempfile.TemporaryDirectory(prefix="modelbay-auth-") as work:
@@ -211,15 +208,6 @@ def _push(registry: Registry, auth: Path, source: str, destination: str) -> str:
         return digest_file.read_text().strip()
 
 
-def _host_ca(work: Path) -> list[str]:
-    """Volumes that make pip in a build trust the host's CA bundle (a TLS-inspecting proxy's, a site's own CA)."""
-    if not HOST_CA_BUNDLE.is_file():
-        return []
-    pip_conf = work / "pip.conf"
-    pip_conf.write_text(f"[global]\ncert = {_BUILD_CA}\n")
-    return ["--volume", f"{HOST_CA_BUNDLE}:{_BUILD_CA}:ro", "--volume", f"{pip_conf}:/etc/pip.conf:ro"]
-
-
 def _stream(args: Sequence[str], env: dict[str, str] | None = None) -> None:
     """Run podman with its output shown on stderr as it comes (progress); raise PodmanError with its last words."""
     tail: collections.deque[str] = collections.deque(maxlen=_TAIL_LINES)
@@ -242,7 +230,7 @@ def _config_dir() -> Path:
 def _podman_errors() -> Iterator[None]:
     try:
         yield
-    except PodmanError as error:
+    except (PodmanError, PipConfigError) as error:
         report(str(error))
         raise typer.Exit(1) from None
 

@@ -17,7 +17,7 @@ import pytest
 
 from modelbay.config import default_podman_dir
 from modelbay.podman_engine import podman, podman_available
-from modelbay.runtime.framework_images import BUILD_MOUNTS, HOST_CA, FrameworkImages, host_pip_config, parse_pip_config
+from modelbay.runtime.framework_images import FrameworkImages
 from modelbay.runtime.frameworks import RECIPES, choose
 
 needs_podman = pytest.mark.skipif(not podman_available(), reason="podman and runc are not installed here")
@@ -40,30 +40,6 @@ def sklearn_image() -> Iterator[tuple[str, Path]]:
     """The scikit-learn image (built if this machine lacks it) and podman's configuration directory."""
     config_dir = default_podman_dir(os.environ)  # the machine's store, so the image is built once
     yield FrameworkImages(config_dir).ensure(SKLEARN), config_dir
-
-
-def test_the_pip_configuration_keeps_indexes_and_moves_the_ca_bundle(tmp_path: Path) -> None:
-    (tmp_path / "index/simple").mkdir(parents=True)
-    (tmp_path / "wheels").mkdir()
-    (tmp_path / "ca.crt").write_text("certificate")
-    listed = (f"global.extra-index-url='file://{tmp_path}/index/simple https://mirror.example/simple'\n"
-              f"global.cert='{tmp_path}/ca.crt'\nglobal.find-links='{tmp_path}/wheels'\nglobal.cache-dir='/c'\n"
-              "global.index-url='https://a.example/simple'\n:env:.index-url='https://b.example/simple'\n")
-    listing = tmp_path / "pip"
-    listing.write_text(f"#!/bin/sh\ncat <<'EOF'\n{listed}EOF\n")
-    listing.chmod(0o755)
-    config = host_pip_config(pip=[str(listing)])
-    assert config.ca_bundle == tmp_path / "ca.crt"
-    assert config.paths == (tmp_path / "index", tmp_path / "wheels")  # a local index's files lie beside it
-    assert config.text == ("[global]\n"  # local paths as the build sees them
-                           f"extra-index-url = file://{BUILD_MOUNTS}{tmp_path}/index/simple "
-                           "https://mirror.example/simple\n"
-                           f"find-links = {BUILD_MOUNTS}{tmp_path}/wheels\nindex-url = https://b.example/simple\n"
-                           f"cert = {HOST_CA}\n")
-
-
-def test_pip_config_lines_are_read_with_the_environment_last() -> None:
-    assert parse_pip_config("global.timeout='60'\nnoise\n:env:.timeout='5'\n") == {"timeout": "5"}
 
 
 def test_the_reference_changes_with_the_recipe(tmp_path: Path) -> None:

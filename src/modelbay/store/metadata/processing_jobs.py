@@ -12,15 +12,13 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, Text
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
 from modelbay.statuses import ProcessingJobStatus
 from modelbay.store.metadata.lifecycle import Lifecycle
 from modelbay.store.metadata.records import (
+    JobRepository,
     RecordNotFound,
-    Repository,
-    check_unique,
-    find_row,
 )
 from modelbay.store.metadata.tables import StatusRow, UtcDateTime
 
@@ -136,66 +134,22 @@ class ProcessingJob:
     stop_requested: bool
 
 
-class ProcessingJobRepository(Repository[ProcessingJobRow, ProcessingJob]):
+class ProcessingJobRepository(JobRepository[ProcessingJobRow, ProcessingJob]):
     """Processing jobs by name. Every method that writes is one transaction; times come from `clock`."""
 
     row, lifecycle, not_found = ProcessingJobRow, LIFECYCLE, ProcessingJobNotFound
+    start_time, end_time = "processing_start_time", "processing_end_time"
+    in_progress, stopping, stopped = (ProcessingJobStatus.IN_PROGRESS, ProcessingJobStatus.STOPPING,
+                                      ProcessingJobStatus.STOPPED)
 
     def _record(self, row: ProcessingJobRow) -> ProcessingJob:
         return _job(row)
 
-    def create(self, name: str, arn: str, request: dict[str, Any]) -> ProcessingJob:
-        """Store a new job, InProgress since now. Raises RecordExists, writing nothing, if one has this name or ARN."""
-        now = self._clock()
-        with self._db.write(lock="processing-jobs create") as session:
-            check_unique(session, ProcessingJobRow, name, arn)
-            row = ProcessingJobRow(name=name, arn=arn, request=request, status=ProcessingJobStatus.IN_PROGRESS,
-                                   creation_time=now, last_modified_time=now, stop_requested=False)
-            session.add(row)
-            return _job(row)
-
     def advance(self, name: str, status: ProcessingJobStatus, *, failure_reason: str | None = None,
                 exit_message: str | None = None) -> ProcessingJob:
-        """Move the job to `status` now, recording `failure_reason` and `exit_message` when given (None keeps
-        the stored ones).
-
-        Advancing to InProgress means the job's instances run: the first time sets ProcessingStartTime. An
-        ended status sets ProcessingEndTime. A job being stopped ends Stopped: any other move the controller
-        asks for it is dropped. Raises ProcessingJobNotFound, or IllegalTransition for a move LIFECYCLE does
-        not allow (any move of an ended job).
-        """
-        with self._db.write(lock=self._lock(name)) as session:
-            row = _find(session, name)
-            now = self._clock()
-            if status == ProcessingJobStatus.IN_PROGRESS:
-                row.processing_start_time = row.processing_start_time or now
-            if row.status == ProcessingJobStatus.STOPPING and status != ProcessingJobStatus.STOPPED:
-                return _job(row)  # StopProcessingJob overtook the controller: its next pass ends the job Stopped
-            _move(row, status, now)
-            row.failure_reason = failure_reason if failure_reason is not None else row.failure_reason
-            row.exit_message = exit_message if exit_message is not None else row.exit_message
-            return _job(row)
-
-    def request_stop(self, name: str) -> ProcessingJob:
-        """Mark an InProgress job stop-requested and move it to Stopping.
-
-        Raises ProcessingJobNotFound, or StatusConflict if the job's status does not allow Stopping.
-        """
-        with self._stop_requested(name, ProcessingJobStatus.STOPPING) as row:
-            _move(row, ProcessingJobStatus.STOPPING, self._clock())
-            return _job(row)
-
-
-def _move(row: ProcessingJobRow, status: ProcessingJobStatus, now: datetime) -> None:
-    """The one place a job's status changes: checked against LIFECYCLE; an ended status sets ProcessingEndTime."""
-    LIFECYCLE.check(row.name, row.status, status)
-    if status in LIFECYCLE.ended and row.status != status:
-        row.processing_end_time = now
-    row.status, row.last_modified_time = status, now
-
-
-def _find(session: Session, name: str) -> ProcessingJobRow:
-    return find_row(session, ProcessingJobRow, name, ProcessingJobNotFound)
+        """Move the job to `status` now (JobRepository._advance), recording `failure_reason` and `exit_message`
+        when given (None keeps the stored ones)."""
+        return self._advance(name, status, failure_reason=failure_reason, exit_message=exit_message)
 
 
 def _job(row: ProcessingJobRow) -> ProcessingJob:

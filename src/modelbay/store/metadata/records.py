@@ -206,3 +206,62 @@ class Repository(Generic[S, T]):
                 raise StatusConflict(name, row.status)
             row.stop_requested = True  # type: ignore[attr-defined]  # the rows of families that stop have it
             yield row
+
+
+class JobRepository(Repository[S, T]):
+    """The repository of a family of jobs that run once and may be stopped, created InProgress (processing and
+    transform jobs): it adds create, `_advance` and request_stop. The family names its row's `start_time` and
+    `end_time` columns and its statuses `in_progress`, `stopping` and `stopped`."""
+
+    start_time: str
+    end_time: str
+    in_progress: Any
+    stopping: Any
+    stopped: Any
+
+    def create(self, name: str, arn: str, request: dict[str, Any]) -> T:
+        """Store a new job, InProgress since now. Raises RecordExists, writing nothing, if one has this name or ARN."""
+        now = self._clock()
+        with self._db.write(lock=f"{self.row.__tablename__} create") as session:
+            check_unique(session, self.row, name, arn)
+            row = self.row(name=name, arn=arn, request=request, status=self.in_progress,
+                           creation_time=now, last_modified_time=now, stop_requested=False)
+            session.add(row)
+            return self._record(row)
+
+    def _advance(self, name: str, status: Any, **values: Any) -> T:
+        """Move the job to `status` now and set the row's `values` (a None one keeps what is stored).
+
+        Advancing to InProgress means the job's instances run: the first time sets the start time. An ended status
+        sets the end time. A job being stopped ends Stopped: any other move the controller asks for it is dropped
+        (the Stop* request overtook the controller, which read the job before it: its next pass ends it Stopped).
+        Raises `not_found`, or IllegalTransition for a move the lifecycle does not allow (any move of an ended job).
+        """
+        with self._db.write(lock=self._lock(name)) as session:
+            row = find_row(session, self.row, name, self.not_found)
+            now = self._clock()
+            if status == self.in_progress and getattr(row, self.start_time) is None:
+                setattr(row, self.start_time, now)
+            if row.status == self.stopping and status != self.stopped:
+                return self._record(row)
+            self._move(row, status, now)
+            for column, value in values.items():
+                if value is not None:
+                    setattr(row, column, value)
+            return self._record(row)
+
+    def request_stop(self, name: str) -> T:
+        """Mark an InProgress job stop-requested and move it to Stopping.
+
+        Raises `not_found`, or StatusConflict if the job's status does not allow Stopping.
+        """
+        with self._stop_requested(name, self.stopping) as row:
+            self._move(row, self.stopping, self._clock())
+            return self._record(row)
+
+    def _move(self, row: S, status: Any, now: datetime) -> None:
+        """The one place a job's status changes: checked against the lifecycle; an ended status sets the end time."""
+        self.lifecycle.check(row.name, row.status, status)
+        if status in self.lifecycle.ended and row.status != status:
+            setattr(row, self.end_time, now)
+        row.status, row.last_modified_time = status, now

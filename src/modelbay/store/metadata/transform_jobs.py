@@ -12,15 +12,13 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, Boolean
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
 from modelbay.statuses import TransformJobStatus
 from modelbay.store.metadata.lifecycle import Lifecycle
 from modelbay.store.metadata.records import (
+    JobRepository,
     RecordNotFound,
-    Repository,
-    check_unique,
-    find_row,
 )
 from modelbay.store.metadata.tables import StatusRow, UtcDateTime
 
@@ -126,65 +124,21 @@ class TransformJob:
     stop_requested: bool
 
 
-class TransformJobRepository(Repository[TransformJobRow, TransformJob]):
+class TransformJobRepository(JobRepository[TransformJobRow, TransformJob]):
     """Transform jobs by name. Every method that writes is one transaction; times come from `clock`."""
 
     row, lifecycle, not_found = TransformJobRow, LIFECYCLE, TransformJobNotFound
+    start_time, end_time = "transform_start_time", "transform_end_time"
+    in_progress, stopping, stopped = (TransformJobStatus.IN_PROGRESS, TransformJobStatus.STOPPING,
+                                      TransformJobStatus.STOPPED)
 
     def _record(self, row: TransformJobRow) -> TransformJob:
         return _job(row)
 
-    def create(self, name: str, arn: str, request: dict[str, Any]) -> TransformJob:
-        """Store a new job, InProgress since now. Raises RecordExists, writing nothing, if one has this name or ARN."""
-        now = self._clock()
-        with self._db.write(lock="transform-jobs create") as session:
-            check_unique(session, TransformJobRow, name, arn)
-            row = TransformJobRow(name=name, arn=arn, request=request, status=TransformJobStatus.IN_PROGRESS,
-                                  creation_time=now, last_modified_time=now, stop_requested=False)
-            session.add(row)
-            return _job(row)
-
     def advance(self, name: str, status: TransformJobStatus, *, failure_reason: str | None = None) -> TransformJob:
-        """Move the job to `status` now, recording `failure_reason` when given (None keeps the stored one).
-
-        Advancing to InProgress means the job's instances are transforming: the first time sets
-        TransformStartTime. An ended status sets TransformEndTime. A job being stopped ends Stopped: any
-        other move the controller asks for it is dropped. Raises TransformJobNotFound, or
-        IllegalTransition for a move LIFECYCLE does not allow (any move of an ended job).
-        """
-        with self._db.write(lock=self._lock(name)) as session:
-            row = _find(session, name)
-            now = self._clock()
-            if status == TransformJobStatus.IN_PROGRESS:
-                row.transform_start_time = row.transform_start_time or now
-            if row.status == TransformJobStatus.STOPPING and status != TransformJobStatus.STOPPED:
-                # StopTransformJob overtook the controller, which read the job before it: whatever the run it saw
-                # came to, the job ends Stopped (its next pass sees the request and ends it so).
-                return _job(row)
-            _move(row, status, now)
-            row.failure_reason = failure_reason if failure_reason is not None else row.failure_reason
-            return _job(row)
-
-    def request_stop(self, name: str) -> TransformJob:
-        """Mark an InProgress job stop-requested and move it to Stopping.
-
-        Raises TransformJobNotFound, or StatusConflict if the job's status does not allow Stopping.
-        """
-        with self._stop_requested(name, TransformJobStatus.STOPPING) as row:
-            _move(row, TransformJobStatus.STOPPING, self._clock())
-            return _job(row)
-
-
-def _move(row: TransformJobRow, status: TransformJobStatus, now: datetime) -> None:
-    """The one place a job's status changes: checked against LIFECYCLE; an ended status sets TransformEndTime."""
-    LIFECYCLE.check(row.name, row.status, status)
-    if status in LIFECYCLE.ended and row.status != status:
-        row.transform_end_time = now
-    row.status, row.last_modified_time = status, now
-
-
-def _find(session: Session, name: str) -> TransformJobRow:
-    return find_row(session, TransformJobRow, name, TransformJobNotFound)
+        """Move the job to `status` now (JobRepository._advance), recording `failure_reason` when given (None keeps the
+        stored one)."""
+        return self._advance(name, status, failure_reason=failure_reason)
 
 
 def _job(row: TransformJobRow) -> TransformJob:
