@@ -1,7 +1,7 @@
 """One training job checks from inside what its instance sees of the machine, and the test what it leaves behind.
 
 The job (a bring-your-own program, ml.m5.large, VolumeSizeInGB 1) writes a report into /opt/ml/model:
-its hostname and /etc/hosts, its CPUs, files written to /tmp, /var/log and HOME (which the host must not
+its hostname and /etc/hosts, its CPUs, files written to /tmp, /var/log, /var/lib and HOME (which the host must not
 see), what filling more than its volume gives, how far a fork bomb gets, its address, port 8080 and whether
 it reaches the server on the host's loopback, and the pid of a daemon it leaves running. The test reads the
 report from the model artifact, then checks that the daemon is gone and that no cgroup, loop device or volume
@@ -34,7 +34,7 @@ report = {"hostname": socket.gethostname(), "hosts": open("/etc/hosts").read().s
           "cgroups": open("/proc/self/cgroup").read().split(), "address": socket.gethostbyname("algo-1"),
           "cpu_count": os.cpu_count(),
           "nproc": int(subprocess.run(["nproc"], capture_output=True, text=True, check=True).stdout)}
-for directory in ("/tmp", "/var/tmp", "/var/log", os.environ["HOME"]):
+for directory in ("/tmp", "/var/tmp", "/var/log", "/var/lib", os.environ["HOME"]):
     with open(os.path.join(directory, marker), "w") as file:
         file.write("the instance's")
 try:
@@ -109,7 +109,7 @@ def test_a_training_instance_is_isolated_and_leaves_nothing_behind(
         assert (report["address"], report["server_from_inside"]) == ("127.0.0.1", "connected")
     assert (report["nproc"], report["cpu_count"]) == (cpus, cpus)
     home = os.environ["HOME"]
-    assert [d for d in ("/tmp", "/var/tmp", "/var/log", home) if (Path(d) / unique).exists()] == []
+    assert [d for d in ("/tmp", "/var/tmp", "/var/log", "/var/lib", home) if (Path(d) / unique).exists()] == []
     assert report["filled"] == "ENOSPC"  # 2 GiB on a 1 GB volume
     assert report["fork_bomb"] == "EAGAIN" and report["forked"] < pids_limit(instance_type("ml.m5.large"))
 

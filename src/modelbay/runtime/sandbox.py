@@ -11,13 +11,13 @@ namespace of its own, where:
   to: when `/opt/ml` (or `/opt/program`) does not exist, the namespace gets a tmpfs over `/opt` holding
   bind mounts of what `/opt` had, plus empty mount points;
 - `/run` is an empty directory of the instance's scratch volume (scratch.py), as in a container;
-  `/tmp`, `/var/tmp`, `/var/log` and `$HOME` are overlays whose writes land on that volume: programs
+  `/tmp`, `/var/tmp`, `/var/log`, `/var/lib` and `$HOME` are overlays whose writes land on that volume: programs
   find what the host has there and the host's copies are never written. An overlay, not an empty
   directory, because here the host's filesystem is the image: a bring-your-own image is a host
   directory (often under /tmp), the server's data directory (framework environments, the instance
   directory) lies under HOME or anywhere, `/var/log/nginx` exists where nginx is installed, user
-  site-packages lie under HOME. An image's `serve` replacing /var/log/nginx/access.log with a symlink
-  to /dev/stdout replaces it in the instance only;
+  site-packages lie under HOME, nginx keeps its request buffers under /var/lib/nginx. An image's `serve`
+  replacing /var/log/nginx/access.log with a symlink to /dev/stdout replaces it in the instance only;
 - the hostname is the instance's (`algo-<n>` for job hosts) and `/etc/hosts` is a generated file
   naming it and its peers;
 - `/sys/devices/system/cpu/online` names the instance's CPUs: glibc's sysconf (so `os.cpu_count()`)
@@ -56,7 +56,7 @@ _MOUNT_SCRIPT = r"""
 set -e
 src="$1" volume="$2" scratch="$3" name="$4" hosts="$5" online="$6" home="$7" program="$8"; shift 8
 [ -z "$volume" ] || mount -o loop "$volume" "$scratch"
-for part in tmp var-tmp log home program; do mkdir -p "$scratch/$part" "$scratch/.work/$part"; done
+for part in tmp var-tmp log lib home program; do mkdir -p "$scratch/$part" "$scratch/.work/$part"; done
 mkdir -p "$scratch/run"
 chmod 1777 "$scratch/tmp" "$scratch/var-tmp"
 if [ ! -d /opt/ml ] || { [ -n "$program" ] && [ ! -d /opt/program ]; }; then
@@ -81,6 +81,7 @@ overlay() { mount -t overlay -o "lowerdir=$1,upperdir=$2,workdir=.work/$2" "mode
   cd "$scratch"
   [ -z "$program" ] || overlay "$program" program /opt/program
   [ ! -d /var/log ] || overlay /var/log log
+  [ ! -d /var/lib ] || overlay /var/lib lib
   [ -z "$home" ] || [ ! -d "$home" ] || [ "$home" = / ] || overlay "$home" home
   mount --bind run /run
   overlay /var/tmp var-tmp
