@@ -254,18 +254,21 @@ class Networks:
         return True
 
     def _remove_bridge(self, bridge: str) -> None:
-        """Delete the bridge and its forward rule."""
-        self._run(["ip", "link", "del", bridge], None)
+        """Delete the bridge's forward rule, then the bridge: in that order, as the bridge's name is its lock, so the
+        next owner of the name never has its new rule deleted. Another server may be removing it too (its owner
+        releasing it while a starting server cleans it): what is gone already is no error."""
         if self._has_table():
             self._drop_rules(bridge)
+        _unless_gone(functools.partial(self._run, ["ip", "link", "del", bridge], None), "Cannot find device")
 
     def _drop_rules(self, bridge: str) -> None:
-        """Delete the forward rules commented with the bridge's name."""
+        """Delete the forward rules commented with the bridge's name (those another server deletes first too)."""
         listing = json.loads(self._run(["nft", "-j", "-a", "list", "chain", "ip", _NFT_TABLE, "forward"], None))
         for item in listing["nftables"]:
             rule = item.get("rule")
             if rule is not None and rule.get("comment") == bridge:
-                self._run(["nft", "delete", "rule", "ip", _NFT_TABLE, "forward", "handle", str(rule["handle"])], None)
+                delete = ["nft", "delete", "rule", "ip", _NFT_TABLE, "forward", "handle", str(rule["handle"])]
+                _unless_gone(functools.partial(self._run, delete, None), "No such file or directory")
 
     def _has_table(self) -> bool:
         return f"table ip {_NFT_TABLE}" in self._run(["nft", "list", "tables", "ip"], None)
@@ -299,6 +302,15 @@ class Networks:
     def _ports(self, bridge: str) -> list[str]:
         links = json.loads(self._run(["ip", "-j", "link", "show", "master", bridge], None) or "[]")
         return [link["ifname"] for link in links]
+
+
+def _unless_gone(command: Callable[[], object], gone: str) -> None:
+    """Run `command`; a NetworkError saying `gone` (what it removes is gone already) is no error."""
+    try:
+        command()
+    except NetworkError as error:
+        if gone not in str(error):
+            raise
 
 
 def _veth(instance_id: str) -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from modelbay.runtime.network import Group, Networks, networks_available, run
+from modelbay.runtime.network import Group, NetworkError, Networks, networks_available, run
 from modelbay.runtime.process import ProcessRuntime
 from tests.helpers import wait_until
 
@@ -122,3 +122,27 @@ def test_another_servers_clean_while_an_instance_is_attached_spares_it(tmp_path:
         assert "eth0" in in_namespace(attachment.namespace, "ip", "-o", "link").stdout
     finally:
         networks.leave(instance_id, "job")
+
+
+def test_a_bridge_another_server_removes_meanwhile_is_removed_without_error_rule_first(tmp_path: Path) -> None:
+    """Its owner releasing it while a starting server cleans it: each finds part of it gone. Its rule goes before
+    its name is free for the next owner, whose new rule must survive."""
+    calls: list[str] = []
+
+    def command(argv: Sequence[str], stdin: str | None) -> str:
+        calls.append(" ".join(argv))
+        if argv[:3] == ["ip", "-j", "-d"] and argv[-1] == "bridge":
+            return '[{"ifname": "mbr1", "ifalias": "modelbay abc 1000"}]'
+        if argv[:3] == ["nft", "list", "tables"]:
+            return "table ip modelbay\n"
+        if argv[:3] == ["nft", "-j", "-a"]:
+            return '{"nftables": [{"rule": {"comment": "mbr1", "handle": 7}}]}'
+        if argv[:3] == ["nft", "delete", "rule"]:
+            raise NetworkError("Error: Could not process rule: No such file or directory")
+        if argv[:3] == ["ip", "link", "del"]:
+            raise NetworkError('Cannot find device "mbr1"')
+        return "[]" if "-j" in argv else ""
+
+    assert Networks(tmp_path, command=command).clean(min_age_s=60) == ["mbr1"]
+    deletions = [call for call in calls if call.startswith(("nft delete", "ip link del"))]
+    assert deletions == ["nft delete rule ip modelbay forward handle 7", "ip link del mbr1"]
