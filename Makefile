@@ -14,7 +14,7 @@ SYSTEM_STAMP := .cache/system-packages.installed
 # (or $XDG_CACHE_HOME/modelbay/environments) and shared by every server; the tests keep theirs in the clone
 test: export MODELBAY_ENVIRONMENTS_DIR ?= $(CURDIR)/.cache/environments
 
-.PHONY: install demo test lint bench bench-serving clean
+.PHONY: install demo test lint bench bench-serving bench-containers clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -68,6 +68,12 @@ $(CLASSIC_STAMP): benchmarks/classic_stack/requirements.txt
 bench-serving: $(STAMP) $(CLASSIC_STAMP)
 	command -v nginx >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx)
 	$(BIN)/python benchmarks/serving.py
+
+# issue 14's container benchmark: podman (installed by `make test`'s system packages) and Debian's docker-registry,
+# the reference registry the push and pull are measured against
+bench-containers: $(STAMP) $(SYSTEM_STAMP)
+	command -v docker-registry >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry)
+	$(BIN)/python benchmarks/containers.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .cache
