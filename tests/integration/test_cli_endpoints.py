@@ -4,6 +4,9 @@ AWS credentials); the endpoints are deployed with the SDK."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -65,6 +68,31 @@ def test_describe_shows_where_each_serving_instance_runs(endpoint: str, server: 
     readable = modelbay("endpoints", "describe", endpoint, url=server.url).stdout
     assert "Serving instances" in readable and "In rotation" in readable
     assert all(instance["zone"] in readable for instance in instances)
+
+
+def test_logs_prints_each_instances_lines_by_stream_and_follow_ends_with_the_endpoint(
+        endpoint: str, server: ServerProcess) -> None:
+    logs, group = client(server.url, "logs"), f"/aws/sagemaker/Endpoints/{endpoint}"
+
+    def streams() -> list[str]:
+        found = logs.describe_log_streams(logGroupName=group)["logStreams"] if logs.describe_log_groups(
+            logGroupNamePrefix=group)["logGroups"] else []
+        return [stream["logStreamName"] for stream in found if stream.get("lastEventTimestamp")]
+    wait_until(lambda: len(streams()) == 2, 30, "both instances to have logged")
+    expected = [f"{stream} | {event['message']}" for stream in streams() for event in
+                logs.get_log_events(logGroupName=group, logStreamName=stream, startFromHead=True)["events"]]
+    printed = modelbay("endpoints", "logs", endpoint, url=server.url)
+    assert printed.returncode == 0, printed.stderr
+    assert sorted({line.split("/", 1)[0] for line in printed.stdout.splitlines()}) == ["a", "b"]
+    assert all(line in printed.stdout for line in expected)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MODELBAY_"))} | {
+        "MODELBAY_URL": server.url, "AWS_CONFIG_FILE": "/nonexistent", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent"}
+    with subprocess.Popen([sys.executable, "-m", "modelbay", "endpoints", "logs", endpoint, "--follow"], env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as following:
+        client(server.url, "sagemaker").delete_endpoint(EndpointName=endpoint)
+        out, err = following.communicate(timeout=60)
+    assert following.returncode == 0, err
+    assert all(line in out for line in expected)
 
 
 def test_invoke_prints_the_answer_and_names_the_variant_on_stderr(endpoint: str, server: ServerProcess,

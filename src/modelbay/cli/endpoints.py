@@ -1,4 +1,5 @@
-"""`modelbay endpoints`: list, describe, steer traffic between the variants of, and delete endpoints."""
+"""`modelbay endpoints`: list, describe, follow the logs of, steer traffic between the variants of, and delete
+endpoints."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from modelbay.cli.commands import Commands, aws_client, sdk_session
+from modelbay.cli.commands import PLAIN, Commands, aws_client, sdk_session
 from modelbay.cli.listing import list_options, summaries
+from modelbay.cli.log_lines import print_until_quiet
 from modelbay.cli.native import native_get
 from modelbay.cli.output import facts_table, local_time, output, resource, styled, titled_table
 from modelbay.sdk import EndpointFailed, Predictor
+from modelbay.sdk.job_logs import EndpointLogs
 from modelbay.sdk.waiting import wait_for
 from modelbay.statuses import EndpointStatus
 
@@ -53,6 +56,21 @@ def describe(ctx: typer.Context, name: str) -> None:
         endpoint["AsyncBacklog"] = native_get(ctx.obj["url"], f"/endpoints/{name}/async-backlog", where,
                                               missing_ok=True)
     output(ctx).result(endpoint, _description(endpoint))
+
+
+@app.command(options=PLAIN)
+def logs(ctx: typer.Context, name: str,
+         follow: bool = typer.Option(False, "--follow", "-f",
+                                     help="Keep printing until the endpoint is deleted (or Ctrl-C).")) -> None:
+    """Print what the endpoint's model servers write (CloudWatch Logs' /aws/sagemaker/Endpoints/NAME), each line
+    prefixed by its stream: VARIANT/INSTANCE."""
+    sagemaker = aws_client(ctx, "sagemaker")
+    _described(sagemaker, name)  # an unknown endpoint is said as SageMaker says it
+    try:
+        print_until_quiet(EndpointLogs(aws_client(ctx, "logs"), name), True,
+                          lambda: follow and _exists(sagemaker, name))
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
 
 
 @app.command("update-weights")
@@ -94,6 +112,16 @@ def assignments(items: list[str], kind: Callable[[str], T], what: str) -> dict[s
         except ValueError:
             raise typer.BadParameter(f"{item!r} is not VARIANT={what}") from None
     return parsed
+
+
+def _exists(sagemaker: Any, name: str) -> bool:
+    try:
+        sagemaker.describe_endpoint(EndpointName=name)
+    except sagemaker.exceptions.ClientError as error:
+        if error.response["Error"]["Code"] == "ValidationException":  # SageMaker's "Could not find endpoint"
+            return False
+        raise
+    return True
 
 
 def _described(sagemaker: Any, name: str) -> dict[str, Any]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,11 +11,11 @@ from rich.text import Text
 
 from modelbay.cli.commands import PLAIN, Commands, aws_client
 from modelbay.cli.listing import JobStatus, job_list_command
-from modelbay.cli.output import console, facts_table, local_time, output, resource, styled, titled_table
+from modelbay.cli.log_lines import print_until_quiet
+from modelbay.cli.output import facts_table, local_time, output, resource, styled, titled_table
 from modelbay.sdk.job_logs import TrainingLogs
 
 app = Commands(help="List, describe, follow and stop training jobs on a modelbay server.")
-_POLL_S = 0.5
 _COLUMNS = ["Name", "Status", "Secondary status", "Created", "Duration"]
 
 
@@ -48,7 +46,7 @@ def logs(ctx: typer.Context, name: str,
     job = sagemaker.describe_training_job(TrainingJobName=name)
     reader, several = TrainingLogs(aws_client(ctx, "logs"), name), job["ResourceConfig"]["InstanceCount"] > 1
     try:
-        _print_until_quiet(reader, several, lambda: follow and _is_running(sagemaker, name))
+        print_until_quiet(reader, several, lambda: follow and _is_running(sagemaker, name))
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
 
@@ -60,25 +58,8 @@ def stop(ctx: typer.Context, name: str) -> None:
     output(ctx).result({"TrainingJobName": name}, f"stopping {name}")
 
 
-def _print_until_quiet(reader: TrainingLogs, several: bool, is_running: Callable[[], bool]) -> None:
-    """Print new lines until the job has ended and a read after that finds nothing new."""
-    while True:
-        running = is_running()  # asked before reading, so lines written just before the end are read
-        if not _print_logs(reader.read(), several) and not running:
-            return
-        if running:
-            time.sleep(_POLL_S)
-
-
 def _is_running(sagemaker: Any, name: str) -> bool:
     return sagemaker.describe_training_job(TrainingJobName=name)["TrainingJobStatus"] in _RUNNING
-
-
-def _print_logs(lines: list[tuple[str, str]], several: bool) -> bool:
-    """Print the lines (markup in messages stays text, long lines stay whole); whether there were any."""
-    for host, message in lines:
-        console.print(Text.assemble((f"{host} | ", "cyan"), message) if several else Text(message), soft_wrap=True)
-    return bool(lines)
 
 
 def _description(job: dict[str, Any]) -> Group:

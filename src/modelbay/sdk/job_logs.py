@@ -1,6 +1,7 @@
-"""A job's log events, read through the CloudWatch Logs API as the SageMaker SDK reads them.
+"""A job's or an endpoint's log events, read through the CloudWatch Logs API as the SageMaker SDK reads them.
 
-Shared by `Estimator.fit`/`logs`, `modelbay jobs logs` and `Transformer.transform(logs=True)`.
+Shared by `Estimator.fit`/`logs`, `modelbay jobs logs`, `Transformer.transform(logs=True)` and
+`modelbay endpoints logs`.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from botocore.exceptions import ClientError
 
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 TRANSFORM_LOG_GROUP = "/aws/sagemaker/TransformJobs"
+ENDPOINT_LOG_GROUP_PREFIX = "/aws/sagemaker/Endpoints/"  # then the endpoint's name
 
 
 class LogEvent(NamedTuple):
@@ -25,6 +27,7 @@ class TrainingLogs:
 
     def __init__(self, logs: Any, job: str, group: str = LOG_GROUP) -> None:
         self.logs, self.job, self.group = logs, job, group
+        self.prefix = job + "/"  # of the streams read
         self.tokens: dict[str, str] = {}  # stream → nextForwardToken of its last read
 
     def read(self) -> list[tuple[str, str]]:
@@ -42,7 +45,7 @@ class TrainingLogs:
 
     def _streams(self) -> list[str]:
         pages = self.logs.get_paginator("describe_log_streams").paginate(
-            logGroupName=self.group, logStreamNamePrefix=self.job + "/")
+            logGroupName=self.group, **({"logStreamNamePrefix": self.prefix} if self.prefix else {}))
         try:
             return [stream["logStreamName"] for page in pages for stream in page["logStreams"]]
         except ClientError as error:
@@ -60,3 +63,15 @@ class TrainingLogs:
             if not page["events"]:
                 return events
             events += page["events"]
+
+
+class EndpointLogs(TrainingLogs):
+    """Each instance's stream of one endpoint: `<variant>/<instance>` in `/aws/sagemaker/Endpoints/<endpoint>`."""
+
+    def __init__(self, logs: Any, endpoint: str) -> None:
+        super().__init__(logs, endpoint, ENDPOINT_LOG_GROUP_PREFIX + endpoint)
+        self.prefix = ""  # every stream of the group
+
+    def host(self, stream: str) -> str:
+        """The stream's name: `<variant>/<instance>`."""
+        return stream
