@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,17 +17,26 @@ from modelbay.controllers.images import Images
 from modelbay.controllers.instance_env import host_env
 from modelbay.controllers.model_staging import stage_container
 from modelbay.instance_types import instance_type
-from modelbay.runtime.base import InstanceSpec
+from modelbay.runtime.base import DEFAULT_VOLUME_SIZE_GB, InstanceSpec
 from modelbay.store.objects.base import ObjectStore
 
 Launch = list[tuple[InstanceSpec, dict[str, str]]]
+
+
+@dataclass(frozen=True)
+class HostShape:
+    """What a serving host's instances get besides their type: their scratch space (a variant's VolumeSizeInGB),
+    and whether the model's EnableNetworkIsolation keeps them from reaching anything."""
+
+    volume_size_gb: int = DEFAULT_VOLUME_SIZE_GB
+    isolated: bool = False
 # (container index, port) → the labels of that container's instance
 Labels = Callable[[int, int], dict[str, str]]
 
 
 def prepare_host(objects: ObjectStore, images: Images, home: Path, instance_type_name: str,
                  containers: Sequence[dict[str, Any]], labels: Labels, env: Mapping[str, str],
-                 port: Callable[[], int]) -> Launch:
+                 port: Callable[[], int], shape: HostShape = HostShape()) -> Launch:
     """Ready the images and stage each container under `home`; return what to start, in call order.
 
     Each container listens on the `port()` it is given (SAGEMAKER_BIND_TO_PORT, which images that hard-code
@@ -43,7 +53,7 @@ def prepare_host(objects: ObjectStore, images: Images, home: Path, instance_type
         listens_on = port()
         spec = InstanceSpec(argv, directory / "opt_ml", kind, host_env(kind, images.runs_images) | container_env
                             | program_env | dict(env) | {"SAGEMAKER_BIND_TO_PORT": str(listens_on)},
-                            isolated=bool(container.get("EnableNetworkIsolation")), image=program.reference,
+                            volume_size_gb=shape.volume_size_gb, isolated=shape.isolated, image=program.reference,
                             program_dir=program.directory)
         launch.append((spec, labels(index, listens_on)))
     return launch

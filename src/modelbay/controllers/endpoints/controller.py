@@ -32,11 +32,11 @@ from modelbay.controllers.endpoints.fleet import VARIANT, Health, Slot, SlotKey,
 from modelbay.controllers.images import Images, UnknownImage, explain_failure
 from modelbay.controllers.instance_env import listening_env, serving_port
 from modelbay.controllers.instance_logs import log_tail, ship_log
-from modelbay.controllers.model_hosts import Launch, prepare_host
+from modelbay.controllers.model_hosts import HostShape, Launch, prepare_host
 from modelbay.controllers.reasons import fit_reason
 from modelbay.controllers.staging import StagingError
 from modelbay.platform import Platform
-from modelbay.runtime.base import Instance, Runtime, StartFailed, start_together
+from modelbay.runtime.base import DEFAULT_VOLUME_SIZE_GB, Instance, Runtime, StartFailed, start_together
 from modelbay.runtime.environments import EnvironmentBuildError
 from modelbay.serving.health import ping
 from modelbay.serving.router import Backend, VariantRoute
@@ -66,6 +66,7 @@ class VariantPlan:
     containers: tuple[dict[str, Any], ...]  # the model's containers, in call order
     images: tuple[str, ...]  # each container's image, in the same order
     startup_s: float
+    shape: HostShape  # each instance's scratch space and network isolation
 
 
 class EndpointController(Wakeable):
@@ -226,7 +227,7 @@ class EndpointController(Wakeable):
         return prepare_host(self.platform.objects, self.images, home, variant.instance_type, variant.containers,
                             lambda index, port: slot_labels(endpoint, key, zone, index, port),
                             {"MODELBAY_ZONE": zone} | listening_env(self.runtime),
-                            port=lambda: serving_port(self.runtime))
+                            port=lambda: serving_port(self.runtime), shape=variant.shape)
 
     def _slot_failure(self, slot: Slot, variant: VariantPlan) -> str:
         """Why a slot failed, in the model server's own words where it left any."""
@@ -301,7 +302,8 @@ def _plan(spec: EndpointSpec, variants: Sequence[VariantState]) -> list[VariantP
     desired = {v.name: v for v in variants}
     return [VariantPlan(v.name, desired[v.name].desired_weight, desired[v.name].desired_instance_count,
                         v.instance_type, tuple(spec.containers(v.model_name)), tuple(spec.images(v.model_name)),
-                        v.startup_s)
+                        v.startup_s, HostShape(v.volume_size_gb or DEFAULT_VOLUME_SIZE_GB,
+                                               spec.network_isolation(v.model_name)))
             for v in spec.variants if v.name in desired and v.instance_type is not None]
 
 

@@ -34,7 +34,7 @@ from modelbay.controllers.background import Wakeable, in_background
 from modelbay.controllers.images import Images, UnknownImage, explain_failure
 from modelbay.controllers.instance_env import listening_env, serving_port
 from modelbay.controllers.instance_logs import log_tail, ship_log
-from modelbay.controllers.model_hosts import Launch, prepare_host
+from modelbay.controllers.model_hosts import HostShape, Launch, prepare_host
 from modelbay.controllers.reasons import fit_reason
 from modelbay.controllers.staging import StagingError
 from modelbay.controllers.transform_jobs.transformer import Transformer, TransformFailed, TransformStopped
@@ -120,7 +120,8 @@ class TransformController(Wakeable):
             return
         shutil.rmtree(self.root / job.name, ignore_errors=True)
         containers = model_containers(model.request)
-        preparing = in_background(lambda: self._prepare(job, containers))
+        shape = HostShape(isolated=bool(model.request.get("EnableNetworkIsolation", False)))
+        preparing = in_background(lambda: self._prepare(job, containers, shape))
         preparing.add_done_callback(self.wake)
         self._runs[job.name] = _Run(tuple(container["Image"] for container in containers), preparing=preparing)
 
@@ -197,14 +198,14 @@ class TransformController(Wakeable):
 
     # -- helpers --------------------------------------------------------------------------
 
-    def _prepare(self, job: TransformJob, containers: Sequence[dict[str, Any]]) -> Launch:
+    def _prepare(self, job: TransformJob, containers: Sequence[dict[str, Any]], shape: HostShape) -> Launch:
         """Stage every host of the job (off the reconcile thread)."""
         env = _container_env(job.spec) | listening_env(self.runtime)
         return [started for host in range(1, job.spec.instance_count + 1)
                 for started in prepare_host(self.platform.objects, self.images,
                                             self.root / job.name / "hosts" / str(host), job.spec.instance_type,
                                             containers, functools.partial(_labels, job.name, host), env,
-                                            port=lambda: serving_port(self.runtime))]
+                                            port=lambda: serving_port(self.runtime), shape=shape)]
 
     def _retire(self, found: list[Instance], stopped: set[str]) -> None:
         """Stop the instances still running (once each), remove those that have ended."""

@@ -126,13 +126,15 @@ class VariantSpec:
     initial_weight: float
     initial_instance_count: int  # 0 for a serverless variant
     startup_s: float  # ContainerStartupHealthCheckTimeoutInSeconds
+    volume_size_gb: int | None  # VolumeSizeInGB: each instance's scratch space (None: the runtime's default)
 
     @classmethod
     def from_request(cls, variant: dict[str, Any]) -> VariantSpec:
         return cls(name=variant["VariantName"], model_name=variant["ModelName"],
                    instance_type=variant.get("InstanceType"), initial_weight=variant["InitialVariantWeight"],
                    initial_instance_count=variant.get("InitialInstanceCount", 0),
-                   startup_s=float(variant.get("ContainerStartupHealthCheckTimeoutInSeconds", DEFAULT_STARTUP_S)))
+                   startup_s=float(variant.get("ContainerStartupHealthCheckTimeoutInSeconds", DEFAULT_STARTUP_S)),
+                   volume_size_gb=variant.get("VolumeSizeInGB"))
 
 
 @dataclass(frozen=True)
@@ -165,6 +167,10 @@ class EndpointSpec:
     def images(self, model_name: str) -> list[str]:
         """The Image of each container of the model a variant names, in order."""
         return [container["Image"] for container in self.containers(model_name)]
+
+    def network_isolation(self, model_name: str) -> bool:
+        """The model's EnableNetworkIsolation: its containers reach nothing but the front door reaching them."""
+        return bool(self.models[model_name].get("EnableNetworkIsolation", False))
 
 
 @dataclass(frozen=True)

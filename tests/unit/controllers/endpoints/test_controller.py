@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import http.client
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from modelbay.controllers.endpoints.controller import EndpointController
 from modelbay.controllers.endpoints.fleet import PORT, VARIANT, ZONE, group_slots
 from modelbay.controllers.images import Images
 from modelbay.platform import Platform, open_platform
+from modelbay.runtime.base import DEFAULT_VOLUME_SIZE_GB, Instance, InstanceSpec, stop_all
 from modelbay.runtime.process import ProcessRuntime
 from modelbay.serving.router import EndpointNotRouted
 from modelbay.store.metadata.endpoints import Endpoint, EndpointSpec, VariantState
@@ -218,3 +220,25 @@ def test_delete_stops_everything_and_forgets_the_endpoint(controller: EndpointCo
 
 def _slots(controller: EndpointController, name: str) -> list[Any]:
     return list(group_slots(i for i in controller.runtime.list({"endpoint": name}) if i.is_alive).values())
+
+
+def test_the_variants_volume_and_the_models_network_isolation_reach_its_instances(
+        platform: Platform, tmp_path: Path, images: Images, image: str) -> None:
+    started: list[InstanceSpec] = []
+
+    class Recording(ProcessRuntime):
+        def start(self, spec: InstanceSpec, labels: Mapping[str, str]) -> Instance:
+            started.append(spec)
+            return super().start(spec, labels)
+    runtime = Recording(tmp_path / "recording", namespaces=False)
+    controller = EndpointController(platform, runtime, images, check_every_s=0.2, stop_grace_s=1)
+    isolated = spec({"a": (model(image, "closed") | {"EnableNetworkIsolation": True}, 1, 1.0),
+                     "b": (model(image, "open"), 1, 1.0)})
+    isolated.production_variants[0]["VolumeSizeInGB"] = 4
+    create(platform, "shaped", isolated)
+    try:
+        assert settle(controller, "shaped").status == "InService"
+        assert sorted((s.env["MODEL_NAME"], s.isolated, s.volume_size_gb) for s in started) == [
+            ("closed", True, 4), ("open", False, DEFAULT_VOLUME_SIZE_GB)]
+    finally:
+        stop_all(runtime, grace_s=0)
