@@ -8,13 +8,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 
 import botocore.loaders
 
 from modelbay.config import Settings
 from modelbay.monitoring.logs import LogStore
+from modelbay.monitoring.metrics import MetricStore
 from modelbay.serving.router import Router
 from modelbay.store.metadata import MetadataStore, open_metadata_store
 from modelbay.store.objects import open_object_store
@@ -28,6 +29,11 @@ class Platform:
     objects: ObjectStore
     logs: LogStore
     router: Router = field(default_factory=Router)  # the data plane: controllers publish, InvokeEndpoint calls
+
+    @cached_property
+    def metrics(self) -> MetricStore:
+        """The region's CloudWatch metrics, kept in its metadata database (one store, so one write buffer)."""
+        return MetricStore(self.metadata.metrics)
 
 
 def open_platform(settings: Settings, objects: ObjectStore | None = None) -> Platform:

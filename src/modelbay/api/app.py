@@ -7,14 +7,17 @@ import contextlib
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from contextlib import AbstractAsyncContextManager
+from typing import Any
 
 import botocore.session
+from botocore.model import ServiceModel
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from modelbay.api.cbor_protocol import CborCodec
 from modelbay.api.codec_selector import CodecSelector
 from modelbay.api.expect_continue import CloseWhenBodyHeldBack
 from modelbay.api.json_protocol import JsonCodec
@@ -33,6 +36,7 @@ from modelbay.security.policy import Authorizer
 from modelbay.services.apis import served_operations
 
 _CODECS: dict[str, type[Codec]] = {
+    "smithy-rpc-v2-cbor": CborCodec,
     "json": JsonCodec,
     "query": QueryCodec,
     "rest-json": RestJsonCodec,
@@ -51,7 +55,7 @@ def build_app(settings: Settings, virtual_hosts: Collection[str] = (),
     the app serves (the controllers), entered at start-up and left at shutdown, before the stores close."""
     regions = Regions(settings)
     operations = served_operations()
-    codecs = {name: make_codec(name, settings, virtual_hosts) for name in operations}
+    codecs = [codec for name in operations for codec in make_codecs(name, settings, virtual_hosts)]
     audit = AuditTrail(regions.home.metadata)
     pipeline = Pipeline(regions, CodecSelector(codecs), operations, Authorizer(), audit)
 
@@ -94,10 +98,29 @@ def _every_path(endpoint: Callable[[Request], Awaitable[Response]]) -> Route:
     return route
 
 
-def make_codec(service_name: str, settings: Settings, virtual_hosts: Collection[str]) -> Codec:
-    model = botocore.session.get_session().get_service_model(service_name)
+def make_codecs(service_name: str, settings: Settings, virtual_hosts: Collection[str]) -> list[Codec]:
+    """A codec for each protocol the service's model lists (its `protocols`, else its `protocol`) that modelbay
+    speaks: CloudWatch's model lists CBOR, JSON 1.0 and query, and a call is answered in the one it came in. Each
+    codec gets the model as if that protocol were its only one."""
+    description = botocore.session.get_session().get_service_data(service_name)
+    metadata = description["metadata"]
+    protocols = [name for name in metadata.get("protocols", [metadata["protocol"]]) if name in _CODECS]
+    if not protocols:
+        raise ValueError(f"modelbay speaks none of the protocols of {service_name}: {metadata.get('protocols')}")
+    return [_make_codec(_speaking_only(service_name, description, name), settings, virtual_hosts)
+            for name in protocols]
+
+
+def _speaking_only(service_name: str, description: dict[str, Any], protocol: str) -> ServiceModel:
+    """The service's model as if `protocol` were its only one."""
+    metadata = {**description["metadata"], "protocol": protocol, "protocols": [protocol]}
+    return ServiceModel({**description, "metadata": metadata}, service_name)
+
+
+def _make_codec(model: ServiceModel, settings: Settings, virtual_hosts: Collection[str]) -> Codec:
     codec_class = _CODECS[model.protocol]
+    spellings = SPELLINGS.get(model.service_name)
     limits = {"max_body_bytes": settings.max_request_bytes, "max_stream_bytes": settings.max_object_bytes}
     if codec_class is RestXmlCodec:
-        return RestXmlCodec(model, SPELLINGS.get(service_name), virtual_hosts=virtual_hosts, **limits)
-    return codec_class(model, SPELLINGS.get(service_name), **limits)
+        return RestXmlCodec(model, spellings, virtual_hosts=virtual_hosts, **limits)
+    return codec_class(model, spellings, **limits)

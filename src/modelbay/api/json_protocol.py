@@ -2,11 +2,13 @@
 
 A request is `POST /` with `X-Amz-Target: <targetPrefix>.<Operation>` and a JSON body holding
 the operation's input shape; the response body holds its output shape. Errors are
-`{"__type": <code>, "message": <text>}` with the code also in `x-amzn-ErrorType`.
+`{"__type": <code>, "message": <text>}` with the code also in `x-amzn-ErrorType` (for a query-compatible
+service, CloudWatch, as query_compatible.py says).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -26,6 +28,7 @@ from modelbay.api.calls import (
 )
 from modelbay.api.jsonvalues import read_json, write_json
 from modelbay.api.protocol import Call, Codec
+from modelbay.api.query_compatible import QueryCompatibility
 from modelbay.errors import AwsError, UnknownOperation, UnsupportedMediaType
 
 _PLAIN_JSON = "application/json"
@@ -38,6 +41,10 @@ class JsonCodec(Codec):
     def media_type(self) -> str:
         """The protocol's own Content-Type (requests may also say application/json)."""
         return f"application/x-amz-json-{self.service.metadata.get('jsonVersion', '1.0')}"
+
+    @functools.cached_property
+    def query_compatibility(self) -> QueryCompatibility:
+        return QueryCompatibility(self.service)
 
     @property
     def target_prefix(self) -> str:
@@ -70,8 +77,10 @@ class JsonCodec(Codec):
 
     def respond_error(self, error: AwsError, request_id: str) -> Response:
         code, status = self.spell(error)
-        body = {"__type": code, "message": error.message, **error.fields}
-        return self._json(body, status, {"x-amzn-ErrorType": code, self.request_id_header: request_id})
+        compatibility = self.query_compatibility
+        body = {"__type": compatibility.error_type(code), "message": error.message, **error.fields}
+        return self._json(body, status, {"x-amzn-ErrorType": code, self.request_id_header: request_id,
+                                         **compatibility.headers(code, error)})
 
     def _operation(self, request: Request) -> OperationModel:
         target = request.headers.get("x-amz-target", "")

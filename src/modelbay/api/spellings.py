@@ -15,6 +15,7 @@ SPELLINGS: dict[str, dict[str, ErrorSpelling]] = {
     "sagemaker-runtime": _VALIDATION_ERROR,
     "sts": _QUERY_API,
     "iam": _QUERY_API,
+    "cloudwatch": {**_VALIDATION_ERROR, "UnknownOperationException": ErrorSpelling("InvalidAction")},
     "s3": {
         "ValidationException": ErrorSpelling("InvalidArgument"),
         "UnknownOperationException": ErrorSpelling("MethodNotAllowed", 405),

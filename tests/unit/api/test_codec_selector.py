@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import botocore.session
 import pytest
 from starlette.requests import Request
 
+from modelbay.api.app import make_codecs
 from modelbay.api.codec_selector import CodecSelector, UnknownService
+from modelbay.config import Settings
 from modelbay.security.sigv4 import Credential
 
 
@@ -23,13 +26,13 @@ class FakeCodec:
         return self.claims
 
 
-def request() -> Request:
-    return Request({"type": "http", "method": "POST", "path": "/", "headers": [], "query_string": b""})
+def request(path: str = "/", headers: Mapping[str, str] | None = None, query: bytes = b"") -> Request:
+    raw_headers = [(name.lower().encode(), value.encode()) for name, value in (headers or {}).items()]
+    return Request({"type": "http", "method": "POST", "path": path, "headers": raw_headers, "query_string": query})
 
 
 def selector(**claims: bool) -> CodecSelector:
-    codecs: dict[str, Any] = {name.replace("_", "-"): FakeCodec(name.replace("_", "-"), claim)
-                              for name, claim in claims.items()}
+    codecs: list[Any] = [FakeCodec(name.replace("_", "-"), claim) for name, claim in claims.items()]
     return CodecSelector(codecs)
 
 
@@ -62,3 +65,32 @@ def test_unsigned_requests_go_to_the_first_claimant_else_s3() -> None:
 def test_a_scope_we_do_not_serve() -> None:
     with pytest.raises(UnknownService, match="'ec2'"):
         selector(sagemaker=True, s3=True).select(request(), scope("ec2"))
+
+
+@pytest.mark.parametrize("signed", [True, False])
+def test_a_service_of_several_protocols_is_answered_in_the_one_a_request_speaks(signed: bool) -> None:
+    codecs = [*make_codecs("cloudwatch", Settings(), ()), *make_codecs("s3", Settings(), ())]
+    chosen = CodecSelector(codecs)
+    credential = scope("monitoring") if signed else None
+    requests = {
+        "smithy-rpc-v2-cbor": request("/service/GraniteServiceVersion20100801/operation/ListMetrics"),
+        "json": request(headers={"X-Amz-Target": "GraniteServiceVersion20100801.ListMetrics"}),
+        "query": request(query=b"Action=ListMetrics&Version=2010-08-01"),
+    }
+    for protocol, sent in requests.items():
+        codec = chosen.select(sent, credential)
+        assert (codec.service.service_name, codec.service.protocol) == ("cloudwatch", protocol)
+
+
+def test_a_signed_request_no_protocol_claims_goes_to_the_primary_one() -> None:
+    chosen = CodecSelector([*make_codecs("cloudwatch", Settings(), ()), *make_codecs("s3", Settings(), ())])
+    assert chosen.select(request("/elsewhere"), scope("monitoring")).service.protocol == "smithy-rpc-v2-cbor"
+
+
+def test_application_auto_scaling_needs_nothing_new() -> None:
+    codecs = make_codecs("application-autoscaling", Settings(), ())
+    assert [codec.service.protocol for codec in codecs] == ["json"]
+    chosen = CodecSelector([*codecs, *make_codecs("s3", Settings(), ())])
+    target = {"X-Amz-Target": "AnyScaleFrontendService.DescribeScalableTargets"}
+    assert chosen.select(request(headers=target), scope("application-autoscaling")) is codecs[0]
+    assert chosen.select(request(headers=target), None) is codecs[0]

@@ -9,6 +9,7 @@ from modelbay.store.metadata.definitions import DefinitionRepository, EndpointCo
 from modelbay.store.metadata.endpoints import EndpointRepository
 from modelbay.store.metadata.engine import create_metadata_engine
 from modelbay.store.metadata.images import ImageRegistry
+from modelbay.store.metadata.metrics import MetricRepository
 from modelbay.store.metadata.migrate import upgrade_to_head
 from modelbay.store.metadata.monitoring_schedules import MonitoringScheduleRepository
 from modelbay.store.metadata.processing_jobs import ProcessingJobRepository
@@ -40,6 +41,7 @@ class MetadataStore:
         self.roles = DefinitionRepository(db, RoleRow, Role, clock)
         self.monitoring_schedules = MonitoringScheduleRepository(db, clock)
         self.async_invocations = AsyncInvocationQueue(db, clock)
+        self.metrics = MetricRepository(db)
 
     def close(self) -> None:
         """Close pooled connections (a later call reconnects; nothing else needs closing)."""
