@@ -1,9 +1,10 @@
 """Staging a serving instance: one model container's `/opt/ml` (CONTRACT.md section 3).
 
 SageMaker downloads and unpacks `ModelDataUrl` into `/opt/ml/model` before it starts the
-container. A source dir named by `SAGEMAKER_SUBMIT_DIRECTORY` in S3 is unpacked here too (the
-inference toolkit would fetch it itself, with credentials an instance here does not hold), and
-the variable is pointed at the local copy.
+container. A source dir named by `SAGEMAKER_SUBMIT_DIRECTORY` in S3 is unpacked here too, into
+`/opt/ml/code` (the inference toolkit would fetch it itself, with credentials an instance here does
+not hold); the variable keeps its S3 URI, as on SageMaker, and the toolkit finds the copy in its code
+dir. A host path would not do: a container does not see the host's files, only its `/opt/ml`.
 """
 
 from __future__ import annotations
@@ -31,5 +32,4 @@ def stage_container(objects: ObjectStore, container: dict[str, Any], opt_ml: Pat
     submit = env.get(SUBMIT_DIRECTORY, "")
     if submit.startswith("s3://"):
         unpack_archive(objects, submit, opt_ml / "code", SUBMIT_DIRECTORY)
-        env[SUBMIT_DIRECTORY] = str(opt_ml / "code")
     return env

@@ -176,6 +176,7 @@ class PodmanRuntime(Runtime):
         assert spec.image is not None  # start checked it
         online = self._file(instance_id, ".online")
         online.write_text(format_cpu_list(cpus) + "\n")
+        self._file(instance_id, ".log").touch()  # the plain log exists from the start, also for a silent program
         memory = memory_limit(spec.instance_type)
         hostname = spec.hostname or instance_id
         host_config = self.api.create_host_config(

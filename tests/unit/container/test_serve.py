@@ -16,6 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from modelbay.container.serve import prepare_code
+from modelbay.container.serving_env import ServingEnv
+from modelbay.runtime.sandbox import relocation_env
 from tests.helpers import wait_until
 from tests.unit.container.serving import ModelServer, model_server, read_response, sklearn_layer
 
@@ -199,6 +202,13 @@ def test_entry_point_from_a_source_tarball(python: Path, root: Path) -> None:
     with model_server(python, root, env) as server:
         assert server.invoke(b"pid", "text/plain")[0] == 200
     assert (root / "code" / "control.py").is_file()
+
+
+def test_a_source_dir_in_s3_is_the_copy_the_platform_unpacked_into_the_code_dir(root: Path) -> None:
+    (root / "code" / "control.py").write_text(CONTROL_SCRIPT)
+    environ = {"SAGEMAKER_PROGRAM": "control.py", "SAGEMAKER_SUBMIT_DIRECTORY": "s3://bucket/m/sourcedir.tar.gz",
+               **relocation_env(root)}
+    assert prepare_code(ServingEnv.from_environ(environ), environ) == root / "code"
 
 
 def test_an_exception_in_user_code_answers_500_with_its_message(python: Path, root: Path) -> None:

@@ -37,8 +37,8 @@ def put(platform: Platform, key: str, body: bytes) -> str:
     return f"s3://models/{key}"
 
 
-def test_model_and_source_dir_are_unpacked_and_the_variable_points_at_the_copy(platform: Platform,
-                                                                             tmp_path: Path) -> None:
+def test_model_and_source_dir_are_unpacked_and_the_variable_keeps_its_s3_uri(platform: Platform,
+                                                                            tmp_path: Path) -> None:
     model = put(platform, "m/model.tar.gz", archive({"model.joblib": b"weights", "code/inference.py": b"x"}))
     source = put(platform, "m/sourcedir.tar.gz", archive({"serve.py": b"def model_fn(d): ..."}))
     opt_ml = tmp_path / "instance"
@@ -47,7 +47,7 @@ def test_model_and_source_dir_are_unpacked_and_the_variable_points_at_the_copy(p
     assert (opt_ml / "model/model.joblib").read_bytes() == b"weights"
     assert (opt_ml / "model/code/inference.py").read_bytes() == b"x"
     assert (opt_ml / "code/serve.py").is_file()
-    assert env == {"SAGEMAKER_PROGRAM": "serve.py", "SAGEMAKER_SUBMIT_DIRECTORY": str(opt_ml / "code")}
+    assert env == {"SAGEMAKER_PROGRAM": "serve.py", "SAGEMAKER_SUBMIT_DIRECTORY": source}  # as on SageMaker
 
 
 def test_a_missing_model_archive_is_a_reason_to_fail(platform: Platform, tmp_path: Path) -> None:

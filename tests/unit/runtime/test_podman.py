@@ -86,6 +86,11 @@ def test_exit_code_and_log_of_stdout_and_stderr(runtime: PodmanRuntime, tmp_path
     assert runtime.logs(started.id).read_text() == text
 
 
+def test_a_program_that_prints_nothing_has_an_empty_log(runtime: PodmanRuntime, tmp_path: Path, image: str) -> None:
+    instance = ended(runtime, runtime.start(spec(tmp_path, image, "exit 0"), {}).id)
+    assert instance.log_path.read_bytes() == b""
+
+
 def test_environment_opt_ml_hostname_and_cpus(runtime: PodmanRuntime, tmp_path: Path, image: str) -> None:
     script = ("echo $GREETING > /opt/ml/output/greeting; hostname > /opt/ml/output/hostname; "
               "nproc > /opt/ml/output/nproc; ls /opt/ml/input > /opt/ml/output/input")
