@@ -129,8 +129,9 @@ class Networks:
 
     # -- groups -----------------------------------------------------------------------------
 
-    def group(self, name: str) -> Group:
-        """The group's bridge: the owner's existing one, else a new one on the first free block."""
+    def group(self, name: str, isolated: bool = False) -> Group:
+        """The group's bridge: the owner's existing one, else a new one on the first free block (`isolated`: its
+        instances cannot open connections to the host)."""
         for bridge, (digest, _) in self._bridges().items():
             if digest == self._digest(name):
                 return self._group(bridge)
@@ -138,7 +139,7 @@ class Networks:
         taken = set(self._bridges())
         for index, block in enumerate(blocks):
             bridge = f"{_BRIDGE}{index}"
-            if bridge not in taken and self._claim(bridge, block, name):
+            if bridge not in taken and self._claim(bridge, block, name, isolated):
                 return Group(bridge, block)
         raise NetworkError(f"every block of {self.subnet} is taken: too many instance groups on this machine")
 
@@ -203,7 +204,7 @@ class Networks:
 
     def join(self, instance_id: str, group: str, member: int, isolated: bool) -> Attachment:
         """Attach the instance as `member` of `group` (made if need be); `isolated`: with no way out of it."""
-        return self.attach(instance_id, self.group(group), member, outbound=not isolated)
+        return self.attach(instance_id, self.group(group, isolated), member, outbound=not isolated)
 
     def leave(self, instance_id: str, group: str | None) -> None:
         """Detach the instance, and remove its group's bridge if it was the last one on it."""
@@ -217,11 +218,7 @@ class Networks:
         """Masquerade the subnet's traffic to the world (nftables table `modelbay`, made if missing, shared by
         every server of the machine), with IPv4 forwarding on."""
         Path("/proc/sys/net/ipv4/ip_forward").write_text("1\n")
-        self._run(["nft", "-f", "-"], f"add table ip {_NFT_TABLE}\n"
-                  f"add chain ip {_NFT_TABLE} forward {{ type filter hook forward priority filter; }}\n"
-                  f"add chain ip {_NFT_TABLE} postrouting {{ type nat hook postrouting priority srcnat; }}\n"
-                  f"add chain ip {_NFT_TABLE} prerouting {{ type filter hook prerouting priority raw; }}\n"
-                  f"add chain ip {_NFT_TABLE} output {{ type filter hook output priority raw; }}\n")
+        make_table(self._run)
         # only traffic to the world needs connection tracking (to be masqueraded): the front door's calls to the
         # model servers, and a group's own traffic, skip it
         local = f"ip saddr {self.subnet} ip daddr {self.subnet} notrack"
@@ -232,7 +229,7 @@ class Networks:
 
     # -- helpers --------------------------------------------------------------------------------
 
-    def _claim(self, bridge: str, block: ipaddress.IPv4Network, name: str) -> bool:
+    def _claim(self, bridge: str, block: ipaddress.IPv4Network, name: str, isolated: bool) -> bool:
         """Create the bridge (False if another owner took the name first) with its gateway and alias."""
         try:
             # bridged traffic (a group's own) skips netfilter, whatever br_netfilter does to other bridges: the
@@ -248,9 +245,11 @@ class Networks:
                                          f"addr add {group.gateway}/{block.prefixlen} dev {bridge}\n"
                                          f"link set {bridge} up\n")
         if self._has_table():
-            self._drop_rules(bridge)  # of an earlier bridge of that name, removed without them
+            drop_rules(bridge, self._run)  # of an earlier bridge of that name, removed without them
             self._run(["nft", "add", "rule", "ip", _NFT_TABLE, "forward", "iifname", bridge, "oifname", f"{_BRIDGE}*",
                        "oifname", "!=", bridge, "drop", "comment", f'"{bridge}"'], None)
+            if isolated:
+                close_host(bridge, self._run)
         return True
 
     def _remove_bridge(self, bridge: str) -> None:
@@ -258,17 +257,8 @@ class Networks:
         next owner of the name never has its new rule deleted. Another server may be removing it too (its owner
         releasing it while a starting server cleans it): what is gone already is no error."""
         if self._has_table():
-            self._drop_rules(bridge)
+            drop_rules(bridge, self._run)
         _unless_gone(functools.partial(self._run, ["ip", "link", "del", bridge], None), "Cannot find device")
-
-    def _drop_rules(self, bridge: str) -> None:
-        """Delete the forward rules commented with the bridge's name (those another server deletes first too)."""
-        listing = json.loads(self._run(["nft", "-j", "-a", "list", "chain", "ip", _NFT_TABLE, "forward"], None))
-        for item in listing["nftables"]:
-            rule = item.get("rule")
-            if rule is not None and rule.get("comment") == bridge:
-                delete = ["nft", "delete", "rule", "ip", _NFT_TABLE, "forward", "handle", str(rule["handle"])]
-                _unless_gone(functools.partial(self._run, delete, None), "No such file or directory")
 
     def _has_table(self) -> bool:
         return f"table ip {_NFT_TABLE}" in self._run(["nft", "list", "tables", "ip"], None)
@@ -302,6 +292,40 @@ class Networks:
     def _ports(self, bridge: str) -> list[str]:
         links = json.loads(self._run(["ip", "-j", "link", "show", "master", bridge], None) or "[]")
         return [link["ifname"] for link in links]
+
+
+def make_table(command: Run = run) -> None:
+    """nftables table `modelbay` and its chains, made if missing (every server of the machine shares them)."""
+    command(["nft", "-f", "-"], f"add table ip {_NFT_TABLE}\n"
+            f"add chain ip {_NFT_TABLE} forward {{ type filter hook forward priority filter; }}\n"
+            f"add chain ip {_NFT_TABLE} input {{ type filter hook input priority filter; }}\n"
+            f"add chain ip {_NFT_TABLE} postrouting {{ type nat hook postrouting priority srcnat; }}\n"
+            f"add chain ip {_NFT_TABLE} prerouting {{ type filter hook prerouting priority raw; }}\n"
+            f"add chain ip {_NFT_TABLE} output {{ type filter hook output priority raw; }}\n")
+
+
+def close_host(bridge: str, command: Run = run) -> None:
+    """Refuse what the instances behind `bridge` start towards the host (TCP connections, UDP): an isolated group
+    reaches its peers (bridged, so never here) and answers the host's connections (its SYN-ACKs pass), nothing more,
+    also not the host's services on its address on the bridge. Rules in table `modelbay`'s input chain (make_table),
+    commented with the bridge's name (drop_rules removes them). The process runtime's isolated groups and the podman
+    runtime's isolated networks both have them."""
+    for refusal in (["tcp", "flags", "&", "(syn", "|", "ack)", "==", "syn", "reject", "with", "tcp", "reset"],
+                    ["meta", "l4proto", "udp", "reject"]):  # refused at once, as a closed port is
+        command(["nft", "add", "rule", "ip", _NFT_TABLE, "input", "iifname", bridge, *refusal, "comment",
+                 f'"{bridge}"'], None)
+
+
+def drop_rules(bridge: str, command: Run = run) -> None:
+    """Delete the rules of table `modelbay` commented with the bridge's name (and those another server deletes
+    meanwhile)."""
+    for chain in ("forward", "input"):
+        listing = json.loads(command(["nft", "-j", "-a", "list", "chain", "ip", _NFT_TABLE, chain], None))
+        for item in listing["nftables"]:
+            rule = item.get("rule")
+            if rule is not None and rule.get("comment") == bridge:
+                delete = ["nft", "delete", "rule", "ip", _NFT_TABLE, chain, "handle", str(rule["handle"])]
+                _unless_gone(functools.partial(command, delete, None), "No such file or directory")
 
 
 def _unless_gone(command: Callable[[], object], gone: str) -> None:

@@ -68,6 +68,7 @@ from modelbay.runtime.machine import (
     parse_cpu_list,
     pids_limit,
 )
+from modelbay.runtime.network import NetworkError, close_host, drop_rules, make_table, networks_available
 from modelbay.runtime.podman_service import PodmanService
 from modelbay.runtime.sandbox import opt_ml_layout
 
@@ -81,7 +82,8 @@ _TYPE, _MEMORY, _OPT_ML, _NETWORK = (_LABEL + name for name in ("instance-type",
 _ENDED = frozenset({"exited", "stopped", "dead", "removing"})
 _UNSTARTED = frozenset({"created", "configured", "initialized"})
 _SIGKILL_EXIT = 128 + signal.SIGKILL
-_CLIENT_ERRORS = (DockerException, requests.RequestException)
+_CLIENT_ERRORS = (DockerException, requests.RequestException, NetworkError)
+_BRIDGE_OPTION = "com.docker.network.bridge.name"
 
 
 class PodmanRuntime(Runtime):
@@ -283,14 +285,22 @@ class PodmanRuntime(Runtime):
     def _make_network(self, name: str, group: str, isolated: bool) -> None:
         """Make the group's bridge if it is missing (`internal` when isolated); call with the lock held."""
         if not self.api.networks(names=[name]):
-            self.api.create_network(name, driver="bridge", internal=isolated,
+            self.api.create_network(name, driver="bridge", internal=isolated, options={_BRIDGE_OPTION: _bridge(name)},
                                     labels={OWNER: self.owner, NETWORK_GROUP: group})
+            if isolated and networks_available():  # internal: no way out, but the host answers on its gateway
+                make_table()
+                close_host(_bridge(name))
 
     def _remove_network_if_unused(self, name: str) -> None:
         """Remove the bridge once no container is on it; call with the lock held."""
         if not self.api.containers(all=True, filters={"network": [name]}):
-            with contextlib.suppress(NotFound):  # removed meanwhile
+            try:
+                isolated = self.api.inspect_network(name)["Internal"]
                 self.api.remove_network(name)
+            except NotFound:  # removed meanwhile
+                return
+            if isolated and networks_available():
+                drop_rules(_bridge(name))
 
     # -- records and logs ---------------------------------------------------------------
 
@@ -337,6 +347,11 @@ class PodmanRuntime(Runtime):
 
     def _file(self, instance_id: str, suffix: str) -> Path:
         return self.state_dir / f"{instance_id}{suffix}"
+
+
+def _bridge(network: str) -> str:
+    """The Linux bridge of one of our podman networks, named by us (15 bytes at most), so its rules can name it."""
+    return "mbn" + hashlib.sha256(network.encode()).hexdigest()[:12]
 
 
 def _name(instance_id: str) -> str:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import ipaddress
+import socket
 import subprocess
 import sys
 import time
@@ -12,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from modelbay.runtime.network import Group, NetworkError, Networks, networks_available, run
+from modelbay.runtime.network import Attachment, Group, NetworkError, Networks, networks_available, run
 from modelbay.runtime.process import ProcessRuntime
 from tests.helpers import wait_until
 
@@ -48,6 +50,7 @@ def test_clean_removes_only_what_is_old_and_unused(tmp_path: Path) -> None:
 @pytest.fixture
 def networks(tmp_path: Path) -> Iterator[Networks]:
     networks = Networks(tmp_path / "runtime", subnet=ipaddress.IPv4Network("10.214.0.0/20"))
+    networks.enable_outbound()
     yield networks
     for name in ("job", "other"):
         networks.release(name)
@@ -88,15 +91,27 @@ def test_a_groups_members_reach_each_other_on_port_8080_and_other_groups_do_not(
 
 
 @needs_networks
-def test_an_isolated_instance_has_no_way_out_of_its_group(networks: Networks) -> None:
-    instance_id = uuid.uuid4().hex[:12]
-    attached = networks.join(instance_id, "job", 1, isolated=True)
+def test_an_isolated_instance_has_no_way_out_of_its_group_not_even_to_the_host(networks: Networks) -> None:
+    """Its peers and the host's connections to it are all it has: the host's services, listening on every address
+    (its address on the bridge too), refuse it, while they take an open instance's connection."""
+    isolated_id, open_id = uuid.uuid4().hex[:12], uuid.uuid4().hex[:12]
+    isolated, opened = networks.join(isolated_id, "job", 1, isolated=True), networks.join(open_id, "other", 1, False)
+    listener = socket.create_server(("0.0.0.0", 0))
+    probe = "import socket, sys; print(socket.socket().connect_ex((sys.argv[1], int(sys.argv[2]))))"
+
+    def connect(attachment: Attachment, host: str) -> str:
+        return in_namespace(attachment.namespace, sys.executable, "-c", probe, host,
+                            str(listener.getsockname()[1])).stdout.strip()
     try:
-        routes = in_namespace(attached.namespace, "ip", "route").stdout
+        routes = in_namespace(isolated.namespace, "ip", "route").stdout
         assert "default" not in routes and str(networks.group("job").block) in routes
+        assert connect(isolated, str(networks.group("job").gateway)) == str(errno.ECONNREFUSED)
+        assert connect(opened, str(networks.group("other").gateway)) == "0"
     finally:
-        networks.leave(instance_id, "job")
-    assert not attached.namespace.exists()
+        listener.close()
+        networks.leave(isolated_id, "job")
+        networks.leave(open_id, "other")
+    assert not isolated.namespace.exists()
 
 
 def test_a_runtime_gives_instances_networks_where_the_machine_allows_unless_told_not_to(tmp_path: Path) -> None:
@@ -139,10 +154,12 @@ def test_a_bridge_another_server_removes_meanwhile_is_removed_without_error_rule
             return '{"nftables": [{"rule": {"comment": "mbr1", "handle": 7}}]}'
         if argv[:3] == ["nft", "delete", "rule"]:
             raise NetworkError("Error: Could not process rule: No such file or directory")
-        if argv[:3] == ["ip", "link", "del"]:
+        if list(argv) == ["ip", "link", "del", "mbr1"]:
             raise NetworkError('Cannot find device "mbr1"')
         return "[]" if "-j" in argv else ""
 
-    assert Networks(tmp_path, command=command).clean(min_age_s=60) == ["mbr1"]
-    deletions = [call for call in calls if call.startswith(("nft delete", "ip link del"))]
-    assert deletions == ["nft delete rule ip modelbay forward handle 7", "ip link del mbr1"]
+    assert Networks(tmp_path, command=command).clean(min_age_s=60)[-1] == "mbr1"
+    deletions = [call for call in calls if call.startswith(("nft delete", "ip link del mbr"))]  # (not the namespaces
+    # of instances other tests run meanwhile, which clean finds on this machine)
+    assert deletions == ["nft delete rule ip modelbay forward handle 7", "nft delete rule ip modelbay input handle 7",
+                         "ip link del mbr1"]

@@ -132,15 +132,23 @@ def test_a_group_resolves_by_name_and_an_isolated_instance_is_reached_only_from_
                                         name=host, hostname=host, peers=peers, network_group="job",
                                         env={"ANSWER": host}), {"host": host})
                      for host in peers)
+    host_service = socket.create_server(("0.0.0.0", 0))  # a service of the host's, on every address
+    gateway = "$(ip_gateway)"  # the host's address on the instance's bridge: its network's first
     isolated = runtime.start(spec(tmp_path, image, f"(exec 3<>/dev/tcp/{first.address}/8080) 2>/dev/null; "
                                   f"echo $? > /opt/ml/output/reached; cat /proc/net/route > /opt/ml/output/routes; "
-                                  + LISTEN, name="isolated", isolated=True, env={"ANSWER": "isolated"}), {})
+                                  "ip_gateway() { hostname -I | awk -F. '{print $1\".\"$2\".\"$3\".1\"}'; }; "
+                                  f"(exec 3<>/dev/tcp/{gateway}/{host_service.getsockname()[1]}) 2>/dev/null; "
+                                  "echo $? > /opt/ml/output/host; " + LISTEN,
+                                  name="isolated", isolated=True, env={"ANSWER": "isolated"}), {})
     assert [answer(i.address) for i in (first, second, isolated)] == ["algo-1", "algo-2", "isolated"]
     assert first.address != second.address
     assert wait_until(lambda: (tmp_path / "algo-2/output/peer").is_file(), 10, "algo-2 to reach algo-1")
     assert (tmp_path / "algo-2/output/peer").read_text() == "algo-1\n"
     wait_until(lambda: (tmp_path / "isolated/output/routes").is_file(), 10, "the isolated instance's routes")
     assert (tmp_path / "isolated/output/reached").read_text() != "0\n"
+    with host_service:
+        wait_until(lambda: (tmp_path / "isolated/output/host").is_file(), 10, "the isolated instance to try the host")
+    assert (tmp_path / "isolated/output/host").read_text() != "0\n"  # not even the host's services
     destinations = [line.split()[1] for line in (tmp_path / "isolated/output/routes").read_text().splitlines()[1:]]
     assert "00000000" not in destinations  # no default route: no way out
 
