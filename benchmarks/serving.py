@@ -21,6 +21,9 @@ a fixed duration (or request count). Prints requests/s and p50/p99 latency at co
 16, the ratios, each stack's CPU time per request (from the scheduler's counts, so other load on
 the machine leaves it be) and resident memory, and whether the targets are met. A modelbay load
 that fails (the endpoint replaced its instance meanwhile) is reported and measured again.
+Beside them, the cost of metric recording per invocation (issue 15: the CloudWatch and Prometheus figures every
+InvokeEndpoint records): `Publisher.invoked` timed in process against the same loop with recording off, and its
+share of modelbay's p50 at concurrency 1; `--recording-cost` measures it alone (no stacks, no nginx).
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ BUCKET = "bench"
 ROLE = "arn:aws:iam::000000000000:role/SageMakerRole"
 INSTANCE_TYPE = "ml.m5.large"
 RAW_SECONDS = 2.0
+RECORDING_CALLS = 100_000
 LIGHT_GAIN, LIGHT_ADDED_MS, HEAVY_SHARE = 1.5, 0.5, 0.9  # the targets
 
 LABELS = {  # the stacks measured, in the order their loads run
@@ -552,6 +556,50 @@ def print_targets(raws: dict[str, Raw], figures: dict[str, dict[str, Figures]]) 
           f"(immune to other load on CPU {SERVER_CPU}): {cpu_share:.1%}")
 
 
+def recording_cost(calls: int = RECORDING_CALLS) -> tuple[float, float]:
+    """Microseconds metric recording costs an invocation: on its path, `Publisher.invoked` (its variant's tally of the
+    second and the Prometheus totals) less the same calls with recording off; off its path, in the flush loop's
+    thread, handing the tallies to the metric store and writing them (`Publisher.flush`), per invocation."""
+    from modelbay.monitoring.metrics import MetricStore
+    from modelbay.monitoring.publishing import InvocationMeter, Publisher
+    from modelbay.store.metadata import open_metadata_store
+
+    with tempfile.TemporaryDirectory(prefix="modelbay-recording-") as scratch:
+        metadata = open_metadata_store(f"sqlite:///{scratch}/metadata.db")
+        publisher = Publisher(MetricStore(metadata.metrics), "us-east-1")
+        meter = InvocationMeter()
+        meter.routed("AllTraffic", 1)
+        meter.model_called()
+        meter.model_answered()
+
+        def per_call_us(recording: bool) -> float:
+            publisher.is_recording = recording
+            started = time.perf_counter()
+            for _ in range(calls):
+                publisher.invoked("bench", meter, 200)
+            return (time.perf_counter() - started) / calls * 1e6
+
+        def flush_us() -> float:
+            per_call_us(True)
+            started = time.perf_counter()
+            publisher.flush()
+            return (time.perf_counter() - started) / calls * 1e6
+
+        per_call_us(True)  # warm-up: the variant's metric keys are made once
+        on_path = min(per_call_us(True) for _ in range(3)) - min(per_call_us(False) for _ in range(3))
+        publisher.flush()
+        flushed = [flush_us() for _ in range(3)]
+        metadata.close()
+    return on_path, min(flushed)
+
+
+def print_recording_cost(cost_us: tuple[float, float], light_p50_ms: float | None) -> None:
+    on_path, off_path = cost_us
+    share = f" ({on_path / (light_p50_ms * 1e3):.2%} of modelbay's p50, light, concurrency 1)" if light_p50_ms else ""
+    print(f"\nmetric recording per invocation, in process: {on_path:.2f} µs on the invocation path{share}; "
+          f"{off_path:.2f} µs in the flush loop's thread (tallies into the metric store, written once a second)")
+
+
 def print_header(args: argparse.Namespace) -> None:
     amount = f"{args.requests} requests" if args.requests else f"{args.duration:g} s"
     print(f"scikit-learn 1.2.2 ({IMAGE}), 20 features, one CSV row per request; servers pinned to CPU {SERVER_CPU}, "
@@ -597,6 +645,7 @@ def main(args: argparse.Namespace) -> None:
                 figures[name] = compare(name, files, raws[name], row, server, scratch, args)
                 print_model(name, raws[name], figures[name])
     print_targets(raws, figures)
+    print_recording_cost(recording_cost(), figures["light"]["modelbay"].loads[1].p50_ms)
     print(f"load after the run: {os.getloadavg()[0]:.2f} (1 min average)")
 
 
@@ -605,6 +654,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=6.0, help="seconds measured per load (default 6)")
     parser.add_argument("--requests", type=int, default=None, help="measure this many requests per load instead")
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds of warm-up per load (default 1)")
+    parser.add_argument("--recording-cost", action="store_true",
+                        help="measure only what metric recording costs per invocation")
     parser.add_argument("--client", action="store_true", help=argparse.SUPPRESS)  # the load generator's process
     parser.add_argument("--host", default=LOOPBACK, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -614,4 +665,7 @@ def parse_args() -> argparse.Namespace:
 
 if __name__ == "__main__":
     arguments = parse_args()
-    run_client(arguments) if arguments.client else main(arguments)
+    if arguments.recording_cost:
+        print_recording_cost(recording_cost(), None)
+    else:
+        run_client(arguments) if arguments.client else main(arguments)

@@ -46,6 +46,7 @@ class Settings:
     runtime: str = "process"  # what runs instances: "process" (supervised processes) or "podman" (containers)
     # podman's configuration of ours and the base images' locks, shared like environments: see default_podman_dir
     podman_dir: Path = field(default_factory=lambda: default_podman_dir(os.environ))
+    serverless_idle_s: float = 300.0  # a serverless variant idle this long scales to zero (MODELBAY_SERVERLESS_IDLE_S)
 
     def __post_init__(self) -> None:
         if self.runtime not in RUNTIMES:

@@ -16,6 +16,7 @@ import botocore.loaders
 from modelbay.config import Settings
 from modelbay.monitoring.logs import LogStore
 from modelbay.monitoring.metrics import MetricStore
+from modelbay.monitoring.publishing import Publisher
 from modelbay.serving.router import Router
 from modelbay.store.metadata import MetadataStore, open_metadata_store
 from modelbay.store.objects import open_object_store
@@ -34,6 +35,11 @@ class Platform:
     def metrics(self) -> MetricStore:
         """The region's CloudWatch metrics, kept in its metadata database (one store, so one write buffer)."""
         return MetricStore(self.metadata.metrics)
+
+    @cached_property
+    def publisher(self) -> Publisher:
+        """What the region publishes as SageMaker does (invocations, instance usage, training metrics)."""
+        return Publisher(self.metrics, self.settings.region)
 
 
 def open_platform(settings: Settings, objects: ObjectStore | None = None) -> Platform:

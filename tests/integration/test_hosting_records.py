@@ -118,9 +118,6 @@ def test_endpoint_config_lifecycle(sagemaker: Any, unique: str) -> None:
     assert bad_request(sagemaker.create_endpoint_config, EndpointConfigName=config,
                     ProductionVariants=[variant(unique)])["Message"] == (
         f'Cannot create already existing endpoint configuration "{arn("endpoint-config", config)}".')
-    assert bad_request(sagemaker.create_endpoint, EndpointName=unique, EndpointConfigName=config)["Message"] == (
-        f"Endpoint config {config} has serverless variants (Sls): modelbay cannot deploy ServerlessConfig "
-        "variants yet; use InstanceType and InitialInstanceCount")
     sagemaker.delete_endpoint_config(EndpointConfigName=config)
     expected = {"Code": "ValidationException",
                 "Message": f'Could not find endpoint configuration "{arn("endpoint-config", config)}".'}

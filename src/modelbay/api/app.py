@@ -30,6 +30,7 @@ from modelbay.api.rest_json_protocol import RestJsonCodec
 from modelbay.api.rest_xml_protocol import RestXmlCodec
 from modelbay.api.spellings import SPELLINGS
 from modelbay.config import Settings
+from modelbay.monitoring import prometheus
 from modelbay.platform import Platform, Regions
 from modelbay.security.audit import AuditTrail
 from modelbay.security.policy import Authorizer
@@ -68,7 +69,8 @@ def build_app(settings: Settings, virtual_hosts: Collection[str] = (),
         audit.close()
         regions.close()
 
-    routes = [*native_routes(regions, audit), *registry_routes(regions), _every_path(pipeline.handle)]
+    routes = [*native_routes(regions, audit), *registry_routes(regions), _metrics_route(regions, pipeline.handle),
+              _every_path(pipeline.handle)]
     app = Starlette(routes=routes, lifespan=lifespan,
                     middleware=[Middleware(CloseWhenBodyHeldBack)])
     app.state.regions = regions
@@ -88,6 +90,18 @@ async def _run_in_every_region(regions: Regions, background: Background, running
     for platform in regions.opened():
         await start(platform)
     regions.on_open = lambda platform: asyncio.run_coroutine_threadsafe(start(platform), loop).result()
+
+
+def _metrics_route(regions: Regions, signed: Callable[[Request], Awaitable[Response]]) -> Route:
+    """GET /metrics: the published metrics for Prometheus, which scrapes without credentials; a signed request
+    is S3's (a bucket named `metrics`) and goes to `signed`. On the event loop, where the totals are counted."""
+    async def metrics(request: Request) -> Response:
+        if "authorization" in request.headers or "X-Amz-Signature" in request.query_params:
+            return await signed(request)
+        text = prometheus.exposition(platform.publisher for platform in regions.opened())
+        return Response(text, headers={"Content-Type": prometheus.CONTENT_TYPE})
+
+    return Route("/metrics", metrics, methods=["GET"])
 
 
 def _every_path(endpoint: Callable[[Request], Awaitable[Response]]) -> Route:

@@ -7,6 +7,8 @@ endpoint runs (variant, zone) and how it is doing (requests in flight, in rotati
 `GET /_modelbay/v1/endpoints/<name>/async-backlog?region=<region>` answers how many InvokeEndpointAsync requests of the
 endpoint are queued or under way, in all and per serving instance (CloudWatch's ApproximateBacklogSize
 and ApproximateBacklogSizePerInstance, which autoscaling will read).
+`GET /_modelbay/v1/endpoints/<name>/serverless-usage?region=<region>` answers each serverless variant's memory size
+and the GB-seconds its invocations have used (memory size × their duration, as SageMaker bills serverless inference).
 `GET /_modelbay/v1/audit?since=<ISO 8601>&operation=<name>&region=<region>&failed=true&limit=<n>` answers
 the audit trail's recent calls (of every region), newest first (`modelbay audit`).
 """
@@ -56,6 +58,16 @@ def native_routes(regions: Regions, audit: AuditTrail) -> list[Route]:
         return JSONResponse({"EndpointName": name, "ApproximateBacklogSize": size,
                              "ApproximateBacklogSizePerInstance": size / instances if instances else float(size)})
 
+    def serverless_usage(request: Request) -> JSONResponse:  # plain: it reads the database in a worker thread
+        name, platform = request.path_params["name"], region_of(request)
+        endpoint = None if platform is None else platform.metadata.endpoints.get(name)
+        if endpoint is None:
+            return JSONResponse({"message": f"Endpoint {name} not found."}, status_code=404)
+        configs = {v.name: v.serverless for v in endpoint.spec.variants if v.serverless is not None}
+        return JSONResponse({"EndpointName": name, "Variants": [
+            {"VariantName": v.name, "MemorySizeInMB": configs[v.name].memory_mb, "GBSeconds": v.gb_seconds}
+            for v in endpoint.variants if v.name in configs]})
+
     def audit_events(request: Request) -> JSONResponse:  # plain: it reads the database in a worker thread
         try:
             query = _audit_query(request.query_params)
@@ -67,6 +79,7 @@ def native_routes(regions: Regions, audit: AuditTrail) -> list[Route]:
 
     return [Route(f"{PREFIX}/endpoints/{{name}}/instances", endpoint_instances, methods=["GET"]),
             Route(f"{PREFIX}/endpoints/{{name}}/async-backlog", async_backlog, methods=["GET"]),
+            Route(f"{PREFIX}/endpoints/{{name}}/serverless-usage", serverless_usage, methods=["GET"]),
             Route(f"{PREFIX}/audit", audit_events, methods=["GET"])]
 
 

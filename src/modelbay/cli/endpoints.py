@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import typer
-from rich.console import Group
+from rich.console import Group, RenderableType
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
@@ -26,6 +26,9 @@ app = Commands(help="List, describe, reweigh and delete the endpoints of a model
 T = TypeVar("T")
 _STATUS, _NAME_CONTAINS, _MAX = list_options("endpoints")
 _COLUMNS = ["Name", "Status", "Variants", "Created"]
+# SageMaker serverless inference, us-east-1, on-demand compute: USD 0.0000200 per second of 1 GB of memory (AWS's
+# published SageMaker pricing; not fetched, kept for reference like the instance types' prices).
+SERVERLESS_USD_PER_GB_SECOND = 0.00002
 
 
 @app.command("list")
@@ -47,11 +50,15 @@ def list_endpoints(
 @app.command()
 def describe(ctx: typer.Context, name: str) -> None:
     """Show an endpoint: status, failure reason, each variant's weights, instances, images and status, where
-    each serving instance runs, and for an asynchronous endpoint its backlog of queued requests."""
+    each serving instance runs, for an asynchronous endpoint its backlog of queued requests, and for a serverless
+    one the GB-seconds its variants used and what SageMaker would charge for them."""
     sagemaker = aws_client(ctx, "sagemaker")
     endpoint = _described(sagemaker, name)
     where = {"region": sagemaker.meta.region_name}  # the region the AWS call went to
     endpoint["Instances"] = _instances(ctx.obj["url"], name, where)
+    if any("DesiredServerlessConfig" in variant for variant in endpoint.get("ProductionVariants", [])):
+        usage = native_get(ctx.obj["url"], f"/endpoints/{name}/serverless-usage", where, missing_ok=True)
+        endpoint["ServerlessUsage"] = [] if usage is None else usage["Variants"]
     if "AsyncInferenceConfig" in endpoint:
         endpoint["AsyncBacklog"] = native_get(ctx.obj["url"], f"/endpoints/{name}/async-backlog", where,
                                               missing_ok=True)
@@ -159,9 +166,22 @@ def _description(endpoint: dict[str, Any]) -> Group:
                             "Instances (current/desired)", "Status", "Images")
     for variant in endpoint.get("ProductionVariants", []):
         variants.add_row(*_variant_cells(variant))
-    if not endpoint["Instances"]:
-        return Group(facts, Text(), variants)
-    return Group(facts, Text(), variants, Text(), _instances_table(endpoint["Instances"]))
+    parts: list[RenderableType] = [facts, Text(), variants]
+    if endpoint["Instances"]:
+        parts += [Text(), _instances_table(endpoint["Instances"])]
+    if endpoint.get("ServerlessUsage"):
+        parts += [Text(), _usage_table(endpoint["ServerlessUsage"])]
+    return Group(*parts)
+
+
+def _usage_table(usage: list[dict[str, Any]]) -> Table:
+    """Each serverless variant's GB-seconds (memory size × the time its invocations took) and their price."""
+    table = titled_table(f"Serverless usage (SageMaker us-east-1: ${SERVERLESS_USD_PER_GB_SECOND:.7f} per GB-second)",
+                         "Variant", "Memory", "GB-seconds", "On SageMaker")
+    for variant in usage:
+        table.add_row(escape(variant["VariantName"]), f"{variant['MemorySizeInMB']} MB", f"{variant['GBSeconds']:.3f}",
+                      f"${variant['GBSeconds'] * SERVERLESS_USD_PER_GB_SECOND:.6f}")
+    return table
 
 
 def _backlog(backlog: dict[str, Any] | None) -> str | None:
@@ -188,8 +208,17 @@ def _variant_cells(variant: dict[str, Any]) -> list[str]:
                        for image in variant.get("DeployedImages", []))
     return [escape(variant["VariantName"]),
             f"{_or_dash(variant.get('CurrentWeight'))} / {_or_dash(variant.get('DesiredWeight'))}",
-            f"{_or_dash(variant.get('CurrentInstanceCount'))} / {_or_dash(variant.get('DesiredInstanceCount'))}",
-            escape(latest), escape(images)]
+            _instances_cell(variant), escape(latest), escape(images)]
+
+
+def _instances_cell(variant: dict[str, Any]) -> str:
+    """Current / desired instance counts, or a serverless variant's memory size and concurrency."""
+    serverless = variant.get("CurrentServerlessConfig") or variant.get("DesiredServerlessConfig")
+    if serverless is None:
+        return f"{_or_dash(variant.get('CurrentInstanceCount'))} / {_or_dash(variant.get('DesiredInstanceCount'))}"
+    provisioned = serverless.get("ProvisionedConcurrency")
+    return (f"serverless: {serverless['MemorySizeInMB']} MB, up to {serverless['MaxConcurrency']} at once"
+            + (f", {provisioned} provisioned" if provisioned else ""))
 
 
 def _or_dash(value: float | None) -> str:

@@ -17,6 +17,7 @@ from modelbay.cli import (
     images,
     instance_types,
     invoke,
+    metrics,
     models,
     processing_jobs,
     s3,
@@ -41,6 +42,7 @@ app.add_typer(transform_jobs.app, name="transform")
 app.add_typer(processing_jobs.app, name="processing")
 app.command()(invoke.invoke)
 app.command()(audit.audit)
+app.command()(metrics.metrics)
 app.command("instance-types", options=instance_types.OPTIONS)(instance_types.instance_types)
 _SERVER_OPTIONS = ("host", "port", "data_dir", "keep_instances")  # the settings `server` has options for
 

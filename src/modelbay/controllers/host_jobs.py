@@ -120,8 +120,9 @@ class HostJobController(Wakeable, abc.ABC, Generic[J]):
             self._launch(job)
             return
         for instance in found:
-            ship_log(self.platform.logs, self.log_group, stream_name(name, instance), instance,
-                     self._dir(name) / f"{instance.labels['host']}.offset")
+            shipped = ship_log(self.platform.logs, self.log_group, stream_name(name, instance), instance,
+                               self._dir(name) / f"{instance.labels['host']}.offset")
+            self._shipped(job, shipped)
         if any(i.is_alive for i in found):
             self._stop_if_due(job, found)
             return
@@ -159,6 +160,9 @@ class HostJobController(Wakeable, abc.ABC, Generic[J]):
     @abc.abstractmethod
     def _fail(self, job: J, reason: str) -> None:
         """End the job Failed; FailureReason is `_explained(job, reason)`."""
+
+    def _shipped(self, job: J, lines: list[str]) -> None:  # noqa: B027 - only training reads its log
+        """The job's log lines a pass has just shipped."""
 
     def _last_words(self, failed: Instance) -> str:
         """What the failed program left to say: its log's tail."""

@@ -1,7 +1,8 @@
 """An instance's log: shipped to the log store as SageMaker names it, and (for training) read for metrics.
 
 Each training instance's stdout and stderr go to group `/aws/sagemaker/TrainingJobs`, stream
-`<job>/algo-<n>-<epoch seconds of the instance's start>`; batch transform ships its instances'
+`<job>/algo-<n>-<epoch seconds of the instance's start>`; the lines shipped are returned, so the training
+controller reads its MetricDefinitions' values in them as they come; batch transform ships its instances'
 logs with `ship_log` under names of its own. The byte offset shipped so far is
 kept in a file beside the host's directory, so a pass (or a restarted server) ships only what
 is new, and only whole lines until the instance has ended.
@@ -26,9 +27,9 @@ def stream_name(job_name: str, instance: Instance) -> str:
     return f"{job_name}/{instance.labels['host']}-{int(instance.started_at.timestamp())}"
 
 
-def ship_log(logs: LogStore, group: str, stream: str, instance: Instance, offset_file: Path) -> None:
-    """Append the instance's log lines not shipped yet to `stream` of `group`; remember in `offset_file`
-    how far it got (training and transform instances alike)."""
+def ship_log(logs: LogStore, group: str, stream: str, instance: Instance, offset_file: Path) -> list[str]:
+    """Append the instance's log lines not shipped yet to `stream` of `group` and return them; remember in
+    `offset_file` how far it got (training and transform instances alike)."""
     offset = int(offset_file.read_text()) if offset_file.exists() else 0
     with open(instance.log_path, "rb") as log:
         log.seek(offset)
@@ -36,24 +37,33 @@ def ship_log(logs: LogStore, group: str, stream: str, instance: Instance, offset
     # while the instance runs, a line still being written waits for the next pass
     whole = data[:data.rfind(b"\n") + 1] if instance.is_alive else data
     if not whole:
-        return
-    logs.append(group, stream, whole.decode(errors="replace").splitlines())
+        return []
+    lines = whole.decode(errors="replace").splitlines()
+    logs.append(group, stream, lines)
     offset_file.write_text(str(offset + len(whole)))
+    return lines
 
 
 def final_metrics(definitions: Sequence[MetricDefinition], log_paths: Iterable[Path]) -> list[MetricDatum]:
     """The last value each MetricDefinition's regex (first group, else the whole match) finds in the logs."""
-    patterns = [(d.name, re.compile(d.regex)) for d in definitions]
     found: dict[str, float] = {}
     for path in log_paths:
         with open(path, errors="replace") as log:
-            for line in log:
-                for name, pattern in patterns:
-                    value = _value(pattern.search(line))
-                    if value is not None:
-                        found[name] = value
+            found |= metric_values(definitions, log)
     now = datetime.now(UTC)
     return [MetricDatum(name, value, now) for name, value in found.items()]
+
+
+def metric_values(definitions: Sequence[MetricDefinition], lines: Iterable[str]) -> dict[str, float]:
+    """The last value each MetricDefinition's regex (first group, else the whole match) finds in `lines`."""
+    patterns = [(d.name, re.compile(d.regex)) for d in definitions]
+    found: dict[str, float] = {}
+    for line in lines:
+        for name, pattern in patterns:
+            value = _value(pattern.search(line))
+            if value is not None:
+                found[name] = value
+    return found
 
 
 def log_tail(path: Path, lines: int = TAIL_LINES) -> str:

@@ -3,6 +3,10 @@
 A server that stops gracefully stops every instance it runs, unless told to keep them
 (`Settings.keep_instances`); a server that crashes cannot, and the next one on the same data
 directory adopts them. A server that starts stops the orphans of deleted data directories.
+
+Beside the controllers run the metric loops: the invocations' tallies go to the metric store, whose
+buffer is written, every FLUSH_INTERVAL_S and once more on the way out, what retention no longer keeps is
+expired every EXPIRY_INTERVAL_S, and instance usage is sampled every SAMPLE_INTERVAL_S.
 """
 
 from __future__ import annotations
@@ -10,15 +14,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Protocol
 
+from modelbay.controllers.alarms.actions import AlarmActions
+from modelbay.controllers.alarms.controller import AlarmController
 from modelbay.controllers.async_invocations.controller import AsyncInvocationWorker
 from modelbay.controllers.endpoints.controller import EndpointController
 from modelbay.controllers.images import open_images
+from modelbay.controllers.instance_usage import SAMPLE_INTERVAL_S, UsageSampler
 from modelbay.controllers.processing_jobs.controller import ProcessingController
 from modelbay.controllers.training_jobs.controller import TrainingController
 from modelbay.controllers.transform_jobs.controller import TransformController
+from modelbay.monitoring.metrics import EXPIRY_INTERVAL_S
 from modelbay.platform import Platform
 from modelbay.runtime.backends import open_runtime
 from modelbay.runtime.base import Runtime, stop_all
@@ -29,6 +37,7 @@ log = logging.getLogger(__name__)
 EXIT_GRACE_S = 10.0  # SIGTERM to SIGKILL for the instances of a server that stops, and for orphans
 # The reason of an instance stopped with its server, which controllers see when the server starts again.
 SHUTDOWN_REASON = "stopped when the modelbay server shut down; --keep-instances leaves instances running"
+FLUSH_INTERVAL_S = 1.0  # the invocation metrics are one-second ones: written within a second or so
 
 
 class Controller(Protocol):
@@ -63,16 +72,22 @@ async def controllers(platform: Platform) -> AsyncIterator[None]:
 async def _loops(platform: Platform, runtime: Runtime) -> AsyncIterator[None]:
     """The controllers' loops over `runtime`, ended (and the instances stopped, unless kept) on the way out."""
     images = open_images(platform, runtime.runs_images)
-    endpoints = EndpointController(platform, runtime, images)
+    endpoints = EndpointController(platform, runtime, images, on_model_setup=platform.publisher.model_setup)
     await asyncio.to_thread(endpoints.expect_routes)  # before the server answers a first invocation
+    alarm_actions = AlarmActions()  # where Application Auto Scaling registers the runner of its policies
     loops: list[tuple[Controller, float]] = [
         (TrainingController(platform, runtime, images, stop_grace_s=platform.settings.stop_grace_s), 0.2),
         (endpoints, 0.25), (TransformController(platform, runtime, images), 0.25),
-        (ProcessingController(platform, runtime, images, stop_grace_s=platform.settings.stop_grace_s), 0.2)]
+        (ProcessingController(platform, runtime, images, stop_grace_s=platform.settings.stop_grace_s), 0.2),
+        (AlarmController(platform.metadata.alarms, platform.metrics, alarm_actions), 1.0)]
     stopping = asyncio.Event()
     tasks = [asyncio.create_task(run_until(controller, every_s, stopping)) for controller, every_s in loops]
     await asyncio.to_thread(platform.metadata.async_invocations.release_in_progress)  # claimed by a server now gone
     tasks.append(asyncio.create_task(AsyncInvocationWorker(platform).run_until(stopping)))
+    sampler = UsageSampler(platform, runtime)
+    tasks += [asyncio.create_task(every(interval_s, work, stopping)) for work, interval_s in (
+        (platform.publisher.flush, FLUSH_INTERVAL_S), (platform.metrics.expire, EXPIRY_INTERVAL_S),
+        (sampler.sample, SAMPLE_INTERVAL_S))]
     try:
         yield
     finally:
@@ -80,6 +95,7 @@ async def _loops(platform: Platform, runtime: Runtime) -> AsyncIterator[None]:
         for controller, _ in loops:
             controller.wake()
         await asyncio.gather(*tasks)
+        await asyncio.to_thread(_logged, platform.publisher.flush)  # what the last invocations recorded
         if not platform.settings.keep_instances:
             await asyncio.to_thread(stop_all, runtime, EXIT_GRACE_S, SHUTDOWN_REASON)
 
@@ -102,3 +118,19 @@ async def run_until(controller: Controller, every_s: float, stopping: asyncio.Ev
             except Exception:
                 log.exception("reconcile of %s failed for %s", type(controller).__name__, name)
         await asyncio.to_thread(controller.wait_for_work, every_s)
+
+
+async def every(interval_s: float, work: Callable[[], object], stopping: asyncio.Event) -> None:
+    """Run `work` in a worker thread every `interval_s` seconds until `stopping` is set (a failure is logged)."""
+    while not stopping.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), interval_s)
+        if not stopping.is_set():
+            await asyncio.to_thread(_logged, work)
+
+
+def _logged(work: Callable[[], object]) -> None:
+    try:
+        work()
+    except Exception:
+        log.exception("%s failed", getattr(work, "__qualname__", work))

@@ -16,7 +16,7 @@ from typing import Any
 from modelbay.controllers.images import Images
 from modelbay.controllers.instance_env import host_env
 from modelbay.controllers.model_staging import stage_container
-from modelbay.instance_types import instance_type
+from modelbay.instance_types import InstanceType
 from modelbay.runtime.base import DEFAULT_VOLUME_SIZE_GB, InstanceSpec
 from modelbay.store.objects.base import ObjectStore
 
@@ -34,7 +34,7 @@ class HostShape:
 Labels = Callable[[int, int], dict[str, str]]
 
 
-def prepare_host(objects: ObjectStore, images: Images, home: Path, instance_type_name: str,
+def prepare_host(objects: ObjectStore, images: Images, home: Path, kind: InstanceType,
                  containers: Sequence[dict[str, Any]], labels: Labels, env: Mapping[str, str],
                  port: Callable[[], int], shape: HostShape = HostShape()) -> Launch:
     """Ready the images and stage each container under `home`; return what to start, in call order.
@@ -42,7 +42,6 @@ def prepare_host(objects: ObjectStore, images: Images, home: Path, instance_type
     Each container listens on the `port()` it is given (SAGEMAKER_BIND_TO_PORT, which images that hard-code
     8080 ignore: see instance_env.serving_port); `env` is added to every container's environment. Raises
     UnknownImage, StagingError, EnvironmentBuildError."""
-    kind = instance_type(instance_type_name)
     launch: Launch = []
     for index, container in enumerate(containers):
         program = images.resolve(container["Image"], "serve")

@@ -93,6 +93,17 @@ class Instance:
         return self.status is InstanceStatus.RUNNING
 
 
+@dataclass(frozen=True)
+class Usage:
+    """What a running instance has used: CPU seconds since it started (all its processes), resident memory now, and
+    of its scratch volume the bytes written and its size (None where the runtime cannot tell)."""
+
+    cpu_s: float
+    memory_bytes: int
+    disk_bytes: int | None = None
+    disk_size_bytes: int | None = None
+
+
 class Runtime(abc.ABC):
     """Runs instances. State survives the Runtime object: a new one on the same state finds
     the instances an earlier one started (running or ended), so controllers can rebuild what
@@ -134,6 +145,10 @@ class Runtime(abc.ABC):
     def remove(self, instance_id: str) -> None:
         """Forget an ended instance and free what the runtime holds for it (its log, limits);
         the caller's opt_ml directory is left alone. Raise InstanceRunning, InstanceNotFound."""
+
+    def usage(self, instance_id: str) -> Usage | None:
+        """What the instance has used so far; None once it has ended, or where the runtime cannot tell."""
+        return None
 
     def close(self) -> None:  # noqa: B027 - most runtimes hold nothing to free
         """Free what the runtime holds in this process (a podman API service); its instances keep running."""

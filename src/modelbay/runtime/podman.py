@@ -57,6 +57,7 @@ from modelbay.runtime.base import (
     InstanceStatus,
     Runtime,
     StartFailed,
+    Usage,
 )
 from modelbay.runtime.cgroups import runtime_key
 from modelbay.runtime.machine import (
@@ -159,6 +160,16 @@ class PodmanRuntime(Runtime):
 
     def logs(self, instance_id: str) -> Path:
         return self.inspect(instance_id).log_path
+
+    def usage(self, instance_id: str) -> Usage | None:
+        """From podman's stats API (the container's cgroup): CPU and memory; its disk is not measured."""
+        try:
+            stats = self.api.stats(_name(instance_id), stream=False, one_shot=True)
+        except _CLIENT_ERRORS:
+            return None  # gone, or podman did not answer: the next sample will tell
+        cpu_ns = stats.get("cpu_stats", {}).get("cpu_usage", {}).get("total_usage")
+        memory = stats.get("memory_stats", {}).get("usage")
+        return None if cpu_ns is None or memory is None else Usage(cpu_ns / 1e9, int(memory))
 
     def remove(self, instance_id: str) -> None:
         instance = self.inspect(instance_id)

@@ -35,6 +35,7 @@ from modelbay.runtime.base import (
     InstanceStatus,
     Runtime,
     StartFailed,
+    Usage,
 )
 from modelbay.runtime.cgroups import cgroup_tree
 from modelbay.runtime.machine import (
@@ -46,7 +47,7 @@ from modelbay.runtime.machine import (
     memory_limit,
     pids_limit,
 )
-from modelbay.runtime.memory import MemoryLimiter, memory_limiter
+from modelbay.runtime.memory import PAGE_SIZE, MemoryLimiter, memory_limiter
 from modelbay.runtime.network import Attachment, NetworkError, instance_networks
 from modelbay.runtime.sandbox import (
     Sandbox,
@@ -63,6 +64,7 @@ log = logging.getLogger(__name__)
 
 Record = dict[str, Any]
 LOST_REASON = "the instance's supervisor ended without recording how its program ended"
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 _INSTANCE_FILES = (".log", ".exit", ".hosts", ".online", ".volume", ".scratch")  # beside <id>.json
 
 
@@ -176,6 +178,23 @@ class ProcessRuntime(Runtime):
 
     def logs(self, instance_id: str) -> Path:
         return Path(self._read(instance_id)["log"])
+
+    def usage(self, instance_id: str) -> Usage | None:
+        """From /proc, over the processes of its cgroup (wherever they moved), else of its process group; its
+        volume's blocks in use, where it has a volume of its own."""
+        try:
+            record = self._read(instance_id)
+        except InstanceNotFound:
+            return None
+        if record["status"] != InstanceStatus.RUNNING.value or record["pgid"] is None:
+            return None
+        pids = self.cgroups.pids(instance_id) if self.cgroups is not None else None
+        cpu_s, memory_bytes = processes_usage(pids, record["pgid"])
+        try:
+            volume = self._file(instance_id, ".volume").stat()
+        except FileNotFoundError:  # a plain directory: no size of its own
+            return Usage(cpu_s, memory_bytes)
+        return Usage(cpu_s, memory_bytes, volume.st_blocks * 512, volume.st_size)
 
     def remove(self, instance_id: str) -> None:
         with self._lock:
@@ -387,6 +406,23 @@ def _process_start(pid: int) -> int | None:
     except OSError:
         return None
     return None if fields[0] == "Z" else int(fields[19])
+
+
+def processes_usage(pids: Sequence[int] | None, pgid: int, proc: Path = Path("/proc")) -> tuple[float, int]:
+    """CPU seconds (their own and their reaped children's) and resident bytes of the live processes `pids`, or
+    (None) of the processes in group `pgid`."""
+    cpu_ticks, rss_pages = 0, 0
+    for entry in (proc / str(pid) for pid in pids) if pids is not None else proc.iterdir():
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # not a process, or one that exited while we looked
+        # after the command: state, ppid, pgrp, ...; utime, stime, cutime, cstime at 11-14, rss (pages) at 21
+        if fields[0] == "Z" or (pids is None and int(fields[2]) != pgid):
+            continue
+        cpu_ticks += sum(int(ticks) for ticks in fields[11:15])
+        rss_pages += int(fields[21])
+    return cpu_ticks / _CLOCK_TICKS, rss_pages * PAGE_SIZE
 
 
 def _signal(pid: int, sig: int) -> bool:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from modelbay.services import cloudwatch, ecr, iam, logs, s3, sagemaker, sagemaker_runtime, sts
+from modelbay.services import cloudwatch, cloudwatch_alarms, ecr, iam, logs, s3, sagemaker, sagemaker_runtime, sts
 from modelbay.services.base import Handler
 
 
@@ -21,5 +21,5 @@ def served_operations() -> dict[str, Mapping[str, Handler]]:
         "sts": sts.OPERATIONS,
         "ecr": ecr.OPERATIONS,
         "iam": iam.OPERATIONS,
-        "cloudwatch": cloudwatch.OPERATIONS,
+        "cloudwatch": {**cloudwatch.OPERATIONS, **cloudwatch_alarms.OPERATIONS},
     }

@@ -19,9 +19,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from modelbay.errors import ValidationError, aws_error
-from modelbay.monitoring import distribution, statistics
+from modelbay.monitoring import distribution, metric_math, statistics
 from modelbay.monitoring.metrics import Aggregate, MetricKey, MetricStore, Point
-from modelbay.services import metric_math
 from modelbay.services.base import Context, Handler, present
 
 InvalidParameterValue = aws_error("InvalidParameterValue")

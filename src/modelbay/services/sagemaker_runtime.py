@@ -12,12 +12,14 @@ model and writes the answer there, as SageMaker does.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 from modelbay.errors import AwsError, ServiceUnavailable, ValidationError
 from modelbay.lengths import fit
+from modelbay.monitoring.publishing import InvocationMeter
 from modelbay.services.base import Context, Handler, data_event, present
 from modelbay.serving.router import (
     EndpointNotReady,
@@ -29,6 +31,7 @@ from modelbay.serving.router import (
     NoVariantWeighted,
     RoutingError,
     StreamedInvocation,
+    Throttled,
     VariantNotFound,
 )
 from modelbay.statuses import EndpointStatus
@@ -54,8 +57,17 @@ class ModelError(AwsError):
 @data_event
 async def invoke_endpoint(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     """Call the endpoint's model through the router and return its answer as it gave it."""
-    invocation = await _routed(ctx, params, ctx.platform.router.invoke)
+    meter = InvocationMeter()
+    invocation = await _routed(ctx, params, ctx.platform.router.invoke, meter)
+    ctx.platform.publisher.invoked(params["EndpointName"], meter, 200)
     return {"Body": invocation.body} | _described(invocation)
+
+
+class ThrottlingException(AwsError):
+    """A serverless variant is answering its MaxConcurrency of invocations (SageMaker sends no message; we say why)."""
+
+    code = "ThrottlingException"
+    status = 400
 
 
 class ModelStreamError(AwsError):
@@ -69,19 +81,32 @@ class ModelStreamError(AwsError):
 @data_event
 async def invoke_endpoint_with_response_stream(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     """Call the endpoint's model through the router and pass its answer on as it comes."""
-    invocation = await _routed(ctx, params, ctx.platform.router.invoke_stream)
-    return {"Body": _PayloadParts(invocation)} | _described(invocation)
+    meter = InvocationMeter()
+    invocation = await _routed(ctx, params, ctx.platform.router.invoke_stream, meter)
+    ended = functools.partial(ctx.platform.publisher.invoked, params["EndpointName"], meter)
+    return {"Body": _PayloadParts(invocation, ended)} | _described(invocation)
 
 
-async def _routed(ctx: Context, params: dict[str, Any], call: Callable[..., Awaitable[A]]) -> A:
+async def _routed(ctx: Context, params: dict[str, Any], call: Callable[..., Awaitable[A]],
+                  meter: InvocationMeter) -> A:
     """The model's answer through `call` (the router's invoke or invoke_stream), unless the endpoint is
-    asynchronous; what went wrong in SageMaker's words."""
+    asynchronous; what went wrong in SageMaker's words (and in the endpoint's metrics)."""
     name = _directly_invoked(ctx, params["EndpointName"])
     try:
         return await call(name, params["Body"], params.get("ContentType"), params.get("Accept"),
-                          params.get("CustomAttributes"), params.get("TargetVariant"), params.get("InferenceId"))
+                          params.get("CustomAttributes"), params.get("TargetVariant"), params.get("InferenceId"),
+                          meter=meter)
     except RoutingError as error:
+        ctx.platform.publisher.invoked(name, meter, model_status(error))
         raise _client_error(ctx, name, error) from None
+
+
+def model_status(error: RoutingError) -> int:
+    """The status an invocation's metrics count for a routing error: the model's own, 429 for a throttled one
+    (a 4XX error to its caller), else 0 (no answer: a 5XX error)."""
+    if isinstance(error, ModelFailure):
+        return error.status
+    return 429 if isinstance(error, Throttled) else 0
 
 
 def _described(invocation: Invocation | StreamedInvocation) -> dict[str, Any]:
@@ -93,8 +118,9 @@ def _described(invocation: Invocation | StreamedInvocation) -> dict[str, Any]:
 class _PayloadParts:
     """A streamed answer's pieces as PayloadPart events, a break as ModelStreamError in SageMaker's words."""
 
-    def __init__(self, invocation: StreamedInvocation) -> None:
+    def __init__(self, invocation: StreamedInvocation, ended: Callable[[int], None]) -> None:
         self._invocation = invocation
+        self._ended: Callable[[int], None] | None = ended  # told the stream's status once, when it ends
 
     def __aiter__(self) -> _PayloadParts:
         return self
@@ -102,7 +128,11 @@ class _PayloadParts:
     async def __anext__(self) -> Mapping[str, Any]:
         try:
             return {"PayloadPart": {"Bytes": await self._invocation.__anext__()}}
+        except StopAsyncIteration:
+            self._end(200)
+            raise
         except ModelStreamBroken as broken:
+            self._end(0)
             if broken.is_timeout:
                 raise ModelStreamError(f"Your model {broken.container} did not complete sending the inference "
                                        "response in the allotted time.",
@@ -112,6 +142,12 @@ class _PayloadParts:
 
     async def aclose(self) -> None:
         await self._invocation.aclose()
+        self._end(200)  # the caller went away: the model was answering
+
+    def _end(self, status: int) -> None:
+        if self._ended is not None:
+            self._ended(status)
+            self._ended = None
 
 
 def _directly_invoked(ctx: Context, endpoint: str) -> str:
@@ -140,6 +176,10 @@ def _client_error(ctx: Context, endpoint: str, error: RoutingError) -> AwsError:
                                   "could be reached; please try again.")
     if isinstance(error, ModelFailure):
         return _model_error(ctx, endpoint, error)
+    if isinstance(error, Throttled):
+        return ThrottlingException(f"Endpoint {endpoint} of account {account}: production variant {error.variant} "
+                                   f"is serving its MaxConcurrency of {error.max_concurrency} invocations; "
+                                   "please try again.")
     raise error
 
 

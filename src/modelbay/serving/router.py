@@ -20,6 +20,14 @@ instance counts the invocation in flight until its stream is read or closed.
 A server that starts again knows which endpoints serve before its controller has published their
 tables: it says so with `expect`, and an invocation of such an endpoint waits for its table (up to
 `hold_s`, then EndpointNotReady, which clients retry) instead of hearing that it does not exist.
+
+A serverless variant (a VariantRoute with `max_concurrency`) admits at most that many invocations at
+once; one more is refused at once (Throttled: SageMaker's ThrottlingException). An admitted invocation
+of a variant with no instance (scaled to zero) tells the demand listeners (the controller, which starts
+one: a cold start) and waits for a table with an instance, up to `cold_start_s` (then ColdStartTimedOut).
+The router keeps each serverless variant's Demand across tables: invocations admitted, when it was last
+busy, and the seconds its invocations took (what SageMaker bills); the controller reads it to scale the
+variant between zero and its instance.
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ import bisect
 import contextlib
 import itertools
 import logging
+import math
 import random
 import threading
 import time
@@ -36,15 +45,18 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import cast
 
+from modelbay.monitoring.publishing import InvocationMeter
 from modelbay.serving.upstream import Answer, StreamedAnswer, Upstream, UpstreamError, UpstreamTimeout
 
 log = logging.getLogger(__name__)
 
 MODEL_TIMEOUT_S = 60.0  # how long SageMaker waits for a model's answer
 HOLD_S = 5.0  # how long an invocation waits for the routes of an endpoint being restored
+COLD_START_S = 60.0  # how long an invocation of a serverless variant scaled to zero waits for its instance
 _HOLD_POLL_S = 0.01  # tables are published from threads: a held invocation looks again this often
 
 FailureListener = Callable[[str, str], None]
+DemandListener = Callable[[str, str], None]
 
 
 @dataclass(frozen=True)
@@ -61,6 +73,16 @@ class VariantRoute:
     name: str
     weight: float
     backends: tuple[Backend, ...]
+    max_concurrency: int | None = None  # a serverless variant's cap on invocations at once; None: no cap
+
+
+@dataclass(frozen=True)
+class Demand:
+    """What a serverless variant's invocations ask of it, as the router saw them."""
+
+    admitted: int  # invocations admitted and not done: answering, or waiting for an instance
+    idle_s: float  # seconds since the last one ended (inf if none ever did); 0 while any is admitted
+    busy_s: float  # the seconds its invocations have taken on an instance, all together, since the router began
 
 
 @dataclass(frozen=True)
@@ -131,6 +153,19 @@ class InstancesUnreachable(RoutingError):
     """No instance of the variant could be reached (none received the request)."""
 
 
+class ColdStartTimedOut(InstancesUnreachable):
+    """A serverless variant's instance did not start within the router's cold_start_s."""
+
+
+class Throttled(RoutingError):
+    """A serverless variant already has its MaxConcurrency of invocations admitted."""
+
+    def __init__(self, variant: str, max_concurrency: int) -> None:
+        super().__init__(variant)
+        self.variant = variant
+        self.max_concurrency = max_concurrency
+
+
 class ModelFailure(RoutingError):
     """The model answered with an error status, or not at all once it had the request (status 0:
     a timeout, or a connection that broke). `message` is what the model said, or what happened."""
@@ -176,11 +211,24 @@ class _Instance:
         self.answered_at = 0.0  # time.monotonic() of its last answer, errors included
 
 
+class _Load:
+    """A serverless variant's Demand as it changes, kept across tables (see Demand)."""
+
+    __slots__ = ("admitted", "ended_at", "busy_s")
+
+    def __init__(self) -> None:
+        self.admitted = 0
+        self.ended_at = -math.inf  # time.monotonic() when its last invocation ended
+        self.busy_s = 0.0
+
+
 @dataclass(frozen=True)
 class _Variant:
     name: str
     weight: float
     instances: tuple[_Instance, ...]
+    max_concurrency: int | None = None
+    load: _Load | None = None  # a serverless variant's
 
 
 class _Table:
@@ -214,15 +262,19 @@ class Router:
     """Routes invocations over the published tables. publish/withdraw may be called from any
     thread; invoke runs on the server's event loop."""
 
-    def __init__(self, timeout_s: float = MODEL_TIMEOUT_S, hold_s: float = HOLD_S) -> None:
+    def __init__(self, timeout_s: float = MODEL_TIMEOUT_S, hold_s: float = HOLD_S,
+                 cold_start_s: float = COLD_START_S) -> None:
         self.timeout_s = timeout_s  # how long a model may take to answer (all containers together)
         self.hold_s = hold_s
+        self.cold_start_s = cold_start_s
         self._tables: dict[str, _Table] = {}
         self._expected: frozenset[str] = frozenset()  # serving endpoints whose tables are on their way
         self._upstreams: dict[str, Upstream] = {}
         self._known: dict[str, _Instance] = {}  # published instances, and unpublished ones still busy
         self._in_flight: dict[str, int] = {}
         self._listeners: list[FailureListener] = []
+        self._demand_listeners: list[DemandListener] = []
+        self._loads: dict[tuple[str, str], _Load] = {}  # serverless variants' (endpoint, variant)
         self._lock = threading.Lock()  # serializes writers; readers see a whole table or none
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -235,7 +287,8 @@ class Router:
             raise ValueError(f"variant weights of endpoint {endpoint} must be at least 0")
         with self._lock:
             self._tables[endpoint] = _Table(tuple(
-                _Variant(variant.name, variant.weight, tuple(self._instance(b) for b in variant.backends))
+                _Variant(variant.name, variant.weight, tuple(self._instance(b) for b in variant.backends),
+                         variant.max_concurrency, self._load(endpoint, variant))
                 for variant in variants), queued)
             self._expected -= {endpoint}
             self._forget_unused()
@@ -272,6 +325,12 @@ class Router:
         table = self._tables.get(endpoint)
         return frozenset(i.backend.instance_id for i in table.instances() if i.is_down) if table else frozenset()
 
+    def demand(self, endpoint: str, variant: str) -> Demand:
+        """What the serverless variant's invocations ask of it now (nothing, for a variant never published)."""
+        load = self._loads.get((endpoint, variant)) or _Load()
+        idle_s = 0.0 if load.admitted else time.monotonic() - load.ended_at
+        return Demand(load.admitted, idle_s, load.busy_s)
+
     def is_queued(self, endpoint: str) -> bool:
         """Whether the endpoint takes its invocations from its queue only (InvokeEndpointAsync), not directly."""
         table = self._tables.get(endpoint)
@@ -291,42 +350,62 @@ class Router:
         event loop's thread: it must return quickly, e.g. by waking the controller)."""
         self._listeners.append(listener)
 
+    def add_demand_listener(self, listener: DemandListener) -> None:
+        """Call `listener(endpoint, variant)` when an invocation finds a serverless variant without an instance
+        (on the event loop's thread: it must return quickly, e.g. by waking the controller)."""
+        self._demand_listeners.append(listener)
+
     async def invoke(self, endpoint: str, body: bytes, content_type: str | None, accept: str | None,
                      custom_attributes: str | None, target_variant: str | None,
-                     inference_id: str | None, timeout_s: float | None = None) -> Invocation:
-        """Call the endpoint's model, waiting `timeout_s` for its answer (default: the router's). Raise
+                     inference_id: str | None, timeout_s: float | None = None,
+                     meter: InvocationMeter | None = None) -> Invocation:
+        """Call the endpoint's model, waiting `timeout_s` for its answer (default: the router's); `meter` is told
+        the variant and the model's time. Raise
         EndpointNotRouted, EndpointNotReady, VariantNotFound, NoVariantWeighted, InstancesUnreachable and
-        ModelFailure."""
-        variant = (await self._table(endpoint)).pick(target_variant)
+        ModelFailure; for a serverless variant, Throttled and ColdStartTimedOut too."""
+        variant = _routed((await self._table(endpoint)).pick(target_variant), meter)
         self._loop = self._loop or asyncio.get_running_loop()
+        _admit(variant)
         self._in_flight[endpoint] = self._in_flight.get(endpoint, 0) + 1
+        started = None
         try:
+            variant = await self._warm(endpoint, variant)
+            started = time.monotonic()
             answer = await self._call_variant(endpoint, variant, Request(body, content_type, accept,
                                                                          custom_attributes, inference_id,
-                                                                         timeout_s=timeout_s))
+                                                                         timeout_s=timeout_s, meter=meter))
         finally:
             self._in_flight[endpoint] -= 1
+            _release(variant, started)
         whole = cast(Answer, answer)
         return Invocation(whole.body, whole.content_type, whole.custom_attributes, variant.name)
 
     async def invoke_stream(self, endpoint: str, body: bytes, content_type: str | None, accept: str | None,
                             custom_attributes: str | None, target_variant: str | None,
-                            inference_id: str | None) -> StreamedInvocation:
+                            inference_id: str | None, meter: InvocationMeter | None = None) -> StreamedInvocation:
         """As `invoke`, with the answer's body passed on as it arrives (raising ModelStreamBroken if it
-        breaks off). The errors before the answer's head are `invoke`'s."""
-        variant = (await self._table(endpoint)).pick(target_variant)
+        breaks off); `meter` times the model until the stream is done. The errors before the answer's head are
+        `invoke`'s."""
+        variant = _routed((await self._table(endpoint)).pick(target_variant), meter)
         self._loop = self._loop or asyncio.get_running_loop()
-        request = Request(body, content_type, accept, custom_attributes, inference_id, is_streamed=True)
+        request = Request(body, content_type, accept, custom_attributes, inference_id, is_streamed=True, meter=meter)
+        _admit(variant)
         self._in_flight[endpoint] = self._in_flight.get(endpoint, 0) + 1
         instance: list[_Instance] = []  # the instance answering, once one does
+        started: list[float] = []  # when it was sent to an instance
 
         def done() -> None:
             self._in_flight[endpoint] -= 1
+            _release(variant, started[0] if started else None)
             if instance:
+                if meter is not None:
+                    meter.model_answered()
                 instance[0].outstanding -= 1
                 instance[0].answered_at = time.monotonic()
 
         try:
+            variant = await self._warm(endpoint, variant)
+            started.append(time.monotonic())
             answer = await self._call_variant(endpoint, variant, request, instance)
         except BaseException:
             done()
@@ -344,6 +423,27 @@ class Router:
         if table is None:
             raise EndpointNotRouted(endpoint)
         return table
+
+    async def _warm(self, endpoint: str, variant: _Variant) -> _Variant:
+        """The variant with an instance: a serverless variant scaled to zero asks for one (a cold start) and waits
+        for a table that has it, up to `cold_start_s`; any other variant as it is."""
+        if variant.instances or variant.load is None:
+            return variant
+        for listener in self._demand_listeners:
+            try:
+                listener(endpoint, variant.name)
+            except Exception:
+                log.exception("a demand listener failed for endpoint %s", endpoint)
+        deadline = time.monotonic() + self.cold_start_s
+        while time.monotonic() < deadline:
+            await asyncio.sleep(_HOLD_POLL_S)
+            table = self._tables.get(endpoint)
+            published = table.by_name.get(variant.name) if table is not None else None
+            if published is None:
+                raise EndpointNotRouted(endpoint)  # deleted (or changed) meanwhile
+            if published.instances:
+                return published
+        raise ColdStartTimedOut(variant.name)
 
     async def _call_variant(self, endpoint: str, variant: _Variant, request: Request,
                             answering: list[_Instance] | None = None) -> Answer | StreamedAnswer:
@@ -367,15 +467,21 @@ class Router:
 
     async def _call_instance(self, instance: _Instance, request: Request) -> Answer | StreamedAnswer:
         instance.outstanding += 1
+        if request.meter is not None:
+            request.meter.model_called()
         try:
             answer = await _call_containers(instance.upstreams, request, request.timeout_s or self.timeout_s)
         except BaseException as raised:
+            if isinstance(raised, ModelFailure) and request.meter is not None:  # the model had the request
+                request.meter.model_answered()
             if isinstance(raised, ModelFailure) and raised.status:  # the model answered, if with an error
                 instance.answered_at = time.monotonic()
             instance.outstanding -= 1
             raise
         if not request.is_streamed:  # a stream's instance stays busy until the stream is done
             instance.outstanding -= 1
+            if request.meter is not None:
+                request.meter.model_answered()
         instance.answered_at = time.monotonic()
         return answer
 
@@ -390,6 +496,11 @@ class Router:
                 listener(endpoint, instance.backend.instance_id)
             except Exception:
                 log.exception("a failure listener failed for endpoint %s", endpoint)
+
+    def _load(self, endpoint: str, variant: VariantRoute) -> _Load | None:
+        if variant.max_concurrency is None:
+            return None
+        return self._loads.setdefault((endpoint, variant.name), _Load())
 
     def _instance(self, backend: Backend) -> _Instance:
         instance = self._known.get(backend.instance_id)
@@ -407,6 +518,9 @@ class Router:
         """Forget instances neither published nor busy, and close (on the event loop, which owns
         their connections) the upstreams no published instance uses."""
         published = {i.backend.instance_id: i for table in self._tables.values() for i in table.instances()}
+        serverless = {(endpoint, variant.name) for endpoint, table in self._tables.items()
+                      for variant in table.variants if variant.load is not None}
+        self._loads = {key: load for key, load in self._loads.items() if key in serverless or load.admitted}
         busy = {key: i for key, i in self._known.items() if i.outstanding > 0 and key not in published}
         self._known = published | busy
         used = {upstream.url for instance in published.values() for upstream in instance.upstreams}
@@ -427,6 +541,7 @@ class Request:
     inference_id: str | None
     is_streamed: bool = False  # the last container's answer is read as it comes
     timeout_s: float | None = None  # how long the model may take, if not the router's timeout_s (async inference)
+    meter: InvocationMeter | None = None  # told how long the model took
 
 
 class NotDelivered(RoutingError):
@@ -495,6 +610,36 @@ def _as_model_failure(container: str, is_first: bool) -> Iterator[None]:
             raise NotDelivered() from error
         raise ModelFailure(0, f"The connection to container {container} closed before it answered.",
                            container) from error
+
+
+def _admit(variant: _Variant) -> None:
+    """Count the invocation against its serverless variant's MaxConcurrency; Throttled if it has no room."""
+    load = variant.load
+    if load is None or variant.max_concurrency is None:
+        return
+    if load.admitted >= variant.max_concurrency:
+        raise Throttled(variant.name, variant.max_concurrency)
+    load.admitted += 1
+
+
+def _release(variant: _Variant, started: float | None) -> None:
+    """The invocation of a serverless variant is done: it took the instance from `started` (None: it never reached
+    one) until now."""
+    load = variant.load
+    if load is None:
+        return
+    now = time.monotonic()
+    load.admitted -= 1
+    load.ended_at = now
+    if started is not None:
+        load.busy_s += now - started
+
+
+def _routed(variant: _Variant, meter: InvocationMeter | None) -> _Variant:
+    """The variant picked, told to the invocation's meter."""
+    if meter is not None:
+        meter.routed(variant.name, len(variant.instances))
+    return variant
 
 
 def _least_outstanding(instances: tuple[_Instance, ...], avoid: _Instance | None) -> _Instance | None:

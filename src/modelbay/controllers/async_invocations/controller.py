@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from modelbay.controllers.uploads import put_stream
+from modelbay.monitoring.publishing import InvocationMeter
 from modelbay.platform import Platform
 from modelbay.serving.router import EndpointNotReady, EndpointNotRouted, ModelFailure, RoutingError
 from modelbay.store.metadata import AsyncInvocation
@@ -134,17 +135,22 @@ class AsyncInvocationWorker:
             except ObjectStoreError as error:
                 return _failure(f"Failed to download the input from {request.input_location}: {error}")
             content_type = content_type or stored_type  # the SageMaker SDK sends none: it stored the input with one
+        meter, status = InvocationMeter(), 0  # the model's status, for the endpoint's metrics (0: none answered)
         try:
             answer = await self._platform.router.invoke(
-                request.endpoint_name, body, content_type, request.accept,
-                request.custom_attributes, None, request.inference_id, timeout_s=float(request.invocation_timeout_s))
+                request.endpoint_name, body, content_type, request.accept, request.custom_attributes, None,
+                request.inference_id, timeout_s=float(request.invocation_timeout_s), meter=meter)
+            status = 200
         except ModelFailure as failure:
+            status = failure.status
             return _failure(failure.message)  # the model's own answer, as SageMaker writes a failed response
         except (EndpointNotRouted, EndpointNotReady):
             raise
         except RoutingError as error:
             return _failure(f"No instance of endpoint {request.endpoint_name} could take the request ({error}); "
                             "please try again.")
+        finally:
+            self._platform.publisher.invoked(request.endpoint_name, meter, status)
         return _Outcome(answer.body, answer.content_type or "application/octet-stream", False)
 
     def _read(self, uri: str) -> tuple[bytes, str]:

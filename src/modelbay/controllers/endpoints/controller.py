@@ -14,6 +14,10 @@ ready ones to the router, and records what it sees.
   it is ready, traffic switches at once and the old fleet drains and stops. If the new fleet
   fails, it is stopped and the endpoint stays InService on the old one, the failure recorded.
 - Deleting: routes are withdrawn, in-flight requests finish, then every instance stops.
+
+A serverless variant (serverless.py) is a variant of 0 or 1 slots, as its ServerlessScaler decides from the
+router's demand; its route caps invocations at MaxConcurrency, and its usage in GB-seconds is recorded with
+the variant's state.
 """
 
 from __future__ import annotations
@@ -29,19 +33,34 @@ from typing import Any
 
 from modelbay.controllers.background import Wakeable, in_background
 from modelbay.controllers.endpoints.fleet import VARIANT, Health, Slot, SlotKey, group_slots, slot_labels, zone_for
+from modelbay.controllers.endpoints.serverless import (
+    ServerlessScaler,
+    SetupListener,
+    log_setup_time,
+    serverless_type,
+    workers_env,
+)
 from modelbay.controllers.images import Images, UnknownImage, explain_failure
 from modelbay.controllers.instance_env import listening_env, serving_port
 from modelbay.controllers.instance_logs import log_tail, ship_log
 from modelbay.controllers.model_hosts import HostShape, Launch, prepare_host
 from modelbay.controllers.reasons import fit_reason
 from modelbay.controllers.staging import StagingError
+from modelbay.instance_types import InstanceType, instance_type
 from modelbay.platform import Platform
 from modelbay.runtime.base import DEFAULT_VOLUME_SIZE_GB, Instance, Runtime, StartFailed, start_together
 from modelbay.runtime.environments import EnvironmentBuildError
 from modelbay.serving.health import ping
 from modelbay.serving.router import Backend, VariantRoute
 from modelbay.statuses import EndpointStatus, VariantStatus
-from modelbay.store.metadata.endpoints import Endpoint, EndpointSpec, UpdateOutcome, VariantState
+from modelbay.store.metadata.endpoints import (
+    Endpoint,
+    EndpointSpec,
+    ServerlessSpec,
+    UpdateOutcome,
+    VariantSpec,
+    VariantState,
+)
 
 log = logging.getLogger(__name__)
 
@@ -62,11 +81,12 @@ class VariantPlan:
     name: str
     weight: float
     count: int
-    instance_type: str
+    instance_type: InstanceType
     containers: tuple[dict[str, Any], ...]  # the model's containers, in call order
     images: tuple[str, ...]  # each container's image, in the same order
     startup_s: float
     shape: HostShape  # each instance's scratch space and network isolation
+    serverless: ServerlessSpec | None = None
 
 
 class EndpointController(Wakeable):
@@ -74,16 +94,21 @@ class EndpointController(Wakeable):
 
     def __init__(self, platform: Platform, runtime: Runtime, images: Images, *,
                  health: Callable[[str], str | None] = ping, check_every_s: float = 2.0, failures_to_replace: int = 2,
-                 drain_timeout_s: float = 60.0, stop_grace_s: float = 10.0) -> None:
+                 drain_timeout_s: float = 60.0, stop_grace_s: float = 10.0,
+                 on_model_setup: SetupListener = log_setup_time) -> None:
         self.platform, self.runtime, self.images = platform, runtime, images
         self.endpoints, self.router = platform.metadata.endpoints, platform.router
+        self.serverless = ServerlessScaler(self.router.demand, platform.settings.serverless_idle_s, on_model_setup)
         self.health = Health(health, check_every_s, failures_to_replace)
         self.drain_timeout_s, self.stop_grace_s = drain_timeout_s, stop_grace_s
         self.root = platform.settings.data_dir / "endpoints"
         self._launching: dict[tuple[str, SlotKey], Future[Launch]] = {}
+        self._answering: dict[str, Future[None]] = {}  # a serverless slot starting → its first /ping answer
         self._draining: dict[str, float] = {}  # instance id (or endpoint) → when its draining began
+        self._stopping: set[str] = set()  # instances told to stop, not yet removed
         super().__init__()
         self.router.add_failure_listener(self.wake)
+        self.router.add_demand_listener(self.wake)
 
     def names(self) -> list[str]:
         return self.endpoints.names_to_reconcile()
@@ -107,12 +132,13 @@ class EndpointController(Wakeable):
         if endpoint is None or (endpoint.status == EndpointStatus.FAILED and endpoint.pending_config_name is None):
             if endpoint is None:
                 self.router.withdraw(name)
+                self.serverless.forget(name)
             self._retire(name, slots.values(), drained=True)
             return
         if endpoint.delete_requested:
             self._delete(endpoint, slots)
             return
-        current_plan = _plan(endpoint.spec, endpoint.variants)
+        current_plan = self._plan(endpoint.name, endpoint.spec, endpoint.variants)
         # a fleet that has served heals; one coming up fails as a whole (the endpoint, or the update)
         current = self._converge(endpoint, endpoint.deployed_generation, current_plan, slots,
                                  heal=endpoint.status != EndpointStatus.CREATING)
@@ -142,7 +168,7 @@ class EndpointController(Wakeable):
                 slots: dict[SlotKey, Slot]) -> None:
         """Blue/green: bring the pending fleet up beside the current one, then switch at once."""
         assert endpoint.pending_spec is not None
-        pending_plan = _plan(endpoint.pending_spec, endpoint.pending_variants)
+        pending_plan = self._plan(endpoint.name, endpoint.pending_spec, endpoint.pending_variants)
         pending = self._converge(endpoint, endpoint.generation, pending_plan, slots, heal=False)
         if pending.failure is not None:
             self._retire(endpoint.name, pending.slots, drained=True)
@@ -166,6 +192,7 @@ class EndpointController(Wakeable):
         self._retire(endpoint.name, slots.values(), drained=True)
         if not slots:
             self._draining.pop(endpoint.name, None)
+            self.serverless.forget(endpoint.name)
             shutil.rmtree(self.root / endpoint.name, ignore_errors=True)
             self.endpoints.delete(endpoint.name)
 
@@ -181,12 +208,22 @@ class EndpointController(Wakeable):
                 key = SlotKey(generation, variant.name, index)
                 slot = slots.get(key)
                 if slot is None:
+                    if variant.serverless is not None:
+                        self.serverless.launching(endpoint.name, variant.name)
                     fleet.failure = fleet.failure or self._launch(endpoint.name, key, variant)
+                    continue
+                if any(i.id in self._stopping for i in slot.instances):  # on its way out (a serverless variant
+                    self._retire(endpoint.name, [slot], drained=True)  # scaled to zero): its successor waits
                     continue
                 fleet.slots.append(slot)
                 self.health.check(slot, self.router.answered_within(slot.instance_id, self.health.window_s))
+                if variant.serverless is not None and not self.health.was_ready(slot):
+                    self._await_first_answer(slot, variant.startup_s)
                 if self.health.is_ready(slot) and slot.instance_id not in down:
                     fleet.ready[variant.name].append(slot)
+                    if variant.serverless is not None:
+                        self.serverless.ready(endpoint.name, variant.name)
+                        self._answering.pop(slot.instance_id, None)
                 elif self.health.has_failed(slot) or slot.instance_id in down or _overdue(slot, variant.startup_s):
                     reason = self._slot_failure(slot, variant)
                     if heal:
@@ -226,8 +263,17 @@ class EndpointController(Wakeable):
         home = self.root / endpoint / f"g{key.generation}-{key.variant}-{key.index}"
         return prepare_host(self.platform.objects, self.images, home, variant.instance_type, variant.containers,
                             lambda index, port: slot_labels(endpoint, key, zone, index, port),
-                            {"MODELBAY_ZONE": zone} | listening_env(self.runtime),
+                            {"MODELBAY_ZONE": zone} | listening_env(self.runtime)
+                            | (workers_env(variant.serverless, variant.containers) if variant.serverless else {}),
                             port=lambda: serving_port(self.runtime), shape=variant.shape)
+
+    def _await_first_answer(self, slot: Slot, startup_s: float) -> None:
+        """A cold start: an invocation waits, so wake the controller as soon as the slot answers /ping rather than
+        at its next pass."""
+        if slot.instance_id not in self._answering:
+            pinging = in_background(lambda: _first_answer(self.health.ping, slot.urls, startup_s))
+            pinging.add_done_callback(self.wake)
+            self._answering[slot.instance_id] = pinging
 
     def _slot_failure(self, slot: Slot, variant: VariantPlan) -> str:
         """Why a slot failed, in the model server's own words where it left any."""
@@ -255,11 +301,14 @@ class EndpointController(Wakeable):
                     left = self._draining.setdefault(instance.id, now)
                     if drained or self.router.in_flight(instance.id) == 0 or now - left > self.drain_timeout_s:
                         self.runtime.stop(instance.id, self.stop_grace_s)
+                        self._stopping.add(instance.id)
                 else:
                     self._forget(instance)
 
     def _forget(self, instance: Instance) -> None:
         self.runtime.remove(instance.id)
+        self._answering.pop(instance.id, None)
+        self._stopping.discard(instance.id)
         self.health.forget(instance.id)
         self._draining.pop(instance.id, None)
         shutil.rmtree(instance.opt_ml.parent, ignore_errors=True)
@@ -272,7 +321,8 @@ class EndpointController(Wakeable):
 
     def _publish(self, endpoint: Endpoint, plan: Sequence[VariantPlan], fleet: FleetState) -> None:
         self.router.publish(endpoint.name, [VariantRoute(v.name, v.weight, tuple(
-            Backend(s.instance_id, s.zone, s.urls) for s in fleet.ready[v.name])) for v in plan],
+            Backend(s.instance_id, s.zone, s.urls) for s in fleet.ready[v.name]),
+            v.serverless.max_concurrency if v.serverless else None) for v in plan],
             queued="AsyncInferenceConfig" in endpoint.spec.config)
 
     def _record(self, endpoint: Endpoint, plan: Sequence[VariantPlan], fleet: FleetState, status: EndpointStatus,
@@ -282,10 +332,28 @@ class EndpointController(Wakeable):
         seen = tuple(replace(v, current_weight=planned[v.name].weight,
                              current_instance_count=len(fleet.ready[v.name]),
                              deployed_images=_deployed_images(planned[v.name], v.deployed_images),
-                             status=_variant_status(planned[v.name], fleet, status, v.status))
+                             status=_variant_status(planned[v.name], fleet, status, v.status),
+                             gb_seconds=self._gb_seconds(endpoint.name, planned[v.name], v.gb_seconds))
                      for v in variants if v.name in planned)
         if status != endpoint.status or seen != tuple(variants):
             self.endpoints.advance(endpoint.name, status, variants=seen)
+
+    def _gb_seconds(self, endpoint: str, variant: VariantPlan, recorded: float) -> float:
+        if variant.serverless is None:
+            return recorded
+        return self.serverless.gb_seconds(endpoint, variant.name, variant.serverless, recorded)
+
+    def _plan(self, endpoint: str, spec: EndpointSpec, variants: Sequence[VariantState]) -> list[VariantPlan]:
+        """The variants of the endpoint's copy of its config, with the record's desired weights and counts; a
+        serverless variant's count is its scaler's."""
+        desired = {v.name: v for v in variants}
+        return [_variant_plan(spec, v, desired[v.name], self._serverless_count(endpoint, v))
+                for v in spec.variants if v.name in desired]
+
+    def _serverless_count(self, endpoint: str, variant: VariantSpec) -> int | None:
+        if variant.serverless is None:
+            return None
+        return self.serverless.instances(endpoint, variant.name, variant.serverless)
 
 
 @dataclass
@@ -297,14 +365,33 @@ class FleetState:
     failure: str | None = None
 
 
-def _plan(spec: EndpointSpec, variants: Sequence[VariantState]) -> list[VariantPlan]:
-    """The variants of the endpoint's copy of its config, with the record's desired weights and counts."""
-    desired = {v.name: v for v in variants}
-    return [VariantPlan(v.name, desired[v.name].desired_weight, desired[v.name].desired_instance_count,
-                        v.instance_type, tuple(spec.containers(v.model_name)), tuple(spec.images(v.model_name)),
-                        v.startup_s, HostShape(v.volume_size_gb or DEFAULT_VOLUME_SIZE_GB,
-                                               spec.network_isolation(v.model_name)))
-            for v in spec.variants if v.name in desired and v.instance_type is not None]
+def _variant_plan(spec: EndpointSpec, variant: VariantSpec, desired: VariantState,
+                  serverless_count: int | None) -> VariantPlan:
+    """One variant's plan: on instances of its type, or serverless with `serverless_count` instances."""
+    return VariantPlan(variant.name, desired.desired_weight,
+                       desired.desired_instance_count if serverless_count is None else serverless_count,
+                       _instance_type(variant),
+                       tuple(spec.containers(variant.model_name)), tuple(spec.images(variant.model_name)),
+                       variant.startup_s, HostShape(variant.volume_size_gb or DEFAULT_VOLUME_SIZE_GB,
+                                                    spec.network_isolation(variant.model_name)),
+                       variant.serverless)
+
+
+def _instance_type(variant: VariantSpec) -> InstanceType:
+    """What the variant's instances run as: its InstanceType, or its serverless memory size."""
+    if variant.serverless is not None:
+        return serverless_type(variant.serverless)
+    assert variant.instance_type is not None  # a variant has one or the other (services/sagemaker/endpoint_configs)
+    return instance_type(variant.instance_type)
+
+
+def _first_answer(ping: Callable[[str], str | None], urls: Sequence[str], within_s: float,
+                  every_s: float = 0.01) -> None:
+    """Return once every URL answers /ping, or after `within_s`."""
+    deadline = time.monotonic() + within_s
+    for url in urls:
+        while ping(url) is not None and time.monotonic() < deadline:
+            time.sleep(every_s)
 
 
 def _overdue(slot: Slot, startup_s: float) -> bool:

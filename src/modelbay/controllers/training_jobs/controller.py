@@ -13,7 +13,7 @@ from typing import Any
 from modelbay.controllers.host_jobs import HostJobController, host_names
 from modelbay.controllers.images import ImageProgram, Images
 from modelbay.controllers.instance_env import free_port, host_env
-from modelbay.controllers.instance_logs import LOG_GROUP, final_metrics, log_tail
+from modelbay.controllers.instance_logs import LOG_GROUP, final_metrics, log_tail, metric_values
 from modelbay.controllers.model_hosts import Launch
 from modelbay.controllers.training_jobs.artifacts import artifact_uri, upload_directory
 from modelbay.controllers.training_jobs.staging import stage_host
@@ -117,6 +117,12 @@ class TrainingController(HostJobController[TrainingJob]):
     def _outputs(self, job: TrainingJob, found: list[Instance]) -> dict[str, Any]:
         return {"model_artifacts": artifact_uri(job.spec.s3_output_path, job.name, "model.tar.gz"),
                 "final_metrics": final_metrics(job.spec.metric_definitions, [i.log_path for i in found])}
+
+    def _shipped(self, job: TrainingJob, lines: list[str]) -> None:
+        """Publish the MetricDefinitions' values the lines hold, as SageMaker does while the job runs."""
+        values = metric_values(job.spec.metric_definitions, lines) if lines else {}
+        if values:
+            self.platform.publisher.training_metrics(job.name, values)
 
     def _fail(self, job: TrainingJob, reason: str) -> None:
         self.jobs.advance(job.name, TrainingJobStatus.FAILED, secondary=SecondaryStatus.FAILED,

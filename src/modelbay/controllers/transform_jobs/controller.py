@@ -38,6 +38,7 @@ from modelbay.controllers.model_hosts import HostShape, Launch, prepare_host
 from modelbay.controllers.reasons import fit_reason
 from modelbay.controllers.staging import StagingError
 from modelbay.controllers.transform_jobs.transformer import Transformer, TransformFailed, TransformStopped
+from modelbay.instance_types import instance_type
 from modelbay.platform import Platform
 from modelbay.runtime.base import Instance, Runtime, StartFailed, start_together
 from modelbay.runtime.environments import EnvironmentBuildError
@@ -203,7 +204,8 @@ class TransformController(Wakeable):
         env = _container_env(job.spec) | listening_env(self.runtime)
         return [started for host in range(1, job.spec.instance_count + 1)
                 for started in prepare_host(self.platform.objects, self.images,
-                                            self.root / job.name / "hosts" / str(host), job.spec.instance_type,
+                                            self.root / job.name / "hosts" / str(host),
+                                            instance_type(job.spec.instance_type),
                                             containers, functools.partial(_labels, job.name, host), env,
                                             port=lambda: serving_port(self.runtime), shape=shape)]
 

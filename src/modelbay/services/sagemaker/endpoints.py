@@ -48,10 +48,6 @@ def create_endpoint(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
 def endpoint_spec(ctx: Context, config_name: str) -> EndpointSpec:
     """A copy of the config and its models; ValidationException ("Could not find ...") if one is missing."""
     config = get_endpoint_config(ctx, config_name)
-    if serverless := [v["VariantName"] for v in config.request["ProductionVariants"] if "ServerlessConfig" in v]:
-        raise ValidationError(f"Endpoint config {config_name} has serverless variants ({', '.join(serverless)}): "
-                              "modelbay cannot deploy ServerlessConfig variants yet; use InstanceType and "
-                              "InitialInstanceCount")
     models = {variant["ModelName"]: get_model(ctx, variant["ModelName"]).request
               for variant in config.request["ProductionVariants"]}
     return EndpointSpec(config=config.request, models=models)

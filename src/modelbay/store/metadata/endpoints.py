@@ -100,7 +100,8 @@ class VariantState:
     UpdateEndpointWeightsAndCapacities); `current_*`, `deployed_images` (wire dicts
     {SpecifiedImage, ResolvedImage, ResolutionTime}) and `status` (VariantStatus wire dicts
     {Status, StatusMessage, StartTime}) are what the controller reports. A serverless variant
-    has desired_instance_count 0: its instances come and go with requests.
+    has desired_instance_count 0: its instances come and go with requests; `gb_seconds` is its usage as
+    SageMaker bills it (MemorySizeInMB / 1024 × the seconds its invocations took), also reported.
     """
 
     name: str
@@ -110,6 +111,20 @@ class VariantState:
     current_instance_count: int | None = None
     deployed_images: tuple[dict[str, Any], ...] = ()
     status: tuple[dict[str, Any], ...] = ()
+    gb_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class ServerlessSpec:
+    """A variant's ServerlessConfig, typed."""
+
+    memory_mb: int  # MemorySizeInMB: the instance's memory limit
+    max_concurrency: int  # MaxConcurrency: invocations answered at once; more are throttled
+    provisioned_concurrency: int  # ProvisionedConcurrency: kept warm always (0: none, it scales to zero)
+
+    @classmethod
+    def from_request(cls, config: dict[str, Any]) -> ServerlessSpec:
+        return cls(config["MemorySizeInMB"], config["MaxConcurrency"], config.get("ProvisionedConcurrency", 0))
 
 
 @dataclass(frozen=True)
@@ -127,14 +142,17 @@ class VariantSpec:
     initial_instance_count: int  # 0 for a serverless variant
     startup_s: float  # ContainerStartupHealthCheckTimeoutInSeconds
     volume_size_gb: int | None  # VolumeSizeInGB: each instance's scratch space (None: the runtime's default)
+    serverless: ServerlessSpec | None = None  # its ServerlessConfig (None: it runs on instances)
 
     @classmethod
     def from_request(cls, variant: dict[str, Any]) -> VariantSpec:
+        serverless = variant.get("ServerlessConfig")
         return cls(name=variant["VariantName"], model_name=variant["ModelName"],
                    instance_type=variant.get("InstanceType"), initial_weight=variant["InitialVariantWeight"],
                    initial_instance_count=variant.get("InitialInstanceCount", 0),
                    startup_s=float(variant.get("ContainerStartupHealthCheckTimeoutInSeconds", DEFAULT_STARTUP_S)),
-                   volume_size_gb=variant.get("VolumeSizeInGB"))
+                   volume_size_gb=variant.get("VolumeSizeInGB"),
+                   serverless=None if serverless is None else ServerlessSpec.from_request(serverless))
 
 
 @dataclass(frozen=True)
@@ -372,7 +390,7 @@ def _find(session: Session, name: str) -> EndpointRow:
 def _reported(stored: Sequence[VariantState], reported: Sequence[VariantState]) -> list[VariantState]:
     by_name = {variant.name: variant for variant in reported}
     return [replace(variant, current_weight=got.current_weight, current_instance_count=got.current_instance_count,
-                    deployed_images=got.deployed_images, status=got.status)
+                    deployed_images=got.deployed_images, status=got.status, gb_seconds=got.gb_seconds)
             if (got := by_name.get(variant.name)) is not None else variant for variant in stored]
 
 
@@ -380,7 +398,7 @@ def _variants_json(variants: Sequence[VariantState] | Any) -> list[dict[str, Any
     return [{"name": v.name, "desired_weight": v.desired_weight, "desired_instance_count": v.desired_instance_count,
              "current_weight": v.current_weight, "current_instance_count": v.current_instance_count,
              "deployed_images": [to_json_times(image) for image in v.deployed_images],
-             "status": [to_json_times(status) for status in v.status]} for v in variants]
+             "status": [to_json_times(status) for status in v.status], "gb_seconds": v.gb_seconds} for v in variants]
 
 
 def _variants(stored: list[dict[str, Any]]) -> tuple[VariantState, ...]:
@@ -388,7 +406,8 @@ def _variants(stored: list[dict[str, Any]]) -> tuple[VariantState, ...]:
         name=v["name"], desired_weight=v["desired_weight"], desired_instance_count=v["desired_instance_count"],
         current_weight=v["current_weight"], current_instance_count=v["current_instance_count"],
         deployed_images=tuple(from_json_times(image, _TIME_KEYS) for image in v["deployed_images"]),
-        status=tuple(from_json_times(status, _TIME_KEYS) for status in v["status"])) for v in stored)
+        status=tuple(from_json_times(status, _TIME_KEYS) for status in v["status"]),
+        gb_seconds=v.get("gb_seconds", 0.0)) for v in stored)
 
 
 def _spec_json(spec: EndpointSpec) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from modelbay.store.metadata.alarms import AlarmRepository
 from modelbay.store.metadata.async_invocations import AsyncInvocationQueue
 from modelbay.store.metadata.audit import AuditRepository
 from modelbay.store.metadata.database import Database
@@ -42,6 +43,7 @@ class MetadataStore:
         self.monitoring_schedules = MonitoringScheduleRepository(db, clock)
         self.async_invocations = AsyncInvocationQueue(db, clock)
         self.metrics = MetricRepository(db)
+        self.alarms = AlarmRepository(db, clock)
 
     def close(self) -> None:
         """Close pooled connections (a later call reconnects; nothing else needs closing)."""

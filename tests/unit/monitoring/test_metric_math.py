@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from modelbay.services.metric_math import (
+from modelbay.monitoring.metric_math import (
     Array,
     Binary,
     Call,

@@ -1,0 +1,98 @@
+"""The published metrics in Prometheus's exposition format, for an existing Prometheus and Grafana to scrape.
+
+Per endpoint variant (labels `region`, `endpoint`, `variant`), since the server started:
+`modelbay_endpoint_invocations_total`, `modelbay_endpoint_invocation_4xx_errors_total`,
+`modelbay_endpoint_invocation_5xx_errors_total` (counters) and `modelbay_endpoint_model_latency_seconds`,
+`modelbay_endpoint_overhead_latency_seconds` (histograms), as the CloudWatch metrics of the same names count them
+(publishing.py). Per instance (labels `region`, `namespace`, `endpoint`, `variant`, `host`, `instance`):
+`modelbay_instance_cpu_utilization_percent`, `..._memory_utilization_percent` and `..._disk_utilization_percent`
+gauges, the last sample's. The figures are read at scrape time from the publishers' running totals: a request
+pays nothing for Prometheus beyond them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from modelbay.monitoring.publishing import LATENCY_BOUNDS_S, InstanceUsage, Publisher
+
+__all__ = ["CONTENT_TYPE", "exposition"]
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+_VARIANT_LABELS = ["region", "endpoint", "variant"]
+_INSTANCE_LABELS = ["region", "namespace", "endpoint", "variant", "host", "instance"]
+
+
+def exposition(publishers: Iterable[Publisher]) -> bytes:
+    """The metrics of every publisher (one per open region) in the text exposition format."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Published(list(publishers)))
+    return generate_latest(registry)
+
+
+class _Published(Collector):
+    def __init__(self, publishers: Sequence[Publisher]) -> None:
+        self.publishers = publishers
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self._variant_metrics()
+        yield from self._instance_metrics()
+
+    def _variant_metrics(self) -> Iterator[Metric]:
+        counters = {field: CounterMetricFamily(f"modelbay_endpoint_{name}", about, labels=_VARIANT_LABELS)
+                    for field, name, about in (
+                        ("invocations", "invocations", "Invocations of the variant (InvokeEndpoint, streamed, async)."),
+                        ("errors_4xx", "invocation_4xx_errors", "Invocations the model answered with a 4xx status."),
+                        ("errors_5xx", "invocation_5xx_errors",
+                         "Invocations the model answered with a 5xx status, or not at all."))}
+        model = HistogramMetricFamily("modelbay_endpoint_model_latency_seconds",
+                                      "How long the model's containers took, as the router saw them.",
+                                      labels=_VARIANT_LABELS)
+        overhead = HistogramMetricFamily("modelbay_endpoint_overhead_latency_seconds",
+                                         "The rest of an invocation's time in modelbay.", labels=_VARIANT_LABELS)
+        for publisher in self.publishers:
+            for endpoint, variant, totals in publisher.variant_totals():
+                labels = [publisher.region, endpoint, variant]
+                for field, family in counters.items():
+                    family.add_metric(labels, getattr(totals, field))
+                model.add_metric(labels, _buckets(totals.model_buckets), totals.model_sum_s)
+                overhead.add_metric(labels, _buckets(totals.overhead_buckets), totals.overhead_sum_s)
+        yield from counters.values()
+        yield model
+        yield overhead
+
+    def _instance_metrics(self) -> Iterator[Metric]:
+        gauges = [(GaugeMetricFamily(f"modelbay_instance_{name}_utilization_percent", about, labels=_INSTANCE_LABELS),
+                   field) for name, field, about in (
+            ("cpu", "cpu_percent", "CPU used over the last sample, 100 per vCPU busy (SageMaker's CPUUtilization)."),
+            ("memory", "memory_percent", "Resident memory, in percent of the instance type's."),
+            ("disk", "disk_percent", "The scratch volume's use, in percent of its size."))]
+        for publisher in self.publishers:
+            for usage in publisher.instance_usage():
+                labels = [publisher.region, *_instance_labels(usage)]
+                for family, field in gauges:
+                    value = getattr(usage, field)
+                    if value is not None:
+                        family.add_metric(labels, value)
+        for family, _ in gauges:
+            yield family
+
+
+def _buckets(counts: Sequence[int]) -> list[tuple[str, float]]:
+    """Per-bucket counts as Prometheus's cumulative `le` buckets."""
+    cumulative, buckets = 0, []
+    for bound, count in zip(LATENCY_BOUNDS_S, counts, strict=True):
+        cumulative += count
+        buckets.append(("+Inf" if bound == float("inf") else repr(bound), float(cumulative)))
+    return buckets
+
+
+def _instance_labels(usage: InstanceUsage) -> list[str]:
+    """namespace, endpoint, variant, host, instance ("" where the namespace has no such dimension)."""
+    dimensions = dict(usage.dimensions)
+    return [usage.namespace, dimensions.get("EndpointName", ""), dimensions.get("VariantName", ""),
+            dimensions.get("Host", ""), usage.instance]
