@@ -23,7 +23,16 @@ from botocore.model import ListShape, MapShape, Shape, StructureShape
 
 from modelbay.api.members import body_members, is_outside_body, member_of, output_fields, output_items, wire_name
 from modelbay.api.paths import item_path, key_path, member_path, value_path
-from modelbay.api.scalars import INTEGER_LIMITS, bounded_integer, invalid, read_timestamp, write_scalar
+from modelbay.api.scalars import (
+    INTEGER_LIMITS,
+    expect,
+    invalid,
+    read_boolean,
+    read_integer,
+    read_string,
+    read_timestamp,
+    write_scalar,
+)
 from modelbay.api.timestamps import EPOCH_SECONDS, format_timestamp
 from modelbay.errors import SerializationError
 
@@ -111,7 +120,7 @@ def _is_absent(value: Any) -> bool:
 
 
 def _read_structure(shape: StructureShape, value: Any, path: str) -> dict[str, Any]:
-    fields = _expect(value, Mapping, path, "structure")
+    fields = expect(value, Mapping, path, "structure")
     result: dict[str, Any] = {}
     for name, member in body_members(shape).items():
         item = fields.get(name, fields.get(wire_name(member, name)))
@@ -121,29 +130,15 @@ def _read_structure(shape: StructureShape, value: Any, path: str) -> dict[str, A
 
 
 def _read_list(shape: ListShape, value: Any, path: str) -> list[Any]:
-    items = _expect(value, list, path, "list")
+    items = expect(value, list, path, "list")
     return [read_cbor(shape.member, item, item_path(path, index))
             for index, item in enumerate(items, start=1) if not _is_absent(item)]
 
 
 def _read_map(shape: MapShape, value: Any, path: str) -> dict[str, Any]:
-    entries = _expect(value, Mapping, path, "map")
+    entries = expect(value, Mapping, path, "map")
     return {read_cbor(shape.key, key, key_path(path)): read_cbor(shape.value, item, value_path(path, str(key)))
             for key, item in entries.items() if not _is_absent(item)}
-
-
-def _read_string(shape: Shape, value: Any, path: str) -> str:
-    return str(_expect(value, str, path, "string"))
-
-
-def _read_boolean(shape: Shape, value: Any, path: str) -> bool:
-    return bool(_expect(value, bool, path, "boolean"))
-
-
-def _read_integer(shape: Shape, value: Any, path: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise invalid(value, path, shape.type_name)
-    return bounded_integer(shape, value, path)
 
 
 def _read_float(shape: Shape, value: Any, path: str) -> float:
@@ -161,13 +156,7 @@ def _read_timestamp(shape: Shape, value: Any, path: str) -> datetime:
 
 
 def _read_blob(shape: Shape, value: Any, path: str) -> bytes:
-    return bytes(_expect(value, bytes, path, "blob (a byte string)"))
-
-
-def _expect(value: Any, kind: type, path: str, name: str) -> Any:
-    if not isinstance(value, kind):
-        raise invalid(value, path, name)
-    return value
+    return bytes(expect(value, bytes, path, "blob (a byte string)"))
 
 
 def _refuse_tag(value: Any, immutable: bool) -> NoReturn:
@@ -184,9 +173,9 @@ _READERS: dict[str, Callable[[Any, Any, str], Any]] = {
     "structure": _read_structure,
     "list": _read_list,
     "map": _read_map,
-    "string": _read_string,
-    "boolean": _read_boolean,
-    **dict.fromkeys(INTEGER_LIMITS, _read_integer),
+    "string": read_string,
+    "boolean": read_boolean,
+    **dict.fromkeys(INTEGER_LIMITS, read_integer),
     "float": _read_float,
     "double": _read_float,
     "timestamp": _read_timestamp,

@@ -24,9 +24,12 @@ from modelbay.api.paths import item_path, key_path, member_path, value_path
 from modelbay.api.scalars import (
     INTEGER_LIMITS,
     SPECIAL_FLOATS,
-    bounded_integer,
+    expect,
     invalid,
     read_blob,
+    read_boolean,
+    read_integer,
+    read_string,
     read_timestamp,
     write_scalar,
 )
@@ -65,7 +68,7 @@ def write_json(shape: Shape, value: Any) -> Any:
 
 
 def _read_structure(shape: StructureShape, value: Any, path: str) -> dict[str, Any]:
-    fields = _expect(value, dict, path, "structure")
+    fields = expect(value, dict, path, "structure")
     result: dict[str, Any] = {}
     for name, member in body_members(shape).items():
         item = fields.get(wire_name(member, name))
@@ -75,29 +78,15 @@ def _read_structure(shape: StructureShape, value: Any, path: str) -> dict[str, A
 
 
 def _read_list(shape: ListShape, value: Any, path: str) -> list[Any]:
-    items = _expect(value, list, path, "list")
+    items = expect(value, list, path, "list")
     return [read_json(shape.member, item, item_path(path, index))
             for index, item in enumerate(items, start=1) if item is not None]
 
 
 def _read_map(shape: MapShape, value: Any, path: str) -> dict[str, Any]:
-    entries = _expect(value, dict, path, "map")
+    entries = expect(value, dict, path, "map")
     return {read_json(shape.key, key, key_path(path)): read_json(shape.value, item, value_path(path, key))
             for key, item in entries.items() if item is not None}
-
-
-def _read_string(shape: Shape, value: Any, path: str) -> str:
-    return str(_expect(value, str, path, "string"))
-
-
-def _read_boolean(shape: Shape, value: Any, path: str) -> bool:
-    return bool(_expect(value, bool, path, "boolean"))
-
-
-def _read_integer(shape: Shape, value: Any, path: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise invalid(value, path, shape.type_name)
-    return bounded_integer(shape, value, path)
 
 
 def _read_float(shape: Shape, value: Any, path: str) -> float:
@@ -115,13 +104,7 @@ def _read_timestamp(shape: Shape, value: Any, path: str) -> Any:
 
 
 def _read_blob(shape: Shape, value: Any, path: str) -> bytes:
-    return read_blob(_expect(value, str, path, "base64 blob"), path)
-
-
-def _expect(value: Any, kind: type, path: str, name: str) -> Any:
-    if not isinstance(value, kind):
-        raise invalid(value, path, name)
-    return value
+    return read_blob(expect(value, str, path, "base64 blob"), path)
 
 
 def _write_structure(shape: StructureShape, value: Mapping[str, Any]) -> dict[str, Any]:
@@ -137,9 +120,9 @@ _READERS: dict[str, Callable[[Any, Any, str], Any]] = {
     "structure": _read_structure,
     "list": _read_list,
     "map": _read_map,
-    "string": _read_string,
-    "boolean": _read_boolean,
-    **dict.fromkeys(INTEGER_LIMITS, _read_integer),
+    "string": read_string,
+    "boolean": read_boolean,
+    **dict.fromkeys(INTEGER_LIMITS, read_integer),
     "float": _read_float,
     "double": _read_float,
     "timestamp": _read_timestamp,

@@ -65,6 +65,27 @@ def read_text(shape: Shape, text: str, path: str) -> Any:
     return reader(shape, text.strip(), path)
 
 
+def expect(value: Any, kind: type | tuple[type, ...], path: str, name: str) -> Any:
+    """`value`, if a `kind` (a document's own type: JSON's and CBOR's readers); else SerializationError naming it."""
+    if not isinstance(value, kind):
+        raise invalid(value, path, name)
+    return value
+
+
+def read_string(shape: Shape, value: Any, path: str) -> str:
+    return str(expect(value, str, path, "string"))
+
+
+def read_boolean(shape: Shape, value: Any, path: str) -> bool:
+    return bool(expect(value, bool, path, "boolean"))
+
+
+def read_integer(shape: Shape, value: Any, path: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise invalid(value, path, shape.type_name)
+    return bounded_integer(shape, value, path)
+
+
 def bounded_integer(shape: Shape, number: int, path: str) -> int:
     """`number` when it fits the shape's integer type (Java's int or long)."""
     limit = INTEGER_LIMITS[shape.type_name]
