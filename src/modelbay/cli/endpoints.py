@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from modelbay.cli.commands import PLAIN, Commands, aws_client, sdk_session
+from modelbay.cli.endpoint_scaling import scaling, scaling_tables
 from modelbay.cli.listing import list_options, summaries
 from modelbay.cli.log_lines import print_until_quiet
 from modelbay.cli.native import native_get
@@ -50,12 +51,14 @@ def list_endpoints(
 @app.command()
 def describe(ctx: typer.Context, name: str) -> None:
     """Show an endpoint: status, failure reason, each variant's weights, instances, images and status, where
-    each serving instance runs, for an asynchronous endpoint its backlog of queued requests, and for a serverless
-    one the GB-seconds its variants used and what SageMaker would charge for them."""
+    each serving instance runs, each variant's autoscaling (its target's bounds, its policies, its recent scaling
+    activities), for an asynchronous endpoint its backlog of queued requests, and for a serverless one the
+    GB-seconds its variants used and what SageMaker would charge for them."""
     sagemaker = aws_client(ctx, "sagemaker")
     endpoint = _described(sagemaker, name)
     where = {"region": sagemaker.meta.region_name}  # the region the AWS call went to
     endpoint["Instances"] = _instances(ctx.obj["url"], name, where)
+    endpoint["ScalableTargets"] = scaling(aws_client(ctx, "application-autoscaling"), endpoint)
     if any("DesiredServerlessConfig" in variant for variant in endpoint.get("ProductionVariants", [])):
         usage = native_get(ctx.obj["url"], f"/endpoints/{name}/serverless-usage", where, missing_ok=True)
         endpoint["ServerlessUsage"] = [] if usage is None else usage["Variants"]
@@ -169,6 +172,8 @@ def _description(endpoint: dict[str, Any]) -> Group:
     parts: list[RenderableType] = [facts, Text(), variants]
     if endpoint["Instances"]:
         parts += [Text(), _instances_table(endpoint["Instances"])]
+    for table in scaling_tables(endpoint["ScalableTargets"]):
+        parts += [Text(), table]
     if endpoint.get("ServerlessUsage"):
         parts += [Text(), _usage_table(endpoint["ServerlessUsage"])]
     return Group(*parts)

@@ -17,9 +17,10 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Protocol
 
-from modelbay.controllers.alarms.actions import AlarmActions
+from modelbay.controllers.alarms.actions import SCALING_POLICY_PREFIX, AlarmActions
 from modelbay.controllers.alarms.controller import AlarmController
 from modelbay.controllers.async_invocations.controller import AsyncInvocationWorker
+from modelbay.controllers.autoscaling.controller import AutoscalingController
 from modelbay.controllers.endpoints.controller import EndpointController
 from modelbay.controllers.images import open_images
 from modelbay.controllers.instance_usage import SAMPLE_INTERVAL_S, UsageSampler
@@ -74,12 +75,14 @@ async def _loops(platform: Platform, runtime: Runtime) -> AsyncIterator[None]:
     images = open_images(platform, runtime.runs_images)
     endpoints = EndpointController(platform, runtime, images, on_model_setup=platform.publisher.model_setup)
     await asyncio.to_thread(endpoints.expect_routes)  # before the server answers a first invocation
-    alarm_actions = AlarmActions()  # where Application Auto Scaling registers the runner of its policies
+    alarm_actions = AlarmActions()
+    autoscaling = AutoscalingController(platform.metadata, platform.metrics)
+    alarm_actions.register(SCALING_POLICY_PREFIX, autoscaling.run_policy)
     loops: list[tuple[Controller, float]] = [
         (TrainingController(platform, runtime, images, stop_grace_s=platform.settings.stop_grace_s), 0.2),
         (endpoints, 0.25), (TransformController(platform, runtime, images), 0.25),
         (ProcessingController(platform, runtime, images, stop_grace_s=platform.settings.stop_grace_s), 0.2),
-        (AlarmController(platform.metadata.alarms, platform.metrics, alarm_actions), 1.0)]
+        (AlarmController(platform.metadata.alarms, platform.metrics, alarm_actions), 1.0), (autoscaling, 1.0)]
     stopping = asyncio.Event()
     tasks = [asyncio.create_task(run_until(controller, every_s, stopping)) for controller, every_s in loops]
     await asyncio.to_thread(platform.metadata.async_invocations.release_in_progress)  # claimed by a server now gone

@@ -8,7 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from modelbay.services import cloudwatch, cloudwatch_alarms, ecr, iam, logs, s3, sagemaker, sagemaker_runtime, sts
+from modelbay.services import (
+    application_autoscaling,
+    cloudwatch,
+    cloudwatch_alarms,
+    ecr,
+    iam,
+    logs,
+    s3,
+    sagemaker,
+    sagemaker_runtime,
+    sts,
+)
 from modelbay.services.base import Handler
 
 
@@ -22,4 +33,5 @@ def served_operations() -> dict[str, Mapping[str, Handler]]:
         "ecr": ecr.OPERATIONS,
         "iam": iam.OPERATIONS,
         "cloudwatch": {**cloudwatch.OPERATIONS, **cloudwatch_alarms.OPERATIONS},
+        "application-autoscaling": application_autoscaling.OPERATIONS,
     }

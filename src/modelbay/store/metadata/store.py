@@ -5,6 +5,7 @@ from __future__ import annotations
 from modelbay.store.metadata.alarms import AlarmRepository
 from modelbay.store.metadata.async_invocations import AsyncInvocationQueue
 from modelbay.store.metadata.audit import AuditRepository
+from modelbay.store.metadata.autoscaling import AutoscalingRepository
 from modelbay.store.metadata.database import Database
 from modelbay.store.metadata.definitions import DefinitionRepository, EndpointConfig, EndpointConfigRow, Model, ModelRow
 from modelbay.store.metadata.endpoints import EndpointRepository
@@ -44,6 +45,7 @@ class MetadataStore:
         self.async_invocations = AsyncInvocationQueue(db, clock)
         self.metrics = MetricRepository(db)
         self.alarms = AlarmRepository(db, clock)
+        self.autoscaling = AutoscalingRepository(db, clock)
 
     def close(self) -> None:
         """Close pooled connections (a later call reconnects; nothing else needs closing)."""
