@@ -90,6 +90,7 @@ async def _loops(platform: Platform, runtime: Runtime) -> AsyncIterator[None]:
     sampler = UsageSampler(platform, runtime)
     tasks += [asyncio.create_task(every(interval_s, work, stopping)) for work, interval_s in (
         (platform.publisher.flush, FLUSH_INTERVAL_S), (platform.metrics.expire, EXPIRY_INTERVAL_S),
+        (lambda: platform.publisher.concurrent_requests(platform.router.concurrency()), FLUSH_INTERVAL_S),
         (sampler.sample, SAMPLE_INTERVAL_S))]
     try:
         yield

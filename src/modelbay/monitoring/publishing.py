@@ -217,6 +217,15 @@ class Publisher:
         """The last sampling pass's utilizations."""
         return self._usage
 
+    def concurrent_requests(self, samples: list[tuple[str, str, int, int]]) -> None:
+        """Record each variant's ConcurrentRequestsPerModel now, from the router's (endpoint, variant, requests in
+        flight, instances): sampled every second at 1-second resolution, so its Maximum over a period is what
+        SageMakerVariantConcurrentRequestsPerModelHighResolution scales on."""
+        for endpoint, variant, in_flight, instances in samples:
+            key = MetricKey.of(INVOCATIONS_NAMESPACE, "ConcurrentRequestsPerModel",
+                               {"EndpointName": endpoint, "VariantName": variant})
+            self.metrics.record(key, in_flight / instances, storage_resolution=1)
+
     def model_setup(self, endpoint: str, variant: str, seconds: float) -> None:
         """Record a serverless variant's cold start: ModelSetupTime, in microseconds as SageMaker has it."""
         key = MetricKey.of(INVOCATIONS_NAMESPACE, "ModelSetupTime", {"EndpointName": endpoint, "VariantName": variant})

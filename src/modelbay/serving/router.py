@@ -325,6 +325,14 @@ class Router:
         table = self._tables.get(endpoint)
         return frozenset(i.backend.instance_id for i in table.instances() if i.is_down) if table else frozenset()
 
+    def concurrency(self) -> list[tuple[str, str, int, int]]:
+        """Each published variant's requests in flight now, and its instances: (endpoint, variant, in flight,
+        instances), for ConcurrentRequestsPerModel."""
+        with self._lock:
+            tables = list(self._tables.items())
+        return [(endpoint, variant.name, sum(i.outstanding for i in variant.instances), len(variant.instances))
+                for endpoint, table in tables for variant in table.variants if variant.instances]
+
     def demand(self, endpoint: str, variant: str) -> Demand:
         """What the serverless variant's invocations ask of it now (nothing, for a variant never published)."""
         load = self._loads.get((endpoint, variant)) or _Load()

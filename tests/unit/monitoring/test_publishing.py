@@ -138,3 +138,12 @@ def test_each_second_keeps_its_own_invocations_across_flushes(publisher: Publish
     points = publisher.metrics.series(key, T0, T0 + timedelta(seconds=2), 1).points
     assert [(p.timestamp - int(T0.timestamp()), p.aggregate.sample_count, p.aggregate.sum) for p in points] == [
         (0, 2, 1), (1, 3, 0)]
+
+
+def test_concurrent_requests_per_model_is_the_variants_requests_in_flight_over_its_instances(
+        publisher: Publisher, clock: Clock) -> None:
+    publisher.concurrent_requests([("ep", "v1", 3, 2)])
+    clock.now += timedelta(seconds=1)
+    publisher.concurrent_requests([("ep", "v1", 0, 2)])
+    concurrency = total(publisher, "ConcurrentRequestsPerModel")
+    assert (concurrency.sample_count, concurrency.maximum, concurrency.minimum) == (2, 1.5, 0)

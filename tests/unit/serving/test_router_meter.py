@@ -64,3 +64,18 @@ async def test_a_streamed_answer_is_timed_until_its_end() -> None:
         assert meter.model_s is None  # the answer's head only: the model is still answering
         assert b"".join([piece async for piece in stream]) == b"x|m0"
     assert meter.model_s is not None and meter.model_s >= 0.05
+
+
+async def test_concurrency_counts_each_variants_requests_in_flight_and_its_instances() -> None:
+    async def held(model: FakeModel, seen: Seen) -> Reply:
+        await release.wait()
+        return await echo(model, seen)
+    release = asyncio.Event()
+    async with serving(held, held) as router:
+        assert router.concurrency() == [("ep", "v1", 0, 2)]
+        calls = [asyncio.create_task(router.invoke("ep", b"x", None, None, None, None, None)) for _ in range(3)]
+        while router.concurrency() != [("ep", "v1", 3, 2)]:
+            await asyncio.sleep(0.01)
+        release.set()
+        await asyncio.gather(*calls)
+        assert router.concurrency() == [("ep", "v1", 0, 2)]
