@@ -74,3 +74,19 @@ def test_set_alarm_state_and_delete_alarms(cloudwatch: Any) -> None:
     with pytest.raises(ClientError) as raised:
         cloudwatch.set_alarm_state(AlarmName=name, StateValue="OK", StateReason="gone")
     assert raised.value.response["Error"]["Code"] == "ResourceNotFound"
+
+
+def test_missing_data_is_treated_as_each_alarm_says(cloudwatch: Any) -> None:
+    """Three 10-second alarms on a metric nobody publishes: breaching goes to ALARM, notBreaching to OK, missing
+    (the default) says INSUFFICIENT_DATA because its datapoints are unknown."""
+    namespace, names = f"Test/{uuid.uuid4().hex[:8]}", {}
+    for treat in ("breaching", "notBreaching", "missing"):
+        names[treat] = f"{treat}-{uuid.uuid4().hex[:8]}"
+        cloudwatch.put_metric_alarm(AlarmName=names[treat], Namespace=namespace, MetricName="Silent",
+                                    Statistic="Sum", Period=10, EvaluationPeriods=1, Threshold=1.0,
+                                    ComparisonOperator="GreaterThanThreshold", TreatMissingData=treat)
+    wait_until(lambda: (state_of(cloudwatch, names["breaching"]), state_of(cloudwatch, names["notBreaching"]))
+               == ("ALARM", "OK"), timeout_s=40, what="missing data to be treated as breaching and not")
+    [missing] = cloudwatch.describe_alarms(AlarmNames=[names["missing"]])["MetricAlarms"]
+    assert missing["StateValue"] == "INSUFFICIENT_DATA"
+    cloudwatch.delete_alarms(AlarmNames=list(names.values()))
