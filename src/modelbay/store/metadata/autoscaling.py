@@ -254,14 +254,9 @@ class AutoscalingRepository:
     def policies(self, namespace: str, resource_id: str | None = None, dimension: str | None = None,
                  names: Sequence[str] | None = None) -> list[ScalingPolicy]:
         """The namespace's policies, oldest first, narrowed by resource, dimension and names when given."""
-        query = select(ScalingPolicyRow).where(ScalingPolicyRow.namespace == namespace)
-        for value, column in ((resource_id, ScalingPolicyRow.resource_id), (dimension, ScalingPolicyRow.dimension)):
-            if value is not None:
-                query = query.where(column == value)
-        if names is not None:
-            query = query.where(ScalingPolicyRow.name.in_(list(names)))
+        query = _narrowed(ScalingPolicyRow, namespace, resource_id, dimension, names)
         with self.db.read() as session:
-            return [_policy(row) for row in session.scalars(query.order_by(ScalingPolicyRow.id))]
+            return [_policy(row) for row in session.scalars(query)]
 
     def delete_policy(self, key: TargetKey, name: str) -> ScalingPolicy:
         """Remove the policy and answer it (its alarms are the caller's to delete). Raises RecordNotFound."""
@@ -287,15 +282,9 @@ class AutoscalingRepository:
 
     def scheduled_actions(self, namespace: str, resource_id: str | None = None, dimension: str | None = None,
                           names: Sequence[str] | None = None) -> list[ScheduledAction]:
-        query = select(ScheduledActionRow).where(ScheduledActionRow.namespace == namespace)
-        for value, column in ((resource_id, ScheduledActionRow.resource_id),
-                              (dimension, ScheduledActionRow.dimension)):
-            if value is not None:
-                query = query.where(column == value)
-        if names is not None:
-            query = query.where(ScheduledActionRow.name.in_(list(names)))
+        query = _narrowed(ScheduledActionRow, namespace, resource_id, dimension, names)
         with self.db.read() as session:
-            return [_scheduled(row) for row in session.scalars(query.order_by(ScheduledActionRow.id))]
+            return [_scheduled(row) for row in session.scalars(query)]
 
     def delete_scheduled_action(self, key: TargetKey, name: str) -> None:
         """Raises RecordNotFound."""
@@ -358,6 +347,18 @@ def _matching(table: _KeyedRow, key: TargetKey) -> tuple[Any, ...]:
 
 def _of(table: type[ScalingPolicyRow] | type[ScheduledActionRow], key: TargetKey) -> Any:
     return select(table).where(*_matching(table, key))
+
+
+def _narrowed(table: type[ScalingPolicyRow] | type[ScheduledActionRow], namespace: str, resource_id: str | None,
+              dimension: str | None, names: Sequence[str] | None) -> Any:
+    """The namespace's rows of `table`, oldest first, narrowed by resource, dimension and names when given."""
+    query = select(table).where(table.namespace == namespace)
+    for value, column in ((resource_id, table.resource_id), (dimension, table.dimension)):
+        if value is not None:
+            query = query.where(column == value)
+    if names is not None:
+        query = query.where(table.name.in_(list(names)))
+    return query.order_by(table.id)
 
 
 def _target_row(session: Session, key: TargetKey) -> ScalableTargetRow | None:
