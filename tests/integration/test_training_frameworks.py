@@ -82,6 +82,8 @@ PYTORCH_DDP_SCRIPT = """
         torch.save(model.module.state_dict(), os.path.join(os.environ["SM_MODEL_DIR"], "model.pth"))
     dist.barrier()  # both ranks leave together: gloo aborts a process whose peer tore down mid-exchange
     dist.destroy_process_group()
+    sys.stdout.flush()
+    os._exit(0)  # skip interpreter finalization, where gloo's threads may still hold tensors and abort (pytorch#179291)
 """
 
 

@@ -15,6 +15,7 @@ and still covers the start, as CloudWatch answers: a 60 s period over data 20 da
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -111,7 +112,8 @@ class MetricStore:
         if resolution is None:
             return Series(period)
         first = int(start.timestamp()) // resolution * resolution
-        found = self.repository.points(metric, resolution, first, int(end.timestamp()), unit)
+        # a point is its period's start: one that starts before `end` (a fraction of a second before) is in
+        found = self.repository.points(metric, resolution, first, math.ceil(end.timestamp()), unit)
         return Series(period, _by_period(found, first, period))
 
     def metrics(self, namespace: str | None = None, name: str | None = None,

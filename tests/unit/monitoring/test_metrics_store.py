@@ -213,3 +213,15 @@ def test_a_flush_of_many_metrics_merges_into_what_is_stored(metrics: MetricStore
             metrics.record(metric, 1.0, timestamp=_at(0))
         metrics.flush()
     assert _stats(metrics, many[0], 3600) == _stats(metrics, many[-1], 3600) == [(0, 2, 2.0)]
+
+
+def test_a_period_that_began_a_fraction_of_a_second_before_the_end_is_read(metrics: MetricStore,
+                                                                         clock: ManualClock) -> None:
+    """The end is a time, not a whole second: a value recorded at a period's first second is read at that
+    second's 0.7 (the series of a metric just published, read at once)."""
+    boundary = (int(T0.timestamp()) // 300 + 1) * 300
+    clock.now = datetime.fromtimestamp(boundary + 0.7, T0.tzinfo)
+    metrics.record(LATENCY, 5.0)
+    metrics.flush()
+    points = metrics.series(LATENCY, clock.now - timedelta(minutes=5), clock.now, 300).points
+    assert [(p.timestamp, p.aggregate.maximum) for p in points] == [(boundary, 5.0)]
