@@ -17,6 +17,12 @@ with the endpoint and the instance id; it must not block) or by reading `out_of_
 the last container's answer is read piece by piece; the containers before it answer whole). The
 instance counts the invocation in flight until its stream is read or closed.
 
+During a blue/green deployment the table also holds the new config's variants and the share of traffic
+moved to them (a TrafficShift): an invocation goes to the new fleet with that probability, then to one of
+its variants by weight, as above. A TargetVariant that only the new config has goes to the new fleet; one
+both have goes to the new fleet with the shift's probability. Moving the share in steps (canary, linear)
+is publishing tables with larger shares.
+
 A server that starts again knows which endpoints serve before its controller has published their
 tables: it says so with `expect`, and an invocation of such an endpoint waits for its table (up to
 `hold_s`, then EndpointNotReady, which clients retry) instead of hearing that it does not exist.
@@ -74,6 +80,15 @@ class VariantRoute:
     weight: float
     backends: tuple[Backend, ...]
     max_concurrency: int | None = None  # a serverless variant's cap on invocations at once; None: no cap
+
+
+@dataclass(frozen=True)
+class TrafficShift:
+    """A blue/green deployment's new fleet while traffic moves to it: its variants, and the share of the
+    endpoint's invocations they take (0 to 1)."""
+
+    variants: tuple[VariantRoute, ...]
+    share: float
 
 
 @dataclass(frozen=True)
@@ -232,17 +247,25 @@ class _Variant:
 
 
 class _Table:
-    """One endpoint's published variants, ready for picking."""
+    """One endpoint's published variants, ready for picking; during a blue/green traffic shift, the new fleet's
+    as `incoming`, which takes `share` of the invocations."""
 
-    def __init__(self, variants: tuple[_Variant, ...], queued: bool) -> None:
+    def __init__(self, variants: tuple[_Variant, ...], queued: bool, incoming: _Table | None = None,
+                 share: float = 0.0) -> None:
         self.variants = variants
         self.queued = queued
+        self.incoming, self.share = incoming, share
         self.by_name = {variant.name: variant for variant in variants}
         self.cumulative = tuple(itertools.accumulate(variant.weight for variant in variants))
         self.total = self.cumulative[-1] if variants else 0.0
 
     def pick(self, target: str | None) -> _Variant:
-        """The variant TargetVariant names, else one at random in proportion to its weight."""
+        """The fleet (the new one with probability `share`), then in it the variant TargetVariant names, else one
+        at random in proportion to its weight."""
+        incoming = self.incoming
+        if incoming is not None and (target is None or target in incoming.by_name) and (
+                random.random() < self.share or target is not None and target not in self.by_name):
+            return incoming.pick(target)
         if target is not None:
             variant = self.by_name.get(target)
             if variant is None:
@@ -254,8 +277,16 @@ class _Table:
             return self.variants[0]
         return self.variants[bisect.bisect_right(self.cumulative, random.random() * self.total)]
 
+    def named(self, name: str) -> _Variant | None:
+        """The variant of this name, in the table or else in the incoming fleet."""
+        return self.by_name.get(name) or (self.incoming.by_name.get(name) if self.incoming is not None else None)
+
+    def all_variants(self) -> tuple[_Variant, ...]:
+        """The variants of both fleets during a traffic shift (a name may be in both), else the table's."""
+        return self.variants + (self.incoming.variants if self.incoming is not None else ())
+
     def instances(self) -> list[_Instance]:
-        return [instance for variant in self.variants for instance in variant.instances]
+        return [instance for variant in self.all_variants() for instance in variant.instances]
 
 
 class Router:
@@ -278,18 +309,21 @@ class Router:
         self._lock = threading.Lock()  # serializes writers; readers see a whole table or none
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    def publish(self, endpoint: str, variants: Sequence[VariantRoute], queued: bool = False) -> None:
+    def publish(self, endpoint: str, variants: Sequence[VariantRoute], queued: bool = False,
+                shift: TrafficShift | None = None) -> None:
         """Serve `endpoint` with these variants from now on (replacing its table atomically); `queued`: its
-        invocations come from its queue only (an asynchronous endpoint, see `is_queued`).
+        invocations come from its queue only (an asynchronous endpoint, see `is_queued`); `shift`: a blue/green
+        deployment's new fleet and the share of traffic it takes.
         An instance already published keeps its count of requests in flight and, when taken out
         of rotation, stays out. Raise ValueError for a negative weight."""
-        if any(variant.weight < 0 for variant in variants):
+        if any(variant.weight < 0 for variant in (*variants, *(shift.variants if shift else ()))):
             raise ValueError(f"variant weights of endpoint {endpoint} must be at least 0")
+        if shift is not None and not 0 <= shift.share <= 1:
+            raise ValueError(f"the traffic shift of endpoint {endpoint} must be a share from 0 to 1")
         with self._lock:
-            self._tables[endpoint] = _Table(tuple(
-                _Variant(variant.name, variant.weight, tuple(self._instance(b) for b in variant.backends),
-                         variant.max_concurrency, self._load(endpoint, variant))
-                for variant in variants), queued)
+            incoming = None if shift is None else _Table(self._variants(endpoint, shift.variants), queued)
+            self._tables[endpoint] = _Table(self._variants(endpoint, variants), queued, incoming,
+                                            shift.share if shift else 0.0)
             self._expected -= {endpoint}
             self._forget_unused()
 
@@ -330,8 +364,14 @@ class Router:
         instances), for ConcurrentRequestsPerModel."""
         with self._lock:
             tables = list(self._tables.items())
-        return [(endpoint, variant.name, sum(i.outstanding for i in variant.instances), len(variant.instances))
-                for endpoint, table in tables for variant in table.variants if variant.instances]
+        counts: dict[tuple[str, str], tuple[int, int]] = {}  # a variant of both fleets counts once, with both
+        for endpoint, table in tables:
+            for variant in table.all_variants():
+                if variant.instances:
+                    busy, instances = counts.get((endpoint, variant.name), (0, 0))
+                    counts[endpoint, variant.name] = (busy + sum(i.outstanding for i in variant.instances),
+                                                      instances + len(variant.instances))
+        return [(endpoint, name, busy, instances) for (endpoint, name), (busy, instances) in counts.items()]
 
     def demand(self, endpoint: str, variant: str) -> Demand:
         """What the serverless variant's invocations ask of it now (nothing, for a variant never published)."""
@@ -351,7 +391,7 @@ class Router:
             return None
         return [Placement(variant.name, i.backend.instance_id, i.backend.zone, i.outstanding, not i.is_down,
                           i.backend.urls)
-                for variant in table.variants for i in variant.instances]
+                for variant in table.all_variants() for i in variant.instances]
 
     def add_failure_listener(self, listener: FailureListener) -> None:
         """Call `listener(endpoint, instance_id)` when an instance is taken out of rotation (on the
@@ -446,7 +486,7 @@ class Router:
         while time.monotonic() < deadline:
             await asyncio.sleep(_HOLD_POLL_S)
             table = self._tables.get(endpoint)
-            published = table.by_name.get(variant.name) if table is not None else None
+            published = table.named(variant.name) if table is not None else None
             if published is None:
                 raise EndpointNotRouted(endpoint)  # deleted (or changed) meanwhile
             if published.instances:
@@ -505,6 +545,10 @@ class Router:
             except Exception:
                 log.exception("a failure listener failed for endpoint %s", endpoint)
 
+    def _variants(self, endpoint: str, routes: Sequence[VariantRoute]) -> tuple[_Variant, ...]:
+        return tuple(_Variant(route.name, route.weight, tuple(self._instance(b) for b in route.backends),
+                              route.max_concurrency, self._load(endpoint, route)) for route in routes)
+
     def _load(self, endpoint: str, variant: VariantRoute) -> _Load | None:
         if variant.max_concurrency is None:
             return None
@@ -527,7 +571,7 @@ class Router:
         their connections) the upstreams no published instance uses."""
         published = {i.backend.instance_id: i for table in self._tables.values() for i in table.instances()}
         serverless = {(endpoint, variant.name) for endpoint, table in self._tables.items()
-                      for variant in table.variants if variant.load is not None}
+                      for variant in table.all_variants() if variant.load is not None}
         self._loads = {key: load for key, load in self._loads.items() if key in serverless or load.admitted}
         busy = {key: i for key, i in self._known.items() if i.outstanding > 0 and key not in published}
         self._known = published | busy

@@ -7,7 +7,7 @@ import asyncio
 import collections
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Sequence
 
 import pytest
 
@@ -24,13 +24,13 @@ from modelbay.serving.router import (
     VariantNotFound,
     VariantRoute,
 )
+from tests.unit.serving.conftest import Start
 from tests.unit.serving.model_servers import (
     Answer,
     FakeModel,
     Reply,
     Seen,
     closed_port_url,
-    echo,
     failing,
     hold,
 )
@@ -39,30 +39,6 @@ pytestmark = pytest.mark.anyio
 
 # The chi-square statistic's critical values at p = 0.001, by degrees of freedom.
 CHI_SQUARE_P001 = {1: 10.828, 2: 13.816, 3: 16.266}
-
-
-Start = Callable[..., Awaitable[FakeModel]]
-
-
-@pytest.fixture
-async def router() -> AsyncIterator[Router]:
-    router = Router()
-    yield router
-    router.withdraw("ep")  # closes its connections
-
-
-@pytest.fixture
-async def start() -> AsyncIterator[Start]:
-    """Start a fake model server (stopped after the test)."""
-    started: list[FakeModel] = []
-
-    async def start_one(name: str, answer: Answer = echo) -> FakeModel:
-        started.append(await FakeModel(name, answer).start())
-        return started[-1]
-
-    yield start_one
-    for model in started:
-        await model.stop()
 
 
 def variant(name: str, weight: float, *models: FakeModel) -> VariantRoute:
