@@ -14,6 +14,7 @@ from pathlib import Path
 import botocore.loaders
 
 from modelbay.config import Settings
+from modelbay.monitoring.data_capture import DataCapture
 from modelbay.monitoring.logs import LogStore
 from modelbay.monitoring.metrics import MetricStore
 from modelbay.monitoring.publishing import Publisher
@@ -40,6 +41,11 @@ class Platform:
     def publisher(self) -> Publisher:
         """What the region publishes as SageMaker does (invocations, instance usage, training metrics)."""
         return Publisher(self.metrics, self.settings.region)
+
+    @cached_property
+    def capture(self) -> DataCapture:
+        """Endpoints' data capture: the controller publishes their DataCaptureConfigs, InvokeEndpoint offers records."""
+        return DataCapture(self.objects, self.metrics)
 
 
 def open_platform(settings: Settings, objects: ObjectStore | None = None) -> Platform:

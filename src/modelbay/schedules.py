@@ -2,10 +2,11 @@
 `rate(<value> <unit>)`, every so many minutes, hours or days from the action's StartTime (else its creation);
 `cron(<minutes> <hours> <day-of-month> <month> <day-of-week> <year>)` in the action's Timezone (UTC unless given),
 with `*`, `?`, lists, ranges, steps and the names JAN-DEC and SUN-SAT (day-of-week 1-7 is SUN-SAT); one of the
-two day fields must be `?`. Not done: cron's L, W and #.
+two day fields must be `?`. Not done: cron's L, W and #. Model Monitor's schedules use the same cron, and
+ISO 8601 durations (`-PT1H`) as offsets from an execution's scheduled time (`offset`).
 
-A leaf module: the service checks an expression when PutScheduledAction is called, the scheduled-action loop
-asks it which occurrence is due.
+A leaf module: the services check an expression when PutScheduledAction or CreateMonitoringSchedule is called,
+the scheduled-action loop and the monitoring controller ask it which occurrence is due.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from zoneinfo import ZoneInfo
 _AT = re.compile(r"at\((\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})\)")
 _RATE = re.compile(r"rate\((\d+) (minute|minutes|hour|hours|day|days)\)")
 _CRON = re.compile(r"cron\(([^)]*)\)")
+_DURATION = re.compile(r"([-+]?)P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?")
+NOW = "NOW"  # Model Monitor's one-time schedule: one execution, at once
 _UNIT_S = {"minute": 60, "hour": 3600, "day": 86400}
 _MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 _DAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
@@ -51,6 +54,17 @@ def parse(expression: str) -> Schedule:
         return Schedule(cron=_cron(match[1].split()))
     raise ValueError(f"Unsupported schedule expression {expression}: use at(yyyy-mm-ddThh:mm:ss), "
                      "rate(value unit) or cron(fields).")
+
+
+def offset(text: str) -> timedelta:
+    """The ISO 8601 duration `text` (`-PT1H`, `-P1DT2H30M`, `PT0H`: days, hours, minutes, seconds, signed) as a
+    timedelta; ValueError saying what is wrong with it."""
+    match = _DURATION.fullmatch(text)
+    if match is None or not any(match.groups()[1:]) or text.endswith("T"):
+        raise ValueError(f"Invalid ISO 8601 duration {text}: expected one such as -PT1H or -P1DT30M.")
+    days, hours, minutes, seconds = (int(value or 0) for value in match.groups()[1:])
+    found = timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    return -found if match[1] == "-" else found
 
 
 def zone(name: str | None) -> ZoneInfo:

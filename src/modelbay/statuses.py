@@ -94,3 +94,15 @@ class MonitoringScheduleStatus(StrEnum):
     FAILED = "Failed"
     SCHEDULED = "Scheduled"
     STOPPED = "Stopped"
+
+
+class MonitoringExecutionStatus(StrEnum):
+    """SageMaker's ExecutionStatus (a monitoring execution's MonitoringExecutionStatus), in the model's order."""
+
+    PENDING = "Pending"
+    COMPLETED = "Completed"
+    COMPLETED_WITH_VIOLATIONS = "CompletedWithViolations"
+    IN_PROGRESS = "InProgress"
+    FAILED = "Failed"
+    STOPPING = "Stopping"
+    STOPPED = "Stopped"

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from modelbay.schedules import due, parse, zone
+from modelbay.schedules import due, offset, parse, zone
 
 UTC_ZONE = zone(None)
 CREATED = datetime(2026, 3, 2, 7, 0, tzinfo=UTC)  # a Monday
@@ -63,3 +63,16 @@ def test_bad_expressions_say_why(expression: str, words: str) -> None:
 def test_unknown_time_zone() -> None:
     with pytest.raises(ValueError, match="Invalid timezone: Mars/Olympus"):
         zone("Mars/Olympus")
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("-PT1H", timedelta(hours=-1)), ("-PT0H", timedelta(0)), ("PT30M", timedelta(minutes=30)),
+    ("-P1DT2H30M15S", -timedelta(days=1, hours=2, minutes=30, seconds=15))])
+def test_an_offset_is_an_iso_8601_duration(text: str, expected: timedelta) -> None:
+    assert offset(text) == expected
+
+
+@pytest.mark.parametrize("text", ["P", "-PT", "P1DT", "1H", "-PT1.5H", "an hour ago"])
+def test_an_offset_that_is_no_duration_is_refused(text: str) -> None:
+    with pytest.raises(ValueError, match=f"Invalid ISO 8601 duration {text}"):
+        offset(text)

@@ -11,6 +11,7 @@ and ApproximateBacklogSizePerInstance, which autoscaling will read).
 and the GB-seconds its invocations have used (memory size × their duration, as SageMaker bills serverless inference).
 `GET /_modelbay/v1/audit?since=<ISO 8601>&operation=<name>&region=<region>&failed=true&limit=<n>` answers
 the audit trail's recent calls (of every region), newest first (`modelbay audit`).
+The A/B verdict routes (ground truth, `ab-report`) are api/ab_testing.py's.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from modelbay.api.ab_testing import ab_testing_routes
 from modelbay.platform import Platform, Regions
 from modelbay.security.audit import AuditEvent, AuditTrail
 
@@ -80,7 +82,7 @@ def native_routes(regions: Regions, audit: AuditTrail) -> list[Route]:
     return [Route(f"{PREFIX}/endpoints/{{name}}/instances", endpoint_instances, methods=["GET"]),
             Route(f"{PREFIX}/endpoints/{{name}}/async-backlog", async_backlog, methods=["GET"]),
             Route(f"{PREFIX}/endpoints/{{name}}/serverless-usage", serverless_usage, methods=["GET"]),
-            Route(f"{PREFIX}/audit", audit_events, methods=["GET"])]
+            Route(f"{PREFIX}/audit", audit_events, methods=["GET"]), *ab_testing_routes(regions, PREFIX)]
 
 
 def _audit_query(params: QueryParams) -> dict[str, Any]:

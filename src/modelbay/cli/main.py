@@ -12,6 +12,7 @@ import typer
 
 from modelbay import __version__
 from modelbay.cli import (
+    ab_testing,
     audit,
     endpoints,
     images,
@@ -43,6 +44,8 @@ app.add_typer(processing_jobs.app, name="processing")
 app.command()(invoke.invoke)
 app.command()(audit.audit)
 app.command()(metrics.metrics)
+app.command("ground-truth")(ab_testing.ground_truth)
+app.command("ab-report")(ab_testing.ab_report)
 app.command("instance-types", options=instance_types.OPTIONS)(instance_types.instance_types)
 _SERVER_OPTIONS = ("host", "port", "data_dir", "keep_instances")  # the settings `server` has options for
 

@@ -4,7 +4,8 @@ An image runs in one of two roles, `train` or `serve` (as SageMaker starts a con
 that argument), or runs a processing job's ContainerEntrypoint (`entrypoint_command`). An image is one of:
 - a built-in framework image (SageMaker's scikit-learn, XGBoost and PyTorch image URIs, or
   `modelbay/sklearn|xgboost|pytorch|python[:version]`): the toolkit's program for the role
-  (`python -m modelbay.container.train|serve`) in an instance layer over the framework's environment;
+  (`python -m modelbay.container.train|serve`) in an instance layer over the framework's environment; Model
+  Monitor's analyzer image (`sagemaker-model-monitor-analyzer`) is one whose processing jobs run its own program;
 - an image registered in modelbay's registry (ECR's part) whose manifest names a directory, or
   the absolute path of such a directory: its executable `train` or `serve` (bring your own);
 - under a runtime that runs images (`Runtime.runs_images`, given as `containers`), every image is an OCI image:
@@ -138,9 +139,10 @@ class Images:
 
         In an OCI image the entrypoint replaces the image's, or without one the image's own runs with the arguments.
         Otherwise, as in the image, `python3`, `python` and `pip` on the PATH are the framework environment's (its
-        layer at `layer`); a bring-your-own image's directory is on the PATH, and with no entrypoint its program runs.
+        layer at `layer`); a bring-your-own image's directory is on the PATH, and with no entrypoint its program runs,
+        as does a framework image's own program (its recipe's entrypoint_module, such as Model Monitor's analyzer).
         """
-        if program.recipe is not None and not entrypoint:
+        if program.recipe is not None and not entrypoint and program.recipe.entrypoint_module is None:
             raise UnknownImage(f"The {program.recipe.label} image has no entrypoint of its own in modelbay: give "
                                "AppSpecification.ContainerEntrypoint (such as [\"python3\", \"<script>\"])")
         if program.reference is not None:
@@ -151,9 +153,11 @@ class Images:
             entrypoint = entrypoint or (str(program.executable),)
             env: dict[str, str] = {}
         else:
-            bin_dir = self.environments.layer(program.recipe, layer).parent
+            python = self.environments.layer(program.recipe, layer)
+            bin_dir = python.parent
             (bin_dir / "pip").write_text('#!/bin/sh\nexec "$(dirname "$0")/python" -m pip "$@"\n')
             (bin_dir / "pip").chmod(0o755)
+            entrypoint = entrypoint or (str(python), "-m", str(program.recipe.entrypoint_module))
             env = {FRAMEWORK_VARIABLE: program.recipe.framework}
         path = os.pathsep.join(p for p in (str(bin_dir), os.environ.get("PATH", os.defpath)) if p)
         return EntrypointCommand((*entrypoint, *arguments), env | {"PATH": path})

@@ -24,6 +24,7 @@ from modelbay.controllers.autoscaling.controller import AutoscalingController
 from modelbay.controllers.endpoints.controller import EndpointController
 from modelbay.controllers.images import open_images
 from modelbay.controllers.instance_usage import SAMPLE_INTERVAL_S, UsageSampler
+from modelbay.controllers.monitoring_schedules.controller import MonitoringScheduleController
 from modelbay.controllers.processing_jobs.controller import ProcessingController
 from modelbay.controllers.training_jobs.controller import TrainingController
 from modelbay.controllers.transform_jobs.controller import TransformController
@@ -82,6 +83,7 @@ async def _loops(platform: Platform, runtime: Runtime) -> AsyncIterator[None]:
         (TrainingController(platform, runtime, images, stop_grace_s=platform.settings.stop_grace_s), 0.2),
         (endpoints, 0.25), (TransformController(platform, runtime, images), 0.25),
         (ProcessingController(platform, runtime, images, stop_grace_s=platform.settings.stop_grace_s), 0.2),
+        (MonitoringScheduleController(platform), 1.0),
         (AlarmController(platform.metadata.alarms, platform.metrics, alarm_actions), 1.0), (autoscaling, 1.0)]
     stopping = asyncio.Event()
     tasks = [asyncio.create_task(run_until(controller, every_s, stopping)) for controller, every_s in loops]
@@ -91,6 +93,7 @@ async def _loops(platform: Platform, runtime: Runtime) -> AsyncIterator[None]:
     tasks += [asyncio.create_task(every(interval_s, work, stopping)) for work, interval_s in (
         (platform.publisher.flush, FLUSH_INTERVAL_S), (platform.metrics.expire, EXPIRY_INTERVAL_S),
         (lambda: platform.publisher.concurrent_requests(platform.router.concurrency()), FLUSH_INTERVAL_S),
+        (lambda: platform.publisher.copies_dropped(platform.router.dropped_copies()), FLUSH_INTERVAL_S),
         (sampler.sample, SAMPLE_INTERVAL_S))]
     try:
         yield
@@ -99,6 +102,7 @@ async def _loops(platform: Platform, runtime: Runtime) -> AsyncIterator[None]:
         for controller, _ in loops:
             controller.wake()
         await asyncio.gather(*tasks)
+        await asyncio.to_thread(_logged, platform.capture.close)  # the captured records queued; its drops counted
         await asyncio.to_thread(_logged, platform.publisher.flush)  # what the last invocations recorded
         if not platform.settings.keep_instances:
             await asyncio.to_thread(stop_all, runtime, EXIT_GRACE_S, SHUTDOWN_REASON)

@@ -147,6 +147,7 @@ class Publisher:
         self._ended: list[tuple[_Variant, _Tally]] = []  # tallies of seconds past, not handed over yet
         self._lock = threading.Lock()  # tallies: added to on the loop, handed over from the flush thread
         self._usage: tuple[InstanceUsage, ...] = ()  # swapped whole: Prometheus reads it from another thread
+        self._dropped: dict[tuple[str, str], int] = {}  # the router's dropped copies last seen, per shadow variant
 
     def invoked(self, endpoint: str, meter: InvocationMeter, status: int) -> None:
         """Record one invocation that has been answered: `status` is the model's HTTP status (200 for an answer;
@@ -216,6 +217,18 @@ class Publisher:
     def instance_usage(self) -> tuple[InstanceUsage, ...]:
         """The last sampling pass's utilizations."""
         return self._usage
+
+    def copies_dropped(self, totals: list[tuple[str, str, int]]) -> None:
+        """Record ShadowCopiesDropped (modelbay's own, in AWS/SageMaker beside the shadow variant's invocations): the
+        copies the router dropped since the last call, from its running totals (endpoint, shadow variant, dropped);
+        nothing for a variant that dropped none. Called every second, from one thread."""
+        for endpoint, variant, total in totals:
+            seen = self._dropped.get((endpoint, variant), 0)
+            self._dropped[(endpoint, variant)] = total
+            if dropped := total - seen if total >= seen else total:  # a total that fell began again (republished)
+                key = MetricKey.of(INVOCATIONS_NAMESPACE, "ShadowCopiesDropped",
+                                   {"EndpointName": endpoint, "VariantName": variant})
+                self.metrics.record(key, dropped, storage_resolution=1)
 
     def concurrent_requests(self, samples: list[tuple[str, str, int, int]]) -> None:
         """Record each variant's ConcurrentRequestsPerModel now, from the router's (endpoint, variant, requests in

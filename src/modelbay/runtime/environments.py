@@ -105,8 +105,9 @@ def toolkit_dir(root: Path) -> Path:
     spec = importlib.util.find_spec("modelbay.container")
     assert spec is not None and spec.origin is not None, "modelbay.container is part of this package"
     package = Path(spec.origin).parent
-    sources = sorted(package.glob("*.py"))
-    digest = hashlib.sha256(b"".join(p.name.encode() + p.read_bytes() for p in sources)).hexdigest()[:12]
+    sources = sorted(p.relative_to(package) for p in package.rglob("*.py"))  # its subpackages too
+    digest = hashlib.sha256(b"".join(p.as_posix().encode() + (package / p).read_bytes()
+                                     for p in sources)).hexdigest()[:12]
     target = root / f"{TOOLKIT_PREFIX}{digest}"
     if not target.is_dir():
         root.mkdir(parents=True, exist_ok=True)
@@ -114,7 +115,8 @@ def toolkit_dir(root: Path) -> Path:
         (staging / "modelbay" / "container").mkdir(parents=True)
         shutil.copy(package.parent / "__init__.py", staging / "modelbay" / "__init__.py")
         for source in sources:
-            shutil.copy(source, staging / "modelbay" / "container" / source.name)
+            (staging / "modelbay" / "container" / source).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(package / source, staging / "modelbay" / "container" / source)
         try:
             os.rename(staging, target)
         except OSError:  # another server put the same toolkit there first

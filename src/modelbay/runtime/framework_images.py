@@ -4,7 +4,8 @@
 FROM the Debian base image (base_images.py): Debian's python3 with a venv (Debian 12 refuses system-wide pip)
 holding the recipe's pinned requirements, the in-instance toolkit importable, `train` and `serve` on the PATH
 running `python -m modelbay.container.train|serve`, and `python`, `python3` and `pip` the venv's: what a
-framework environment is for the process runtime, so a framework job runs the same way under either. The hash
+framework environment is for the process runtime, so a framework job runs the same way under either (a recipe's
+entrypoint_module is the image's ENTRYPOINT, as the process runtime runs it for a job with no entrypoint). The hash
 covers the requirements, the toolkit and the build recipe, so a changed one builds anew. Images live in podman's
 store, shared by every server of the machine, and are built once, under a file lock.
 
@@ -43,7 +44,7 @@ RUN echo {TOOLKIT} > "$({VENV}/bin/python -c 'import sysconfig; print(sysconfig.
     MODELBAY_FRAMEWORK={{framework}}
 WORKDIR /opt/ml
 LABEL org.opencontainers.image.title="modelbay {{label}}" modelbay.framework={{framework}}
-CMD ["/bin/bash"]
+{{command}}
 """
 
 
@@ -90,4 +91,12 @@ def _containerfile(recipe: Recipe, base: str) -> str:
     install = (f"RUN {VENV}/bin/pip install --no-input --no-cache-dir "
                f"--disable-pip-version-check {' '.join(map(shlex.quote, recipe.requirements))}\n"
                if recipe.requirements else "")
-    return CONTAINERFILE.format(base=base, install=install, framework=recipe.framework, label=recipe.label)
+    return CONTAINERFILE.format(base=base, install=install, framework=recipe.framework, label=recipe.label,
+                                command=_command(recipe))
+
+
+def _command(recipe: Recipe) -> str:
+    """What the image runs: its recipe's own program, given the container's arguments, else a shell."""
+    if recipe.entrypoint_module is None:
+        return 'CMD ["/bin/bash"]'
+    return f'ENTRYPOINT ["python", "-m", "{recipe.entrypoint_module}"]\nCMD []'

@@ -8,6 +8,7 @@ OCI image for the container runtime will be built from.
 
 Recipes pin the framework and the packages its ABI depends on, for the server's Python. A
 requested version with no recipe gets the nearest newer one (else the newest), with a warning.
+An image that is a program of its own (Model Monitor's analyzer) names it in its recipe's `entrypoint_module`.
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ from dataclasses import dataclass
 class Recipe:
     """One version of a framework image: what its environment holds."""
 
-    framework: str  # short name: sklearn, xgboost, pytorch, python
+    framework: str  # short name: sklearn, xgboost, pytorch, python, model-monitor
     version: str  # as SageMaker spells it in image tags: "1.2-1", "2.13.0"
     requirements: tuple[str, ...]
+    # the image's own program, `python -m <module>`, run when a processing job gives no ContainerEntrypoint
+    entrypoint_module: str | None = None
 
     @property
     def label(self) -> str:
@@ -56,14 +59,18 @@ RECIPES: dict[str, tuple[Recipe, ...]] = {  # each framework's versions, oldest 
     "python": (
         Recipe("python", "", ()),
     ),
+    "model-monitor": (  # SageMaker's Model Monitor analyzer (data quality): baselines and monitoring executions
+        Recipe("model-monitor", "", ("numpy==2.2.6", "pandas==2.2.3"),
+               entrypoint_module="modelbay.container.model_monitor"),
+    ),
 }
 
 # SageMaker's ECR repository names for each framework's training and inference images
 REPOSITORIES = {"sagemaker-scikit-learn": "sklearn", "sagemaker-xgboost": "xgboost", "pytorch-training": "pytorch",
-                "pytorch-inference": "pytorch"}
+                "pytorch-inference": "pytorch", "sagemaker-model-monitor-analyzer": "model-monitor"}
 ECR_URI = re.compile(r"(?P<account>[0-9]{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/"
                      r"(?P<repository>[a-z0-9._/-]+)(?::(?P<tag>[A-Za-z0-9._-]+))?(?:@(?P<digest>sha256:[0-9a-f]{64}))?")
-_SHORT_NAME = re.compile(r"modelbay/(?P<framework>[a-z]+)(?::(?P<tag>[A-Za-z0-9._-]+))?")
+_SHORT_NAME = re.compile(r"modelbay/(?P<framework>[a-z][a-z-]*)(?::(?P<tag>[A-Za-z0-9._-]+))?")
 _TAG_SUFFIX = re.compile(r"-(cpu|gpu|inf|neuron).*$")  # 1.2-1-cpu-py3 → 1.2-1, 2.1.0-gpu-py310-cu121 → 2.1.0
 
 

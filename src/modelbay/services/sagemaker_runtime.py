@@ -7,7 +7,8 @@ InvokeEndpointWithResponseStream is the same call with the answer sent on as the
 each piece a PayloadPart event; an answer that breaks off ends the stream with ModelStreamError.
 InvokeEndpointAsync queues the request (store.metadata.async_invocations) and answers at once with
 where the answer will be; the async-invocations worker (controllers/async_invocations) invokes the
-model and writes the answer there, as SageMaker does.
+model and writes the answer there, as SageMaker does. An endpoint's DataCaptureConfig has its sampled invocations
+offered, once answered, to the data capture's queue (monitoring/data_capture.py), which writes them to S3.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any, TypeVar
 
 from modelbay.errors import AwsError, ServiceUnavailable, ValidationError
 from modelbay.lengths import fit
+from modelbay.monitoring.data_capture import StreamedCapture
 from modelbay.monitoring.publishing import InvocationMeter
 from modelbay.services.base import Context, Handler, data_event, present
 from modelbay.serving.router import (
@@ -56,10 +58,15 @@ class ModelError(AwsError):
 
 @data_event
 async def invoke_endpoint(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
-    """Call the endpoint's model through the router and return its answer as it gave it."""
+    """Call the endpoint's model through the router and return its answer as it gave it (captured, if sampled)."""
     meter = InvocationMeter()
+    capture = ctx.platform.capture.sample(params["EndpointName"])
     invocation = await _routed(ctx, params, ctx.platform.router.invoke, meter)
     ctx.platform.publisher.invoked(params["EndpointName"], meter, 200)
+    if capture is not None:
+        ctx.platform.capture.offer(capture, invocation.variant, inference_id=params.get("InferenceId"),
+                                   request=params["Body"], request_type=params.get("ContentType"),
+                                   response=invocation.body, response_type=invocation.content_type)
     return {"Body": invocation.body} | _described(invocation)
 
 
@@ -80,11 +87,16 @@ class ModelStreamError(AwsError):
 
 @data_event
 async def invoke_endpoint_with_response_stream(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
-    """Call the endpoint's model through the router and pass its answer on as it comes."""
+    """Call the endpoint's model through the router and pass its answer on as it comes (captured whole at its end,
+    if sampled)."""
     meter = InvocationMeter()
+    capture = ctx.platform.capture.sample(params["EndpointName"])
     invocation = await _routed(ctx, params, ctx.platform.router.invoke_stream, meter)
     ended = functools.partial(ctx.platform.publisher.invoked, params["EndpointName"], meter)
-    return {"Body": _PayloadParts(invocation, ended)} | _described(invocation)
+    captured = None if capture is None else StreamedCapture(
+        ctx.platform.capture, capture, invocation.variant, params.get("InferenceId"), params["Body"],
+        params.get("ContentType"), invocation.content_type)
+    return {"Body": _PayloadParts(invocation, ended, captured)} | _described(invocation)
 
 
 async def _routed(ctx: Context, params: dict[str, Any], call: Callable[..., Awaitable[A]],
@@ -116,20 +128,26 @@ def _described(invocation: Invocation | StreamedInvocation) -> dict[str, Any]:
 
 
 class _PayloadParts:
-    """A streamed answer's pieces as PayloadPart events, a break as ModelStreamError in SageMaker's words."""
+    """A streamed answer's pieces as PayloadPart events, a break as ModelStreamError in SageMaker's words; a
+    sampled answer read to its end is captured."""
 
-    def __init__(self, invocation: StreamedInvocation, ended: Callable[[int], None]) -> None:
+    def __init__(self, invocation: StreamedInvocation, ended: Callable[[int], None],
+                 captured: StreamedCapture | None) -> None:
         self._invocation = invocation
         self._ended: Callable[[int], None] | None = ended  # told the stream's status once, when it ends
+        self._captured = captured
 
     def __aiter__(self) -> _PayloadParts:
         return self
 
     async def __anext__(self) -> Mapping[str, Any]:
         try:
-            return {"PayloadPart": {"Bytes": await self._invocation.__anext__()}}
+            piece = await self._invocation.__anext__()
         except StopAsyncIteration:
             self._end(200)
+            if self._captured is not None:
+                self._captured.offer()
+                self._captured = None
             raise
         except ModelStreamBroken as broken:
             self._end(0)
@@ -139,6 +157,9 @@ class _PayloadParts:
                                        ErrorCode="ModelInvocationTimeExceeded") from None
             raise ModelStreamError(f"The connection to your model {broken.container} was closed before it "
                                    "completed sending the inference response.", ErrorCode="StreamBroken") from None
+        if self._captured is not None:
+            self._captured.add(piece)
+        return {"PayloadPart": {"Bytes": piece}}
 
     async def aclose(self) -> None:
         await self._invocation.aclose()

@@ -34,6 +34,16 @@ one: a cold start) and waits for a table with an instance, up to `cold_start_s` 
 The router keeps each serverless variant's Demand across tables: invocations admitted, when it was last
 busy, and the seconds its invocations took (what SageMaker bills); the controller reads it to scale the
 variant between zero and its instance.
+
+A shadow variant (a ShadowProductionVariant) runs on instances of its own, which the controller publishes with the
+production variants; it answers nobody. Each invocation that reached a production variant is copied to it with
+probability = its weight / the production variants' weight (at most 1; SageMaker's sampling of a shadow), once
+the live call has ended, in a task of its own: the copy never changes, delays or fails the caller's answer. The
+copy's answer, error or timeout is discarded (a streamed invocation's copy is read whole and discarded), and
+told to the copy listeners (the publisher: the shadow's Invocations, latencies and errors, as a production
+variant's). Copies are bounded: at most SHADOW_COPIES_PER_INSTANCE in flight per shadow instance; one more is
+dropped and counted (`dropped_copies`), so a slow shadow holds at most that many requests, never a queue. During a
+blue/green traffic shift the copies go to the shadows of the fleet in service.
 """
 
 from __future__ import annotations
@@ -48,7 +58,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import cast
 
 from modelbay.monitoring.publishing import InvocationMeter
@@ -60,9 +70,13 @@ MODEL_TIMEOUT_S = 60.0  # how long SageMaker waits for a model's answer
 HOLD_S = 5.0  # how long an invocation waits for the routes of an endpoint being restored
 COLD_START_S = 60.0  # how long an invocation of a serverless variant scaled to zero waits for its instance
 _HOLD_POLL_S = 0.01  # tables are published from threads: a held invocation looks again this often
+# Copies a shadow instance is sent at once: enough to keep a model server as busy as its production twin under a
+# steady load, few enough that a stalled shadow holds a handful of requests (and connections), not a backlog.
+SHADOW_COPIES_PER_INSTANCE = 4
 
 FailureListener = Callable[[str, str], None]
 DemandListener = Callable[[str, str], None]
+CopyListener = Callable[[str, InvocationMeter, int], None]
 
 
 @dataclass(frozen=True)
@@ -226,6 +240,33 @@ class _Instance:
         self.answered_at = 0.0  # time.monotonic() of its last answer, errors included
 
 
+class _Copies:
+    """A shadow variant's copies, kept across tables while it is published: in flight now, and dropped (its bound
+    reached) so far."""
+
+    __slots__ = ("in_flight", "dropped")
+
+    def __init__(self) -> None:
+        self.in_flight = 0
+        self.dropped = 0
+
+
+@dataclass(frozen=True)
+class _Shadow:
+    """A published shadow variant: its instances, the share of invocations copied to it, its copies."""
+
+    variant: _Variant
+    share: float
+    copies: _Copies
+
+    def admits(self) -> bool:
+        """Whether a copy may be sent now (room under its bound), counting it dropped if not."""
+        if self.copies.in_flight >= SHADOW_COPIES_PER_INSTANCE * len(self.variant.instances):
+            self.copies.dropped += 1
+            return False
+        return True
+
+
 class _Load:
     """A serverless variant's Demand as it changes, kept across tables (see Demand)."""
 
@@ -251,10 +292,11 @@ class _Table:
     as `incoming`, which takes `share` of the invocations."""
 
     def __init__(self, variants: tuple[_Variant, ...], queued: bool, incoming: _Table | None = None,
-                 share: float = 0.0) -> None:
+                 share: float = 0.0, shadows: tuple[_Shadow, ...] = ()) -> None:
         self.variants = variants
         self.queued = queued
         self.incoming, self.share = incoming, share
+        self.shadows = shadows
         self.by_name = {variant.name: variant for variant in variants}
         self.cumulative = tuple(itertools.accumulate(variant.weight for variant in variants))
         self.total = self.cumulative[-1] if variants else 0.0
@@ -282,8 +324,10 @@ class _Table:
         return self.by_name.get(name) or (self.incoming.by_name.get(name) if self.incoming is not None else None)
 
     def all_variants(self) -> tuple[_Variant, ...]:
-        """The variants of both fleets during a traffic shift (a name may be in both), else the table's."""
-        return self.variants + (self.incoming.variants if self.incoming is not None else ())
+        """The variants of both fleets during a traffic shift (a name may be in both), else the table's; with the
+        shadow variants."""
+        return (self.variants + tuple(shadow.variant for shadow in self.shadows)
+                + (self.incoming.all_variants() if self.incoming is not None else ()))
 
     def instances(self) -> list[_Instance]:
         return [instance for variant in self.all_variants() for instance in variant.instances]
@@ -306,24 +350,29 @@ class Router:
         self._listeners: list[FailureListener] = []
         self._demand_listeners: list[DemandListener] = []
         self._loads: dict[tuple[str, str], _Load] = {}  # serverless variants' (endpoint, variant)
+        self._copies: dict[tuple[str, str], _Copies] = {}  # shadow variants' (endpoint, variant)
+        self._copying: set[asyncio.Task[None]] = set()  # copies under way (a task needs a reference to run)
+        self._copy_listeners: list[CopyListener] = []
         self._lock = threading.Lock()  # serializes writers; readers see a whole table or none
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def publish(self, endpoint: str, variants: Sequence[VariantRoute], queued: bool = False,
-                shift: TrafficShift | None = None) -> None:
+                shift: TrafficShift | None = None, shadows: Sequence[VariantRoute] = ()) -> None:
         """Serve `endpoint` with these variants from now on (replacing its table atomically); `queued`: its
         invocations come from its queue only (an asynchronous endpoint, see `is_queued`); `shift`: a blue/green
-        deployment's new fleet and the share of traffic it takes.
+        deployment's new fleet and the share of traffic it takes; `shadows`: shadow variants, each copied a share
+        of the invocations (its weight / the production variants' weight, at most all).
         An instance already published keeps its count of requests in flight and, when taken out
         of rotation, stays out. Raise ValueError for a negative weight."""
-        if any(variant.weight < 0 for variant in (*variants, *(shift.variants if shift else ()))):
+        if any(variant.weight < 0 for variant in (*variants, *shadows, *(shift.variants if shift else ()))):
             raise ValueError(f"variant weights of endpoint {endpoint} must be at least 0")
         if shift is not None and not 0 <= shift.share <= 1:
             raise ValueError(f"the traffic shift of endpoint {endpoint} must be a share from 0 to 1")
         with self._lock:
             incoming = None if shift is None else _Table(self._variants(endpoint, shift.variants), queued)
-            self._tables[endpoint] = _Table(self._variants(endpoint, variants), queued, incoming,
-                                            shift.share if shift else 0.0)
+            production = self._variants(endpoint, variants)
+            self._tables[endpoint] = _Table(production, queued, incoming, shift.share if shift else 0.0,
+                                            self._shadows(endpoint, shadows, sum(v.weight for v in production)))
             self._expected -= {endpoint}
             self._forget_unused()
 
@@ -403,6 +452,17 @@ class Router:
         (on the event loop's thread: it must return quickly, e.g. by waking the controller)."""
         self._demand_listeners.append(listener)
 
+    def add_copy_listener(self, listener: CopyListener) -> None:
+        """Call `listener(endpoint, meter, status)` when a shadow variant's copy of an invocation has ended (on the
+        event loop's thread, as `Publisher.invoked`, which it may be): `meter` names the shadow variant and times
+        it, `status` is its model's HTTP status (0: no answer)."""
+        self._copy_listeners.append(listener)
+
+    def dropped_copies(self) -> list[tuple[str, str, int]]:
+        """(endpoint, shadow variant, copies dropped so far) of each shadow variant published: a running total, which
+        begins again at 0 for a shadow variant published anew after it was not."""
+        return [(endpoint, variant, copies.dropped) for (endpoint, variant), copies in list(self._copies.items())]
+
     async def invoke(self, endpoint: str, body: bytes, content_type: str | None, accept: str | None,
                      custom_attributes: str | None, target_variant: str | None,
                      inference_id: str | None, timeout_s: float | None = None,
@@ -411,20 +471,22 @@ class Router:
         the variant and the model's time. Raise
         EndpointNotRouted, EndpointNotReady, VariantNotFound, NoVariantWeighted, InstancesUnreachable and
         ModelFailure; for a serverless variant, Throttled and ColdStartTimedOut too."""
-        variant = _routed((await self._table(endpoint)).pick(target_variant), meter)
+        table = await self._table(endpoint)
+        variant = _routed(table.pick(target_variant), meter)
         self._loop = self._loop or asyncio.get_running_loop()
+        request = Request(body, content_type, accept, custom_attributes, inference_id, timeout_s=timeout_s,
+                          meter=meter)
         _admit(variant)
         self._in_flight[endpoint] = self._in_flight.get(endpoint, 0) + 1
         started = None
         try:
             variant = await self._warm(endpoint, variant)
             started = time.monotonic()
-            answer = await self._call_variant(endpoint, variant, Request(body, content_type, accept,
-                                                                         custom_attributes, inference_id,
-                                                                         timeout_s=timeout_s, meter=meter))
+            answer = await self._call_variant(endpoint, variant, request)
         finally:
             self._in_flight[endpoint] -= 1
             _release(variant, started)
+            self._copy(endpoint, table, request)
         whole = cast(Answer, answer)
         return Invocation(whole.body, whole.content_type, whole.custom_attributes, variant.name)
 
@@ -434,7 +496,8 @@ class Router:
         """As `invoke`, with the answer's body passed on as it arrives (raising ModelStreamBroken if it
         breaks off); `meter` times the model until the stream is done. The errors before the answer's head are
         `invoke`'s."""
-        variant = _routed((await self._table(endpoint)).pick(target_variant), meter)
+        table = await self._table(endpoint)
+        variant = _routed(table.pick(target_variant), meter)
         self._loop = self._loop or asyncio.get_running_loop()
         request = Request(body, content_type, accept, custom_attributes, inference_id, is_streamed=True, meter=meter)
         _admit(variant)
@@ -445,6 +508,7 @@ class Router:
         def done() -> None:
             self._in_flight[endpoint] -= 1
             _release(variant, started[0] if started else None)
+            self._copy(endpoint, table, request)
             if instance:
                 if meter is not None:
                     meter.model_answered()
@@ -460,6 +524,38 @@ class Router:
             raise
         last = _container_name(len(instance[0].upstreams) - 1, len(instance[0].upstreams) - 1)
         return StreamedInvocation(cast(StreamedAnswer, answer), variant.name, last, done)
+
+    def _copy(self, endpoint: str, table: _Table, request: Request) -> None:
+        """Send the invocation's copy to each shadow variant of the table that samples it and has room (a task
+        each, started once the caller's call has returned)."""
+        for shadow in table.shadows:
+            if random.random() < shadow.share and shadow.admits():
+                shadow.copies.in_flight += 1
+                task = asyncio.get_running_loop().create_task(self._call_shadow(endpoint, shadow, request))
+                self._copying.add(task)
+                task.add_done_callback(self._copying.discard)
+
+    async def _call_shadow(self, endpoint: str, shadow: _Shadow, request: Request) -> None:
+        """One copy: the shadow's answer (read whole, a streamed one too) is discarded, its outcome told to the
+        copy listeners; nothing is raised."""
+        meter = InvocationMeter()
+        meter.routed(shadow.variant.name, len(shadow.variant.instances))
+        status = 200
+        try:
+            await self._call_variant(endpoint, shadow.variant, replace(request, is_streamed=False, meter=meter,
+                                                                       timeout_s=None))
+        except RoutingError as error:
+            status = error.status if isinstance(error, ModelFailure) else 0
+        except Exception:
+            log.exception("a copy to shadow variant %s of endpoint %s failed", shadow.variant.name, endpoint)
+            status = 0
+        finally:
+            shadow.copies.in_flight -= 1
+        for listener in self._copy_listeners:
+            try:
+                listener(endpoint, meter, status)
+            except Exception:
+                log.exception("a copy listener failed for endpoint %s", endpoint)
 
     async def _table(self, endpoint: str) -> _Table:
         """The endpoint's table, waiting up to `hold_s` for it while the endpoint is expected."""
@@ -549,6 +645,15 @@ class Router:
         return tuple(_Variant(route.name, route.weight, tuple(self._instance(b) for b in route.backends),
                               route.max_concurrency, self._load(endpoint, route)) for route in routes)
 
+    def _shadows(self, endpoint: str, routes: Sequence[VariantRoute], production_weight: float) -> tuple[_Shadow, ...]:
+        """The shadow variants, each with the share of invocations copied to it: its weight relative to the
+        production weight, capped at 1 (all of them); a shadow of weight 0 gets none."""
+        def share(weight: float) -> float:
+            return min(weight / production_weight, 1.0) if production_weight > 0 else float(weight > 0)
+        return tuple(_Shadow(variant, share(variant.weight), self._copies.setdefault((endpoint, variant.name),
+                                                                                      _Copies()))
+                     for variant in self._variants(endpoint, routes))
+
     def _load(self, endpoint: str, variant: VariantRoute) -> _Load | None:
         if variant.max_concurrency is None:
             return None
@@ -573,6 +678,9 @@ class Router:
         serverless = {(endpoint, variant.name) for endpoint, table in self._tables.items()
                       for variant in table.all_variants() if variant.load is not None}
         self._loads = {key: load for key, load in self._loads.items() if key in serverless or load.admitted}
+        shadows = {(endpoint, shadow.variant.name) for endpoint, table in self._tables.items()
+                   for shadow in table.shadows}
+        self._copies = {key: copies for key, copies in self._copies.items() if key in shadows or copies.in_flight}
         busy = {key: i for key, i in self._known.items() if i.outstanding > 0 and key not in published}
         self._known = published | busy
         used = {upstream.url for instance in published.values() for upstream in instance.upstreams}

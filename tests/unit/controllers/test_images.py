@@ -192,6 +192,20 @@ def test_a_processing_entrypoint_replaces_the_images_own(tmp_path: Path) -> None
         resolver.entrypoint_command(framework, layer, (), ())
 
 
+def test_the_model_monitor_image_runs_its_own_analyzer_when_a_job_gives_no_entrypoint(tmp_path: Path) -> None:
+    uri = "156813124566.dkr.ecr.us-east-1.amazonaws.com/sagemaker-model-monitor-analyzer"
+    layer = tmp_path / "layer"
+    in_image = container_images(tmp_path).resolve(uri, "process")
+    assert in_image.reference is not None and in_image.reference.startswith("localhost/modelbay/model-monitor:")
+    assert container_images(tmp_path).entrypoint_command(in_image, layer, (), ()) == EntrypointCommand((), {}, None)
+    resolver = images(tmp_path)
+    argv, env, entrypoint = resolver.entrypoint_command(resolver.resolve(uri, "process"), layer, (), ("--x",))
+    assert argv == (str(layer / "bin" / "python"), "-m", "modelbay.container.model_monitor", "--x")
+    assert entrypoint is None and env["PATH"].startswith(f"{layer / 'bin'}:")
+    assert resolver.entrypoint_command(resolver.resolve(uri), layer, ("python3", "p.py"), ()).argv == ("python3",
+                                                                                                       "p.py")
+
+
 def test_on_the_process_runtime_the_entrypoint_and_arguments_are_the_command(tmp_path: Path) -> None:
     directory = executable_dir(tmp_path)
     resolver = images(tmp_path)

@@ -49,4 +49,5 @@ def test_the_toolkit_copy_is_content_addressed(tmp_path: Path) -> None:
     first = toolkit_dir(tmp_path)
     assert toolkit_dir(tmp_path) == first
     assert (first / "modelbay" / "container" / "train.py").is_file()
+    assert (first / "modelbay" / "container" / "model_monitor" / "__main__.py").is_file()  # subpackages too
     assert [p.name for p in tmp_path.iterdir()] == [first.name]  # no staging leftovers

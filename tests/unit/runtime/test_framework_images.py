@@ -17,7 +17,7 @@ import pytest
 
 from modelbay.config import default_podman_dir
 from modelbay.podman_engine import podman, podman_available
-from modelbay.runtime.framework_images import FrameworkImages
+from modelbay.runtime.framework_images import FrameworkImages, _containerfile
 from modelbay.runtime.frameworks import RECIPES, choose
 
 needs_podman = pytest.mark.skipif(not podman_available(), reason="podman and runc are not installed here")
@@ -48,6 +48,12 @@ def test_the_reference_changes_with_the_recipe(tmp_path: Path) -> None:
     assert reference.startswith("localhost/modelbay/sklearn:1.2-1-") and reference == images.reference(SKLEARN)
     assert images.reference(RECIPES["sklearn"][-1]) != reference
     assert images.reference(RECIPES["python"][0]).startswith("localhost/modelbay/python:latest-")
+
+
+def test_an_image_with_a_program_of_its_own_runs_it_as_its_entrypoint() -> None:
+    analyzer = _containerfile(choose("model-monitor", None).recipe, "base")
+    assert 'ENTRYPOINT ["python", "-m", "modelbay.container.model_monitor"]\nCMD []\n' in analyzer
+    assert "ENTRYPOINT" not in _containerfile(SKLEARN, "base") and 'CMD ["/bin/bash"]' in _containerfile(SKLEARN, "b")
 
 
 @needs_podman

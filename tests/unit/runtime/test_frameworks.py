@@ -18,6 +18,8 @@ ECR = "683313688378.dkr.ecr.us-east-1.amazonaws.com"
     ("modelbay/sklearn", "sklearn", RECIPES["sklearn"][-1].version),
     ("modelbay/xgboost:latest", "xgboost", RECIPES["xgboost"][-1].version),
     ("modelbay/python", "python", ""),
+    ("156813124566.dkr.ecr.us-east-1.amazonaws.com/sagemaker-model-monitor-analyzer", "model-monitor", ""),
+    ("modelbay/model-monitor", "model-monitor", ""),
 ])
 def test_names_and_uris_resolve_to_their_recipe(image: str, framework: str, version: str) -> None:
     resolution = framework_image(image)

@@ -151,6 +151,11 @@ class AsyncInvocationWorker:
                             "please try again.")
         finally:
             self._platform.publisher.invoked(request.endpoint_name, meter, status)
+        capture = self._platform.capture.sample(request.endpoint_name)  # SageMaker captures async requests too
+        if capture is not None:
+            self._platform.capture.offer(capture, answer.variant, inference_id=request.inference_id, request=body,
+                                         request_type=content_type, response=answer.body,
+                                         response_type=answer.content_type)
         return _Outcome(answer.body, answer.content_type or "application/octet-stream", False)
 
     def _read(self, uri: str) -> tuple[bytes, str]:

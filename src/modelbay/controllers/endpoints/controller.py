@@ -10,14 +10,21 @@ ready ones to the router, and records what it sees.
   misses its startup window fails the endpoint with the model server's own last words.
 - InService: a slot that dies or fails its checks leaves the rotation at once and is replaced in
   its zone. Weights and counts from UpdateEndpointWeightsAndCapacities apply live.
-- UpdateEndpoint (blue/green): the new config's fleet comes up beside the old one; once all of
-  it is ready, traffic switches at once and the old fleet drains and stops. If the new fleet
-  fails, it is stopped and the endpoint stays InService on the old one, the failure recorded.
+- UpdateEndpoint: its DeploymentConfig's rollout (rollout.py) says what runs and takes traffic. Blue/green:
+  the new config's fleet comes up beside the old one; once all of it is ready, traffic moves to it in the
+  rollout's steps (all at once by default), then the old fleet drains and stops. Rolling: batch by batch, new
+  instances join the variant's rotation and as many old ones drain and stop. A new fleet that fails, an alarm
+  in ALARM or a deployment past its time rolls back (RollingBack): traffic returns to the old fleet, the new
+  one drains and stops, and the endpoint is InService on its old config, the reason recorded.
 - Deleting: routes are withdrawn, in-flight requests finish, then every instance stops.
 
 A serverless variant (serverless.py) is a variant of 0 or 1 slots, as its ServerlessScaler decides from the
 router's demand; its route caps invocations at MaxConcurrency, and its usage in GB-seconds is recorded with
 the variant's state.
+
+A shadow variant is planned, launched, checked, healed and recorded as a production variant is; only its route
+differs: it is published among the router's shadows, which are copied a share of the invocations (and the
+router's copies are recorded as the shadow variant's invocations, through the publisher).
 """
 
 from __future__ import annotations
@@ -32,7 +39,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from modelbay.controllers.background import Wakeable, in_background
+from modelbay.controllers.endpoints import rollout
 from modelbay.controllers.endpoints.fleet import VARIANT, Health, Slot, SlotKey, group_slots, slot_labels, zone_for
+from modelbay.controllers.endpoints.rollout import Done
 from modelbay.controllers.endpoints.serverless import (
     ServerlessScaler,
     SetupListener,
@@ -51,11 +60,14 @@ from modelbay.platform import Platform
 from modelbay.runtime.base import DEFAULT_VOLUME_SIZE_GB, Instance, Runtime, StartFailed, start_together
 from modelbay.runtime.environments import EnvironmentBuildError
 from modelbay.serving.health import ping
-from modelbay.serving.router import Backend, VariantRoute
+from modelbay.serving.router import Backend, TrafficShift, VariantRoute
 from modelbay.statuses import EndpointStatus, VariantStatus
+from modelbay.store.metadata.alarms import ALARM
 from modelbay.store.metadata.endpoints import (
     Endpoint,
     EndpointSpec,
+    Rollout,
+    RolloutPhase,
     ServerlessSpec,
     UpdateOutcome,
     VariantSpec,
@@ -76,7 +88,7 @@ class LaunchFailed(Exception):
 
 @dataclass(frozen=True)
 class VariantPlan:
-    """One production variant as the fleet must run it."""
+    """One production (or shadow: `is_shadow`) variant as the fleet must run it."""
 
     name: str
     weight: float
@@ -87,6 +99,8 @@ class VariantPlan:
     startup_s: float
     shape: HostShape  # each instance's scratch space and network isolation
     serverless: ServerlessSpec | None = None
+    is_shadow: bool = False
+    first: int = 0  # the first slot index run: during a rolling update, the old instances below it have left
 
 
 class EndpointController(Wakeable):
@@ -109,6 +123,7 @@ class EndpointController(Wakeable):
         super().__init__()
         self.router.add_failure_listener(self.wake)
         self.router.add_demand_listener(self.wake)
+        self.router.add_copy_listener(platform.publisher.invoked)  # shadow variants' invocations, as SageMaker's
 
     def names(self) -> list[str]:
         return self.endpoints.names_to_reconcile()
@@ -131,7 +146,7 @@ class EndpointController(Wakeable):
         slots = group_slots(found)
         if endpoint is None or (endpoint.status == EndpointStatus.FAILED and endpoint.pending_config_name is None):
             if endpoint is None:
-                self.router.withdraw(name)
+                self._withdraw(name)
                 self.serverless.forget(name)
             self._retire(name, slots.values(), drained=True)
             return
@@ -139,12 +154,12 @@ class EndpointController(Wakeable):
             self._delete(endpoint, slots)
             return
         current_plan = self._plan(endpoint.name, endpoint.spec, endpoint.variants)
-        # a fleet that has served heals; one coming up fails as a whole (the endpoint, or the update)
-        current = self._converge(endpoint, endpoint.deployed_generation, current_plan, slots,
-                                 heal=endpoint.status != EndpointStatus.CREATING)
         if endpoint.pending_spec is not None:
-            self._update(endpoint, current_plan, current, slots)
+            self._update(endpoint, current_plan, slots)
         else:
+            # a fleet that has served heals; one coming up fails as a whole
+            current = self._converge(endpoint, endpoint.deployed_generation, current_plan, slots,
+                                     heal=endpoint.status != EndpointStatus.CREATING)
             self._settle(endpoint, current_plan, current)
         live = {endpoint.deployed_generation} | ({endpoint.generation} if endpoint.pending_spec is not None else set())
         self._retire(name, (s for k, s in slots.items() if k.generation not in live), drained=False)
@@ -155,7 +170,7 @@ class EndpointController(Wakeable):
         """Creating, InService or a weights/capacity update: publish what is ready, record the status."""
         if fleet.failure is not None:  # only a fleet coming up reports failures; a serving one heals
             self._retire(endpoint.name, fleet.slots, drained=True)
-            self.router.withdraw(endpoint.name)
+            self._withdraw(endpoint.name)
             self.endpoints.advance(endpoint.name, EndpointStatus.FAILED, failure_reason=fit_reason(fleet.failure))
             return
         self._publish(endpoint, plan, fleet)
@@ -164,28 +179,85 @@ class EndpointController(Wakeable):
         status = EndpointStatus.IN_SERVICE if in_service else endpoint.status
         self._record(endpoint, plan, fleet, status, endpoint.variants)
 
-    def _update(self, endpoint: Endpoint, current_plan: Sequence[VariantPlan], current: FleetState,
-                slots: dict[SlotKey, Slot]) -> None:
-        """Blue/green: bring the pending fleet up beside the current one, then switch at once."""
+    def _update(self, endpoint: Endpoint, current_plan: Sequence[VariantPlan], slots: dict[SlotKey, Slot]) -> None:
+        """UpdateEndpoint: run both fleets as the rollout's state says, step the rollout, route and record it."""
         assert endpoint.pending_spec is not None
         pending_plan = self._plan(endpoint.name, endpoint.pending_spec, endpoint.pending_variants)
-        pending = self._converge(endpoint, endpoint.generation, pending_plan, slots, heal=False)
-        if pending.failure is not None:
-            self._retire(endpoint.name, pending.slots, drained=True)
-            self.endpoints.advance(endpoint.name, EndpointStatus.IN_SERVICE, failure_reason=fit_reason(pending.failure),
-                                   update=UpdateOutcome.ROLLED_BACK)
+        state = endpoint.rollout or Rollout(RolloutPhase.PROVISIONING, 0, endpoint.last_modified_time,
+                                            endpoint.last_modified_time)  # an update begun before rollouts were kept
+        guard = rollout.plan(endpoint.deployment_config, max(1, sum(v.count for v in pending_plan if not v.is_shadow)))
+        blue_plan, green_plan = _fleet_plans(state, guard, current_plan, pending_plan)
+        current = self._converge(endpoint, endpoint.deployed_generation, blue_plan, slots, heal=True)
+        pending = self._converge(endpoint, endpoint.generation, green_plan, slots, heal=False)
+        if state.phase is not RolloutPhase.ROLLING_BACK:
+            ready = _complete(green_plan, pending)
+        elif guard.rolling:
+            ready = _complete(blue_plan, current)
+        else:  # blue/green: the green fleet is gone
+            ready = not any(key.generation == endpoint.generation for key in slots)
+        alarm = self._alarm_in_alarm(guard.alarms) if rollout.watches_alarms(state) else None
+        after = rollout.advance(state, guard, datetime.now(UTC), ready=ready, alarm=alarm,
+                                failure=fit_reason(pending.failure) if pending.failure else None)
+        if isinstance(after, Done):
+            self._end_update(endpoint, after, (pending_plan, pending) if after.deployed else (current_plan, current))
             return
-        if all(len(pending.ready[v.name]) >= v.count for v in pending_plan):
-            self._publish(endpoint, pending_plan, pending)
-            finished = self.endpoints.advance(endpoint.name, EndpointStatus.IN_SERVICE, update=UpdateOutcome.DEPLOYED)
-            self._record(finished, pending_plan, pending, EndpointStatus.IN_SERVICE, finished.variants)
+        self._route(endpoint, after, guard, (current_plan, current), (pending_plan, pending))
+        self._record_rollout(endpoint, state, after, guard, (blue_plan, current), (green_plan, pending))
+
+    def _end_update(self, endpoint: Endpoint, done: Done, serving: tuple[Sequence[VariantPlan], FleetState]) -> None:
+        """Serve the fleet the rollout ended on alone (the other retires, drained, as no longer live) and end the
+        update: DEPLOYED, or ROLLED_BACK with why."""
+        plan, fleet = serving
+        self._publish(endpoint, plan, fleet)
+        outcome = UpdateOutcome.DEPLOYED if done.deployed else UpdateOutcome.ROLLED_BACK
+        finished = self.endpoints.advance(endpoint.name, EndpointStatus.IN_SERVICE, update=outcome,
+                                          failure_reason=done.reason)
+        self._record(finished, plan, fleet, EndpointStatus.IN_SERVICE, finished.variants)
+
+    def _route(self, endpoint: Endpoint, state: Rollout, guard: rollout.Plan,
+               blue: tuple[Sequence[VariantPlan], FleetState], green: tuple[Sequence[VariantPlan], FleetState]) -> None:
+        """Publish the rollout's traffic: blue/green, the green fleet's share beside the blue one; rolling, each
+        variant's old instances still serving and its new ones in rotation, as one route."""
+        (blue_plan, blue_fleet), (green_plan, green_fleet) = blue, green
+        if not guard.rolling:
+            share = rollout.share(state, guard)
+            shift = TrafficShift(tuple(route for v, route in _routes(green_plan, green_fleet).items()
+                                       if not _is_shadow(green_plan, v)), share) if share > 0 else None
+            self._publish(endpoint, blue_plan, blue_fleet, shift)
             return
-        self._publish(endpoint, current_plan, current)  # the old fleet serves until the switch
-        self._record(endpoint, current_plan, current, EndpointStatus.UPDATING, endpoint.variants)
+        new, first = rollout.rolling_counts(state, guard)
+        mixed = FleetState(slots=blue_fleet.slots, ready={
+            v.name: [s for s in blue_fleet.ready[v.name] if s.key.index >= first]
+            + [s for s in green_fleet.ready.get(v.name, []) if s.key.index < new] for v in blue_plan})
+        self._publish(endpoint, blue_plan, mixed)
+
+    def _record_rollout(self, endpoint: Endpoint, before: Rollout, state: Rollout, guard: rollout.Plan,
+                        blue: tuple[Sequence[VariantPlan], FleetState],
+                        green: tuple[Sequence[VariantPlan], FleetState]) -> None:
+        """Write the rollout's progress, both fleets' variants (their weights as the traffic shift has them), and
+        Updating or RollingBack, only when something changed."""
+        (blue_plan, blue_fleet), (green_plan, green_fleet) = blue, green
+        status = EndpointStatus.ROLLING_BACK if state.phase is RolloutPhase.ROLLING_BACK else EndpointStatus.UPDATING
+        share = 0.0 if guard.rolling else rollout.share(state, guard)
+        seen = self._seen(endpoint.name, blue_plan, blue_fleet, endpoint.variants, 1 - share,
+                          lambda v, known: _variant_status(v, blue_fleet, status, known))
+        pending = self._seen(endpoint.name, green_plan, green_fleet, endpoint.pending_variants, share,
+                             lambda v, _: _rollout_status(state, guard, v, green_fleet))
+        if (before, status) != (state, endpoint.status) or seen != endpoint.variants \
+                or pending != endpoint.pending_variants:
+            self.endpoints.advance(endpoint.name, status, variants=seen, pending_variants=pending, rollout=state)
+
+    def _alarm_in_alarm(self, names: Sequence[str]) -> str | None:
+        """The first of these CloudWatch alarms that is in ALARM, if any (one deleted since is not)."""
+        for name in names:
+            alarm = self.platform.metadata.alarms.get(name)
+            if alarm is not None and alarm.state.value == ALARM:
+                return name
+        return None
 
     def _delete(self, endpoint: Endpoint, slots: dict[SlotKey, Slot]) -> None:
         """Withdraw the routes, let in-flight requests finish, stop everything, forget the endpoint."""
-        self.router.withdraw(endpoint.name)
+        self._withdraw(endpoint.name)
         drained = self.router.outstanding(endpoint.name) == 0 or self._waited_out(endpoint.name)
         if not drained:
             return
@@ -204,7 +276,7 @@ class EndpointController(Wakeable):
         fleet, down = FleetState(), self.router.out_of_rotation(endpoint.name)
         for variant in plan:
             fleet.ready[variant.name] = []
-            for index in range(variant.count):
+            for index in range(variant.first, variant.count):
                 key = SlotKey(generation, variant.name, index)
                 slot = slots.get(key)
                 if slot is None:
@@ -232,7 +304,8 @@ class EndpointController(Wakeable):
                     else:
                         fleet.failure = fleet.failure or reason
             extra = [s for k, s in slots.items()
-                     if (k.generation, k.variant) == (generation, variant.name) and k.index >= variant.count]
+                     if (k.generation, k.variant) == (generation, variant.name)
+                     and not variant.first <= k.index < variant.count]
             self._retire(endpoint.name, extra, drained=False)
         return fleet
 
@@ -319,24 +392,41 @@ class EndpointController(Wakeable):
 
     # -- routes and records ---------------------------------------------------------------
 
-    def _publish(self, endpoint: Endpoint, plan: Sequence[VariantPlan], fleet: FleetState) -> None:
-        self.router.publish(endpoint.name, [VariantRoute(v.name, v.weight, tuple(
-            Backend(s.instance_id, s.zone, s.urls) for s in fleet.ready[v.name]),
-            v.serverless.max_concurrency if v.serverless else None) for v in plan],
-            queued="AsyncInferenceConfig" in endpoint.spec.config)
+    def _publish(self, endpoint: Endpoint, plan: Sequence[VariantPlan], fleet: FleetState,
+                 shift: TrafficShift | None = None) -> None:
+        routes = _routes(plan, fleet)
+        self.router.publish(endpoint.name, [routes[v.name] for v in plan if not v.is_shadow],
+                            queued="AsyncInferenceConfig" in endpoint.spec.config,
+                            shadows=[routes[v.name] for v in plan if v.is_shadow], shift=shift)
+        # at an update's switch the fleet published is the pending config's: its capture starts with it
+        pending = endpoint.pending_spec if any(s.key.generation == endpoint.generation for s in fleet.slots) else None
+        self.platform.capture.publish(endpoint.name, (pending or endpoint.spec).config.get("DataCaptureConfig"))
+
+    def _withdraw(self, endpoint: str) -> None:
+        """The endpoint's routes and its capture: nothing of it is served."""
+        self.router.withdraw(endpoint)
+        self.platform.capture.withdraw(endpoint)
 
     def _record(self, endpoint: Endpoint, plan: Sequence[VariantPlan], fleet: FleetState, status: EndpointStatus,
                 variants: Sequence[VariantState]) -> None:
         """Write what runs into the record, only when it changed (a pass writes nothing otherwise)."""
-        planned = {v.name: v for v in plan}
-        seen = tuple(replace(v, current_weight=planned[v.name].weight,
-                             current_instance_count=len(fleet.ready[v.name]),
-                             deployed_images=_deployed_images(planned[v.name], v.deployed_images),
-                             status=_variant_status(planned[v.name], fleet, status, v.status),
-                             gb_seconds=self._gb_seconds(endpoint.name, planned[v.name], v.gb_seconds))
-                     for v in variants if v.name in planned)
+        seen = self._seen(endpoint.name, plan, fleet, variants, 1.0,
+                          lambda v, known: _variant_status(v, fleet, status, known))
         if status != endpoint.status or seen != tuple(variants):
             self.endpoints.advance(endpoint.name, status, variants=seen)
+
+    def _seen(self, endpoint: str, plan: Sequence[VariantPlan], fleet: FleetState, variants: Sequence[VariantState],
+              share: float, status_of: Callable[[VariantPlan, tuple[dict[str, Any], ...]], tuple[dict[str, Any], ...]]
+              ) -> tuple[VariantState, ...]:
+        """The planned variants as they run: their weight × the `share` of traffic their fleet takes, their ready
+        instances, images, VariantStatus (`status_of` the plan and the one known) and usage."""
+        planned = {v.name: v for v in plan}
+        return tuple(replace(v, current_weight=planned[v.name].weight * share,
+                             current_instance_count=len(fleet.ready[v.name]),
+                             deployed_images=_deployed_images(planned[v.name], v.deployed_images),
+                             status=status_of(planned[v.name], v.status),
+                             gb_seconds=self._gb_seconds(endpoint, planned[v.name], v.gb_seconds))
+                     for v in variants if v.name in planned)
 
     def _gb_seconds(self, endpoint: str, variant: VariantPlan, recorded: float) -> float:
         if variant.serverless is None:
@@ -344,11 +434,11 @@ class EndpointController(Wakeable):
         return self.serverless.gb_seconds(endpoint, variant.name, variant.serverless, recorded)
 
     def _plan(self, endpoint: str, spec: EndpointSpec, variants: Sequence[VariantState]) -> list[VariantPlan]:
-        """The variants of the endpoint's copy of its config, with the record's desired weights and counts; a
-        serverless variant's count is its scaler's."""
+        """The variants of the endpoint's copy of its config (shadow variants too: a fleet like the others), with the
+        record's desired weights and counts; a serverless variant's count is its scaler's."""
         desired = {v.name: v for v in variants}
         return [_variant_plan(spec, v, desired[v.name], self._serverless_count(endpoint, v))
-                for v in spec.variants if v.name in desired]
+                for v in spec.all_variants if v.name in desired]
 
     def _serverless_count(self, endpoint: str, variant: VariantSpec) -> int | None:
         if variant.serverless is None:
@@ -365,6 +455,59 @@ class FleetState:
     failure: str | None = None
 
 
+def _routes(plan: Sequence[VariantPlan], fleet: FleetState) -> dict[str, VariantRoute]:
+    """Each planned variant's route over its ready slots, by name."""
+    return {v.name: VariantRoute(v.name, v.weight, tuple(
+        Backend(s.instance_id, s.zone, s.urls) for s in fleet.ready[v.name]),
+        v.serverless.max_concurrency if v.serverless else None) for v in plan}
+
+
+def _is_shadow(plan: Sequence[VariantPlan], name: str) -> bool:
+    return any(v.is_shadow for v in plan if v.name == name)
+
+
+def _complete(plan: Sequence[VariantPlan], fleet: FleetState) -> bool:
+    """Every planned slot is ready."""
+    return all(len(fleet.ready[v.name]) >= v.count - v.first for v in plan)
+
+
+def _fleet_plans(state: Rollout, guard: rollout.Plan, current: Sequence[VariantPlan], pending: Sequence[VariantPlan]
+                 ) -> tuple[list[VariantPlan], list[VariantPlan]]:
+    """What of each fleet runs now: blue/green, all of both (none of the green one while rolling back); rolling,
+    the old instances from the first still serving, and the new ones in rotation or coming up."""
+    if guard.rolling:
+        new, first = rollout.rolling_counts(state, guard)
+        return [replace(v, first=first) for v in current], [replace(v, count=new) for v in pending]
+    if state.phase is RolloutPhase.ROLLING_BACK:
+        return list(current), [replace(v, count=0) for v in pending]
+    return list(current), list(pending)
+
+
+def _rollout_status(state: Rollout, guard: rollout.Plan, variant: VariantPlan,
+                    fleet: FleetState) -> tuple[dict[str, Any], ...]:
+    """A new variant's VariantStatus as the rollout goes: Creating (or Updating, a rolling batch) while it comes up,
+    Baking while a step's traffic bakes, ActivatingTraffic with all of it before the old fleet stops, Deleting
+    while rolled back."""
+    steps, ready = len(guard.steps), len(fleet.ready.get(variant.name, []))
+    watched = f", watching alarms {', '.join(guard.alarms)}" if guard.alarms else ""
+    if state.phase is RolloutPhase.ROLLING_BACK:
+        status, message = VariantStatus.DELETING, f"Rolling back: {state.reason}"
+    elif state.phase is RolloutPhase.PROVISIONING and guard.rolling:
+        status, message = VariantStatus.UPDATING, (f"Batch {state.step + 1} of {steps}: {ready} of {variant.count} "
+                                                   "new instances ready")
+    elif state.phase is RolloutPhase.PROVISIONING:
+        status, message = VariantStatus.CREATING, f"{ready} of {variant.count} instances ready"
+    elif state.phase is RolloutPhase.BAKING:
+        part = f"{ready} of {guard.instances} instances new" if guard.rolling \
+            else f"{rollout.share(state, guard):.0%} of traffic on the new fleet"
+        status, message = VariantStatus.BAKING, (f"Step {state.step} of {steps}: {part}; baking for "
+                                                 f"{guard.wait_s} seconds{watched}")
+    else:
+        status, message = VariantStatus.ACTIVATING_TRAFFIC, (
+            f"All traffic on the new fleet; the old fleet stops after {guard.termination_wait_s} seconds")
+    return ({"Status": status, "StatusMessage": message[:1024], "StartTime": state.phase_started},)
+
+
 def _variant_plan(spec: EndpointSpec, variant: VariantSpec, desired: VariantState,
                   serverless_count: int | None) -> VariantPlan:
     """One variant's plan: on instances of its type, or serverless with `serverless_count` instances."""
@@ -374,7 +517,7 @@ def _variant_plan(spec: EndpointSpec, variant: VariantSpec, desired: VariantStat
                        tuple(spec.containers(variant.model_name)), tuple(spec.images(variant.model_name)),
                        variant.startup_s, HostShape(variant.volume_size_gb or DEFAULT_VOLUME_SIZE_GB,
                                                     spec.network_isolation(variant.model_name)),
-                       variant.serverless)
+                       variant.serverless, variant.is_shadow)
 
 
 def _instance_type(variant: VariantSpec) -> InstanceType:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from modelbay.services.base import Handler
 from modelbay.services.sagemaker import (
+    data_quality_job_definitions,
     endpoint_configs,
     endpoints,
     models,
+    monitoring_executions,
     monitoring_schedules,
     processing_jobs,
     tags,
@@ -23,4 +25,6 @@ OPERATIONS: dict[str, Handler] = {
     **transform_jobs.OPERATIONS,
     **processing_jobs.OPERATIONS,
     **monitoring_schedules.OPERATIONS,
+    **data_quality_job_definitions.OPERATIONS,
+    **monitoring_executions.OPERATIONS,
 }

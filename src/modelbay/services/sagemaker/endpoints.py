@@ -15,6 +15,7 @@ from typing import Any
 from modelbay.errors import ValidationError
 from modelbay.services.base import Context, Handler, present
 from modelbay.services.listing import list_page
+from modelbay.services.sagemaker.deployment_configs import check_deployment_config, check_deployment_fleet
 from modelbay.services.sagemaker.endpoint_configs import get_endpoint_config
 from modelbay.services.sagemaker.models import get_model
 from modelbay.services.sagemaker.tags import creation_tags, store_tags
@@ -36,6 +37,8 @@ def create_endpoint(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     arn = _arn(ctx, name)
     tags = creation_tags(params)
     spec = endpoint_spec(ctx, params["EndpointConfigName"])
+    if "DeploymentConfig" in params:
+        check_deployment_config(ctx, params["DeploymentConfig"])
     try:
         ctx.metadata.endpoints.create(name, arn, params["EndpointConfigName"], initial_variants(spec), spec,
                                       params.get("DeploymentConfig"))
@@ -49,20 +52,21 @@ def endpoint_spec(ctx: Context, config_name: str) -> EndpointSpec:
     """A copy of the config and its models; ValidationException ("Could not find ...") if one is missing."""
     config = get_endpoint_config(ctx, config_name)
     models = {variant["ModelName"]: get_model(ctx, variant["ModelName"]).request
-              for variant in config.request["ProductionVariants"]}
+              for variant in _config_variants(config.request)}
     return EndpointSpec(config=config.request, models=models)
 
 
 def initial_variants(spec: EndpointSpec) -> list[VariantState]:
-    """Each variant as the config starts it: its initial weight and instance count (0 when serverless)."""
-    return [VariantState(v.name, v.initial_weight, v.initial_instance_count) for v in spec.variants]
+    """Each variant (the shadow variants too) as the config starts it: its initial weight and instance count (0 when
+    serverless)."""
+    return [VariantState(v.name, v.initial_weight, v.initial_instance_count) for v in spec.all_variants]
 
 
 def describe_endpoint(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     """The endpoint's status, config, variants as the record has them, and the update in progress, if any."""
     endpoint = _get(ctx, params["EndpointName"])
-    variants = [_variant_summary(state, _config_variant(endpoint.spec, state.name)) for state in endpoint.variants]
-    return _summary(endpoint) | {"EndpointConfigName": endpoint.config_name, "ProductionVariants": variants} | present(
+    variants = _variant_summaries(endpoint.spec, endpoint.variants)
+    return _summary(endpoint) | {"EndpointConfigName": endpoint.config_name} | variants | present(
         FailureReason=endpoint.failure_reason, LastDeploymentConfig=endpoint.deployment_config,
         DataCaptureConfig=_capture_summary(endpoint.spec), PendingDeploymentSummary=_pending_summary(endpoint),
         AsyncInferenceConfig=endpoint.spec.config.get("AsyncInferenceConfig"))
@@ -73,7 +77,8 @@ def list_endpoints(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
 
 
 def update_endpoint(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
-    """Record a new config as pending and move an InService endpoint to Updating; the controller deploys it."""
+    """Record a new config as pending and move an InService endpoint to Updating; the controller deploys it, as
+    the DeploymentConfig given says (or, with RetainDeploymentConfig, the endpoint's last one; else all at once)."""
     name, config_name = params["EndpointName"], params["EndpointConfigName"]
     endpoint = _get(ctx, name)
     spec = endpoint_spec(ctx, config_name)
@@ -81,8 +86,14 @@ def update_endpoint(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     if params.get("RetainAllVariantProperties"):
         excluded = {item["VariantPropertyType"] for item in params.get("ExcludeRetainedVariantProperties", [])}
         variants = _retained(endpoint.variants, variants, excluded)
+    deployment = params.get("DeploymentConfig")
+    if deployment is None and params.get("RetainDeploymentConfig"):
+        deployment = endpoint.deployment_config
+    if deployment is not None:
+        check_deployment_config(ctx, deployment)
+        check_deployment_fleet(deployment, endpoint, spec, variants)
     try:
-        ctx.metadata.endpoints.request_update(name, config_name, variants, spec, params.get("DeploymentConfig"))
+        ctx.metadata.endpoints.request_update(name, config_name, variants, spec, deployment)
     except EndpointNotFound as err:
         raise _not_found(ctx, name) from err
     except StatusConflict as err:
@@ -91,15 +102,19 @@ def update_endpoint(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
 
 
 def _retained(current: Sequence[VariantState], new: list[VariantState], excluded: set[str]) -> list[VariantState]:
-    """The new variants, with the current desired weight and count of those the endpoint has, unless excluded."""
+    """The new variants, with the current desired weight and count of those the endpoint has, unless excluded. A
+    count is kept only between variants on instances: a serverless variant has none (DataCaptureConfig, the third
+    VariantPropertyType, SageMaker does not retain either)."""
     by_name = {variant.name: variant for variant in current}
 
     def retain(variant: VariantState) -> VariantState:
         if (old := by_name.get(variant.name)) is None:
             return variant
+        keep_count = "DesiredInstanceCount" not in excluded and old.desired_instance_count and \
+            variant.desired_instance_count
         return replace(variant, desired_weight=variant.desired_weight if "DesiredWeight" in excluded
-                       else old.desired_weight, desired_instance_count=variant.desired_instance_count
-                       if "DesiredInstanceCount" in excluded else old.desired_instance_count)
+                       else old.desired_weight, desired_instance_count=old.desired_instance_count if keep_count
+                       else variant.desired_instance_count)
     return [retain(variant) for variant in new]
 
 
@@ -176,9 +191,14 @@ def _cannot_update(arn: str, status: str) -> ValidationError:
                            f'endpoint "{arn}".')
 
 
+def _config_variants(config: dict[str, Any]) -> list[dict[str, Any]]:
+    """An endpoint config's production variants, then its shadow variants, as stored."""
+    variants: list[dict[str, Any]] = config["ProductionVariants"] + config.get("ShadowProductionVariants", [])
+    return variants
+
+
 def _config_variant(spec: EndpointSpec, name: str) -> dict[str, Any]:
-    variant: dict[str, Any] = next((v for v in spec.config["ProductionVariants"] if v["VariantName"] == name), {})
-    return variant
+    return next((v for v in _config_variants(spec.config) if v["VariantName"] == name), {})
 
 
 def _summary(endpoint: Endpoint) -> dict[str, Any]:
@@ -199,15 +219,25 @@ def _variant_summary(state: VariantState, config: dict[str, Any]) -> dict[str, A
         RoutingConfig=config.get("RoutingConfig"))
 
 
+def _variant_summaries(spec: EndpointSpec, states: Sequence[VariantState],
+                       is_pending: bool = False) -> dict[str, Any]:
+    """ProductionVariants, and ShadowProductionVariants if the config has any, from the variants' states; a pending
+    config's name their InstanceType too."""
+    shadows = {variant.name for variant in spec.shadow_variants}
+
+    def summary(state: VariantState) -> dict[str, Any]:
+        config = _config_variant(spec, state.name)
+        pending = present(InstanceType=config.get("InstanceType")) if is_pending else {}
+        return _variant_summary(state, config) | pending
+    return {"ProductionVariants": [summary(state) for state in states if state.name not in shadows]} | present(
+        ShadowProductionVariants=[summary(state) for state in states if state.name in shadows] or None)
+
+
 def _pending_summary(endpoint: Endpoint) -> dict[str, Any] | None:
     if endpoint.pending_config_name is None or endpoint.pending_spec is None:
         return None
-    variants = []
-    for state in endpoint.pending_variants:
-        config = _config_variant(endpoint.pending_spec, state.name)
-        variants.append(_variant_summary(state, config) | present(InstanceType=config.get("InstanceType")))
-    return {"EndpointConfigName": endpoint.pending_config_name, "ProductionVariants": variants} | present(
-        StartTime=endpoint.pending_since)
+    return {"EndpointConfigName": endpoint.pending_config_name} | _variant_summaries(
+        endpoint.pending_spec, endpoint.pending_variants, is_pending=True) | present(StartTime=endpoint.pending_since)
 
 
 def _capture_summary(spec: EndpointSpec) -> dict[str, Any] | None:

@@ -2,6 +2,11 @@
 
 from modelbay.store.metadata.async_invocations import AsyncInvocation, AsyncInvocationQueue, AsyncRequest
 from modelbay.store.metadata.audit import SUCCESS, AuditEvent, AuditRepository
+from modelbay.store.metadata.data_quality_job_definitions import (
+    DataQualityJobDefinition,
+    JobDefinitionFilter,
+    MonitoringJobSpec,
+)
 from modelbay.store.metadata.definitions import Definition, DefinitionRepository, EndpointConfig, Model
 from modelbay.store.metadata.endpoints import (
     Endpoint,
@@ -13,6 +18,7 @@ from modelbay.store.metadata.endpoints import (
     VariantSpec,
     VariantState,
 )
+from modelbay.store.metadata.ground_truth import GroundTruthRepository, Label
 from modelbay.store.metadata.images import (
     Image,
     ImageExists,
@@ -23,6 +29,11 @@ from modelbay.store.metadata.images import (
     RepositoryNotEmpty,
     RepositoryNotFound,
     TagImmutable,
+)
+from modelbay.store.metadata.monitoring_executions import (
+    MonitoringExecution,
+    MonitoringExecutionFilter,
+    MonitoringExecutionRepository,
 )
 from modelbay.store.metadata.monitoring_schedules import (
     MonitoringSchedule,
@@ -58,9 +69,12 @@ from modelbay.store.metadata.transform_jobs import (
 )
 
 __all__ = ["SUCCESS", "AsyncInvocation", "AsyncInvocationQueue", "AsyncRequest",
-           "AuditEvent", "AuditRepository", "Definition", "DefinitionRepository", "Endpoint",
-           "EndpointConfig", "EndpointNotFound", "EndpointRepository", "EndpointSpec", "Image",
-           "ImageExists", "ImageId", "ImageRegistry", "ListFilter", "MetadataStore", "MetricDatum", "Model",
+           "AuditEvent", "AuditRepository", "DataQualityJobDefinition", "Definition", "DefinitionRepository",
+           "Endpoint",
+           "EndpointConfig", "EndpointNotFound", "EndpointRepository", "EndpointSpec", "GroundTruthRepository", "Image",
+           "ImageExists", "ImageId", "ImageRegistry", "JobDefinitionFilter", "Label", "ListFilter", "MetadataStore",
+           "MetricDatum", "Model",
+           "MonitoringExecution", "MonitoringExecutionFilter", "MonitoringExecutionRepository", "MonitoringJobSpec",
            "MonitoringSchedule", "MonitoringScheduleFilter", "MonitoringScheduleNotFound",
            "MonitoringScheduleRepository",
            "Page", "ProcessingJob", "ProcessingJobNotFound", "ProcessingJobRepository",

@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
-from enum import Enum
+from enum import Enum, StrEnum
 from functools import cached_property
 from typing import Any
 
@@ -47,10 +47,11 @@ _S = EndpointStatus
 # SageMaker updates an endpoint only when it is InService, and deletes it only when nothing is in
 # progress. Deleting has ended: `delete` removes the row once the instances are gone.
 LIFECYCLE: Lifecycle[EndpointStatus] = Lifecycle({
-    # modelbay does not enter OutOfService, SystemUpdating, RollingBack or UpdateRollbackFailed yet.
+    # modelbay does not enter OutOfService, SystemUpdating or UpdateRollbackFailed yet.
     _S.OUT_OF_SERVICE: frozenset({_S.IN_SERVICE, _S.DELETING}),
     _S.CREATING: frozenset({_S.IN_SERVICE, _S.FAILED}),
-    # A weights-and-capacities update whose new hosts cannot be launched fails the endpoint.
+    # A weights-and-capacities update whose new hosts cannot be launched fails the endpoint; an UpdateEndpoint
+    # whose alarm fires or whose time runs out rolls back.
     _S.UPDATING: frozenset({_S.IN_SERVICE, _S.FAILED, _S.ROLLING_BACK, _S.UPDATE_ROLLBACK_FAILED}),
     _S.SYSTEM_UPDATING: frozenset({_S.IN_SERVICE}),
     _S.ROLLING_BACK: frozenset({_S.IN_SERVICE, _S.UPDATE_ROLLBACK_FAILED}),
@@ -67,6 +68,27 @@ class UpdateOutcome(Enum):
 
     DEPLOYED = "deployed"
     ROLLED_BACK = "rolled back"
+
+
+class RolloutPhase(StrEnum):
+    """Where an UpdateEndpoint's deployment is (controllers/endpoints/rollout.py steps it)."""
+
+    PROVISIONING = "Provisioning"  # the new fleet (blue/green) or a batch of new instances (rolling) coming up
+    BAKING = "Baking"  # a step's traffic on the new fleet for WaitIntervalInSeconds, its alarms watched
+    TERMINATING = "Terminating"  # all traffic on the new fleet; the old one waits TerminationWaitInSeconds
+    ROLLING_BACK = "RollingBack"  # traffic back on the old fleet while the new one leaves
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """An UpdateEndpoint's deployment in progress, stored so that a restarted server carries on where it was."""
+
+    phase: RolloutPhase
+    step: int  # steps whose traffic began (blue/green: shares published; rolling: batches in rotation)
+    started: datetime  # when the deployment began: MaximumExecutionTimeoutInSeconds counts from then
+    phase_started: datetime
+    rollback_step: int = 0  # rolling: batches of old instances brought back so far
+    reason: str | None = None  # why it rolls back: the endpoint's FailureReason once it has
 
 
 class EndpointRow(StatusRow):
@@ -86,6 +108,7 @@ class EndpointRow(StatusRow):
     delete_requested: Mapped[bool] = mapped_column(Boolean)
     generation: Mapped[int] = mapped_column(Integer)
     deployed_generation: Mapped[int] = mapped_column(Integer)
+    rollout: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class EndpointNotFound(RecordNotFound):
@@ -94,7 +117,8 @@ class EndpointNotFound(RecordNotFound):
 
 @dataclass(frozen=True)
 class VariantState:
-    """One production variant as DescribeEndpoint shows it.
+    """One variant as DescribeEndpoint shows it: a production variant, or a shadow one (the record keeps both in
+    one list, by their unique names; the endpoint's spec tells which is which).
 
     `desired_*` are what requests asked for (the config's initial values, then
     UpdateEndpointWeightsAndCapacities); `current_*`, `deployed_images` (wire dicts
@@ -129,7 +153,7 @@ class ServerlessSpec:
 
 @dataclass(frozen=True)
 class VariantSpec:
-    """One ProductionVariant of an endpoint config, typed.
+    """One ProductionVariant (or ShadowProductionVariant: `is_shadow`) of an endpoint config, typed.
 
     The service stored the variant with InitialVariantWeight's default; the startup timeout's default
     is filled here, since DescribeEndpointConfig echoes the variant without it.
@@ -143,16 +167,18 @@ class VariantSpec:
     startup_s: float  # ContainerStartupHealthCheckTimeoutInSeconds
     volume_size_gb: int | None  # VolumeSizeInGB: each instance's scratch space (None: the runtime's default)
     serverless: ServerlessSpec | None = None  # its ServerlessConfig (None: it runs on instances)
+    is_shadow: bool = False  # a shadow variant: copied a share of the invocations, answering nobody
 
     @classmethod
-    def from_request(cls, variant: dict[str, Any]) -> VariantSpec:
+    def from_request(cls, variant: dict[str, Any], is_shadow: bool = False) -> VariantSpec:
         serverless = variant.get("ServerlessConfig")
         return cls(name=variant["VariantName"], model_name=variant["ModelName"],
                    instance_type=variant.get("InstanceType"), initial_weight=variant["InitialVariantWeight"],
                    initial_instance_count=variant.get("InitialInstanceCount", 0),
                    startup_s=float(variant.get("ContainerStartupHealthCheckTimeoutInSeconds", DEFAULT_STARTUP_S)),
                    volume_size_gb=variant.get("VolumeSizeInGB"),
-                   serverless=None if serverless is None else ServerlessSpec.from_request(serverless))
+                   serverless=None if serverless is None else ServerlessSpec.from_request(serverless),
+                   is_shadow=is_shadow)
 
 
 @dataclass(frozen=True)
@@ -162,7 +188,8 @@ class EndpointSpec:
     `config` is the endpoint config's request as stored (ProductionVariants, DataCaptureConfig,
     ...) and `models` maps each variant's ModelName to that model's request as stored. Being a
     copy, it stays valid when the config or its models are deleted, as SageMaker allows.
-    `variants` reads the config's ProductionVariants once, for the controller.
+    `variants` reads the config's ProductionVariants once, for the controller; `shadow_variants` its
+    ShadowProductionVariants.
     """
 
     config: dict[str, Any]
@@ -177,6 +204,17 @@ class EndpointSpec:
     def variants(self) -> tuple[VariantSpec, ...]:
         """The ProductionVariants, typed, in order."""
         return tuple(VariantSpec.from_request(variant) for variant in self.production_variants)
+
+    @cached_property
+    def shadow_variants(self) -> tuple[VariantSpec, ...]:
+        """The ShadowProductionVariants, typed, in order (none if the config has none)."""
+        return tuple(VariantSpec.from_request(variant, is_shadow=True)
+                     for variant in self.config.get("ShadowProductionVariants", []))
+
+    @property
+    def all_variants(self) -> tuple[VariantSpec, ...]:
+        """The production variants, then the shadow variants."""
+        return self.variants + self.shadow_variants
 
     def containers(self, model_name: str) -> list[dict[str, Any]]:
         """The ContainerDefinitions of the model a variant names, in order."""
@@ -201,7 +239,8 @@ class Endpoint:
     UpdateEndpointWeightsAndCapacities until the update ends; `delete_requested` by DeleteEndpoint.
     `generation` grows by one with each UpdateEndpoint: the controller labels instances with it;
     `deployed_generation` is the generation of the config in service (the last update that succeeded).
-    `deployment_config` is the DeploymentConfig last given to CreateEndpoint or UpdateEndpoint.
+    `deployment_config` is the DeploymentConfig last given to CreateEndpoint or UpdateEndpoint; `rollout` the
+    UpdateEndpoint's deployment in progress (None when none is).
     """
 
     name: str
@@ -222,6 +261,7 @@ class Endpoint:
     delete_requested: bool
     generation: int
     deployed_generation: int
+    rollout: Rollout | None = None
 
 
 class UnknownVariants(Exception):
@@ -265,17 +305,19 @@ class EndpointRepository(Repository[EndpointRow, Endpoint]):
 
     def request_update(self, name: str, config_name: str, variants: Sequence[VariantState], spec: EndpointSpec,
                        deployment_config: dict[str, Any] | None = None) -> Endpoint:
-        """UpdateEndpoint: record `config_name` as pending, bump the generation, move to Updating.
+        """UpdateEndpoint: record `config_name` as pending, bump the generation, move to Updating, and begin its
+        rollout (provisioning since now).
 
-        `deployment_config`, when given, replaces the stored one. Raises EndpointNotFound, or
-        StatusConflict if the endpoint is not InService.
+        `deployment_config` is the DeploymentConfig this deployment follows (None: all at once), stored as the
+        endpoint's last. Raises EndpointNotFound, or StatusConflict if the endpoint is not InService.
         """
         with self._requesting(name, EndpointStatus.UPDATING) as row:
             row.pending_config_name, row.pending_variants = config_name, _variants_json(variants)
             row.pending_spec, row.generation = _spec_json(spec), row.generation + 1
-            if deployment_config is not None:
-                row.deployment_config = deployment_config
+            row.deployment_config = deployment_config
             row.pending_since, row.update_requested = row.last_modified_time, True
+            row.rollout = _rollout_json(Rollout(RolloutPhase.PROVISIONING, 0, row.last_modified_time,
+                                                row.last_modified_time))
             return _endpoint(row)
 
     def request_weights(self, name: str, desired: Mapping[str, tuple[float | None, int | None]]) -> Endpoint:
@@ -308,17 +350,18 @@ class EndpointRepository(Repository[EndpointRow, Endpoint]):
 
     def advance(self, name: str, status: EndpointStatus | None, *, failure_reason: str | None = None,
                 variants: Sequence[VariantState] | None = None, pending_variants: Sequence[VariantState] | None = None,
-                update: UpdateOutcome | None = None) -> Endpoint:
+                update: UpdateOutcome | None = None, rollout: Rollout | None = None) -> Endpoint:
         """The controller's progress: move the endpoint to `status`, and record what is given (None keeps what is
         stored; a None status records progress only).
 
         Of `variants` (and `pending_variants`, those of the config being deployed), only what the
         controller reports is kept (current weight and count, deployed images, variant status),
         matched by name; desired values stay as requested. The status is kept while a delete or
-        an UpdateEndpoint is requested; `update` ends the latter, moving to `status`: DEPLOYED
+        an UpdateEndpoint is requested, unless the UpdateEndpoint's `rollout` progress comes with it (its rollback
+        moves to RollingBack); `update` ends the UpdateEndpoint, moving to `status`: DEPLOYED
         makes the pending config the endpoint's (its variants as given to request_update, updated
-        by what was reported) and clears the failure reason; ROLLED_BACK drops it. A status other
-        than Updating ends a weights-and-capacities update.
+        by what was reported) and clears the failure reason; ROLLED_BACK drops it; either ends the rollout.
+        A status other than Updating ends a weights-and-capacities update.
         Raises EndpointNotFound, or IllegalTransition for a move LIFECYCLE does not allow or an
         `update` outcome while no UpdateEndpoint is in progress.
         """
@@ -328,12 +371,15 @@ class EndpointRepository(Repository[EndpointRow, Endpoint]):
                 row.variants = _variants_json(_reported(_variants(row.variants), variants))
             if pending_variants is not None:
                 row.pending_variants = _variants_json(_reported(_variants(row.pending_variants), pending_variants))
+            if rollout is not None and row.pending_config_name is not None:
+                row.rollout = _rollout_json(rollout)
             if update is not None:
                 if status is None:
                     raise ValueError("ending an update needs the status it ends in")
                 _end_update(row, status, update, now)
             # DeleteEndpoint or UpdateEndpoint overtook the controller: its status waits for `delete` or `update`.
-            elif status is not None and not (row.delete_requested or row.pending_config_name is not None):
+            elif status is not None and not row.delete_requested and (row.pending_config_name is None
+                                                                      or rollout is not None):
                 _move(row, status, now)
             if failure_reason is not None:
                 row.failure_reason = failure_reason
@@ -380,7 +426,7 @@ def _end_update(row: EndpointRow, status: EndpointStatus, outcome: UpdateOutcome
         row.variants, row.deployed_generation = row.pending_variants, row.generation
         row.failure_reason = None
     row.pending_config_name, row.pending_variants, row.pending_spec, row.pending_since = None, [], None, None
-    row.update_requested = False
+    row.update_requested, row.rollout = False, None
 
 
 def _find(session: Session, name: str) -> EndpointRow:
@@ -410,6 +456,20 @@ def _variants(stored: list[dict[str, Any]]) -> tuple[VariantState, ...]:
         gb_seconds=v.get("gb_seconds", 0.0)) for v in stored)
 
 
+def _rollout_json(rollout: Rollout) -> dict[str, Any]:
+    return {"phase": str(rollout.phase), "step": rollout.step, "started": rollout.started.isoformat(),
+            "phase_started": rollout.phase_started.isoformat(), "rollback_step": rollout.rollback_step,
+            "reason": rollout.reason}
+
+
+def _rollout(stored: dict[str, Any] | None) -> Rollout | None:
+    if stored is None:
+        return None
+    times = from_json_times(stored, frozenset({"started", "phase_started"}))
+    return Rollout(RolloutPhase(stored["phase"]), stored["step"], times["started"], times["phase_started"],
+                   stored["rollback_step"], stored["reason"])
+
+
 def _spec_json(spec: EndpointSpec) -> dict[str, Any]:
     return {"config": spec.config, "models": spec.models}
 
@@ -427,4 +487,4 @@ def _endpoint(row: EndpointRow) -> Endpoint:
         pending_spec=None if row.pending_spec is None else _spec(row.pending_spec), pending_since=row.pending_since,
         deployment_config=row.deployment_config, update_requested=row.update_requested,
         delete_requested=row.delete_requested, generation=row.generation,
-        deployed_generation=row.deployed_generation)
+        deployed_generation=row.deployed_generation, rollout=_rollout(row.rollout))

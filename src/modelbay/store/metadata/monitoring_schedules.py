@@ -1,13 +1,15 @@
-"""Model Monitor's monitoring schedules: the request each was created with and where it stands, for services.
+"""Model Monitor's monitoring schedules: the request each was created or last updated with and where it stands.
 
-Nothing creates a schedule through the API yet (CreateMonitoringSchedule and the processing jobs a
-schedule starts come with the monitoring issue), but the SDK's own paths ask for them: its clean-up
-helpers list an endpoint's schedules and delete each before DeleteEndpoint. So the family's store is
-real, and answers with what exists. The table lives here: nothing else refers to it.
+CreateMonitoringSchedule records a schedule Pending; the monitoring controller moves it to Scheduled
+(`advance`) and runs its executions (monitoring_executions.py). Update, Stop and Start are requests
+(`request_update`, `request_stop`, `request_start`), refused with StatusConflict when the status does
+not allow them. The table lives here: nothing else refers to it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -25,12 +27,15 @@ from modelbay.store.metadata.records import (
     check_unique,
     delete_tags,
     find_row,
+    names_where,
 )
 from modelbay.store.metadata.tables import StatusRow
 
 DEFAULT_MONITORING_TYPE = "DataQuality"  # what SageMaker records when MonitoringScheduleConfig leaves it out
 
 # A schedule runs (Scheduled) until stopped, and may be started again; an update makes it Pending again.
+# The monitoring controller works on the Pending ones (to schedule them) and the Scheduled ones (to run them).
+ACTIVE = (MonitoringScheduleStatus.PENDING, MonitoringScheduleStatus.SCHEDULED)
 LIFECYCLE: Lifecycle[MonitoringScheduleStatus] = Lifecycle({
     MonitoringScheduleStatus.PENDING: frozenset({MonitoringScheduleStatus.SCHEDULED, MonitoringScheduleStatus.FAILED}),
     MonitoringScheduleStatus.SCHEDULED: frozenset({MonitoringScheduleStatus.STOPPED, MonitoringScheduleStatus.PENDING}),
@@ -85,16 +90,23 @@ class MonitoringScheduleSpec:
     job_definition_name: str | None
     schedule_expression: str | None
     endpoint_name: str | None
+    data_analysis_start_time: str | None = None  # ISO 8601 offsets from each execution's scheduled time
+    data_analysis_end_time: str | None = None
+    inline_job: dict[str, Any] | None = None  # an inline MonitoringJobDefinition, as older SDKs send
 
     @classmethod
     def from_request(cls, request: dict[str, Any]) -> MonitoringScheduleSpec:
         config = request["MonitoringScheduleConfig"]
+        schedule = config.get("ScheduleConfig", {})
         inputs = config.get("MonitoringJobDefinition", {}).get("MonitoringInputs", [])
         endpoints = [given["EndpointInput"]["EndpointName"] for given in inputs if "EndpointInput" in given]
         return cls(monitoring_type=config.get("MonitoringType", DEFAULT_MONITORING_TYPE),
                    job_definition_name=config.get("MonitoringJobDefinitionName"),
-                   schedule_expression=config.get("ScheduleConfig", {}).get("ScheduleExpression"),
-                   endpoint_name=endpoints[0] if endpoints else None)
+                   schedule_expression=schedule.get("ScheduleExpression"),
+                   endpoint_name=endpoints[0] if endpoints else None,
+                   data_analysis_start_time=schedule.get("DataAnalysisStartTime"),
+                   data_analysis_end_time=schedule.get("DataAnalysisEndTime"),
+                   inline_job=config.get("MonitoringJobDefinition"))
 
 
 @dataclass(frozen=True)
@@ -120,6 +132,10 @@ class MonitoringScheduleRepository(Repository[MonitoringScheduleRow, MonitoringS
     def _record(self, row: MonitoringScheduleRow) -> MonitoringSchedule:
         return _schedule(row)
 
+    def names_to_reconcile(self) -> list[str]:
+        """The Pending and Scheduled schedules, oldest first."""
+        return names_where(self._db, MonitoringScheduleRow, MonitoringScheduleRow.status.in_(ACTIVE))
+
     def create(self, name: str, arn: str, request: dict[str, Any],
                endpoint_name: str | None = None) -> MonitoringSchedule:
         """Store a new schedule, Pending since now; `endpoint_name` is for one whose job definition is separate.
@@ -144,10 +160,51 @@ class MonitoringScheduleRepository(Repository[MonitoringScheduleRow, MonitoringS
         """
         with self._db.write(lock=self._lock(name)) as session:
             row = find_row(session, MonitoringScheduleRow, name, MonitoringScheduleNotFound)
-            LIFECYCLE.check(name, row.status, status)
-            row.status, row.last_modified_time = status, self._clock()
+            self._move(row, status)
             row.failure_reason = failure_reason if failure_reason is not None else row.failure_reason
             return _schedule(row)
+
+    def request_update(self, name: str, request: dict[str, Any],
+                       endpoint_name: str | None = None) -> MonitoringSchedule:
+        """Replace the schedule's request (`endpoint_name` as at create) and make it Pending again.
+
+        Raises MonitoringScheduleNotFound, or StatusConflict while it is Pending already.
+        """
+        spec = MonitoringScheduleSpec.from_request(request)
+        with self._requested(name, MonitoringScheduleStatus.PENDING) as row:
+            row.request, row.monitoring_type = request, spec.monitoring_type
+            row.endpoint_name, row.job_definition_name = spec.endpoint_name or endpoint_name, spec.job_definition_name
+            return _schedule(row)
+
+    def request_stop(self, name: str) -> MonitoringSchedule:
+        """Stop a Scheduled schedule: no execution starts until it is started again (those running go on).
+
+        Raises MonitoringScheduleNotFound, or StatusConflict unless it is Scheduled.
+        """
+        with self._requested(name, MonitoringScheduleStatus.STOPPED) as row:
+            return _schedule(row)
+
+    def request_start(self, name: str) -> MonitoringSchedule:
+        """Schedule a Stopped schedule again. Raises MonitoringScheduleNotFound, or StatusConflict unless Stopped."""
+        with self._requested(name, MonitoringScheduleStatus.SCHEDULED) as row:
+            return _schedule(row)
+
+    @contextmanager
+    def _requested(self, name: str, status: MonitoringScheduleStatus) -> Iterator[MonitoringScheduleRow]:
+        """A request's transaction: the row moved to `status`, for the caller to change further.
+
+        Raises MonitoringScheduleNotFound, or StatusConflict (writing nothing) if the status does not allow it.
+        """
+        with self._db.write(lock=self._lock(name)) as session:
+            row = find_row(session, MonitoringScheduleRow, name, MonitoringScheduleNotFound)
+            if not LIFECYCLE.allows(row.status, status):
+                raise StatusConflict(name, row.status)
+            self._move(row, status)
+            yield row
+
+    def _move(self, row: MonitoringScheduleRow, status: MonitoringScheduleStatus) -> None:
+        LIFECYCLE.check(row.name, row.status, status)
+        row.status, row.last_modified_time = status, self._clock()
 
     def delete(self, name: str) -> MonitoringSchedule:
         """Remove the schedule and its tags; answer what was removed.

@@ -6,13 +6,16 @@ from modelbay.store.metadata.alarms import AlarmRepository
 from modelbay.store.metadata.async_invocations import AsyncInvocationQueue
 from modelbay.store.metadata.audit import AuditRepository
 from modelbay.store.metadata.autoscaling import AutoscalingRepository
+from modelbay.store.metadata.data_quality_job_definitions import DataQualityJobDefinition, DataQualityJobDefinitionRow
 from modelbay.store.metadata.database import Database
 from modelbay.store.metadata.definitions import DefinitionRepository, EndpointConfig, EndpointConfigRow, Model, ModelRow
 from modelbay.store.metadata.endpoints import EndpointRepository
 from modelbay.store.metadata.engine import create_metadata_engine
+from modelbay.store.metadata.ground_truth import GroundTruthRepository
 from modelbay.store.metadata.images import ImageRegistry
 from modelbay.store.metadata.metrics import MetricRepository
 from modelbay.store.metadata.migrate import upgrade_to_head
+from modelbay.store.metadata.monitoring_executions import MonitoringExecutionRepository
 from modelbay.store.metadata.monitoring_schedules import MonitoringScheduleRepository
 from modelbay.store.metadata.processing_jobs import ProcessingJobRepository
 from modelbay.store.metadata.records import Clock, utc_now
@@ -42,10 +45,14 @@ class MetadataStore:
         self.processing_jobs = ProcessingJobRepository(db, clock)
         self.roles = DefinitionRepository(db, RoleRow, Role, clock)
         self.monitoring_schedules = MonitoringScheduleRepository(db, clock)
+        self.data_quality_job_definitions = DefinitionRepository(db, DataQualityJobDefinitionRow,
+                                                                 DataQualityJobDefinition, clock)
+        self.monitoring_executions = MonitoringExecutionRepository(db, clock)
         self.async_invocations = AsyncInvocationQueue(db, clock)
         self.metrics = MetricRepository(db)
         self.alarms = AlarmRepository(db, clock)
         self.autoscaling = AutoscalingRepository(db, clock)
+        self.ground_truth = GroundTruthRepository(db, clock)
 
     def close(self) -> None:
         """Close pooled connections (a later call reconnects; nothing else needs closing)."""

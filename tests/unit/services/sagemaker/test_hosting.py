@@ -158,9 +158,9 @@ def test_create_endpoint_config_refusals(ctx: Context, variants: list[dict[str, 
 
 def test_unavailable_config_features_and_duplicates(ctx: Context) -> None:
     _config(ctx)
-    assert "shadow variants is not available" in str(_error(
+    assert "online explainability (SageMaker Clarify) is not available" in str(_error(
         ctx, "CreateEndpointConfig", EndpointConfigName="x", ProductionVariants=[_variant()],
-        ShadowProductionVariants=[_variant("shadow")]))
+        ExplainerConfig={"ClarifyExplainerConfig": {"ShapConfig": {"ShapBaselineConfig": {}}}}))
     assert str(_error(ctx, "CreateEndpointConfig", EndpointConfigName="c", ProductionVariants=[_variant()])) == (
         f'Cannot create already existing endpoint configuration "{PREFIX}:endpoint-config/c".')
 
@@ -229,8 +229,8 @@ def test_describe_shows_what_the_controller_reported_and_the_pending_update(ctx:
         "AllTraffic", 0, 0, current_weight=1.0, current_instance_count=1, deployed_images=(image,))])
     _config(ctx, "c2", _variant("New", InitialInstanceCount=2))
     _call(ctx, "UpdateEndpoint", EndpointName="e", EndpointConfigName="c2",
-          DeploymentConfig={"RollingUpdatePolicy": {"MaximumBatchSize": {"Type": "INSTANCE_COUNT", "Value": 1},
-                                                    "WaitIntervalInSeconds": 0}})
+          DeploymentConfig={"BlueGreenUpdatePolicy": {"TrafficRoutingConfiguration": {
+              "Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 0}}})
     described = _call(ctx, "DescribeEndpoint", EndpointName="e")
     assert (described["EndpointStatus"], described["EndpointConfigName"]) == ("Updating", "c")
     assert described["ProductionVariants"] == [{"VariantName": "AllTraffic", "DesiredWeight": 1.0,
@@ -239,7 +239,7 @@ def test_describe_shows_what_the_controller_reported_and_the_pending_update(ctx:
     assert described["PendingDeploymentSummary"] == {
         "EndpointConfigName": "c2", "StartTime": described["LastModifiedTime"], "ProductionVariants": [
             {"VariantName": "New", "DesiredWeight": 1.0, "DesiredInstanceCount": 2, "InstanceType": "ml.m5.large"}]}
-    assert "RollingUpdatePolicy" in described["LastDeploymentConfig"]
+    assert "BlueGreenUpdatePolicy" in described["LastDeploymentConfig"]
 
 
 def test_update_refusals_by_status_and_retained_properties(ctx: Context) -> None:

@@ -4,6 +4,7 @@ transitions table."""
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -21,7 +22,7 @@ from modelbay.store.metadata import (
     UpdateOutcome,
     VariantState,
 )
-from modelbay.store.metadata.endpoints import LIFECYCLE
+from modelbay.store.metadata.endpoints import LIFECYCLE, Rollout, RolloutPhase
 from modelbay.store.metadata.lifecycle import IllegalTransition
 from tests.helpers import T0
 
@@ -114,6 +115,24 @@ def test_a_failed_update_keeps_the_old_config_and_records_why(endpoints: Endpoin
     assert (failed.generation, failed.deployed_generation) == (1, 0)  # the failed fleet's label is never reused
     again = endpoints.request_update("e", "new", [VariantState("b", 1.0, 1)], NEW_SPEC)
     assert (again.generation, again.deployed_generation, again.failure_reason) == (2, 0, None)
+
+
+def test_an_update_keeps_its_rollout_and_rolls_back_through_rolling_back(endpoints: EndpointRepository) -> None:
+    _in_service(endpoints)
+    updating = endpoints.request_update("e", "new", [VariantState("b", 1.0, 1)], NEW_SPEC, {"Blue": 1})
+    assert updating.rollout == Rollout(RolloutPhase.PROVISIONING, 0, updating.last_modified_time,
+                                       updating.last_modified_time)
+    baking = replace(updating.rollout, phase=RolloutPhase.BAKING, step=1, phase_started=T0 + timedelta(seconds=5))
+    assert endpoints.advance("e", EndpointStatus.UPDATING, rollout=baking).rollout == baking  # restart-safe
+    back = replace(baking, phase=RolloutPhase.ROLLING_BACK, reason="alarm")
+    rolling_back = endpoints.advance("e", EndpointStatus.ROLLING_BACK, rollout=back)
+    assert (rolling_back.status, rolling_back.rollout) == ("RollingBack", back)
+    # without its rollout, the controller's pass over the old fleet moves nothing while the update is in progress
+    assert endpoints.advance("e", EndpointStatus.IN_SERVICE).status == "RollingBack"
+    done = endpoints.advance("e", EndpointStatus.IN_SERVICE, failure_reason="alarm", update=UpdateOutcome.ROLLED_BACK)
+    assert (done.status, done.config_name, done.failure_reason, done.rollout) == ("InService", "config", "alarm", None)
+    assert done.deployment_config == {"Blue": 1}  # LastDeploymentConfig: the one this update followed
+    assert endpoints.request_update("e", "new", [VariantState("b", 1.0, 1)], NEW_SPEC).deployment_config is None
 
 
 @pytest.mark.parametrize("status", [EndpointStatus.CREATING, EndpointStatus.FAILED])

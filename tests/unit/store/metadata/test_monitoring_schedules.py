@@ -96,3 +96,22 @@ def test_delete_removes_the_schedule_and_its_tags_but_not_while_pending(
     assert schedules.get("s") is None and store.tags.list(schedule.arn).items == []
     with pytest.raises(MonitoringScheduleNotFound):
         schedules.delete("s")
+
+
+def test_update_stop_and_start_are_requests_the_status_allows(schedules: MonitoringScheduleRepository) -> None:
+    create(schedules, "s", request(endpoint="ep"))
+    with pytest.raises(StatusConflict):
+        schedules.request_stop("s")  # Pending: not running yet
+    schedules.advance("s", MonitoringScheduleStatus.SCHEDULED)
+    assert schedules.request_stop("s").status == "Stopped"
+    with pytest.raises(StatusConflict):
+        schedules.request_stop("s")
+    assert schedules.request_start("s").status == "Scheduled"
+    updated = schedules.request_update("s", request(definition="def"), endpoint_name="other")
+    assert (updated.status, updated.endpoint_name, updated.spec.job_definition_name) == ("Pending", "other", "def")
+    assert [found.name for found in schedules.list(MonitoringScheduleFilter(job_definition_name="def")).items] == ["s"]
+    with pytest.raises(StatusConflict):
+        schedules.request_update("s", request(endpoint="ep"))
+    with pytest.raises(MonitoringScheduleNotFound):
+        schedules.request_start("absent")
+    assert schedules.names_to_reconcile() == ["s"]
