@@ -10,8 +10,8 @@ from typing import Any
 
 from tests.conftest import client
 from tests.helpers import ServerProcess, serve_image, serve_program, wait_until
+from tests.integration.load import Load
 from tests.integration.models import ROLE
-from tests.integration.test_autoscaling import Load
 
 FAST = serve_program(on_post='self.answer(b"blue")')
 SLOW = serve_program(preamble="import time", on_post='time.sleep(0.03)\nself.answer(b"green")')

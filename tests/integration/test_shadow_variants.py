@@ -21,11 +21,8 @@ SLOW_S = 0.2  # the slow shadow's time per copy
 
 
 def answering(word: str, sleep_s: float = 0.0) -> str:
-    """A model server answering `word` after `sleep_s`. Its answer's head and body go out with Nagle's algorithm
-    off: else the body waits for the head's delayed ACK (40 ms), a noise that would drown what is measured."""
-    return serve_program(preamble="import socketserver, time\nsocketserver.StreamRequestHandler."
-                                  "disable_nagle_algorithm = True",
-                         on_post=f"time.sleep({sleep_s})\nself.answer(b'{word}')")
+    """A model server answering `word` after `sleep_s`."""
+    return serve_program(preamble="import time", on_post=f"time.sleep({sleep_s})\nself.answer(b'{word}')")
 
 
 def variant(name: str, model: str, weight: float = 1.0) -> dict[str, Any]:
