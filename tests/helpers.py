@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import httpx
 import pytest
@@ -26,6 +26,7 @@ from modelbay.runtime.backends import open_runtime
 from modelbay.runtime.base import stop_all
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)  # when a test's Clock starts
+Now = TypeVar("Now")  # what a clock tells: a datetime, or epoch seconds
 
 
 class Clock:
@@ -36,6 +37,16 @@ class Clock:
 
     def __call__(self) -> datetime:
         self.now += self.step
+        return self.now
+
+
+class SetClock(Generic[Now]):
+    """A clock the test sets; it does not move by itself."""
+
+    def __init__(self, now: Now) -> None:
+        self.now = now
+
+    def __call__(self) -> Now:
         return self.now
 
 

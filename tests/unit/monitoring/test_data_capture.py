@@ -18,21 +18,15 @@ from modelbay.monitoring.data_capture import CAPTURE_NAMESPACE, MAX_BODY_BYTES, 
 from modelbay.monitoring.metrics import MetricKey, MetricStore
 from modelbay.store.metadata import open_metadata_store
 from modelbay.store.objects import LocalObjectStore
-from tests.helpers import wait_until
+from tests.helpers import SetClock, wait_until
+
+Clock = SetClock[float]  # a clock the test sets
 
 T = datetime(2026, 12, 5, 21, 7, 8, 123000, tzinfo=UTC).timestamp()
 CONFIG: dict[str, Any] = {
     "InitialSamplingPercentage": 100, "DestinationS3Uri": "s3://captures/monitor/",
     "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
     "CaptureContentTypeHeader": {"CsvContentTypes": ["text/csv"], "JsonContentTypes": ["application/json"]}}
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -55,7 +49,7 @@ def make(objects: LocalObjectStore, metrics: MetricStore) -> Iterator[Callable[.
     made: list[DataCapture] = []
 
     def build(**options: Any) -> DataCapture:
-        capture = DataCapture(objects, metrics, **({"flush_interval_s": 3600.0, "clock": Clock()} | options))
+        capture = DataCapture(objects, metrics, **({"flush_interval_s": 3600.0, "clock": SetClock(T)} | options))
         made.append(capture)
         return capture
 
@@ -187,7 +181,7 @@ def test_a_streamed_answer_is_captured_whole(make: Callable[..., DataCapture], o
 
 
 def test_records_are_batched_per_variant_and_hour(make: Callable[..., DataCapture], objects: LocalObjectStore) -> None:
-    clock = Clock()
+    clock = SetClock(T)
     capture = make(clock=clock)
     capture.publish("ep", CONFIG)
     clock.now = datetime(2026, 12, 5, 21, 59, 59, tzinfo=UTC).timestamp()

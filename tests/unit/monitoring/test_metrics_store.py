@@ -14,29 +14,21 @@ from modelbay.monitoring import distribution, statistics
 from modelbay.monitoring.metrics import MetricKey, MetricStore, source_resolution
 from modelbay.store.metadata import open_metadata_store
 from modelbay.store.metadata.metrics import Aggregate
-from tests.helpers import T0
+from tests.helpers import T0, SetClock
 from tests.unit.store.metadata.conftest import fresh_postgres_database
+
+Clock = SetClock[datetime]  # a clock the test sets
 
 LATENCY = MetricKey.of("App", "Latency", {"Endpoint": "ep", "Variant": "v1"})
 
 
-class ManualClock:
-    """A clock that moves only when a test moves it."""
-
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
+def clock() -> Clock:
+    return SetClock(T0)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
-def metrics(request: pytest.FixtureRequest, tmp_path: Path, clock: ManualClock) -> Iterator[MetricStore]:
+def metrics(request: pytest.FixtureRequest, tmp_path: Path, clock: Clock) -> Iterator[MetricStore]:
     if request.param == "sqlite":
         metadata = open_metadata_store(f"sqlite:///{tmp_path / 'metadata.db'}")
         yield MetricStore(metadata.metrics, clock)
@@ -109,7 +101,7 @@ def test_units_are_kept_apart_and_filtered(metrics: MetricStore) -> None:
     assert [(p.unit, p.aggregate.sum) for p in only] == [("Seconds", 1.0)]
 
 
-def test_retention_expires_each_resolution_in_its_time(metrics: MetricStore, clock: ManualClock) -> None:
+def test_retention_expires_each_resolution_in_its_time(metrics: MetricStore, clock: Clock) -> None:
     metrics.record(LATENCY, 1.0, timestamp=_at(0), storage_resolution=1)
     metrics.flush()
     clock.now = T0 + timedelta(hours=3, seconds=1)
@@ -125,7 +117,7 @@ def test_retention_expires_each_resolution_in_its_time(metrics: MetricStore, clo
     assert metrics.expire() == 0
 
 
-def test_reads_use_the_resolution_the_data_s_age_allows(metrics: MetricStore, clock: ManualClock) -> None:
+def test_reads_use_the_resolution_the_data_s_age_allows(metrics: MetricStore, clock: Clock) -> None:
     metrics.record(LATENCY, 2.0, timestamp=_at(0))
     metrics.flush()
     clock.now = T0 + timedelta(days=20)
@@ -136,7 +128,7 @@ def test_reads_use_the_resolution_the_data_s_age_allows(metrics: MetricStore, cl
     assert source_resolution(7200, T0 - timedelta(days=100), T0) == 3600
 
 
-def test_old_values_skip_resolutions_that_no_longer_keep_them(metrics: MetricStore, clock: ManualClock) -> None:
+def test_old_values_skip_resolutions_that_no_longer_keep_them(metrics: MetricStore, clock: Clock) -> None:
     clock.now = T0 + timedelta(hours=4)
     metrics.record(LATENCY, 1.0, timestamp=_at(0), storage_resolution=1)
     metrics.flush()
@@ -164,7 +156,7 @@ def test_percentiles_are_within_the_stated_relative_error(metrics: MetricStore) 
     assert trimmed is not None and abs(trimmed - exact_trimmed) <= 0.01 * exact_trimmed
 
 
-def test_listing_filters_by_namespace_name_dimensions_and_activity(metrics: MetricStore, clock: ManualClock) -> None:
+def test_listing_filters_by_namespace_name_dimensions_and_activity(metrics: MetricStore, clock: Clock) -> None:
     other = MetricKey.of("App", "Errors", {"Endpoint": "ep2"})
     metrics.record(LATENCY, 1.0, timestamp=_at(0))
     metrics.flush()
@@ -216,7 +208,7 @@ def test_a_flush_of_many_metrics_merges_into_what_is_stored(metrics: MetricStore
 
 
 def test_a_period_that_began_a_fraction_of_a_second_before_the_end_is_read(metrics: MetricStore,
-                                                                         clock: ManualClock) -> None:
+                                                                         clock: Clock) -> None:
     """The end is a time, not a whole second: a value recorded at a period's first second is read at that
     second's 0.7 (the series of a metric just published, read at once)."""
     boundary = (int(T0.timestamp()) // 300 + 1) * 300

@@ -20,24 +20,16 @@ from modelbay.monitoring.publishing import (
 )
 from modelbay.store.metadata import open_metadata_store
 from modelbay.store.metadata.metrics import Aggregate
-from tests.helpers import T0
+from tests.helpers import T0, SetClock
+
+Clock = SetClock[datetime]  # a clock the test sets
 
 VARIANT = {"EndpointName": "ep", "VariantName": "v1"}
 
 
-class Clock:
-    """The metric store's clock, moved by the test."""
-
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return SetClock(T0)
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,25 +16,17 @@ from modelbay.controllers.alarms.controller import AlarmController
 from modelbay.monitoring.metrics import MetricKey, MetricStore
 from modelbay.store.metadata import MetadataStore, open_metadata_store
 from modelbay.store.metadata.alarms import Alarm
-from tests.helpers import T0
+from tests.helpers import T0, SetClock
+
+Clock = SetClock[datetime]  # a clock the test sets
 
 METRIC = MetricKey.of("App", "Latency", {"Host": "a"})
 PERIOD = 60
 
 
-class Clock:
-    """A clock the test sets; it does not move by itself."""
-
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> Any:
-        return self.now
-
-
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return SetClock(T0)
 
 
 @pytest.fixture

@@ -24,28 +24,20 @@ from modelbay.services.sagemaker import OPERATIONS as SAGEMAKER
 from modelbay.statuses import EndpointStatus
 from modelbay.store.metadata import VariantState, open_metadata_store
 from modelbay.store.metadata.autoscaling import ScalingActivity
-from tests.helpers import T0
+from tests.helpers import T0, SetClock
+
+Clock = SetClock[datetime]  # a clock the test sets
 
 METRIC = MetricKey.of("AWS/SageMaker", "InvocationsPerInstance", {"EndpointName": "e", "VariantName": "AllTraffic"})
 KEY = {"ServiceNamespace": "sagemaker", "ResourceId": "endpoint/e/variant/AllTraffic",
        "ScalableDimension": "sagemaker:variant:DesiredInstanceCount"}
 
 
-class Clock:
-    """A clock the test sets; it does not move by itself."""
-
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 class World:
     """An InService endpoint `e` with one instance, its target (1 to 3 instances) and both controllers."""
 
     def __init__(self, tmp_path: Path) -> None:
-        self.clock = Clock()
+        self.clock = SetClock(T0)
         self.metadata = open_metadata_store(f"sqlite:///{tmp_path / 'metadata.db'}", clock=self.clock)
         self.metrics = MetricStore(self.metadata.metrics, self.clock)
         platform = Platform(settings=Settings(data_dir=tmp_path), metadata=self.metadata, objects=None,  # type: ignore[arg-type]

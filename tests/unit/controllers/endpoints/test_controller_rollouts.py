@@ -5,35 +5,16 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from modelbay.config import Settings
 from modelbay.controllers.endpoints.controller import EndpointController
-from modelbay.controllers.images import Images
-from modelbay.platform import Platform, open_platform
-from modelbay.runtime.process import ProcessRuntime
+from modelbay.platform import Platform
 from modelbay.serving.router import Router
 from modelbay.store.metadata.endpoints import Endpoint, RolloutPhase
-from tests.helpers import serve_image, wait_until
-from tests.unit.controllers.endpoints.test_controller import SERVE, create, invoke, model, settle, spec, states
-
-
-@pytest.fixture
-def platform(tmp_path: Path) -> Platform:
-    return open_platform(Settings(data_dir=tmp_path / "data"))
-
-
-@pytest.fixture
-def controller(platform: Platform, runtime: ProcessRuntime, images: Images) -> EndpointController:
-    return EndpointController(platform, runtime, images, check_every_s=0.2, drain_timeout_s=5, stop_grace_s=1)
-
-
-@pytest.fixture
-def image(tmp_path: Path) -> str:
-    return serve_image(tmp_path / "image", SERVE)
+from tests.helpers import wait_until
+from tests.unit.controllers.endpoints.conftest import create, invoke, model, settle, spec, states
 
 
 def canary(percent: int, wait_s: int, alarm: str) -> dict[str, Any]:

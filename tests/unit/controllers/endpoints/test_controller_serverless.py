@@ -17,7 +17,7 @@ from modelbay.platform import Platform, open_platform
 from modelbay.runtime.process import ProcessRuntime
 from modelbay.store.metadata.endpoints import EndpointSpec, VariantState
 from tests.helpers import serve_image, wait_until
-from tests.unit.controllers.endpoints.test_controller import SERVE, model, serving, settle
+from tests.unit.controllers.endpoints.conftest import SERVE, model, serving, settle
 
 IDLE_S = 0.5
 

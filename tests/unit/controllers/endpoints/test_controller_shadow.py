@@ -4,33 +4,12 @@ and healed like production's, published to the router as shadows (answering nobo
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
-import pytest
-
-from modelbay.config import Settings
 from modelbay.controllers.endpoints.controller import EndpointController
-from modelbay.controllers.images import Images
-from modelbay.platform import Platform, open_platform
-from modelbay.runtime.process import ProcessRuntime
+from modelbay.platform import Platform
 from modelbay.store.metadata.endpoints import EndpointSpec, VariantState
-from tests.helpers import serve_image, wait_until
-from tests.unit.controllers.endpoints.test_controller import LOOP, SERVE, invoke, model, serving, settle
-
-
-@pytest.fixture
-def platform(tmp_path: Path) -> Platform:
-    return open_platform(Settings(data_dir=tmp_path / "data"))
-
-
-@pytest.fixture
-def controller(platform: Platform, runtime: ProcessRuntime, images: Images) -> EndpointController:
-    return EndpointController(platform, runtime, images, check_every_s=0.2, drain_timeout_s=5, stop_grace_s=1)
-
-
-@pytest.fixture
-def image(tmp_path: Path) -> str:
-    return serve_image(tmp_path / "image", SERVE)
+from tests.helpers import wait_until
+from tests.unit.controllers.endpoints.conftest import LOOP, invoke, model, serving, settle
 
 
 def create_shadowed(platform: Platform, name: str, image: str, shadow_weight: float) -> None:

@@ -20,20 +20,13 @@ from modelbay.platform import Platform, open_platform
 from modelbay.statuses import MonitoringScheduleStatus, ProcessingJobStatus
 from modelbay.store.metadata import EndpointSpec, MonitoringExecution, ProcessingJob
 from modelbay.store.objects.base import ObjectMeta
+from tests.helpers import SetClock
 from tests.unit.store.metadata.test_monitoring_executions import definition
+
+Clock = SetClock[datetime]  # a clock the test sets
 
 SCHEDULE_ARN = "arn:aws:sagemaker:us-east-1:000000000000:monitoring-schedule/"
 CAPTURE = "capture/ep/AllTraffic"
-
-
-class Clock:
-    """The controller's now, set by the test."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture
@@ -51,7 +44,7 @@ def platform(tmp_path: Path) -> Platform:
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock(datetime.now(UTC))
+    return SetClock(datetime.now(UTC))
 
 
 @pytest.fixture
