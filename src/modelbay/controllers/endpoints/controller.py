@@ -208,7 +208,7 @@ class EndpointController(Wakeable):
         """Serve the fleet the rollout ended on alone (the other retires, drained, as no longer live) and end the
         update: DEPLOYED, or ROLLED_BACK with why."""
         plan, fleet = serving
-        self._publish(endpoint, plan, fleet)
+        self._publish(endpoint, plan, fleet, spec=endpoint.pending_spec if done.deployed else endpoint.spec)
         outcome = UpdateOutcome.DEPLOYED if done.deployed else UpdateOutcome.ROLLED_BACK
         finished = self.endpoints.advance(endpoint.name, EndpointStatus.IN_SERVICE, update=outcome,
                                           failure_reason=done.reason)
@@ -393,14 +393,15 @@ class EndpointController(Wakeable):
     # -- routes and records ---------------------------------------------------------------
 
     def _publish(self, endpoint: Endpoint, plan: Sequence[VariantPlan], fleet: FleetState,
-                 shift: TrafficShift | None = None) -> None:
+                 shift: TrafficShift | None = None, spec: EndpointSpec | None = None) -> None:
+        """Route to the fleet's ready instances, and capture as the config it serves says (`spec`: the endpoint's,
+        unless an update's switch names the new one)."""
+        config = (spec or endpoint.spec).config
         routes = _routes(plan, fleet)
         self.router.publish(endpoint.name, [routes[v.name] for v in plan if not v.is_shadow],
-                            queued="AsyncInferenceConfig" in endpoint.spec.config,
+                            queued="AsyncInferenceConfig" in config,
                             shadows=[routes[v.name] for v in plan if v.is_shadow], shift=shift)
-        # at an update's switch the fleet published is the pending config's: its capture starts with it
-        pending = endpoint.pending_spec if any(s.key.generation == endpoint.generation for s in fleet.slots) else None
-        self.platform.capture.publish(endpoint.name, (pending or endpoint.spec).config.get("DataCaptureConfig"))
+        self.platform.capture.publish(endpoint.name, config.get("DataCaptureConfig"))
 
     def _withdraw(self, endpoint: str) -> None:
         """The endpoint's routes and its capture: nothing of it is served."""
