@@ -98,7 +98,7 @@ def _metrics_route(regions: Regions, signed: Callable[[Request], Awaitable[Respo
     async def metrics(request: Request) -> Response:
         if "authorization" in request.headers or "X-Amz-Signature" in request.query_params:
             return await signed(request)
-        text = prometheus.exposition(platform.publisher for platform in regions.opened())
+        text = prometheus.exposition((platform.publisher, platform.capture) for platform in regions.opened())
         return Response(text, headers={"Content-Type": prometheus.CONTENT_TYPE})
 
     return Route("/metrics", metrics, methods=["GET"])

@@ -20,7 +20,9 @@ endpoint, variant and UTC hour of their time, and writes one object per group th
 `<DestinationS3Uri>/<endpoint>/<variant>/yyyy/mm/dd/hh/<mm-ss-mmm>-<uuid>.jsonl`, named by its first record's time.
 A group the store refuses (its bucket gone, say) is logged and its records counted as dropped. Dropped records are
 logged and published every pass as the CloudWatch metric DroppedRecords (namespace CAPTURE_NAMESPACE, dimension
-EndpointName, unit Count).
+EndpointName, unit Count). The writer also keeps, per endpoint and variant, the records written and dropped since
+the server started (`totals`), which Prometheus reads at scrape time (monitoring/prometheus.py): an invocation
+pays nothing for them.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ import random
 import threading
 import time
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -43,7 +45,7 @@ from modelbay.monitoring.metrics import MetricKey, MetricStore
 from modelbay.store.objects.base import ObjectMeta, ObjectStore
 from modelbay.store.objects.uris import S3Location, parse_uri
 
-__all__ = ["CAPTURE_NAMESPACE", "MAX_BODY_BYTES", "Capture", "DataCapture", "StreamedCapture"]
+__all__ = ["CAPTURE_NAMESPACE", "MAX_BODY_BYTES", "Capture", "CaptureTotals", "DataCapture", "StreamedCapture"]
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +92,16 @@ class Capture:
                    frozenset(t.lower() for t in header.get("JsonContentTypes", ())))
 
 
+@dataclass(frozen=True)
+class CaptureTotals:
+    """One variant's captured records since the server started: written to S3, and dropped."""
+
+    endpoint: str
+    variant: str
+    written: int
+    dropped: int
+
+
 class _Record:
     """One captured invocation as offered: raw, so that the invocation pays for no encoding."""
 
@@ -123,7 +135,10 @@ class DataCapture:
         self._cond = threading.Condition()  # guards what follows
         self._pending: list[_Record] = []
         self._pending_bytes = 0
-        self._dropped: dict[str, int] = {}  # per endpoint, since the writer last reported
+        self._dropped: Counter[tuple[str, str]] = Counter()  # per endpoint and variant, since the writer last reported
+        # since the server started, per endpoint and variant: added to by the writer alone, read whole by `totals`
+        self._written_total: Counter[tuple[str, str]] = Counter()
+        self._dropped_total: Counter[tuple[str, str]] = Counter()
         self._is_closing = False
         # started with the first capture published: a region that captures nothing runs no thread
         self._writer = threading.Thread(target=self._run, name="data-capture-writer", daemon=True)
@@ -166,7 +181,7 @@ class DataCapture:
         with self._cond:
             if (self._is_closing or len(self._pending) >= self._max_records or max(len(request), len(response))
                     > MAX_BODY_BYTES or self._pending_bytes + size > self._max_queued_bytes):
-                self._dropped[capture.endpoint] = self._dropped.get(capture.endpoint, 0) + 1
+                self._dropped[(capture.endpoint, variant)] += 1
                 return
             self._pending.append(_Record(capture, variant, inference_id, request, request_type, response,
                                          response_type, self._clock()))
@@ -204,6 +219,8 @@ class DataCapture:
                 log.warning("could not write %d captured records of endpoint %s to s3://%s/%s: %s", len(group),
                             capture.endpoint, capture.bucket, capture.prefix, error)
                 self._count_dropped(group)
+            else:
+                self._written_total[(capture.endpoint, variant)] += len(group)
 
     def _write(self, capture: Capture, variant: str, group: list[_Record]) -> None:
         """One object of the group's records (one variant's, within one hour), named by the first one's time."""
@@ -213,18 +230,29 @@ class DataCapture:
 
     def _count_dropped(self, records: list[_Record]) -> None:
         with self._cond:
-            for record in records:
-                endpoint = record.capture.endpoint
-                self._dropped[endpoint] = self._dropped.get(endpoint, 0) + 1
+            self._dropped.update((record.capture.endpoint, record.variant) for record in records)
 
     def _report_dropped(self) -> None:
         with self._cond:
-            dropped, self._dropped = self._dropped, {}
-        for endpoint, count in dropped.items():
+            dropped, self._dropped = self._dropped, Counter()
+        self._dropped_total.update(dropped)
+        per_endpoint: Counter[str] = Counter()
+        for (endpoint, _), count in dropped.items():
+            per_endpoint[endpoint] += count
+        for endpoint, count in per_endpoint.items():
             log.warning("data capture dropped %d records of endpoint %s (queue full, body too large, or not "
                         "writable)", count, endpoint)
             self._metrics.record(MetricKey.of(CAPTURE_NAMESPACE, "DroppedRecords", {"EndpointName": endpoint}),
                                  float(count), "Count")
+
+    # -- Prometheus -----------------------------------------------------------------------------
+
+    def totals(self) -> list[CaptureTotals]:
+        """Per endpoint and variant, the records written and dropped since the server started (as of the writer's
+        last pass), for Prometheus: read from any thread."""
+        written, dropped = Counter(self._written_total), Counter(self._dropped_total)  # copied in one step each
+        return [CaptureTotals(endpoint, variant, written[(endpoint, variant)], dropped[(endpoint, variant)])
+                for endpoint, variant in sorted(written.keys() | dropped.keys())]
 
 
 class StreamedCapture:

@@ -4,10 +4,13 @@ Per endpoint variant (labels `region`, `endpoint`, `variant`), since the server 
 `modelbay_endpoint_invocations_total`, `modelbay_endpoint_invocation_4xx_errors_total`,
 `modelbay_endpoint_invocation_5xx_errors_total` (counters) and `modelbay_endpoint_model_latency_seconds`,
 `modelbay_endpoint_overhead_latency_seconds` (histograms), as the CloudWatch metrics of the same names count them
-(publishing.py). Per instance (labels `region`, `namespace`, `endpoint`, `variant`, `host`, `instance`):
-`modelbay_instance_cpu_utilization_percent`, `..._memory_utilization_percent` and `..._disk_utilization_percent`
-gauges, the last sample's. The figures are read at scrape time from the publishers' running totals: a request
-pays nothing for Prometheus beyond them.
+(publishing.py); per shadow variant, `modelbay_endpoint_shadow_copies_dropped_total` (the copies the router dropped,
+CloudWatch's ShadowCopiesDropped). Per variant of an endpoint that captures data (data_capture.py), the records
+`modelbay_data_capture_written_records_total` (written to S3) and `modelbay_data_capture_dropped_records_total`
+(CloudWatch's DroppedRecords, there per endpoint). Per instance (labels `region`, `namespace`, `endpoint`,
+`variant`, `host`, `instance`): `modelbay_instance_cpu_utilization_percent`, `..._memory_utilization_percent` and
+`..._disk_utilization_percent` gauges, the last sample's. The figures are read at scrape time from the running totals
+the publishers and the data captures keep: a request pays nothing for Prometheus beyond them.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from modelbay.monitoring.data_capture import DataCapture
 from modelbay.monitoring.publishing import LATENCY_BOUNDS_S, InstanceUsage, Publisher
 
 __all__ = ["CONTENT_TYPE", "exposition"]
@@ -27,19 +31,23 @@ _VARIANT_LABELS = ["region", "endpoint", "variant"]
 _INSTANCE_LABELS = ["region", "namespace", "endpoint", "variant", "host", "instance"]
 
 
-def exposition(publishers: Iterable[Publisher]) -> bytes:
-    """The metrics of every publisher (one per open region) in the text exposition format."""
+def exposition(regions: Iterable[tuple[Publisher, DataCapture]]) -> bytes:
+    """The metrics of each open region (its publisher, which names the region, and its data capture) in the text
+    exposition format."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Published(list(publishers)))
+    registry.register(_Published(list(regions)))
     return generate_latest(registry)
 
 
 class _Published(Collector):
-    def __init__(self, publishers: Sequence[Publisher]) -> None:
-        self.publishers = publishers
+    def __init__(self, regions: Sequence[tuple[Publisher, DataCapture]]) -> None:
+        self.regions = regions
+        self.publishers = [publisher for publisher, _ in regions]
 
     def collect(self) -> Iterator[Metric]:
         yield from self._variant_metrics()
+        yield self._shadow_drops()
+        yield from self._capture_metrics()
         yield from self._instance_metrics()
 
     def _variant_metrics(self) -> Iterator[Metric]:
@@ -64,6 +72,30 @@ class _Published(Collector):
         yield from counters.values()
         yield model
         yield overhead
+
+    def _shadow_drops(self) -> Metric:
+        dropped = CounterMetricFamily("modelbay_endpoint_shadow_copies_dropped",
+                                      "Copies of invocations the shadow variant was due that the router dropped.",
+                                      labels=_VARIANT_LABELS)
+        for publisher in self.publishers:
+            for endpoint, variant, count in publisher.copies_dropped_totals():
+                dropped.add_metric([publisher.region, endpoint, variant], count)
+        return dropped
+
+    def _capture_metrics(self) -> Iterator[Metric]:
+        written = CounterMetricFamily("modelbay_data_capture_written_records",
+                                      "Captured invocations written to the DataCaptureConfig's S3 destination.",
+                                      labels=_VARIANT_LABELS)
+        dropped = CounterMetricFamily("modelbay_data_capture_dropped_records",
+                                      "Sampled invocations not captured: queue full, body too large, or not writable.",
+                                      labels=_VARIANT_LABELS)
+        for publisher, capture in self.regions:
+            for totals in capture.totals():
+                labels = [publisher.region, totals.endpoint, totals.variant]
+                written.add_metric(labels, totals.written)
+                dropped.add_metric(labels, totals.dropped)
+        yield written
+        yield dropped
 
     def _instance_metrics(self) -> Iterator[Metric]:
         gauges = [(GaugeMetricFamily(f"modelbay_instance_{name}_utilization_percent", about, labels=_INSTANCE_LABELS),

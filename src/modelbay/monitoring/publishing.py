@@ -27,6 +27,7 @@ import bisect
 import functools
 import threading
 import time
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -148,6 +149,7 @@ class Publisher:
         self._lock = threading.Lock()  # tallies: added to on the loop, handed over from the flush thread
         self._usage: tuple[InstanceUsage, ...] = ()  # swapped whole: Prometheus reads it from another thread
         self._dropped: dict[tuple[str, str], int] = {}  # the router's dropped copies last seen, per shadow variant
+        self._dropped_total: Counter[tuple[str, str]] = Counter()  # recorded since the server started, for Prometheus
 
     def invoked(self, endpoint: str, meter: InvocationMeter, status: int) -> None:
         """Record one invocation that has been answered: `status` is the model's HTTP status (200 for an answer;
@@ -229,6 +231,12 @@ class Publisher:
                 key = MetricKey.of(INVOCATIONS_NAMESPACE, "ShadowCopiesDropped",
                                    {"EndpointName": endpoint, "VariantName": variant})
                 self.metrics.record(key, dropped, storage_resolution=1)
+                self._dropped_total[(endpoint, variant)] += dropped
+
+    def copies_dropped_totals(self) -> list[tuple[str, str, int]]:
+        """(endpoint, shadow variant, copies dropped) recorded since the server started, for Prometheus: unlike the
+        router's totals, they never begin again. Read from any thread."""
+        return [(endpoint, variant, dropped) for (endpoint, variant), dropped in Counter(self._dropped_total).items()]
 
     def concurrent_requests(self, samples: list[tuple[str, str, int, int]]) -> None:
         """Record each variant's ConcurrentRequestsPerModel now, from the router's (endpoint, variant, requests in

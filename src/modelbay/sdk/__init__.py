@@ -1,5 +1,6 @@
 """The Python SDK: talks to a modelbay server over HTTP, never to its internals."""
 
+from modelbay.sdk.ab_testing import ab_report, send_ground_truth
 from modelbay.sdk.clients import client, resolve_url
 from modelbay.sdk.estimator import Estimator, TrainingInput
 from modelbay.sdk.local_server import LocalServer, local_server
@@ -25,5 +26,5 @@ from modelbay.sdk.waiting import EndpointFailed, UnexpectedStatus
 __all__ = ["BytesDeserializer", "CSVDeserializer", "CSVSerializer", "Deserializer", "EndpointFailed", "Estimator",
            "JSONDeserializer", "JSONSerializer", "LocalServer", "Model", "NumpyDeserializer", "NumpySerializer",
            "Predictor", "ProductionVariant", "Serializer", "Session", "StringDeserializer", "TrainingInput",
-           "TrainingJob", "TrainingJobFailed", "TransformJobFailed", "Transformer", "UnexpectedStatus", "client",
-           "deploy_variants", "local_server", "resolve_url"]
+           "TrainingJob", "TrainingJobFailed", "TransformJobFailed", "Transformer", "UnexpectedStatus", "ab_report",
+           "client", "deploy_variants", "local_server", "resolve_url", "send_ground_truth"]

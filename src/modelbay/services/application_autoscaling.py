@@ -1,7 +1,8 @@
 """Application Auto Scaling (botocore `application-autoscaling`) for SageMaker endpoint variants: scalable targets,
 scaling policies (target tracking and step scaling), scheduled actions, scaling activities and tags.
 
-The one scalable dimension is `sagemaker:variant:DesiredInstanceCount` of `endpoint/<name>/variant/<variant>`.
+The one scalable dimension is `sagemaker:variant:DesiredInstanceCount` of `endpoint/<name>/variant/<variant>`, a
+production or a shadow variant.
 These functions record what should happen; controllers/autoscaling/ scales (an alarm runs a policy) and runs the
 scheduled actions. Target tracking makes and owns its CloudWatch alarms (target_tracking_alarms.py); a step
 policy is run by the alarms a user points at it.
@@ -335,12 +336,14 @@ def _key(params: dict[str, Any]) -> TargetKey:
 
 
 def _check_variant(ctx: Context, key: TargetKey) -> None:
-    """The endpoint and its variant exist, and the variant has instances (a serverless one has none to scale)."""
+    """The endpoint and its variant exist, and the variant has instances (a serverless one has none to scale). A
+    shadow variant is a target too: SageMaker recommends scaling it as its production variant is, so that it is
+    sized for the traffic it will take when promoted."""
     _, name, _, variant = key.resource_id.split("/")
     endpoint = ctx.metadata.endpoints.get(name)
     if endpoint is None or endpoint.status == EndpointStatus.DELETING:
         raise ValidationError(f"Could not find endpoint {name} for resource ID {key.resource_id}.")
-    spec = next((spec for spec in endpoint.spec.variants if spec.name == variant), None)
+    spec = next((spec for spec in endpoint.spec.all_variants if spec.name == variant), None)
     if spec is None:
         raise ValidationError(f"Could not find variant {variant} of endpoint {name} for resource ID "
                               f"{key.resource_id}.")

@@ -14,7 +14,13 @@ from typing import Any
 
 import pytest
 
-from modelbay.monitoring.data_capture import CAPTURE_NAMESPACE, MAX_BODY_BYTES, DataCapture, StreamedCapture
+from modelbay.monitoring.data_capture import (
+    CAPTURE_NAMESPACE,
+    MAX_BODY_BYTES,
+    CaptureTotals,
+    DataCapture,
+    StreamedCapture,
+)
 from modelbay.monitoring.metrics import MetricKey, MetricStore
 from modelbay.store.metadata import open_metadata_store
 from modelbay.store.objects import LocalObjectStore
@@ -217,6 +223,8 @@ def test_a_destination_that_cannot_be_written_counts_its_records_as_dropped(
     capture.close()
     assert len(written(objects)) == 1  # the other endpoint's records are written
     assert dropped(metrics, "gone") == 1
+    assert capture.totals() == [CaptureTotals("ep", "v1", written=1, dropped=0),
+                                CaptureTotals("gone", "v1", written=0, dropped=1)]
 
 
 # -- bounds --------------------------------------------------------------------------------------
@@ -232,6 +240,7 @@ def test_a_full_queue_drops_and_counts_per_endpoint(make: Callable[..., DataCapt
     [records] = written(objects).values()
     assert len(records) == 2
     assert dropped(metrics) == 3
+    assert capture.totals() == [CaptureTotals("ep", "v1", written=2, dropped=3)]  # for Prometheus
 
 
 def test_queued_bytes_and_each_body_are_bounded(make: Callable[..., DataCapture], objects: LocalObjectStore,

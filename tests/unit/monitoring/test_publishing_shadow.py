@@ -16,3 +16,4 @@ def test_dropped_copies_are_recorded_as_they_grow(publisher: Publisher, clock: C
         clock.now += timedelta(seconds=1)
     recorded = total(publisher, "ShadowCopiesDropped")
     assert (recorded.sum, recorded.sample_count) == (3 + 2 + 2, 3)  # a second that dropped none records nothing
+    assert publisher.copies_dropped_totals() == [("ep", "v1", 3 + 2 + 2)]  # Prometheus's counter never falls

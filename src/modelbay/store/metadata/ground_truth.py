@@ -4,6 +4,13 @@ One label per (endpoint, InferenceId): a later one replaces the earlier, so send
 A label is a number or a string, kept as JSON. Labels are kept RETENTION after they were last sent, as long as
 CloudWatch keeps an endpoint's hourly metrics: a verdict never reaches further back than that. Each `put` deletes
 the labels (of every endpoint) older than that, so nothing else needs to prune them.
+
+Deleting an endpoint keeps its labels, as it keeps what the labels are joined with: the captured predictions stay
+in the user's S3 destination and the endpoint's CloudWatch metrics stay for their retention, both found again by
+the endpoint's name. An endpoint deleted and created again under its name (to change what UpdateEndpoint cannot, or
+as a deployment tool replaces one) mid-experiment still has the labels of the predictions it captured before, and
+labels sent late (ground truth often comes days after the prediction) are not lost to a delete in between; as
+SageMaker's Model Monitor keeps ground truth in the user's S3, never deleted with an endpoint.
 """
 
 from __future__ import annotations

@@ -189,3 +189,30 @@ def test_a_failed_endpoint_fails_the_activity(world: World) -> None:
     [activity] = world.activities()
     assert (activity.status_code, activity.status_message) == (
         "Failed", "Failed to set desired instance count to 3. Reason: no capacity")
+
+
+def test_a_shadow_variant_scales_on_its_own_invocations(world: World) -> None:
+    """SageMaker recommends autoscaling a shadow variant: its target is scaled through the same path, alone."""
+    SAGEMAKER["CreateEndpointConfig"](world.ctx, {"EndpointConfigName": "shadowed", "ProductionVariants": [
+        {"VariantName": "live", "ModelName": "m", "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}],
+        "ShadowProductionVariants": [
+            {"VariantName": "shadow", "ModelName": "m", "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}]})
+    SAGEMAKER["CreateEndpoint"](world.ctx, {"EndpointName": "s", "EndpointConfigName": "shadowed"})
+    world.metadata.endpoints.advance("s", EndpointStatus.IN_SERVICE, variants=[
+        VariantState(name, 1.0, 1, current_weight=1.0, current_instance_count=1) for name in ("live", "shadow")])
+    key = KEY | {"ResourceId": "endpoint/s/variant/shadow"}
+    aas.register_scalable_target(world.ctx, key | {"MinCapacity": 1, "MaxCapacity": 3})
+    aas.put_scaling_policy(world.ctx, key | {
+        "PolicyName": "p", "PolicyType": "TargetTrackingScaling", "TargetTrackingScalingPolicyConfiguration": {
+            "TargetValue": 60.0, "ScaleOutCooldown": 0,
+            "PredefinedMetricSpecification": {"PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"}}})
+    shadow = MetricKey.of("AWS/SageMaker", "InvocationsPerInstance", {"EndpointName": "s", "VariantName": "shadow"})
+    for second in range(10):  # the router's copies, as the publisher records them
+        world.metrics.record(shadow, 20.0, timestamp=T0.timestamp() + second + 0.5, storage_resolution=1)
+    world.metrics.flush()
+    world.at(10.5)
+    endpoint = world.metadata.endpoints.get("s")
+    assert endpoint is not None and endpoint.status == EndpointStatus.UPDATING
+    assert [(v.name, v.desired_instance_count) for v in endpoint.variants] == [("live", 1), ("shadow", 3)]
+    [activity] = world.activities()
+    assert (activity.key.resource_id, activity.desired) == ("endpoint/s/variant/shadow", 3)

@@ -1,9 +1,10 @@
 """Ground-truth labels on every metadata backend: stored per (endpoint, InferenceId), replaced by a later one,
-read back by InferenceId, dropped past retention."""
+read back by InferenceId, dropped past retention, kept when their endpoint is deleted."""
 
 from __future__ import annotations
 
 from modelbay.store.metadata import MetadataStore
+from modelbay.store.metadata.endpoints import EndpointSpec, VariantState
 from modelbay.store.metadata.ground_truth import RETENTION
 from tests.helpers import Clock
 
@@ -33,3 +34,16 @@ def test_labels_past_retention_are_dropped_when_labels_are_next_sent(store: Meta
     store.ground_truth.put("other", {"new": 0.0})
     assert store.ground_truth.labels("ep", ["old"]) == {}
     assert store.ground_truth.labels("other", ["new"]) == {"new": 0.0}
+
+
+def test_labels_outlive_their_endpoint(store: MetadataStore) -> None:
+    """As the captured predictions and CloudWatch metrics they are joined with do: a re-created endpoint of the same
+    name finds them."""
+    spec = EndpointSpec({"ProductionVariants": [{"VariantName": "v", "ModelName": "m", "InstanceType": "ml.m5.large",
+                                                 "InitialInstanceCount": 1, "InitialVariantWeight": 1.0}]},
+                        {"m": {"ModelName": "m", "PrimaryContainer": {"Image": "img"}}})
+    store.endpoints.create("ep", "arn:ep", "config", [VariantState("v", 1.0, 1)], spec)
+    store.ground_truth.put("ep", {"a": 1.0})
+    store.endpoints.delete("ep")  # what the controller does once the endpoint's instances are gone
+    store.endpoints.create("ep", "arn:ep", "config", [VariantState("v", 1.0, 1)], spec)
+    assert store.ground_truth.labels("ep", ["a"]) == {"a": 1.0}
