@@ -76,7 +76,10 @@ def test_a_now_schedule_finds_a_drifted_feature_and_its_metric_raises_an_alarm(
         summary: dict[str, Any] | None = monitor.describe_schedule().get("LastMonitoringExecutionSummary")
         return summary if summary and summary["MonitoringExecutionStatus"] in ENDED else None
 
-    execution: Any = wait_until(last_execution, 120, "the monitoring execution to end", every_s=0.5)
+    try:
+        execution: Any = wait_until(last_execution, 120, "the monitoring execution to end", every_s=0.5)
+    except TimeoutError:
+        raise AssertionError(f"no execution ended: {monitor.describe_schedule()}") from None
     assert execution["MonitoringExecutionStatus"] == "CompletedWithViolations", execution
     [listed] = monitor.list_executions()
     assert listed.describe()["ProcessingJobStatus"] == "Completed"
@@ -95,8 +98,15 @@ def test_a_now_schedule_finds_a_drifted_feature_and_its_metric_raises_an_alarm(
     assert data["Values"] and max(data["Values"]) > 0.1, data
     cloudwatch.put_metric_alarm(AlarmName=unique, ComparisonOperator="GreaterThanThreshold", Threshold=0.1,
                                 EvaluationPeriods=1, Period=60, Statistic="Maximum", **metric)
-    wait_until(lambda: cloudwatch.describe_alarms(AlarmNames=[unique])["MetricAlarms"][0]["StateValue"] == "ALARM",
-               90, "the drift alarm")
+    alarm: dict[str, Any] = {}
+
+    def in_alarm() -> bool:
+        alarm.update(cloudwatch.describe_alarms(AlarmNames=[unique])["MetricAlarms"][0])
+        return alarm["StateValue"] == "ALARM"
+    try:
+        wait_until(in_alarm, 90, "the drift alarm")
+    except TimeoutError:
+        raise AssertionError(f"the drift alarm did not fire: {alarm}; the metric: {data}") from None
 
     # STEP 5: stop, start and delete, as the SDK does them
     monitor.stop_monitoring_schedule()
