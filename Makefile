@@ -14,7 +14,7 @@ SYSTEM_STAMP := .cache/system-packages.installed
 # (or $XDG_CACHE_HOME/modelbay/environments) and shared by every server; the tests keep theirs in the clone
 test: export MODELBAY_ENVIRONMENTS_DIR ?= $(CURDIR)/.cache/environments
 
-.PHONY: install demo test lint bench bench-serving bench-containers clean
+.PHONY: install demo test lint bench bench-serving bench-operations bench-containers clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -68,6 +68,10 @@ $(CLASSIC_STAMP): benchmarks/classic_stack/requirements.txt
 bench-serving: $(STAMP) $(CLASSIC_STAMP)
 	command -v nginx >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx)
 	$(BIN)/python benchmarks/serving.py
+
+# issue 16's cost of data capture and a shadow variant per invocation, alone: no classic stack, no nginx
+bench-operations: $(STAMP)
+	$(BIN)/python benchmarks/serving.py --operations-cost
 
 # issue 14's container benchmark: podman (installed by `make test`'s system packages) and Debian's docker-registry,
 # the reference registry the push and pull are measured against

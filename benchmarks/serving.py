@@ -1,7 +1,8 @@
 """Serving a scikit-learn model: modelbay against the classic SageMaker bring-your-own stack (issue 5).
 
     make bench-serving            # installs nginx and the classic stack's venv, then runs this
-    .venv/bin/python benchmarks/serving.py [--duration S | --requests N] [--warmup S]
+    .venv/bin/python benchmarks/serving.py [--duration S | --requests N] [--warmup S] [--rounds N]
+    .venv/bin/python benchmarks/serving.py --operations-cost      # data capture and a shadow variant only
 
 Trains two models on 20 features in the scikit-learn 1.2-1 framework environment's Python: a
 light one (LogisticRegression: the serving stack dominates) and a heavy one (RandomForest, 100
@@ -24,6 +25,17 @@ that fails (the endpoint replaced its instance meanwhile) is reported and measur
 Beside them, the cost of metric recording per invocation (issue 15: the CloudWatch and Prometheus figures every
 InvokeEndpoint records): `Publisher.invoked` timed in process against the same loop with recording off, and its
 share of modelbay's p50 at concurrency 1; `--recording-cost` measures it alone (no stacks, no nginx).
+Then what data capture and a shadow variant cost per invocation (issue 16), on the same server, alone with
+`--operations-cost` (no classic stack, no nginx): the light model as three endpoints, (1) plain, (2) with a
+DataCaptureConfig capturing 100 % of Input and Output into a bucket of the same server, (3) with a shadow variant
+(the same model on an instance of its own) copied 100 %; their loads interleaved (plain, capture, shadow at each
+concurrency, `--rounds` rounds, each figure the median), the CPU per request counted after the capture writer's
+flush (SETTLE_S), and for the shadow with its own model server's. It prints what each adds against plain (µs at
+p50, CPU µs per request, the ratios), the share of the invocations the shadow answered a copy of at each
+concurrency (the router drops a copy past its bound of copies in flight), and checks on the server that every
+invocation of the capture endpoint is a record in S3 and that the shadow's Invocations and ShadowCopiesDropped add
+up to its endpoint's invocations. Beside it, in process, `DataCapture.sample` and `offer` at 100 % on the
+invocation path, and the writer thread's cost per record.
 """
 
 from __future__ import annotations
@@ -32,18 +44,23 @@ import argparse
 import asyncio
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from modelbay.monitoring.metrics import MetricStore
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -59,12 +76,26 @@ ROLE = "arn:aws:iam::000000000000:role/SageMakerRole"
 INSTANCE_TYPE = "ml.m5.large"
 RAW_SECONDS = 2.0
 RECORDING_CALLS = 100_000
+CAPTURE_CALLS = 50_000
+ROUNDS = 3  # of the operations' interleaved loads
+# After each operations load, before its CPU is read: the capture writer writes what it has queued every second.
+SETTLE_S = 1.5
+DELIVERY_TIMEOUT_S = 30.0
+CAPTURE_PREFIX, SHADOW = "capture", "Shadow"
+CAPTURE = {"EnableCapture": True, "InitialSamplingPercentage": 100, "DestinationS3Uri": f"s3://{BUCKET}/{CAPTURE_PREFIX}",
+           "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+           "CaptureContentTypeHeader": {"CsvContentTypes": ["text/csv"]}}
 LIGHT_GAIN, LIGHT_ADDED_MS, HEAVY_SHARE = 1.5, 0.5, 0.9  # the targets
 
 LABELS = {  # the stacks measured, in the order their loads run
     "classic": "(b) nginx+gunicorn+Flask+pandas",
     "modelbay": "(c) modelbay: front door+model server",
     "model server": "    its model server alone (direct)",
+}
+OPERATIONS = {  # the light model's endpoints whose loads are interleaved, in that order
+    "plain": "plain: no capture, no shadow",
+    "capture": "DataCaptureConfig 100 %, In and Out",
+    "shadow": "shadow variant, 100 % copied",
 }
 MODELS = {  # name → (what it is, the scikit-learn expression that makes it)
     "light": ("LogisticRegression", "LogisticRegression(max_iter=1000)"),
@@ -217,8 +248,9 @@ def run_client(args: argparse.Namespace) -> None:
     print(json.dumps(load.__dict__))
 
 
-def measure(target: Target, concurrency: int, args: argparse.Namespace) -> Load:
-    """Load on the target from a client process pinned to CLIENT_CPU, and the CPU time its processes spent."""
+def measure(target: Target, concurrency: int, args: argparse.Namespace, settle_s: float = 0.0) -> Load:
+    """Load on the target from a client process pinned to CLIENT_CPU, and the CPU time its processes spent, until
+    `settle_s` after the load (work the load leaves behind, as the capture writer's last flush, is its cost)."""
     command = ["taskset", "-c", CLIENT_CPU, sys.executable, __file__, "--client", "--host", target.host,
                "--port", str(target.port), "--concurrency", str(concurrency), "--duration", str(args.duration),
                "--warmup", str(args.warmup)]
@@ -226,6 +258,7 @@ def measure(target: Target, concurrency: int, args: argparse.Namespace) -> Load:
         command += ["--requests", str(args.requests)]
     cpu_before = cpu_seconds(target.pids)
     done = subprocess.run(command, input=target.request, capture_output=True, check=False)
+    time.sleep(settle_s)
     cpu = cpu_seconds(target.pids) - cpu_before
     if done.returncode != 0:
         raise RuntimeError(f"the load generator failed: {done.stderr.decode()[-3000:]}")
@@ -268,15 +301,35 @@ def answer(host: str, port: int, request: bytes) -> str:
 # -- processes and their memory -------------------------------------------------------------------
 
 
-def descendants(pid: int) -> list[int]:
+def children(pid: int) -> list[int]:
     found: list[int] = []
     for task in Path(f"/proc/{pid}/task").glob("*"):
         try:
-            children = [int(c) for c in (task / "children").read_text().split()]
+            found += [int(c) for c in (task / "children").read_text().split()]
         except OSError:
             continue
-        for child in children:
-            found += [child, *descendants(child)]
+    return found
+
+
+def descendants(pid: int) -> list[int]:
+    return [p for child in children(pid) for p in (child, *descendants(child))]
+
+
+def instance_processes(server_pid: int, instance_ids: set[str]) -> list[int]:
+    """The processes of those instances of the server (the process runtime's): each one's supervisor, a child of
+    the server whose command line names the instance's exit file (`<id>.exit`), and all it runs."""
+    found, seen = [], set()
+    for child in children(server_pid):
+        try:
+            argv = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+        except OSError:  # ended meanwhile
+            continue
+        for instance in instance_ids:
+            if any(arg.endswith(f"/{instance}.exit".encode()) for arg in argv):
+                found += [child, *descendants(child)]
+                seen.add(instance)
+    if seen != instance_ids:
+        raise RuntimeError(f"no processes found for instances {sorted(instance_ids - seen)} of server {server_pid}")
     return found
 
 
@@ -400,9 +453,14 @@ def modelbay_server(scratch: Path) -> Iterator[tuple[str, int]]:
             proc.wait(timeout=30)
 
 
+def _variant(name: str, model: str) -> dict[str, Any]:
+    return {"VariantName": name, "ModelName": model, "InstanceType": INSTANCE_TYPE, "InitialInstanceCount": 1}
+
+
 @contextmanager
-def endpoint(url: str, name: str, tarball: Path) -> Iterator[None]:
-    """The model in `tarball` deployed through the API as endpoint `name`; deleted afterwards."""
+def endpoint(url: str, name: str, tarball: Path, config: Mapping[str, Any] | None = None) -> Iterator[None]:
+    """The model in `tarball` deployed through the API as endpoint `name`, its endpoint config one variant and
+    `config`'s members; deleted afterwards."""
     from modelbay.sdk.clients import client
 
     sagemaker, s3 = client("sagemaker", url), client("s3", url)
@@ -410,8 +468,8 @@ def endpoint(url: str, name: str, tarball: Path) -> Iterator[None]:
     sagemaker.create_model(ModelName=name, ExecutionRoleArn=ROLE, PrimaryContainer={
         "Image": IMAGE, "ModelDataUrl": f"s3://{BUCKET}/{name}/model.tar.gz",
         "Environment": {"SAGEMAKER_MODEL_SERVER_WORKERS": str(WORKERS)}})
-    sagemaker.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[{
-        "VariantName": "AllTraffic", "ModelName": name, "InstanceType": INSTANCE_TYPE, "InitialInstanceCount": 1}])
+    sagemaker.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[_variant("AllTraffic", name)],
+                                     **(config or {}))
     sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=name)
     wait_until(lambda: _in_service(sagemaker, name), 300, f"endpoint {name} to be InService")
     try:
@@ -434,18 +492,27 @@ def _in_service(sagemaker: Any, name: str) -> bool:
 def find_targets(name: str, row: bytes, server: tuple[str, int], classic: tuple[int, int]) -> dict[str, Target]:
     """The stacks serving `name`. modelbay's model server is looked up each time: an instance the
     endpoint has replaced runs in other processes, at another address (its own network's, where it has one)."""
-    (url, server_pid), port = server, int(server[0].rsplit(":", 1)[1])
-    path = f"/endpoints/{name}/invocations"
+    url, server_pid = server
     instance = descendants(server_pid)
-    with urllib.request.urlopen(f"{url}/_modelbay/v1/endpoints/{name}/instances", timeout=10) as placement:
-        model = urlsplit(json.load(placement)["Instances"][0]["urls"][0])
+    model = urlsplit(placements(url, name)[0]["urls"][0])
     model_host, model_port = model.hostname or LOOPBACK, model.port or 80
     return {"classic": Target(LOOPBACK, classic[0], http_request("/invocations", LOOPBACK, classic[0], row, {}),
                               descendants(classic[1])),
-            "modelbay": Target(LOOPBACK, port, http_request(path, LOOPBACK, port, row, signed_headers(url + path, row)),
-                               [server_pid, *instance]),
+            "modelbay": front_door(url, name, row, [server_pid, *instance]),
             "model server": Target(model_host, model_port,
                                    http_request("/invocations", model_host, model_port, row, {}), instance)}
+
+
+def front_door(url: str, name: str, row: bytes, pids: list[int]) -> Target:
+    """InvokeEndpoint of endpoint `name` on the server at `url`, its CPU counted in `pids`."""
+    port, path = int(url.rsplit(":", 1)[1]), f"/endpoints/{name}/invocations"
+    return Target(LOOPBACK, port, http_request(path, LOOPBACK, port, row, signed_headers(url + path, row)), pids)
+
+
+def placements(url: str, name: str) -> list[dict[str, Any]]:
+    """Where the endpoint's instances serve (its production variants', then its shadows'), as the router has them."""
+    with urllib.request.urlopen(f"{url}/_modelbay/v1/endpoints/{name}/instances", timeout=10) as answered:
+        return list(json.load(answered)["Instances"])
 
 
 def compare(name: str, files: Path, raw: Raw, row: bytes, server: tuple[str, int], scratch: Path,
@@ -463,20 +530,21 @@ def compare(name: str, files: Path, raw: Raw, row: bytes, server: tuple[str, int
                 except RuntimeError as error:
                     if stack == "classic":
                         raise
-                    note_failure(stack, concurrency, error, scratch / "modelbay.log")
-                    wait_until(partial(_answers, targets["modelbay"]), 120, f"endpoint {name} to answer again")
+                    recover(stack, concurrency, error, scratch / "modelbay.log", targets["modelbay"], name)
                     targets = find_targets(name, row, server, classic)
                     loads[stack][concurrency] = measure(targets[stack], concurrency, args)
         return {stack: Figures(loads[stack], *memory(t.pids), len(t.pids)) for stack, t in targets.items()}
 
 
-def note_failure(stack: str, concurrency: int, error: RuntimeError, log: Path) -> None:
-    """Say why a load of modelbay failed (its answer and the server's last warning); it is measured again."""
+def recover(stack: str, concurrency: int, error: RuntimeError, log: Path, front: Target, name: str) -> None:
+    """Say why a load of modelbay failed (its answer and the server's last warning), and wait until the endpoint
+    answers at its front door again: the load is then measured again."""
     answered = str(error).strip().splitlines()[-1]
     warnings = [line for line in log.read_text().splitlines() if line.strip()]
     print(f"  NOTE: the {stack} load at concurrency {concurrency} failed: {answered[:160]}\n"
           f"    modelbay's log: {warnings[-1] if warnings else '(empty)'}\n"
           f"    measured again once the endpoint answers (figures below are from the second try)", flush=True)
+    wait_until(partial(_answers, front), 120, f"endpoint {name} to answer again")
 
 
 def _answers(target: Target) -> bool:
@@ -495,6 +563,147 @@ def check_answers(name: str, answers: dict[str, str], pids: dict[str, list[int]]
     for stack, found in pids.items():
         if not pinned_to_server_cpu([p for p in found if Path(f"/proc/{p}").exists()]):
             raise RuntimeError(f"{name}: not every {stack} process is pinned to CPU {SERVER_CPU}")
+
+
+# -- data capture and a shadow variant (issue 16) -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What the operations measured really did, as the server counts it: the figures are honest only if every
+    invocation of the capture endpoint is in S3 and every one of the shadow endpoint was copied (or dropped and
+    counted)."""
+
+    captured: int  # records in S3 under the capture endpoint's prefix
+    capture_invocations: int  # its Invocations (the server's count, probes included)
+    copies: int  # the shadow variant's Invocations: copies its model server answered
+    dropped: int  # ShadowCopiesDropped: copies not sent, the shadow's bound of copies in flight reached
+    shadow_invocations: int  # the shadow endpoint's production Invocations
+
+    def is_complete(self) -> bool:
+        return self.captured == self.capture_invocations and self.copies + self.dropped == self.shadow_invocations
+
+
+@dataclass(frozen=True)
+class Operations:
+    """The three endpoints' figures, and how much of the work the capture and the shadow did."""
+
+    figures: dict[str, Figures]  # by case, each load the rounds' median
+    copied: dict[int, tuple[int, int]]  # by concurrency, over the rounds: copies the shadow answered, invocations
+    delivery: Delivery
+
+
+def operations_config(case: str, model: str) -> dict[str, Any]:
+    """What the case's endpoint config has beside its one production variant."""
+    members: dict[str, dict[str, Any]] = {"plain": {}, "capture": {"DataCaptureConfig": CAPTURE},
+                                          "shadow": {"ShadowProductionVariants": [_variant(SHADOW, model)]}}
+    return members[case]
+
+
+def operations_target(server: tuple[str, int], name: str, row: bytes) -> Target:
+    """The endpoint's front door, its CPU counted in the server and every instance of the endpoint (a shadow
+    variant's too: its copies are the invocations' cost)."""
+    url, server_pid = server
+    instances = {placement["instance_id"] for placement in placements(url, name)}
+    return front_door(url, name, row, [server_pid, *instance_processes(server_pid, instances)])
+
+
+def measure_operations(files: Path, row: bytes, server: tuple[str, int], scratch: Path,
+                       args: argparse.Namespace) -> Operations:
+    """The light model as three endpoints of the same server (OPERATIONS), each load measured in turn, plain,
+    capture, shadow, at each concurrency, for `args.rounds` rounds; each figure the rounds' median."""
+    names = {case: f"light-{case}" for case in OPERATIONS}
+    with ExitStack() as endpoints:
+        for case, name in names.items():
+            endpoints.enter_context(endpoint(server[0], name, files / "model.tar.gz", operations_config(case, name)))
+        targets = {case: operations_target(server, name, row) for case, name in names.items()}
+        check_answers("light", {case: answer(t.host, t.port, t.request) for case, t in targets.items()},
+                      {case: t.pids for case, t in targets.items()})
+        loads: dict[str, dict[int, list[Load]]] = {case: {c: [] for c in CONCURRENCIES} for case in OPERATIONS}
+        copied = dict.fromkeys(CONCURRENCIES, (0, 0))
+        for _ in range(args.rounds):
+            for concurrency in CONCURRENCIES:
+                for case, name in names.items():
+                    before = invocation_counts(server[0])  # read outside the load's CPU count, as after it
+                    try:
+                        load = measure(targets[case], concurrency, args, SETTLE_S)
+                    except RuntimeError as error:
+                        recover(case, concurrency, error, scratch / "modelbay.log", targets[case], name)
+                        targets[case] = operations_target(server, name, row)
+                        load = measure(targets[case], concurrency, args, SETTLE_S)
+                    loads[case][concurrency].append(load)
+                    if case == "shadow":
+                        copied[concurrency] = _copies_added(copied[concurrency], before,
+                                                            invocation_counts(server[0]), name)
+        figures = {case: Figures({c: median_load(found) for c, found in loads[case].items()},
+                                 *memory(targets[case].pids), len(targets[case].pids)) for case in OPERATIONS}
+        return Operations(figures, copied, delivered(server[0], names["capture"], names["shadow"]))
+
+
+def _copies_added(tally: tuple[int, int], before: dict[tuple[str, str], int], after: dict[tuple[str, str], int],
+                  name: str) -> tuple[int, int]:
+    """`tally` (copies the shadow answered, invocations) with one load's, from the server's counts around it."""
+    def added(variant: str) -> int:
+        return after.get((name, variant), 0) - before.get((name, variant), 0)
+    return tally[0] + added(SHADOW), tally[1] + added("AllTraffic")
+
+
+def median_load(loads: list[Load]) -> Load:
+    """Each figure's median over the rounds (answers and seconds: their totals)."""
+    def median(field: str) -> float:
+        return statistics.median(float(getattr(load, field)) for load in loads)
+    return Load(median("requests_per_s"), median("p50_ms"), median("p99_ms"), sum(load.answered for load in loads),
+                sum(load.seconds for load in loads), median("cpu_us"), median("cpu_share"))
+
+
+def delivered(url: str, capture: str, shadow: str) -> Delivery:
+    """The server's counts once they agree (the capture writer and the metric flush run every second), or as they
+    are after DELIVERY_TIMEOUT_S."""
+    from modelbay.sdk.clients import client
+
+    s3, cloudwatch = client("s3", url), client("cloudwatch", url)
+    counted: dict[str, int] = {}
+
+    def now() -> Delivery:
+        invocations = invocation_counts(url)
+        return Delivery(captured_records(s3, f"{CAPTURE_PREFIX}/{capture}/", counted),
+                        invocations[(capture, "AllTraffic")], invocations.get((shadow, SHADOW), 0),
+                        dropped_copies(cloudwatch, shadow), invocations[(shadow, "AllTraffic")])
+
+    with suppress(TimeoutError):
+        wait_until(lambda: now().is_complete(), DELIVERY_TIMEOUT_S, "the captured records and the shadow's copies")
+    return now()
+
+
+def invocation_counts(url: str) -> dict[tuple[str, str], int]:
+    """Invocations per (endpoint, variant) since the server started, from its Prometheus exposition."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(f"{url}/metrics", timeout=10) as answered:
+        text = answered.read().decode()
+    return {(sample.labels["endpoint"], sample.labels["variant"]): int(sample.value)
+            for family in text_string_to_metric_families(text) if family.name == "modelbay_endpoint_invocations"
+            for sample in family.samples if sample.name.endswith("_total")}
+
+
+def captured_records(s3: Any, prefix: str, counted: dict[str, int]) -> int:
+    """The records (JSON lines) data capture wrote under `prefix`; `counted` keeps each object's count, as an
+    object once written does not change."""
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix):
+        for item in page.get("Contents", []):
+            if item["Key"] not in counted:
+                counted[item["Key"]] = s3.get_object(Bucket=BUCKET, Key=item["Key"])["Body"].read().count(b"\n")
+    return sum(counted.values())
+
+
+def dropped_copies(cloudwatch: Any, endpoint_name: str) -> int:
+    """The shadow variant's ShadowCopiesDropped over the last hour."""
+    now = datetime.now(UTC)
+    found = cloudwatch.get_metric_statistics(
+        Namespace="AWS/SageMaker", MetricName="ShadowCopiesDropped", StartTime=now - timedelta(hours=1),
+        EndTime=now + timedelta(minutes=1), Period=60, Statistics=["Sum"],
+        Dimensions=[{"Name": "EndpointName", "Value": endpoint_name}, {"Name": "VariantName", "Value": SHADOW}])
+    return int(sum(point["Sum"] for point in found["Datapoints"]))
 
 
 # -- the report -----------------------------------------------------------------------------------
@@ -560,13 +769,10 @@ def recording_cost(calls: int = RECORDING_CALLS) -> tuple[float, float]:
     """Microseconds metric recording costs an invocation: on its path, `Publisher.invoked` (its variant's tally of the
     second and the Prometheus totals) less the same calls with recording off; off its path, in the flush loop's
     thread, handing the tallies to the metric store and writing them (`Publisher.flush`), per invocation."""
-    from modelbay.monitoring.metrics import MetricStore
     from modelbay.monitoring.publishing import InvocationMeter, Publisher
-    from modelbay.store.metadata import open_metadata_store
 
-    with tempfile.TemporaryDirectory(prefix="modelbay-recording-") as scratch:
-        metadata = open_metadata_store(f"sqlite:///{scratch}/metadata.db")
-        publisher = Publisher(MetricStore(metadata.metrics), "us-east-1")
+    with scratch_metrics("modelbay-recording-") as (_, metrics):
+        publisher = Publisher(metrics, "us-east-1")
         meter = InvocationMeter()
         meter.routed("AllTraffic", 1)
         meter.model_called()
@@ -589,8 +795,21 @@ def recording_cost(calls: int = RECORDING_CALLS) -> tuple[float, float]:
         on_path = min(per_call_us(True) for _ in range(3)) - min(per_call_us(False) for _ in range(3))
         publisher.flush()
         flushed = [flush_us() for _ in range(3)]
-        metadata.close()
     return on_path, min(flushed)
+
+
+@contextmanager
+def scratch_metrics(prefix: str) -> Iterator[tuple[Path, MetricStore]]:
+    """A metric store over a scratch SQLite database, in a scratch folder, both gone afterwards."""
+    from modelbay.monitoring.metrics import MetricStore
+    from modelbay.store.metadata import open_metadata_store
+
+    with tempfile.TemporaryDirectory(prefix=prefix) as scratch:
+        metadata = open_metadata_store(f"sqlite:///{scratch}/metadata.db")
+        try:
+            yield Path(scratch), MetricStore(metadata.metrics)
+        finally:
+            metadata.close()
 
 
 def print_recording_cost(cost_us: tuple[float, float], light_p50_ms: float | None) -> None:
@@ -600,23 +819,100 @@ def print_recording_cost(cost_us: tuple[float, float], light_p50_ms: float | Non
           f"{off_path:.2f} µs in the flush loop's thread (tallies into the metric store, written once a second)")
 
 
+def print_operations(operations: Operations, rounds: int) -> None:
+    from modelbay.serving.router import SHADOW_COPIES_PER_INSTANCE
+
+    figures, plain = operations.figures, operations.figures["plain"]
+    print(f"\nlight model, three endpoints on the same server: what data capture and a shadow variant add "
+          f"(loads interleaved, plain, capture, shadow, {rounds} rounds; medians)")
+    print(f"  {'':<{_LABEL}}{'concurrency 1':^{3 * _CELL}}{'concurrency 16':^{4 * _CELL}}{'memory MB':^{2 * _CELL}}")
+    _row("endpoint", ["req/s", "p50 ms", "p99 ms", "req/s", "p50 ms", "p99 ms", "CPU us/r", "RSS", "PSS"])
+    for case, label in OPERATIONS.items():
+        _row(label, _cells(figures[case]))
+    for case in ("capture", "shadow"):
+        _row(f"{case} / plain", _ratios(figures[case], plain))
+    copied = {c: copies / invoked for c, (copies, invoked) in operations.copied.items()}
+    for case in ("capture", "shadow"):
+        added = {c: (figures[case].loads[c].p50_ms - plain.loads[c].p50_ms) * 1e3 for c in CONCURRENCIES}
+        cpu = {c: figures[case].loads[c].cpu_us - plain.loads[c].cpu_us for c in CONCURRENCIES}
+        per_copy = f" (per copy answered: {cpu[1] / copied[1]:+,.0f} µs, {cpu[16] / copied[16]:+,.0f} µs)"
+        print(f"  {case} adds per invocation: p50 {added[1]:+,.0f} µs at concurrency 1, {added[16]:+,.0f} µs at 16; "
+              f"CPU {cpu[1]:+,.0f} µs at 1, {cpu[16]:+,.0f} µs at 16" + (per_copy if case == "shadow" else ""))
+    print(f"  CPU us/r: the server's CPU time per request at concurrency 16, with the endpoint's model server; the "
+          f"shadow's counts its shadow instance's model server too ({figures['shadow'].processes} processes, "
+          f"{plain.processes} for plain), which answers the copies")
+    shares = ", ".join(f"{share:.1%} at {c}" for c, share in copied.items())
+    print(f"  copies the shadow answered, of the invocations, at concurrency {shares} (the rest dropped: at most "
+          f"{SHADOW_COPIES_PER_INSTANCE} copies in flight per shadow instance)")
+    print_delivery(operations.delivery)
+
+
+def print_delivery(found: Delivery) -> None:
+    print(f"  checked on the server: {found.captured:,} captured records in s3://{BUCKET}/{CAPTURE_PREFIX}/ for "
+          f"{found.capture_invocations:,} invocations of the capture endpoint; the shadow variant answered "
+          f"{found.copies:,} copies of {found.shadow_invocations:,} invocations ({found.dropped:,} dropped at its "
+          f"bound of copies in flight)" + ("" if found.is_complete() else ": NOT every invocation accounted for"))
+
+
+def capture_cost(row: bytes, answered: bytes, calls: int = CAPTURE_CALLS) -> tuple[float, float]:
+    """Microseconds data capture at 100 % costs an invocation: on its path, `DataCapture.sample` and `offer` (the
+    raw record queued) less `sample` of an endpoint that captures nothing (what every invocation pays); off its path,
+    in the writer thread, each record's JSON line and its share of the object written (`close` writes the queue)."""
+    from modelbay.monitoring.data_capture import DataCapture
+    from modelbay.store.objects import LocalObjectStore
+
+    def per_call_us(capture: DataCapture, endpoint_name: str) -> float:
+        started = time.perf_counter()
+        for _ in range(calls):
+            if (chosen := capture.sample(endpoint_name)) is not None:
+                capture.offer(chosen, "AllTraffic", inference_id=None, request=row, request_type="text/csv",
+                              response=answered, response_type="text/csv")
+        return (time.perf_counter() - started) / calls * 1e6
+
+    with scratch_metrics("modelbay-capture-") as (scratch, metrics):
+        objects = LocalObjectStore(scratch / "objects")
+        objects.create_bucket(BUCKET, "us-east-1")
+        captured, uncaptured, written = [], [], []
+        for _ in range(3):  # a fresh capture each time, its queue room for every call, written only on close
+            capture = DataCapture(objects, metrics, flush_interval_s=3600.0, max_records=calls,
+                                  max_queued_bytes=calls * (len(row) + len(answered)))
+            capture.publish("bench", CAPTURE)
+            uncaptured.append(per_call_us(capture, "other"))
+            captured.append(per_call_us(capture, "bench"))
+            started = time.perf_counter()
+            capture.close()
+            written.append((time.perf_counter() - started) / calls * 1e6)
+    return min(captured) - min(uncaptured), min(written)
+
+
+def print_capture_cost(cost_us: tuple[float, float], light_p50_ms: float | None) -> None:
+    on_path, off_path = cost_us
+    share = f" ({on_path / (light_p50_ms * 1e3):.2%} of plain's p50, concurrency 1)" if light_p50_ms else ""
+    print(f"data capture at 100 % per invocation, in process: {on_path:.2f} µs on the invocation path{share}; "
+          f"{off_path:.2f} µs in the writer thread (its JSON line and object, written once a second)")
+
+
 def print_header(args: argparse.Namespace) -> None:
     amount = f"{args.requests} requests" if args.requests else f"{args.duration:g} s"
     print(f"scikit-learn 1.2.2 ({IMAGE}), 20 features, one CSV row per request; servers pinned to CPU {SERVER_CPU}, "
           f"the load generator (asyncio, keep-alive) to CPU {CLIENT_CPU}")
-    print(f"each load: {args.warmup:g} s warm-up, then {amount}; worker processes: {WORKERS} gunicorn sync workers "
-          f"(+ nginx, 1 worker) vs SAGEMAKER_MODEL_SERVER_WORKERS={WORKERS} (+ modelbay's server process)")
+    workers = ("" if args.operations_cost else
+               f"{WORKERS} gunicorn sync workers (+ nginx, 1 worker) vs ")
+    print(f"each load: {args.warmup:g} s warm-up, then {amount}; worker processes: {workers}"
+          f"SAGEMAKER_MODEL_SERVER_WORKERS={WORKERS} (+ modelbay's server process)")
     print(f"load before the run: {os.getloadavg()[0]:.2f} (1 min average)")
 
 
 # -- the run --------------------------------------------------------------------------------------
 
 
-def check_prerequisites() -> None:
-    missing = [what for what, ok in (("nginx (apt-get install nginx)", _on_path("nginx")),
-                                     ("taskset (util-linux)", _on_path("taskset")),
-                                     (f"the classic stack's venv at {CLASSIC_PYTHON}", CLASSIC_PYTHON.exists()))
-               if not ok]
+def check_prerequisites(classic: bool) -> None:
+    """What the run needs: taskset, and nginx and the classic stack's venv unless the classic stack is left out."""
+    missing = [what for what, ok, needed in (("nginx (apt-get install nginx)", _on_path("nginx"), classic),
+                                             ("taskset (util-linux)", _on_path("taskset"), True),
+                                             (f"the classic stack's venv at {CLASSIC_PYTHON}", CLASSIC_PYTHON.exists(),
+                                              classic))
+               if needed and not ok]
     if missing:
         sys.exit("missing: " + "; ".join(missing) + ". `make bench-serving` installs them.")
 
@@ -626,26 +922,56 @@ def _on_path(program: str) -> bool:
     return shutil.which(program) is not None
 
 
-def main(args: argparse.Namespace) -> None:
-    check_prerequisites()
+@dataclass(frozen=True)
+class Bench:
+    """What every run starts from: the framework environment's Python, the models trained, a server."""
+
+    python: Path
+    scratch: Path
+    row: bytes  # one row of the data, as CSV
+    server: tuple[str, int]  # its URL and pid
+
+
+@contextmanager
+def bench(args: argparse.Namespace) -> Iterator[Bench]:
+    """The models trained and `modelbay server` up, with BUCKET, the header printed."""
+    check_prerequisites(classic=not args.operations_cost)
     os.environ.setdefault("MODELBAY_ENVIRONMENTS_DIR", str(ROOT / ".cache" / "environments"))
     python = sklearn_python()
     with tempfile.TemporaryDirectory(prefix="modelbay-serving-") as tmp:
         scratch = Path(tmp)
         row = train(python, scratch / "models")
         print_header(args)
-        figures: dict[str, dict[str, Figures]] = {}
         with modelbay_server(scratch) as server:
             from modelbay.sdk.clients import client
             client("s3", server[0]).create_bucket(Bucket=BUCKET)
-            raws: dict[str, Raw] = {}
-            for name in MODELS:
-                files = scratch / "models" / name
-                raws[name] = raw_predict(python, files / "model.joblib", row, RAW_SECONDS)
-                figures[name] = compare(name, files, raws[name], row, server, scratch, args)
-                print_model(name, raws[name], figures[name])
+            yield Bench(python, scratch, row, server)
+
+
+def main(args: argparse.Namespace) -> None:
+    figures: dict[str, dict[str, Figures]] = {}
+    raws: dict[str, Raw] = {}
+    with bench(args) as run:
+        for name in MODELS:
+            files = run.scratch / "models" / name
+            raws[name] = raw_predict(run.python, files / "model.joblib", run.row, RAW_SECONDS)
+            figures[name] = compare(name, files, raws[name], run.row, run.server, run.scratch, args)
+            print_model(name, raws[name], figures[name])
+        operations = measure_operations(run.scratch / "models" / "light", run.row, run.server, run.scratch, args)
+        print_operations(operations, args.rounds)
     print_targets(raws, figures)
     print_recording_cost(recording_cost(), figures["light"]["modelbay"].loads[1].p50_ms)
+    print_capture_cost(capture_cost(run.row, raws["light"].prediction.encode()),
+                       operations.figures["plain"].loads[1].p50_ms)
+    print(f"load after the run: {os.getloadavg()[0]:.2f} (1 min average)")
+
+
+def operations_only(args: argparse.Namespace) -> None:
+    """What data capture and a shadow variant cost, without the classic stack."""
+    with bench(args) as run:
+        operations = measure_operations(run.scratch / "models" / "light", run.row, run.server, run.scratch, args)
+        print_operations(operations, args.rounds)
+    print_capture_cost(capture_cost(run.row, b"1"), operations.figures["plain"].loads[1].p50_ms)
     print(f"load after the run: {os.getloadavg()[0]:.2f} (1 min average)")
 
 
@@ -656,6 +982,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds of warm-up per load (default 1)")
     parser.add_argument("--recording-cost", action="store_true",
                         help="measure only what metric recording costs per invocation")
+    parser.add_argument("--operations-cost", action="store_true",
+                        help="measure only what data capture and a shadow variant cost per invocation (no classic "
+                             "stack, no nginx)")
+    parser.add_argument("--rounds", type=int, default=ROUNDS,
+                        help=f"rounds of the operations' interleaved loads (default {ROUNDS})")
     parser.add_argument("--client", action="store_true", help=argparse.SUPPRESS)  # the load generator's process
     parser.add_argument("--host", default=LOOPBACK, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -667,5 +998,7 @@ if __name__ == "__main__":
     arguments = parse_args()
     if arguments.recording_cost:
         print_recording_cost(recording_cost(), None)
+    elif arguments.operations_cost:
+        operations_only(arguments)
     else:
         run_client(arguments) if arguments.client else main(arguments)

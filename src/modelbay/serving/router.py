@@ -41,8 +41,11 @@ probability = its weight / the production variants' weight (at most 1; SageMaker
 the live call has ended, in a task of its own: the copy never changes, delays or fails the caller's answer. The
 copy's answer, error or timeout is discarded (a streamed invocation's copy is read whole and discarded), and
 told to the copy listeners (the publisher: the shadow's Invocations, latencies and errors, as a production
-variant's). Copies are bounded: at most SHADOW_COPIES_PER_INSTANCE in flight per shadow instance; one more is
-dropped and counted (`dropped_copies`), so a slow shadow holds at most that many requests, never a queue. During a
+variant's). Copies are bounded: a shadow holds at most twice as many copies in flight as the endpoint has
+invocations in flight (the call just ended included), and at least SHADOW_COPIES_PER_INSTANCE per shadow instance;
+one more is dropped and counted (`dropped_copies`). A shadow as fast as its production twin holds about as many
+copies as the endpoint holds invocations, so it gets every copy at any load; a slower one gets what its pace allows,
+never a queue. During a
 blue/green traffic shift the copies go to the shadows of the fleet in service.
 """
 
@@ -259,9 +262,10 @@ class _Shadow:
     share: float
     copies: _Copies
 
-    def admits(self) -> bool:
-        """Whether a copy may be sent now (room under its bound), counting it dropped if not."""
-        if self.copies.in_flight >= SHADOW_COPIES_PER_INSTANCE * len(self.variant.instances):
+    def admits(self, live: int) -> bool:
+        """Whether a copy may be sent now, while the endpoint has `live` invocations in flight (room under its
+        bound), counting it dropped if not."""
+        if self.copies.in_flight >= max(2 * live, SHADOW_COPIES_PER_INSTANCE * len(self.variant.instances)):
             self.copies.dropped += 1
             return False
         return True
@@ -528,8 +532,9 @@ class Router:
     def _copy(self, endpoint: str, table: _Table, request: Request) -> None:
         """Send the invocation's copy to each shadow variant of the table that samples it and has room (a task
         each, started once the caller's call has returned)."""
+        live = self._in_flight.get(endpoint, 0) + 1  # the caller's, whose call has just ended, included
         for shadow in table.shadows:
-            if random.random() < shadow.share and shadow.admits():
+            if random.random() < shadow.share and shadow.admits(live):
                 shadow.copies.in_flight += 1
                 task = asyncio.get_running_loop().create_task(self._call_shadow(endpoint, shadow, request))
                 self._copying.add(task)

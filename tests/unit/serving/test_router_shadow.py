@@ -110,6 +110,23 @@ async def test_the_bound_grows_with_the_shadows_instances(router: Router, start:
     second.release.set()
 
 
+async def test_the_bound_grows_with_the_endpoints_invocations_in_flight(router: Router, start: Start) -> None:
+    """Under 12 callers at once a stalled shadow holds up to twice their number of copies, not 4 per instance."""
+    live, stalled = await start("live"), await start("stalled", hold)
+    router.publish("ep", [variant("Live", 1, live)], shadows=[variant("Shadow", 1, stalled)])
+
+    async def caller() -> None:
+        for _ in range(10):
+            assert (await invoke(router)).body == b"x|live"
+    await asyncio.gather(*(caller() for _ in range(12)))
+    while len(stalled.seen) < router.in_flight("stalled"):
+        await asyncio.sleep(0.001)
+    assert 3 * SHADOW_COPIES_PER_INSTANCE <= router.in_flight("stalled") <= 2 * 12
+    [(_, _, dropped)] = router.dropped_copies()
+    assert dropped == 120 - router.in_flight("stalled")
+    stalled.release.set()
+
+
 async def test_a_copy_is_metered_as_an_invocation_of_the_shadow(router: Router, start: Start) -> None:
     async def slow(model: FakeModel, seen: Seen) -> Reply:
         await asyncio.sleep(0.05)
