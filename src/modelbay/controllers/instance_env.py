@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import os
+import random
 import socket
+from pathlib import Path
 
 from modelbay.instance_types import InstanceType
 from modelbay.runtime.base import Runtime
 from modelbay.runtime.machine import gpus_for
 
 SERVING_PORT = 8080  # where SageMaker's contract has a model server listen
+_EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+_LOWEST_CHOSEN = 10_000  # free_port's choices start here, above the ports services usually take
+_TRIES = 50
 
 # From the server's environment. Not TMPDIR: an instance has a /tmp of its own (runtime/sandbox.py), where
 # the server's temporary directory does not exist.
@@ -38,7 +43,29 @@ def listening_env(runtime: Runtime) -> dict[str, str]:
 
 
 def free_port() -> int:
-    """A loopback port free now (another process may take it before it is bound again; rare)."""
-    with socket.socket() as sock:
+    """A loopback port free now, for a program that binds it a moment later.
+
+    Chosen at random below the kernel's ephemeral range, not by binding port 0: the ports the kernel hands out for
+    port 0 and for outgoing connections come from that range, so a port taken from it could be given to another
+    socket before the program binds it. Below the range only a process choosing as this one does could take it."""
+    low = _ephemeral_ports()[0]
+    for _ in range(_TRIES):
+        port = random.randrange(_LOWEST_CHOSEN, low)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as sock:  # every try was taken: the kernel's choice, as a last resort
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def _ephemeral_ports() -> tuple[int, int]:
+    """The kernel's range for port 0 and outgoing connections (Linux's default where it cannot be read)."""
+    try:
+        low, high = _EPHEMERAL_RANGE.read_text().split()
+    except (OSError, ValueError):
+        return 32768, 60999
+    return int(low), int(high)
