@@ -47,6 +47,12 @@ class Settings:
     # podman's configuration of ours and the base images' locks, shared like environments: see default_podman_dir
     podman_dir: Path = field(default_factory=lambda: default_podman_dir(os.environ))
     serverless_idle_s: float = 300.0  # a serverless variant idle this long scales to zero (MODELBAY_SERVERLESS_IDLE_S)
+    # Managed spot training's simulated capacity (controllers/training_jobs/spot.py): interruptions expected per
+    # instance-hour of a spot job's run (0: only when asked, `modelbay jobs interrupt`), how long capacity takes to
+    # come back after one, and the seed of the interruption times (None: not reproducible)
+    spot_interruption_rate: float = 0.0
+    spot_capacity_wait_s: float = 60.0
+    spot_seed: int | None = None
 
     def __post_init__(self) -> None:
         if self.runtime not in RUNTIMES:
@@ -118,7 +124,7 @@ def _convert(type_name: Any, raw: str) -> Any:
         if raw.lower() not in ("1", "true", "yes", "0", "false", "no"):
             raise ValueError(f"expected a boolean (1/0, true/false, yes/no), got {raw!r}")
         return raw.lower() in ("1", "true", "yes")
-    if type_name in ("int", int):
+    if type_name in ("int", int, "int | None"):
         return int(raw)
     if type_name in ("float", float):
         return float(raw)

@@ -106,3 +106,23 @@ class MonitoringExecutionStatus(StrEnum):
     FAILED = "Failed"
     STOPPING = "Stopping"
     STOPPED = "Stopped"
+
+
+class HyperParameterTuningJobStatus(StrEnum):
+    """SageMaker's HyperParameterTuningJobStatus, every value in the model's order."""
+
+    COMPLETED = "Completed"
+    IN_PROGRESS = "InProgress"
+    FAILED = "Failed"
+    STOPPED = "Stopped"
+    STOPPING = "Stopping"
+    DELETING = "Deleting"
+    DELETE_FAILED = "DeleteFailed"  # modelbay does not enter it: deleting a tuning job's records does not fail
+
+
+class ObjectiveStatus(StrEnum):
+    """SageMaker's ObjectiveStatus of a tuning job's training job, in the model's order."""
+
+    SUCCEEDED = "Succeeded"
+    PENDING = "Pending"
+    FAILED = "Failed"

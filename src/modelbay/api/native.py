@@ -11,6 +11,9 @@ and ApproximateBacklogSizePerInstance, which autoscaling will read).
 and the GB-seconds its invocations have used (memory size × their duration, as SageMaker bills serverless inference).
 `GET /_modelbay/v1/audit?since=<ISO 8601>&operation=<name>&region=<region>&failed=true&limit=<n>` answers
 the audit trail's recent calls (of every region), newest first (`modelbay audit`).
+`POST /_modelbay/v1/training-jobs/<name>/interrupt?region=<region>` takes spot capacity back from an InProgress
+managed spot training job now (controllers/training_jobs/spot.py): its instances are stopped once they run, it waits
+Interrupted for capacity, then resumes from its checkpoints (`modelbay jobs interrupt`).
 The A/B verdict routes (ground truth, `ab-report`) are api/ab_testing.py's.
 """
 
@@ -28,6 +31,7 @@ from starlette.routing import Route
 from modelbay.api.ab_testing import ab_testing_routes
 from modelbay.platform import Platform, Regions
 from modelbay.security.audit import AuditEvent, AuditTrail
+from modelbay.store.metadata import StatusConflict
 
 PREFIX = "/_modelbay/v1"
 MAX_AUDIT_EVENTS = 1000
@@ -70,6 +74,22 @@ def native_routes(regions: Regions, audit: AuditTrail) -> list[Route]:
             {"VariantName": v.name, "MemorySizeInMB": configs[v.name].memory_mb, "GBSeconds": v.gb_seconds}
             for v in endpoint.variants if v.name in configs]})
 
+    def interrupt_training_job(request: Request) -> JSONResponse:  # plain: it writes the database in a worker thread
+        name, platform = request.path_params["name"], region_of(request)
+        job = None if platform is None else platform.metadata.training_jobs.get(name)
+        if platform is None or job is None:
+            return JSONResponse({"message": f"Training job {name} not found."}, status_code=404)
+        if not job.is_spot:
+            return JSONResponse({"message": f"Training job {name} does not use managed spot training."},
+                                status_code=400)
+        try:
+            job = platform.metadata.training_jobs.request_interruption(name)
+        except StatusConflict as conflict:
+            return JSONResponse({"message": f"Training job {name} is {conflict.status}: only a running job can be "
+                                            "interrupted."}, status_code=409)
+        return JSONResponse({"TrainingJobName": name, "InterruptAt": job.spot_interrupt_at.isoformat()
+                             if job.spot_interrupt_at else None})
+
     def audit_events(request: Request) -> JSONResponse:  # plain: it reads the database in a worker thread
         try:
             query = _audit_query(request.query_params)
@@ -82,6 +102,7 @@ def native_routes(regions: Regions, audit: AuditTrail) -> list[Route]:
     return [Route(f"{PREFIX}/endpoints/{{name}}/instances", endpoint_instances, methods=["GET"]),
             Route(f"{PREFIX}/endpoints/{{name}}/async-backlog", async_backlog, methods=["GET"]),
             Route(f"{PREFIX}/endpoints/{{name}}/serverless-usage", serverless_usage, methods=["GET"]),
+            Route(f"{PREFIX}/training-jobs/{{name}}/interrupt", interrupt_training_job, methods=["POST"]),
             Route(f"{PREFIX}/audit", audit_events, methods=["GET"]), *ab_testing_routes(regions, PREFIX)]
 
 

@@ -24,6 +24,7 @@ from modelbay.cli import (
     s3,
     training_jobs,
     transform_jobs,
+    tuning_jobs,
 )
 from modelbay.cli.aws_setup import write_profile, write_sagemaker_defaults
 from modelbay.cli.commands import CLIENT, PLAIN, Commands, ReportingGroup, accepting
@@ -41,6 +42,7 @@ app.add_typer(endpoints.app, name="endpoints")
 app.add_typer(models.app, name="models")
 app.add_typer(transform_jobs.app, name="transform")
 app.add_typer(processing_jobs.app, name="processing")
+app.add_typer(tuning_jobs.app, name="tuning")
 app.command()(invoke.invoke)
 app.command()(audit.audit)
 app.command()(metrics.metrics)

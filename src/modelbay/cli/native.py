@@ -27,3 +27,23 @@ def native_get(url: str | None, path: str, params: Mapping[str, str] | None = No
     except httpx.HTTPError as error:
         raise ConnectionError(f"{path}: {error}") from None
     return answer.json()
+
+
+class NativeRefused(Exception):
+    """The server refused a call of its own API; the message is its answer's."""
+
+
+def native_post(url: str | None, path: str, params: Mapping[str, str] | None = None) -> Any:
+    """The JSON answer of POST `PREFIX + path` on the server. An answer of an error raises NativeRefused with the
+    server's message; a server that cannot be reached, ConnectionError naming `path`."""
+    try:
+        answer = httpx.post(resolve_url(url) + PREFIX + path, params=params, timeout=_TIMEOUT_S)
+    except httpx.HTTPError as error:
+        raise ConnectionError(f"{path}: {error}") from None
+    if answer.is_error:
+        try:
+            message = answer.json()["message"]
+        except (ValueError, KeyError, TypeError):
+            message = f"{path}: HTTP {answer.status_code}"
+        raise NativeRefused(message)
+    return answer.json()

@@ -1,4 +1,4 @@
-"""`modelbay jobs`: list, describe, follow the logs of and stop training jobs."""
+"""`modelbay jobs`: list, describe, follow the logs of, stop and interrupt (managed spot) training jobs."""
 
 from __future__ import annotations
 
@@ -12,10 +12,11 @@ from rich.text import Text
 from modelbay.cli.commands import PLAIN, Commands, aws_client
 from modelbay.cli.listing import JobStatus, job_list_command
 from modelbay.cli.log_lines import print_until_quiet
-from modelbay.cli.output import facts_table, local_time, output, resource, styled, titled_table
+from modelbay.cli.native import NativeRefused, native_post
+from modelbay.cli.output import facts_table, local_time, output, report, resource, styled, titled_table
 from modelbay.sdk.job_logs import TrainingLogs
 
-app = Commands(help="List, describe, follow and stop training jobs on a modelbay server.")
+app = Commands(help="List, describe, follow, stop and interrupt (managed spot) training jobs on a modelbay server.")
 _COLUMNS = ["Name", "Status", "Secondary status", "Created", "Duration"]
 
 
@@ -58,6 +59,19 @@ def stop(ctx: typer.Context, name: str) -> None:
     output(ctx).result({"TrainingJobName": name}, f"stopping {name}")
 
 
+@app.command()
+def interrupt(ctx: typer.Context, name: str) -> None:
+    """Take spot capacity back from a managed spot training job now: it stops, waits for capacity, then resumes from
+    its checkpoints."""
+    query = {"region": ctx.obj["region"]} if ctx.obj["region"] else None
+    try:
+        answer = native_post(ctx.obj["url"], f"/training-jobs/{name}/interrupt", query)
+    except NativeRefused as refused:  # the server's words, as for an AWS error: exit status 1
+        report(str(refused))
+        raise typer.Exit(1) from None
+    output(ctx).result(answer, f"interrupting {name}")
+
+
 def _is_running(sagemaker: Any, name: str) -> bool:
     return sagemaker.describe_training_job(TrainingJobName=name)["TrainingJobStatus"] in _RUNNING
 
@@ -84,7 +98,23 @@ def _facts(job: dict[str, Any]) -> dict[str, str | None]:
             "Image": job["AlgorithmSpecification"].get("TrainingImage"),
             "Model artifacts": job.get("ModelArtifacts", {}).get("S3ModelArtifacts"),
             "Created": local_time(job["CreationTime"]),
-            "Duration": _duration(job.get("TrainingStartTime") or job["CreationTime"], job.get("TrainingEndTime"))}
+            "Duration": _duration(job.get("TrainingStartTime") or job["CreationTime"], job.get("TrainingEndTime"))
+            } | _spot_facts(job)
+
+
+def _spot_facts(job: dict[str, Any]) -> dict[str, str | None]:
+    """A managed spot job's interruptions, and once it has ended its training and billable seconds and the savings
+    (SageMaker's formula: 1 - billable / training)."""
+    if not job.get("EnableManagedSpotTraining"):
+        return {}
+    interruptions = sum(step["Status"] == "Interrupted" for step in job.get("SecondaryStatusTransitions", []))
+    facts: dict[str, str | None] = {"Managed spot": f"yes, {interruptions} interruption"
+                                                    f"{'' if interruptions == 1 else 's'}"}
+    training, billable = job.get("TrainingTimeInSeconds"), job.get("BillableTimeInSeconds")
+    if training and billable:
+        facts |= {"Training seconds": str(training), "Billable seconds": str(billable),
+                  "Spot savings": f"{(1 - billable / training) * 100:.1f} %"}
+    return facts
 
 
 def _duration(start: datetime, end: datetime | None) -> str:

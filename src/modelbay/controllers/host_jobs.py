@@ -218,10 +218,14 @@ class HostJobController(Wakeable, abc.ABC, Generic[J]):
         started = min(i.started_at for i in found)
         overdue = (datetime.now(UTC) - started).total_seconds() > job.spec.max_runtime_in_seconds
         if job.stop_requested or overdue or any(has_failed(i) for i in found):
-            for instance in found:
-                if instance.is_alive and instance.id not in self._stopping:
-                    self.runtime.stop(instance.id, self.stop_grace_s)
-                    self._stopping.add(instance.id)
+            self._stop(found)
+
+    def _stop(self, found: list[Instance]) -> None:
+        """Stop each running instance not stopped already (SIGKILL after the grace period)."""
+        for instance in found:
+            if instance.is_alive and instance.id not in self._stopping:
+                self.runtime.stop(instance.id, self.stop_grace_s)
+                self._stopping.add(instance.id)
 
     # -- helpers for the family -------------------------------------------------------------
 

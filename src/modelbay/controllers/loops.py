@@ -28,6 +28,7 @@ from modelbay.controllers.monitoring_schedules.controller import MonitoringSched
 from modelbay.controllers.processing_jobs.controller import ProcessingController
 from modelbay.controllers.training_jobs.controller import TrainingController
 from modelbay.controllers.transform_jobs.controller import TransformController
+from modelbay.controllers.tuning_jobs.controller import TuningController
 from modelbay.monitoring.metrics import EXPIRY_INTERVAL_S
 from modelbay.platform import Platform
 from modelbay.runtime.backends import open_runtime
@@ -83,7 +84,7 @@ async def _loops(platform: Platform, runtime: Runtime) -> AsyncIterator[None]:
         (TrainingController(platform, runtime, images, stop_grace_s=platform.settings.stop_grace_s), 0.2),
         (endpoints, 0.25), (TransformController(platform, runtime, images), 0.25),
         (ProcessingController(platform, runtime, images, stop_grace_s=platform.settings.stop_grace_s), 0.2),
-        (MonitoringScheduleController(platform), 1.0),
+        (MonitoringScheduleController(platform), 1.0), (TuningController(platform), 0.5),
         (AlarmController(platform.metadata.alarms, platform.metrics, alarm_actions), 1.0), (autoscaling, 1.0)]
     stopping = asyncio.Event()
     tasks = [asyncio.create_task(run_until(controller, every_s, stopping)) for controller, every_s in loops]

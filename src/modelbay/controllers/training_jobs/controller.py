@@ -3,25 +3,44 @@
 The shared passes are HostJobController's (host_jobs.py): instances labelled {"training-job": <job>,
 "host": "algo-<n>"}, started once prepared, stopped when due, ended together. What is training's own:
 the channels and source dir staged on each host, torch.distributed's rendezvous, the SecondaryStatus
-transitions, and at the end algo-1's model and output data uploaded and the final metrics read from the logs.
+transitions, and at the end algo-1's model and output data uploaded and the final metrics read from the logs;
+CheckpointConfig's directory restored before the start and synced while the job runs (checkpoints.py), and managed
+spot training's interruptions, waits for capacity and MaxWaitTimeInSeconds (spot.py).
 """
 
 from __future__ import annotations
 
+import logging
+import time
+from concurrent.futures import Future
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+from modelbay.controllers.background import in_background
 from modelbay.controllers.host_jobs import HostJobController, host_names
 from modelbay.controllers.images import ImageProgram, Images
 from modelbay.controllers.instance_env import free_port, host_env
 from modelbay.controllers.instance_logs import LOG_GROUP, final_metrics, log_tail, metric_values
 from modelbay.controllers.model_hosts import Launch
+from modelbay.controllers.training_jobs import checkpoints
 from modelbay.controllers.training_jobs.artifacts import artifact_uri, upload_directory
+from modelbay.controllers.training_jobs.spot import (
+    INTERRUPTED_MESSAGE,
+    MAX_WAIT_MESSAGE,
+    RESTARTING_MESSAGE,
+    SpotMarket,
+    interruption_due,
+    max_wait_exceeded,
+)
 from modelbay.controllers.training_jobs.staging import stage_host
 from modelbay.instance_types import instance_type
 from modelbay.platform import Platform
 from modelbay.runtime.base import Instance, InstanceStatus, Runtime
 from modelbay.statuses import SecondaryStatus, TrainingJobStatus
-from modelbay.store.metadata.training_jobs import TrainingJob, TrainingJobRepository
+from modelbay.store.metadata.training_jobs import STOPPING_MESSAGE, TrainingJob, TrainingJobRepository
+
+log = logging.getLogger(__name__)
 
 MASTER_PORT = "7777"  # where SageMaker's PyTorch toolkit has the hosts meet
 
@@ -45,6 +64,8 @@ class TrainingController(HostJobController[TrainingJob]):
     def __init__(self, platform: Platform, runtime: Runtime, images: Images,
                  stop_grace_s: float = 120.0) -> None:
         super().__init__(platform, runtime, images, platform.metadata.training_jobs, stop_grace_s)
+        self.spot = SpotMarket.from_settings(platform.settings)
+        self._syncing: dict[str, tuple[float, Future[None]]] = {}  # a job's checkpoint sync: when it started, its end
 
     # -- launching ----------------------------------------------------------------------
 
@@ -59,8 +80,26 @@ class TrainingController(HostJobController[TrainingJob]):
                           message=STOPPED_MESSAGE)
 
     def _record_start(self, job: TrainingJob) -> None:
+        """Training, and for a spot job, when spot capacity is next taken back."""
+        interrupt_at = self.spot.next_interruption(job.name, job.interruptions, job.spec.instance_count,
+                                                   datetime.now(UTC)) if job.is_spot else None
         self.jobs.advance(job.name, TrainingJobStatus.IN_PROGRESS, secondary=SecondaryStatus.TRAINING,
-                          message="Training image download completed. Training in progress.")
+                          message="Training image download completed. Training in progress.", interrupt_at=interrupt_at)
+
+    def _launch(self, job: TrainingJob) -> None:
+        """A spot job past MaxWaitTimeInSeconds ends; an interrupted one starts again once capacity is back."""
+        if job.is_spot and not job.stop_requested:
+            now = datetime.now(UTC)
+            if max_wait_exceeded(job, now):
+                self._preparing.pop(job.name, None)  # a preparation still running ends unheard
+                self._end_max_wait(job, [])
+                return
+            if job.secondary_status is SecondaryStatus.INTERRUPTED:
+                if job.spot_capacity_at is not None and now < job.spot_capacity_at:
+                    return
+                job = self.jobs.advance(job.name, TrainingJobStatus.IN_PROGRESS, secondary=SecondaryStatus.STARTING,
+                                        message=RESTARTING_MESSAGE)
+        super()._launch(job)
 
     def _prepare(self, job: TrainingJob, program: ImageProgram) -> Launch:
         """Ready the image, stage every host's /opt/ml and build its instance spec (runs off the reconcile thread)."""
@@ -75,6 +114,9 @@ class TrainingController(HostJobController[TrainingJob]):
         launches = []
         for rank, host in enumerate(hosts):
             stage_host(self.platform.objects, spec, self._dir(job.name) / host, host)
+            if spec.checkpoint is not None:
+                checkpoints.restore(self.platform.objects, spec.checkpoint, self._dir(job.name) / host,
+                                    self._manifest(job.name, host))
             argv, program_env = self.images.command(program, self._dir(job.name) / f"{host}.env")
             host_env = env | _distribution_env(rank, len(hosts), *master) | program_env | user_env
             launches.append((self._host_spec(job, host, argv, self._dir(job.name) / host, host_env, program),
@@ -85,15 +127,71 @@ class TrainingController(HostJobController[TrainingJob]):
         kind = instance_type(job.spec.instance_type)
         return host_env(kind, self.images.runs_images) | {"TRAINING_JOB_NAME": job.name, "TRAINING_JOB_ARN": job.arn}
 
+    # -- while running ------------------------------------------------------------------------
+
+    def _stop_if_due(self, job: TrainingJob, found: list[Instance]) -> None:
+        """Sync checkpoints every few seconds; stop a spot job's instances when interrupted or past its max wait."""
+        if job.spec.checkpoint is not None:
+            self._sync_in_background(job)
+        if job.is_spot and not job.stop_requested:
+            now = datetime.now(UTC)
+            if job.status is TrainingJobStatus.IN_PROGRESS and max_wait_exceeded(job, now):
+                job = self.jobs.advance(job.name, TrainingJobStatus.STOPPING, secondary=SecondaryStatus.STOPPING,
+                                        message=STOPPING_MESSAGE)
+            elif job.secondary_status is not SecondaryStatus.INTERRUPTED and interruption_due(job, now):
+                job = self.jobs.advance(job.name, TrainingJobStatus.IN_PROGRESS,
+                                        secondary=SecondaryStatus.INTERRUPTED, message=INTERRUPTED_MESSAGE,
+                                        capacity_at=self.spot.capacity_back(now))
+            if job.status is TrainingJobStatus.STOPPING or job.secondary_status is SecondaryStatus.INTERRUPTED:
+                self._stop(found)
+                return
+        super()._stop_if_due(job, found)
+
+    def _sync_in_background(self, job: TrainingJob) -> None:
+        """Start a sync of the job's checkpoints if none is under way and the last began SYNC_INTERVAL_S ago."""
+        started, syncing = self._syncing.get(job.name, (0.0, None))
+        if (syncing is not None and not syncing.done()) or time.monotonic() - started < checkpoints.SYNC_INTERVAL_S:
+            return
+        if syncing is not None and syncing.exception() is not None:
+            log.warning("syncing the checkpoints of training job %s failed: %s", job.name, syncing.exception())
+        self._syncing[job.name] = (time.monotonic(), in_background(lambda: self._sync_checkpoints(job)))
+
+    def _sync_checkpoints(self, job: TrainingJob) -> None:
+        checkpoint = job.spec.checkpoint
+        assert checkpoint is not None  # only jobs with a CheckpointConfig sync
+        for host in host_names(job.spec.instance_count):
+            checkpoints.sync(self.platform.objects, checkpoint, self._dir(job.name) / host,
+                             self._manifest(job.name, host))
+
+    def _last_sync(self, job: TrainingJob) -> None:
+        """Once the instances have ended: their last checkpoints, after the sync under way if any."""
+        _, syncing = self._syncing.pop(job.name, (0.0, None))
+        try:
+            if syncing is not None:
+                syncing.exception()  # waits for it; its failure is the last sync's to tell
+            self._sync_checkpoints(job)
+        except Exception:  # the job's outcome stands; its checkpoints are what S3 has
+            log.exception("syncing the checkpoints of training job %s failed", job.name)
+
     # -- ending ---------------------------------------------------------------------------
 
     def _finish(self, job: TrainingJob, found: list[Instance]) -> None:
-        """Every instance has ended: upload outputs as the outcome allows, end the job."""
+        """Every instance has ended: an interrupted spot job waits for capacity; else upload outputs as the
+        outcome allows, end the job."""
+        if job.spec.checkpoint is not None:
+            self._last_sync(job)
+        if job.secondary_status is SecondaryStatus.INTERRUPTED:
+            for host in host_names(job.spec.instance_count):  # the next run's logs are new streams
+                (self._dir(job.name) / f"{host}.offset").unlink(missing_ok=True)
+            return
+        if job.status is TrainingJobStatus.STOPPING and not job.stop_requested:
+            self._end_max_wait(job, found)
+            return
         reason = None if job.stop_requested else self._failure_reason(found)
         if reason is not None:
             self._fail(job, reason)
         elif job.stop_requested or any(i.status is InstanceStatus.STOPPED for i in found):
-            self._upload(job, found)
+            self._upload(job)
             secondary = SecondaryStatus.STOPPED if job.stop_requested else SecondaryStatus.MAX_RUNTIME_EXCEEDED
             message = (STOPPED_MESSAGE if job.stop_requested
                        else "Training job exceeded the MaxRuntimeInSeconds of its StoppingCondition")
@@ -102,16 +200,24 @@ class TrainingController(HostJobController[TrainingJob]):
         else:
             self.jobs.advance(job.name, TrainingJobStatus.IN_PROGRESS, secondary=SecondaryStatus.UPLOADING,
                               message="Uploading generated training model")
-            self._upload(job, found)
+            self._upload(job)
             self.jobs.advance(job.name, TrainingJobStatus.COMPLETED, secondary=SecondaryStatus.COMPLETED,
                               message="Training job completed", **self._outputs(job, found))
 
-    def _upload(self, job: TrainingJob, found: list[Instance]) -> None:
-        """algo-1's model dir as model.tar.gz and output/data as output.tar.gz."""
-        master = next(i for i in found if i.labels["host"] == "algo-1")
+    def _end_max_wait(self, job: TrainingJob, found: list[Instance]) -> None:
+        """A spot job past MaxWaitTimeInSeconds: Stopping, its outputs uploaded, Stopped / MaxWaitTimeExceeded."""
+        self.jobs.advance(job.name, TrainingJobStatus.STOPPING, secondary=SecondaryStatus.STOPPING,
+                          message=STOPPING_MESSAGE)
+        self._upload(job)
+        self.jobs.advance(job.name, TrainingJobStatus.STOPPED, secondary=SecondaryStatus.MAX_WAIT_TIME_EXCEEDED,
+                          message=MAX_WAIT_MESSAGE, **self._outputs(job, found))
+
+    def _upload(self, job: TrainingJob) -> None:
+        """algo-1's model dir as model.tar.gz and output/data as output.tar.gz (as its last run left them)."""
+        master = self._dir(job.name) / "algo-1"
         output_path = job.spec.s3_output_path
         for directory, file_name in (("model", "model.tar.gz"), ("output/data", "output.tar.gz")):
-            upload_directory(self.platform.objects, master.opt_ml / directory,
+            upload_directory(self.platform.objects, master / directory,
                              artifact_uri(output_path, job.name, file_name), self._dir(job.name))
 
     def _outputs(self, job: TrainingJob, found: list[Instance]) -> dict[str, Any]:
@@ -123,6 +229,10 @@ class TrainingController(HostJobController[TrainingJob]):
         values = metric_values(job.spec.metric_definitions, lines) if lines else {}
         if values:
             self.platform.publisher.training_metrics(job.name, values)
+
+    def _manifest(self, name: str, host: str) -> Path:
+        """What the host's checkpoints were at their last sync."""
+        return self._dir(name) / f"{host}.checkpoints.json"
 
     def _fail(self, job: TrainingJob, reason: str) -> None:
         self.jobs.advance(job.name, TrainingJobStatus.FAILED, secondary=SecondaryStatus.FAILED,

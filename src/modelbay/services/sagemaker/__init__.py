@@ -14,6 +14,7 @@ from modelbay.services.sagemaker import (
     tags,
     training_jobs,
     transform_jobs,
+    tuning_jobs,
 )
 
 OPERATIONS: dict[str, Handler] = {
@@ -27,4 +28,5 @@ OPERATIONS: dict[str, Handler] = {
     **monitoring_schedules.OPERATIONS,
     **data_quality_job_definitions.OPERATIONS,
     **monitoring_executions.OPERATIONS,
+    **tuning_jobs.OPERATIONS,
 }

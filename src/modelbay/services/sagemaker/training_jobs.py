@@ -7,6 +7,7 @@ them through their statuses (TrainingJobRepository.advance).
 from __future__ import annotations
 
 import math
+from pathlib import PurePosixPath
 from typing import Any
 
 from modelbay.errors import ValidationError
@@ -16,12 +17,14 @@ from modelbay.services.sagemaker.jobs import name_in_use
 from modelbay.services.sagemaker.tags import creation_tags, store_tags
 from modelbay.statuses import SecondaryStatus
 from modelbay.store.metadata import RecordExists, StatusConflict, TrainingJob, TrainingJobNotFound
+from modelbay.store.metadata.training_jobs import DEFAULT_CHECKPOINT_PATH, SPOT_SAVINGS
 
 STARTING_MESSAGE = "Starting the training job"
 # What SageMaker shows in DescribeTrainingJob when the request left these out; a member given in part (a
 # StoppingCondition without MaxRuntimeInSeconds) gets the defaults it lacks. The only place they are written.
 REQUEST_DEFAULTS: dict[str, Any] = {
-    "StoppingCondition": {"MaxRuntimeInSeconds": 86400}, "EnableNetworkIsolation": False,
+    "StoppingCondition": {"MaxRuntimeInSeconds": 86400}, "OutputDataConfig": {"KmsKeyId": ""},
+    "EnableNetworkIsolation": False,
     "EnableInterContainerTrafficEncryption": False, "EnableManagedSpotTraining": False}
 # The CreateTrainingJob members that DescribeTrainingJob gives back as they were sent.
 ECHOED_MEMBERS = (
@@ -73,6 +76,34 @@ def check_runnable(params: dict[str, Any]) -> None:
     max_runtime = params.get("StoppingCondition", {}).get("MaxRuntimeInSeconds", 0)
     if max_runtime > MAX_RUNTIME_S:
         raise ValidationError(f"StoppingCondition.MaxRuntimeInSeconds must be at most {MAX_RUNTIME_S} (28 days)")
+    _check_spot(params)
+    _check_checkpoint(params.get("CheckpointConfig"))
+
+
+def _check_spot(params: dict[str, Any]) -> None:
+    """MaxWaitTimeInSeconds with managed spot training, and only then, at least MaxRuntimeInSeconds."""
+    stopping = REQUEST_DEFAULTS["StoppingCondition"] | params.get("StoppingCondition", {})
+    max_wait = stopping.get("MaxWaitTimeInSeconds")
+    if params.get("EnableManagedSpotTraining"):
+        if max_wait is None or max_wait < stopping["MaxRuntimeInSeconds"]:
+            raise ValidationError("Invalid MaxWaitTimeInSeconds. It must be present and be greater than or equal "
+                                  "to MaxRuntimeInSeconds")
+    elif max_wait is not None:
+        raise ValidationError("Invalid MaxWaitTimeInSeconds. It may be given only with managed spot training "
+                              "(EnableManagedSpotTraining true)")
+
+
+def _check_checkpoint(checkpoint: dict[str, Any] | None) -> None:
+    """CheckpointConfig: an s3:// S3Uri, and a LocalPath the instance's directory holds."""
+    if checkpoint is None:
+        return
+    if not checkpoint["S3Uri"].startswith("s3://"):
+        raise ValidationError(f"CheckpointConfig.S3Uri must be an S3 URI (s3://bucket/prefix), not "
+                              f"{checkpoint['S3Uri']}")
+    local_path = PurePosixPath(checkpoint.get("LocalPath", DEFAULT_CHECKPOINT_PATH))
+    if not local_path.is_relative_to("/opt/ml") or ".." in local_path.parts:
+        raise ValidationError(f"CheckpointConfig.LocalPath must lie under /opt/ml in modelbay (the instance's own "
+                              f"directory, synced to S3), not {local_path}")
 
 
 def _check_resources(resources: dict[str, Any] | None) -> None:
@@ -151,14 +182,21 @@ def _model_artifacts(job: TrainingJob) -> str:
 
 
 def _durations(job: TrainingJob) -> dict[str, int]:
-    """TrainingTimeInSeconds and BillableTimeInSeconds of an ended job (no managed spot: they are equal).
+    """TrainingTimeInSeconds and BillableTimeInSeconds of an ended job: equal on demand; with managed spot, the
+    time its instances ran (interruptions and waits for capacity left out), billed at the spot price.
 
     Whole seconds rounded up, at least 1 as the model requires: a 0.4 s job reports 1 s, not 0."""
     if job.training_end_time is None:
         return {}
-    elapsed = job.training_end_time - (job.training_start_time or job.training_end_time)
-    seconds = max(1, math.ceil(elapsed.total_seconds()))
-    return {"TrainingTimeInSeconds": seconds, "BillableTimeInSeconds": seconds}
+    if job.is_spot:
+        elapsed = job.running_seconds(job.training_end_time)
+        return {"TrainingTimeInSeconds": _whole(elapsed), "BillableTimeInSeconds": _whole(elapsed * (1 - SPOT_SAVINGS))}
+    elapsed = (job.training_end_time - (job.training_start_time or job.training_end_time)).total_seconds()
+    return {"TrainingTimeInSeconds": _whole(elapsed), "BillableTimeInSeconds": _whole(elapsed)}
+
+
+def _whole(seconds: float) -> int:
+    return max(1, math.ceil(round(seconds, 6)))  # rounded first: 20 s × 0.3 is 6 s, not 6.000000000000001
 
 
 OPERATIONS: dict[str, Handler] = {

@@ -67,6 +67,15 @@ from modelbay.store.metadata.transform_jobs import (
     TransformJobRepository,
     TransformJobSpec,
 )
+from modelbay.store.metadata.tuning_jobs import (
+    Objective,
+    Trial,
+    TrialState,
+    TuningJob,
+    TuningJobNotFound,
+    TuningJobRepository,
+    TuningJobSpec,
+)
 
 __all__ = ["SUCCESS", "AsyncInvocation", "AsyncInvocationQueue", "AsyncRequest",
            "AuditEvent", "AuditRepository", "DataQualityJobDefinition", "Definition", "DefinitionRepository",
@@ -77,11 +86,12 @@ __all__ = ["SUCCESS", "AsyncInvocation", "AsyncInvocationQueue", "AsyncRequest",
            "MonitoringExecution", "MonitoringExecutionFilter", "MonitoringExecutionRepository", "MonitoringJobSpec",
            "MonitoringSchedule", "MonitoringScheduleFilter", "MonitoringScheduleNotFound",
            "MonitoringScheduleRepository",
-           "Page", "ProcessingJob", "ProcessingJobNotFound", "ProcessingJobRepository",
+           "Objective", "Page", "ProcessingJob", "ProcessingJobNotFound", "ProcessingJobRepository",
            "ProcessingJobSpec", "RecordExists", "RecordNotFound", "Repository", "RepositoryExists",
            "RepositoryNotEmpty",
            "RepositoryNotFound", "Role", "SecondaryStatusTransition", "StatusConflict", "Tag",
            "TagImmutable", "TagRepository", "TrainingJob", "TrainingJobFilter", "TrainingJobNotFound",
            "TrainingJobRepository", "TrainingJobSpec", "TransformJob", "TransformJobNotFound",
-           "TransformJobRepository", "TransformJobSpec", "UnknownVariants", "UpdateOutcome", "VariantSpec",
+           "TransformJobRepository", "TransformJobSpec", "Trial", "TrialState", "TuningJob", "TuningJobNotFound",
+           "TuningJobRepository", "TuningJobSpec", "UnknownVariants", "UpdateOutcome", "VariantSpec",
            "VariantState", "open_metadata_store"]

@@ -23,6 +23,7 @@ from modelbay.store.metadata.roles import Role, RoleRow
 from modelbay.store.metadata.tags import TagRepository
 from modelbay.store.metadata.training_jobs import TrainingJobRepository
 from modelbay.store.metadata.transform_jobs import TransformJobRepository
+from modelbay.store.metadata.tuning_jobs import TuningJobRepository
 
 
 class MetadataStore:
@@ -53,6 +54,7 @@ class MetadataStore:
         self.alarms = AlarmRepository(db, clock)
         self.autoscaling = AutoscalingRepository(db, clock)
         self.ground_truth = GroundTruthRepository(db, clock)
+        self.tuning_jobs = TuningJobRepository(db, clock)
 
     def close(self) -> None:
         """Close pooled connections (a later call reconnects; nothing else needs closing)."""

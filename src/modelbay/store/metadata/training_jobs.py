@@ -22,6 +22,7 @@ from modelbay.store.metadata.records import (
     ListFilter,
     RecordNotFound,
     Repository,
+    StatusConflict,
     check_unique,
     find_row,
 )
@@ -42,6 +43,11 @@ LIFECYCLE: Lifecycle[TrainingJobStatus] = Lifecycle({
 # Entering one of these secondary statuses means the instances are up and the job's time counts.
 TRAINING_PHASES = frozenset({SecondaryStatus.DOWNLOADING, SecondaryStatus.DOWNLOADING_TRAINING_IMAGE,
                              SecondaryStatus.TRAINING})
+# A managed spot job's time counts (TrainingTimeInSeconds, the time billed) while it is in one of these.
+RUNNING_PHASES = TRAINING_PHASES | {SecondaryStatus.UPLOADING, SecondaryStatus.STOPPING}
+# The simulated spot price: 30 % of on demand, so a spot job's BillableTimeInSeconds is 30 % of its
+# TrainingTimeInSeconds (SageMaker's savings, 1 - billable / training: 70 %, within the up to 90 % it advertises).
+SPOT_SAVINGS = 0.7
 STOPPING_MESSAGE = "Stopping the training job"
 DEFAULT_CHECKPOINT_PATH = "/opt/ml/checkpoints"
 
@@ -62,6 +68,10 @@ class TrainingJobRow(StatusRow):
     model_artifacts: Mapped[str | None] = mapped_column(Text)
     final_metrics: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     stop_requested: Mapped[bool] = mapped_column(Boolean)
+    # Managed spot training: when the running instances are to be interrupted (the interruption model's next
+    # time, or now when asked), and while Interrupted, when capacity comes back.
+    spot_interrupt_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    spot_capacity_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class TrainingJobNotFound(RecordNotFound):
@@ -138,6 +148,7 @@ class TrainingJobSpec:
     checkpoint: Checkpoint | None
     volume_size_gb: int | None  # each host's scratch space (None: the runtime's default)
     network_isolation: bool  # EnableNetworkIsolation: the hosts reach nothing, not even each other
+    max_wait_time_in_seconds: int | None = None  # a managed spot job's (None: an on-demand job)
 
     @classmethod
     def from_request(cls, request: dict[str, Any]) -> TrainingJobSpec:
@@ -156,7 +167,9 @@ class TrainingJobSpec:
             checkpoint=None if checkpoint is None else Checkpoint(
                 checkpoint["S3Uri"], checkpoint.get("LocalPath", DEFAULT_CHECKPOINT_PATH)),
             volume_size_gb=resources.get("VolumeSizeInGB"),
-            network_isolation=request.get("EnableNetworkIsolation", False))
+            network_isolation=request.get("EnableNetworkIsolation", False),
+            max_wait_time_in_seconds=request["StoppingCondition"].get("MaxWaitTimeInSeconds")
+            if request.get("EnableManagedSpotTraining") else None)
 
 
 @dataclass(frozen=True)
@@ -203,6 +216,25 @@ class TrainingJob:
     model_artifacts: str | None
     final_metrics: tuple[MetricDatum, ...]
     stop_requested: bool
+    spot_interrupt_at: datetime | None = None
+    spot_capacity_at: datetime | None = None
+
+    @property
+    def is_spot(self) -> bool:
+        """Whether the job runs on managed spot instances (EnableManagedSpotTraining)."""
+        return self.spec.max_wait_time_in_seconds is not None
+
+    @property
+    def interruptions(self) -> int:
+        """How many times spot capacity was taken back from the job."""
+        return sum(t.status is SecondaryStatus.INTERRUPTED for t in self.transitions)
+
+    def running_seconds(self, now: datetime) -> float:
+        """The time the job's instances have run, interruptions and waits for capacity left out: its time in
+        RUNNING_PHASES, up to its end (or `now` while it runs)."""
+        until = self.training_end_time or now
+        return sum(((t.end_time or until) - t.start_time).total_seconds()
+                   for t in self.transitions if t.status in RUNNING_PHASES)
 
 
 TrainingJobFilter = ListFilter  # ListTrainingJobs' filters
@@ -235,12 +267,15 @@ class TrainingJobRepository(Repository[TrainingJobRow, TrainingJob]):
 
     def advance(self, name: str, status: TrainingJobStatus, *, secondary: SecondaryStatus, message: str,
                 failure_reason: str | None = None, model_artifacts: str | None = None,
-                final_metrics: Sequence[MetricDatum] | None = None) -> TrainingJob:
+                final_metrics: Sequence[MetricDatum] | None = None, interrupt_at: datetime | None = None,
+                capacity_at: datetime | None = None) -> TrainingJob:
         """Move the job to `status` / `secondary` now, and record what is given (None keeps what is stored).
 
         A new secondary status ends the current transition and opens another; the same one
         only replaces the current transition's message. TrainingStartTime is set on first
         entering a TRAINING_PHASES status, TrainingEndTime on reaching an ended status.
+        Managed spot: `interrupt_at` schedules an interruption of the running instances (the earliest one
+        scheduled or asked for holds); entering Interrupted clears it, and records `capacity_at`.
         Raises TrainingJobNotFound, or IllegalTransition for a move LIFECYCLE does not allow
         (an ended job records nothing more).
         """
@@ -254,6 +289,25 @@ class TrainingJobRepository(Repository[TrainingJobRow, TrainingJob]):
             row.model_artifacts = model_artifacts if model_artifacts is not None else row.model_artifacts
             if final_metrics is not None:
                 row.final_metrics = [_metric_json(datum) for datum in final_metrics]
+            if interrupt_at is not None:
+                row.spot_interrupt_at = min(filter(None, (row.spot_interrupt_at, interrupt_at)))
+            if secondary is SecondaryStatus.INTERRUPTED:
+                row.spot_interrupt_at, row.spot_capacity_at = None, capacity_at
+            return _job(row)
+
+    def request_interruption(self, name: str) -> TrainingJob:
+        """Interrupt a managed spot job's instances now, as when spot capacity is taken back (the controller
+        acts on it once they run).
+
+        Raises TrainingJobNotFound, or StatusConflict (its status the secondary one) unless the job is InProgress
+        and not Interrupted already.
+        """
+        with self._db.write(lock=self._lock(name)) as session:
+            row = _find(session, name)
+            if row.status != TrainingJobStatus.IN_PROGRESS or row.secondary_status == SecondaryStatus.INTERRUPTED:
+                raise StatusConflict(name, row.secondary_status)
+            now = self._clock()
+            row.spot_interrupt_at = min(filter(None, (row.spot_interrupt_at, now)))
             return _job(row)
 
     def request_stop(self, name: str) -> TrainingJob:
@@ -313,4 +367,5 @@ def _job(row: TrainingJobRow) -> TrainingJob:
         transitions=transitions, creation_time=row.creation_time, last_modified_time=row.last_modified_time,
         training_start_time=row.training_start_time, training_end_time=row.training_end_time,
         failure_reason=row.failure_reason, model_artifacts=row.model_artifacts, final_metrics=metrics,
-        stop_requested=row.stop_requested)
+        stop_requested=row.stop_requested, spot_interrupt_at=row.spot_interrupt_at,
+        spot_capacity_at=row.spot_capacity_at)

@@ -73,6 +73,7 @@ def test_describe_gives_the_request_back_with_the_state(ctx: Context) -> None:
         "TrainingJobName": "j", "TrainingJobArn": _arn("j"), "TrainingJobStatus": "InProgress",
         "SecondaryStatus": "Starting", "CreationTime": created, "LastModifiedTime": created,
         "StoppingCondition": {"MaxRuntimeInSeconds": 86400}, "EnableNetworkIsolation": False,
+        "OutputDataConfig": request["OutputDataConfig"] | {"KmsKeyId": ""},  # SageMaker's, which Estimator.attach reads
         "EnableInterContainerTrafficEncryption": False, "EnableManagedSpotTraining": False,
         "SecondaryStatusTransitions": [
             {"Status": "Starting", "StartTime": created, "StatusMessage": "Starting the training job"}],
