@@ -40,12 +40,13 @@ class Run:
     whole_job_s: float  # create -> DescribeTrainingJob says Completed
 
 
-def sourcedir() -> bytes:
+def sourcedir(script: bytes = TRAIN_PY) -> bytes:
+    """A sourcedir.tar.gz holding `script` as train.py, as the SDK packs one."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
         info = tarfile.TarInfo("train.py")
-        info.size = len(TRAIN_PY)
-        archive.addfile(info, io.BytesIO(TRAIN_PY))
+        info.size = len(script)
+        archive.addfile(info, io.BytesIO(script))
     return buffer.getvalue()
 
 
