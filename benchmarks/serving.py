@@ -842,8 +842,9 @@ def print_operations(operations: Operations, rounds: int) -> None:
           f"shadow's counts its shadow instance's model server too ({figures['shadow'].processes} processes, "
           f"{plain.processes} for plain), which answers the copies")
     shares = ", ".join(f"{share:.1%} at {c}" for c, share in copied.items())
-    print(f"  copies the shadow answered, of the invocations, at concurrency {shares} (the rest dropped: at most "
-          f"{SHADOW_COPIES_PER_INSTANCE} copies in flight per shadow instance)")
+    print(f"  copies the shadow answered, of the invocations, at concurrency {shares} (the rest dropped: a shadow "
+          f"holds at most twice the endpoint's invocations in flight, at least {SHADOW_COPIES_PER_INSTANCE} "
+          "per instance)")
     print_delivery(operations.delivery)
 
 
