@@ -87,7 +87,10 @@ class TrainingController(HostJobController[TrainingJob]):
                           message="Training image download completed. Training in progress.", interrupt_at=interrupt_at)
 
     def _launch(self, job: TrainingJob) -> None:
-        """A spot job past MaxWaitTimeInSeconds ends; an interrupted one starts again once capacity is back."""
+        """A held job (a trial waiting for capacity) waits until released or stopped; a spot job past
+        MaxWaitTimeInSeconds ends; an interrupted one starts again once capacity is back."""
+        if job.held and not job.stop_requested:
+            return
         if job.is_spot and not job.stop_requested:
             now = datetime.now(UTC)
             if max_wait_exceeded(job, now):

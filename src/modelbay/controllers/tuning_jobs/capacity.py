@@ -2,7 +2,8 @@
 
 A trial's demand is what its instances get here (runtime/machine.py): the type's vCPUs and memory, each at most
 the machine's, times the instance count. Trials start while the running ones' demands and the next one's fit
-within the machine; one trial may always run, however large its type, as a plain training job would.
+within the machine; one trial may always run, however large its type, as a plain training job would. A trial that
+does not fit waits (held), and says why: `waiting` is its status message.
 """
 
 from __future__ import annotations
@@ -57,3 +58,7 @@ class Capacity:
         """The demand against the machine, for people."""
         return (f"{demand.cpus} of {self.cpus} vCPUs and {demand.memory_bytes / 1024**3:.1f} of "
                 f"{self.memory_bytes / 1024**3:.1f} GiB of memory")
+
+    def waiting(self, running: Iterable[Demand]) -> str:
+        """The status message of a trial waiting for the `running` demands to leave it room."""
+        return f"Waiting for capacity on this machine: {self.describe(sum(running, NOTHING))} in use by other trials"

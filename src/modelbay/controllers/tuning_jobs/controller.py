@@ -4,8 +4,10 @@ tuning job through its statuses.
 Each pass over an InProgress job follows its running trials (their training jobs' ends, final objectives and
 intermediate objective values, recorded on the trial), rebuilds the search from the stored trials (and the warm
 start parents'), stops the running trials the search says to stop early, and starts new ones: up to
-MaxParallelTrainingJobs at once, and no more than the machine holds beside every tuning job's running trials
-(capacity.py); a trial that does not fit waits for a later pass. The job ends when the trials it may run have
+MaxParallelTrainingJobs at once. The machine holds no more than capacity.py allows beside every tuning job's running
+trials: a trial MaxParallelTrainingJobs allows but the machine cannot hold yet is created held (its training job
+InProgress / Starting, saying it waits for capacity, and not launched by the training controller), and released by a
+later pass once it fits. The job ends when the trials it may run have
 all ended: Completed (with a best trial) or Failed (none succeeded); early when its completion criteria are met
 or MaxRuntimeInSeconds has passed (its running trials are stopped, then it completes), or when its first trials
 all fail. A stopped job stops its running trials, then is Stopped; a deleted one is removed. Everything is read
@@ -46,6 +48,7 @@ from modelbay.store.metadata.tuning_jobs import training_resources
 log = logging.getLogger(__name__)
 
 STARTING_MESSAGE = "Starting the training job"
+WAITING_MESSAGE = "Waiting for capacity on this machine"
 FAILED_TRIALS_LIMIT = 5  # SageMaker fails a tuning job whose first trials all fail, after this many
 _S = HyperParameterTuningJobStatus
 # Why a tuning job starts no more trials.
@@ -105,6 +108,9 @@ class TuningController(Wakeable):
         try:
             progress = _Progress(trials, self._search(job, trials))
         except ValueError as err:  # ranges Optuna cannot search (the service refuses them first)
+            for trial in trials:  # a held one would otherwise wait for ever
+                if trial.state is TrialState.RUNNING:
+                    self._stop_training_job(trial)
             self.jobs.advance(name, _S.FAILED, failure_reason=f"The hyperparameter ranges cannot be searched: {err}")
             return
         self._record_completion(job, progress)
@@ -124,8 +130,8 @@ class TuningController(Wakeable):
         if trial.state is not TrialState.RUNNING:
             return trial
         training = self.training_jobs.get(trial.training_job_name)
-        if training is None:
-            self._create_training_job(job, trial)
+        if training is None:  # held until this pass's release finds it room
+            self._create_training_job(job, trial, WAITING_MESSAGE)
             return trial
         objective = job.spec.objective(trial.definition)
         intermediate = intermediate_values(self.platform.logs, training, objective)
@@ -178,9 +184,11 @@ class TuningController(Wakeable):
         return None
 
     def _finish(self, job: TuningJob, progress: _Progress, why: str) -> None:
-        """Stop the running trials unless the job only ran out of trials to start; once none runs, end it: Completed
-        if a trial succeeded, else Failed."""
-        if why != BUDGET:
+        """Stop the running trials unless the job only ran out of trials to start (then the held ones start as they
+        fit); once none runs, end it: Completed if a trial succeeded, else Failed."""
+        if why == BUDGET:
+            self._release(job, progress.running)
+        else:
             for trial in progress.running:
                 self._stop_training_job(trial)
         if progress.running:
@@ -208,45 +216,65 @@ class TuningController(Wakeable):
     # -- starting trials ----------------------------------------------------------------------------------
 
     def _launch(self, job: TuningJob, progress: _Progress) -> None:
-        """Start trials while the job's limits and the machine allow, and the search has suggestions."""
+        """Release the held trials that now fit, then start trials while the job's limits allow and the search has
+        suggestions: each at once, held if the machine cannot hold it yet."""
+        demands = self._release(job, progress.running)
         trials, running = list(progress.trials), len(progress.running)
-        demands = self._running_demands()
         needed = max((self._demand_of(job, d.get("DefinitionName")) for d in job.spec.definitions),
                      key=lambda demand: (demand.cpus, demand.memory_bytes))
         while running < job.spec.max_parallel and (job.spec.max_jobs is None or len(trials) < job.spec.max_jobs):
-            if not self.capacity.fits(demands, needed):
-                log.info("tuning job %s: its next trial waits for capacity (%s in use by running trials)",
-                         job.name, self.capacity.describe(sum(demands, Demand(0, 0))))
-                return
             suggestion = progress.search.suggest()
             if suggestion is None:  # Grid: every combination has been tried
                 self._finish(job, _Progress(trials, progress.search), BUDGET)
                 return
-            trials.append(self._start(job, len(trials) + 1, *suggestion))
-            demands.append(needed)
+            fits = self.capacity.fits(demands, needed)
+            trials.append(self._start(job, len(trials) + 1, *suggestion,
+                                      waiting=None if fits else self.capacity.waiting(demands)))
+            if fits:
+                demands.append(needed)
             running += 1
 
-    def _start(self, job: TuningJob, number: int, definition: str | None, parameters: dict[str, str]) -> Trial:
-        """Record trial `number`, then create its training job."""
+    def _start(self, job: TuningJob, number: int, definition: str | None, parameters: dict[str, str], *,
+               waiting: str | None) -> Trial:
+        """Record trial `number`, then create its training job (held, saying `waiting`, unless that is None)."""
         trial = self.jobs.add_trial(job.name, number, trial_name(job, number), definition, parameters)
-        self._create_training_job(job, trial)
+        self._create_training_job(job, trial, waiting)
         return trial
 
-    def _create_training_job(self, job: TuningJob, trial: Trial) -> None:
+    def _create_training_job(self, job: TuningJob, trial: Trial, waiting: str | None) -> None:
         name = trial.training_job_name
+        if waiting is not None:
+            log.info("tuning job %s: trial %s waits for capacity", job.name, name)
         try:
             self.training_jobs.create(name, trial_arn(job, name), training_request(job, trial.definition,
                                                                                    trial.parameters),
-                                      SecondaryStatus.STARTING, STARTING_MESSAGE)
+                                      SecondaryStatus.STARTING, waiting or STARTING_MESSAGE, held=waiting is not None)
         except RecordExists:
             log.warning("tuning job %s: training job %s exists already", job.name, name)
 
+    def _release(self, job: TuningJob, running: list[Trial]) -> list[Demand]:
+        """Release the job's held trials the machine has room for now, in order (the others' messages say how full
+        it is); return what every tuning job's running trials take of the machine, the released ones among them."""
+        demands = self._running_demands()
+        for trial in running:
+            training = self.training_jobs.get(trial.training_job_name)
+            if training is None or not training.held or training.stop_requested:
+                continue
+            needed = self.capacity.demand(training.spec.instance_type, training.spec.instance_count)
+            if self.capacity.fits(demands, needed):
+                log.info("tuning job %s: trial %s has room now", job.name, training.name)
+                self.training_jobs.release(training.name, STARTING_MESSAGE)
+                demands.append(needed)
+            else:
+                self.training_jobs.hold(training.name, self.capacity.waiting(demands))
+        return demands
+
     def _running_demands(self) -> list[Demand]:
-        """What every tuning job's running trials take of the machine."""
+        """What every tuning job's running trials take of the machine (held ones take nothing yet)."""
         demands = []
         for trial in self.jobs.running_trials():
             training = self.training_jobs.get(trial.training_job_name)
-            if training is not None and training.status not in TRAINING_LIFECYCLE.ended:
+            if training is not None and training.status not in TRAINING_LIFECYCLE.ended and not training.held:
                 demands.append(self.capacity.demand(training.spec.instance_type, training.spec.instance_count))
         return demands
 

@@ -72,6 +72,8 @@ class TrainingJobRow(StatusRow):
     # time, or now when asked), and while Interrupted, when capacity comes back.
     spot_interrupt_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     spot_capacity_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # A tuning job's trial waiting for room on the machine: the training controller launches no held job.
+    held: Mapped[bool] = mapped_column(Boolean)
 
 
 class TrainingJobNotFound(RecordNotFound):
@@ -198,7 +200,8 @@ class TrainingJob:
     `request` is the CreateTrainingJob request as the service stored it (JSON values only,
     defaults filled in), kept to echo it in DescribeTrainingJob; `spec` is what the controller
     reads of it. `model_artifacts` is the S3 URI of model.tar.gz once uploaded; `stop_requested`
-    tells the controller that StopTrainingJob was called.
+    tells the controller that StopTrainingJob was called; `held`, that the job waits (a tuning job's trial
+    waiting for capacity) and is not to be launched yet.
     """
 
     name: str
@@ -218,6 +221,7 @@ class TrainingJob:
     stop_requested: bool
     spot_interrupt_at: datetime | None = None
     spot_capacity_at: datetime | None = None
+    held: bool = False
 
     @property
     def is_spot(self) -> bool:
@@ -249,8 +253,8 @@ class TrainingJobRepository(Repository[TrainingJobRow, TrainingJob]):
         return _job(row)
 
     def create(self, name: str, arn: str, request: dict[str, Any], secondary_status: SecondaryStatus,
-               message: str) -> TrainingJob:
-        """Store a new job, InProgress in `secondary_status` since now.
+               message: str, *, held: bool = False) -> TrainingJob:
+        """Store a new job, InProgress in `secondary_status` since now; `held`, it waits for `release`.
 
         Raises RecordExists, writing nothing, if a job has this name or this ARN.
         """
@@ -260,7 +264,7 @@ class TrainingJobRepository(Repository[TrainingJobRow, TrainingJob]):
             row = TrainingJobRow(
                 name=name, arn=arn, request=request, status=TrainingJobStatus.IN_PROGRESS,
                 secondary_status=secondary_status, transitions=[_transition_json(secondary_status, now, message)],
-                creation_time=now, last_modified_time=now, final_metrics=[], stop_requested=False)
+                creation_time=now, last_modified_time=now, final_metrics=[], stop_requested=False, held=held)
             session.add(row)
             session.flush()
             return _job(row)
@@ -310,6 +314,30 @@ class TrainingJobRepository(Repository[TrainingJobRow, TrainingJob]):
             row.spot_interrupt_at = min(filter(None, (row.spot_interrupt_at, now)))
             return _job(row)
 
+    def hold(self, name: str, message: str) -> TrainingJob:
+        """Keep a job that has not started from being launched, saying why in its Starting transition's message
+        (a held job's message only changes). A job that has started or ended is left as it is.
+
+        Raises TrainingJobNotFound.
+        """
+        with self._db.write(lock=self._lock(name)) as session:
+            row = _find(session, name)
+            if _waits(row) and (not row.held or row.transitions[-1]["StatusMessage"] != message):
+                row.held = True
+                _move(row, TrainingJobStatus.IN_PROGRESS, SecondaryStatus.STARTING, message, self._clock())
+            return _job(row)
+
+    def release(self, name: str, message: str) -> TrainingJob:
+        """Let a held job be launched, its Starting transition's message now `message`; any other job is left as
+        it is. Raises TrainingJobNotFound."""
+        with self._db.write(lock=self._lock(name)) as session:
+            row = _find(session, name)
+            if row.held:
+                row.held = False
+                if _waits(row):
+                    _move(row, TrainingJobStatus.IN_PROGRESS, SecondaryStatus.STARTING, message, self._clock())
+            return _job(row)
+
     def request_stop(self, name: str) -> TrainingJob:
         """StopTrainingJob: mark an InProgress job stop-requested and move it to Stopping / Stopping.
 
@@ -322,6 +350,11 @@ class TrainingJobRepository(Repository[TrainingJobRow, TrainingJob]):
 
 def _find(session: Session, name: str) -> TrainingJobRow:
     return find_row(session, TrainingJobRow, name, TrainingJobNotFound)
+
+
+def _waits(row: TrainingJobRow) -> bool:
+    """Whether the job has not been launched yet, nor asked to stop: InProgress and Starting."""
+    return row.status == TrainingJobStatus.IN_PROGRESS and row.secondary_status == SecondaryStatus.STARTING
 
 
 def _move(row: TrainingJobRow, status: TrainingJobStatus, secondary: SecondaryStatus, message: str,
@@ -368,4 +401,4 @@ def _job(row: TrainingJobRow) -> TrainingJob:
         training_start_time=row.training_start_time, training_end_time=row.training_end_time,
         failure_reason=row.failure_reason, model_artifacts=row.model_artifacts, final_metrics=metrics,
         stop_requested=row.stop_requested, spot_interrupt_at=row.spot_interrupt_at,
-        spot_capacity_at=row.spot_capacity_at)
+        spot_capacity_at=row.spot_capacity_at, held=row.held)

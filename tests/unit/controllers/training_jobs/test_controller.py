@@ -178,3 +178,34 @@ def test_a_host_the_machine_cannot_start_fails_the_job_saying_why_and_leaves_no_
                   "[Errno 28] No space left on device")
     assert controller.runtime.list({"training-job": "nospace"}) == []  # algo-1, started, was killed and removed
     assert not any(path.exists() for path in made)
+
+
+def test_a_held_job_says_why_and_is_not_launched_until_released(controller: TrainingController, platform: Platform,
+                                                                tmp_path: Path) -> None:
+    create(platform, "held", image(tmp_path, "echo loss=0.5\n"))
+    jobs, waiting = platform.metadata.training_jobs, "Waiting for capacity on this machine: 2 of 2 vCPUs"
+    jobs.hold("held", waiting)
+    for _ in range(3):
+        controller.reconcile("held")
+    job = jobs.get("held")
+    assert job is not None and job.held and "held" not in controller._preparing  # not even being prepared
+    assert (job.status, job.secondary_status, job.transitions[-1].message) == ("InProgress", "Starting", waiting)
+    assert controller.runtime.list({"training-job": "held"}) == []
+    released = jobs.release("held", "Starting the training job")
+    assert (released.held, released.transitions[-1].message) == (False, "Starting the training job")
+    job = run(controller, "held")
+    assert [t.status for t in job.transitions] == ["Starting", "Downloading", "Training", "Uploading", "Completed"]
+
+
+def test_a_held_job_asked_to_stop_ends_stopped(controller: TrainingController, platform: Platform,
+                                               tmp_path: Path) -> None:
+    platform.metadata.training_jobs.create("wait", "arn:wait", {
+        "AlgorithmSpecification": {"TrainingImage": image(tmp_path, "exit 0\n"), "TrainingInputMode": "File"},
+        "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1},
+        "OutputDataConfig": {"S3OutputPath": "s3://out/jobs"}, "StoppingCondition": {"MaxRuntimeInSeconds": 60}},
+        "Starting", "Waiting for capacity on this machine", held=True)
+    controller.reconcile("wait")
+    platform.metadata.training_jobs.request_stop("wait")
+    job = run(controller, "wait")
+    assert (job.status, job.secondary_status) == ("Stopped", "Stopped")
+    assert controller.runtime.list({"training-job": "wait"}) == []

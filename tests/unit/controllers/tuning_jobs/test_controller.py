@@ -17,7 +17,7 @@ from modelbay.controllers.tuning_jobs.controller import TuningController, no_suc
 from modelbay.controllers.tuning_jobs.trials import trial_name
 from modelbay.platform import Platform, open_platform
 from modelbay.runtime.process import ProcessRuntime
-from modelbay.store.metadata import TuningJob
+from modelbay.store.metadata import TrainingJob, TuningJob
 from modelbay.store.metadata.records import utc_now
 from tests.helpers import wait_until
 
@@ -96,13 +96,22 @@ def drive(tuning: TuningController, training: TrainingController, name: str, unt
     return found
 
 
+def trial_jobs(platform: Platform, name: str) -> list[TrainingJob]:
+    """The training jobs of the tuning job's trials, in trial order."""
+    trials = platform.metadata.tuning_jobs.trials(name)
+    found = [platform.metadata.training_jobs.get(trial.training_job_name) for trial in trials]
+    assert None not in found
+    return [job for job in found if job is not None]
+
+
 def most_at_once(platform: Platform, name: str) -> int:
-    """The most trials of the job whose training ran at the same time (from their start and end times)."""
+    """The most trials of the job whose training ran at the same time (from their start and end times; a held trial
+    starts once released)."""
     spans: list[tuple[datetime, datetime]] = []
     for trial in platform.metadata.tuning_jobs.trials(name):
         job = platform.metadata.training_jobs.get(trial.training_job_name)
-        assert job is not None and job.creation_time is not None and job.training_end_time is not None
-        spans.append((job.creation_time, job.training_end_time))
+        assert job is not None and job.training_start_time is not None and job.training_end_time is not None
+        spans.append((job.training_start_time, job.training_end_time))
     return max(sum(start <= moment < end for start, end in spans) for moment, _ in spans)
 
 
@@ -135,6 +144,39 @@ def test_trials_wait_for_a_machine_too_small_for_two(platform: Platform, trainin
                 ("Completed", "Failed"))
     assert job.status == "Completed" and len(platform.metadata.tuning_jobs.trials("small")) == 3
     assert most_at_once(platform, "small") == 1  # an ml.m5.large takes both vCPUs
+
+
+def test_a_trial_the_machine_cannot_hold_yet_is_held_saying_so_and_released_when_the_first_ends(
+        platform: Platform, training: TrainingController, image: str) -> None:
+    create(platform, "one", image, jobs=2, parallel=2)
+    tuning = TuningController(platform, Capacity(cpus=2, memory_bytes=8 * GIB))  # one ml.m5.large
+    tuning.reconcile("one")
+    first, second = trial_jobs(platform, "one")
+    assert (first.held, second.held) == (False, True)
+    assert (second.status, second.secondary_status, second.transitions[-1].message) == (
+        "InProgress", "Starting",
+        "Waiting for capacity on this machine: 2 of 2 vCPUs and 8.0 of 8.0 GiB of memory in use by other trials")
+    for _ in range(3):
+        training.reconcile(second.name)
+    assert training.runtime.list({"training-job": second.name}) == []
+    job = drive(tuning, training, "one", ("Completed", "Failed"))
+    first, second = trial_jobs(platform, "one")
+    assert job.status == "Completed"
+    assert (first.status, second.status, second.held) == ("Completed", "Completed", False)
+    assert first.training_end_time is not None and second.training_start_time is not None
+    assert second.training_start_time >= first.training_end_time  # released once the first had ended
+
+
+def test_stopping_a_job_stops_its_held_trials_too(platform: Platform, training: TrainingController,
+                                                  image: str) -> None:
+    create(platform, "halt", image, static={"epoch_s": "30"})
+    tuning = TuningController(platform, Capacity(cpus=2, memory_bytes=8 * GIB))
+    tuning.reconcile("halt")
+    assert [job.held for job in trial_jobs(platform, "halt")] == [False, True]
+    platform.metadata.tuning_jobs.request_stop("halt")
+    job = drive(tuning, training, "halt", ("Stopped",))
+    assert job.end_time is not None and {t.state for t in platform.metadata.tuning_jobs.trials("halt")} == {"stopped"}
+    assert trial_jobs(platform, "halt")[1].training_start_time is None  # the held trial never ran
 
 
 def test_a_stopped_job_stops_its_trials(platform: Platform, training: TrainingController, image: str) -> None:

@@ -124,6 +124,33 @@ def test_a_stopping_job_is_not_moved_back_in_progress(jobs: TrainingJobRepositor
                         message="Training job stopped").status == "Stopped"
 
 
+def test_a_held_job_waits_saying_why_until_released(jobs: TrainingJobRepository) -> None:
+    _create(jobs, "j")
+    created = jobs.get("j")
+    assert created is not None and not created.held
+    held = jobs.hold("j", "Waiting for capacity: 2 of 2 vCPUs")
+    assert (held.held, held.status, held.secondary_status) == (True, "InProgress", "Starting")
+    assert [(t.status, t.message) for t in held.transitions] == [("Starting", "Waiting for capacity: 2 of 2 vCPUs")]
+    assert jobs.hold("j", "Waiting for capacity: 4 of 4 vCPUs").transitions[-1].message == (
+        "Waiting for capacity: 4 of 4 vCPUs")
+    released = jobs.release("j", "Starting the training job")
+    assert (released.held, released.transitions[-1].message) == (False, "Starting the training job")
+    assert jobs.release("j", "again").transitions[-1].message == "Starting the training job"  # not held: as it is
+    with pytest.raises(TrainingJobNotFound):
+        jobs.hold("nope", "waiting")
+
+
+def test_only_a_job_not_started_is_held_and_a_stopped_one_is_released_as_it_is(jobs: TrainingJobRepository) -> None:
+    _create(jobs, "started")
+    jobs.advance("started", Status.IN_PROGRESS, secondary=Secondary.DOWNLOADING, message="Downloading input data")
+    assert not jobs.hold("started", "waiting").held
+    jobs.create("stopped", "arn:stopped", REQUEST, Secondary.STARTING, "waiting", held=True)
+    jobs.request_stop("stopped")
+    released = jobs.release("stopped", "Starting the training job")
+    assert (released.held, released.status, released.transitions[-1].message) == (False, "Stopping",
+                                                                                   "Stopping the training job")
+
+
 def test_list_filters(jobs: TrainingJobRepository) -> None:
     for name in ("alpha-1", "Beta-2", "alpha-3", "gamma-4"):  # created at t+1 .. t+4
         _create(jobs, name)
