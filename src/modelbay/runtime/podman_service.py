@@ -36,7 +36,8 @@ class PodmanService:
         with open(self.socket.with_suffix(".log"), "wb") as said:  # the child keeps its own descriptor
             self._process = subprocess.Popen(
                 ["podman", "system", "service", "--time=0", f"unix://{self.socket}"], env=podman_env(config_dir),
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=said, start_new_session=True)
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=said, start_new_session=True,
+                cwd=config_dir)  # conmon leaves files in its working directory (an `oom` marker): not the caller's
         self.socket.with_suffix(".pid").write_text(str(self._process.pid))
         try:
             self._wait_until_serving()
