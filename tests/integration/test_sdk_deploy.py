@@ -102,7 +102,8 @@ def test_estimator_deploy_serves_the_training_code_and_answers_csv_json_and_nump
 
     predictor.delete_endpoint()
     predictor.delete_model()
-    session.sagemaker.get_waiter("endpoint_deleted").wait(EndpointName=unique, WaiterConfig={"Delay": 0.2})
+    session.sagemaker.get_waiter("endpoint_deleted").wait(  # its model server is given up to 10 s to stop
+        EndpointName=unique, WaiterConfig={"Delay": 0.2, "MaxAttempts": 150})
     assert is_gone(session.sagemaker.describe_endpoint_config, EndpointConfigName=unique)
     assert is_gone(session.sagemaker.describe_model, ModelName=model)
 

@@ -1,4 +1,4 @@
-"""modelbay's own read-only API, for its CLI and console: what the AWS APIs have no member for.
+"""modelbay's own API, for its CLI, SDK and console: what the AWS APIs have no member for.
 
 Served under `/_modelbay/`, a path no S3 request can mean (bucket names hold no underscore).
 `GET /_modelbay/v1/endpoints/<name>/instances?region=<region>` answers where each serving instance of an
