@@ -106,7 +106,8 @@ def _environment(execution: Execution) -> dict[str, str]:
             "output_path": execution.job.output["LocalPath"], "publish_cloudwatch_metrics": "Enabled",
             "sagemaker_endpoint_name": execution.job.endpoint_name,
             "sagemaker_monitoring_schedule_name": execution.schedule.name,
-            "start_time": _iso(execution.start), "end_time": _iso(execution.end),
+            # captured records carry whole seconds: one of the end's own second came before the end, so it is in
+            "start_time": _iso(execution.start), "end_time": _iso(_next_second(execution.end)),
             "metric_time": _iso(execution.scheduled_time)}
 
 
@@ -134,3 +135,9 @@ def _holds_data(objects: ObjectStore, uri: str) -> bool:
 
 def _iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _next_second(moment: datetime) -> datetime:
+    """`moment` rounded up to a whole second."""
+    whole = moment.replace(microsecond=0)
+    return whole if whole == moment else whole + timedelta(seconds=1)

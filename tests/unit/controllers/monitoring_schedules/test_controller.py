@@ -122,7 +122,9 @@ def test_a_now_schedule_runs_once_at_once_over_its_window(platform: Platform, cl
     [execution] = executions(platform, "once")
     assert execution.processing_job_arn is not None
     env = job_of(platform, execution).request["Environment"]
-    assert env["end_time"] == f"{execution.scheduled_time - timedelta(hours=1):%Y-%m-%dT%H:%M:%SZ}"
+    end = execution.scheduled_time - timedelta(hours=1)  # a time with microseconds: the whole second after it
+    rounded_up = end.replace(microsecond=0) + timedelta(seconds=1)
+    assert end.microsecond and env["end_time"] == f"{rounded_up:%Y-%m-%dT%H:%M:%SZ}"
 
 
 def test_no_captured_data_in_the_window_fails_the_execution_without_a_job(
