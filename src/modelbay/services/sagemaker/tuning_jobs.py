@@ -10,6 +10,7 @@ read from the trials and their training jobs as they stand.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -142,28 +143,26 @@ def list_training_jobs_for_hyper_parameter_tuning_job(ctx: Context, params: dict
 
 def stop_hyper_parameter_tuning_job(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     """Move an InProgress job to Stopping; the controller stops its running trials, then it is Stopped."""
-    name = params["HyperParameterTuningJobName"]
-    try:
-        ctx.metadata.tuning_jobs.request_stop(name)
-    except TuningJobNotFound as err:
-        raise _not_found(name) from err
-    except StatusConflict as err:
-        raise ValidationError(f"The request was rejected because the hyperparameter tuning job is in status "
-                              f"{err.status}.") from err
+    _request(ctx.metadata.tuning_jobs.request_stop, params["HyperParameterTuningJobName"], ".")
     return {}
 
 
 def delete_hyper_parameter_tuning_job(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     """Move an ended job to Deleting; the controller removes it (its training jobs stay, as SageMaker's do)."""
-    name = params["HyperParameterTuningJobName"]
+    _request(ctx.metadata.tuning_jobs.request_delete, params["HyperParameterTuningJobName"],
+             ": only a Completed, Failed or Stopped tuning job can be deleted.")
+    return {}
+
+
+def _request(request: Callable[[str], object], name: str, refusal_end: str) -> None:
+    """A request of the job's lifecycle, its refusals in SageMaker's words (`refusal_end` ends a status conflict's)."""
     try:
-        ctx.metadata.tuning_jobs.request_delete(name)
+        request(name)
     except TuningJobNotFound as err:
         raise _not_found(name) from err
     except StatusConflict as err:
         raise ValidationError(f"The request was rejected because the hyperparameter tuning job is in status "
-                              f"{err.status}: only a Completed, Failed or Stopped tuning job can be deleted.") from err
-    return {}
+                              f"{err.status}{refusal_end}") from err
 
 
 def _get(ctx: Context, name: str) -> TuningJob:
