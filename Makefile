@@ -14,7 +14,7 @@ SYSTEM_STAMP := .cache/system-packages.installed
 # (or $XDG_CACHE_HOME/modelbay/environments) and shared by every server; the tests keep theirs in the clone
 test: export MODELBAY_ENVIRONMENTS_DIR ?= $(CURDIR)/.cache/environments
 
-.PHONY: install demo test lint bench bench-serving bench-operations bench-containers clean
+.PHONY: install demo test lint bench bench-serving bench-operations bench-containers bench-search clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -72,6 +72,10 @@ bench-serving: $(STAMP) $(CLASSIC_STAMP)
 # issue 16's cost of data capture and a shadow variant per invocation, alone: no classic stack, no nginx
 bench-operations: $(STAMP)
 	$(BIN)/python benchmarks/serving.py --operations-cost
+
+# issue 18's search benchmark: 100,000 training jobs on SQLite and on the local PostgreSQL (a schema of its own)
+bench-search: $(STAMP)
+	$(BIN)/python benchmarks/search.py
 
 # issue 14's container benchmark: podman (installed by `make test`'s system packages) and Debian's docker-registry,
 # the reference registry the push and pull are measured against

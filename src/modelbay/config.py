@@ -43,6 +43,8 @@ class Settings:
     zones: str | None = None  # comma-separated availability zones endpoint instances spread over
     keep_instances: bool = False  # a graceful stop leaves instances running for the next server to adopt
     instance_networks: bool = True  # each instance in a network of its own where the machine allows (network.py)
+    # the API as instances reach it, set by the server once it listens (None: instances are not told of it)
+    instance_api_url: str | None = None
     runtime: str = "process"  # what runs instances: "process" (supervised processes) or "podman" (containers)
     # podman's configuration of ours and the base images' locks, shared like environments: see default_podman_dir
     podman_dir: Path = field(default_factory=lambda: default_podman_dir(os.environ))

@@ -8,6 +8,7 @@ sees half an address).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import socket
 from collections.abc import Collection
@@ -21,6 +22,7 @@ from modelbay.api.app import build_app
 from modelbay.config import Settings
 from modelbay.controllers.loops import controllers
 from modelbay.http_guard import HTTP_LIMITS, HttpLimits, guarded_protocol
+from modelbay.runtime.network import claim_api_address
 from modelbay.user_files import write_text
 
 log = logging.getLogger("modelbay")
@@ -33,10 +35,31 @@ def serve(settings: Settings, address_file: Path | None = None, announce: bool =
     sock = bind(settings.host, settings.port)
     host, port = sock.getsockname()[:2]
     url = f"http://{_url_host(host)}:{port}"
+    settings, for_instances = _instance_api(settings, host, port)
     app = build_app(settings, virtual_hosts=_virtual_hosts(settings.host), background=controllers)
     server = uvicorn.Server(uvicorn_config(app))
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:  # uvicorn picks a loop only in run()
-        runner.run(_serve(server, sock, url, address_file, announcement(url, settings) if announce else None))
+        runner.run(_serve(server, [sock, *for_instances], url, address_file,
+                          announcement(url, settings) if announce else None))
+
+
+def _instance_api(settings: Settings, host: str, port: int) -> tuple[Settings, list[socket.socket]]:
+    """Where jobs' programs reach the API (as SageMaker's reach AWS's), and the socket to listen there too:
+    MODELBAY_INSTANCE_API_URL if set; else the API address on the host's loopback (runtime/network.py) where
+    instances have networks of their own; else the server's own address (they share the host's network)."""
+    if settings.instance_api_url is not None:
+        return settings, []
+    wildcard = host in ("0.0.0.0", "::")
+    address = claim_api_address() if settings.instance_networks else None
+    sockets = []
+    if address is not None and not wildcard:
+        try:
+            sockets.append(bind(address, port))
+        except OSError as error:
+            log.warning("instances cannot reach the API at %s:%s: %s", address, port, error)
+            address = None
+    reached = address or ("127.0.0.1" if wildcard else host)
+    return dataclasses.replace(settings, instance_api_url=f"http://{_url_host(reached)}:{port}"), sockets
 
 
 def configure_logging() -> None:
@@ -62,9 +85,9 @@ def uvicorn_config(app: Any, limits: HttpLimits = HTTP_LIMITS) -> uvicorn.Config
                           date_header=False)
 
 
-async def _serve(server: uvicorn.Server, sock: socket.socket, url: str, address_file: Path | None,
+async def _serve(server: uvicorn.Server, sockets: list[socket.socket], url: str, address_file: Path | None,
                  announcement: str | None) -> None:
-    task = asyncio.create_task(server.serve(sockets=[sock]))
+    task = asyncio.create_task(server.serve(sockets=sockets))
     while not server.started and not task.done():
         await asyncio.sleep(0.01)
     if server.started:

@@ -120,6 +120,36 @@ class HyperParameterTuningJobStatus(StrEnum):
     DELETE_FAILED = "DeleteFailed"  # modelbay does not enter it: deleting a tuning job's records does not fail
 
 
+class ModelPackageGroupStatus(StrEnum):
+    """SageMaker's ModelPackageGroupStatus, every value in the model's order (modelbay creates groups Completed and
+    deletes them at once: it enters no other)."""
+
+    PENDING = "Pending"
+    IN_PROGRESS = "InProgress"
+    COMPLETED = "Completed"
+    FAILED = "Failed"
+    DELETING = "Deleting"
+    DELETE_FAILED = "DeleteFailed"
+
+
+class ModelPackageStatus(StrEnum):
+    """SageMaker's ModelPackageStatus, every value in the model's order."""
+
+    PENDING = "Pending"
+    IN_PROGRESS = "InProgress"
+    COMPLETED = "Completed"
+    FAILED = "Failed"
+    DELETING = "Deleting"
+
+
+class ModelApprovalStatus(StrEnum):
+    """SageMaker's ModelApprovalStatus of a model package version, in the model's order."""
+
+    APPROVED = "Approved"
+    REJECTED = "Rejected"
+    PENDING_MANUAL_APPROVAL = "PendingManualApproval"
+
+
 class ObjectiveStatus(StrEnum):
     """SageMaker's ObjectiveStatus of a tuning job's training job, in the model's order."""
 

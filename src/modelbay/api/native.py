@@ -14,7 +14,8 @@ the audit trail's recent calls (of every region), newest first (`modelbay audit`
 `POST /_modelbay/v1/training-jobs/<name>/interrupt?region=<region>` takes spot capacity back from an InProgress
 managed spot training job now (controllers/training_jobs/spot.py): its instances are stopped once they run, it waits
 Interrupted for capacity, then resumes from its checkpoints (`modelbay jobs interrupt`).
-The A/B verdict routes (ground truth, `ab-report`) are api/ab_testing.py's.
+The A/B verdict routes (ground truth, `ab-report`) are api/ab_testing.py's; the events route (a long poll of
+what happened to resources, as EventBridge shapes it: `modelbay events`) is api/events.py's.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from modelbay.api.ab_testing import ab_testing_routes
+from modelbay.api.events import event_routes
 from modelbay.platform import Platform, Regions
 from modelbay.security.audit import AuditEvent, AuditTrail
 from modelbay.store.metadata import StatusConflict
@@ -103,7 +105,8 @@ def native_routes(regions: Regions, audit: AuditTrail) -> list[Route]:
             Route(f"{PREFIX}/endpoints/{{name}}/async-backlog", async_backlog, methods=["GET"]),
             Route(f"{PREFIX}/endpoints/{{name}}/serverless-usage", serverless_usage, methods=["GET"]),
             Route(f"{PREFIX}/training-jobs/{{name}}/interrupt", interrupt_training_job, methods=["POST"]),
-            Route(f"{PREFIX}/audit", audit_events, methods=["GET"]), *ab_testing_routes(regions, PREFIX)]
+            Route(f"{PREFIX}/audit", audit_events, methods=["GET"]), *ab_testing_routes(regions, PREFIX),
+            *event_routes(regions, PREFIX)]
 
 
 def _audit_query(params: QueryParams) -> dict[str, Any]:

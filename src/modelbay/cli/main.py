@@ -15,13 +15,16 @@ from modelbay.cli import (
     ab_testing,
     audit,
     endpoints,
+    events,
     images,
     instance_types,
     invoke,
+    lineage,
     metrics,
     models,
     processing_jobs,
     s3,
+    search,
     training_jobs,
     transform_jobs,
     tuning_jobs,
@@ -45,7 +48,10 @@ app.add_typer(processing_jobs.app, name="processing")
 app.add_typer(tuning_jobs.app, name="tuning")
 app.command()(invoke.invoke)
 app.command()(audit.audit)
+app.command()(events.events)
 app.command()(metrics.metrics)
+app.command()(search.search)
+app.command()(lineage.lineage)
 app.command("ground-truth")(ab_testing.ground_truth)
 app.command("ab-report")(ab_testing.ab_report)
 app.command("instance-types", options=instance_types.OPTIONS)(instance_types.instance_types)

@@ -7,6 +7,7 @@ import random
 import socket
 from pathlib import Path
 
+from modelbay.config import DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, Settings
 from modelbay.instance_types import InstanceType
 from modelbay.runtime.base import Runtime
 from modelbay.runtime.machine import gpus_for
@@ -27,6 +28,17 @@ def host_env(kind: InstanceType, runs_images: bool = False) -> dict[str, str]:
     has (a program told of GPUs that are not there would fail)."""
     env = {} if runs_images else {key: os.environ[key] for key in _PASSED_ENV if key in os.environ}
     return env | {"MODELBAY_NUM_CPUS": str(kind.vcpus), "MODELBAY_NUM_GPUS": str(gpus_for(kind))}
+
+
+def api_env(settings: Settings) -> dict[str, str]:
+    """What a job's program needs to call the API as SageMaker's call AWS's (the SageMaker SDK's load_run in a
+    training script, boto3 in a processing script): where it is, the region, and the key the server hands out by
+    default (modelbay env's); nothing where the server has not said where instances reach it."""
+    if settings.instance_api_url is None:
+        return {}
+    return {"AWS_ENDPOINT_URL": settings.instance_api_url, "AWS_REGION": settings.region,
+            "AWS_DEFAULT_REGION": settings.region, "AWS_ACCESS_KEY_ID": DEFAULT_ACCESS_KEY_ID,
+            "AWS_SECRET_ACCESS_KEY": DEFAULT_SECRET_ACCESS_KEY, "AWS_EC2_METADATA_DISABLED": "true"}
 
 
 def serving_port(runtime: Runtime) -> int:

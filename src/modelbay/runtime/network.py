@@ -21,6 +21,9 @@ The layout, built with iproute2 (`ip`) and nftables (`nft`) as root:
   the bridge as both), so a packet in by one bridge and out by another is between groups. An isolated
   instance (EnableNetworkIsolation) has no default route: it reaches its peers and is reached from the host
   (a model server must be), nothing else.
+- The server's API is reached from an instance at `API_ADDRESS`, a link-local address on the host's loopback
+  (as AWS's task endpoints are link-local): an instance with a default route gets there through its gateway,
+  as to any address of the host, and an isolated one cannot, as network isolation has it in SageMaker.
 
 A namespace goes with its instance (`detach`), a bridge with its group's last instance (`release`). What
 a crash or a deleted data directory leaves behind is found without knowing whose it was (`clean`): a
@@ -47,6 +50,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_SUBNET = ipaddress.IPv4Network("10.213.0.0/16")
 BLOCK_PREFIX = 26  # a group's block: its gateway, then up to 61 members
+API_ADDRESS = "169.254.170.2"  # where instances reach the server's API (see the module's docstring)
 NETNS_DIR = Path("/run/netns")
 _BRIDGE = "mbr"
 _NAMESPACE = "mb-"
@@ -100,6 +104,19 @@ def run(argv: Sequence[str], stdin: str | None = None) -> str:
 def networks_available() -> bool:
     """Whether this machine can give instances networks of their own: root, `ip` and `nft` (probed once)."""
     return os.geteuid() == 0 and shutil.which("ip") is not None and shutil.which("nft") is not None
+
+
+def claim_api_address() -> str | None:
+    """Put API_ADDRESS on the host's loopback (it stays there for every server of the machine) and answer it, for the
+    server to listen on too; None where the machine cannot (instances share the host's loopback then)."""
+    if not networks_available():
+        return None
+    try:
+        run(["ip", "address", "replace", f"{API_ADDRESS}/32", "dev", "lo"])
+    except NetworkError as error:
+        log.warning("instances reach the API on the host's loopback only: %s", error)
+        return None
+    return API_ADDRESS
 
 
 def instance_networks(owner: Path) -> Networks | None:

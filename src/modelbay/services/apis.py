@@ -17,6 +17,7 @@ from modelbay.services import (
     logs,
     s3,
     sagemaker,
+    sagemaker_metrics,
     sagemaker_runtime,
     sts,
 )
@@ -27,6 +28,7 @@ def served_operations() -> dict[str, Mapping[str, Handler]]:
     return {
         "sagemaker": sagemaker.OPERATIONS,
         "sagemaker-runtime": sagemaker_runtime.OPERATIONS,
+        "sagemaker-metrics": sagemaker_metrics.OPERATIONS,
         "logs": logs.OPERATIONS,
         "s3": s3.OPERATIONS,
         "sts": sts.OPERATIONS,

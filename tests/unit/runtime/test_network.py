@@ -14,7 +14,16 @@ from pathlib import Path
 
 import pytest
 
-from modelbay.runtime.network import Attachment, Group, NetworkError, Networks, networks_available, run
+from modelbay.runtime.network import (
+    API_ADDRESS,
+    Attachment,
+    Group,
+    NetworkError,
+    Networks,
+    claim_api_address,
+    networks_available,
+    run,
+)
 from modelbay.runtime.process import ProcessRuntime
 from tests.helpers import wait_until
 
@@ -61,6 +70,13 @@ def in_namespace(namespace: Path, *argv: str, **kwargs: object) -> subprocess.Co
                           **kwargs)  # type: ignore[call-overload]
 
 
+def connect_from(attachment: Attachment, host: str, port: int) -> str:
+    """What connect_ex answers in the instance's namespace for host:port: "0" when connected, else the errno."""
+    probe = ("import socket, sys; s = socket.socket(); s.settimeout(2)\n"
+             "print(s.connect_ex((sys.argv[1], int(sys.argv[2]))))")
+    return in_namespace(attachment.namespace, sys.executable, "-c", probe, host, str(port)).stdout.strip()
+
+
 def interface_index(name: str) -> int | None:
     """The kernel's index of the network interface of this name, None if there is none."""
     found = Path(f"/sys/class/net/{name}/ifindex")
@@ -104,11 +120,9 @@ def test_an_isolated_instance_has_no_way_out_of_its_group_not_even_to_the_host(n
     isolated_id, open_id = uuid.uuid4().hex[:12], uuid.uuid4().hex[:12]
     isolated, opened = networks.join(isolated_id, "job", 1, isolated=True), networks.join(open_id, "other", 1, False)
     listener = socket.create_server(("0.0.0.0", 0))
-    probe = "import socket, sys; print(socket.socket().connect_ex((sys.argv[1], int(sys.argv[2]))))"
 
     def connect(attachment: Attachment, host: str) -> str:
-        return in_namespace(attachment.namespace, sys.executable, "-c", probe, host,
-                            str(listener.getsockname()[1])).stdout.strip()
+        return connect_from(attachment, host, listener.getsockname()[1])
     try:
         routes = in_namespace(isolated.namespace, "ip", "route").stdout
         assert "default" not in routes and str(networks.group("job").block) in routes
@@ -170,3 +184,19 @@ def test_a_bridge_another_server_removes_meanwhile_is_removed_without_error_rule
     # of instances other tests run meanwhile, which clean finds on this machine)
     assert deletions == ["nft delete rule ip modelbay forward handle 7", "nft delete rule ip modelbay input handle 7",
                          "ip link del mbr1"]
+
+
+@needs_networks
+def test_an_instance_with_a_way_out_reaches_the_api_address_and_an_isolated_one_does_not(networks: Networks) -> None:
+    """The server listens on API_ADDRESS (on the host's loopback) for jobs' programs that call the API."""
+    assert claim_api_address() == API_ADDRESS == claim_api_address()  # claimed again by each server: no error
+    isolated_id, open_id = uuid.uuid4().hex[:12], uuid.uuid4().hex[:12]
+    isolated, opened = networks.join(isolated_id, "job", 1, isolated=True), networks.join(open_id, "other", 1, False)
+    listener = socket.create_server((API_ADDRESS, 0))
+    try:
+        assert connect_from(opened, API_ADDRESS, listener.getsockname()[1]) == "0"
+        assert connect_from(isolated, API_ADDRESS, listener.getsockname()[1]) != "0"
+    finally:
+        listener.close()
+        networks.leave(isolated_id, "job")
+        networks.leave(open_id, "other")

@@ -12,7 +12,7 @@ import logging
 
 from modelbay.controllers.host_jobs import HostJobController, host_names
 from modelbay.controllers.images import ImageProgram, Images
-from modelbay.controllers.instance_env import host_env
+from modelbay.controllers.instance_env import api_env, host_env
 from modelbay.controllers.model_hosts import Launch
 from modelbay.controllers.processing_jobs.staging import stage_host, upload_outputs
 from modelbay.controllers.reasons import fit_reason
@@ -63,7 +63,8 @@ class ProcessingController(HostJobController[ProcessingJob]):
         spec = job.spec
         self.images.ready(program, lambda message: log.info("processing job %s: %s", job.name, message))
         kind = instance_type(spec.instance_type)
-        env = host_env(kind, self.images.runs_images) | {"PROCESSING_JOB_NAME": job.name, "PROCESSING_JOB_ARN": job.arn}
+        env = host_env(kind, self.images.runs_images) | api_env(self.platform.settings) | {
+            "PROCESSING_JOB_NAME": job.name, "PROCESSING_JOB_ARN": job.arn}
         launches = []
         hosts = host_names(spec.instance_count)
         for host in hosts:

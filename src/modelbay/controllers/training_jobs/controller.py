@@ -20,7 +20,7 @@ from typing import Any
 from modelbay.controllers.background import in_background
 from modelbay.controllers.host_jobs import HostJobController, host_names
 from modelbay.controllers.images import ImageProgram, Images
-from modelbay.controllers.instance_env import free_port, host_env
+from modelbay.controllers.instance_env import api_env, free_port, host_env
 from modelbay.controllers.instance_logs import LOG_GROUP, final_metrics, log_tail, metric_values
 from modelbay.controllers.model_hosts import Launch
 from modelbay.controllers.training_jobs import checkpoints
@@ -38,6 +38,7 @@ from modelbay.instance_types import instance_type
 from modelbay.platform import Platform
 from modelbay.runtime.base import Instance, InstanceStatus, Runtime
 from modelbay.statuses import SecondaryStatus, TrainingJobStatus
+from modelbay.store.metadata.lineage_records import record_training_job_inputs, record_training_job_output
 from modelbay.store.metadata.training_jobs import STOPPING_MESSAGE, TrainingJob, TrainingJobRepository
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,7 @@ class TrainingController(HostJobController[TrainingJob]):
                                                    datetime.now(UTC)) if job.is_spot else None
         self.jobs.advance(job.name, TrainingJobStatus.IN_PROGRESS, secondary=SecondaryStatus.TRAINING,
                           message="Training image download completed. Training in progress.", interrupt_at=interrupt_at)
+        record_training_job_inputs(self.platform.metadata.lineage, job.arn, job.spec)
 
     def _launch(self, job: TrainingJob) -> None:
         """A held job (a trial waiting for capacity) waits until released or stopped; a spot job past
@@ -128,7 +130,8 @@ class TrainingController(HostJobController[TrainingJob]):
 
     def _job_env(self, job: TrainingJob) -> dict[str, str]:
         kind = instance_type(job.spec.instance_type)
-        return host_env(kind, self.images.runs_images) | {"TRAINING_JOB_NAME": job.name, "TRAINING_JOB_ARN": job.arn}
+        return host_env(kind, self.images.runs_images) | api_env(self.platform.settings) | {
+            "TRAINING_JOB_NAME": job.name, "TRAINING_JOB_ARN": job.arn}
 
     # -- while running ------------------------------------------------------------------------
 
@@ -204,8 +207,10 @@ class TrainingController(HostJobController[TrainingJob]):
             self.jobs.advance(job.name, TrainingJobStatus.IN_PROGRESS, secondary=SecondaryStatus.UPLOADING,
                               message="Uploading generated training model")
             self._upload(job)
+            outputs = self._outputs(job, found)
             self.jobs.advance(job.name, TrainingJobStatus.COMPLETED, secondary=SecondaryStatus.COMPLETED,
-                              message="Training job completed", **self._outputs(job, found))
+                              message="Training job completed", **outputs)
+            record_training_job_output(self.platform.metadata.lineage, job.arn, outputs["model_artifacts"])
 
     def _end_max_wait(self, job: TrainingJob, found: list[Instance]) -> None:
         """A spot job past MaxWaitTimeInSeconds: Stopping, its outputs uploaded, Stopped / MaxWaitTimeExceeded."""

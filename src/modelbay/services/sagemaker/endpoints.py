@@ -29,6 +29,7 @@ from modelbay.store.metadata import (
     UnknownVariants,
     VariantState,
 )
+from modelbay.store.metadata.lineage_records import record_endpoint
 
 
 def create_endpoint(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
@@ -45,6 +46,7 @@ def create_endpoint(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     except RecordExists as err:
         raise ValidationError(f'Cannot create already existing endpoint "{err.arn}".') from err
     store_tags(ctx, arn, tags)
+    record_endpoint(ctx.metadata.lineage, arn, spec)
     return {"EndpointArn": arn}
 
 
@@ -98,6 +100,7 @@ def update_endpoint(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
         raise _not_found(ctx, name) from err
     except StatusConflict as err:
         raise _cannot_update(endpoint.arn, err.status) from err
+    record_endpoint(ctx.metadata.lineage, endpoint.arn, spec)
     return {"EndpointArn": endpoint.arn}
 
 

@@ -16,7 +16,9 @@ from modelbay.services.base import Context, Handler, present
 from modelbay.services.listing import list_page
 from modelbay.services.sagemaker.jobs import name_in_use
 from modelbay.services.sagemaker.tags import creation_tags, store_tags
+from modelbay.services.sagemaker.trial_components import job_trial_component
 from modelbay.store.metadata import ProcessingJob, ProcessingJobNotFound, RecordExists, StatusConflict
+from modelbay.store.metadata.job_trial_components import PROCESSING
 
 # The CreateProcessingJob members that DescribeProcessingJob gives back as they were sent.
 ECHOED_MEMBERS = ("ProcessingInputs", "ProcessingOutputConfig", "ProcessingResources", "StoppingCondition",
@@ -33,7 +35,8 @@ def create_processing_job(ctx: Context, params: dict[str, Any]) -> dict[str, Any
     tags = creation_tags(params)
     request = {key: value for key, value in params.items() if key in ECHOED_MEMBERS}
     try:
-        ctx.metadata.processing_jobs.create(name, arn, request)
+        with job_trial_component(ctx, PROCESSING, name, arn, params.get("ExperimentConfig")):
+            ctx.metadata.processing_jobs.create(name, arn, request)
     except RecordExists as err:
         raise name_in_use("processing job", err) from err
     store_tags(ctx, arn, tags)

@@ -15,8 +15,10 @@ from modelbay.services.base import Context, Handler, present
 from modelbay.services.listing import list_page
 from modelbay.services.sagemaker.jobs import name_in_use
 from modelbay.services.sagemaker.tags import creation_tags, store_tags
+from modelbay.services.sagemaker.trial_components import job_trial_component
 from modelbay.statuses import SecondaryStatus
 from modelbay.store.metadata import RecordExists, StatusConflict, TrainingJob, TrainingJobNotFound
+from modelbay.store.metadata.job_trial_components import TRAINING
 from modelbay.store.metadata.training_jobs import DEFAULT_CHECKPOINT_PATH, SPOT_SAVINGS
 
 STARTING_MESSAGE = "Starting the training job"
@@ -49,7 +51,8 @@ def create_training_job(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     tags = creation_tags(params)
     request = _with_defaults({key: value for key, value in params.items() if key in ECHOED_MEMBERS})
     try:
-        ctx.metadata.training_jobs.create(name, arn, request, SecondaryStatus.STARTING, STARTING_MESSAGE)
+        with job_trial_component(ctx, TRAINING, name, arn, params.get("ExperimentConfig")):
+            ctx.metadata.training_jobs.create(name, arn, request, SecondaryStatus.STARTING, STARTING_MESSAGE)
     except RecordExists as err:
         raise name_in_use("training job", err) from err
     store_tags(ctx, arn, tags)

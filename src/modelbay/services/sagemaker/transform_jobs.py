@@ -15,8 +15,10 @@ from modelbay.services.listing import list_page
 from modelbay.services.sagemaker.jobs import name_in_use
 from modelbay.services.sagemaker.models import get_model
 from modelbay.services.sagemaker.tags import creation_tags, store_tags
+from modelbay.services.sagemaker.trial_components import job_trial_component
 from modelbay.serving.batch.jsonpath import JsonPathError, parse
 from modelbay.store.metadata import RecordExists, StatusConflict, TransformJob, TransformJobNotFound, TransformJobSpec
+from modelbay.store.metadata.job_trial_components import TRANSFORM
 
 MAX_PAYLOAD_MB = 100  # SageMaker's bound on MaxPayloadInMB, and on MaxPayloadInMB x MaxConcurrentTransforms
 # The CreateTransformJob members that DescribeTransformJob gives back as they were sent.
@@ -41,7 +43,8 @@ def create_transform_job(ctx: Context, params: dict[str, Any]) -> dict[str, Any]
     arn = ctx.arn("sagemaker", f"transform-job/{name.lower()}")
     tags = creation_tags(params)
     try:
-        ctx.metadata.transform_jobs.create(name, arn, request)
+        with job_trial_component(ctx, TRANSFORM, name, arn, params.get("ExperimentConfig")):
+            ctx.metadata.transform_jobs.create(name, arn, request)
     except RecordExists as err:
         raise name_in_use("transform job", err) from err
     store_tags(ctx, arn, tags)

@@ -6,12 +6,13 @@ both, over a table each. The tables live here rather than in tables.py: nothing 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import JSON, select
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from modelbay.store.metadata.database import Database
 from modelbay.store.metadata.paging import Page
@@ -26,6 +27,7 @@ from modelbay.store.metadata.records import (
     list_rows,
     utc_now,
 )
+from modelbay.store.metadata.search_index import SearchDocument, indexes
 from modelbay.store.metadata.tables import ResourceRow
 
 
@@ -41,6 +43,13 @@ class ModelRow(DefinitionRow):
     """One model: its CreateModel request as the service stored it."""
 
     __tablename__ = "models"
+
+
+@indexes(ModelRow)
+def _model_documents(session: Session, row: ModelRow) -> Iterable[SearchDocument]:
+    """The model as Search's Model record holds it: DescribeModel's members under "Model" ("Model.ModelName")."""
+    model = row.request | {"ModelName": row.name, "ModelArn": row.arn, "CreationTime": row.creation_time}
+    return [SearchDocument("Model", row.arn, {"Model": model})]
 
 
 class EndpointConfigRow(DefinitionRow):

@@ -12,7 +12,7 @@ latter ends with `advance`'s explicit `update` outcome, the former with `delete`
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -37,6 +37,7 @@ from modelbay.store.metadata.records import (
     names_where,
     to_json_times,
 )
+from modelbay.store.metadata.search_index import SearchDocument, indexes
 from modelbay.store.metadata.tables import StatusRow, UtcDateTime
 
 _TIME_KEYS = frozenset({"ResolutionTime", "StartTime"})
@@ -488,3 +489,15 @@ def _endpoint(row: EndpointRow) -> Endpoint:
         deployment_config=row.deployment_config, update_requested=row.update_requested,
         delete_requested=row.delete_requested, generation=row.generation,
         deployed_generation=row.deployed_generation, rollout=_rollout(row.rollout))
+
+
+@indexes(EndpointRow)
+def _search_documents(session: Session, row: EndpointRow) -> Iterable[SearchDocument]:
+    """The endpoint as Search's Endpoint: names, status, times, and each production variant's weights and counts."""
+    variants = [{"VariantName": v["name"], "DesiredWeight": v["desired_weight"],
+                 "DesiredInstanceCount": v["desired_instance_count"], "CurrentWeight": v.get("current_weight"),
+                 "CurrentInstanceCount": v.get("current_instance_count")} for v in row.variants]
+    properties = {"EndpointName": row.name, "EndpointArn": row.arn, "EndpointConfigName": row.config_name,
+                  "EndpointStatus": row.status, "FailureReason": row.failure_reason, "CreationTime": row.creation_time,
+                  "LastModifiedTime": row.last_modified_time, "ProductionVariants": variants}
+    return [SearchDocument("Endpoint", row.arn, properties)]

@@ -11,18 +11,24 @@ from modelbay.store.metadata.database import Database
 from modelbay.store.metadata.definitions import DefinitionRepository, EndpointConfig, EndpointConfigRow, Model, ModelRow
 from modelbay.store.metadata.endpoints import EndpointRepository
 from modelbay.store.metadata.engine import create_metadata_engine
+from modelbay.store.metadata.events import EventLog
+from modelbay.store.metadata.experiments import ExperimentRepository
 from modelbay.store.metadata.ground_truth import GroundTruthRepository
 from modelbay.store.metadata.images import ImageRegistry
+from modelbay.store.metadata.lineage import LineageRepository
 from modelbay.store.metadata.metrics import MetricRepository
 from modelbay.store.metadata.migrate import upgrade_to_head
+from modelbay.store.metadata.model_packages import ModelPackageGroupRepository, ModelPackageRepository
 from modelbay.store.metadata.monitoring_executions import MonitoringExecutionRepository
 from modelbay.store.metadata.monitoring_schedules import MonitoringScheduleRepository
 from modelbay.store.metadata.processing_jobs import ProcessingJobRepository
 from modelbay.store.metadata.records import Clock, utc_now
 from modelbay.store.metadata.roles import Role, RoleRow
+from modelbay.store.metadata.search_index import SearchIndex, reindex_if_stale
 from modelbay.store.metadata.tags import TagRepository
 from modelbay.store.metadata.training_jobs import TrainingJobRepository
 from modelbay.store.metadata.transform_jobs import TransformJobRepository
+from modelbay.store.metadata.trial_components import TrialComponentRepository
 from modelbay.store.metadata.tuning_jobs import TuningJobRepository
 
 
@@ -55,6 +61,13 @@ class MetadataStore:
         self.autoscaling = AutoscalingRepository(db, clock)
         self.ground_truth = GroundTruthRepository(db, clock)
         self.tuning_jobs = TuningJobRepository(db, clock)
+        self.search = SearchIndex(db)
+        self.lineage = LineageRepository(db, clock)
+        self.model_package_groups = ModelPackageGroupRepository(db, clock)
+        self.model_packages = ModelPackageRepository(db, clock)
+        self.events = EventLog(db)
+        self.experiments = ExperimentRepository(db, clock)
+        self.trial_components = TrialComponentRepository(db, clock)
 
     def close(self) -> None:
         """Close pooled connections (a later call reconnects; nothing else needs closing)."""
@@ -70,4 +83,6 @@ def open_metadata_store(url: str, clock: Clock = utc_now, schema: str | None = N
     """
     engine = create_metadata_engine(url, schema)
     upgrade_to_head(engine, schema)
-    return MetadataStore(Database(engine), clock)
+    db = Database(engine)
+    reindex_if_stale(db)  # after the migrations: the index of rows they kept, by today's document functions
+    return MetadataStore(db, clock)

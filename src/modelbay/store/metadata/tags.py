@@ -1,4 +1,8 @@
-"""Tags of resources, by ARN: the repository behind AddTags, ListTags, DeleteTags and Tags= members."""
+"""Tags of resources, by ARN: the repository behind AddTags, ListTags, DeleteTags and Tags= members.
+
+The search index keeps each document's tags as "Tags.<key>" properties: tag rows added or changed through the
+ORM reach it by its flush hook, deletions by `retag` (search_index.py).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from sqlalchemy import delete, func, select
 
 from modelbay.store.metadata.database import Database
 from modelbay.store.metadata.paging import Page, decode_token, encode_token
+from modelbay.store.metadata.search_index import retag
 from modelbay.store.metadata.tables import TagRow
 
 Tag = tuple[str, str]  # (key, value)
@@ -74,6 +79,7 @@ class TagRepository:
         """Remove the tags with these keys in one transaction; keys the resource lacks are ignored."""
         with self._db.write() as session:
             session.execute(delete(TagRow).where(TagRow.resource_arn == arn, TagRow.key.in_(list(keys))))
+            retag(session.connection(), [arn])  # a bulk DELETE passes by the index's flush hook
 
     def count(self, arn: str) -> int:
         with self._db.read() as session:

@@ -8,7 +8,7 @@ nothing else refers to it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -26,6 +26,7 @@ from modelbay.store.metadata.records import (
     check_unique,
     find_row,
 )
+from modelbay.store.metadata.search_index import SearchDocument, indexes
 from modelbay.store.metadata.tables import StatusRow, UtcDateTime
 
 LIFECYCLE: Lifecycle[TrainingJobStatus] = Lifecycle({
@@ -402,3 +403,20 @@ def _job(row: TrainingJobRow) -> TrainingJob:
         failure_reason=row.failure_reason, model_artifacts=row.model_artifacts, final_metrics=metrics,
         stop_requested=row.stop_requested, spot_interrupt_at=row.spot_interrupt_at,
         spot_capacity_at=row.spot_capacity_at, held=row.held)
+
+
+@indexes(TrainingJobRow)
+def _search_documents(session: Session, row: TrainingJobRow) -> Iterable[SearchDocument]:
+    """The job as Search's TrainingJob: the stored request's members (TuningJobArn for a tuning job's trial), its
+    state and times, and its final metrics both as FinalMetricDataList and as "Metrics": {name: value}, the map
+    that "Metrics.<name>" filters read."""
+    metrics = [{"MetricName": m["MetricName"], "Value": m["Value"], "Timestamp": _time(m["Timestamp"])}
+               for m in row.final_metrics]
+    properties = row.request | {
+        "TrainingJobName": row.name, "TrainingJobArn": row.arn, "TrainingJobStatus": row.status,
+        "SecondaryStatus": row.secondary_status, "CreationTime": row.creation_time,
+        "LastModifiedTime": row.last_modified_time, "TrainingStartTime": row.training_start_time,
+        "TrainingEndTime": row.training_end_time, "FailureReason": row.failure_reason,
+        "ModelArtifacts": {"S3ModelArtifacts": row.model_artifacts}, "FinalMetricDataList": metrics,
+        "Metrics": {m["MetricName"]: m["Value"] for m in row.final_metrics}}
+    return [SearchDocument("TrainingJob", row.arn, properties)]

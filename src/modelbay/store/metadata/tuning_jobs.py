@@ -32,6 +32,7 @@ from modelbay.store.metadata.records import (
     find_row,
     names_where,
 )
+from modelbay.store.metadata.search_index import SearchDocument, indexes
 from modelbay.store.metadata.tables import Base, BigSerial, StatusRow, UtcDateTime
 
 _S = HyperParameterTuningJobStatus
@@ -369,3 +370,15 @@ def _job(row: TuningJobRow) -> TuningJob:
         status=HyperParameterTuningJobStatus(row.status), failure_reason=row.failure_reason,
         creation_time=row.creation_time, last_modified_time=row.last_modified_time, end_time=row.end_time,
         stop_requested=row.stop_requested, completion_details=row.completion_details)
+
+
+@indexes(TuningJobRow)
+def _search_documents(session: Session, row: TuningJobRow) -> Iterable[SearchDocument]:
+    """The job as Search's HyperParameterTuningJob: its stored request's members (its tags apart), status and times."""
+    request = {key: value for key, value in row.request.items() if key != "Tags"}
+    properties = request | {
+        "HyperParameterTuningJobName": row.name, "HyperParameterTuningJobArn": row.arn,
+        "HyperParameterTuningJobStatus": row.status, "CreationTime": row.creation_time,
+        "LastModifiedTime": row.last_modified_time, "HyperParameterTuningEndTime": row.end_time,
+        "FailureReason": row.failure_reason}
+    return [SearchDocument("HyperParameterTuningJob", row.arn, properties)]
