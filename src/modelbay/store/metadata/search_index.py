@@ -453,19 +453,28 @@ class SearchIndex:
                 session.execute(text("SET LOCAL jit = off"))      # workers for them costs more than it saves
                 session.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
             compiler = _Compiler(session, query.resource)
+            total: int | None
             if query.expression is None:  # every document: read in the order of its index, when the sort has one
                 found: Any = search_documents.c.id
                 chosen = select(found).where(search_documents.c.resource == query.resource)
-            else:  # the matching ids alone, each document's sort key read by id: no planner scans the documents
+                total = _count(session, chosen)
+            else:  # the matching ids alone, each one's sort key read by id: no planner scans the documents; and
+                # counted as the page is read (a window over every match), so that the expression runs once
                 matching = _flat(compiler.expression(query.expression)).subquery()
                 found = select(matching.c.document_id).distinct().subquery().c.document_id
-                chosen = select(found)
-            total = session.scalar(select(func.count()).select_from(chosen.subquery())) or 0
-            ids = list(session.scalars(chosen.order_by(*compiler.order(query.sort, found)).offset(offset)
-                                       .limit(limit + 1)))
+                chosen, total = select(found, func.count().over()), None
+            page = session.execute(chosen.order_by(*compiler.order(query.sort, found)).offset(offset)
+                                   .limit(limit + 1)).all()
+            if total is None:  # past the last page, no row carries the count
+                total = page[0][1] if page else _count(session, chosen)
+            ids = [row[0] for row in page]
             hits = _hits(session, compiler, query.name_path, ids[:limit])
         next_token = encode_token(scope, offset + limit) if len(ids) > limit else None
         return SearchPage(hits, next_token, total)
+
+
+def _count(session: Session, chosen: Select[Any]) -> int:
+    return session.scalar(select(func.count()).select_from(chosen.subquery())) or 0
 
 
 def _hits(session: Session, compiler: _Compiler, name_path: str, ids: list[int]) -> list[Hit]:
