@@ -54,6 +54,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/object_store.py
 	$(BIN)/python benchmarks/training_overhead.py
 	$(BIN)/python benchmarks/sdk_roundtrip.py
+	$(BIN)/python benchmarks/auth_overhead.py
 
 # issue 5's serving benchmark: nginx from Debian and the classic stack's own pinned venv, then the run
 CLASSIC_VENV := .cache/classic-stack

@@ -12,17 +12,21 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from tests.helpers import SHARED_ENVIRONMENTS, ServerProcess, modelbay_server, moto_s3_server
+from tests.helpers import ROOT_KEY, SHARED_ENVIRONMENTS, ServerProcess, modelbay_server, moto_s3_server
 
 pytest_plugins = ("tests.leftovers",)  # the run fails if a process it started is still running at its end
 
 POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-CREDENTIALS = {"aws_access_key_id": "AKIDTEST", "aws_secret_access_key": "secret", "region_name": "us-east-1"}
+CREDENTIALS = {"aws_access_key_id": ROOT_KEY.access_key_id, "aws_secret_access_key": ROOT_KEY.secret_access_key,
+               "region_name": "us-east-1"}
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Framework environments go to the suite's shared cache (as `make test` sets it), never the user's own."""
+    """Framework environments go to the suite's shared cache (as `make test` sets it), never the user's own; the
+    suite's own calls (the SDK's and the CLI's, in this process and its children) sign with the test servers' root
+    key, as a user's do once `modelbay env` has set theirs."""
     os.environ.setdefault("MODELBAY_ENVIRONMENTS_DIR", str(SHARED_ENVIRONMENTS))
+    os.environ |= {"AWS_ACCESS_KEY_ID": ROOT_KEY.access_key_id, "AWS_SECRET_ACCESS_KEY": ROOT_KEY.secret_access_key}
 
 
 @pytest.fixture(scope="session")
@@ -40,8 +44,15 @@ def moto_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """One real `modelbay server` shared by a test session; tests use unique resource names."""
+    """One real `modelbay server` shared by a test session, in `iam` mode; tests use unique resource names."""
     with modelbay_server(tmp_path_factory.mktemp("server")) as proc:
+        yield proc
+
+
+@pytest.fixture(scope="session")
+def open_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A server in `open` mode (any key, unsigned calls answered), for what only that mode does."""
+    with modelbay_server(tmp_path_factory.mktemp("open-server"), env={"MODELBAY_AUTH": "open"}) as proc:
         yield proc
 
 

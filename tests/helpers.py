@@ -3,6 +3,7 @@ servers on free ports and reading their audit trail."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shlex
 import signal
@@ -17,13 +18,19 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+import boto3
 import httpx
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-from modelbay.config import Settings
+from modelbay.config import ROOT_KEY_FILE, Settings
 from modelbay.runtime.backends import open_runtime
 from modelbay.runtime.base import stop_all
+from modelbay.sdk.signing import SignedCalls
+from modelbay.security.root_key import AccessKey, write_root_key
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)  # when a test's Clock starts
 Now = TypeVar("Now")  # what a clock tells: a datetime, or epoch seconds
@@ -156,12 +163,34 @@ def serve_image(directory: Path, program: str) -> str:
 SHARED_ENVIRONMENTS = Path(__file__).resolve().parent.parent / ".cache" / "environments"
 
 
+# The account root's key of every test server: servers run in `iam` mode (signatures verified, as on a shared machine)
+# with this key given to them before their first start, so the suite's clients sign with real keys.
+ROOT_KEY = AccessKey("AKIDTEST", "secret")
+# modelbay's own routes (/_modelbay/v1/…) take calls signed with it, as the CLI and SDK sign theirs
+ROOT_SIGNED = SignedCalls(boto3.Session(*ROOT_KEY, region_name="us-east-1"))
+
+
+def signed_headers(method: str, url: str, service: str, headers: dict[str, str] | None = None, body: bytes = b"",
+                   region: str = "us-east-1") -> dict[str, str]:
+    """`headers` and the SigV4 ones of ROOT_KEY's signature of a hand-made request (its Host is `url`'s), for a
+    test that sends what botocore would not (a malformed body, an unknown operation, a Host of its own)."""
+    headers = dict(headers or {})
+    if service == "s3" and not any(name.lower() == "x-amz-content-sha256" for name in headers):
+        headers["x-amz-content-sha256"] = hashlib.sha256(body).hexdigest()  # S3 wants it signed
+    request = AWSRequest(method, url, data=body, headers=headers)
+    SigV4Auth(Credentials(*ROOT_KEY), service, region).add_auth(request)
+    return {name: value for name, value in request.headers.items()}
+
+
 class ServerProcess:
-    """A real `modelbay server` subprocess on a free loopback port with its own data dir."""
+    """A real `modelbay server` subprocess on a free loopback port with its own data dir, in `iam` mode with ROOT_KEY
+    as its root key (unless `env` sets MODELBAY_AUTH)."""
 
     def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
         self.data_dir = data_dir
-        self.env = {"MODELBAY_ENVIRONMENTS_DIR": str(SHARED_ENVIRONMENTS), **os.environ, **(env or {})}
+        self.env = {"MODELBAY_ENVIRONMENTS_DIR": str(SHARED_ENVIRONMENTS), "MODELBAY_AUTH": "iam", **os.environ,
+                    **(env or {})}
+        write_root_key(data_dir / ROOT_KEY_FILE, ROOT_KEY)
         self.proc: subprocess.Popen[bytes] | None = None
         self.url = ""
 
@@ -228,10 +257,12 @@ def modelbay_server(data_dir: Path, env: dict[str, str] | None = None) -> Iterat
 
 
 def user_shell(url: str, home: Path) -> dict[str, str]:
-    """The environment of a user with no AWS set-up of their own who ran `eval "$(modelbay env --url URL)"`.
+    """The environment of a user with no AWS set-up of their own who ran `eval "$(modelbay env --url URL)"`, on the
+    machine of a server whose data directory is the user's default one (~/.modelbay), so the server's root key is hers.
 
     HOME is `home`, so the files `modelbay env` writes (the SageMaker SDK's defaults) stay in the test's folder.
     """
+    write_root_key(home / ".modelbay" / ROOT_KEY_FILE, ROOT_KEY)
     clean = {k: v for k, v in os.environ.items()
              if not k.startswith(("AWS_", "MODELBAY_", "SAGEMAKER_")) and k != "XDG_CONFIG_HOME"}
     clean |= {"HOME": str(home), "AWS_CONFIG_FILE": str(home / "no-aws-config"),
@@ -246,7 +277,7 @@ def user_shell(url: str, home: Path) -> dict[str, str]:
 
 def audit_events(url: str, **query: str) -> list[dict[str, Any]]:
     """The server's audit trail, newest first: `GET /_modelbay/v1/audit` with `query` (since, operation, failed)."""
-    answer = httpx.get(f"{url}/_modelbay/v1/audit", params={"limit": "1000"} | query, timeout=10)
+    answer = httpx.get(f"{url}/_modelbay/v1/audit", params={"limit": "1000"} | query, timeout=10, auth=ROOT_SIGNED)
     answer.raise_for_status()
     events: list[dict[str, Any]] = answer.json()["Events"]
     return events

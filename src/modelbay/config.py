@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -17,6 +18,10 @@ DEFAULT_SECRET_ACCESS_KEY = "modelbay-secret"
 # The execution role every account has from the start; the SageMaker SDK defaults file names it.
 DEFAULT_EXECUTION_ROLE = "SageMakerExecutionRole"
 RUNTIMES = ("process", "podman")  # what may run instances (Settings.runtime)
+AUTH_OPEN, AUTH_IAM = "open", "iam"  # how calls are authenticated: see Settings.auth_mode
+AUTH_MODES = (AUTH_OPEN, AUTH_IAM)
+ROOT_KEY_FILE = "root-access-key.json"  # in the data directory: the account root's key in `iam` mode
+TLS_AUTHORITY_FILE = "ca.pem"  # in Settings.tls_dir: what clients of a --tls-self-signed server trust
 
 
 @dataclass(frozen=True)
@@ -55,10 +60,44 @@ class Settings:
     spot_interruption_rate: float = 0.0
     spot_capacity_wait_s: float = 60.0
     spot_seed: int | None = None
+    # "open" (any key, loopback only) or "iam" (signatures verified, policies enforced); None: see auth_mode
+    auth: str | None = None
+    # what secrets at rest are sealed under (security/master_key.py): base64 here or in a file; else the data dir's
+    master_key: str | None = field(default=None, repr=False)
+    master_key_file: Path | None = None
+    # TLS on the API's port (security/tls.py): a certificate and its key (PEM), or one made for local use
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_self_signed: bool = False
 
     def __post_init__(self) -> None:
         if self.runtime not in RUNTIMES:
             raise ValueError(f"MODELBAY_RUNTIME must be one of {', '.join(RUNTIMES)}, not {self.runtime!r}")
+        if self.auth is not None and self.auth not in AUTH_MODES:
+            raise ValueError(f"MODELBAY_AUTH must be one of {', '.join(AUTH_MODES)}, not {self.auth!r}")
+
+    @property
+    def auth_mode(self) -> str:
+        """How calls are authenticated: `open` (any access key is the account root and every call is allowed: one
+        user on one machine, so only while the server listens on loopback alone) or `iam` (signatures verified
+        against known keys, IAM policies enforced: the default beyond loopback). UnsafeMode for `open` beyond it."""
+        local = is_loopback(self.host)
+        if self.auth is None:
+            return AUTH_OPEN if local else AUTH_IAM
+        if self.auth == AUTH_OPEN and not local:
+            raise UnsafeMode(f"--auth open accepts any key, so it is allowed only on loopback, not on {self.host!r}: "
+                             "listen on 127.0.0.1, or serve with --auth iam (the root key is then in the data "
+                             "directory; `modelbay env` hands it out)")
+        return self.auth
+
+    @property
+    def root_key_file(self) -> Path:
+        return self.data_dir / ROOT_KEY_FILE
+
+    @property
+    def tls_dir(self) -> Path:
+        """Where --tls-self-signed keeps its certificate authority (`ca.pem`, which clients trust) and certificate."""
+        return self.data_dir / "tls"
 
     @property
     def metadata_url(self) -> str:
@@ -97,10 +136,24 @@ class Settings:
             if raw is not None and raw != "":
                 values[f.name] = _convert(f.type, raw)
         values.update({k: v for k, v in overrides.items() if v is not None})
-        for name in ("data_dir", "environments_dir", "podman_dir"):
+        for name in ("data_dir", "environments_dir", "podman_dir", "master_key_file", "tls_cert", "tls_key"):
             if values.get(name) is not None:
                 values[name] = Path(values[name]).expanduser()
         return cls(**values)
+
+
+class UnsafeMode(ValueError):
+    """`open` authentication asked for on an address other machines can reach."""
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` is reachable from this machine alone (a wildcard address is not)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def default_environments_dir(environ: Mapping[str, str]) -> Path:

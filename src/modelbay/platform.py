@@ -18,10 +18,24 @@ from modelbay.monitoring.data_capture import DataCapture
 from modelbay.monitoring.logs import LogStore
 from modelbay.monitoring.metrics import MetricStore
 from modelbay.monitoring.publishing import Publisher
+from modelbay.security.kms_keys import KeyRing
+from modelbay.security.master_key import MasterKey, load_master_key
 from modelbay.serving.router import Router
 from modelbay.store.metadata import MetadataStore, open_metadata_store
 from modelbay.store.objects import open_object_store
 from modelbay.store.objects.base import ObjectStore
+
+
+class Generation:
+    """A counter bumped by every change to what a cache was made from (IAM's identities, keys and policies), so
+    the cache sees at its next read that it is stale. Bumped and read without a lock: a read racing a bump sees
+    either value, and the next read sees the new one."""
+
+    def __init__(self) -> None:
+        self.value = 0
+
+    def bump(self) -> None:
+        self.value += 1
 
 
 @dataclass(frozen=True)
@@ -31,6 +45,13 @@ class Platform:
     objects: ObjectStore
     logs: LogStore
     router: Router = field(default_factory=Router)  # the data plane: controllers publish, InvokeEndpoint calls
+    iam_changes: Generation = field(default_factory=Generation)  # bumped by IAM's and STS's writes (authentication)
+    home: Platform | None = None  # the home region's platform, where IAM and STS keep their data (None: this is it)
+
+    @property
+    def account(self) -> Platform:
+        """The platform that holds the account's global data (IAM, STS): the home region's."""
+        return self.home or self
 
     @cached_property
     def metrics(self) -> MetricStore:
@@ -43,17 +64,29 @@ class Platform:
         return Publisher(self.metrics, self.settings.region)
 
     @cached_property
+    def master_key(self) -> MasterKey:
+        """What the region's secrets at rest are sealed under (security/master_key.py)."""
+        settings = self.settings
+        return load_master_key(settings.master_key, settings.master_key_file, settings.data_dir)
+
+    @cached_property
+    def kms(self) -> KeyRing:
+        """The region's KMS keys, their material sealed under the master key (security/kms_keys.py)."""
+        return KeyRing(self.metadata.kms, self.master_key, self.settings.account_id, self.settings.region)
+
+    @cached_property
     def capture(self) -> DataCapture:
         """Endpoints' data capture: the controller publishes their DataCaptureConfigs, InvokeEndpoint offers records."""
-        return DataCapture(self.objects, self.metrics)
+        return DataCapture(self.objects, self.metrics, keys=self.kms)
 
 
-def open_platform(settings: Settings, objects: ObjectStore | None = None) -> Platform:
+def open_platform(settings: Settings, objects: ObjectStore | None = None, home: Platform | None = None) -> Platform:
     """Open the stores the settings name (creating the data directory when it is used); `objects`, if given,
-    is the object store to share (S3 is one for every region)."""
+    is the object store to share (S3 is one for every region); `home`, the home region's platform of another one."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     metadata = open_metadata_store(settings.metadata_url, schema=settings.database_schema)
-    return Platform(settings, metadata, objects or open_object_store(settings), LogStore(settings.data_dir / "logs"))
+    return Platform(settings, metadata, objects or open_object_store(settings), LogStore(settings.data_dir / "logs"),
+                    home=home)
 
 
 class UnknownRegion(ValueError):
@@ -75,6 +108,9 @@ class Regions:
 
     def __init__(self, settings: Settings) -> None:
         self.home = open_platform(settings)
+        # the server's own reads and writes of SSE-KMS objects (staging a model, capturing data) use the home
+        # region's keys; S3's calls pass their region's, with the caller's permissions checked
+        self.home.objects.default_keys = self.home.kms
         self._opened = {settings.region: self.home}
         self._opening = threading.Lock()
         self.on_open: Callable[[Platform], None] = lambda _: None
@@ -94,7 +130,8 @@ class Regions:
             raise UnknownRegion(region)
         with self._opening:
             if region not in self._opened:
-                platform = open_platform(self.home.settings.in_region(region), objects=self.home.objects)
+                platform = open_platform(self.home.settings.in_region(region), objects=self.home.objects,
+                                         home=self.home)
                 self._opened[region] = platform
                 self.on_open(platform)
         return self._opened[region]

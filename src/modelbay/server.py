@@ -8,21 +8,23 @@ sees half an address).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import socket
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import uvicorn
 import uvloop
 
 from modelbay.api.app import build_app
-from modelbay.config import Settings
+from modelbay.config import AUTH_OPEN, Settings
 from modelbay.controllers.loops import controllers
 from modelbay.http_guard import HTTP_LIMITS, HttpLimits, guarded_protocol
 from modelbay.runtime.network import claim_api_address
+from modelbay.security.tls import TlsFiles, TlsMisconfigured, operator_files, self_signed
 from modelbay.user_files import write_text
 
 log = logging.getLogger("modelbay")
@@ -32,34 +34,65 @@ def serve(settings: Settings, address_file: Path | None = None, announce: bool =
     """Serve until interrupted: SIGINT/SIGTERM end it gracefully (in-flight requests finish, then the
     instances stop, see controllers/loops.py)."""
     configure_logging()
+    tls = tls_files(settings)
     sock = bind(settings.host, settings.port)
     host, port = sock.getsockname()[:2]
-    url = f"http://{_url_host(host)}:{port}"
-    settings, for_instances = _instance_api(settings, host, port)
+    url = f"{'https' if tls else 'http'}://{_url_host(host)}:{port}"
+    settings, for_instances = instance_api(settings, host, port, tls=tls is not None)
     app = build_app(settings, virtual_hosts=_virtual_hosts(settings.host), background=controllers)
-    server = uvicorn.Server(uvicorn_config(app))
+    servers = [(uvicorn.Server(uvicorn_config(app, tls=tls)), [sock])]
+    if for_instances:  # plain HTTP on the host's own loopback, which instances' traffic to it never leaves
+        servers.append((_Companion(uvicorn_config(app, lifespan="off")), for_instances))
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:  # uvicorn picks a loop only in run()
-        runner.run(_serve(server, [sock, *for_instances], url, address_file,
-                          announcement(url, settings) if announce else None))
+        runner.run(_serve(servers, url, address_file, announcement(url, settings, tls) if announce else None))
 
 
-def _instance_api(settings: Settings, host: str, port: int) -> tuple[Settings, list[socket.socket]]:
-    """Where jobs' programs reach the API (as SageMaker's reach AWS's), and the socket to listen there too:
-    MODELBAY_INSTANCE_API_URL if set; else the API address on the host's loopback (runtime/network.py) where
-    instances have networks of their own; else the server's own address (they share the host's network)."""
+class _Companion(uvicorn.Server):
+    """A server beside the main one: the main one takes the signals, and stops this one when it stops."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def tls_files(settings: Settings) -> TlsFiles | None:
+    """The API port's certificate and key: the operator's (--tls-cert with --tls-key), one made for local use
+    (--tls-self-signed), or none (plain HTTP); TlsMisconfigured for settings that cannot serve."""
+    if settings.tls_cert is not None or settings.tls_key is not None:
+        if settings.tls_cert is None or settings.tls_key is None or settings.tls_self_signed:
+            raise TlsMisconfigured("give --tls-cert and --tls-key together, or --tls-self-signed alone")
+        return operator_files(settings.tls_cert, settings.tls_key)
+    if settings.tls_self_signed:
+        return self_signed(settings.tls_dir, settings.host)
+    return None
+
+
+def instance_api(settings: Settings, host: str, port: int, tls: bool = False) -> tuple[Settings, list[socket.socket]]:
+    """Where jobs' programs reach the API (as SageMaker's reach AWS's), and the socket to listen there too (in plain
+    HTTP: it is on the host's loopback): MODELBAY_INSTANCE_API_URL if set; else the API address on the host's
+    loopback (runtime/network.py) where instances have networks of their own; else the server's own address (they
+    share the host's network). Where the server's port speaks TLS (`tls`), which instances' plain HTTP does not,
+    theirs is a port of its own: on the API address, or on the loopback where they share the host's network."""
     if settings.instance_api_url is not None:
         return settings, []
     wildcard = host in ("0.0.0.0", "::")
     address = claim_api_address() if settings.instance_networks else None
-    sockets = []
-    if address is not None and not wildcard:
+    if address is not None and (tls or not wildcard):  # else the server's own wildcard socket listens there
         try:
-            sockets.append(bind(address, port))
+            return _listening_for_instances(settings, bind(address, 0 if tls else port))
         except OSError as error:
-            log.warning("instances cannot reach the API at %s:%s: %s", address, port, error)
+            log.warning("instances cannot reach the API at %s: %s", address, error)
             address = None
+    if tls:
+        return _listening_for_instances(settings, bind("127.0.0.1", 0))
     reached = address or ("127.0.0.1" if wildcard else host)
-    return dataclasses.replace(settings, instance_api_url=f"http://{_url_host(reached)}:{port}"), sockets
+    return dataclasses.replace(settings, instance_api_url=f"http://{_url_host(reached)}:{port}"), []
+
+
+def _listening_for_instances(settings: Settings, sock: socket.socket) -> tuple[Settings, list[socket.socket]]:
+    """The settings telling instances of `sock`, where they reach the API in plain HTTP, and the socket."""
+    address, port = sock.getsockname()[:2]
+    return dataclasses.replace(settings, instance_api_url=f"http://{_url_host(address)}:{port}"), [sock]
 
 
 def configure_logging() -> None:
@@ -68,35 +101,59 @@ def configure_logging() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
-def announcement(url: str, settings: Settings) -> str:
-    """What a person starting the server is told: where it listens, where its data is, how to stop it."""
+def announcement(url: str, settings: Settings, tls: TlsFiles | None = None) -> str:
+    """What a person starting the server is told: where it listens, how calls are authenticated and clients trust
+    it, where its data is, how to stop it."""
     ending = ("and leaves its instances running for the next server to adopt" if settings.keep_instances
               else "and its instances (--keep-instances leaves them running)")
-    return (f"modelbay listening on {url}\ndata in {_home_relative(settings.data_dir)}, framework environments in "
-            f"{_home_relative(settings.environments_dir)}\nCtrl-C stops the server {ending}")
+    lines = [f"modelbay listening on {url}", _auth_line(settings)]
+    if tls is not None and tls.ca_bundle is not None:
+        lines.append(f"its certificate is signed by its own authority: trust it with "
+                     f"export AWS_CA_BUNDLE={_home_relative(tls.ca_bundle)}")
+    lines += [f"data in {_home_relative(settings.data_dir)}, framework environments in "
+              f"{_home_relative(settings.environments_dir)}", f"Ctrl-C stops the server {ending}"]
+    return "\n".join(lines)
 
 
-def uvicorn_config(app: Any, limits: HttpLimits = HTTP_LIMITS) -> uvicorn.Config:
+def _auth_line(settings: Settings) -> str:
+    if settings.auth_mode == AUTH_OPEN:
+        return "auth: open (any access key is the account root; loopback only)"
+    return (f"auth: iam (signed requests, IAM policies); the root key is in {_home_relative(settings.root_key_file)}: "
+            'eval "$(modelbay env)" hands it out')
+
+
+def uvicorn_config(app: Any, limits: HttpLimits = HTTP_LIMITS, tls: TlsFiles | None = None,
+                   lifespan: Literal["on", "off"] = "on") -> uvicorn.Config:
     """How modelbay serves an app: httptools with bounded heads and timeouts (http_guard.py), long
-    keep-alive (clients pool connections), and no per-response work nobody reads (no Server or Date
-    header; no proxy headers on a direct port)."""
-    return uvicorn.Config(app, log_level="warning", http=guarded_protocol(limits), lifespan="on",
+    keep-alive (clients pool connections), no per-response work nobody reads (no Server or Date
+    header; no proxy headers on a direct port), and TLS if given."""
+    return uvicorn.Config(app, log_level="warning", http=guarded_protocol(limits), lifespan=lifespan,
                           timeout_keep_alive=round(limits.idle_timeout_s), proxy_headers=False, server_header=False,
-                          date_header=False)
+                          date_header=False, ssl_certfile=None if tls is None else tls.certificate,
+                          ssl_keyfile=None if tls is None else tls.private_key)
 
 
-async def _serve(server: uvicorn.Server, sockets: list[socket.socket], url: str, address_file: Path | None,
+async def _serve(servers: list[tuple[uvicorn.Server, list[socket.socket]]], url: str, address_file: Path | None,
                  announcement: str | None) -> None:
+    """Serve each server on its sockets until the first (the one whose lifespan runs the app) ends; the others
+    stop with it."""
+    (server, sockets), others = servers[0], servers[1:]
     task = asyncio.create_task(server.serve(sockets=sockets))
     while not server.started and not task.done():
         await asyncio.sleep(0.01)
+    helpers = [asyncio.create_task(other.serve(sockets=more)) for other, more in others]
     if server.started:
         if announcement is not None:
             print(announcement, flush=True)
         if address_file is not None:
             address_file.parent.mkdir(parents=True, exist_ok=True)
             write_text(address_file, url + "\n")  # atomically: a reader never sees half an address
-    await task
+    try:
+        await task
+    finally:
+        for other, _ in others:
+            other.should_exit = True
+        await asyncio.gather(*helpers, return_exceptions=True)
 
 
 def bind(host: str, port: int) -> socket.socket:

@@ -16,7 +16,7 @@ import pytest
 
 from modelbay.sdk import Model, Session
 from tests.conftest import client
-from tests.helpers import ServerProcess, bad_request, user_shell, wait_until
+from tests.helpers import ROOT_SIGNED, ServerProcess, bad_request, user_shell, wait_until
 from tests.integration.test_cli import modelbay
 from tests.integration.test_endpoints import IN_SERVICE
 
@@ -60,7 +60,7 @@ def read_when_written(s3: Any, uri: str) -> tuple[bytes, str]:
 
 
 def backlog(url: str, endpoint: str) -> dict[str, Any]:
-    answer = httpx.get(f"{url}/_modelbay/v1/endpoints/{endpoint}/async-backlog", timeout=10)
+    answer = httpx.get(f"{url}/_modelbay/v1/endpoints/{endpoint}/async-backlog", timeout=10, auth=ROOT_SIGNED)
     answer.raise_for_status()
     found: dict[str, Any] = answer.json()
     return found

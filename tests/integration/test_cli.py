@@ -17,7 +17,9 @@ from typer.testing import CliRunner
 
 from modelbay import __version__
 from modelbay.cli.main import app
-from modelbay.config import Settings
+from modelbay.config import ROOT_KEY_FILE, Settings
+from modelbay.security.root_key import write_root_key
+from tests.helpers import ROOT_KEY
 
 BENCHMARKS = Path(__file__).parents[2] / "benchmarks"
 NO_SUCH_BUCKET = "error: NoSuchBucket: The specified bucket does not exist\n"
@@ -25,12 +27,17 @@ LISTINGS = (("jobs", "list"), ("endpoints", "list"), ("transform", "list"), ("mo
             ("s3", "ls"))
 
 
+# the home of the CLI's user on a fresh machine (in the checkout's cache, kept between runs like the environments)
+CLI_HOME = Path(__file__).resolve().parents[2] / ".cache" / "cli-home"
+
 def modelbay(*args: str, url: str | None = None, env: dict[str, str] | None = None,
              stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    """Run the CLI in a clean environment with no AWS credentials, as on a fresh machine."""
+    """Run the CLI in a clean environment with no AWS credentials, as on a fresh machine whose user runs the server
+    (so its root key is in ~/.modelbay, where the CLI finds it: HOME is CLI_HOME unless `env` says otherwise)."""
+    write_root_key(CLI_HOME / ".modelbay" / ROOT_KEY_FILE, ROOT_KEY)
     base = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MODELBAY_")) and k != "XDG_CONFIG_HOME"}
-    base |= {"HOME": os.environ.get("HOME", "/tmp"), "AWS_CONFIG_FILE": "/nonexistent",
-             "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent", **(env or {})}
+    base |= {"HOME": str(CLI_HOME), "AWS_CONFIG_FILE": "/nonexistent", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
+             **(env or {})}
     if url:
         base["MODELBAY_URL"] = url
     return subprocess.run([sys.executable, "-m", "modelbay", *args], capture_output=True, text=True, env=base,
@@ -62,13 +69,14 @@ def test_two_servers_never_share_an_sdk_defaults_file(tmp_path: Path) -> None:
 def test_configure_writes_a_profile_that_boto3_follows(server: Any, tmp_path: Path) -> None:
     files = {"AWS_CONFIG_FILE": str(tmp_path / "config"), "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "creds")}
     (tmp_path / "config").write_text("[profile mine]\nregion = eu-west-1\n")
+    write_root_key(tmp_path / ".modelbay" / ROOT_KEY_FILE, ROOT_KEY)  # the user runs the server: its key is hers
     done = modelbay("configure", "--profile", "modelbay", url=server.url, env={"HOME": str(tmp_path), **files})
     assert done.returncode == 0, done.stderr
     assert "export AWS_PROFILE=modelbay SAGEMAKER_USER_CONFIG_OVERRIDE=" in done.stdout
     script = "import boto3; print(boto3.Session(profile_name='modelbay').client('sts').get_caller_identity()['Arn'])"
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MODELBAY_"))} | files
     arn = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=clean, timeout=60)
-    assert arn.stdout.strip() == "arn:aws:iam::000000000000:user/modelbay", arn.stderr
+    assert arn.stdout.strip() == "arn:aws:iam::000000000000:root", arn.stderr
     assert "[profile mine]\nregion = eu-west-1" in (tmp_path / "config").read_text()  # the user's own is kept
     assert oct((tmp_path / "creds").stat().st_mode & 0o777) == "0o600"
 

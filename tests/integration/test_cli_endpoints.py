@@ -19,7 +19,7 @@ from modelbay.sdk import Model, Predictor, ProductionVariant, Session, deploy_va
 from tests.conftest import client
 from tests.helpers import ServerProcess, wait_until
 from tests.integration.models import echo_model
-from tests.integration.test_cli import modelbay
+from tests.integration.test_cli import CLI_HOME, modelbay
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +86,8 @@ def test_logs_prints_each_instances_lines_by_stream_and_follow_ends_with_the_end
     assert sorted({line.split("/", 1)[0] for line in printed.stdout.splitlines()}) == ["a", "b"]
     assert all(line in printed.stdout for line in expected)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MODELBAY_"))} | {
-        "MODELBAY_URL": server.url, "AWS_CONFIG_FILE": "/nonexistent", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent"}
+        "MODELBAY_URL": server.url, "AWS_CONFIG_FILE": "/nonexistent", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
+        "HOME": str(CLI_HOME)}  # whose ~/.modelbay holds the server's root key, as modelbay() runs the CLI
     with subprocess.Popen([sys.executable, "-m", "modelbay", "endpoints", "logs", endpoint, "--follow"], env=env,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as following:
         client(server.url, "sagemaker").delete_endpoint(EndpointName=endpoint)

@@ -18,7 +18,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from tests.conftest import CREDENTIALS, client
-from tests.helpers import ServerProcess, user_shell
+from tests.helpers import ServerProcess, signed_headers, user_shell
 from tests.integration.test_aws_cli import AWS, AWS_V2
 
 NAMESPACE_MAX = 255
@@ -103,7 +103,8 @@ def test_a_metric_put_in_one_protocol_is_listed_in_each(cloudwatch: dict[str, An
 
 
 def test_a_query_request_is_answered_in_xml(server: ServerProcess) -> None:
-    answer = httpx.post(server.url, params={"Action": NOT_SERVED, "Version": "2010-08-01"}, timeout=10)
+    url = f"{server.url}/?Action={NOT_SERVED}&Version=2010-08-01"
+    answer = httpx.post(url, headers=signed_headers("POST", url, "monitoring"), timeout=10)
     assert answer.status_code == 501
     assert answer.headers["content-type"].startswith("text/xml")
     assert "<Code>NotImplemented</Code>" in answer.text

@@ -29,7 +29,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.conftest import client
-from tests.helpers import ServerProcess, error_response, wait_until
+from tests.helpers import ROOT_SIGNED, ServerProcess, error_response, wait_until
 from tests.integration.models import ROLE
 
 EXAMPLE = Path(__file__).resolve().parent / "decision_trees"
@@ -167,7 +167,8 @@ def test_two_endpoints_of_the_decision_trees_example_each_answer_with_their_own_
             sagemaker.get_waiter("endpoint_in_service").wait(EndpointName=name, WaiterConfig=IN_SERVICE)
         assert predictions(runtime, iris) == list(IRIS)
         assert predictions(runtime, sizes) == list(SIZES)
-        instances = httpx.get(f"{server.url}/_modelbay/v1/endpoints/{iris}/instances", timeout=10).json()
+        instances = httpx.get(f"{server.url}/_modelbay/v1/endpoints/{iris}/instances", timeout=10,
+                              auth=ROOT_SIGNED).json()
         model_url, = instances["Instances"][0]["urls"]
         assert model_url.endswith(":8080")  # nginx listens where the example's nginx.conf says, in its own network
         assert httpx.get(f"{model_url}/ping", timeout=10).status_code == 200

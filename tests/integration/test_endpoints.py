@@ -20,7 +20,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.conftest import client
-from tests.helpers import ServerProcess, error_response, serve_image, serve_program, wait_until
+from tests.helpers import ROOT_SIGNED, ServerProcess, error_response, serve_image, serve_program, wait_until
 from tests.integration.models import (
     CLASSIFIER,
     CLASSIFIER_ROWS,
@@ -122,7 +122,8 @@ def test_the_whole_lifecycle(server: ServerProcess, sagemaker: Any, runtime: Any
     assert variant["DeployedImages"][0]["SpecifiedImage"] == SKLEARN
     assert invoke(runtime, unique) == ("[1]", "AllTraffic")  # 3 > 1
     assert invoke(runtime, unique, b"1,3", Accept="text/csv") == ("0\n", "AllTraffic")
-    placement = httpx.get(f"{server.url}/_modelbay/v1/endpoints/{unique}/instances").json()["Instances"]
+    placement = httpx.get(f"{server.url}/_modelbay/v1/endpoints/{unique}/instances",
+                          auth=ROOT_SIGNED).json()["Instances"]
     assert sorted((p["variant"], p["zone"], p["in_rotation"]) for p in placement) == [
         ("AllTraffic", "us-east-1a", True), ("AllTraffic", "us-east-1b", True)]
     model_servers = [url for p in placement for url in p["urls"]]  # each its own, on SageMaker's port where it can
@@ -133,7 +134,7 @@ def test_the_whole_lifecycle(server: ServerProcess, sagemaker: Any, runtime: Any
         f'Could not find endpoint "arn:aws:sagemaker:us-east-1:000000000000:endpoint/{unique}".')
     assert error_of(runtime.invoke_endpoint, EndpointName=unique, Body=b"3,1", ContentType="text/csv")[
         "Message"] == f"Endpoint {unique} of account 000000000000 not found."
-    assert httpx.get(f"{server.url}/_modelbay/v1/endpoints/{unique}/instances").status_code == 404
+    assert httpx.get(f"{server.url}/_modelbay/v1/endpoints/{unique}/instances", auth=ROOT_SIGNED).status_code == 404
 
 
 def test_traffic_follows_the_weights_and_target_variant(sagemaker: Any, runtime: Any, artifact: str,

@@ -22,7 +22,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from modelbay.sdk.events import read_events
-from tests.helpers import ServerProcess, user_shell
+from tests.helpers import ROOT_SIGNED, ServerProcess, user_shell
 from tests.integration.models import SKLEARN
 from tests.integration.test_cli import modelbay
 from tests.integration.test_sdk_tuning import warm
@@ -172,7 +172,8 @@ def test_concurrent_registrations_then_approval_through_the_cli_and_its_event(
     cursor = _latest_cursor(server.url)
     waited: dict[str, Any] = {}
     poll = threading.Thread(target=lambda: waited.update(httpx.get(
-        f"{server.url}/_modelbay/v1/events", params={"after": str(cursor), "wait": "15"}, timeout=30).json()))
+        f"{server.url}/_modelbay/v1/events", params={"after": str(cursor), "wait": "15"}, timeout=30,
+        auth=ROOT_SIGNED).json()))
     poll.start()  # a long poll waiting for the next event
     approved = modelbay("models", "approve", arns[0], "--description", "looks right", url=server.url)
     assert approved.returncode == 0 and approved.stdout.strip().endswith("is Approved"), approved.stderr

@@ -28,7 +28,8 @@ def test_runnable_blocks_are_found_only_where_marked() -> None:
 def test_the_readme_runs_as_written(tmp_path: Path) -> None:
     blocks = runnable_blocks((ROOT / "README.md").read_text())
     assert len(blocks) >= 1, "README.md marks no block <!-- runnable -->"
-    clone, home, data = tmp_path / "clone", tmp_path / "home", tmp_path / "data"
+    clone, home = tmp_path / "clone", tmp_path / "home"
+    data = home / ".modelbay"  # the server's default data directory, where `modelbay env` finds its root key
     for folder in (clone, home, data):
         folder.mkdir()
     for shared in (".venv", "examples"):  # what the blocks use of the clone; the files they write stay here

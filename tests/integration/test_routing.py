@@ -9,6 +9,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.conftest import client
+from tests.helpers import signed_headers
 
 
 def test_a_bucket_named_endpoints_is_still_a_bucket(s3: Any) -> None:
@@ -35,7 +36,7 @@ def test_runtime_scope_reaches_sagemaker_runtime(server: Any) -> None:
 def test_sts_answers_the_configured_account(server: Any) -> None:
     identity = client(server.url, "sts").get_caller_identity()
     assert identity["Account"] == "000000000000"
-    assert identity["UserId"] == "AKIDTEST"
+    assert identity["UserId"] == "000000000000"  # the account root's, as AWS answers it
     assert identity["Arn"].startswith("arn:aws:iam::000000000000:")
 
 
@@ -49,23 +50,28 @@ def test_presigned_urls_are_routed_by_their_query(server: Any, unique: str, sign
     assert httpx.get(url).content == b"presigned"
 
 
-def test_unsigned_requests_fall_back_to_target_and_path(server: Any, s3: Any, unique: str) -> None:
+def test_unsigned_requests_fall_back_to_target_and_path(server: Any, open_server: Any, unique: str) -> None:
+    """An `open` server answers unsigned requests (told apart by target and path); an `iam` one refuses them, in the
+    API's own shape."""
     arn = f"arn:aws:sagemaker:us-east-1:000000000000:model/{unique}"
-    tagged = httpx.post(server.url + "/", json={"ResourceArn": arn},
-                        headers={"X-Amz-Target": "SageMaker.ListTags", "Content-Type": "application/x-amz-json-1.1"})
+    list_tags = {"X-Amz-Target": "SageMaker.ListTags", "Content-Type": "application/x-amz-json-1.1"}
+    tagged = httpx.post(open_server.url + "/", json={"ResourceArn": arn}, headers=list_tags)
     assert tagged.status_code == 200
     assert tagged.json() == {"Tags": []}
-    s3.create_bucket(Bucket=unique)
-    listed = httpx.get(f"{server.url}/{unique}?list-type=2")
+    refused = httpx.post(server.url + "/", json={"ResourceArn": arn}, headers=list_tags)
+    assert (refused.status_code, refused.json()["__type"]) == (403, "AccessDeniedException")
+    client(open_server.url, "s3").create_bucket(Bucket=unique)
+    listed = httpx.get(f"{open_server.url}/{unique}?list-type=2")
     assert listed.status_code == 200
     assert "<ListBucketResult" in listed.text
     assert listed.headers["x-amz-request-id"]
+    refused = httpx.get(f"{server.url}/{unique}?list-type=2")
+    assert refused.status_code == 403 and "<Code>AccessDenied</Code>" in refused.text
 
 
 def test_unknown_s3_route_is_an_s3_error_not_a_404_page(server: Any) -> None:
-    response = httpx.request("PATCH", f"{server.url}/some-bucket/key", headers={
-        "Authorization": "AWS4-HMAC-SHA256 Credential=AKIDTEST/20261125/us-east-1/s3/aws4_request, "
-                         "SignedHeaders=host, Signature=0"})
+    url = f"{server.url}/some-bucket/key"
+    response = httpx.request("PATCH", url, headers=signed_headers("PATCH", url, "s3"))
     assert response.status_code == 405
     assert "<Code>MethodNotAllowed</Code>" in response.text
 
@@ -75,8 +81,7 @@ def test_virtual_host_style_addressing(server: Any, s3: Any, unique: str) -> Non
     s3.create_bucket(Bucket=unique)
     s3.put_object(Bucket=unique, Key="dir/file.txt", Body=b"virtual")
     port = server.url.rsplit(":", 1)[1]
-    scope = {"Authorization": "AWS4-HMAC-SHA256 Credential=AKIDTEST/20261125/us-east-1/s3/aws4_request, "
-                              "SignedHeaders=host, Signature=0"}
-    got = httpx.get(f"{server.url}/dir/file.txt", headers={**scope, "Host": f"{unique}.localhost:{port}"})
+    signed = signed_headers("GET", f"http://{unique}.localhost:{port}/dir/file.txt", "s3")
+    got = httpx.get(f"{server.url}/dir/file.txt", headers={**signed, "Host": f"{unique}.localhost:{port}"})
     assert got.status_code == 200
     assert got.content == b"virtual"

@@ -10,6 +10,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.conftest import client
+from tests.helpers import signed_headers
 
 NAME_PATTERN = "[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}"
 
@@ -166,13 +167,10 @@ def test_too_many_tags_is_a_resource_limit(sagemaker: Any, unique: str) -> None:
 
 def raw(server: Any, target: str | None, body: bytes, content_type: str = "application/x-amz-json-1.1",
         service: str = "sagemaker") -> httpx.Response:
-    """A hand-made request, signed in name (credential scope) only, as a non-botocore client might send."""
-    headers = {"Content-Type": content_type, "Authorization":
-               f"AWS4-HMAC-SHA256 Credential=AKIDTEST/20261125/us-east-1/{service}/aws4_request, "
-               "SignedHeaders=host, Signature=0"}
-    if target:
-        headers["X-Amz-Target"] = target
-    return httpx.post(server.url + "/", content=body, headers=headers)
+    """A hand-made request, signed, as a non-botocore client might send it."""
+    headers = {"Content-Type": content_type} | ({"X-Amz-Target": target} if target else {})
+    return httpx.post(server.url + "/", content=body,
+                      headers=signed_headers("POST", server.url + "/", service, headers, body))
 
 
 @pytest.mark.parametrize(("target", "body", "content_type", "status", "code", "words"), [

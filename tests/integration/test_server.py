@@ -23,11 +23,12 @@ def test_the_server_says_where_its_data_is_and_how_to_stop_it(tmp_path: Path, ke
     command = [sys.executable, "-m", "modelbay", "server", "--port", "0", "--data-dir", str(tmp_path / "data")]
     with subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env) as server:
         assert server.stdout is not None
-        said = [server.stdout.readline() for _ in range(3)]
+        said = [server.stdout.readline() for _ in range(4)]
         server.send_signal(signal.SIGINT)
         server.wait(timeout=60)
     assert said[0].startswith("modelbay listening on http://127.0.0.1:")
-    assert said[1:] == ["data in ~/data, framework environments in ~/envs\n", f"{ending}\n"]
+    assert said[1:] == ["auth: open (any access key is the account root; loopback only)\n",
+                        "data in ~/data, framework environments in ~/envs\n", f"{ending}\n"]
 
 
 def test_a_head_larger_than_the_limit_is_refused_and_the_server_stays_small(server: ServerProcess) -> None:

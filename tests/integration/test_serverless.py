@@ -20,7 +20,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.conftest import client
-from tests.helpers import ServerProcess, modelbay_server, user_shell, wait_until
+from tests.helpers import ROOT_SIGNED, ServerProcess, modelbay_server, user_shell, wait_until
 from tests.integration.test_cli import modelbay
 
 IDLE_S = 3  # the test server's MODELBAY_SERVERLESS_IDLE_S
@@ -92,7 +92,7 @@ def runtime(server: ServerProcess) -> Any:
 
 
 def instances(server: ServerProcess, endpoint: str) -> list[dict[str, Any]]:
-    answer = httpx.get(f"{server.url}/_modelbay/v1/endpoints/{endpoint}/instances", timeout=10)
+    answer = httpx.get(f"{server.url}/_modelbay/v1/endpoints/{endpoint}/instances", timeout=10, auth=ROOT_SIGNED)
     answer.raise_for_status()
     found: list[dict[str, Any]] = answer.json()["Instances"]
     return found

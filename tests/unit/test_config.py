@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from modelbay.config import Settings
+from modelbay.config import Settings, UnsafeMode
 
 
 def test_environment_then_overrides() -> None:
@@ -72,3 +72,22 @@ def test_the_runtime_is_process_or_podman() -> None:
     assert Settings.from_env({"MODELBAY_RUNTIME": "podman"}).runtime == "podman"
     with pytest.raises(ValueError, match="MODELBAY_RUNTIME must be one of process, podman, not 'docker'"):
         Settings.from_env({"MODELBAY_RUNTIME": "docker"})
+
+
+@pytest.mark.parametrize(("host", "asked", "mode"), [
+    ("127.0.0.1", None, "open"), ("::1", None, "open"), ("localhost", None, "open"), ("127.0.0.1", "iam", "iam"),
+    ("0.0.0.0", None, "iam"), ("192.168.1.5", None, "iam"), ("::", "iam", "iam"),
+])
+def test_auth_mode_is_iam_beyond_loopback_and_open_on_it_unless_asked(host: str, asked: str | None, mode: str) -> None:
+    assert Settings(host=host, auth=asked).auth_mode == mode
+
+
+def test_open_auth_beyond_loopback_is_refused_saying_what_to_do() -> None:
+    with pytest.raises(UnsafeMode, match="--auth iam"):
+        _ = Settings(host="0.0.0.0", auth="open").auth_mode
+    with pytest.raises(ValueError, match="MODELBAY_AUTH"):
+        Settings(auth="none")
+
+
+def test_the_master_key_never_shows_in_the_settings_repr() -> None:
+    assert "c2VjcmV0" not in repr(Settings(master_key="c2VjcmV0"))

@@ -17,10 +17,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from modelbay.api.authentication import guarded
 from modelbay.api.cbor_protocol import CborCodec
 from modelbay.api.codec_selector import CodecSelector
 from modelbay.api.expect_continue import CloseWhenBodyHeldBack
 from modelbay.api.json_protocol import JsonCodec
+from modelbay.api.native import PREFIX as NATIVE_PREFIX
 from modelbay.api.native import native_routes
 from modelbay.api.pipeline import Pipeline
 from modelbay.api.protocol import Codec
@@ -29,12 +31,17 @@ from modelbay.api.registry import registry_routes
 from modelbay.api.rest_json_protocol import RestJsonCodec
 from modelbay.api.rest_xml_protocol import RestXmlCodec
 from modelbay.api.spellings import SPELLINGS
-from modelbay.config import Settings
+from modelbay.config import AUTH_IAM, Settings
 from modelbay.monitoring import prometheus
 from modelbay.platform import Platform, Regions
 from modelbay.security.audit import AuditTrail
-from modelbay.security.policy import Authorizer
+from modelbay.security.authentication import Authenticator
+from modelbay.security.authorization import Authorizer
+from modelbay.security.principal import Principal
+from modelbay.security.root_key import ensure_root_key
 from modelbay.services.apis import served_operations
+from modelbay.services.base import Context
+from modelbay.services.iam.roles import ensure_default_role
 
 _CODECS: dict[str, type[Codec]] = {
     "smithy-rpc-v2-cbor": CborCodec,
@@ -53,12 +60,17 @@ def build_app(settings: Settings, virtual_hosts: Collection[str] = (),
               background: Background = lambda _: contextlib.nullcontext()) -> Starlette:
     """Open the stores and wire the APIs; `virtual_hosts` are host names under which S3 buckets
     may be addressed as `<bucket>.<host>` (besides `localhost`); `background` is what runs while
-    the app serves (the controllers), entered at start-up and left at shutdown, before the stores close."""
+    the app serves (the controllers), entered at start-up and left at shutdown, before the stores close.
+    In `iam` mode (Settings.auth_mode) the account's root key is made on the first start (root_key.py)."""
+    mode = settings.auth_mode
     regions = Regions(settings)
     operations = served_operations()
     codecs = [codec for name in operations for codec in make_codecs(name, settings, virtual_hosts)]
     audit = AuditTrail(regions.home.metadata)
-    pipeline = Pipeline(regions, CodecSelector(codecs), operations, Authorizer(), audit)
+    root_key = ensure_root_key(settings.root_key_file) if mode == AUTH_IAM else None
+    ensure_default_role(Context(regions.home, "start-up", settings.region, Principal(None, settings.account_id)))
+    authenticator, authorizer = Authenticator(mode, regions.home, root_key), Authorizer(regions.home, mode)
+    pipeline = Pipeline(regions, CodecSelector(codecs), operations, authenticator, authorizer, audit)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -69,13 +81,16 @@ def build_app(settings: Settings, virtual_hosts: Collection[str] = (),
         audit.close()
         regions.close()
 
-    routes = [*native_routes(regions, audit), *registry_routes(regions), _metrics_route(regions, pipeline.handle),
-              _every_path(pipeline.handle)]
+    own = [*native_routes(regions, audit), *registry_routes(regions)]  # modelbay's own API (/_modelbay/) and /v2/
+    routes = [*(guarded(route, authenticator, authorizer, regions.home) if route.path.startswith(NATIVE_PREFIX)
+                else route for route in own),
+              _metrics_route(regions, pipeline.handle), _every_path(pipeline.handle)]
     app = Starlette(routes=routes, lifespan=lifespan,
                     middleware=[Middleware(CloseWhenBodyHeldBack)])
     app.state.regions = regions
     app.state.platform = regions.home
     app.state.audit = audit
+    app.state.auth_mode = mode
     return app
 
 

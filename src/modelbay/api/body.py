@@ -3,8 +3,9 @@
 The stream pulls the body from the ASGI receive channel as it is read, about a MiB per trip to
 the event loop (never the whole body), undoes S3's `aws-chunked` framing when the request uses
 it, and checks the payload's Content-MD5 and x-amz-checksum-* values (see `checksums`) as it
-ends. aws-chunked, as S3 takes it (chunk signatures and the trailer signature are read past,
-not verified, here):
+ends; for a request whose signature verify_signature accepted, it also checks what the signature
+left to the body (`PayloadSigning`): the SHA-256 x-amz-content-sha256 declared, as it ends, or each
+chunk's signature (`chunk_signatures`), as the chunk ends. aws-chunked, as S3 takes it:
 
     <hex size>[;chunk-signature=<sig>]\\r\\n<data>\\r\\n ... 0[;chunk-signature=<sig>]\\r\\n
     [x-amz-checksum-crc32:<base64>\\r\\n][x-amz-trailer-signature:<sig>\\r\\n]\\r\\n
@@ -12,6 +13,7 @@ not verified, here):
 
 from __future__ import annotations
 
+import hashlib
 import re
 import sys
 from collections import deque
@@ -24,12 +26,16 @@ from starlette.types import Receive
 from modelbay.api.checksums import PayloadChecksums
 from modelbay.api.s3_errors import IncompleteBody, InvalidRequest, MalformedTrailer
 from modelbay.errors import RequestTooLarge
+from modelbay.security.chunk_signatures import ChunkVerifier
+from modelbay.security.signature_errors import content_sha256_mismatch
+from modelbay.security.sigv4 import PayloadSigning
 
 _PULL_BYTES = 1024 * 1024  # how much one trip to the event loop gathers
 _MAX_LINE = 4096  # a chunk header or trailer line
 _MAX_TRAILERS = 16
 _CHUNK_SIZE = re.compile(rb"[0-9a-fA-F]{1,16}")
 _INCOMPLETE = "You did not provide the number of bytes specified by the Content-Length HTTP header"
+_CHUNK_SIGNATURE = b"chunk-signature="
 
 
 class RequestStream:
@@ -39,14 +45,21 @@ class RequestStream:
     declared length is larger), IncompleteBody when the client goes away or the payload is shorter
     than declared, InvalidRequest for malformed aws-chunked framing, MalformedTrailer, and at the
     end BadDigest when a checksum or Content-MD5 does not match, so a store throws away what it
-    wrote. Malformed checksum headers raise at construction (see PayloadChecksums).
+    wrote; with `signing`, SignatureDoesNotMatch for a chunk whose signature breaks the chain (once
+    the chunk has been read) and XAmzContentSHA256Mismatch at the end. Malformed checksum headers
+    raise at construction (see PayloadChecksums).
     """
 
-    def __init__(self, receive: Receive, headers: Mapping[str, str], max_bytes: int) -> None:
+    def __init__(self, receive: Receive, headers: Mapping[str, str], max_bytes: int,
+                 signing: PayloadSigning | None = None) -> None:
         self._checks = PayloadChecksums(headers)
         received = _Received(receive)
         chunked = is_aws_chunked(headers)
-        self._payload: _Payload = _AwsChunked(received) if chunked else received
+        chunk_signing = signing.chunks if signing else None
+        verifier = ChunkVerifier(chunk_signing) if chunk_signing else None
+        self._payload: _Payload = _AwsChunked(received, verifier) if chunked else received
+        self._declared_sha256 = signing.sha256 if signing else None
+        self._sha256 = hashlib.sha256() if self._declared_sha256 else None
         self._declared = _declared_length(headers, chunked)
         self._max_bytes = max_bytes
         if self._declared is not None and self._declared > max_bytes:
@@ -80,11 +93,17 @@ class RequestStream:
         if self._size > self._max_bytes:
             raise _too_large(self._max_bytes)
         self._checks.update(piece)
+        if self._sha256 is not None:
+            self._sha256.update(piece)
 
     def _end(self) -> None:
         self._ended = True
         if self._declared is not None and self._size != self._declared:
             raise IncompleteBody(_INCOMPLETE)
+        if self._sha256 is not None and self._declared_sha256 is not None:
+            computed = self._sha256.hexdigest()
+            if computed != self._declared_sha256:
+                raise content_sha256_mismatch(self._declared_sha256, computed)
         self._checks.verify(self._payload.trailers)
 
 
@@ -181,10 +200,12 @@ class _Received:
 
 
 class _AwsChunked:
-    """The payload inside aws-chunked framing, and the trailers that follow it."""
+    """The payload inside aws-chunked framing, and the trailers that follow it; with a verifier, each
+    chunk's signature checked once the chunk has been taken, the trailers' once they have come."""
 
-    def __init__(self, source: _Received) -> None:
+    def __init__(self, source: _Received, verifier: ChunkVerifier | None) -> None:
         self._source = source
+        self._verifier = verifier
         self._left = 0  # bytes of the current chunk not yet taken
         self._started = False
         self._ended = False
@@ -199,18 +220,28 @@ class _AwsChunked:
         if not piece:
             raise IncompleteBody(_INCOMPLETE)
         self._left -= len(piece)
+        if self._verifier is not None:
+            self._verifier.update(piece)
         return piece
 
     def _next_chunk(self) -> None:
         if self._started and self._source.line():
             raise InvalidRequest("An aws-chunked chunk is longer than its header says")
+        if self._started and self._verifier is not None:
+            self._verifier.end()
         self._started = True
-        size_text, _, _signature = self._source.line().partition(b";")
+        size_text, _, extensions = self._source.line().partition(b";")
         if not _CHUNK_SIZE.fullmatch(size_text):
             raise InvalidRequest(f"An aws-chunked chunk header has no valid size: {size_text[:40]!r}")
         self._left = int(size_text, 16)
+        if self._verifier is not None:
+            self._verifier.begin(_chunk_signature(extensions))
         if self._left == 0:
+            if self._verifier is not None:
+                self._verifier.end()
             self.trailers = self._read_trailers()
+            if self._verifier is not None:
+                self._verifier.trailers(self.trailers)
             self._ended = True
 
     def _read_trailers(self) -> dict[str, str]:
@@ -221,3 +252,11 @@ class _AwsChunked:
                 raise MalformedTrailer("The request contained trailing data that was not well-formed")
             trailers[name.strip().lower()] = value.strip()
         return trailers
+
+
+def _chunk_signature(extensions: bytes) -> str | None:
+    """The chunk-signature among a chunk header's extensions (`;chunk-signature=<hex>`), if any."""
+    for extension in extensions.split(b";"):
+        if extension.startswith(_CHUNK_SIGNATURE):
+            return extension[len(_CHUNK_SIGNATURE):].decode("latin-1")
+    return None

@@ -101,7 +101,18 @@ def native_routes(regions: Regions, audit: AuditTrail) -> list[Route]:
         events = regions.home.metadata.audit.find(**query)
         return JSONResponse({"Events": [_audit_json(event) for event in events]})
 
-    return [Route(f"{PREFIX}/endpoints/{{name}}/instances", endpoint_instances, methods=["GET"]),
+    def audit_verification(request: Request) -> JSONResponse:  # plain: it reads the database and S3 in a thread
+        try:  # `from` and `to`, ISO 8601 (the server's local time without a zone), bound the events' times
+            since, until = (None if (value := request.query_params.get(name)) is None else
+                            datetime.fromisoformat(value).astimezone() for name in ("from", "to"))
+        except ValueError as error:
+            return JSONResponse({"message": f"Invalid query parameter: {error}"}, status_code=400)
+        found = audit.verify(regions.home.objects, since, until, _FLUSH_TIMEOUT_S)
+        return JSONResponse({"IsIntact": found.is_intact, "Checked": found.checked,
+                             "Findings": [dataclasses.asdict(finding) for finding in found.findings]})
+
+    return [Route(f"{PREFIX}/audit/verify", audit_verification, methods=["GET"]),
+            Route(f"{PREFIX}/endpoints/{{name}}/instances", endpoint_instances, methods=["GET"]),
             Route(f"{PREFIX}/endpoints/{{name}}/async-backlog", async_backlog, methods=["GET"]),
             Route(f"{PREFIX}/endpoints/{{name}}/serverless-usage", serverless_usage, methods=["GET"]),
             Route(f"{PREFIX}/training-jobs/{{name}}/interrupt", interrupt_training_job, methods=["POST"]),

@@ -8,8 +8,9 @@ host to `127.0.0.1:<port>/<region>` (a repository whose first component is a reg
 reached only through the ECR host then).
 
 Every request needs Basic credentials, user `AWS` and the password of an ECR authorization token
-(`aws ecr get-login-password`); without them the answer is 401 with a Basic challenge. The password
-itself is not checked yet: verifying tokens belongs with the signature checks of the security issue.
+(`aws ecr get-login-password`); without them, or with a password that is not a token the server gave or one past
+its expiry (services/registry.py: check_login), the answer is 401 with a Basic challenge. In `open` auth mode any
+password will do, as any access key does.
 
 The handlers are plain functions, run in worker threads: they stream request bodies (api/body.py)
 into the object store and blobs out of it (api/streaming.py), never holding a layer in memory.
@@ -43,6 +44,7 @@ from modelbay.services.registry import (
     REPOSITORY_NAME,
     Registry,
     RegistryError,
+    check_login,
 )
 from modelbay.store.objects.base import InvalidRange, StoreUnavailable
 
@@ -82,9 +84,11 @@ class _Call:
 def registry_routes(regions: Regions) -> list[Route]:
     def v2(request: Request) -> Response:  # plain: it reads the stores in a worker thread
         try:
-            if not _has_credentials(request):
+            password = _password(request)
+            if password is None:
                 raise RegistryError("UNAUTHORIZED", "authentication required: log in with user AWS and the password "
                                     "of `aws ecr get-login-password`")
+            check_login(regions.home, password)
             return _dispatch(request, regions)
         except RegistryError as error:
             return _error(error)
@@ -159,15 +163,16 @@ def _split(pattern: re.Pattern[str], path: str) -> tuple[str, str | None] | None
     return match["repository"], match.groupdict().get("ref")
 
 
-def _has_credentials(request: Request) -> bool:
+def _password(request: Request) -> str | None:
+    """The password of the request's Basic credentials for user AWS; None without them."""
     scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "basic":
-        return False
+        return None
     try:
         user, _, password = base64.b64decode(encoded, validate=True).decode().partition(":")
     except (binascii.Error, UnicodeDecodeError):
-        return False
-    return user == "AWS" and bool(password)
+        return None
+    return password if user == "AWS" and password else None
 
 
 # -- blobs -----------------------------------------------------------------------------------

@@ -40,6 +40,7 @@ from modelbay.api.rest import (
     write_bound,
 )
 from modelbay.api.scalars import write_text
+from modelbay.api.signatures import payload_signing
 from modelbay.api.streaming import payload_response
 from modelbay.api.xmlvalues import parse_xml, read_xml, xml_bytes, xml_document
 from modelbay.errors import AwsError, UnknownOperation
@@ -148,8 +149,9 @@ class RestXmlCodec(Codec):
             return {}
         payload = payload_member(shape)
         if payload is not None and payload[1].serialization.get("streaming"):
-            return {payload[0]: RequestStream(request.receive, request.headers, self.max_stream_bytes)}
-        stream = RequestStream(request.receive, request.headers, self.max_body_bytes)
+            return {payload[0]: RequestStream(request.receive, request.headers, self.max_stream_bytes,
+                                              payload_signing(request))}
+        stream = RequestStream(request.receive, request.headers, self.max_body_bytes, payload_signing(request))
         body = await anyio.to_thread.run_sync(stream.read)
         return read_payload(shape, body, _read_document)
 

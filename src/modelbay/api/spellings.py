@@ -6,7 +6,13 @@ from __future__ import annotations
 from modelbay.api.protocol import ErrorSpelling
 
 _VALIDATION_ERROR = {"ValidationException": ErrorSpelling("ValidationError")}
-_QUERY_API = {**_VALIDATION_ERROR, "UnknownOperationException": ErrorSpelling("InvalidAction"),
+# the query APIs' words for the errors of request authentication (security/signature_errors.py)
+_QUERY_AUTHENTICATION = {"UnrecognizedClientException": ErrorSpelling("InvalidClientTokenId"),
+                         "InvalidSignatureException": ErrorSpelling("SignatureDoesNotMatch"),
+                         "IncompleteSignatureException": ErrorSpelling("IncompleteSignature"),
+                         "ExpiredTokenException": ErrorSpelling("ExpiredToken"),
+                         "AccessDeniedException": ErrorSpelling("AccessDenied")}
+_QUERY_API = {**_VALIDATION_ERROR, **_QUERY_AUTHENTICATION, "UnknownOperationException": ErrorSpelling("InvalidAction"),
               "SerializationException": ErrorSpelling("MalformedQueryString")}
 
 SPELLINGS: dict[str, dict[str, ErrorSpelling]] = {
@@ -15,7 +21,8 @@ SPELLINGS: dict[str, dict[str, ErrorSpelling]] = {
     "sagemaker-runtime": _VALIDATION_ERROR,
     "sts": _QUERY_API,
     "iam": _QUERY_API,
-    "cloudwatch": {**_VALIDATION_ERROR, "UnknownOperationException": ErrorSpelling("InvalidAction")},
+    "cloudwatch": {**_VALIDATION_ERROR, **_QUERY_AUTHENTICATION,
+                   "UnknownOperationException": ErrorSpelling("InvalidAction")},
     "s3": {
         "ValidationException": ErrorSpelling("InvalidArgument"),
         "UnknownOperationException": ErrorSpelling("MethodNotAllowed", 405),

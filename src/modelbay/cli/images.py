@@ -20,6 +20,7 @@ from modelbay.cli.commands import Commands, aws_client
 from modelbay.cli.native import PREFIX
 from modelbay.cli.output import console, fail, local_time, output, report
 from modelbay.sdk import resolve_url
+from modelbay.sdk.signing import SignedCalls
 
 app = Commands(help="Build, register, list and remove the images training jobs name (a modelbay server's ECR "
                     "registry); list and prune the framework environments built on this machine.")
@@ -108,7 +109,7 @@ def gc(ctx: typer.Context,
     query = {"min_age_seconds": str(min_age)} | ({"region": ctx.obj["region"]} if ctx.obj["region"] else {})
     try:
         answer = httpx.post(resolve_url(ctx.obj["url"]) + PREFIX + "/registry/garbage-collection", params=query,
-                            timeout=_GC_TIMEOUT_S)
+                            timeout=_GC_TIMEOUT_S, auth=SignedCalls())
         answer.raise_for_status()
     except httpx.HTTPError as error:
         raise ConnectionError(f"garbage collection: {error}") from None

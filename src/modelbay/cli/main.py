@@ -31,10 +31,10 @@ from modelbay.cli import (
 )
 from modelbay.cli.aws_setup import write_profile, write_sagemaker_defaults
 from modelbay.cli.commands import CLIENT, PLAIN, Commands, ReportingGroup, accepting
-from modelbay.config import DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, Settings
+from modelbay.config import TLS_AUTHORITY_FILE, Settings, UnsafeMode
 from modelbay.podman_engine import require_podman
 from modelbay.sdk import resolve_url
-from modelbay.sdk.clients import session
+from modelbay.sdk.clients import local_credentials, session
 
 app = Commands(cls=ReportingGroup, pretty_exceptions_enable=False,
                help="modelbay: SageMaker's train → deploy → operate workflow on your own machines.")
@@ -47,7 +47,7 @@ app.add_typer(transform_jobs.app, name="transform")
 app.add_typer(processing_jobs.app, name="processing")
 app.add_typer(tuning_jobs.app, name="tuning")
 app.command()(invoke.invoke)
-app.command()(audit.audit)
+app.add_typer(audit.app, name="audit")
 app.command()(events.events)
 app.command()(metrics.metrics)
 app.command()(search.search)
@@ -55,7 +55,8 @@ app.command()(lineage.lineage)
 app.command("ground-truth")(ab_testing.ground_truth)
 app.command("ab-report")(ab_testing.ab_report)
 app.command("instance-types", options=instance_types.OPTIONS)(instance_types.instance_types)
-_SERVER_OPTIONS = ("host", "port", "data_dir", "keep_instances")  # the settings `server` has options for
+_SERVER_OPTIONS = ("host", "port", "data_dir", "keep_instances", "auth", "tls_cert", "tls_key",
+                   "tls_self_signed")  # the settings `server` has options for
 
 
 def _print_version(wanted: bool) -> None:
@@ -93,6 +94,12 @@ _PORT = _setting("port", "Port; 0 picks a free one.")
 _DATA_DIR = _setting("data_dir", "Where data lives.")
 _KEEP_INSTANCES = _setting("keep_instances", "Instances keep running after the server stops, to be adopted when it "
                            "starts again.", "--keep-instances")
+_AUTH = _setting("auth", "open (any key; loopback only) or iam (signatures verified, policies enforced); default: "
+                 "iam, or open when listening on loopback alone.")
+_TLS_CERT = _setting("tls_cert", "Serve https with this certificate (PEM, its chain after it).")
+_TLS_KEY = _setting("tls_key", "The private key (PEM) of --tls-cert.")
+_TLS_SELF_SIGNED = _setting("tls_self_signed", "Serve https with a certificate made for this machine, and print how "
+                            "to trust it.", "--tls-self-signed")
 
 
 @app.command(options=("debug",), epilog=_other_settings())
@@ -101,16 +108,29 @@ def server(
     port: int | None = _PORT,
     data_dir: Path | None = _DATA_DIR,
     keep_instances: bool | None = _KEEP_INSTANCES,
+    auth: str | None = _AUTH,
+    tls_cert: Path | None = _TLS_CERT,
+    tls_key: Path | None = _TLS_KEY,
+    tls_self_signed: bool | None = _TLS_SELF_SIGNED,
     address_file: Path | None = typer.Option(None, help="Write the bound URL here once serving."),
     quiet: bool = typer.Option(False, "--quiet", help="Don't print the address."),
 ) -> None:
     """Run the server: SageMaker, sagemaker-runtime, S3, STS, CloudWatch Logs and ECR on one port."""
+    from modelbay.security.tls import TlsMisconfigured
     from modelbay.server import serve  # the one command that runs the server rather than calling it
 
-    settings = Settings.from_env(host=host, port=port, data_dir=data_dir, keep_instances=keep_instances or None)
+    settings = Settings.from_env(host=host, port=port, data_dir=data_dir, keep_instances=keep_instances or None,
+                                 auth=auth, tls_cert=tls_cert, tls_key=tls_key, tls_self_signed=tls_self_signed or None)
+    try:
+        settings = dataclasses.replace(settings, auth=settings.auth_mode)
+    except UnsafeMode as refused:
+        raise typer.BadParameter(str(refused), param_hint="--auth") from None
     if settings.runtime == "podman":
         require_podman()  # said before serving, not as a failed start-up
-    serve(settings, address_file=address_file, announce=not quiet)
+    try:
+        serve(settings, address_file=address_file, announce=not quiet)
+    except TlsMisconfigured as refused:  # raised before the port is bound
+        raise typer.BadParameter(str(refused), param_hint="--tls-cert/--tls-key/--tls-self-signed") from None
 
 
 @app.command(options=PLAIN)
@@ -125,9 +145,12 @@ def env(ctx: typer.Context) -> None:
     defaults = write_sagemaker_defaults(url, settings.account_id, region)
     lines = {"AWS_ENDPOINT_URL": url, "MODELBAY_URL": url, "AWS_REGION": region, "AWS_DEFAULT_REGION": region,
              "SAGEMAKER_USER_CONFIG_OVERRIDE": str(defaults)}
-    if found.get_credentials().access_key == DEFAULT_ACCESS_KEY_ID and "AWS_ACCESS_KEY_ID" not in os.environ:
-        lines |= {"AWS_ACCESS_KEY_ID": DEFAULT_ACCESS_KEY_ID, "AWS_SECRET_ACCESS_KEY": DEFAULT_SECRET_ACCESS_KEY,
-                  "AWS_EC2_METADATA_DISABLED": "true"}
+    key_id, secret = local_credentials()
+    if found.get_credentials().access_key == key_id and "AWS_ACCESS_KEY_ID" not in os.environ:
+        lines |= {"AWS_ACCESS_KEY_ID": key_id, "AWS_SECRET_ACCESS_KEY": secret, "AWS_EC2_METADATA_DISABLED": "true"}
+    authority = settings.tls_dir / TLS_AUTHORITY_FILE
+    if url.startswith("https:") and authority.exists() and "AWS_CA_BUNDLE" not in os.environ:
+        lines["AWS_CA_BUNDLE"] = str(authority)  # a --tls-self-signed server's own authority
     for name, value in lines.items():
         print(f"export {name}={shlex.quote(value)}")
 
@@ -140,8 +163,7 @@ def configure(
     """Write an AWS profile that points at the server (endpoint_url, region, credentials) and the SDK defaults."""
     url, settings = resolve_url(ctx.obj["url"]), Settings.from_env()
     region = ctx.obj["region"] or session().region_name
-    config_file, credentials_file = write_profile(profile, url, region,
-                                                  (DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY))
+    config_file, credentials_file = write_profile(profile, url, region, local_credentials())
     defaults = write_sagemaker_defaults(url, settings.account_id, region)
     print(f"profile {profile!r} written to {config_file} and {credentials_file}; use it with:")
     print(f"export AWS_PROFILE={shlex.quote(profile)} SAGEMAKER_USER_CONFIG_OVERRIDE={shlex.quote(str(defaults))}")

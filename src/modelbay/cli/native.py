@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 
 from modelbay.sdk import resolve_url
+from modelbay.sdk.signing import SignedCalls
 
 PREFIX = "/_modelbay/v1"
 _TIMEOUT_S = 10.0
@@ -20,7 +21,7 @@ def native_get(url: str | None, path: str, params: Mapping[str, str] | None = No
     A server that cannot be reached, or that answers an error, raises ConnectionError (an OSError the CLI reports
     as one line) naming `path`."""
     try:
-        answer = httpx.get(resolve_url(url) + PREFIX + path, params=params, timeout=_TIMEOUT_S)
+        answer = httpx.get(resolve_url(url) + PREFIX + path, params=params, timeout=_TIMEOUT_S, auth=SignedCalls())
         if missing_ok and answer.status_code == httpx.codes.NOT_FOUND:
             return None
         answer.raise_for_status()
@@ -37,7 +38,7 @@ def native_post(url: str | None, path: str, params: Mapping[str, str] | None = N
     """The JSON answer of POST `PREFIX + path` on the server. An answer of an error raises NativeRefused with the
     server's message; a server that cannot be reached, ConnectionError naming `path`."""
     try:
-        answer = httpx.post(resolve_url(url) + PREFIX + path, params=params, timeout=_TIMEOUT_S)
+        answer = httpx.post(resolve_url(url) + PREFIX + path, params=params, timeout=_TIMEOUT_S, auth=SignedCalls())
     except httpx.HTTPError as error:
         raise ConnectionError(f"{path}: {error}") from None
     if answer.is_error:

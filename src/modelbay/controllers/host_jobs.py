@@ -27,6 +27,7 @@ from modelbay.controllers.instance_logs import log_tail, ship_log, stream_name
 from modelbay.controllers.model_hosts import Launch
 from modelbay.controllers.reasons import fit_reason
 from modelbay.controllers.staging import StagingError
+from modelbay.controllers.volume_keys import volume_key
 from modelbay.instance_types import UnknownInstanceType, instance_type
 from modelbay.platform import Platform
 from modelbay.runtime.base import DEFAULT_VOLUME_SIZE_GB, Instance, InstanceSpec, Runtime, StartFailed, start_together
@@ -85,7 +86,8 @@ class HostJobController(Wakeable, abc.ABC, Generic[J]):
 
     A family names its instance `label`, its `kind` and its `program` for reasons ("training job", "the
     training process"), the `role` its image runs in, its `log_group`, its `folder` under the data
-    directory and the `lost_reason` of a job whose instances vanished; it implements the hooks below.
+    directory, the `lost_reason` of a job whose instances vanished and the `volume_key_member` of its requests
+    (where they name the KMS key of their volumes); it implements the hooks below.
     `stop_grace_s` is the time between SIGTERM and SIGKILL when a job's instances are stopped.
     """
 
@@ -96,6 +98,7 @@ class HostJobController(Wakeable, abc.ABC, Generic[J]):
     log_group: ClassVar[str]
     folder: ClassVar[str]
     lost_reason: ClassVar[str]
+    volume_key_member: ClassVar[str]
 
     def __init__(self, platform: Platform, runtime: Runtime, images: Images, jobs: Repository[Any, J],
                  stop_grace_s: float) -> None:
@@ -136,6 +139,10 @@ class HostJobController(Wakeable, abc.ABC, Generic[J]):
     @abc.abstractmethod
     def _image(self, job: J) -> str:
         """The image the job's instances run."""
+
+    @abc.abstractmethod
+    def _volume_kms_key_id(self, job: J) -> str | None:
+        """The KMS key its request's `volume_key_member` names (its hosts' volumes are encrypted); None: none."""
 
     @abc.abstractmethod
     def _has_run(self, job: J) -> bool:
@@ -240,15 +247,17 @@ class HostJobController(Wakeable, abc.ABC, Generic[J]):
     def _host_spec(self, job: J, host: str, argv: Sequence[str], opt_ml: Path, env: dict[str, str],
                    program: ImageProgram, entrypoint: tuple[str, ...] | None = None) -> InstanceSpec:
         """Host `host` of the job as an instance: named so among the job's hosts, which share a network of their
-        own (isolated with EnableNetworkIsolation), on a scratch volume of the job's VolumeSizeInGB; in the OCI
-        image of `program` (with `entrypoint` replacing the image's) where the runtime runs images, else with a
-        directory image's directory shown at /opt/program."""
+        own (isolated with EnableNetworkIsolation), on a scratch volume of the job's VolumeSizeInGB (encrypted under
+        a data key of its own when the job names a volume key); in the OCI image of `program` (with `entrypoint`
+        replacing the image's) where the runtime runs images, else with a directory image's directory shown at
+        /opt/program. Raise StagingError for a volume key that can no longer be used."""
         spec = job.spec
         return InstanceSpec(tuple(argv), opt_ml, instance_type(spec.instance_type), env, hostname=host,
                             peers=tuple(host_names(spec.instance_count)),
                             volume_size_gb=spec.volume_size_gb or DEFAULT_VOLUME_SIZE_GB,
                             network_group=f"{self.label}/{job.name}", isolated=spec.network_isolation,
-                            image=program.reference, entrypoint=entrypoint, program_dir=program.directory)
+                            image=program.reference, entrypoint=entrypoint, program_dir=program.directory,
+                            volume_key=volume_key(self.platform, self._volume_kms_key_id(job), self.volume_key_member))
 
     def _labels(self, job: J, host: str) -> dict[str, str]:
         return {self.label: job.name, "host": host}

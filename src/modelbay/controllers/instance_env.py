@@ -7,12 +7,15 @@ import random
 import socket
 from pathlib import Path
 
-from modelbay.config import DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, Settings
+from modelbay.config import AUTH_OPEN, DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY
 from modelbay.instance_types import InstanceType
+from modelbay.platform import Platform
 from modelbay.runtime.base import Runtime
 from modelbay.runtime.machine import gpus_for
+from modelbay.security.sessions import role_session
 
 SERVING_PORT = 8080  # where SageMaker's contract has a model server listen
+SESSION_SLACK_S = 3600  # a job's role session outlasts its longest run by this (staging, uploads, a spot wait)
 _EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
 _LOWEST_CHOSEN = 10_000  # free_port's choices start here, above the ports services usually take
 _TRIES = 50
@@ -30,15 +33,24 @@ def host_env(kind: InstanceType, runs_images: bool = False) -> dict[str, str]:
     return env | {"MODELBAY_NUM_CPUS": str(kind.vcpus), "MODELBAY_NUM_GPUS": str(gpus_for(kind))}
 
 
-def api_env(settings: Settings) -> dict[str, str]:
+def api_env(platform: Platform, role_arn: str, session_name: str, duration_s: int) -> dict[str, str]:
     """What a job's program needs to call the API as SageMaker's call AWS's (the SageMaker SDK's load_run in a
-    training script, boto3 in a processing script): where it is, the region, and the key the server hands out by
-    default (modelbay env's); nothing where the server has not said where instances reach it."""
+    training script, boto3 in a processing script): where it is, the region, and credentials: in `iam` mode those of
+    a session of the job's execution role (`role_arn`), valid `duration_s`, as SageMaker gives a job its role's (none
+    if the account has no such role: its calls are refused); in `open` mode the key any client gets. Nothing where
+    the server has not said where instances reach it."""
+    settings = platform.settings
     if settings.instance_api_url is None:
         return {}
-    return {"AWS_ENDPOINT_URL": settings.instance_api_url, "AWS_REGION": settings.region,
-            "AWS_DEFAULT_REGION": settings.region, "AWS_ACCESS_KEY_ID": DEFAULT_ACCESS_KEY_ID,
-            "AWS_SECRET_ACCESS_KEY": DEFAULT_SECRET_ACCESS_KEY, "AWS_EC2_METADATA_DISABLED": "true"}
+    env = {"AWS_ENDPOINT_URL": settings.instance_api_url, "AWS_REGION": settings.region,
+           "AWS_DEFAULT_REGION": settings.region, "AWS_EC2_METADATA_DISABLED": "true"}
+    if settings.auth_mode == AUTH_OPEN:
+        return env | {"AWS_ACCESS_KEY_ID": DEFAULT_ACCESS_KEY_ID, "AWS_SECRET_ACCESS_KEY": DEFAULT_SECRET_ACCESS_KEY}
+    session = role_session(platform.account, role_arn, session_name, duration_s)
+    if session is None:
+        return env
+    return env | {"AWS_ACCESS_KEY_ID": session.access_key_id, "AWS_SECRET_ACCESS_KEY": session.secret_access_key,
+                  "AWS_SESSION_TOKEN": session.session_token}
 
 
 def serving_port(runtime: Runtime) -> int:

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from typing import Protocol
 
 from modelbay.controllers.alarms.actions import SCALING_POLICY_PREFIX, AlarmActions
@@ -26,6 +27,7 @@ from modelbay.controllers.images import open_images
 from modelbay.controllers.instance_usage import SAMPLE_INTERVAL_S, UsageSampler
 from modelbay.controllers.monitoring_schedules.controller import MonitoringScheduleController
 from modelbay.controllers.processing_jobs.controller import ProcessingController
+from modelbay.controllers.trail_delivery import DELIVERY_INTERVAL_S, TrailDelivery
 from modelbay.controllers.training_jobs.controller import TrainingController
 from modelbay.controllers.transform_jobs.controller import TransformController
 from modelbay.controllers.tuning_jobs.controller import TuningController
@@ -91,7 +93,9 @@ async def _loops(platform: Platform, runtime: Runtime) -> AsyncIterator[None]:
     await asyncio.to_thread(platform.metadata.async_invocations.release_in_progress)  # claimed by a server now gone
     tasks.append(asyncio.create_task(AsyncInvocationWorker(platform).run_until(stopping)))
     sampler = UsageSampler(platform, runtime)
+    delivery = TrailDelivery(platform)
     tasks += [asyncio.create_task(every(interval_s, work, stopping)) for work, interval_s in (
+        (lambda: delivery.deliver(datetime.now(UTC)), DELIVERY_INTERVAL_S),
         (platform.publisher.flush, FLUSH_INTERVAL_S), (platform.metrics.expire, EXPIRY_INTERVAL_S),
         (lambda: platform.publisher.concurrent_requests(platform.router.concurrency()), FLUSH_INTERVAL_S),
         (lambda: platform.publisher.copies_dropped(platform.router.dropped_copies()), FLUSH_INTERVAL_S),

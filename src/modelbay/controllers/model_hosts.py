@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +26,12 @@ Launch = list[tuple[InstanceSpec, dict[str, str]]]
 @dataclass(frozen=True)
 class HostShape:
     """What a serving host's instances get besides their type: their scratch space (a variant's VolumeSizeInGB),
-    and whether the model's EnableNetworkIsolation keeps them from reaching anything."""
+    whether the model's EnableNetworkIsolation keeps them from reaching anything, and the key their volumes are
+    encrypted under (volume_keys.py: a data key made for this host; None: not encrypted)."""
 
     volume_size_gb: int = DEFAULT_VOLUME_SIZE_GB
     isolated: bool = False
+    volume_key: bytes | None = field(default=None, repr=False)
 # (container index, port) → the labels of that container's instance
 Labels = Callable[[int, int], dict[str, str]]
 
@@ -53,6 +55,6 @@ def prepare_host(objects: ObjectStore, images: Images, home: Path, kind: Instanc
         spec = InstanceSpec(argv, directory / "opt_ml", kind, host_env(kind, images.runs_images) | container_env
                             | program_env | dict(env) | {"SAGEMAKER_BIND_TO_PORT": str(listens_on)},
                             volume_size_gb=shape.volume_size_gb, isolated=shape.isolated, image=program.reference,
-                            program_dir=program.directory)
+                            program_dir=program.directory, volume_key=shape.volume_key)
         launch.append((spec, labels(index, listens_on)))
     return launch

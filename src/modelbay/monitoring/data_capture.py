@@ -17,7 +17,8 @@ SageMaker's JSON line (captureData: endpointInput and endpointOutput for the mod
 when its media type is one of CaptureContentTypeHeader's CSV or JSON ones and it is UTF-8, else base64;
 eventMetadata: a new eventId, the caller's inferenceId if any, inferenceTime), groups them by destination,
 endpoint, variant and UTC hour of their time, and writes one object per group through the object store:
-`<DestinationS3Uri>/<endpoint>/<variant>/yyyy/mm/dd/hh/<mm-ss-mmm>-<uuid>.jsonl`, named by its first record's time.
+`<DestinationS3Uri>/<endpoint>/<variant>/yyyy/mm/dd/hh/<mm-ss-mmm>-<uuid>.jsonl`, named by its first record's time,
+SSE-KMS under the config's KmsKeyId when it names one (else as the bucket's default encryption says).
 A group the store refuses (its bucket gone, say) is logged and its records counted as dropped. Dropped records are
 logged and published every pass as the CloudWatch metric DroppedRecords (namespace CAPTURE_NAMESPACE, dimension
 EndpointName, unit Count). The writer also keeps, per endpoint and variant, the records written and dropped since
@@ -42,7 +43,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from modelbay.monitoring.metrics import MetricKey, MetricStore
-from modelbay.store.objects.base import ObjectMeta, ObjectStore
+from modelbay.store.objects.base import DataKeys, ObjectMeta, ObjectStore
 from modelbay.store.objects.uris import S3Location, parse_uri
 
 __all__ = ["CAPTURE_NAMESPACE", "MAX_BODY_BYTES", "Capture", "CaptureTotals", "DataCapture", "StreamedCapture"]
@@ -71,6 +72,7 @@ class Capture:
     captures_output: bool
     csv_types: frozenset[str]  # media types, lower case
     json_types: frozenset[str]
+    kms_key_id: str | None = None  # what the captured objects are encrypted under (SSE-KMS); None: the bucket's way
 
     @classmethod
     def from_config(cls, endpoint: str, config: Mapping[str, Any]) -> Capture | None:
@@ -89,7 +91,7 @@ class Capture:
         return cls(endpoint, float(config["InitialSamplingPercentage"]), location.bucket, location.key.strip("/"),
                    bool(modes & {"Input", "InputAndOutput"}), bool(modes & {"Output", "InputAndOutput"}),
                    frozenset(t.lower() for t in header.get("CsvContentTypes", ())),
-                   frozenset(t.lower() for t in header.get("JsonContentTypes", ())))
+                   frozenset(t.lower() for t in header.get("JsonContentTypes", ())), config.get("KmsKeyId") or None)
 
 
 @dataclass(frozen=True)
@@ -120,13 +122,15 @@ class DataCapture:
     """A region's capture table, its queue of records and the thread that writes them. Thread-safe.
 
     `sample` and `offer` run on the invocation path; `publish` and `withdraw` in the controller's passes; `close`
-    writes what is queued and stops the writer (an offer after it is dropped).
+    writes what is queued and stops the writer (an offer after it is dropped). `keys` reach the region's KMS for
+    captures with a KmsKeyId (None: the object store's default keys).
     """
 
-    def __init__(self, objects: ObjectStore, metrics: MetricStore, *, flush_interval_s: float = FLUSH_INTERVAL_S,
-                 max_records: int = MAX_RECORDS, max_queued_bytes: int = MAX_QUEUED_BYTES,
-                 clock: Callable[[], float] = time.time, draw: Callable[[], float] = random.random) -> None:
-        self._objects, self._metrics = objects, metrics
+    def __init__(self, objects: ObjectStore, metrics: MetricStore, *, keys: DataKeys | None = None,
+                 flush_interval_s: float = FLUSH_INTERVAL_S, max_records: int = MAX_RECORDS,
+                 max_queued_bytes: int = MAX_QUEUED_BYTES, clock: Callable[[], float] = time.time,
+                 draw: Callable[[], float] = random.random) -> None:
+        self._objects, self._metrics, self._keys = objects, metrics, keys
         self._flush_interval_s = flush_interval_s
         self._max_records, self._max_queued_bytes = max_records, max_queued_bytes
         self._clock, self._draw = clock, draw
@@ -225,8 +229,9 @@ class DataCapture:
     def _write(self, capture: Capture, variant: str, group: list[_Record]) -> None:
         """One object of the group's records (one variant's, within one hour), named by the first one's time."""
         body = "".join(json.dumps(_line(record), separators=(",", ":")) + "\n" for record in group).encode()
+        sse = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": capture.kms_key_id} if capture.kms_key_id else {}
         self._objects.put(capture.bucket, _object_key(capture, variant, group[0].time), io.BytesIO(body),
-                          ObjectMeta(content_type=_CAPTURED_CONTENT_TYPE))
+                          ObjectMeta(content_type=_CAPTURED_CONTENT_TYPE, headers=sse), self._keys)
 
     def _count_dropped(self, records: list[_Record]) -> None:
         with self._cond:

@@ -20,6 +20,9 @@ LOOPBACK = "127.0.0.1"
 # The scratch space of an instance whose request names none (a serving variant without VolumeSizeInGB, a
 # transform job): 30 GB, the SageMaker Python SDK's default for training volumes.
 DEFAULT_VOLUME_SIZE_GB = 30
+VOLUME_NOT_ENCRYPTED = ("this runtime cannot encrypt an instance's scratch volume (that needs the process runtime, "
+                        "root, loop devices and a kernel with ext4 encryption): the instance is not run on a volume "
+                        "in the clear instead")
 
 
 class InstanceStatus(enum.StrEnum):
@@ -66,10 +69,13 @@ class InstanceSpec:
     hostname: str | None = None  # None: the instance's id
     peers: tuple[str, ...] = ()  # the hosts of its job, which it resolves by name (itself included or not)
     network_group: str | None = None  # instances that talk to each other (a job's hosts) share one; None: its own
-    isolated: bool = False  # EnableNetworkIsolation: where instances have networks, it gets loopback only
+    isolated: bool = False  # EnableNetworkIsolation: no way out of its group; a runtime that cannot, refuses it
     image: str | None = None  # an OCI image to run `argv` in (container runtimes); None: the host's filesystem
     entrypoint: tuple[str, ...] | None = None  # replaces `image`'s ENTRYPOINT, `argv` its arguments; None: the image's
     program_dir: Path | None = None  # a bring-your-own directory image: shown at /opt/program where it can be
+    # its scratch volume's key (volume_encryption.KEY_BYTES of a KMS data key): the volume is encrypted under it,
+    # and a runtime that cannot encrypt volumes refuses the instance; None: not encrypted. Never shown or stored.
+    volume_key: bytes | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -111,10 +117,12 @@ class Runtime(abc.ABC):
     its ports are its own (a model server listens on SageMaker's 8080) and its peers are reached
     by name; else instances share the host's and must be given free ports. `runs_images`: instances run in the
     OCI image their spec names (`InstanceSpec.image`), so controllers give every instance one; else on the host's
-    files."""
+    files. `encrypts_volumes`: an instance whose spec has a `volume_key` gets a scratch volume encrypted under it;
+    else such an instance is refused (StartFailed, VOLUME_NOT_ENCRYPTED)."""
 
     private_networks: bool = False
     runs_images: bool = False
+    encrypts_volumes: bool = False
 
     @abc.abstractmethod
     def start(self, spec: InstanceSpec, labels: Mapping[str, str]) -> Instance:

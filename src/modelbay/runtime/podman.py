@@ -24,8 +24,9 @@ when podman says the memory limit killed it, or when it died of a SIGKILL nobody
 always tell: under gVisor and some cgroup v1 hosts its OOM flag stays false, and in a container nothing
 but the kernel's OOM killer sends an unrequested SIGKILL to the whole instance); a container gone from
 podman's store is not listed. What a runtime does not have yet: a scratch space limited to VolumeSizeInGB
-(the container's writable layer is unlimited), and isolation between instances of different groups beyond
-different bridges (netavark 1.4 has no isolate option).
+(the container's writable layer is unlimited) or encrypted under a volume key (an instance with one is refused),
+and isolation between instances of different groups beyond different bridges (netavark 1.4 has no isolate
+option).
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from docker.types import LogConfig
 
 from modelbay.runtime.base import (
     LOOPBACK,
+    VOLUME_NOT_ENCRYPTED,
     Instance,
     InstanceNotFound,
     InstanceRunning,
@@ -117,6 +119,8 @@ class PodmanRuntime(Runtime):
         if spec.image is None:
             raise StartFailed("the podman runtime runs images: this instance names none (a directory image "
                               "needs MODELBAY_RUNTIME=process)")
+        if spec.volume_key is not None:  # a container's writable layer is no volume of its own to encrypt
+            raise StartFailed(VOLUME_NOT_ENCRYPTED)
         instance_id = uuid.uuid4().hex[:16]
         network = self._network_name(spec.network_group or instance_id)
         opt_ml_layout(spec.opt_ml)

@@ -6,7 +6,8 @@ supervisor.py). Any Runtime on the same state dir, the one that started an insta
 started after a server crash, reads the records and exit files alike, so each reports the true
 exit; an instance whose supervisor is gone without an exit file (e.g. the machine restarted) is
 LOST (or STOPPED when a stop had been asked for). Beside them, per instance: its scratch volume
-(scratch.py) and the `/etc/hosts` and CPU list its sandbox shows (sandbox.py). Its cgroups
+(scratch.py; encrypted under the spec's volume key where `encrypts_volumes`, see volume_encryption.py) and the
+`/etc/hosts` and CPU list its sandbox shows (sandbox.py). Its cgroups
 (cgroups.py: memory, pids, CPUs) are removed with it; a runtime's start-up removes the cgroups of
 instances no longer running and the files of instances no longer recorded, so a server killed
 with SIGKILL leaves neither behind once the next has started. memory.py sets the memory limit.
@@ -28,6 +29,7 @@ from typing import Any
 
 from modelbay.runtime.base import (
     LOOPBACK,
+    VOLUME_NOT_ENCRYPTED,
     Instance,
     InstanceNotFound,
     InstanceRunning,
@@ -57,15 +59,25 @@ from modelbay.runtime.sandbox import (
     relocation_env,
     sandboxed_argv,
 )
-from modelbay.runtime.scratch import create_volume, remove_volume
+from modelbay.runtime.scratch import create_volume, remove_volume, volumes_encryptable
 from modelbay.runtime.supervisor import encode_environment, signal_group, supervisor_argv
+from modelbay.runtime.volume_encryption import key_pipe
 
 log = logging.getLogger(__name__)
 
 Record = dict[str, Any]
 LOST_REASON = "the instance's supervisor ended without recording how its program ended"
+ISOLATION_UNAVAILABLE = ("EnableNetworkIsolation needs a network namespace of the instance's own, which this machine "
+                         "cannot give (the server needs root, ip and nft, and instance networks on): it is not run "
+                         "on the host's network instead")
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 _INSTANCE_FILES = (".log", ".exit", ".hosts", ".online", ".volume", ".scratch")  # beside <id>.json
+
+
+def can_encrypt_volumes() -> bool:
+    """Whether a ProcessRuntime here can encrypt scratch volumes (Runtime.encrypts_volumes): its instances have mount
+    namespaces and volumes of their own, on a kernel whose ext4 encrypts."""
+    return namespace_prefix() is not None and volumes_encryptable()
 
 
 class ProcessRuntime(Runtime):
@@ -75,6 +87,7 @@ class ProcessRuntime(Runtime):
     `namespaces`: False relocates paths through SM_* variables even where a mount namespace
     could show the instance directory at `/opt/ml` (default: use namespaces when available).
     `networks`: False leaves instances on the host's network even where they could have their own.
+    Scratch volumes are encrypted where `can_encrypt_volumes` and namespaces are used.
     """
 
     def __init__(self, state_dir: Path, memory: MemoryLimiter | None = None,
@@ -90,11 +103,14 @@ class ProcessRuntime(Runtime):
         self._lock = threading.Lock()  # a record is read, brought up to date and written under it
         self.networks = instance_networks(state_dir) if networks and self.namespace_prefix is not None else None
         self.private_networks = self.networks is not None
+        self.encrypts_volumes = namespaces and can_encrypt_volumes()
         self._clean()
 
     # -- the interface ------------------------------------------------------------------
 
     def start(self, spec: InstanceSpec, labels: Mapping[str, str]) -> Instance:
+        if spec.volume_key is not None and not self.encrypts_volumes:
+            raise StartFailed(VOLUME_NOT_ENCRYPTED)
         instance_id = uuid.uuid4().hex[:16]
         opt_ml_layout(spec.opt_ml)
         try:
@@ -124,12 +140,18 @@ class ProcessRuntime(Runtime):
             env.update(relocation_env(spec.opt_ml))
         pinned = self.cgroups is not None and "cpuset" in self.cgroups.parents
         network = self._join(instance_id, spec)
-        command = sandboxed_argv(spec.argv, self._sandbox(instance_id, spec, cpus, network), self.namespace_prefix,
-                                 procs_files, None if pinned else cpus)
-        log_path = self._file(instance_id, ".log")
-        if notice := gpu_notice(spec.instance_type):  # the log's first line, where the user looks first
-            log_path.write_text(notice + "\n")
-        supervisor, pgid = self._supervise(instance_id, command, env, spec.workdir or spec.opt_ml, log_path)
+        key_fd = None if spec.volume_key is None else key_pipe(spec.volume_key)
+        try:  # the supervisor passes the key's pipe on to volume_encryption.py; this process keeps no copy
+            command = sandboxed_argv(spec.argv, self._sandbox(instance_id, spec, cpus, network, key_fd),
+                                     self.namespace_prefix, procs_files, None if pinned else cpus)
+            log_path = self._file(instance_id, ".log")
+            if notice := gpu_notice(spec.instance_type):  # the log's first line, where the user looks first
+                log_path.write_text(notice + "\n")
+            supervisor, pgid = self._supervise(instance_id, command, env, spec.workdir or spec.opt_ml, log_path,
+                                               () if key_fd is None else (key_fd,))
+        finally:
+            if key_fd is not None:
+                os.close(key_fd)
         return {
             "id": instance_id, "labels": dict(labels), "instance_type": spec.instance_type.name,
             "memory": memory_label(spec.instance_type), "argv": list(spec.argv), "opt_ml": str(spec.opt_ml),
@@ -219,26 +241,31 @@ class ProcessRuntime(Runtime):
 
     def _join(self, instance_id: str, spec: InstanceSpec) -> Attachment | None:
         """The instance's network: member algo-<n> of its group (its job's hosts), or a group of its own; None
-        where instances share the host's network."""
+        where instances share the host's network, which an isolated instance must not (NetworkError)."""
         if self.networks is None:
+            if spec.isolated:
+                raise NetworkError(ISOLATION_UNAVAILABLE)
             return None
         hostname = spec.hostname or instance_id
         member = spec.peers.index(hostname) + 1 if hostname in spec.peers else 1
         return self.networks.join(instance_id, _group(instance_id, spec), member, spec.isolated)
 
-    def _sandbox(self, instance_id: str, spec: InstanceSpec, cpus: Sequence[int],
-                 network: Attachment | None) -> Sandbox:
-        """Make the instance's scratch volume, /etc/hosts and CPU list; return its sandbox."""
+    def _sandbox(self, instance_id: str, spec: InstanceSpec, cpus: Sequence[int], network: Attachment | None,
+                 volume_key_fd: int | None) -> Sandbox:
+        """Make the instance's scratch volume (encrypted under the key in the pipe `volume_key_fd`, if any),
+        /etc/hosts and CPU list; return its sandbox."""
         hostname = spec.hostname or instance_id
         hosts = self._file(instance_id, ".hosts")
         hosts.write_text(hosts_text(hostname, spec.peers, _addresses(hostname, spec.peers, network)))
         online = self._file(instance_id, ".online")
         online.write_text(format_cpu_list(cpus) + "\n")
         scratch = self._file(instance_id, ".scratch")
-        volume = create_volume(scratch, self._file(instance_id, ".volume"), spec.volume_size_gb)
+        volume = create_volume(scratch, self._file(instance_id, ".volume"), spec.volume_size_gb,
+                               encrypted=volume_key_fd is not None)
         return Sandbox(opt_ml=spec.opt_ml, scratch=scratch, volume=volume, hostname=hostname, hosts_file=hosts,
                        cpu_online_file=online, home=spec.env.get("HOME"),
-                       network=None if network is None else network.namespace, program=spec.program_dir)
+                       network=None if network is None else network.namespace, program=spec.program_dir,
+                       volume_key_fd=volume_key_fd)
 
     def _remove_files(self, instance_id: str) -> None:
         """The instance's files but its record (its log may live elsewhere; the caller removes it)."""
@@ -261,9 +288,9 @@ class ProcessRuntime(Runtime):
     # -- processes ----------------------------------------------------------------------
 
     def _supervise(self, instance_id: str, command: Sequence[str], env: Mapping[str, str], cwd: Path,
-                   log_path: Path) -> tuple[subprocess.Popen[bytes], int | None]:
-        """Start the instance's supervisor on `command`; return it and the program's process group
-        (None when the program could not start: the supervisor has then recorded the exit)."""
+                   log_path: Path, pass_fds: tuple[int, ...] = ()) -> tuple[subprocess.Popen[bytes], int | None]:
+        """Start the instance's supervisor on `command`, which inherits `pass_fds`; return it and the program's
+        process group (None when the program could not start: the supervisor has then recorded the exit)."""
         pid_read, pid_write = os.pipe()
         try:
             with open(log_path, "ab") as log_file:  # the child keeps its own descriptor
@@ -271,7 +298,7 @@ class ProcessRuntime(Runtime):
                 supervisor = subprocess.Popen(
                     [*supervisor_argv(str(self._exit_path(instance_id)), pid_write, str(procs or "")), *command],
                     cwd=cwd, stdin=subprocess.PIPE, stdout=log_file, stderr=subprocess.STDOUT,
-                    pass_fds=(pid_write,), start_new_session=True)
+                    pass_fds=(pid_write, *pass_fds), start_new_session=True)
         finally:
             os.close(pid_write)
         assert supervisor.stdin is not None  # stdin=PIPE

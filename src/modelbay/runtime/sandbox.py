@@ -23,9 +23,11 @@ namespace of its own, where:
 - `/sys/devices/system/cpu/online` names the instance's CPUs: glibc's sysconf (so `os.cpu_count()`)
   reads it, while `nproc` reads the affinity mask that the cpuset cgroup sets.
 
-The scratch volume is loop-mounted inside the namespace only (see scratch.py). Without namespaces
-the SM_* path variables point into the instance directory instead and the rest is not done: a
-directory image's program runs from where it lies.
+The scratch volume is loop-mounted inside the namespace only (see scratch.py). An encrypted one is mounted
+there by volume_encryption.py instead, which reads its key from a pipe, closes it, and shows the volume's
+encrypted directory where the volume's root would be before it runs the mount script: every part of the
+scratch space above lies in it. Without namespaces the SM_* path variables point into the instance
+directory instead and the rest is not done: a directory image's program runs from where it lies.
 
 Outermost first, the command joins the cgroups, then (without a cpuset cgroup) narrows its affinity
 with taskset, then enters the network namespace it is given (`nsenter --net`: the hook for per-instance
@@ -42,6 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from modelbay.runtime.base import LOOPBACK
+from modelbay.runtime.volume_encryption import encrypting_argv
 
 PROGRAM_DIR = Path("/opt/program")  # where an instance sees its directory image
 OPT_ML_DIRS = ("input/config", "input/data", "model", "output/data", "output/intermediate",
@@ -106,7 +109,8 @@ class Sandbox:
     """What an instance's namespaces show (module docstring). `scratch` is the scratch volume's directory,
     its mount point when `volume` (a filesystem image) is set. `network`: a network namespace to enter
     (a /run/netns/<name> path), None to share the host's. `program`: a directory image to show at
-    /opt/program."""
+    /opt/program. `volume_key_fd`: a pipe holding the key to encrypt `volume` under (volume_encryption.key_pipe),
+    which the command's process must inherit; None: the volume is not encrypted."""
 
     opt_ml: Path
     scratch: Path
@@ -117,6 +121,7 @@ class Sandbox:
     home: str | None
     network: Path | None = None
     program: Path | None = None
+    volume_key_fd: int | None = None
 
 
 def opt_ml_layout(root: Path) -> Path:
@@ -169,9 +174,11 @@ def sandboxed_argv(argv: Sequence[str], sandbox: Sandbox, prefix: tuple[str, ...
     procs files are `cgroup_procs`, and on the CPUs `affinity` (None: the cpuset cgroup chooses them)."""
     command = list(argv)
     if prefix is not None:
-        fields = (sandbox.opt_ml, sandbox.volume or "", sandbox.scratch, sandbox.hostname, sandbox.hosts_file,
-                  sandbox.cpu_online_file or "", sandbox.home or "", sandbox.program or "")
-        command = [*prefix, "sh", "-c", _MOUNT_SCRIPT, "sh", *map(str, fields), *_seen_inside(argv, sandbox.program)]
+        encrypting = _encrypting(sandbox)
+        fields = (sandbox.opt_ml, "" if encrypting else sandbox.volume or "", sandbox.scratch, sandbox.hostname,
+                  sandbox.hosts_file, sandbox.cpu_online_file or "", sandbox.home or "", sandbox.program or "")
+        command = [*prefix, *encrypting, "sh", "-c", _MOUNT_SCRIPT, "sh", *map(str, fields),
+                   *_seen_inside(argv, sandbox.program)]
     if sandbox.network is not None:
         command = ["nsenter", f"--net={sandbox.network}", *command]
     if affinity is not None:
@@ -179,6 +186,14 @@ def sandboxed_argv(argv: Sequence[str], sandbox: Sandbox, prefix: tuple[str, ...
     if cgroup_procs:
         command = ["sh", "-c", _JOIN_SCRIPT, "sh", *map(str, cgroup_procs), "--", *command]
     return command
+
+
+def _encrypting(sandbox: Sandbox) -> list[str]:
+    """What mounts an encrypted volume before the mount script runs (volume_encryption.py); none for the others."""
+    if sandbox.volume_key_fd is None:
+        return []
+    assert sandbox.volume is not None, "only a volume of its own is encrypted (ProcessRuntime.encrypts_volumes)"
+    return encrypting_argv(sandbox.volume_key_fd, str(sandbox.volume), str(sandbox.scratch))
 
 
 def _seen_inside(argv: Sequence[str], program: Path | None) -> list[str]:

@@ -11,6 +11,10 @@ host: the mount ends with the instance's last process and the loop device detach
 remove, and its start-up for records gone) deletes. Elsewhere the volume is a plain directory on the
 state directory's disk, unlimited (said once in the log).
 
+An encrypted volume (a VolumeKmsKeyId) is made with ext4's `encrypt` feature; inside the namespace a directory
+of it is encrypted under the instance's key (volume_encryption.py) and becomes the scratch space. It needs a
+volume of its own and a kernel with ext4 encryption: `volumes_encryptable` says whether this machine has both.
+
 A GB here is a GiB, as for EBS volumes.
 """
 
@@ -26,7 +30,9 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 GIB = 1024**3
-_MKFS = ("mkfs.ext4", "-q", "-F", "-m", "0", "-O", "^has_journal", "-E", "lazy_itable_init=1,nodiscard")
+_MKFS = ("mkfs.ext4", "-q", "-F", "-m", "0", "-E", "lazy_itable_init=1,nodiscard")
+_FEATURES, _ENCRYPTED_FEATURES = "^has_journal", "^has_journal,encrypt"
+EXT4_ENCRYPTION = Path("/sys/fs/ext4/features/encryption")  # present where the kernel's ext4 can encrypt
 
 
 @functools.cache
@@ -40,15 +46,23 @@ def volumes_limited() -> bool:
     return able
 
 
-def create_volume(directory: Path, image: Path, size_gb: int) -> Path | None:
+@functools.cache
+def volumes_encryptable() -> bool:
+    """Whether volumes can be filesystems of their own here (`volumes_limited`) whose files the kernel encrypts."""
+    return volumes_limited() and EXT4_ENCRYPTION.exists()
+
+
+def create_volume(directory: Path, image: Path, size_gb: int, encrypted: bool = False) -> Path | None:
     """Make the volume: `directory` (its mount point, or the volume itself where volumes cannot be limited)
-    and, where they can, a filesystem image of `size_gb` at `image` (returned; None: nothing to mount)."""
+    and, where they can, a filesystem image of `size_gb` at `image` (returned; None: nothing to mount), with
+    ext4's encryption feature if `encrypted` (only where `volumes_encryptable`)."""
     directory.mkdir(parents=True, exist_ok=True)
     if not volumes_limited():
         return None
     with open(image, "wb") as file:
         file.truncate(size_gb * GIB)  # sparse: no disk used yet
-    subprocess.run([*_MKFS, str(image)], check=True, capture_output=True, timeout=60)
+    features = _ENCRYPTED_FEATURES if encrypted else _FEATURES
+    subprocess.run([*_MKFS, "-O", features, str(image)], check=True, capture_output=True, timeout=60)
     return image
 
 

@@ -15,6 +15,7 @@ import httpx
 from botocore.exceptions import ClientError
 
 from modelbay.sdk.clients import resolve_url
+from modelbay.sdk.signing import SignedCalls
 
 __all__ = ["MAX_LABELS_PER_CALL", "ab_report", "send_ground_truth"]
 
@@ -51,7 +52,7 @@ def _call(method: str, path: str, operation: str, url: str | None, region: str |
     params = request.pop("params", {}) | ({"region": region} if region else {})
     try:
         answer = httpx.request(method, resolve_url(url) + PREFIX + path, params=params, timeout=_TIMEOUT_S,
-                               **request)
+                               auth=SignedCalls(), **request)
     except httpx.HTTPError as error:
         raise ConnectionError(f"{path}: {error}") from None
     if answer.is_success:

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from modelbay.sdk.clients import resolve_url
+from modelbay.sdk.signing import SignedCalls
 
 __all__ = ["EventPage", "follow_events", "read_events"]
 
@@ -39,7 +40,8 @@ def read_events(after: int = 0, wait: float = 0.0, url: str | None = None, regio
     seconds (at most LONG_POLL_S) for one when there is none yet."""
     params = {"after": str(after), "wait": str(wait), "limit": str(limit)} | ({"region": region} if region else {})
     try:
-        answer = httpx.get(resolve_url(url) + PREFIX + "/events", params=params, timeout=wait + _SLACK_S)
+        answer = httpx.get(resolve_url(url) + PREFIX + "/events", params=params, timeout=wait + _SLACK_S,
+                           auth=SignedCalls())
         answer.raise_for_status()
     except httpx.HTTPError as error:
         raise ConnectionError(f"/events: {error}") from None

@@ -1,4 +1,5 @@
-"""The audit trail: every API call is recorded, and the caller never waits for the database."""
+"""The audit trail: every API call is recorded, and the caller never waits for the database; what it recorded can
+be verified (a hash chain of the events, signed heads, the trails' signed digests)."""
 
 from __future__ import annotations
 
@@ -6,13 +7,16 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from modelbay.security.audit_verification import Verification, verify
 from modelbay.store.metadata import SUCCESS, AuditEvent, MetadataStore
+from modelbay.store.objects.base import ObjectStore
 
-__all__ = ["SUCCESS", "AuditEvent", "AuditTrail"]
+__all__ = ["SUCCESS", "AuditEvent", "AuditTrail", "Verification"]
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +75,13 @@ class AuditTrail:
                 return self._done >= target
             finally:
                 self._flushes -= 1
+
+    def verify(self, objects: ObjectStore, since: datetime | None = None, until: datetime | None = None,
+               flush_timeout_s: float | None = None) -> Verification:
+        """Whether the events with since <= event_time < until, and the trails' files in `objects` that hold them,
+        are as written (security/audit_verification.py), once the events recorded before this call are written."""
+        self.flush(flush_timeout_s)
+        return verify(self._audit, objects, since, until)
 
     def close(self, timeout_s: float | None = None) -> None:
         """Refuse new events, write the recorded ones, and stop the writer thread.

@@ -10,10 +10,12 @@ from collections.abc import Mapping
 
 from modelbay.services import (
     application_autoscaling,
+    cloudtrail,
     cloudwatch,
     cloudwatch_alarms,
     ecr,
     iam,
+    kms,
     logs,
     s3,
     sagemaker,
@@ -34,6 +36,8 @@ def served_operations() -> dict[str, Mapping[str, Handler]]:
         "sts": sts.OPERATIONS,
         "ecr": ecr.OPERATIONS,
         "iam": iam.OPERATIONS,
+        "kms": kms.OPERATIONS,
         "cloudwatch": {**cloudwatch.OPERATIONS, **cloudwatch_alarms.OPERATIONS},
+        "cloudtrail": cloudtrail.OPERATIONS,
         "application-autoscaling": application_autoscaling.OPERATIONS,
     }

@@ -12,6 +12,12 @@ from modelbay.security.principal import Principal
 from modelbay.store.metadata import MetadataStore
 from modelbay.store.objects.base import ObjectStore
 
+PermissionCheck = Callable[[Principal, str, str], None]
+
+
+def allow_everything(principal: Principal, action: str, resource: str) -> None:
+    """The permission check of calls made without an authorizer (tests of a service alone)."""
+
 
 @dataclass(frozen=True)
 class Context:
@@ -21,6 +27,12 @@ class Context:
     request_id: str
     region: str
     principal: Principal
+    permission_check: PermissionCheck = allow_everything  # the server's authorizer: raises AccessDenied
+
+    def check_permission(self, action: str, resource: str) -> None:
+        """Raise AccessDenied unless the caller may do `action` on `resource`: for what a call implies beyond its
+        own action (reading an SSE-KMS object needs kms:Decrypt on its key, as S3 asks KMS on the caller's behalf)."""
+        self.permission_check(self.principal, action, resource)
 
     @property
     def settings(self) -> Settings:

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from modelbay.errors import aws_error
+from modelbay.errors import AccessDenied, aws_error
 from modelbay.services.base import Context, Handler
 from modelbay.services.listing import reading_tokens
 from modelbay.services.registry import (
@@ -205,13 +205,17 @@ def batch_delete_image(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
 
 
 def get_authorization_token(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
-    """A token for `/v2/` (base64 of `AWS:<password>`), valid 12 hours as ECR's; see authorization_token."""
+    """A token for `/v2/` (base64 of `AWS:<password>`), naming the caller's access key, valid 12 hours as ECR's; see
+    authorization_token. An unsigned request has no access key to name: AccessDeniedException."""
     for registry in params.get("registryIds", []):
         _check_registry(ctx, {"registryId": registry})
+    if ctx.principal.access_key_id is None:
+        raise AccessDenied("GetAuthorizationToken needs a signed request: the token names the caller's access key")
     host = registry_host(ctx.settings.account_id, ctx.region)
-    return {"authorizationData": [{"authorizationToken": authorization_token(),
-                                   "expiresAt": datetime.now(UTC) + TOKEN_LIFETIME,
-                                   "proxyEndpoint": f"https://{host}"}]}
+    expires_at = (datetime.now(UTC) + TOKEN_LIFETIME).replace(microsecond=0)  # as the token has it
+    return {"authorizationData": [{
+        "authorizationToken": authorization_token(ctx.platform, ctx.principal.access_key_id, expires_at),
+        "expiresAt": expires_at, "proxyEndpoint": f"https://{host}"}]}
 
 
 def check_directory_manifest(manifest: dict[str, Any]) -> None:

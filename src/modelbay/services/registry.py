@@ -28,7 +28,6 @@ import base64
 import hashlib
 import json
 import re
-import secrets
 import uuid
 from collections.abc import Iterator
 from contextlib import suppress
@@ -37,7 +36,9 @@ from datetime import UTC, datetime, timedelta
 from io import BytesIO
 from typing import Any, Protocol
 
+from modelbay.config import AUTH_OPEN
 from modelbay.platform import Platform
+from modelbay.security import registry_tokens
 from modelbay.store.metadata.images import (
     REGISTRY_BUCKET,
     Blob,
@@ -108,10 +109,22 @@ class Garbage:
     uploads: int
 
 
-def authorization_token() -> str:
-    """ECR's authorizationToken: base64 of `AWS:<password>`. The password is random: `/v2/` takes any
-    password for user AWS (see api/registry.py), as signature checking belongs to the security issue."""
-    return base64.b64encode(b"AWS:" + secrets.token_urlsafe(96).encode()).decode()
+def authorization_token(platform: Platform, access_key_id: str, expires_at: datetime) -> str:
+    """ECR's authorizationToken: base64 of `AWS:<password>`, the password naming the caller's access key and the
+    token's expiry under the server's MAC (security/registry_tokens.py)."""
+    password = registry_tokens.issue(platform.account.master_key, access_key_id, expires_at)
+    return base64.b64encode(f"AWS:{password}".encode()).decode()
+
+
+def check_login(platform: Platform, password: str) -> None:
+    """Raise RegistryError UNAUTHORIZED unless `password` is an authorization token the server gave that has not
+    expired; in `open` auth mode, where any access key is the account's root, any password will do."""
+    if platform.settings.auth_mode == AUTH_OPEN:
+        return
+    try:
+        registry_tokens.verify(platform.account.master_key, password, datetime.now(UTC))
+    except registry_tokens.TokenRefused as refused:
+        raise RegistryError("UNAUTHORIZED", str(refused)) from None
 
 
 def registry_host(account: str, region: str) -> str:

@@ -23,6 +23,7 @@ from urllib.parse import quote_plus, unquote
 from modelbay.errors import AwsError, ServiceUnavailable, ValidationError, aws_error
 from modelbay.services import s3_encryption
 from modelbay.services.base import Context, Handler, Reply
+from modelbay.services.s3_encryption import CallerKeys
 from modelbay.store.metadata.images import REGISTRY_BUCKET
 from modelbay.store.objects.base import (
     BucketEncryption,
@@ -54,6 +55,7 @@ _S3_ERRORS: dict[str, tuple[int, str]] = {
     "InvalidPartOrder": (400, "The list of parts was not in ascending order. Parts must be ordered by part number."),
     "EntityTooSmall": (400, "Your proposed upload is smaller than the minimum allowed object size."),
     "KeyTooLongError": (400, "Your key is too long"),
+    "NotImplemented": (501, "A header you provided implies functionality that is not implemented"),
 }
 _ERROR_CLASSES = {code: aws_error(code, status) for code, (status, _) in _S3_ERRORS.items()}
 InvalidRequest = aws_error("InvalidRequest")
@@ -64,9 +66,11 @@ MalformedXML = aws_error("MalformedXML")
 
 @contextmanager
 def _s3_errors(**fields: Any) -> Iterator[None]:
-    """Translate the object store's errors into S3's, naming what was asked for."""
+    """Translate the object store's errors into S3's, naming what was asked for, and KMS's refusals of an
+    object's key (s3_encryption.kms_errors)."""
     try:
-        yield
+        with s3_encryption.kms_errors():
+            yield
     except StoreUnavailable as error:
         raise ServiceUnavailable(f"The object store is unavailable: {error}") from error
     except ObjectStoreError as error:
@@ -159,15 +163,14 @@ def delete_bucket_encryption(ctx: Context, params: dict[str, Any]) -> dict[str, 
 def put_object(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     bucket, key = params["Bucket"], params["Key"]
     with _s3_errors(BucketName=bucket, Key=key):
-        info = ctx.objects.put(bucket, key, params["Body"], _meta(params))
-    return {"ETag": info.etag, "Size": info.size, **_checksums_of(params),
-            **s3_encryption.answered(ctx, info.meta.headers)}
+        info = ctx.objects.put(bucket, key, params["Body"], _meta(params), CallerKeys(ctx))
+    return {"ETag": info.etag, "Size": info.size, **_checksums_of(params), **s3_encryption.answered(info.meta.headers)}
 
 
 def get_object(ctx: Context, params: dict[str, Any]) -> Reply:
     bucket, key = params["Bucket"], params["Key"]
     with _s3_errors(BucketName=bucket, Key=key):
-        reader = ctx.objects.open(bucket, key, _byte_range(params.get("Range")))
+        reader = ctx.objects.open(bucket, key, _byte_range(params.get("Range")), CallerKeys(ctx))
     output = {**_object_headers(ctx, reader.info, params), "Body": reader}
     if reader.range is None:
         return Reply(output, 200)
@@ -221,9 +224,10 @@ def copy_object(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
                              "without changing the object's metadata, storage class, website redirect "
                              "location or encryption attributes.")
     with _s3_errors(BucketName=src_bucket, Key=src_key):
-        info = ctx.objects.copy(src_bucket, src_key, bucket, key, _meta(params) if replace else None, encryption)
+        info = ctx.objects.copy(src_bucket, src_key, bucket, key, _meta(params) if replace else None, encryption,
+                                CallerKeys(ctx))
     return {"CopyObjectResult": {"ETag": info.etag, "LastModified": info.last_modified},
-            **s3_encryption.answered(ctx, info.meta.headers)}
+            **s3_encryption.answered(info.meta.headers)}
 
 
 def list_objects_v2(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
@@ -284,16 +288,16 @@ def _listed(params: dict[str, Any], info: ObjectInfo) -> dict[str, Any]:
 def create_multipart_upload(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     bucket, key = params["Bucket"], params["Key"]
     with _s3_errors(BucketName=bucket, Key=key):
-        upload = ctx.objects.create_multipart(bucket, key, _meta(params))
-    return {"Bucket": bucket, "Key": key, "UploadId": upload.upload_id,
-            **s3_encryption.answered(ctx, upload.meta.headers)}
+        upload = ctx.objects.create_multipart(bucket, key, _meta(params), CallerKeys(ctx))
+    return {"Bucket": bucket, "Key": key, "UploadId": upload.upload_id, **s3_encryption.answered(upload.meta.headers)}
 
 
 def upload_part(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     number = _part_number(params["PartNumber"])
     with _s3_errors(BucketName=params["Bucket"], Key=params["Key"], UploadId=params["UploadId"]):
-        part = ctx.objects.upload_part(params["Bucket"], params["Key"], params["UploadId"], number, params["Body"])
-    return {"ETag": part.etag, **_checksums_of(params), **s3_encryption.answered(ctx, part.encryption)}
+        part = ctx.objects.upload_part(params["Bucket"], params["Key"], params["UploadId"], number, params["Body"],
+                                       CallerKeys(ctx))
+    return {"ETag": part.etag, **_checksums_of(params), **s3_encryption.answered(part.encryption)}
 
 
 def complete_multipart_upload(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
@@ -305,7 +309,7 @@ def complete_multipart_upload(ctx: Context, params: dict[str, Any]) -> dict[str,
     with _s3_errors(BucketName=bucket, Key=key, UploadId=upload_id):
         info = ctx.objects.complete_multipart(bucket, key, upload_id, parts)
     return {"Location": f"/{bucket}/{quote_plus(key, safe='/')}", "Bucket": bucket, "Key": key, "ETag": info.etag,
-            **s3_encryption.answered(ctx, info.meta.headers)}
+            **s3_encryption.answered(info.meta.headers)}
 
 
 def abort_multipart_upload(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
@@ -379,7 +383,7 @@ def _object_headers(ctx: Context, info: ObjectInfo, params: dict[str, Any]) -> d
     }
     if info.meta.metadata:
         output["Metadata"] = dict(info.meta.metadata)
-    output |= s3_encryption.answered(ctx, info.meta.headers)
+    output |= s3_encryption.answered(info.meta.headers)
     for name in ("CacheControl", "ContentDisposition", "ContentEncoding", "ContentLanguage", "ContentType"):
         override = params.get(f"Response{name}")
         if override:

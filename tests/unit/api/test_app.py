@@ -51,7 +51,7 @@ async def test_every_call_is_audited(app: Starlette, http: httpx.AsyncClient) ->
     assert [(e.operation, e.outcome, e.status_code) for e in events] == [
         ("ListTags", "ValidationException", 400), ("ListTags", "Success", 200)]
     assert events[1].request_id == ok.headers["x-amzn-RequestId"]
-    assert events[1].principal == "arn:aws:iam::000000000000:user/AKIDUNIT"
+    assert events[1].principal == "arn:aws:iam::000000000000:root"  # open mode: any key is the account root
     assert events[1].resources == (ARN,)
     assert events[0].error_message == bad.json()["message"] and events[1].error_message is None
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -22,8 +23,11 @@ from modelbay.monitoring.data_capture import (
     StreamedCapture,
 )
 from modelbay.monitoring.metrics import MetricKey, MetricStore
+from modelbay.security.kms_keys import KeyRing
+from modelbay.security.master_key import MasterKey
 from modelbay.store.metadata import open_metadata_store
 from modelbay.store.objects import LocalObjectStore
+from modelbay.store.objects.base import encryption_of
 from tests.helpers import SetClock, wait_until
 
 Clock = SetClock[float]  # a clock the test sets
@@ -269,3 +273,19 @@ def test_an_offer_after_close_is_dropped_and_close_is_idempotent(make: Callable[
     offer(capture)
     capture.close()
     assert written(objects) == {}
+
+
+def test_a_capture_with_a_kms_key_is_written_sse_kms_under_it(make: Callable[..., DataCapture],
+                                                              objects: LocalObjectStore, tmp_path: Path) -> None:
+    metadata = open_metadata_store(f"sqlite:///{tmp_path / 'keys.db'}")
+    keys = KeyRing(metadata.kms, MasterKey(os.urandom(32)), "123456789012", "us-east-1")
+    key = keys.create_key().arn
+    capture = make(keys=keys)
+    capture.publish("ep", CONFIG | {"KmsKeyId": key})
+    offer(capture, request=b"secret-row")
+    capture.close()
+    [info] = objects.list("captures").objects
+    assert encryption_of(objects.head("captures", info.key).meta.headers) == {
+        "ServerSideEncryption": "aws:kms", "SSEKMSKeyId": key}
+    assert b"secret-row" in objects.open("captures", info.key, keys=keys).read()
+    metadata.close()

@@ -176,10 +176,14 @@ def test_remove_leaves_no_container_and_no_network(runtime: PodmanRuntime, tmp_p
     assert not list((tmp_path / "state").glob(f"{started.id}*"))
 
 
-def test_an_unknown_image_or_none_fails_to_start_and_leaves_nothing(runtime: PodmanRuntime, tmp_path: Path) -> None:
+def test_an_unknown_image_none_or_a_volume_key_fails_to_start_and_leaves_nothing(runtime: PodmanRuntime,
+                                                                                 tmp_path: Path) -> None:
     with pytest.raises(StartFailed, match="no image localhost/modelbay/no-such-image"):
         runtime.start(spec(tmp_path, "localhost/modelbay/no-such-image:1", "true"), {})
     with pytest.raises(StartFailed, match="runs images"):
         runtime.start(InstanceSpec(("true",), tmp_path / "opt_ml", instance_type("ml.m5.large")), {})
+    assert not runtime.encrypts_volumes
+    with pytest.raises(StartFailed, match="cannot encrypt an instance's scratch volume"):
+        runtime.start(spec(tmp_path, image, "true", volume_key=bytes(64)), {})
     mine = {"label": [f"{OWNER}={runtime.owner}"]}
     assert runtime.api.containers(all=True, filters=mine) == [] and runtime.api.networks(filters=mine) == []

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from modelbay.runtime import volume_encryption
 from modelbay.runtime.sandbox import Sandbox, hosts_text, namespace_prefix, sandboxed_argv
 
 SANDBOX = Sandbox(opt_ml=Path("/d/opt_ml"), scratch=Path("/s/i.scratch"), volume=Path("/s/i.volume"),
@@ -44,6 +46,15 @@ def test_without_a_cpuset_the_affinity_is_set_and_a_network_namespace_is_entered
     argv = sandboxed_argv(("serve",), sandbox, UNSHARE, [], affinity=[1, 3])
     assert argv[:5] == ["taskset", "--cpu-list", "1,3", "nsenter", "--net=/run/netns/i"]
     assert argv[-9:] == ["/d/opt_ml", "", "/s/i.scratch", "algo-2", "/s/i.hosts", "/s/i.online", "", "", "serve"]
+
+
+def test_an_encrypted_volume_is_mounted_by_volume_encryption_before_the_mount_script() -> None:
+    sandbox = Sandbox(**{**SANDBOX.__dict__, "volume_key_fd": 7})
+    argv = sandboxed_argv(("train",), sandbox, UNSHARE, [], affinity=None)
+    wrapper = argv.index(str(Path(volume_encryption.__file__)))
+    assert argv[wrapper - 3:wrapper] == [sys.executable, "-I", "-S"]
+    assert argv[wrapper + 1:wrapper + 5] == ["7", "/s/i.volume", "/s/i.scratch", "sh"]
+    assert argv[-9:] == ["/d/opt_ml", "", "/s/i.scratch", "algo-2", "/s/i.hosts", "/s/i.online", "/root", "", "train"]
 
 
 def test_without_namespaces_the_program_runs_as_given() -> None:

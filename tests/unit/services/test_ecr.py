@@ -8,12 +8,11 @@ from typing import Any
 
 import botocore.session
 import pytest
-from botocore.validate import ParamValidator
 
 from modelbay.config import Settings
-from modelbay.errors import AwsError
 from modelbay.services.base import Context
 from modelbay.services.ecr import DIRECTORY_MEDIA_TYPE, OPERATIONS
+from tests.unit.services.service_calls import ServiceCalls
 
 MODEL = botocore.session.get_session().get_service_model("ecr")
 
@@ -29,18 +28,13 @@ def region() -> str:
     return "us-west-2"
 
 
-def call(ctx: Context, operation: str, **params: Any) -> Any:
-    """Call the operation's function and check its output against botocore's output shape."""
-    output = OPERATIONS[operation](ctx, params)
-    report = ParamValidator().validate(output, MODEL.operation_model(operation).output_shape)
-    assert not report.has_errors(), report.generate_report()
-    return output
+CALLS = ServiceCalls("ecr", OPERATIONS)
+call = CALLS.call
 
 
 def error(ctx: Context, operation: str, **params: Any) -> tuple[str, str]:
-    with pytest.raises(AwsError) as info:
-        OPERATIONS[operation](ctx, params)
-    return info.value.code, info.value.message
+    code, _, message = CALLS.error(ctx, operation, **params)
+    return code, message
 
 
 def directory_manifest(directory: object, **extra: Any) -> str:

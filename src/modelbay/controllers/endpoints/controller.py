@@ -55,6 +55,7 @@ from modelbay.controllers.instance_logs import log_tail, ship_log
 from modelbay.controllers.model_hosts import HostShape, Launch, prepare_host
 from modelbay.controllers.reasons import fit_reason
 from modelbay.controllers.staging import StagingError
+from modelbay.controllers.volume_keys import volume_key
 from modelbay.instance_types import InstanceType, instance_type
 from modelbay.platform import Platform
 from modelbay.runtime.base import DEFAULT_VOLUME_SIZE_GB, Instance, Runtime, StartFailed, start_together
@@ -101,6 +102,7 @@ class VariantPlan:
     serverless: ServerlessSpec | None = None
     is_shadow: bool = False
     first: int = 0  # the first slot index run: during a rolling update, the old instances below it have left
+    volume_kms_key_id: str | None = None  # the config's KmsKeyId: each slot's volumes get a data key under it
 
 
 class EndpointController(Wakeable):
@@ -331,14 +333,16 @@ class EndpointController(Wakeable):
         return None
 
     def _prepare(self, endpoint: str, key: SlotKey, variant: VariantPlan) -> Launch:
-        """Ready the images and stage every container of one slot (off the reconcile thread)."""
+        """Ready the images and stage every container of one slot (off the reconcile thread), its volumes encrypted
+        under a data key of its own when the config names a KmsKeyId."""
         zone = zone_for(key.index, self.platform.settings.availability_zones)
         home = self.root / endpoint / f"g{key.generation}-{key.variant}-{key.index}"
+        shape = replace(variant.shape, volume_key=volume_key(self.platform, variant.volume_kms_key_id, "KmsKeyId"))
         return prepare_host(self.platform.objects, self.images, home, variant.instance_type, variant.containers,
                             lambda index, port: slot_labels(endpoint, key, zone, index, port),
                             {"MODELBAY_ZONE": zone} | listening_env(self.runtime)
                             | (workers_env(variant.serverless, variant.containers) if variant.serverless else {}),
-                            port=lambda: serving_port(self.runtime), shape=variant.shape)
+                            port=lambda: serving_port(self.runtime), shape=shape)
 
     def _await_first_answer(self, slot: Slot, startup_s: float) -> None:
         """A cold start: an invocation waits, so wake the controller as soon as the slot answers /ping rather than
@@ -518,7 +522,7 @@ def _variant_plan(spec: EndpointSpec, variant: VariantSpec, desired: VariantStat
                        tuple(spec.containers(variant.model_name)), tuple(spec.images(variant.model_name)),
                        variant.startup_s, HostShape(variant.volume_size_gb or DEFAULT_VOLUME_SIZE_GB,
                                                     spec.network_isolation(variant.model_name)),
-                       variant.serverless, variant.is_shadow)
+                       variant.serverless, variant.is_shadow, volume_kms_key_id=spec.config.get("KmsKeyId"))
 
 
 def _instance_type(variant: VariantSpec) -> InstanceType:

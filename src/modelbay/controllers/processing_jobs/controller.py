@@ -12,10 +12,11 @@ import logging
 
 from modelbay.controllers.host_jobs import HostJobController, host_names
 from modelbay.controllers.images import ImageProgram, Images
-from modelbay.controllers.instance_env import api_env, host_env
+from modelbay.controllers.instance_env import SESSION_SLACK_S, api_env, host_env
 from modelbay.controllers.model_hosts import Launch
 from modelbay.controllers.processing_jobs.staging import stage_host, upload_outputs
 from modelbay.controllers.reasons import fit_reason
+from modelbay.errors import AwsError
 from modelbay.instance_types import instance_type
 from modelbay.platform import Platform
 from modelbay.runtime.base import Instance, InstanceStatus, Runtime
@@ -39,6 +40,7 @@ class ProcessingController(HostJobController[ProcessingJob]):
 
     label, kind, program, role = "processing-job", "processing job", "the processing job's program", "process"
     log_group, folder, lost_reason = LOG_GROUP, "processing", LOST_REASON
+    volume_key_member = "ProcessingResources.ClusterConfig.VolumeKmsKeyId"
     jobs: ProcessingJobRepository
 
     def __init__(self, platform: Platform, runtime: Runtime, images: Images, stop_grace_s: float = 30.0) -> None:
@@ -48,6 +50,10 @@ class ProcessingController(HostJobController[ProcessingJob]):
 
     def _image(self, job: ProcessingJob) -> str:
         return job.spec.image_uri
+
+    def _volume_kms_key_id(self, job: ProcessingJob) -> str | None:
+        key_id: str | None = job.request["ProcessingResources"]["ClusterConfig"].get("VolumeKmsKeyId")
+        return key_id
 
     def _has_run(self, job: ProcessingJob) -> bool:
         return job.processing_start_time is not None
@@ -63,7 +69,9 @@ class ProcessingController(HostJobController[ProcessingJob]):
         spec = job.spec
         self.images.ready(program, lambda message: log.info("processing job %s: %s", job.name, message))
         kind = instance_type(spec.instance_type)
-        env = host_env(kind, self.images.runs_images) | api_env(self.platform.settings) | {
+        credentials = api_env(self.platform, job.request.get("RoleArn", ""), f"SageMaker-{job.name}"[:64],
+                              spec.max_runtime_in_seconds + SESSION_SLACK_S)
+        env = host_env(kind, self.images.runs_images) | credentials | {
             "PROCESSING_JOB_NAME": job.name, "PROCESSING_JOB_ARN": job.arn}
         launches = []
         hosts = host_names(spec.instance_count)
@@ -94,8 +102,9 @@ class ProcessingController(HostJobController[ProcessingJob]):
     def _complete(self, job: ProcessingJob, found: list[Instance]) -> None:
         try:
             for instance in sorted(found, key=lambda i: i.labels["host"]):
-                upload_outputs(self.platform.objects, job.spec.outputs, instance.opt_ml)
-        except (ObjectStoreError, OSError, ValueError) as err:
+                upload_outputs(self.platform.objects, job.spec.outputs, instance.opt_ml,
+                               job.request.get("ProcessingOutputConfig", {}).get("KmsKeyId"), self.platform.kms)
+        except (ObjectStoreError, OSError, ValueError, AwsError) as err:  # AwsError: KMS refused the output key
             self._fail(job, f"ClientError: uploading the processing outputs failed: {type(err).__name__}: {err}")
             return
         self.jobs.advance(job.name, ProcessingJobStatus.COMPLETED, exit_message=_exit_message(found))

@@ -18,7 +18,7 @@ from modelbay.controllers.host_jobs import host_names
 from modelbay.controllers.staging import download, input_sources
 from modelbay.controllers.uploads import put_stream
 from modelbay.store.metadata.processing_jobs import ProcessingJob, ProcessingOutput
-from modelbay.store.objects.base import ObjectStore
+from modelbay.store.objects.base import DataKeys, ObjectStore
 
 OPT_ML = PurePosixPath("/opt/ml")
 NETWORK_INTERFACE = "eth0"
@@ -57,11 +57,13 @@ def write_configs(job: ProcessingJob, config_dir: Path, host: str, hosts: list[s
         (config_dir / name).write_text(json.dumps(content))
 
 
-def upload_outputs(objects: ObjectStore, outputs: tuple[ProcessingOutput, ...], opt_ml: Path) -> None:
-    """Every file under each output's LocalPath, at its S3Uri followed by the file's path relative to it."""
+def upload_outputs(objects: ObjectStore, outputs: tuple[ProcessingOutput, ...], opt_ml: Path,
+                   kms_key_id: str | None = None, keys: DataKeys | None = None) -> None:
+    """Every file under each output's LocalPath, at its S3Uri followed by the file's path relative to it; written
+    SSE-KMS under `kms_key_id` (ProcessingOutputConfig.KmsKeyId) if given (uploads.put_stream)."""
     for output in outputs:
         directory = inside(opt_ml, output.local_path)
         for path in sorted(p for p in directory.rglob("*") if p.is_file()):
             with open(path, "rb") as data:
                 put_stream(objects, data, f"{output.s3_uri.rstrip('/')}/{path.relative_to(directory).as_posix()}",
-                           "application/octet-stream")
+                           "application/octet-stream", kms_key_id, keys)

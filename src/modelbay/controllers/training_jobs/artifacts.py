@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 
 from modelbay.controllers.uploads import put_stream
-from modelbay.store.objects.base import ObjectStore
+from modelbay.store.objects.base import DataKeys, ObjectStore
 
 
 def artifact_uri(output_path: str, job_name: str, file_name: str) -> str:
@@ -15,8 +15,10 @@ def artifact_uri(output_path: str, job_name: str, file_name: str) -> str:
     return f"{output_path.rstrip('/')}/{job_name}/output/{file_name}"
 
 
-def upload_directory(objects: ObjectStore, directory: Path, uri: str, scratch: Path) -> None:
-    """Pack `directory`'s contents (names relative to it) as a gzipped tar at `uri` (s3:// or file://).
+def upload_directory(objects: ObjectStore, directory: Path, uri: str, scratch: Path, kms_key_id: str | None = None,
+                     keys: DataKeys | None = None) -> None:
+    """Pack `directory`'s contents (names relative to it) as a gzipped tar at `uri` (s3:// or file://), written
+    SSE-KMS under `kms_key_id` if given (see uploads.put_stream).
 
     The archive is built in a temporary file under `scratch` and streamed from there, so no
     whole archive is held in memory; the write is atomic at the destination.
@@ -28,4 +30,4 @@ def upload_directory(objects: ObjectStore, directory: Path, uri: str, scratch: P
                 archive.add(path, arcname=path.name)
         tmp.flush()
         tmp.seek(0)
-        put_stream(objects, tmp, uri, "application/x-tar")
+        put_stream(objects, tmp, uri, "application/x-tar", kms_key_id, keys)

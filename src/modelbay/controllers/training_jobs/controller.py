@@ -20,7 +20,7 @@ from typing import Any
 from modelbay.controllers.background import in_background
 from modelbay.controllers.host_jobs import HostJobController, host_names
 from modelbay.controllers.images import ImageProgram, Images
-from modelbay.controllers.instance_env import api_env, free_port, host_env
+from modelbay.controllers.instance_env import SESSION_SLACK_S, api_env, free_port, host_env
 from modelbay.controllers.instance_logs import LOG_GROUP, final_metrics, log_tail, metric_values
 from modelbay.controllers.model_hosts import Launch
 from modelbay.controllers.training_jobs import checkpoints
@@ -60,6 +60,7 @@ class TrainingController(HostJobController[TrainingJob]):
 
     label, kind, program, role = "training-job", "training job", "the training process", "train"
     log_group, folder, lost_reason = LOG_GROUP, "training", LOST_REASON
+    volume_key_member = "ResourceConfig.VolumeKmsKeyId"
     jobs: TrainingJobRepository
 
     def __init__(self, platform: Platform, runtime: Runtime, images: Images,
@@ -72,6 +73,10 @@ class TrainingController(HostJobController[TrainingJob]):
 
     def _image(self, job: TrainingJob) -> str:
         return job.spec.training_image
+
+    def _volume_kms_key_id(self, job: TrainingJob) -> str | None:
+        key_id: str | None = job.request["ResourceConfig"].get("VolumeKmsKeyId")
+        return key_id
 
     def _has_run(self, job: TrainingJob) -> bool:
         return job.secondary_status not in _PREPARING
@@ -130,7 +135,9 @@ class TrainingController(HostJobController[TrainingJob]):
 
     def _job_env(self, job: TrainingJob) -> dict[str, str]:
         kind = instance_type(job.spec.instance_type)
-        return host_env(kind, self.images.runs_images) | api_env(self.platform.settings) | {
+        credentials = api_env(self.platform, job.request.get("RoleArn", ""), f"SageMaker-{job.name}"[:64],
+                              job.spec.max_runtime_in_seconds + SESSION_SLACK_S)
+        return host_env(kind, self.images.runs_images) | credentials | {
             "TRAINING_JOB_NAME": job.name, "TRAINING_JOB_ARN": job.arn}
 
     # -- while running ------------------------------------------------------------------------
@@ -225,8 +232,8 @@ class TrainingController(HostJobController[TrainingJob]):
         master = self._dir(job.name) / "algo-1"
         output_path = job.spec.s3_output_path
         for directory, file_name in (("model", "model.tar.gz"), ("output/data", "output.tar.gz")):
-            upload_directory(self.platform.objects, master / directory,
-                             artifact_uri(output_path, job.name, file_name), self._dir(job.name))
+            upload_directory(self.platform.objects, master / directory, artifact_uri(output_path, job.name, file_name),
+                             self._dir(job.name), job.spec.output_kms_key_id, self.platform.kms)
 
     def _outputs(self, job: TrainingJob, found: list[Instance]) -> dict[str, Any]:
         return {"model_artifacts": artifact_uri(job.spec.s3_output_path, job.name, "model.tar.gz"),

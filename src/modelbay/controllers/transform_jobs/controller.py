@@ -27,7 +27,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from modelbay.controllers.background import Wakeable, in_background
@@ -38,6 +38,7 @@ from modelbay.controllers.model_hosts import HostShape, Launch, prepare_host
 from modelbay.controllers.reasons import fit_reason
 from modelbay.controllers.staging import StagingError
 from modelbay.controllers.transform_jobs.transformer import Transformer, TransformFailed, TransformStopped
+from modelbay.controllers.volume_keys import volume_key
 from modelbay.instance_types import instance_type
 from modelbay.platform import Platform
 from modelbay.runtime.base import Instance, Runtime, StartFailed, start_together
@@ -170,7 +171,7 @@ class TransformController(Wakeable):
                                f"health check within {self.startup_s:.0f} seconds")
             return
         transformer = Transformer(self.platform.objects, job.spec, _host_urls(found), self.root / job.name / "scratch",
-                                  run.stop)
+                                  run.stop, job.request["TransformOutput"].get("KmsKeyId"), self.platform.kms)
         run.work = in_background(transformer.run)
         run.work.add_done_callback(self.wake)
 
@@ -200,14 +201,18 @@ class TransformController(Wakeable):
     # -- helpers --------------------------------------------------------------------------
 
     def _prepare(self, job: TransformJob, containers: Sequence[dict[str, Any]], shape: HostShape) -> Launch:
-        """Stage every host of the job (off the reconcile thread)."""
+        """Stage every host of the job (off the reconcile thread), each with a volume key of its own if the job
+        names a VolumeKmsKeyId."""
         env = _container_env(job.spec) | listening_env(self.runtime)
-        return [started for host in range(1, job.spec.instance_count + 1)
-                for started in prepare_host(self.platform.objects, self.images,
-                                            self.root / job.name / "hosts" / str(host),
-                                            instance_type(job.spec.instance_type),
-                                            containers, functools.partial(_labels, job.name, host), env,
-                                            port=lambda: serving_port(self.runtime), shape=shape)]
+        key_id = job.request["TransformResources"].get("VolumeKmsKeyId")
+        launch: Launch = []
+        for host in range(1, job.spec.instance_count + 1):
+            keyed = replace(shape, volume_key=volume_key(self.platform, key_id, "TransformResources.VolumeKmsKeyId"))
+            launch += prepare_host(self.platform.objects, self.images, self.root / job.name / "hosts" / str(host),
+                                   instance_type(job.spec.instance_type), containers,
+                                   functools.partial(_labels, job.name, host), env,
+                                   port=lambda: serving_port(self.runtime), shape=keyed)
+        return launch
 
     def _retire(self, found: list[Instance], stopped: set[str]) -> None:
         """Stop the instances still running (once each), remove those that have ended."""

@@ -5,7 +5,8 @@ future. Requests go to the hosts round-robin by worker, MaxConcurrentTransforms 
 (1 when it is unset or 0: modelbay does not ask a container's /execution-parameters). Each request
 flows through the host's containers as an endpoint's does (router.call_pipeline). An object's
 requests may be answered in any order; their outputs are written in order to a scratch file,
-stored whole as `<S3OutputPath>/<name>.out` once the last one is answered.
+stored whole as `<S3OutputPath>/<name>.out` once the last one is answered (SSE-KMS under
+TransformOutput.KmsKeyId when the job names one).
 
 A model's error answer, a record that cannot be processed or an output that cannot be stored ends
 the run with TransformFailed, whose message is the job's FailureReason. A call that got no answer
@@ -25,6 +26,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from modelbay.controllers.staging import Source, StagingError, input_sources
+from modelbay.controllers.uploads import put_stream
+from modelbay.errors import AwsError
 from modelbay.serving.batch.records import (
     Batch,
     DataProcessing,
@@ -36,7 +39,7 @@ from modelbay.serving.batch.records import (
 from modelbay.serving.router import ModelFailure, NotDelivered, Request, call_pipeline
 from modelbay.serving.upstream import Answer, Upstream
 from modelbay.store.metadata.transform_jobs import TransformJobSpec
-from modelbay.store.objects.base import ObjectMeta, ObjectStore, ObjectStoreError
+from modelbay.store.objects.base import DataKeys, ObjectStore, ObjectStoreError
 from modelbay.store.objects.uris import S3Location, parse_uri
 
 MESSAGE_CHARS = 600  # of a model's error message, in a FailureReason (at most 1024 characters in all)
@@ -77,11 +80,13 @@ _Work = tuple[_ObjectOutput, int, Batch]
 
 
 class Transformer:
-    """One run of a job (as its spec says) over its hosts, each given as its containers' URLs in call order."""
+    """One run of a job (as its spec says) over its hosts, each given as its containers' URLs in call order; its
+    outputs are written SSE-KMS under `kms_key_id` if given, `keys` reaching KMS (uploads.put_stream)."""
 
     def __init__(self, objects: ObjectStore, spec: TransformJobSpec, hosts: Sequence[Sequence[str]], scratch: Path,
-                 stop: threading.Event) -> None:
+                 stop: threading.Event, kms_key_id: str | None = None, keys: DataKeys | None = None) -> None:
         self.objects, self.spec, self.hosts, self.scratch, self.stop = objects, spec, hosts, scratch, stop
+        self.kms_key_id, self.keys = kms_key_id, keys
         self.processing = DataProcessing(spec.input_filter, spec.output_filter, spec.join_source, spec.content_type,
                                          spec.accept)
 
@@ -187,8 +192,8 @@ class Transformer:
         with output.file:
             output.file.seek(0)
             try:
-                self.objects.put(location.bucket, location.key, output.file, ObjectMeta(content_type=content_type))
-            except ObjectStoreError as err:
+                put_stream(self.objects, output.file, uri, content_type, self.kms_key_id, self.keys)
+            except (ObjectStoreError, AwsError) as err:  # AwsError: KMS refused TransformOutput.KmsKeyId
                 raise TransformFailed(f"ClientError: the output {uri} could not be written: "
                                       f"{type(err).__name__}: {err}") from err
 

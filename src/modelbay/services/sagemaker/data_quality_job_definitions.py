@@ -16,6 +16,7 @@ from typing import Any
 from modelbay.errors import ResourceInUse, ResourceNotFound, ValidationError
 from modelbay.services.base import Context, Handler
 from modelbay.services.listing import list_filter, list_page
+from modelbay.services.sagemaker.kms_key_ids import check_volume_key
 from modelbay.services.sagemaker.processing_jobs import LOCAL_ROOT
 from modelbay.services.sagemaker.tags import creation_tags, store_tags
 from modelbay.store.metadata import (
@@ -41,7 +42,7 @@ def create_data_quality_job_definition(ctx: Context, params: dict[str, Any]) -> 
     if "EndpointInput" not in job_input:
         raise ValidationError("DataQualityJobInput must have an EndpointInput.")
     request = {key: value for key, value in params.items() if key in ECHOED_MEMBERS}
-    check_job(MonitoringJobSpec.from_definition(request))
+    check_job(ctx, MonitoringJobSpec.from_definition(request))
     name: str = params["JobDefinitionName"]
     arn = _arn(ctx, name)
     tags = creation_tags(params)
@@ -53,8 +54,9 @@ def create_data_quality_job_definition(ctx: Context, params: dict[str, Any]) -> 
     return {"JobDefinitionArn": arn}
 
 
-def check_job(job: MonitoringJobSpec) -> None:
-    """Refuse a monitoring job modelbay cannot run, naming the member."""
+def check_job(ctx: Context, job: MonitoringJobSpec) -> None:
+    """Refuse a monitoring job modelbay cannot run, naming the member (its processing jobs' volume key included)."""
+    check_volume_key(ctx, job.cluster.get("VolumeKmsKeyId"), "ClusterConfig.VolumeKmsKeyId")
     if job.endpoint_input.get("S3InputMode") == "Pipe":
         raise ValidationError("EndpointInput.S3InputMode Pipe is not available in modelbay yet; use File")
     for member, path in (("EndpointInput.LocalPath", job.input_path),

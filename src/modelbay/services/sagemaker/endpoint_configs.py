@@ -21,6 +21,7 @@ from typing import Any
 from modelbay.errors import ValidationError
 from modelbay.services.base import Context, Handler
 from modelbay.services.sagemaker.definitions import DefinitionKind
+from modelbay.services.sagemaker.kms_key_ids import check_endpoint_config_keys
 from modelbay.services.sagemaker.models import get_model
 from modelbay.store.metadata import Definition
 from modelbay.store.objects.uris import S3Location, parse_uri
@@ -42,6 +43,7 @@ def create_endpoint_config(ctx: Context, params: dict[str, Any]) -> dict[str, An
     for member, feature in UNAVAILABLE_MEMBERS.items():
         if member in params:
             raise ValidationError(f"{member}: {feature} is not available in modelbay yet.")
+    check_endpoint_config_keys(ctx, params)
     variants = [_with_defaults(variant) for variant in params["ProductionVariants"]]
     shadows = [_with_defaults(variant) for variant in params.get("ShadowProductionVariants", [])]
     _check_unique_names(variants + shadows)

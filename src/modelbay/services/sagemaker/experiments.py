@@ -68,7 +68,7 @@ def user_context(ctx: Context) -> dict[str, Any]:
     """CreatedBy / LastModifiedBy: the caller's IAM identity (nothing for an unsigned call)."""
     if ctx.principal.access_key_id is None:
         return {}
-    return {"IamIdentity": {"Arn": ctx.principal.arn, "PrincipalId": ctx.principal.access_key_id}}
+    return {"IamIdentity": {"Arn": ctx.principal.arn, "PrincipalId": ctx.principal.user_id}}
 
 
 def summary(members: dict[str, Any]) -> dict[str, Any]:

@@ -41,7 +41,7 @@ def user_context(ctx: Context) -> dict[str, Any]:
     """Who calls, as CreatedBy and LastModifiedBy say it (a UserContext): the caller's IAM identity, if signed."""
     if ctx.principal.access_key_id is None:
         return {}
-    return {"IamIdentity": {"Arn": ctx.principal.arn, "PrincipalId": ctx.principal.access_key_id}}
+    return {"IamIdentity": {"Arn": ctx.principal.arn, "PrincipalId": ctx.principal.user_id}}
 
 
 def get_group(ctx: Context, name_or_arn: str) -> ModelPackageGroup:

@@ -15,6 +15,7 @@ from modelbay.errors import ValidationError
 from modelbay.services.base import Context, Handler
 from modelbay.services.sagemaker.definitions import DefinitionKind
 from modelbay.services.sagemaker.model_packages import get_package
+from modelbay.services.sagemaker.network_config import check_vpc
 from modelbay.statuses import ModelApprovalStatus
 from modelbay.store.metadata import Definition
 
@@ -34,6 +35,8 @@ def create_model(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     """Record the model and its tags; ValidationException if its containers cannot be served or the name is taken."""
     params = from_packages(ctx, params)
     check_containers(params)
+    if "VpcConfig" in params:
+        check_vpc(params["VpcConfig"])
     request = REQUEST_DEFAULTS | {key: value for key, value in params.items() if key in ECHOED_MEMBERS}
     return MODEL.create(ctx, params, request)
 

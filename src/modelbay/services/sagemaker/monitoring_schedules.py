@@ -63,7 +63,7 @@ def check_config(ctx: Context, config: dict[str, Any]) -> str:
                               "monitoring schedules can be created.")
     _check_schedule(config.get("ScheduleConfig"))
     job = _job(ctx, config)
-    check_job(job)
+    check_job(ctx, job)
     _check_endpoint(ctx, job.endpoint_name)
     return job.endpoint_name
 

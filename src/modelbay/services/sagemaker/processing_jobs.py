@@ -15,6 +15,8 @@ from modelbay.errors import ValidationError
 from modelbay.services.base import Context, Handler, present
 from modelbay.services.listing import list_page
 from modelbay.services.sagemaker.jobs import name_in_use
+from modelbay.services.sagemaker.kms_key_ids import check_processing_keys
+from modelbay.services.sagemaker.network_config import check_network
 from modelbay.services.sagemaker.tags import creation_tags, store_tags
 from modelbay.services.sagemaker.trial_components import job_trial_component
 from modelbay.store.metadata import ProcessingJob, ProcessingJobNotFound, RecordExists, StatusConflict
@@ -30,6 +32,7 @@ MAX_RUNTIME_S = 5 * 24 * 3600  # SageMaker's longest processing job
 def create_processing_job(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     """Record the job as InProgress with its tags; ResourceInUse if a job has the name."""
     check_runnable(params)
+    check_processing_keys(ctx, params)
     name: str = params["ProcessingJobName"]
     arn = ctx.arn("sagemaker", f"processing-job/{name.lower()}")
     tags = creation_tags(params)
@@ -58,6 +61,9 @@ def check_runnable(params: dict[str, Any]) -> None:
     max_runtime = params.get("StoppingCondition", {}).get("MaxRuntimeInSeconds", 0)
     if max_runtime > MAX_RUNTIME_S:
         raise ValidationError(f"StoppingCondition.MaxRuntimeInSeconds must be at most {MAX_RUNTIME_S} (5 days)")
+    network = params.get("NetworkConfig", {})
+    check_network(network.get("VpcConfig"), network.get("EnableInterContainerTrafficEncryption", False),
+                  params["ProcessingResources"]["ClusterConfig"]["InstanceCount"], member="NetworkConfig.")
 
 
 def _check_input(given: dict[str, Any]) -> None:

@@ -14,6 +14,8 @@ from modelbay.errors import ValidationError
 from modelbay.services.base import Context, Handler, present
 from modelbay.services.listing import list_page
 from modelbay.services.sagemaker.jobs import name_in_use
+from modelbay.services.sagemaker.kms_key_ids import check_training_keys
+from modelbay.services.sagemaker.network_config import check_network
 from modelbay.services.sagemaker.tags import creation_tags, store_tags
 from modelbay.services.sagemaker.trial_components import job_trial_component
 from modelbay.statuses import SecondaryStatus
@@ -46,6 +48,7 @@ def create_training_job(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     Raises ResourceInUse if a job of that name exists, ValidationError for a reserved tag key.
     """
     check_runnable(params)
+    check_training_keys(ctx, params)
     name: str = params["TrainingJobName"]
     arn = ctx.arn("sagemaker", f"training-job/{name.lower()}")
     tags = creation_tags(params)
@@ -75,6 +78,8 @@ def check_runnable(params: dict[str, Any]) -> None:
         raise ValidationError("AlgorithmSpecification.TrainingImage is required: AlgorithmName (AWS Marketplace "
                               "and SageMaker built-in algorithms by name) is not available in modelbay")
     _check_resources(params.get("ResourceConfig"))
+    check_network(params.get("VpcConfig"), params.get("EnableInterContainerTrafficEncryption", False),
+                  params["ResourceConfig"]["InstanceCount"])
     _check_channels(params.get("InputDataConfig", []), algorithm["TrainingInputMode"])
     max_runtime = params.get("StoppingCondition", {}).get("MaxRuntimeInSeconds", 0)
     if max_runtime > MAX_RUNTIME_S:

@@ -13,6 +13,7 @@ from modelbay.errors import ValidationError
 from modelbay.services.base import Context, Handler, present
 from modelbay.services.listing import list_page
 from modelbay.services.sagemaker.jobs import name_in_use
+from modelbay.services.sagemaker.kms_key_ids import check_transform_keys
 from modelbay.services.sagemaker.models import get_model
 from modelbay.services.sagemaker.tags import creation_tags, store_tags
 from modelbay.services.sagemaker.trial_components import job_trial_component
@@ -39,6 +40,7 @@ def create_transform_job(ctx: Context, params: dict[str, Any]) -> dict[str, Any]
     """Record the job as InProgress with its tags; ResourceInUse if a job has the name."""
     request = _stored_request(params)
     check_runnable(ctx, params, request)
+    check_transform_keys(ctx, params)
     name: str = params["TransformJobName"]
     arn = ctx.arn("sagemaker", f"transform-job/{name.lower()}")
     tags = creation_tags(params)

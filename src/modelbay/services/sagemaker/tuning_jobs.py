@@ -19,6 +19,7 @@ from modelbay.services.base import Context, Handler, present
 from modelbay.services.listing import DEFAULT_MAX_RESULTS, list_page, reading_tokens
 from modelbay.services.sagemaker.algorithm_metrics import metric_definitions
 from modelbay.services.sagemaker.jobs import name_in_use
+from modelbay.services.sagemaker.kms_key_ids import check_training_keys
 from modelbay.services.sagemaker.tags import creation_tags, store_tags
 from modelbay.services.sagemaker.training_jobs import REQUEST_DEFAULTS as TRAINING_DEFAULTS
 from modelbay.services.sagemaker.tuning_job_checks import check_tuning_job
@@ -51,6 +52,10 @@ _SORT_KEYS = {"Name": lambda s: s["TrainingJobName"], "CreationTime": lambda s: 
 def create_hyper_parameter_tuning_job(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     """Record the job as InProgress with its tags; ResourceInUse if a tuning job has the name."""
     check_tuning_job(params, lambda parent: _status(ctx, parent))
+    for definition in params.get("TrainingJobDefinitions", []):
+        check_training_keys(ctx, definition, f"TrainingJobDefinition {definition['DefinitionName']}: ")
+    if "TrainingJobDefinition" in params:
+        check_training_keys(ctx, params["TrainingJobDefinition"], "TrainingJobDefinition.")
     name: str = params["HyperParameterTuningJobName"]
     arn = ctx.arn("sagemaker", f"hyper-parameter-tuning-job/{name.lower()}")
     tags = creation_tags(params)

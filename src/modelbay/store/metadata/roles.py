@@ -1,4 +1,4 @@
-"""IAM roles: named records, each described by the CreateRole request that made it (see services/iam.py).
+"""IAM roles: named records, each described by the CreateRole request that made it (see services/iam/roles.py).
 
 A role is an immutable definition like a model, so the definitions' repository serves it over a table of
 its own; only its name may be longer (IAM allows 64 characters).

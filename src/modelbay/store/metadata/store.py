@@ -14,9 +14,13 @@ from modelbay.store.metadata.engine import create_metadata_engine
 from modelbay.store.metadata.events import EventLog
 from modelbay.store.metadata.experiments import ExperimentRepository
 from modelbay.store.metadata.ground_truth import GroundTruthRepository
+from modelbay.store.metadata.iam import IamRepository
+from modelbay.store.metadata.iam_policies import IamPolicyRepository
 from modelbay.store.metadata.images import ImageRegistry
+from modelbay.store.metadata.kms import KmsRepository
 from modelbay.store.metadata.lineage import LineageRepository
 from modelbay.store.metadata.metrics import MetricRepository
+from modelbay.store.metadata.mfa_devices import MfaDeviceRepository
 from modelbay.store.metadata.migrate import upgrade_to_head
 from modelbay.store.metadata.model_packages import ModelPackageGroupRepository, ModelPackageRepository
 from modelbay.store.metadata.monitoring_executions import MonitoringExecutionRepository
@@ -25,6 +29,7 @@ from modelbay.store.metadata.processing_jobs import ProcessingJobRepository
 from modelbay.store.metadata.records import Clock, utc_now
 from modelbay.store.metadata.roles import Role, RoleRow
 from modelbay.store.metadata.search_index import SearchIndex, reindex_if_stale
+from modelbay.store.metadata.sessions import SessionRepository
 from modelbay.store.metadata.tags import TagRepository
 from modelbay.store.metadata.training_jobs import TrainingJobRepository
 from modelbay.store.metadata.transform_jobs import TransformJobRepository
@@ -68,6 +73,11 @@ class MetadataStore:
         self.events = EventLog(db)
         self.experiments = ExperimentRepository(db, clock)
         self.trial_components = TrialComponentRepository(db, clock)
+        self.iam = IamRepository(db, clock)
+        self.iam_policies = IamPolicyRepository(db, clock)
+        self.sessions = SessionRepository(db, clock)
+        self.mfa_devices = MfaDeviceRepository(db, clock)
+        self.kms = KmsRepository(db, clock)
 
     def close(self) -> None:
         """Close pooled connections (a later call reconnects; nothing else needs closing)."""

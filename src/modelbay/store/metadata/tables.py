@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Dialect, Index, Integer, MetaData, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Dialect, Index, Integer, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -94,7 +94,8 @@ class AuditEventRow(Base):
     """One API call as the audit trail saw it (see AuditEvent for the meaning of each column)."""
 
     __tablename__ = "audit_events"
-    __table_args__ = (Index(None, "event_time"), Index(None, "principal", "event_time"))
+    __table_args__ = (Index(None, "event_time"), Index(None, "principal", "event_time"), Index(None, "event_id"),
+                      Index(None, "sequence", unique=True))
 
     id: Mapped[int] = mapped_column(BigSerial, primary_key=True, autoincrement=True)
     event_time: Mapped[datetime] = mapped_column(UtcDateTime)
@@ -108,4 +109,20 @@ class AuditEventRow(Base):
     source_ip: Mapped[str | None] = mapped_column(Text)
     error_message: Mapped[str | None] = mapped_column(Text)
     region: Mapped[str | None] = mapped_column(Text)
+    # CloudTrail's fields of the record (None in the rows recorded before revision 0028)
+    event_id: Mapped[str | None] = mapped_column(String(64))
+    event_source: Mapped[str | None] = mapped_column(Text)
+    user_identity: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    username: Mapped[str | None] = mapped_column(Text)
+    access_key_id: Mapped[str | None] = mapped_column(String(128))
+    account_id: Mapped[str | None] = mapped_column(String(32))
+    user_agent: Mapped[str | None] = mapped_column(Text)
+    read_only: Mapped[bool | None] = mapped_column(Boolean)
+    request_parameters: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    response_elements: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    resource_types: Mapped[list[str] | None] = mapped_column(JSON)
+    # The chain: the row's place in the one total order of events (1, 2, ...), and the SHA-256 over its record, its
+    # place and the previous row's chain_hash (store/metadata/audit.py: chain_hash)
+    sequence: Mapped[int | None] = mapped_column(BigInteger)
+    chain_hash: Mapped[str | None] = mapped_column(String(64))
 

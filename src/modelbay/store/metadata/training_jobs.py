@@ -152,6 +152,7 @@ class TrainingJobSpec:
     volume_size_gb: int | None  # each host's scratch space (None: the runtime's default)
     network_isolation: bool  # EnableNetworkIsolation: the hosts reach nothing, not even each other
     max_wait_time_in_seconds: int | None = None  # a managed spot job's (None: an on-demand job)
+    output_kms_key_id: str | None = None  # OutputDataConfig.KmsKeyId: its outputs are written SSE-KMS under it
 
     @classmethod
     def from_request(cls, request: dict[str, Any]) -> TrainingJobSpec:
@@ -172,7 +173,8 @@ class TrainingJobSpec:
             volume_size_gb=resources.get("VolumeSizeInGB"),
             network_isolation=request.get("EnableNetworkIsolation", False),
             max_wait_time_in_seconds=request["StoppingCondition"].get("MaxWaitTimeInSeconds")
-            if request.get("EnableManagedSpotTraining") else None)
+            if request.get("EnableManagedSpotTraining") else None,
+            output_kms_key_id=request["OutputDataConfig"].get("KmsKeyId") or None)
 
 
 @dataclass(frozen=True)

@@ -165,16 +165,17 @@ class TuningJobSpec:
 
 def training_resources(definition: dict[str, Any]) -> dict[str, Any] | None:
     """A TrainingJobDefinition's trials' ResourceConfig: its own, else its HyperParameterTuningResourceConfig's (what
-    the SageMaker Python SDK sends), whose first InstanceConfigs entry is the one modelbay always has room for.
-    None if it has neither."""
+    the SageMaker Python SDK sends), whose first InstanceConfigs entry is the one modelbay always has room for,
+    with its VolumeKmsKeyId. None if it has neither."""
     if "ResourceConfig" in definition:
         resources: dict[str, Any] = definition["ResourceConfig"]
         return resources
     tuning = definition.get("HyperParameterTuningResourceConfig")
     if tuning is None:
         return None
-    chosen = (tuning.get("InstanceConfigs") or [tuning])[0]
-    return {key: chosen[key] for key in ("InstanceType", "InstanceCount", "VolumeSizeInGB") if chosen.get(key)}
+    chosen = (tuning.get("InstanceConfigs") or [tuning])[0] | {"VolumeKmsKeyId": tuning.get("VolumeKmsKeyId")}
+    return {key: chosen[key] for key in ("InstanceType", "InstanceCount", "VolumeSizeInGB", "VolumeKmsKeyId")
+            if chosen.get(key)}
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,12 @@ Every backend keeps these promises:
 - Every object written records its server-side encryption, as S3 does since January 2023: the
   one its writer asked for, else its bucket's default (SSE-S3, AES256, unless
   set_bucket_encryption said otherwise); a copy never takes its source's.
+- An SSE-KMS object (aws:kms, aws:kms:dsse) is stored encrypted under a data key of its own, which the
+  `keys` (DataKeys) given to the write generates under the KMS key it names (the account's `alias/aws/s3`
+  when it names none) and records as that key's ARN; reading it takes `keys` that decrypt the data key.
+  Its bytes at rest are sealing.py's; its size and ranges are its plaintext's. A write or read of one
+  without `keys` raises KeysRequired, and the errors of `keys` (KMS's) propagate untouched. SSE-S3
+  is recorded only: the disk under the store is the operator's to encrypt.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from itertools import pairwise
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 
 class ObjectStoreError(Exception):
@@ -84,6 +90,52 @@ class InvalidArgument(ObjectStoreError):
     code = "InvalidArgument"
 
 
+class NotSupported(ObjectStoreError):
+    """What this backend cannot do (its docstring says what)."""
+
+    code = "NotImplemented"
+
+
+class KeysRequired(ObjectStoreError):
+    """An SSE-KMS object was to be written or read without the DataKeys that reach its KMS key."""
+
+
+class DataKey(Protocol):
+    """A KMS data key: 32 bytes to encrypt with, the same as KMS wrapped them, and the ARN of the KMS key."""
+
+    @property
+    def plaintext(self) -> bytes: ...
+
+    @property
+    def ciphertext_blob(self) -> bytes: ...
+
+    @property
+    def key_arn(self) -> str: ...
+
+
+class DataKeys(Protocol):
+    """What the store asks of KMS for SSE-KMS objects: the region's key ring is one; a service passes one that
+    also checks its caller's permissions. `context` is KMS's encryption context (see encryption_context)."""
+
+    def generate_data_key(self, key_id: str, context: Mapping[str, str] | None = None) -> DataKey: ...
+
+    def decrypt_data_key(self, ciphertext_blob: bytes, context: Mapping[str, str] | None = None) -> DataKey: ...
+
+
+MANAGED_KEY = "alias/aws/s3"  # the account's AWS managed key for S3: SSE-KMS that names no key uses it
+_KMS_ALGORITHMS = ("aws:kms", "aws:kms:dsse")
+
+
+def is_kms(encryption: Mapping[str, str]) -> bool:
+    """Whether the server-side encryption members name SSE-KMS (whose objects the store encrypts)."""
+    return encryption.get("ServerSideEncryption") in _KMS_ALGORITHMS
+
+
+def encryption_context(bucket: str, key: str) -> dict[str, str]:
+    """The encryption context S3 binds an object's data key to (its ARN), so a data key opens only its object."""
+    return {"aws:s3:arn": f"arn:aws:s3:::{bucket}/{key}"}
+
+
 _BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _RESERVED_BUCKET_AFFIXES = (("xn--", "sthree-"), ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"))
 
@@ -105,6 +157,20 @@ def check_part_list(parts: list[tuple[int, str]]) -> None:
         raise InvalidPart("A multipart upload is completed with at least one part")
     if any(later <= earlier for (earlier, _), (later, _) in pairwise(parts)):
         raise InvalidPartOrder("The list of parts was not in ascending order")
+
+
+def resolve_range(byte_range: tuple[int | None, int | None], size: int) -> tuple[int, int]:
+    """The inclusive (first, last) bytes an HTTP-style range selects; raise InvalidRange if none."""
+    first, last = byte_range
+    if first is None:
+        if last is None or last <= 0:
+            raise InvalidRange("The requested range is not satisfiable")
+        first, last = max(size - last, 0), size - 1
+    elif last is None or last >= size:
+        last = size - 1
+    if not 0 <= first <= last:
+        raise InvalidRange(f"The requested range is not satisfiable: the object has {size} bytes")
+    return first, last
 
 
 def _is_ip_address(name: str) -> bool:
@@ -200,6 +266,7 @@ class UploadInfo:
     upload_id: str
     initiated: datetime
     meta: ObjectMeta = field(default_factory=ObjectMeta)
+    wrapped_key: bytes | None = None  # SSE-KMS: the data key, as KMS wrapped it, that every part is sealed under
 
 
 class ObjectReader(abc.ABC):
@@ -226,7 +293,14 @@ class ObjectReader(abc.ABC):
 
 
 class ObjectStore(abc.ABC):
-    """Buckets of objects. Methods raise the ObjectStoreError subclasses above."""
+    """Buckets of objects. Methods raise the ObjectStoreError subclasses above.
+
+    `default_keys` reach KMS for the calls that pass no `keys` of their own: the server's own reads and
+    writes (a job's inputs and outputs, captured data), whose caller is the service itself; a call made
+    for a user passes keys that check the user's permissions.
+    """
+
+    default_keys: DataKeys | None = None
 
     # -- buckets ---------------------------------------------------------------------------
     @abc.abstractmethod
@@ -255,14 +329,17 @@ class ObjectStore(abc.ABC):
 
     # -- objects ---------------------------------------------------------------------------
     @abc.abstractmethod
-    def put(self, bucket: str, key: str, data: BinaryIO, meta: ObjectMeta) -> ObjectInfo:
+    def put(self, bucket: str, key: str, data: BinaryIO, meta: ObjectMeta, keys: DataKeys | None = None) -> ObjectInfo:
         """Store data read to its end, atomically, encrypted as meta says or else as the bucket's
-        default; raise NoSuchBucket, KeyTooLong."""
+        default; raise NoSuchBucket, KeyTooLong, KeysRequired."""
 
     @abc.abstractmethod
-    def open(self, bucket: str, key: str, byte_range: tuple[int | None, int | None] | None = None) -> ObjectReader:
+    def open(self, bucket: str, key: str, byte_range: tuple[int | None, int | None] | None = None,
+             keys: DataKeys | None = None) -> ObjectReader:
         """Open an object, or the bytes of an HTTP-style range (first, last inclusive; None=open end,
-        (None, n) = the last n bytes). Raise NoSuchBucket, NoSuchKey, InvalidRange."""
+        (None, n) = the last n bytes). Raise NoSuchBucket, NoSuchKey, InvalidRange, KeysRequired; an
+        SSE-KMS object's data key is decrypted before this returns, and a read of bytes that fail their
+        authentication raises sealing.TamperedObject."""
 
     @abc.abstractmethod
     def head(self, bucket: str, key: str) -> ObjectInfo:
@@ -274,20 +351,23 @@ class ObjectStore(abc.ABC):
 
     @abc.abstractmethod
     def copy(self, src_bucket: str, src_key: str, bucket: str, key: str, meta: ObjectMeta | None,
-             encryption: Mapping[str, str] | None = None) -> ObjectInfo:
+             encryption: Mapping[str, str] | None = None, keys: DataKeys | None = None) -> ObjectInfo:
         """Copy atomically; meta None keeps the source's, but for its encryption: the copy's is
         `encryption` (SSE_MEMBERS) if given, else meta's, else the bucket's default, never the
-        source's (as S3). Raise NoSuchBucket, NoSuchKey."""
+        source's (as S3), the copy encrypted anew. Raise NoSuchBucket, NoSuchKey, KeysRequired."""
 
     # -- multipart uploads -----------------------------------------------------------------
     @abc.abstractmethod
-    def create_multipart(self, bucket: str, key: str, meta: ObjectMeta) -> UploadInfo:
-        """The upload's encryption is fixed now, as put's is (see put). Raise NoSuchBucket."""
+    def create_multipart(self, bucket: str, key: str, meta: ObjectMeta, keys: DataKeys | None = None) -> UploadInfo:
+        """The upload's encryption is fixed now, as put's is (see put): an SSE-KMS upload's data key too, every
+        part sealed under it. Raise NoSuchBucket, KeysRequired."""
 
     @abc.abstractmethod
-    def upload_part(self, bucket: str, key: str, upload_id: str, number: int, data: BinaryIO) -> PartInfo:
+    def upload_part(self, bucket: str, key: str, upload_id: str, number: int, data: BinaryIO,
+                    keys: DataKeys | None = None) -> PartInfo:
         """Store one part (1..10000, else InvalidArgument), replacing an earlier one of the same number.
-        Raise NoSuchUpload (also when the upload is another key's)."""
+        Raise NoSuchUpload (also when the upload is another key's), KeysRequired (an SSE-KMS upload's
+        part needs `keys` to decrypt the upload's data key)."""
 
     @abc.abstractmethod
     def list_parts(self, bucket: str, key: str, upload_id: str) -> list[PartInfo]:
@@ -312,6 +392,25 @@ class ObjectStore(abc.ABC):
         """meta encrypted as `encryption` says, else as it says itself, else as the bucket's default."""
         chosen = encryption_of(encryption or {}) or encryption_of(meta.headers)
         return encrypted(meta, chosen or self.get_bucket_encryption(bucket).object_encryption())
+
+    def _new_data_key(self, bucket: str, key: str, meta: ObjectMeta,
+                      keys: DataKeys | None) -> tuple[ObjectMeta, DataKey | None]:
+        """For an SSE-KMS meta, a new data key and meta naming its KMS key by ARN; else meta and None."""
+        if not is_kms(meta.headers):
+            return meta, None
+        keys = keys or self.default_keys
+        if keys is None:
+            raise KeysRequired(f"s3://{bucket}/{key} is to be encrypted with SSE-KMS: writing it needs its KMS key")
+        data_key = keys.generate_data_key(meta.headers.get("SSEKMSKeyId") or MANAGED_KEY,
+                                          encryption_context(bucket, key))
+        return encrypted(meta, {**meta.headers, "SSEKMSKeyId": data_key.key_arn}), data_key
+
+    def _data_key(self, keys: DataKeys | None, wrapped: bytes, bucket: str, key: str) -> bytes:
+        """The plaintext of an SSE-KMS object's (or upload's) data key; raise KeysRequired without keys."""
+        keys = keys or self.default_keys
+        if keys is None:
+            raise KeysRequired(f"s3://{bucket}/{key} is encrypted with SSE-KMS: reading it needs its KMS key")
+        return keys.decrypt_data_key(wrapped, encryption_context(bucket, key)).plaintext
 
     # -- listing (last: below it, `list` in annotations would name this method) ---------------
     @abc.abstractmethod

@@ -16,9 +16,10 @@ start with a letter or digit, so `.multipart` and `.tmp` are not buckets. A key 
 UTF-8 bytes, else KeyTooLong; a segment of any length fits (a non-ASCII character takes 6 to 12
 bytes once encoded). The filesystem must be case-sensitive, and support flock (Linux, macOS).
 
-An object file holds the object's bytes, then its info as JSON, the JSON's length and a magic
-number: one rename replaces data and metadata together, and a reader that has the file open keeps
-reading the version it opened. A write survives the server's crash once acknowledged; to survive
+An object file holds the object's bytes (an SSE-KMS object's sealed as sealing.py says, its info
+holding the sealing's Envelope), then its info as JSON, the JSON's length and a magic number: one
+rename replaces data and metadata together, and a reader that has the file open keeps reading the
+version it opened. A write survives the server's crash once acknowledged; to survive
 the machine's crash too, open the store `durable` and object files are fsync'd before the rename
 that publishes them (it costs about a third of the upload speed).
 
@@ -52,11 +53,12 @@ from modelbay.store.objects.base import (
     BucketEncryption,
     BucketInfo,
     BucketNotEmpty,
+    DataKey,
+    DataKeys,
     EntityTooSmall,
     InvalidArgument,
     InvalidBucketName,
     InvalidPart,
-    InvalidRange,
     Listing,
     NoSuchBucket,
     NoSuchKey,
@@ -72,8 +74,10 @@ from modelbay.store.objects.base import (
     check_part_list,
     encrypted,
     encryption_of,
+    resolve_range,
 )
 from modelbay.store.objects.key_paths import holds_object, listed, object_path, prune
+from modelbay.store.objects.sealing import Envelope, Run, SealedReader, SealingStream, opened, stored_span
 
 _CHUNK = 256 * 1024  # fits the CPU cache: hashing then writing it is 2-4x faster than 1 MiB pieces
 _MIN_PART_SIZE = 5 * 1024 * 1024
@@ -151,22 +155,28 @@ class LocalObjectStore(ObjectStore):
             shutil.rmtree(staging)
 
     # -- objects ---------------------------------------------------------------------------
-    def put(self, bucket: str, key: str, data: BinaryIO, meta: ObjectMeta) -> ObjectInfo:
-        return self._write(bucket, key, data, self._encrypted(bucket, meta))
+    def put(self, bucket: str, key: str, data: BinaryIO, meta: ObjectMeta, keys: DataKeys | None = None) -> ObjectInfo:
+        return self._write(bucket, key, data, *self._new_data_key(bucket, key, self._encrypted(bucket, meta), keys))
 
-    def open(self, bucket: str, key: str, byte_range: tuple[int | None, int | None] | None = None) -> ObjectReader:
-        file, info = self._open_object(bucket, key)
+    def open(self, bucket: str, key: str, byte_range: tuple[int | None, int | None] | None = None,
+             keys: DataKeys | None = None) -> ObjectReader:
+        file, record = self._open_object(bucket, key)
         try:
-            resolved = None if byte_range is None else _resolve_range(byte_range, info.size)
-            return _FileReader(file, info, resolved)
+            info = _object_info(bucket, key, record)
+            resolved = None if byte_range is None else resolve_range(byte_range, info.size)
+            if "envelope" not in record:
+                return _FileReader(file, info, resolved)
+            envelope = Envelope.decode(record["envelope"])
+            data_key = self._data_key(keys, envelope.wrapped_key, bucket, key)
+            return _sealed_reader(file, info, resolved, envelope, data_key)
         except BaseException:
             file.close()
             raise
 
     def head(self, bucket: str, key: str) -> ObjectInfo:
-        file, info = self._open_object(bucket, key)
+        file, record = self._open_object(bucket, key)
         file.close()
-        return info
+        return _object_info(bucket, key, record)
 
     def delete(self, bucket: str, key: str) -> None:
         bucket_dir = self._bucket_dir(bucket)
@@ -179,30 +189,38 @@ class LocalObjectStore(ObjectStore):
             prune(path.parent, bucket_dir)
 
     def copy(self, src_bucket: str, src_key: str, bucket: str, key: str, meta: ObjectMeta | None,
-             encryption: Mapping[str, str] | None = None) -> ObjectInfo:
-        with self.open(src_bucket, src_key) as source:
-            kept = meta or encrypted(source.info.meta, {})
-            return self._write(bucket, key, source, self._encrypted(bucket, kept, encryption))
+             encryption: Mapping[str, str] | None = None, keys: DataKeys | None = None) -> ObjectInfo:
+        with self.open(src_bucket, src_key, keys=keys) as source:
+            kept = self._encrypted(bucket, meta or encrypted(source.info.meta, {}), encryption)
+            return self._write(bucket, key, source, *self._new_data_key(bucket, key, kept, keys))
 
     # -- multipart uploads -----------------------------------------------------------------
-    def create_multipart(self, bucket: str, key: str, meta: ObjectMeta) -> UploadInfo:
+    def create_multipart(self, bucket: str, key: str, meta: ObjectMeta, keys: DataKeys | None = None) -> UploadInfo:
         object_path(self._bucket_dir(bucket), key)  # KeyTooLong now rather than at completion
-        meta = self._encrypted(bucket, meta)
-        upload = UploadInfo(bucket, key, uuid.uuid4().hex, _now(), meta)
+        meta, data_key = self._new_data_key(bucket, key, self._encrypted(bucket, meta), keys)
+        wrapped = None if data_key is None else data_key.ciphertext_blob
+        upload = UploadInfo(bucket, key, uuid.uuid4().hex, _now(), meta, wrapped)
         staging = self._scratch.make_dir()
         record = {"bucket": bucket, "key": key, "initiated": upload.initiated.isoformat(), **_meta_fields(meta)}
+        if wrapped is not None:
+            record["envelope"] = Envelope(wrapped).encode()
         _write_json(staging / _UPLOAD_FILE, record)
         with self._lock:
             self._bucket_dir(bucket)
             os.rename(staging, self._uploads / upload.upload_id)
         return upload
 
-    def upload_part(self, bucket: str, key: str, upload_id: str, number: int, data: BinaryIO) -> PartInfo:
+    def upload_part(self, bucket: str, key: str, upload_id: str, number: int, data: BinaryIO,
+                    keys: DataKeys | None = None) -> PartInfo:
         if not 1 <= number <= _MAX_PART_NUMBER:
             raise InvalidArgument(f"Part number must be an integer between 1 and {_MAX_PART_NUMBER}, inclusive")
         directory, upload = self._upload(bucket, key, upload_id)
         with self._scratch.spool() as spool:
-            record = spool.seal(_record(spool.feed(data), ObjectMeta()))
+            if upload.wrapped_key is None:
+                record = spool.seal(_record(spool.feed(data), ObjectMeta()))
+            else:
+                sealed = SealingStream(data, self._data_key(keys, upload.wrapped_key, bucket, key), number)
+                record = spool.seal(_record(spool.feed(sealed), ObjectMeta()) | {"plain_size": sealed.size})
             with self._lock:
                 self._upload(bucket, key, upload_id)
                 spool.publish(directory / str(number))
@@ -226,7 +244,7 @@ class LocalObjectStore(ObjectStore):
             for file, record in opened:
                 spool.append(file, record["size"])
             etag = _multipart_etag([record["etag"] for _, record in opened])
-            record = spool.seal(_record(etag, upload.meta))
+            record = spool.seal(_record(etag, upload.meta, _completed_envelope(upload, parts, opened)))
             with self._lock:
                 self._upload(bucket, key, upload_id)  # not completed or aborted meanwhile
                 self._bucket_dir(bucket)
@@ -253,24 +271,31 @@ class LocalObjectStore(ObjectStore):
             raise _no_such_bucket(bucket)
         return path
 
-    def _write(self, bucket: str, key: str, data: _Readable, meta: ObjectMeta) -> ObjectInfo:
-        """Stream data into a temp file, then rename it over the key's file (put and copy)."""
+    def _write(self, bucket: str, key: str, data: _Readable, meta: ObjectMeta,
+               data_key: DataKey | None = None) -> ObjectInfo:
+        """Stream data (sealed under data_key if given) into a temp file, then rename it over the key's file
+        (put and copy)."""
         target = object_path(self._bucket_dir(bucket), key)
         with self._scratch.spool() as spool:
-            record = spool.seal(_record(spool.feed(data), meta))
+            if data_key is None:
+                record = spool.seal(_record(spool.feed(data), meta))
+            else:
+                sealed = SealingStream(data, data_key.plaintext)
+                etag = spool.feed(sealed)
+                record = spool.seal(_record(etag, meta, Envelope(data_key.ciphertext_blob, (Run(0, sealed.size),))))
             with self._lock:
                 self._bucket_dir(bucket)  # not deleted while the data streamed in
                 _place(spool, target)
         return _object_info(bucket, key, record)
 
-    def _open_object(self, bucket: str, key: str) -> tuple[BinaryIO, ObjectInfo]:
+    def _open_object(self, bucket: str, key: str) -> tuple[BinaryIO, dict[str, Any]]:
         path = object_path(self._bucket_dir(bucket), key)
         try:
             file = path.open("rb")
         except FileNotFoundError:
             raise NoSuchKey(f"The specified key does not exist: {key!r}") from None
         try:
-            return file, _object_info(bucket, key, _read_record(file))
+            return file, _read_record(file)
         except BaseException:
             file.close()
             raise
@@ -417,6 +442,16 @@ class _FileReader(ObjectReader):
         self._file.close()
 
 
+def _sealed_reader(file: BinaryIO, info: ObjectInfo, byte_range: tuple[int, int] | None, envelope: Envelope,
+                   key: bytes) -> SealedReader:
+    """A reader of an SSE-KMS object's plaintext, opening only the segments that hold the range."""
+    first, last = byte_range or (0, info.size - 1)
+    if last < first:  # the whole of an empty object
+        return SealedReader(info, byte_range, iter(()), file.close)
+    file.seek(stored_span(envelope.runs, first, last)[0])
+    return SealedReader(info, byte_range, opened(file, key, envelope.runs, first, last), file.close)
+
+
 def _place(spool: _Spool, target: Path) -> None:
     """Publish a sealed spool as target, making its directories (the caller holds the lock)."""
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -424,8 +459,9 @@ def _place(spool: _Spool, target: Path) -> None:
 
 
 # -- records: the JSON after an object's or a part's data, and the bucket and upload files ----
-def _record(etag: str, meta: ObjectMeta) -> dict[str, Any]:
-    return {"etag": etag, "last_modified": _now().isoformat(), **_meta_fields(meta)}
+def _record(etag: str, meta: ObjectMeta, envelope: Envelope | None = None) -> dict[str, Any]:
+    record = {"etag": etag, "last_modified": _now().isoformat(), **_meta_fields(meta)}
+    return record if envelope is None else record | {"envelope": envelope.encode()}
 
 
 def _meta_fields(meta: ObjectMeta) -> dict[str, Any]:
@@ -438,12 +474,19 @@ def _meta(record: dict[str, Any]) -> ObjectMeta:
 
 def _object_info(bucket: str, key: str, record: dict[str, Any]) -> ObjectInfo:
     modified = datetime.fromisoformat(record["last_modified"])
-    return ObjectInfo(bucket, key, record["size"], record["etag"], modified, _meta(record))
+    size = Envelope.decode(record["envelope"]).size if "envelope" in record else record["size"]
+    return ObjectInfo(bucket, key, size, record["etag"], modified, _meta(record))
 
 
 def _part_info(number: int, record: dict[str, Any], encryption: Mapping[str, str] | None = None) -> PartInfo:
     modified = datetime.fromisoformat(record["last_modified"])
-    return PartInfo(number, record["size"], record["etag"], modified, encryption or {})
+    return PartInfo(number, _part_size(record), record["etag"], modified, encryption or {})
+
+
+def _part_size(record: dict[str, Any]) -> int:
+    """A part's size as uploaded (its plaintext's, if it was sealed)."""
+    size: int = record.get("plain_size", record["size"])
+    return size
 
 
 def _read_record(file: BinaryIO) -> dict[str, Any]:
@@ -483,7 +526,8 @@ def _read_upload(directory: Path) -> UploadInfo | None:
     except (FileNotFoundError, NotADirectoryError):
         return None
     initiated = datetime.fromisoformat(record["initiated"])
-    return UploadInfo(record["bucket"], record["key"], directory.name, initiated, _meta(record))
+    wrapped = Envelope.decode(record["envelope"]).wrapped_key if "envelope" in record else None
+    return UploadInfo(record["bucket"], record["key"], directory.name, initiated, _meta(record), wrapped)
 
 
 def _write_json(path: Path, record: dict[str, Any]) -> None:
@@ -507,10 +551,19 @@ def _open_parts(directory: Path, parts: list[tuple[int, str]],
         record = _read_record(file)
         if record["etag"].strip('"') != etag.strip('"'):
             raise InvalidPart(f"The ETag given for part {number} does not match the part's")
-        if opened and opened[-1][1]["size"] < _MIN_PART_SIZE:
+        if opened and _part_size(opened[-1][1]) < _MIN_PART_SIZE:
             raise EntityTooSmall("Your proposed upload is smaller than the minimum allowed size (5 MiB per part)")
         opened.append((file, record))
     return opened
+
+
+def _completed_envelope(upload: UploadInfo, parts: list[tuple[int, str]],
+                        opened: list[tuple[BinaryIO, dict[str, Any]]]) -> Envelope | None:
+    """An SSE-KMS upload's object: a run per part, each part sealed under the upload's data key."""
+    if upload.wrapped_key is None:
+        return None
+    return Envelope(upload.wrapped_key, tuple(Run(number, _part_size(record))
+                                              for (number, _), (_, record) in zip(parts, opened, strict=True)))
 
 
 def _multipart_etag(etags: list[str]) -> str:
@@ -519,20 +572,6 @@ def _multipart_etag(etags: list[str]) -> str:
 
 
 # -- small things ----------------------------------------------------------------------------
-def _resolve_range(byte_range: tuple[int | None, int | None], size: int) -> tuple[int, int]:
-    """The inclusive (first, last) bytes an HTTP-style range selects; raise InvalidRange if none."""
-    first, last = byte_range
-    if first is None:
-        if last is None or last <= 0:
-            raise InvalidRange("The requested range is not satisfiable")
-        first, last = max(size - last, 0), size - 1
-    elif last is None or last >= size:
-        last = size - 1
-    if not 0 <= first <= last:
-        raise InvalidRange(f"The requested range is not satisfiable: the object has {size} bytes")
-    return first, last
-
-
 def _is_bucket_name(name: str) -> bool:
     try:
         check_bucket_name(name)

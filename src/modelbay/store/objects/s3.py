@@ -22,6 +22,8 @@ from modelbay.store.objects.base import (
     BucketEncryption,
     BucketInfo,
     BucketNotEmpty,
+    DataKey,
+    DataKeys,
     EntityTooSmall,
     InvalidArgument,
     InvalidBucketName,
@@ -33,6 +35,7 @@ from modelbay.store.objects.base import (
     NoSuchBucket,
     NoSuchKey,
     NoSuchUpload,
+    NotSupported,
     ObjectInfo,
     ObjectMeta,
     ObjectReader,
@@ -43,12 +46,27 @@ from modelbay.store.objects.base import (
     UploadInfo,
     check_bucket_name,
     check_part_list,
+    encrypted,
     encryption_of,
+    is_kms,
+    resolve_range,
+)
+from modelbay.store.objects.sealing import (
+    Envelope,
+    Readable,
+    Run,
+    SealedReader,
+    SealingStream,
+    opened,
+    plain_size,
+    stored_span,
 )
 
 _PART_SIZE = 8 * 1024 * 1024  # put() streams larger bodies as multipart uploads of parts this size
 _CONTENT_HEADERS = ("CacheControl", "ContentDisposition", "ContentEncoding", "ContentLanguage")
 _CHECKSUMS = ("ChecksumCRC32", "ChecksumCRC32C", "ChecksumCRC64NVME", "ChecksumSHA1", "ChecksumSHA256")
+# An SSE-KMS object's user metadata of the store's own: its algorithm, KMS key ARN and sealing Envelope.
+_SEALED_ALGORITHM, _SEALED_KEY, _ENVELOPE = "modelbay-sse", "modelbay-sse-kms-key-id", "modelbay-envelope"
 _ERRORS: dict[str, type[ObjectStoreError]] = {error.code: error for error in (
     NoSuchBucket, NoSuchKey, BucketNotEmpty, BucketAlreadyOwnedByYou, InvalidRange, NoSuchUpload,
     InvalidPart, InvalidPartOrder, EntityTooSmall, KeyTooLong, InvalidBucketName, InvalidArgument)}
@@ -85,6 +103,12 @@ class S3ObjectStore(ObjectStore):
     - Writes name their encryption to the remote, the bucket's default included (read with
       GetBucketEncryption when the writer named none), so remotes that predate S3's default
       encryption record it too; a remote without a default configuration has SSE-S3.
+    - An SSE-KMS object is sealed here (sealing.py) and stored as one run, its encryption and Envelope
+      in user metadata of the store's own (`x-amz-meta-modelbay-*`, never shown as the object's); the
+      remote encrypts the sealed bytes as it does by default. Its checksum headers are not kept, a
+      listing gives its stored size (head() its plaintext's), a ranged read of it costs a HEAD first,
+      a copy from or to it streams through this machine, and SSE-KMS multipart uploads are refused
+      (NotSupported): the remote keeps no state of an upload's that could hold its data key.
     """
 
     def __init__(self, endpoint_url: str, access_key_id: str | None, secret_access_key: str | None,
@@ -149,22 +173,44 @@ class S3ObjectStore(ObjectStore):
             self._client.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": [rule]})
 
     # -- objects ---------------------------------------------------------------------------
-    def put(self, bucket: str, key: str, data: BinaryIO, meta: ObjectMeta) -> ObjectInfo:
+    def put(self, bucket: str, key: str, data: BinaryIO, meta: ObjectMeta, keys: DataKeys | None = None) -> ObjectInfo:
         """See ObjectStore; a body of 8 MiB or more goes up as a multipart upload (see the class)."""
-        meta = self._encrypted(bucket, meta)
-        first = _read_up_to(data, _PART_SIZE)
+        meta, data_key = self._new_data_key(bucket, key, self._encrypted(bucket, meta), keys)
+        body = data if data_key is None else SealingStream(data, data_key.plaintext)
+        args = _write_args(meta) if data_key is None else _sealed_write_args(meta, data_key)
+        first = _read_up_to(body, _PART_SIZE)
         if len(first) < _PART_SIZE:
+            checksums = _checksum_args(meta) if data_key is None else {}
             with _translated():
-                self._client.put_object(Bucket=bucket, Key=key, Body=first, **_write_args(meta), **_checksum_args(meta))
+                self._client.put_object(Bucket=bucket, Key=key, Body=first, **args, **checksums)
         else:
-            self._put_multipart(bucket, key, first, data, meta)
+            self._put_multipart(bucket, key, first, body, args)
         return self.head(bucket, key)
 
-    def open(self, bucket: str, key: str, byte_range: tuple[int | None, int | None] | None = None) -> ObjectReader:
+    def open(self, bucket: str, key: str, byte_range: tuple[int | None, int | None] | None = None,
+             keys: DataKeys | None = None) -> ObjectReader:
+        """See ObjectStore; a ranged read of an SSE-KMS object asks twice: the first answer tells its layout."""
         ranged = {} if byte_range is None else {"Range": _range_header(byte_range)}
         with _translated():
             response = self._client.get_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED", **ranged)
-        return _BodyReader(bucket, key, response)
+        if _ENVELOPE not in response.get("Metadata", {}):
+            return _BodyReader(bucket, key, response)
+        body = response["Body"]
+        try:
+            info = _object_info(bucket, key, response, _stored_size(response))
+            envelope = Envelope.decode(response["Metadata"][_ENVELOPE])
+            data_key = self._data_key(keys, envelope.wrapped_key, bucket, key)
+            if byte_range is None:
+                return _sealed_reader(info, None, data_key, body)
+        finally:
+            if byte_range is not None:
+                body.close()
+        first, last = resolve_range(byte_range, info.size)
+        start, end = stored_span(_runs(info), first, last)
+        with _translated():
+            again = self._client.get_object(Bucket=bucket, Key=key, Range=f"bytes={start}-{end}",
+                                            IfMatch=response["ETag"])
+        return _sealed_reader(info, (first, last), data_key, again["Body"])
 
     def head(self, bucket: str, key: str) -> ObjectInfo:
         try:
@@ -180,9 +226,15 @@ class S3ObjectStore(ObjectStore):
             self._client.delete_object(Bucket=bucket, Key=key)
 
     def copy(self, src_bucket: str, src_key: str, bucket: str, key: str, meta: ObjectMeta | None,
-             encryption: Mapping[str, str] | None = None) -> ObjectInfo:
-        """See ObjectStore; a server-side CopyObject, so the source has at most 5 GiB."""
+             encryption: Mapping[str, str] | None = None, keys: DataKeys | None = None) -> ObjectInfo:
+        """See ObjectStore; a server-side CopyObject, so the source has at most 5 GiB, unless the source or the
+        copy is SSE-KMS: then it streams through (opened and put)."""
         target = self._encrypted(bucket, meta or ObjectMeta(), encryption)
+        source = self.head(src_bucket, src_key)
+        if is_kms(source.meta.headers) or is_kms(target.headers):
+            with self.open(src_bucket, src_key, keys=keys) as reader:
+                kept = self._encrypted(bucket, meta or encrypted(source.meta, {}), encryption)
+                return self.put(bucket, key, reader, kept, keys)  # type: ignore[arg-type]  # a reader reads
         replaced = (encryption_of(target.headers) if meta is None
                     else {"MetadataDirective": "REPLACE", **_write_args(target)})
         with _translated():
@@ -191,14 +243,19 @@ class S3ObjectStore(ObjectStore):
         return self.head(bucket, key)
 
     # -- multipart uploads -----------------------------------------------------------------
-    def create_multipart(self, bucket: str, key: str, meta: ObjectMeta) -> UploadInfo:
-        """See ObjectStore; `initiated` is this machine's clock (S3 does not answer it here)."""
+    def create_multipart(self, bucket: str, key: str, meta: ObjectMeta, keys: DataKeys | None = None) -> UploadInfo:
+        """See ObjectStore; `initiated` is this machine's clock (S3 does not answer it here). Raise NotSupported for
+        an SSE-KMS upload (see the class)."""
         meta = self._encrypted(bucket, meta)
+        if is_kms(meta.headers):
+            raise NotSupported("The S3-compatible object store takes SSE-KMS objects in one request, not as "
+                               "multipart uploads")
         with _translated():
             response = self._client.create_multipart_upload(Bucket=bucket, Key=key, **_write_args(meta))
         return UploadInfo(bucket, key, response["UploadId"], datetime.now(UTC), meta)
 
-    def upload_part(self, bucket: str, key: str, upload_id: str, number: int, data: BinaryIO) -> PartInfo:
+    def upload_part(self, bucket: str, key: str, upload_id: str, number: int, data: BinaryIO,
+                    keys: DataKeys | None = None) -> PartInfo:
         """See ObjectStore; the part is spooled (to disk past 8 MiB) to learn its length first."""
         with tempfile.SpooledTemporaryFile(max_size=_PART_SIZE) as spool:
             while chunk := data.read(1024 * 1024):
@@ -237,9 +294,11 @@ class S3ObjectStore(ObjectStore):
         return sorted(found, key=lambda u: (u.key, u.initiated))
 
     # -- helpers ---------------------------------------------------------------------------
-    def _put_multipart(self, bucket: str, key: str, first: bytes, data: BinaryIO, meta: ObjectMeta) -> None:
-        """Upload `first` and the rest of `data` in parts; abort the upload if anything fails."""
-        upload_id = self.create_multipart(bucket, key, meta).upload_id
+    def _put_multipart(self, bucket: str, key: str, first: bytes, data: Readable, args: dict[str, Any]) -> None:
+        """Upload `first` and the rest of `data` in parts, the object written with `args`; abort the upload if
+        anything fails."""
+        with _translated():
+            upload_id = self._client.create_multipart_upload(Bucket=bucket, Key=key, **args)["UploadId"]
         try:
             parts: list[dict[str, Any]] = []
             chunk = first
@@ -314,10 +373,45 @@ class _BodyReader(ObjectReader):
 
 
 def _object_info(bucket: str, key: str, response: dict[str, Any], size: int) -> ObjectInfo:
-    """ObjectInfo from a HeadObject or GetObject response."""
+    """ObjectInfo from a HeadObject or GetObject response; `size` is the object's stored size."""
     headers = {name: response[name] for name in _CONTENT_HEADERS + _CHECKSUMS + SSE_MEMBERS if response.get(name)}
-    meta = ObjectMeta(response.get("ContentType", "binary/octet-stream"), response.get("Metadata", {}), headers)
+    metadata = dict(response.get("Metadata", {}))
+    if _ENVELOPE in metadata:  # sealed here: its encryption is the store's, its size the plaintext's
+        headers = {name: value for name, value in headers.items() if name in _CONTENT_HEADERS}
+        headers |= {"ServerSideEncryption": metadata.pop(_SEALED_ALGORITHM), "SSEKMSKeyId": metadata.pop(_SEALED_KEY)}
+        del metadata[_ENVELOPE]
+        size = plain_size(size)
+    meta = ObjectMeta(response.get("ContentType", "binary/octet-stream"), metadata, headers)
     return ObjectInfo(bucket, key, size, response["ETag"], response["LastModified"], meta)
+
+
+def _stored_size(response: dict[str, Any]) -> int:
+    """The object's stored size from a GetObject response, ranged or not."""
+    content_range = response.get("ContentRange")  # 'bytes 0-9/100'
+    return int(content_range.rpartition("/")[2]) if content_range else int(response["ContentLength"])
+
+
+def _runs(info: ObjectInfo) -> tuple[Run, ...]:
+    """An SSE-KMS object's layout here: one run (see the class)."""
+    return (Run(0, info.size),)
+
+
+def _sealed_reader(info: ObjectInfo, byte_range: tuple[int, int] | None, data_key: bytes,
+                   body: Any) -> SealedReader:
+    """The plaintext of an SSE-KMS object from a body of its stored bytes from the range's first segment on."""
+    first, last = byte_range or (0, info.size - 1)
+    chunks = opened(body, data_key, _runs(info), first, last) if first <= last else iter(())
+    return SealedReader(info, byte_range, chunks, body.close)
+
+
+def _sealed_write_args(meta: ObjectMeta, data_key: DataKey) -> dict[str, Any]:
+    """PutObject / CreateMultipartUpload parameters for an object sealed here under `data_key`: its encryption in
+    the store's own metadata, none asked of the remote."""
+    plain = encrypted(meta, {})
+    sealed = {_SEALED_ALGORITHM: meta.headers["ServerSideEncryption"], _SEALED_KEY: data_key.key_arn,
+              _ENVELOPE: Envelope(data_key.ciphertext_blob).encode()}
+    args = _write_args(plain)
+    return args | {"Metadata": {**args["Metadata"], **sealed}}
 
 
 def _write_args(meta: ObjectMeta) -> dict[str, Any]:
@@ -342,7 +436,7 @@ def _range_header(byte_range: tuple[int | None, int | None]) -> str:
     return f"bytes={'' if first is None else first}-{'' if last is None else last}"
 
 
-def _read_up_to(data: BinaryIO, size: int) -> bytes:
+def _read_up_to(data: Readable, size: int) -> bytes:
     """Read `size` bytes, fewer only at the end of the stream (a read may return less)."""
     chunks, left = [], size
     while left > 0 and (chunk := data.read(left)):

@@ -14,9 +14,11 @@ from modelbay.config import Settings
 from modelbay.controllers.images import Images
 from modelbay.controllers.processing_jobs.controller import LOG_GROUP, ProcessingController
 from modelbay.platform import Platform, open_platform
+from modelbay.runtime.base import VOLUME_NOT_ENCRYPTED
 from modelbay.runtime.process import ProcessRuntime
+from modelbay.store.metadata.kms import DISABLED, ENABLED
 from modelbay.store.metadata.processing_jobs import ProcessingJob
-from modelbay.store.objects.base import ObjectMeta
+from modelbay.store.objects.base import ObjectMeta, encryption_of
 from tests.helpers import wait_until
 from tests.unit.controllers.hosting import reconcile_until
 
@@ -103,3 +105,32 @@ def test_a_job_past_its_max_runtime_fails(platform: Platform, controller: Proces
     job = settle(controller, "j")
     assert job.status == "Failed" and job.failure_reason is not None
     assert job.failure_reason.startswith("MaxRuntimeExceeded")
+
+
+def test_outputs_are_written_under_the_output_key(platform: Platform, controller: ProcessingController) -> None:
+    key = platform.kms.create_key().arn
+    create(platform, "j", "import pathlib; pathlib.Path('processing/output/o.txt').write_text('secret')",
+           ProcessingOutputConfig={"KmsKeyId": key, "Outputs": [{"OutputName": "out", "S3Output": {
+               "S3Uri": "s3://data/out", "LocalPath": "/opt/ml/processing/output", "S3UploadMode": "EndOfJob"}}]})
+    assert settle(controller, "j").status == "Completed"
+    assert encryption_of(platform.objects.head("data", "out/o.txt").meta.headers) == {
+        "ServerSideEncryption": "aws:kms", "SSEKMSKeyId": key}
+    with platform.objects.open("data", "out/o.txt", keys=platform.kms) as reader:
+        assert reader.read() == b"secret"
+
+
+@pytest.mark.parametrize("usable", [True, False], ids=["runtime-cannot-encrypt", "key-disabled"])
+def test_a_volume_key_reaches_the_runtime_or_fails_the_job_naming_it(platform: Platform,
+                                                                     controller: ProcessingController,
+                                                                     usable: bool) -> None:
+    key = platform.kms.create_key()
+    if not usable:
+        platform.metadata.kms.move(key.key_id, DISABLED, (ENABLED,))
+    create(platform, "j", "print()", ProcessingResources={"ClusterConfig": {
+        "InstanceCount": 1, "InstanceType": "ml.m5.large", "VolumeSizeInGB": 1, "VolumeKmsKeyId": key.arn}})
+    job = settle(controller, "j")
+    assert not controller.runtime.encrypts_volumes  # this runtime has no namespaces: it refuses the key it is given
+    expected = (f"InternalServerError: {VOLUME_NOT_ENCRYPTED}" if usable else
+                f"ClientError: ProcessingResources.ClusterConfig.VolumeKmsKeyId: the KMS key '{key.arn}' cannot be "
+                f"used: {key.arn} is disabled.")
+    assert (job.status, job.failure_reason) == ("Failed", expected)

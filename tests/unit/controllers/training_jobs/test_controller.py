@@ -164,11 +164,11 @@ def test_a_host_the_machine_cannot_start_fails_the_job_saying_why_and_leaves_no_
         controller: TrainingController, platform: Platform, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     made: list[Path] = []
 
-    def create_volume(directory: Path, image: Path, size_gb: int) -> Path | None:
+    def create_volume(directory: Path, image: Path, size_gb: int, encrypted: bool = False) -> Path | None:
         made.append(directory)
         if len(made) == 2:
             raise OSError(28, "No space left on device")
-        return real_create_volume(directory, image, size_gb)
+        return real_create_volume(directory, image, size_gb, encrypted)
     real_create_volume = process.create_volume
     monkeypatch.setattr(process, "create_volume", create_volume)
     create(platform, "nospace", image(tmp_path, "sleep 30\n"), count=2)

@@ -12,9 +12,10 @@ from modelbay.config import Settings
 from modelbay.controllers.images import Images
 from modelbay.controllers.transform_jobs.controller import LOG_GROUP, TransformController
 from modelbay.platform import Platform, open_platform
+from modelbay.runtime.base import VOLUME_NOT_ENCRYPTED
 from modelbay.runtime.process import ProcessRuntime
 from modelbay.store.metadata.transform_jobs import TransformJob
-from modelbay.store.objects.base import ObjectMeta
+from modelbay.store.objects.base import ObjectMeta, encryption_of
 from tests.helpers import serve_image, serve_program, wait_until
 from tests.unit.controllers.hosting import FAIL_TO_LOAD_IF_ASKED, reconcile_until
 
@@ -169,3 +170,21 @@ def test_a_restarted_server_starts_the_job_over(controller: TransformController,
     assert job.status == "Completed"
     assert read(platform, "again/x.csv.out") == b"1,m\n"
     assert not old & {i.id for i in controller.runtime.list({})}
+
+
+def test_results_are_written_under_the_output_key_and_a_volume_key_reaches_the_runtime(
+        controller: TransformController, platform: Platform, image: str) -> None:
+    key = platform.kms.create_key().arn
+    put(platform, "j/a.csv", b"1,2\n")
+    create(platform, "j", [container(image, "m")],
+           TransformOutput={"S3OutputPath": "s3://outputs/j", "AssembleWith": "Line", "KmsKeyId": key})
+    assert settle(controller, "j").status == "Completed"
+    assert encryption_of(platform.objects.head("outputs", "j/a.csv.out").meta.headers) == {
+        "ServerSideEncryption": "aws:kms", "SSEKMSKeyId": key}
+    with platform.objects.open("outputs", "j/a.csv.out", keys=platform.kms) as reader:
+        assert reader.read() == b"1,2,m\n"
+    put(platform, "v/a.csv", b"1,2\n")
+    create(platform, "v", [container(image, "m")],
+           TransformResources={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeKmsKeyId": key})
+    job = settle(controller, "v")  # this runtime has no namespaces: it refuses the key it is given
+    assert (job.status, job.failure_reason) == ("Failed", f"InternalServerError: {VOLUME_NOT_ENCRYPTED}")

@@ -12,7 +12,7 @@ from tests.unit.services.sagemaker.test_hosting import _call, _error, _model, _v
 
 CAPTURE: dict[str, Any] = {
     "EnableCapture": True, "InitialSamplingPercentage": 20, "DestinationS3Uri": "s3://b/capture",
-    "KmsKeyId": "alias/capture", "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+    "KmsKeyId": "alias/aws/sagemaker", "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
     "CaptureContentTypeHeader": {"CsvContentTypes": ["text/csv"], "JsonContentTypes": ["application/json"]}}
 
 
@@ -24,7 +24,7 @@ def test_a_data_capture_config_is_echoed_and_summarised(ctx: Context) -> None:
     _call(ctx, "CreateEndpoint", EndpointName="e", EndpointConfigName="c")
     assert _call(ctx, "DescribeEndpoint", EndpointName="e")["DataCaptureConfig"] == {
         "EnableCapture": True, "CaptureStatus": "Started", "CurrentSamplingPercentage": 20,
-        "DestinationS3Uri": "s3://b/capture", "KmsKeyId": "alias/capture"}
+        "DestinationS3Uri": "s3://b/capture", "KmsKeyId": "alias/aws/sagemaker"}
 
 
 @pytest.mark.parametrize(("change", "words"), [

@@ -63,8 +63,8 @@ def test_experiments_are_created_described_updated_listed_and_deleted(ctx: Conte
     _call(ctx, "UpdateExperiment", ExperimentName="Exp-1", DisplayName="Shown")
     described = _call(ctx, "DescribeExperiment", ExperimentName="Exp-1")
     assert (described["DisplayName"], described["Description"]) == ("Shown", "first")
-    assert described["CreatedBy"] == {"IamIdentity": {"Arn": "arn:aws:iam::123456789012:user/AKIDTEST",
-                                                      "PrincipalId": "AKIDTEST"}}
+    assert described["CreatedBy"] == {"IamIdentity": {"Arn": "arn:aws:iam::123456789012:root",
+                                                      "PrincipalId": "123456789012"}}
     _call(ctx, "CreateExperiment", ExperimentName="exp-2")
     listed = _call(ctx, "ListExperiments", SortBy="Name", SortOrder="Ascending", MaxResults=1)
     assert [s["ExperimentName"] for s in listed["ExperimentSummaries"]] == ["Exp-1"] and "NextToken" in listed

@@ -63,7 +63,7 @@ def test_a_group_is_described_listed_and_deleted_once_empty(ctx: Context, group:
     assert described | {"CreationTime": None} == {
         "ModelPackageGroupName": "Churn", "ModelPackageGroupArn": group, "ModelPackageGroupDescription": "churn models",
         "ModelPackageGroupStatus": "Completed", "CreationTime": None,
-        "CreatedBy": {"IamIdentity": {"Arn": "arn:aws:iam::123456789012:user/AKIDTEST", "PrincipalId": "AKIDTEST"}}}
+        "CreatedBy": {"IamIdentity": {"Arn": "arn:aws:iam::123456789012:root", "PrincipalId": "123456789012"}}}
     assert _call(ctx, "ListTags", ResourceArn=group)["Tags"] == [{"Key": "team", "Value": "a"}]
     _refused(ctx, "CreateModelPackageGroup", "ValidationException", "already exists", ModelPackageGroupName="Churn")
     _call(ctx, "CreateModelPackageGroup", ModelPackageGroupName="Other")
@@ -180,7 +180,7 @@ def test_update_approves_with_a_description_and_changes_metadata(ctx: Context, g
     described = _call(ctx, "DescribeModelPackage", ModelPackageName=arn)
     assert (described["ModelApprovalStatus"], described["ApprovalDescription"],
             described["CustomerMetadataProperties"]) == ("Approved", "passed review", {"b": "2", "c": "3"})
-    assert described["LastModifiedBy"]["IamIdentity"]["PrincipalId"] == "AKIDTEST"
+    assert described["LastModifiedBy"]["IamIdentity"]["PrincipalId"] == "123456789012"
     assert described["LastModifiedTime"] > described["CreationTime"]
     extra = {"Name": "gpu", "Containers": [{"Image": "modelbay/sklearn:1.2-1"}]}
     _call(ctx, "UpdateModelPackage", ModelPackageArn=arn, AdditionalInferenceSpecificationsToAdd=[extra])

@@ -8,6 +8,7 @@ import pytest
 
 from modelbay.config import Settings
 from modelbay.store.objects import LocalObjectStore, ObjectStore, open_object_store
+from tests.unit.store.objects.fake_keys import FakeKeyRing
 
 
 @pytest.fixture(scope="session")
@@ -16,6 +17,7 @@ def s3_object_store(moto_url: str) -> ObjectStore:
     settings = Settings(s3_endpoint_url=moto_url, s3_access_key_id="AKIDTEST", s3_secret_access_key="secret")
     store = open_object_store(settings)
     assert type(store).__name__ == "S3ObjectStore"
+    store.default_keys = FakeKeyRing()  # SSE-KMS objects are encrypted: the server's stores have its key ring
     return store
 
 
@@ -26,6 +28,7 @@ def object_store(request: pytest.FixtureRequest, tmp_path: Path) -> ObjectStore:
         return store
     store = open_object_store(Settings(data_dir=tmp_path))
     assert isinstance(store, LocalObjectStore) and store.root == tmp_path / "objects"
+    store.default_keys = FakeKeyRing()
     return store
 
 

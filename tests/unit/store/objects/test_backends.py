@@ -29,6 +29,8 @@ from modelbay.store.objects import (
     ObjectMeta,
     ObjectStore,
 )
+from modelbay.store.objects.base import NotSupported
+from modelbay.store.objects.s3 import S3ObjectStore
 
 MiB = 1024 * 1024
 DATA = bytes(range(100))
@@ -445,6 +447,10 @@ def test_a_copy_is_encrypted_as_asked_or_as_its_bucket_never_as_its_source(objec
 
 
 def test_a_multipart_upload_is_encrypted_as_it_was_created(object_store: ObjectStore, bucket: str) -> None:
+    if isinstance(object_store, S3ObjectStore):  # it has nowhere to keep an upload's data key: refused, said why
+        with pytest.raises(NotSupported, match="in one request"):
+            object_store.create_multipart(bucket, "mp", ObjectMeta(headers=SSE_KMS))
+        return
     upload = object_store.create_multipart(bucket, "mp", ObjectMeta(headers=SSE_KMS))
     object_store.set_bucket_encryption(bucket, BucketEncryption())  # too late for this upload
     part = object_store.upload_part(bucket, "mp", upload.upload_id, 1, io.BytesIO(DATA))
