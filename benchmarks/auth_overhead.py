@@ -23,9 +23,11 @@ import io
 import json
 import multiprocessing
 import os
+import socket
 import tempfile
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -111,15 +113,10 @@ def _checker(request: AWSRequest, service: str, operation: str, params: dict[str
         identity = authenticator.identify(credential.access_key_id, None, credential.service)
         assert identity.secret_access_key is not None
         verify(SignedRequest("POST", path, "", headers, body), credential, identity.secret_access_key,
-               _now())
+               datetime.now(UTC))
         authorizer.authorize(identity, service, operation, params, home, "127.0.0.1")
 
     return check
-
-
-def _now() -> Any:
-    from datetime import UTC, datetime
-    return datetime.now(UTC)
 
 
 def _timed(work: Callable[[], None], seconds: float) -> tuple[float, float]:
@@ -199,7 +196,6 @@ def _raw(request: AWSRequest) -> bytes:
 
 
 def _wait_for(port: int) -> None:
-    import socket
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         with socket.socket() as probe:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from modelbay.platform import Platform
 from modelbay.security.principal import ASSUMED_ROLE
 from modelbay.security.root_key import new_access_key
 from modelbay.store.metadata import MetadataStore, Role
@@ -37,10 +38,10 @@ class SessionCredentials:
                 "SessionToken": self.session_token, "Expiration": self.expiration}
 
 
-def issue(account: Any, duration_s: int, token_bytes: int = TOKEN_BYTES, **holder: Any) -> SessionCredentials:
+def issue(account: Platform, duration_s: int, token_bytes: int = TOKEN_BYTES, **holder: Any) -> SessionCredentials:
     """New credentials for `holder` (SessionRecord's members but the credentials), valid `duration_s` from now.
     `account` is the platform holding IAM and STS (Platform.account)."""
-    metadata: MetadataStore = account.metadata
+    metadata = account.metadata
     access_key_id, secret = new_access_key(SESSION_KEY_PREFIX)
     token = base64.b64encode(os.urandom(token_bytes)).decode()
     expires_at = metadata.sessions.clock() + timedelta(seconds=duration_s)
@@ -51,7 +52,7 @@ def issue(account: Any, duration_s: int, token_bytes: int = TOKEN_BYTES, **holde
     return SessionCredentials(access_key_id, secret, token, expires_at)
 
 
-def role_session(account: Any, role_arn: str, session_name: str, duration_s: int) -> SessionCredentials | None:
+def role_session(account: Platform, role_arn: str, session_name: str, duration_s: int) -> SessionCredentials | None:
     """A service's session of the role `role_arn` (a job's execution role, which the call that made the job passed
     with iam:PassRole); None if the account has no such role."""
     role = find_role(account.metadata, role_arn)
