@@ -19,7 +19,7 @@ test: export MODELBAY_ENVIRONMENTS_DIR ?= $(CURDIR)/.cache/environments
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip==26.3
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,edge]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -55,6 +55,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/training_overhead.py
 	$(BIN)/python benchmarks/sdk_roundtrip.py
 	$(BIN)/python benchmarks/auth_overhead.py
+	$(BIN)/python benchmarks/compilation.py
+	$(BIN)/python benchmarks/edge_agent.py
 
 # issue 5's serving benchmark: nginx from Debian and the classic stack's own pinned venv, then the run
 CLASSIC_VENV := .cache/classic-stack

@@ -69,6 +69,9 @@ class Settings:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     tls_self_signed: bool = False
+    # the MQTT broker edge agents send telemetry through (mqtt://host:port): the server subscribes to its
+    # devices' topics there (controllers/edge_telemetry.py); None: agents report by SendHeartbeat alone
+    mqtt_url: str | None = None
 
     def __post_init__(self) -> None:
         if self.runtime not in RUNTIMES:

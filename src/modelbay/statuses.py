@@ -156,3 +156,49 @@ class ObjectiveStatus(StrEnum):
     SUCCEEDED = "Succeeded"
     PENDING = "Pending"
     FAILED = "Failed"
+
+
+class CompilationJobStatus(StrEnum):
+    """SageMaker's CompilationJobStatus (Neo), every value in the model's order."""
+
+    INPROGRESS = "INPROGRESS"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    STARTING = "STARTING"
+    STOPPING = "STOPPING"
+    STOPPED = "STOPPED"
+
+
+class EdgePackagingJobStatus(StrEnum):
+    """SageMaker's EdgePackagingJobStatus, every value in the model's order."""
+
+    STARTING = "STARTING"
+    INPROGRESS = "INPROGRESS"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    STOPPING = "STOPPING"
+    STOPPED = "STOPPED"
+
+
+class StageStatus(StrEnum):
+    """SageMaker's StageStatus of an edge deployment plan's stage, in the model's order."""
+
+    CREATING = "CREATING"
+    READYTODEPLOY = "READYTODEPLOY"
+    STARTING = "STARTING"
+    INPROGRESS = "INPROGRESS"
+    DEPLOYED = "DEPLOYED"
+    FAILED = "FAILED"
+    STOPPING = "STOPPING"
+    STOPPED = "STOPPED"
+
+
+class DeviceDeploymentStatus(StrEnum):
+    """SageMaker's DeviceDeploymentStatus of one device in a stage, in the model's order."""
+
+    READYTODEPLOY = "READYTODEPLOY"
+    INPROGRESS = "INPROGRESS"
+    DEPLOYED = "DEPLOYED"
+    FAILED = "FAILED"
+    STOPPING = "STOPPING"
+    STOPPED = "STOPPED"

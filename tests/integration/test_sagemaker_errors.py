@@ -132,8 +132,8 @@ CASES = [
                  "Member must have length less than or equal to 128", id="list-member"),
     pytest.param("add_tags", {"ResourceArn": "not-an-arn", "Tags": [{"Key": "k", "Value": "v"}]},
                  "ValidationException", "not-an-arn", id="not-a-sagemaker-arn"),
-    pytest.param("describe_compilation_job", {"CompilationJobName": "c"}, "NotImplemented",
-                 "SageMaker operation DescribeCompilationJob is not implemented by modelbay yet.",
+    pytest.param("describe_feature_group", {"FeatureGroupName": "g"}, "NotImplemented",
+                 "SageMaker operation DescribeFeatureGroup is not implemented by modelbay yet.",
                  id="not-implemented"),
 ]
 

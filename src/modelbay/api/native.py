@@ -30,9 +30,11 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from modelbay.api.ab_testing import ab_testing_routes
+from modelbay.api.edge_telemetry import edge_telemetry_routes
 from modelbay.api.events import event_routes
 from modelbay.platform import Platform, Regions
 from modelbay.security.audit import AuditEvent, AuditTrail
+from modelbay.security.edge_signing import EdgeSigner
 from modelbay.store.metadata import StatusConflict
 
 PREFIX = "/_modelbay/v1"
@@ -111,13 +113,19 @@ def native_routes(regions: Regions, audit: AuditTrail) -> list[Route]:
         return JSONResponse({"IsIntact": found.is_intact, "Checked": found.checked,
                              "Findings": [dataclasses.asdict(finding) for finding in found.findings]})
 
+    def edge_packaging_key(request: Request) -> JSONResponse:  # plain: the master key may be read from its file
+        """`GET /_modelbay/v1/edge/packaging-key`: the public key edge packages are signed with, as PEM, for edge
+        agents to verify packages by (security/edge_signing.py); signed callers only in `iam` mode, as every route."""
+        return JSONResponse({"PublicKeyPem": EdgeSigner(regions.home.master_key).public_key_pem()})
+
     return [Route(f"{PREFIX}/audit/verify", audit_verification, methods=["GET"]),
+            Route(f"{PREFIX}/edge/packaging-key", edge_packaging_key, methods=["GET"]),
             Route(f"{PREFIX}/endpoints/{{name}}/instances", endpoint_instances, methods=["GET"]),
             Route(f"{PREFIX}/endpoints/{{name}}/async-backlog", async_backlog, methods=["GET"]),
             Route(f"{PREFIX}/endpoints/{{name}}/serverless-usage", serverless_usage, methods=["GET"]),
             Route(f"{PREFIX}/training-jobs/{{name}}/interrupt", interrupt_training_job, methods=["POST"]),
             Route(f"{PREFIX}/audit", audit_events, methods=["GET"]), *ab_testing_routes(regions, PREFIX),
-            *event_routes(regions, PREFIX)]
+            *event_routes(regions, PREFIX), *edge_telemetry_routes(regions, PREFIX)]
 
 
 def _audit_query(params: QueryParams) -> dict[str, Any]:

@@ -14,6 +14,8 @@ from modelbay import __version__
 from modelbay.cli import (
     ab_testing,
     audit,
+    compilation_jobs,
+    edge,
     endpoints,
     events,
     images,
@@ -31,6 +33,7 @@ from modelbay.cli import (
 )
 from modelbay.cli.aws_setup import write_profile, write_sagemaker_defaults
 from modelbay.cli.commands import CLIENT, PLAIN, Commands, ReportingGroup, accepting
+from modelbay.cli.edge_agent import edge_agent
 from modelbay.config import TLS_AUTHORITY_FILE, Settings, UnsafeMode
 from modelbay.podman_engine import require_podman
 from modelbay.sdk import resolve_url
@@ -38,6 +41,7 @@ from modelbay.sdk.clients import local_credentials, session
 
 app = Commands(cls=ReportingGroup, pretty_exceptions_enable=False,
                help="modelbay: SageMaker's train → deploy → operate workflow on your own machines.")
+app.command("edge-agent", options=PLAIN)(edge_agent)
 app.add_typer(s3.app, name="s3")
 app.add_typer(training_jobs.app, name="jobs")
 app.add_typer(images.app, name="images")
@@ -45,9 +49,11 @@ app.add_typer(endpoints.app, name="endpoints")
 app.add_typer(models.app, name="models")
 app.add_typer(transform_jobs.app, name="transform")
 app.add_typer(processing_jobs.app, name="processing")
+app.add_typer(compilation_jobs.app, name="compilation-jobs")
 app.add_typer(tuning_jobs.app, name="tuning")
 app.command()(invoke.invoke)
 app.add_typer(audit.app, name="audit")
+app.add_typer(edge.app, name="edge")
 app.command()(events.events)
 app.command()(metrics.metrics)
 app.command()(search.search)

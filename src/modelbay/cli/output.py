@@ -17,8 +17,11 @@ from rich.text import Text
 
 console = Console()
 errors = Console(stderr=True)
-_STYLES = {"InService": "green", "Completed": "green", "Failed": "red", "UpdateRollbackFailed": "red",
-           "OutOfService": "dim", "Stopped": "dim"}  # any other status is on its way somewhere: yellow
+# SageMaker spells some families' statuses in upper case (compilation and edge packaging jobs, deployment stages).
+# Any other status (InProgress, INPROGRESS, STARTING, READYTODEPLOY...) is on its way somewhere: yellow.
+_STYLES = {"InService": "green", "Completed": "green", "COMPLETED": "green", "DEPLOYED": "green",
+           "Failed": "red", "FAILED": "red", "UpdateRollbackFailed": "red",
+           "OutOfService": "dim", "Stopped": "dim", "STOPPED": "dim"}
 _UNBOUNDED = 1 << 16  # a width no table reaches: measuring in it tells the width a table needs
 
 

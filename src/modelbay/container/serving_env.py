@@ -5,8 +5,8 @@ Read from environment variables, standard library only:
   this machine's CPU count), SAGEMAKER_MODEL_SERVER_TIMEOUT (60 s), SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT
   (application/json), SAGEMAKER_CONTAINER_LOG_LEVEL (a `logging` level number, 20 = INFO);
 - SAGEMAKER_PROGRAM and SAGEMAKER_SUBMIT_DIRECTORY: the user's entry point and its source dir;
-- MODELBAY_FRAMEWORK: whose default handlers serve the model (`sklearn`, `xgboost`, `pytorch` or
-  `python`, the default), set by the platform from the image;
+- MODELBAY_FRAMEWORK: whose default handlers serve the model (`sklearn`, `xgboost`, `pytorch`, `neo` for
+  compiled models (compiled_handler.py), or `python`, the default), set by the platform from the image;
 - MODELBAY_BIND_HOST: the address to listen on (every interface, as SageMaker's containers; the platform
   says the loopback where instances share the host's network);
 - the model dir `/opt/ml/model` and code dir `/opt/ml/code`, relocated as training_env.OptMl allows.

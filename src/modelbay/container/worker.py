@@ -18,8 +18,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from modelbay.container.compiled_handler import handlers_for
 from modelbay.container.content_types import ANY, JSON, UnsupportedContentType
-from modelbay.container.framework_handlers import default_handlers
 from modelbay.container.http_server import HttpServer, Request, Response
 from modelbay.container.inference import Inference
 from modelbay.container.model_server import Heartbeats, report_status
@@ -78,9 +78,10 @@ class ModelApp:
 
 
 def load_inference(env: ServingEnv, code_dir: Path | None) -> Inference:
-    """The user's entry point (if any) over the framework's defaults, with the model loaded."""
+    """The user's entry point (if any) over the framework's defaults (a compiled model's, when it is one), with
+    the model loaded."""
     module = import_entry_point(env.program, code_dir) if env.program and code_dir else None
-    inference = Inference(default_handlers(env.framework), module, str(env.model_dir))
+    inference = Inference(handlers_for(env.framework, env.model_dir), module, str(env.model_dir))
     inference.load_model()
     return inference
 

@@ -22,6 +22,9 @@ from modelbay.controllers.alarms.actions import SCALING_POLICY_PREFIX, AlarmActi
 from modelbay.controllers.alarms.controller import AlarmController
 from modelbay.controllers.async_invocations.controller import AsyncInvocationWorker
 from modelbay.controllers.autoscaling.controller import AutoscalingController
+from modelbay.controllers.compilation_jobs.controller import CompilationController
+from modelbay.controllers.edge_packaging_jobs.controller import EdgePackagingController
+from modelbay.controllers.edge_telemetry import subscribed
 from modelbay.controllers.endpoints.controller import EndpointController
 from modelbay.controllers.images import open_images
 from modelbay.controllers.instance_usage import SAMPLE_INTERVAL_S, UsageSampler
@@ -86,7 +89,9 @@ async def _loops(platform: Platform, runtime: Runtime) -> AsyncIterator[None]:
         (TrainingController(platform, runtime, images, stop_grace_s=platform.settings.stop_grace_s), 0.2),
         (endpoints, 0.25), (TransformController(platform, runtime, images), 0.25),
         (ProcessingController(platform, runtime, images, stop_grace_s=platform.settings.stop_grace_s), 0.2),
+        (CompilationController(platform, runtime, images, stop_grace_s=platform.settings.stop_grace_s), 0.2),
         (MonitoringScheduleController(platform), 1.0), (TuningController(platform), 0.5),
+        (EdgePackagingController(platform), 0.5),
         (AlarmController(platform.metadata.alarms, platform.metrics, alarm_actions), 1.0), (autoscaling, 1.0)]
     stopping = asyncio.Event()
     tasks = [asyncio.create_task(run_until(controller, every_s, stopping)) for controller, every_s in loops]
@@ -101,7 +106,8 @@ async def _loops(platform: Platform, runtime: Runtime) -> AsyncIterator[None]:
         (lambda: platform.publisher.copies_dropped(platform.router.dropped_copies()), FLUSH_INTERVAL_S),
         (sampler.sample, SAMPLE_INTERVAL_S))]
     try:
-        yield
+        with subscribed(platform):  # edge agents' MQTT telemetry, when Settings.mqtt_url names a broker
+            yield
     finally:
         stopping.set()
         for controller, _ in loops:

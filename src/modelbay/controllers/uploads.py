@@ -1,9 +1,12 @@
-"""Writing what a job produced to where its request says, an `s3://` or `file://` URI (training, processing)."""
+"""Writing what a job produced to where its request says, an `s3://` or `file://` URI (training, processing,
+compilation): a stream, or a directory packed as a gzipped tar."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import tarfile
+import tempfile
 from pathlib import Path
 from typing import BinaryIO
 
@@ -22,6 +25,24 @@ def put_stream(objects: ObjectStore, source: BinaryIO, uri: str, content_type: s
     else:
         sse = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": kms_key_id} if kms_key_id else {}
         objects.put(location.bucket, location.key, source, ObjectMeta(content_type=content_type, headers=sse), keys)
+
+
+def upload_directory(objects: ObjectStore, directory: Path, uri: str, scratch: Path, kms_key_id: str | None = None,
+                     keys: DataKeys | None = None) -> None:
+    """Pack `directory`'s contents (names relative to it) as a gzipped tar at `uri` (s3:// or file://), written
+    SSE-KMS under `kms_key_id` if given (see put_stream).
+
+    The archive is built in a temporary file under `scratch` and streamed from there, so no
+    whole archive is held in memory; the write is atomic at the destination.
+    """
+    scratch.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryFile(dir=scratch, suffix=".tar.gz") as tmp:
+        with tarfile.open(fileobj=tmp, mode="w:gz") as archive:
+            for path in sorted(directory.iterdir()) if directory.is_dir() else []:
+                archive.add(path, arcname=path.name)
+        tmp.flush()
+        tmp.seek(0)
+        put_stream(objects, tmp, uri, "application/x-tar", kms_key_id, keys)
 
 
 def _copy_atomically(source: BinaryIO, target: Path) -> None:

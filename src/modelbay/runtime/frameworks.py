@@ -63,11 +63,39 @@ RECIPES: dict[str, tuple[Recipe, ...]] = {  # each framework's versions, oldest 
         Recipe("model-monitor", "", ("numpy==2.2.6", "pandas==2.2.3"),
                entrypoint_module="modelbay.container.model_monitor"),
     ),
+    # compiled models (SageMaker Neo's inference images) are served without their framework: numpy and ORT
+    "neo": (Recipe("neo", "", ("numpy==2.2.6", "onnxruntime==1.31.1")),),
+    # the compilers (container/neo), one environment per framework: the framework that loads the original
+    # model (a pickle needs the version that saved it) and the compilers
+    "neo-sklearn": (Recipe("neo-sklearn", "1.6-1", ("scikit-learn==1.6.1", *_SCIENTIFIC_NUMPY2, "treelite==4.8.1",
+                                                    "tl2cgen==1.0.0", "skl2onnx==1.20.0", "onnx==1.23.2",
+                                                    "onnxruntime==1.31.1"),
+                           entrypoint_module="modelbay.container.neo"),),
+    "neo-xgboost": (Recipe("neo-xgboost", "3.0-5", ("xgboost-cpu==3.0.5", "scikit-learn==1.6.1", *_SCIENTIFIC_NUMPY2,
+                                                    "treelite==4.8.1", "tl2cgen==1.0.0", "onnxruntime==1.31.1"),
+                           entrypoint_module="modelbay.container.neo"),),
+    "neo-pytorch": (Recipe("neo-pytorch", "2.13.0", ("torch==2.13.0", "numpy==2.2.6", "onnx==1.23.2",
+                                                     "onnxruntime==1.31.1"),
+                           entrypoint_module="modelbay.container.neo"),),
+    "neo-onnx": (Recipe("neo-onnx", "", ("numpy==2.2.6", "onnx==1.23.2", "onnxruntime==1.31.1"),
+                        entrypoint_module="modelbay.container.neo"),),
 }
 
 # SageMaker's ECR repository names for each framework's training and inference images
 REPOSITORIES = {"sagemaker-scikit-learn": "sklearn", "sagemaker-xgboost": "xgboost", "pytorch-training": "pytorch",
-                "pytorch-inference": "pytorch", "sagemaker-model-monitor-analyzer": "model-monitor"}
+                "pytorch-inference": "pytorch", "sagemaker-model-monitor-analyzer": "model-monitor",
+                "xgboost-neo": "neo", "sagemaker-inference-sklearn": "neo", "sagemaker-inference-pytorch": "neo",
+                "sagemaker-inference-onnx": "neo"}
+
+
+def compiler_recipe(framework: str, framework_version: str | None) -> Resolution:
+    """The compiler environment for a compilation job's Framework (XGBOOST, ...) and FrameworkVersion.
+
+    Raises KeyError for a framework without compilers (compilation_targets.resolve refuses those first).
+    """
+    return choose(f"neo-{framework.lower()}", framework_version or None)
+
+
 ECR_URI = re.compile(r"(?P<account>[0-9]{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/"
                      r"(?P<repository>[a-z0-9._/-]+)(?::(?P<tag>[A-Za-z0-9._-]+))?(?:@(?P<digest>sha256:[0-9a-f]{64}))?")
 _SHORT_NAME = re.compile(r"modelbay/(?P<framework>[a-z][a-z-]*)(?::(?P<tag>[A-Za-z0-9._-]+))?")

@@ -24,7 +24,7 @@ from modelbay.controllers.instance_env import SESSION_SLACK_S, api_env, free_por
 from modelbay.controllers.instance_logs import LOG_GROUP, final_metrics, log_tail, metric_values
 from modelbay.controllers.model_hosts import Launch
 from modelbay.controllers.training_jobs import checkpoints
-from modelbay.controllers.training_jobs.artifacts import artifact_uri, upload_directory
+from modelbay.controllers.training_jobs.artifacts import artifact_uri
 from modelbay.controllers.training_jobs.spot import (
     INTERRUPTED_MESSAGE,
     MAX_WAIT_MESSAGE,
@@ -34,6 +34,7 @@ from modelbay.controllers.training_jobs.spot import (
     max_wait_exceeded,
 )
 from modelbay.controllers.training_jobs.staging import stage_host
+from modelbay.controllers.uploads import upload_directory
 from modelbay.instance_types import instance_type
 from modelbay.platform import Platform
 from modelbay.runtime.base import Instance, InstanceStatus, Runtime

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from modelbay.services.base import Handler
 from modelbay.services.sagemaker import (
+    compilation_jobs,
     data_quality_job_definitions,
+    device_fleets,
+    edge_deployment_plans,
+    edge_packaging_jobs,
     endpoint_configs,
     endpoints,
     experiments,
@@ -31,6 +35,7 @@ OPERATIONS: dict[str, Handler] = {
     **endpoints.OPERATIONS,
     **transform_jobs.OPERATIONS,
     **processing_jobs.OPERATIONS,
+    **compilation_jobs.OPERATIONS,
     **monitoring_schedules.OPERATIONS,
     **data_quality_job_definitions.OPERATIONS,
     **monitoring_executions.OPERATIONS,
@@ -41,4 +46,7 @@ OPERATIONS: dict[str, Handler] = {
     **model_packages.OPERATIONS,
     **experiments.OPERATIONS,
     **trial_components.OPERATIONS,
+    **device_fleets.OPERATIONS,
+    **edge_packaging_jobs.OPERATIONS,
+    **edge_deployment_plans.OPERATIONS,
 }

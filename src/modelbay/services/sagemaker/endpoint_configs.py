@@ -20,6 +20,7 @@ from typing import Any
 
 from modelbay.errors import ValidationError
 from modelbay.services.base import Context, Handler
+from modelbay.services.sagemaker.compiled_models import check_instance_family
 from modelbay.services.sagemaker.definitions import DefinitionKind
 from modelbay.services.sagemaker.kms_key_ids import check_endpoint_config_keys
 from modelbay.services.sagemaker.models import get_model
@@ -92,13 +93,14 @@ def check_variant(ctx: Context, variant: dict[str, Any], label: str | None = Non
     label = label or f"ProductionVariant {variant['VariantName']}"
     if "ModelName" not in variant:
         raise ValidationError(f"{label}: ModelName is required.")
-    get_model(ctx, variant["ModelName"])
+    model = get_model(ctx, variant["ModelName"])
     if ("InstanceType" in variant) == ("ServerlessConfig" in variant):
         raise ValidationError(f"{label}: specify either InstanceType and InitialInstanceCount, or ServerlessConfig.")
     if "ServerlessConfig" in variant:
         _check_serverless(label, variant)
     else:
         _check_instances(label, variant)
+    check_instance_family(ctx, model, variant.get("InstanceType"), label)
 
 
 def _check_instances(label: str, variant: dict[str, Any]) -> None:

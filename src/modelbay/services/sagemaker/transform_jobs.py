@@ -12,6 +12,7 @@ from typing import Any
 from modelbay.errors import ValidationError
 from modelbay.services.base import Context, Handler, present
 from modelbay.services.listing import list_page
+from modelbay.services.sagemaker.compiled_models import check_instance_family
 from modelbay.services.sagemaker.jobs import name_in_use
 from modelbay.services.sagemaker.kms_key_ids import check_transform_keys
 from modelbay.services.sagemaker.models import get_model
@@ -61,12 +62,13 @@ def _stored_request(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def check_runnable(ctx: Context, params: dict[str, Any], request: dict[str, Any]) -> None:
-    """Refuse what modelbay cannot run, naming the member: a missing model, bad filters.
+    """Refuse what modelbay cannot run, naming the member: a missing model, a compiled model on another instance
+    family, bad filters.
 
     `request` is what will be stored of `params` (_stored_request).
     """
     spec = TransformJobSpec.from_request(request)
-    get_model(ctx, spec.model_name)
+    check_instance_family(ctx, get_model(ctx, spec.model_name), spec.instance_type, "TransformResources")
     if "DataCaptureConfig" in params:
         raise ValidationError("DataCaptureConfig: batch data capture is not available in modelbay yet.")
     _check_input(request["TransformInput"])

@@ -2,6 +2,13 @@
 
 from modelbay.store.metadata.async_invocations import AsyncInvocation, AsyncInvocationQueue, AsyncRequest
 from modelbay.store.metadata.audit import SUCCESS, AuditEvent, AuditRepository
+from modelbay.store.metadata.compilation_jobs import (
+    CompilationJob,
+    CompilationJobNotFound,
+    CompilationJobRecord,
+    CompilationJobRepository,
+    CompilationJobSpec,
+)
 from modelbay.store.metadata.data_quality_job_definitions import (
     DataQualityJobDefinition,
     JobDefinitionFilter,
@@ -78,7 +85,9 @@ from modelbay.store.metadata.tuning_jobs import (
 )
 
 __all__ = ["SUCCESS", "AsyncInvocation", "AsyncInvocationQueue", "AsyncRequest",
-           "AuditEvent", "AuditRepository", "DataQualityJobDefinition", "Definition", "DefinitionRepository",
+           "AuditEvent", "AuditRepository", "CompilationJob", "CompilationJobNotFound", "CompilationJobRecord",
+           "CompilationJobRepository", "CompilationJobSpec", "DataQualityJobDefinition", "Definition",
+           "DefinitionRepository",
            "Endpoint",
            "EndpointConfig", "EndpointNotFound", "EndpointRepository", "EndpointSpec", "GroundTruthRepository", "Image",
            "ImageExists", "ImageId", "ImageRegistry", "JobDefinitionFilter", "Label", "ListFilter", "MetadataStore",

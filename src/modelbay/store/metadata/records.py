@@ -24,8 +24,9 @@ from modelbay.store.metadata.tables import Base, StatusRow, TagRow
 T = TypeVar("T")
 R = TypeVar("R", bound=Base)
 S = TypeVar("S", bound=StatusRow)
-SortKey = Literal["Name", "CreationTime", "Status"]
-_SORT_COLUMNS = {"Name": "name", "CreationTime": "creation_time", "Status": "status"}
+SortKey = Literal["Name", "CreationTime", "Status", "LastModifiedTime"]
+_SORT_COLUMNS = {"Name": "name", "CreationTime": "creation_time", "Status": "status",
+                 "LastModifiedTime": "last_modified_time"}
 Clock = Callable[[], datetime]
 
 

@@ -6,9 +6,14 @@ from modelbay.store.metadata.alarms import AlarmRepository
 from modelbay.store.metadata.async_invocations import AsyncInvocationQueue
 from modelbay.store.metadata.audit import AuditRepository
 from modelbay.store.metadata.autoscaling import AutoscalingRepository
+from modelbay.store.metadata.compilation_jobs import CompilationJobRepository
 from modelbay.store.metadata.data_quality_job_definitions import DataQualityJobDefinition, DataQualityJobDefinitionRow
 from modelbay.store.metadata.database import Database
 from modelbay.store.metadata.definitions import DefinitionRepository, EndpointConfig, EndpointConfigRow, Model, ModelRow
+from modelbay.store.metadata.device_fleets import DeviceFleetRepository, DeviceRepository
+from modelbay.store.metadata.edge_deployment_plans import EdgeDeploymentPlanRepository
+from modelbay.store.metadata.edge_packaging_jobs import EdgePackagingJobRepository
+from modelbay.store.metadata.edge_telemetry import TelemetryRepository
 from modelbay.store.metadata.endpoints import EndpointRepository
 from modelbay.store.metadata.engine import create_metadata_engine
 from modelbay.store.metadata.events import EventLog
@@ -55,6 +60,7 @@ class MetadataStore:
         self.endpoints = EndpointRepository(db, clock)
         self.transform_jobs = TransformJobRepository(db, clock)
         self.processing_jobs = ProcessingJobRepository(db, clock)
+        self.compilation_jobs = CompilationJobRepository(db, clock)
         self.roles = DefinitionRepository(db, RoleRow, Role, clock)
         self.monitoring_schedules = MonitoringScheduleRepository(db, clock)
         self.data_quality_job_definitions = DefinitionRepository(db, DataQualityJobDefinitionRow,
@@ -78,6 +84,11 @@ class MetadataStore:
         self.sessions = SessionRepository(db, clock)
         self.mfa_devices = MfaDeviceRepository(db, clock)
         self.kms = KmsRepository(db, clock)
+        self.device_fleets = DeviceFleetRepository(db, clock)
+        self.devices = DeviceRepository(db, clock)
+        self.edge_telemetry = TelemetryRepository(db, clock)
+        self.edge_packaging_jobs = EdgePackagingJobRepository(db, clock)
+        self.edge_deployment_plans = EdgeDeploymentPlanRepository(db, clock)
 
     def close(self) -> None:
         """Close pooled connections (a later call reconnects; nothing else needs closing)."""

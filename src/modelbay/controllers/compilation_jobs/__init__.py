@@ -1,0 +1,1 @@
+"""The compilation controller: runs compilation jobs (controller.py), staging their compiler's host (staging.py)."""
