@@ -21,12 +21,14 @@ batch: the agent deletes a message from its outbox only then, so a message the b
 subscriber is bounded) or delivered while the server was down is sent again until stored. The subscription names the
 three telemetry kinds, so the server does not receive its own acknowledgements.
 
-The session is persistent (clean_session False) under a client id fixed per data directory and region, so what
-agents publish while the server is down is queued at the broker and delivered when it is back. The subscriber
-acknowledges a message to the broker too (manual_ack) only once it is stored (or dropped), and not when the store
-failed: the broker delivers it again in the next session. So the queue between the threads holds only messages the
-broker has in flight to the subscriber, as many as its limit of those (Mosquitto: max_inflight_messages) and the
-agents' windows allow.
+The session is persistent (MQTT 5, clean start off) under a client id fixed per data directory and region, so what
+agents publish while the server is down is queued at the broker and delivered when it is back; it expires after
+SESSION_EXPIRY_S without the server, so a data directory deleted or a server gone for good leaves no session behind
+at the broker collecting every device's messages (agents resend what was never acknowledged, so none is lost).
+The subscriber acknowledges a message to the broker too (manual_ack) only once it is stored (or dropped), and
+not when the store failed: the broker delivers it again in the next session. So the queue between the threads
+holds only messages the broker has in flight to the subscriber, as many as its limit of those (Mosquitto:
+max_inflight_messages) and the agents' windows allow.
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ from urllib.parse import urlsplit
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from modelbay.monitoring.edge_heartbeats import apply_heartbeat
 from modelbay.platform import Platform
@@ -63,6 +67,7 @@ BATCH = 500  # a transaction stores at most this many messages,
 GATHER_S = 0.003  # or what arrived within this long of the first
 DEFAULT_PORT = 1883
 _KEEPALIVE_S = 30
+SESSION_EXPIRY_S = 3600  # how long the broker keeps the subscriber's session (and queue) while it is away
 # SendHeartbeat's timestamp members, which a heartbeat's body gives as epoch seconds
 _MODEL_TIMES = ("LatestSampleTime", "LatestInference")
 _RESULT_TIMES = ("DeploymentStartTime", "DeploymentEndTime")
@@ -316,14 +321,16 @@ def subscribed(platform: Platform) -> Iterator[None]:
         yield
         return
     host, port = broker_address(url)
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id(platform), clean_session=False,
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id(platform), protocol=mqtt.MQTTv5,
                          manual_ack=True)
     writer = TelemetryWriter(client, TelemetrySubscriber(
         platform, lambda fleet, device, seqs: _publish_ack(client, fleet, device, seqs)))
     client.on_connect = lambda client, userdata, flags, reason, properties: client.subscribe(TOPICS)
     client.on_message = lambda client, userdata, message: writer.received(message)
     writer.start()
-    client.connect_async(host, port, keepalive=_KEEPALIVE_S)
+    session = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho leaves it unannotated
+    session.SessionExpiryInterval = SESSION_EXPIRY_S
+    client.connect_async(host, port, keepalive=_KEEPALIVE_S, clean_start=False, properties=session)
     client.loop_start()
     try:
         yield
