@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol, TypeVar
 
@@ -13,6 +13,9 @@ from modelbay.store.metadata.paging import InvalidToken
 
 T = TypeVar("T")
 DEFAULT_MAX_RESULTS = 10
+# Edge Manager's List* spell their sort keys in capitals; the repositories' keys for them
+_CAPITAL_SORT_KEYS = {"NAME": "Name", "CREATION_TIME": "CreationTime", "LAST_MODIFIED_TIME": "LastModifiedTime",
+                      "STATUS": "Status"}
 
 
 class Lister(Protocol[T]):
@@ -51,3 +54,12 @@ def reading_tokens() -> Iterator[None]:
     except InvalidToken as err:
         raise ValidationError("Invalid NextToken: pass the NextToken of the previous page of the same "
                               "listing.") from err
+
+
+def capital_sort(params: dict[str, Any], offered: Collection[str]) -> dict[str, Any]:
+    """`params` with its SortBy in capitals (NAME, CREATION_TIME, ...; CREATION_TIME when absent) as the repository's
+    key; ValidationException for a key of the API's model that is not among those `offered`."""
+    sort_by = params.get("SortBy", "CREATION_TIME")
+    if sort_by not in offered:
+        raise ValidationError(f"SortBy {sort_by} is not available in modelbay; use one of {', '.join(offered)}.")
+    return params | {"SortBy": _CAPITAL_SORT_KEYS[sort_by]}

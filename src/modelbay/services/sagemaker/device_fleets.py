@@ -12,7 +12,7 @@ from typing import Any
 
 from modelbay.errors import ResourceInUse, ResourceNotFound, ValidationError
 from modelbay.services.base import Context, Handler, present
-from modelbay.services.listing import list_filter, list_page
+from modelbay.services.listing import capital_sort, list_filter, list_page
 from modelbay.services.sagemaker.tags import creation_tags, store_tags
 from modelbay.store.metadata import RecordExists
 from modelbay.store.metadata.device_fleets import (
@@ -25,7 +25,7 @@ from modelbay.store.metadata.device_fleets import (
     FleetHasDevices,
 )
 
-_SORT_KEYS = {"NAME": "Name", "CREATION_TIME": "CreationTime", "LAST_MODIFIED_TIME": "LastModifiedTime"}
+_SORT_KEYS = ("NAME", "CREATION_TIME", "LAST_MODIFIED_TIME")  # ListDeviceFleets' SortBy, all offered
 
 
 def fleet_arn(ctx: Context, name: str) -> str:
@@ -77,9 +77,8 @@ def describe_device_fleet(ctx: Context, params: dict[str, Any]) -> dict[str, Any
 
 
 def list_device_fleets(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
-    request = params | {"SortBy": _SORT_KEYS[params.get("SortBy", "CREATION_TIME")]}
-    return list_page(request, ctx.metadata.device_fleets.list, "DeviceFleetSummaries", _fleet_summary,
-                     list_filter(params))
+    return list_page(capital_sort(params, _SORT_KEYS), ctx.metadata.device_fleets.list, "DeviceFleetSummaries",
+                     _fleet_summary, list_filter(params))
 
 
 def _fleet_summary(found: DeviceFleetRecord) -> dict[str, Any]:

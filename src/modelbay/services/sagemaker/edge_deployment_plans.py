@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from modelbay.errors import ResourceInUse, ResourceNotFound, ValidationError
 from modelbay.services.base import Context, Handler, present
-from modelbay.services.listing import list_filter, list_page
+from modelbay.services.listing import capital_sort, list_filter, list_page
 from modelbay.services.sagemaker.device_fleets import device_arn, get_fleet
 from modelbay.services.sagemaker.tags import creation_tags, store_tags
 from modelbay.statuses import EdgePackagingJobStatus
@@ -35,7 +35,7 @@ from modelbay.store.metadata.edge_deployment_plans import (
 
 T = TypeVar("T")
 # ListEdgeDeploymentPlans' SortBy values as the store's sort keys (DEVICE_FLEET_NAME is not one of them).
-SORT_KEYS = {"NAME": "Name", "CREATION_TIME": "CreationTime", "LAST_MODIFIED_TIME": "LastModifiedTime"}
+SORT_KEYS = ("NAME", "CREATION_TIME", "LAST_MODIFIED_TIME")  # what ListEdgeDeploymentPlans sorts by here
 # A device is connected while its last heartbeat is this recent (the agent's default interval is 20 seconds).
 CONNECTED_WINDOW = timedelta(minutes=5)
 # What each DeviceSubsetType needs of DeviceSelectionConfig.
@@ -99,11 +99,8 @@ def describe_edge_deployment_plan(ctx: Context, params: dict[str, Any]) -> dict[
 
 
 def list_edge_deployment_plans(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
-    sort_by = params.get("SortBy", "CREATION_TIME")
-    if sort_by not in SORT_KEYS:
-        raise ValidationError(f"SortBy {sort_by} is not available in modelbay; use one of {', '.join(SORT_KEYS)}.")
     filters = PlanFilter(**vars(list_filter(params)), fleet_name_contains=params.get("DeviceFleetNameContains"))
-    return list_page(params | {"SortBy": SORT_KEYS[sort_by]}, ctx.metadata.edge_deployment_plans.list,
+    return list_page(capital_sort(params, SORT_KEYS), ctx.metadata.edge_deployment_plans.list,
                      "EdgeDeploymentPlanSummaries", _plan_summary, filters)
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from modelbay.errors import ResourceNotFound, ValidationError
 from modelbay.services.base import Context, Handler, present
-from modelbay.services.listing import list_filter, list_page
+from modelbay.services.listing import capital_sort, list_filter, list_page
 from modelbay.services.sagemaker.jobs import name_in_use
 from modelbay.services.sagemaker.kms_key_ids import check_usable
 from modelbay.services.sagemaker.tags import creation_tags, store_tags
@@ -22,8 +22,7 @@ from modelbay.store.metadata.edge_packaging_jobs import EdgePackagingJob, EdgePa
 # The CreateEdgePackagingJob members DescribeEdgePackagingJob gives back as they were sent.
 ECHOED_MEMBERS = ("CompilationJobName", "ModelName", "ModelVersion", "RoleArn", "OutputConfig", "ResourceKey")
 # ListEdgePackagingJobs' SortBy values as the store's sort keys (MODEL_NAME is not one of them).
-SORT_KEYS = {"NAME": "Name", "CREATION_TIME": "CreationTime", "LAST_MODIFIED_TIME": "LastModifiedTime",
-             "STATUS": "Status"}
+SORT_KEYS = ("NAME", "CREATION_TIME", "LAST_MODIFIED_TIME", "STATUS")  # ListEdgePackagingJobs sorts by these
 
 
 def create_edge_packaging_job(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
@@ -71,11 +70,8 @@ def describe_edge_packaging_job(ctx: Context, params: dict[str, Any]) -> dict[st
 
 
 def list_edge_packaging_jobs(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
-    sort_by = params.get("SortBy", "CREATION_TIME")
-    if sort_by not in SORT_KEYS:
-        raise ValidationError(f"SortBy {sort_by} is not available in modelbay; use one of {', '.join(SORT_KEYS)}.")
     filters = PackagingJobFilter(**vars(list_filter(params)), model_name_contains=params.get("ModelNameContains"))
-    return list_page(params | {"SortBy": SORT_KEYS[sort_by]}, ctx.metadata.edge_packaging_jobs.list,
+    return list_page(capital_sort(params, SORT_KEYS), ctx.metadata.edge_packaging_jobs.list,
                      "EdgePackagingJobSummaries", _summary, filters)
 
 
