@@ -19,7 +19,7 @@ test: export MODELBAY_ENVIRONMENTS_DIR ?= $(CURDIR)/.cache/environments
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip==26.3
-	$(BIN)/pip install --quiet -e '.[dev,edge]'
+	$(BIN)/pip install --quiet -e '.[dev,edge,cluster]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -29,6 +29,9 @@ demo: $(STAMP)
 
 test: lint $(AWSCLI_V2_STAMP) $(SYSTEM_STAMP)
 	$(BIN)/python -m pytest -n 2 -q
+	# the training and hosting suites once more, their server's instances on one Ray cluster (tests/conftest.py)
+	MODELBAY_TEST_RUNTIME=ray $(BIN)/python -m pytest -n 0 -q tests/integration/test_training_jobs.py \
+	    tests/integration/test_endpoints.py tests/integration/test_invoke_endpoint.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks examples

@@ -1,10 +1,15 @@
-"""Fixtures shared by the whole suite: real servers on free loopback ports; the check for leftover processes."""
+"""Fixtures shared by the whole suite: real servers on free loopback ports; the check for leftover processes.
+
+MODELBAY_TEST_RUNTIME=ray runs the shared `server` on a Ray cluster of this machine (a node per zone) with its
+objects in moto's S3, as `make test` runs the training and hosting suites once more.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +18,18 @@ import pytest
 from botocore.config import Config
 
 from tests.helpers import ROOT_KEY, SHARED_ENVIRONMENTS, ServerProcess, modelbay_server, moto_s3_server
+from tests.ray_cluster import NodeSpec, RayCluster, ray_cluster
 
 pytest_plugins = ("tests.leftovers",)  # the run fails if a process it started is still running at its end
 
 POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 CREDENTIALS = {"aws_access_key_id": ROOT_KEY.access_key_id, "aws_secret_access_key": ROOT_KEY.secret_access_key,
                "region_name": "us-east-1"}
+ON_RAY = os.environ.get("MODELBAY_TEST_RUNTIME") == "ray"  # the shared server runs its instances on a Ray cluster
+RAY_ZONES = ("us-east-1a", "us-east-1b", "us-east-1c")
+# A node holds two of the suites' 2-vCPU, 8 GiB instances (Ray's counts to place by: the nodes share this machine), so
+# an endpoint's old and new fleets fit side by side during an update.
+RAY_NODE = {"cpus": 4, "memory": 20 * 1024**3}
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -42,11 +53,29 @@ def moto_url() -> Iterator[str]:
         yield url
 
 
+@contextlib.contextmanager
+def ray_backends(root: Path, nodes: Sequence[NodeSpec],
+                 environ: dict[str, str] | None = None) -> Iterator[tuple[dict[str, str], RayCluster]]:
+    """A Ray cluster of `nodes` (the first its head; `environ` theirs, else this process's) and moto's S3; yields
+    the environment of a server running its instances there, with the cluster."""
+    with moto_s3_server() as s3_url, ray_cluster(root, nodes, environ) as cluster:
+        env = {"MODELBAY_RUNTIME": "ray", "MODELBAY_RAY_ADDRESS": cluster.address, "MODELBAY_S3_ENDPOINT_URL": s3_url,
+               "MODELBAY_S3_ACCESS_KEY_ID": "testing", "MODELBAY_S3_SECRET_ACCESS_KEY": "testing",
+               "MODELBAY_ZONES": ",".join(sorted({node.zone for node in nodes}))}
+        yield env, cluster
+
+
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """One real `modelbay server` shared by a test session, in `iam` mode; tests use unique resource names."""
-    with modelbay_server(tmp_path_factory.mktemp("server")) as proc:
-        yield proc
+    """One real `modelbay server` shared by a test session, in `iam` mode; tests use unique resource names. With
+    MODELBAY_TEST_RUNTIME=ray, on a cluster of a node per zone (stopped after the server)."""
+    with contextlib.ExitStack() as backends:
+        env: dict[str, str] = {}
+        if ON_RAY:
+            env, _ = backends.enter_context(ray_backends(tmp_path_factory.mktemp("ray"),
+                                                         [NodeSpec(zone, **RAY_NODE) for zone in RAY_ZONES]))
+        with modelbay_server(tmp_path_factory.mktemp("server"), env) as proc:
+            yield proc
 
 
 @pytest.fixture(scope="session")

@@ -231,6 +231,8 @@ class ServerProcess:
         except subprocess.TimeoutExpired:
             self.kill()
         settings = Settings.from_env(self.env)  # the server's runtime: processes, or podman's containers
+        if settings.runtime == "ray":  # a test's cluster ends its nodes and what they ran (tests/ray_cluster.py)
+            return
         for state_dir in (self.data_dir / "runtime", *self.data_dir.glob("regions/*/runtime")):  # every region's
             if state_dir.is_dir():
                 runtime = open_runtime(settings, state_dir)

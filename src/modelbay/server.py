@@ -39,6 +39,7 @@ def serve(settings: Settings, address_file: Path | None = None, announce: bool =
     host, port = sock.getsockname()[:2]
     url = f"{'https' if tls else 'http'}://{_url_host(host)}:{port}"
     settings, for_instances = instance_api(settings, host, port, tls=tls is not None)
+    settings = dataclasses.replace(settings, announced_url=settings.announced_url or url)
     app = build_app(settings, virtual_hosts=_virtual_hosts(settings.host), background=controllers)
     servers = [(uvicorn.Server(uvicorn_config(app, tls=tls)), [sock])]
     if for_instances:  # plain HTTP on the host's own loopback, which instances' traffic to it never leaves

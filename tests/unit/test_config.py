@@ -67,11 +67,17 @@ def test_another_region_keeps_its_data_under_the_data_directory_and_on_postgresq
     assert on_one_sqlite_file.metadata_url == f"sqlite:///{tmp_path / 'regions/eu-west-3/metadata.db'}"
 
 
-def test_the_runtime_is_process_or_podman() -> None:
+def test_the_runtime_is_process_podman_or_ray() -> None:
     assert Settings.from_env({}).runtime == "process"
     assert Settings.from_env({"MODELBAY_RUNTIME": "podman"}).runtime == "podman"
-    with pytest.raises(ValueError, match="MODELBAY_RUNTIME must be one of process, podman, not 'docker'"):
+    with pytest.raises(ValueError, match="MODELBAY_RUNTIME must be one of process, podman, ray, not 'docker'"):
         Settings.from_env({"MODELBAY_RUNTIME": "docker"})
+
+
+def test_a_ray_node_runs_its_instances_with_a_local_launcher() -> None:
+    assert Settings.from_env({"MODELBAY_RUNTIME": "ray", "MODELBAY_RAY_LAUNCHER": "podman"}).ray_launcher == "podman"
+    with pytest.raises(ValueError, match="MODELBAY_RAY_LAUNCHER must be one of process, podman, not 'ray'"):
+        Settings.from_env({"MODELBAY_RUNTIME": "ray", "MODELBAY_RAY_LAUNCHER": "ray"})
 
 
 @pytest.mark.parametrize(("host", "asked", "mode"), [

@@ -15,7 +15,8 @@ the audit trail's recent calls (of every region), newest first (`modelbay audit`
 managed spot training job now (controllers/training_jobs/spot.py): its instances are stopped once they run, it waits
 Interrupted for capacity, then resumes from its checkpoints (`modelbay jobs interrupt`).
 The A/B verdict routes (ground truth, `ab-report`) are api/ab_testing.py's; the events route (a long poll of
-what happened to resources, as EventBridge shapes it: `modelbay events`) is api/events.py's.
+what happened to resources, as EventBridge shapes it: `modelbay events`) is api/events.py's; the cluster view's
+(the nodes and the leader: `modelbay cluster`) is api/cluster.py's.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from modelbay.api.ab_testing import ab_testing_routes
+from modelbay.api.cluster import cluster_routes
 from modelbay.api.edge_telemetry import edge_telemetry_routes
 from modelbay.api.events import event_routes
 from modelbay.platform import Platform, Regions
@@ -125,7 +127,7 @@ def native_routes(regions: Regions, audit: AuditTrail) -> list[Route]:
             Route(f"{PREFIX}/endpoints/{{name}}/serverless-usage", serverless_usage, methods=["GET"]),
             Route(f"{PREFIX}/training-jobs/{{name}}/interrupt", interrupt_training_job, methods=["POST"]),
             Route(f"{PREFIX}/audit", audit_events, methods=["GET"]), *ab_testing_routes(regions, PREFIX),
-            *event_routes(regions, PREFIX), *edge_telemetry_routes(regions, PREFIX)]
+            *event_routes(regions, PREFIX), *edge_telemetry_routes(regions, PREFIX), *cluster_routes(regions, PREFIX)]
 
 
 def _audit_query(params: QueryParams) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from modelbay import __version__
 from modelbay.cli import (
     ab_testing,
     audit,
+    cluster,
     compilation_jobs,
     edge,
     endpoints,
@@ -58,6 +59,7 @@ app.command()(events.events)
 app.command()(metrics.metrics)
 app.command()(search.search)
 app.command()(lineage.lineage)
+app.command()(cluster.cluster)
 app.command("ground-truth")(ab_testing.ground_truth)
 app.command("ab-report")(ab_testing.ab_report)
 app.command("instance-types", options=instance_types.OPTIONS)(instance_types.instance_types)

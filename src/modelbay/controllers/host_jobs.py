@@ -30,7 +30,7 @@ from modelbay.controllers.staging import StagingError
 from modelbay.controllers.volume_keys import volume_key
 from modelbay.instance_types import UnknownInstanceType, instance_type
 from modelbay.platform import Platform
-from modelbay.runtime.base import DEFAULT_VOLUME_SIZE_GB, Instance, InstanceSpec, Runtime, StartFailed, start_together
+from modelbay.runtime.base import DEFAULT_VOLUME_SIZE_GB, Instance, InstanceSpec, Runtime, StartFailed
 from modelbay.runtime.environments import EnvironmentBuildError
 from modelbay.store.metadata.records import Repository
 
@@ -204,7 +204,7 @@ class HostJobController(Wakeable, abc.ABC, Generic[J]):
             return
         self._record_start(job)
         try:
-            start_together(self.runtime, launches)
+            self.runtime.start_together(launches)
         except StartFailed as err:
             self._fail(job, f"InternalServerError: {err}")
 

@@ -61,9 +61,10 @@ def serving_port(runtime: Runtime) -> int:
 
 def listening_env(runtime: Runtime) -> dict[str, str]:
     """Where modelbay's own model server listens: on every interface, as SageMaker's containers do, in a network
-    of its own; on the loopback where instances share the host's network, so the machine's neighbours cannot
-    call it."""
-    return {"MODELBAY_BIND_HOST": "0.0.0.0" if runtime.private_networks else "127.0.0.1"}  # serving_env.py reads it
+    of its own, or on a cluster's node, where the server (another machine) calls it at the node's address; on the
+    loopback where instances share the server's machine's network, so the machine's neighbours cannot call it."""
+    wide = runtime.private_networks or runtime.spans_machines
+    return {"MODELBAY_BIND_HOST": "0.0.0.0" if wide else "127.0.0.1"}  # serving_env.py reads it
 
 
 def free_port() -> int:

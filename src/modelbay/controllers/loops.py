@@ -1,8 +1,16 @@
-"""The reconcile loops a server runs in the background, built over its platform, and the instances they leave.
+"""What a server runs in the background, built over its platform, and the instances it leaves.
 
-A server that stops gracefully stops every instance it runs, unless told to keep them
-(`Settings.keep_instances`); a server that crashes cannot, and the next one on the same data
-directory adopts them. A server that starts stops the orphans of deleted data directories.
+Several servers may share one database (leadership.py): one of them, the leader, runs the controllers (`Leading`);
+every one of them serves invocations, so each writes its own invocations' metrics and gauges (`_serving`), and a
+follower applies the routing tables the leader publishes (route_book.py).
+
+A leader that stops gracefully stops every instance it runs, unless told to keep them
+(`Settings.keep_instances`); one that crashes cannot, and the next one on the same data
+directory adopts them (a leader on another data directory starts instances of its own, see route_book.py; on Ray
+every leader adopts them, runtime/ray.py). A
+server that loses the lead leaves its instances running: they serve until the new leader's replace them.
+A server that starts stops the orphans of deleted data directories; another server's instances on the same
+machine have their data directory, so they are left alone (each server needs a data directory of its own).
 
 Beside the controllers run the metric loops: the invocations' tallies go to the metric store, whose
 buffer is written, every FLUSH_INTERVAL_S and once more on the way out, what retention no longer keeps is
@@ -26,10 +34,13 @@ from modelbay.controllers.compilation_jobs.controller import CompilationControll
 from modelbay.controllers.edge_packaging_jobs.controller import EdgePackagingController
 from modelbay.controllers.edge_telemetry import subscribed
 from modelbay.controllers.endpoints.controller import EndpointController
+from modelbay.controllers.endpoints.fleet import ENDPOINT
 from modelbay.controllers.images import open_images
 from modelbay.controllers.instance_usage import SAMPLE_INTERVAL_S, UsageSampler
+from modelbay.controllers.leadership import taking_turns
 from modelbay.controllers.monitoring_schedules.controller import MonitoringScheduleController
 from modelbay.controllers.processing_jobs.controller import ProcessingController
+from modelbay.controllers.route_book import FOLLOW_INTERVAL_S, RouteFollower
 from modelbay.controllers.trail_delivery import DELIVERY_INTERVAL_S, TrailDelivery
 from modelbay.controllers.training_jobs.controller import TrainingController
 from modelbay.controllers.transform_jobs.controller import TransformController
@@ -45,6 +56,7 @@ log = logging.getLogger(__name__)
 EXIT_GRACE_S = 10.0  # SIGTERM to SIGKILL for the instances of a server that stops, and for orphans
 # The reason of an instance stopped with its server, which controllers see when the server starts again.
 SHUTDOWN_REASON = "stopped when the modelbay server shut down; --keep-instances leaves instances running"
+UNROUTED_CHECK_S = 5.0  # how often a follower looks for its instances no longer routed to
 FLUSH_INTERVAL_S = 1.0  # the invocation metrics are one-second ones: written within a second or so
 
 
@@ -64,59 +76,121 @@ class Controller(Protocol):
 
 @contextlib.asynccontextmanager
 async def controllers(platform: Platform) -> AsyncIterator[None]:
-    """Run one loop per controller while the server serves; on the way out, each loop ends after its pass
-    under way (a pass may start an instance), then every instance is stopped and waited for, unless
-    `keep_instances`."""
+    """Run what every server runs, and the controllers' loops while this server leads (leadership.py), while the
+    server serves. On the way out each loop ends after its pass under way; then, on the leader, every instance is
+    stopped and waited for, unless `keep_instances`."""
     await asyncio.to_thread(stop_orphans, EXIT_GRACE_S)  # before this server's state directory exists again
     runtime = await asyncio.to_thread(open_runtime, platform.settings, platform.settings.data_dir / "runtime")
     try:
-        async with _loops(platform, runtime):
+        leading = await asyncio.to_thread(Leading, platform, runtime)
+        follower = RouteFollower(platform)
+        async with _serving(platform), taking_turns(platform, leading.running,
+                                                    lambda _: _following(follower, runtime), runtime.nodes):
             yield
     finally:
         runtime.close()
 
 
 @contextlib.asynccontextmanager
-async def _loops(platform: Platform, runtime: Runtime) -> AsyncIterator[None]:
-    """The controllers' loops over `runtime`, ended (and the instances stopped, unless kept) on the way out."""
-    images = open_images(platform, runtime.runs_images)
-    endpoints = EndpointController(platform, runtime, images, on_model_setup=platform.publisher.model_setup)
-    await asyncio.to_thread(endpoints.expect_routes)  # before the server answers a first invocation
-    alarm_actions = AlarmActions()
-    autoscaling = AutoscalingController(platform.metadata, platform.metrics)
-    alarm_actions.register(SCALING_POLICY_PREFIX, autoscaling.run_policy)
-    loops: list[tuple[Controller, float]] = [
-        (TrainingController(platform, runtime, images, stop_grace_s=platform.settings.stop_grace_s), 0.2),
-        (endpoints, 0.25), (TransformController(platform, runtime, images), 0.25),
-        (ProcessingController(platform, runtime, images, stop_grace_s=platform.settings.stop_grace_s), 0.2),
-        (CompilationController(platform, runtime, images, stop_grace_s=platform.settings.stop_grace_s), 0.2),
-        (MonitoringScheduleController(platform), 1.0), (TuningController(platform), 0.5),
-        (EdgePackagingController(platform), 0.5),
-        (AlarmController(platform.metadata.alarms, platform.metrics, alarm_actions), 1.0), (autoscaling, 1.0)]
+async def _serving(platform: Platform) -> AsyncIterator[None]:
+    """What every server runs for the invocations it answers: their metrics written every second, and its gauges
+    (requests in flight, shadow copies dropped); on the way out, its captured records and its last metrics."""
     stopping = asyncio.Event()
-    tasks = [asyncio.create_task(run_until(controller, every_s, stopping)) for controller, every_s in loops]
-    await asyncio.to_thread(platform.metadata.async_invocations.release_in_progress)  # claimed by a server now gone
-    tasks.append(asyncio.create_task(AsyncInvocationWorker(platform).run_until(stopping)))
-    sampler = UsageSampler(platform, runtime)
-    delivery = TrailDelivery(platform)
-    tasks += [asyncio.create_task(every(interval_s, work, stopping)) for work, interval_s in (
-        (lambda: delivery.deliver(datetime.now(UTC)), DELIVERY_INTERVAL_S),
-        (platform.publisher.flush, FLUSH_INTERVAL_S), (platform.metrics.expire, EXPIRY_INTERVAL_S),
-        (lambda: platform.publisher.concurrent_requests(platform.router.concurrency()), FLUSH_INTERVAL_S),
-        (lambda: platform.publisher.copies_dropped(platform.router.dropped_copies()), FLUSH_INTERVAL_S),
-        (sampler.sample, SAMPLE_INTERVAL_S))]
+    tasks = [asyncio.create_task(every(FLUSH_INTERVAL_S, work, stopping)) for work in (
+        platform.publisher.flush,
+        lambda: platform.publisher.concurrent_requests(platform.router.concurrency()),
+        lambda: platform.publisher.copies_dropped(platform.router.dropped_copies()))]
     try:
-        with subscribed(platform):  # edge agents' MQTT telemetry, when Settings.mqtt_url names a broker
-            yield
+        yield
     finally:
         stopping.set()
-        for controller, _ in loops:
-            controller.wake()
         await asyncio.gather(*tasks)
         await asyncio.to_thread(_logged, platform.capture.close)  # the captured records queued; its drops counted
         await asyncio.to_thread(_logged, platform.publisher.flush)  # what the last invocations recorded
-        if not platform.settings.keep_instances:
-            await asyncio.to_thread(stop_all, runtime, EXIT_GRACE_S, SHUTDOWN_REASON)
+
+
+@contextlib.asynccontextmanager
+async def _following(follower: RouteFollower, runtime: Runtime) -> AsyncIterator[None]:
+    """A follower's work: the routing tables the leader publishes, applied here (the first time before it yields),
+    and its own endpoint instances that no table routes to any more stopped."""
+    await asyncio.to_thread(_logged, follower.follow)
+    stopping = asyncio.Event()
+    tasks = [asyncio.create_task(every(FOLLOW_INTERVAL_S, follower.follow, stopping)),
+             asyncio.create_task(every(UNROUTED_CHECK_S, lambda: _stop_unrouted(follower, runtime), stopping))]
+    try:
+        yield
+    finally:
+        stopping.set()
+        await asyncio.gather(*tasks)
+
+
+def _stop_unrouted(follower: RouteFollower, runtime: Runtime) -> None:
+    """Stop the endpoint instances this server ran as a leader that no table names any more (the new leader's own
+    replaced them): nothing would route to them again, nor stop them, as only a leader runs the controllers. Not on a
+    runtime that spans machines: its instances are the deployment's, which the leader adopts and alone acts on."""
+    if runtime.spans_machines:
+        return
+    routed = follower.routed()
+    for instance in runtime.list({}):
+        if instance.is_alive and ENDPOINT in instance.labels and instance.id not in routed:
+            runtime.stop(instance.id, EXIT_GRACE_S)
+
+
+class Leading:
+    """What only the leading server runs: a loop per controller, the async-invocation worker, and the periodic
+    work (instance usage, trail delivery, metric expiry), with the edge-telemetry subscriber. Built once per server,
+    so that the controllers tell the router of their listeners once; run in each of its turns at leading."""
+
+    def __init__(self, platform: Platform, runtime: Runtime) -> None:
+        self.platform, self.runtime = platform, runtime
+        images = open_images(platform, runtime.runs_images)
+        self.endpoints = EndpointController(platform, runtime, images, on_model_setup=platform.publisher.model_setup)
+        alarm_actions = AlarmActions()
+        autoscaling = AutoscalingController(platform.metadata, platform.metrics)
+        alarm_actions.register(SCALING_POLICY_PREFIX, autoscaling.run_policy)
+        grace_s = platform.settings.stop_grace_s
+        self.loops: list[tuple[Controller, float]] = [
+            (TrainingController(platform, runtime, images, stop_grace_s=grace_s), 0.2),
+            (self.endpoints, 0.25), (TransformController(platform, runtime, images), 0.25),
+            (ProcessingController(platform, runtime, images, stop_grace_s=grace_s), 0.2),
+            (CompilationController(platform, runtime, images, stop_grace_s=grace_s), 0.2),
+            (MonitoringScheduleController(platform), 1.0), (TuningController(platform), 0.5),
+            (EdgePackagingController(platform), 0.5),
+            (AlarmController(platform.metadata.alarms, platform.metrics, alarm_actions), 1.0), (autoscaling, 1.0)]
+        sampler = UsageSampler(platform, runtime)
+        delivery = TrailDelivery(platform)
+        self.periodic: list[tuple[Callable[[], object], float]] = [
+            (lambda: delivery.deliver(datetime.now(UTC)), DELIVERY_INTERVAL_S),
+            (platform.metrics.expire, EXPIRY_INTERVAL_S), (sampler.sample, SAMPLE_INTERVAL_S)]
+
+    @contextlib.asynccontextmanager
+    async def running(self, leaving: asyncio.Event) -> AsyncIterator[None]:
+        """Lead until left: then each loop ends after its pass under way, and, if the server is `leaving` (not
+        only the lead), every instance is stopped and waited for, unless `keep_instances`."""
+        platform = self.platform
+        await asyncio.to_thread(self.endpoints.routes.take_over)
+        await asyncio.to_thread(self.endpoints.expect_routes)  # before the server answers a first invocation
+        await asyncio.to_thread(platform.metadata.async_invocations.release_in_progress)  # claimed by a server gone
+        stopping = asyncio.Event()
+        tasks = [asyncio.create_task(run_until(controller, every_s, stopping)) for controller, every_s in self.loops]
+        tasks.append(asyncio.create_task(AsyncInvocationWorker(platform).run_until(stopping)))
+        tasks += [asyncio.create_task(every(interval_s, work, stopping)) for work, interval_s in self.periodic]
+        try:
+            with subscribed(platform):  # edge agents' MQTT telemetry, when Settings.mqtt_url names a broker
+                yield
+        finally:
+            stopping.set()
+            for controller, _ in self.loops:
+                controller.wake()
+            await asyncio.gather(*tasks)
+            if leaving.is_set() and not platform.settings.keep_instances:
+                await asyncio.to_thread(self._stop_instances)
+
+    def _stop_instances(self) -> None:
+        """Take every instance out of the routing tables (followers apply that within FOLLOW_INTERVAL_S), then stop
+        them and wait for them."""
+        self.endpoints.routes.drop([instance.id for instance in self.runtime.list({}) if instance.is_alive])
+        stop_all(self.runtime, EXIT_GRACE_S, SHUTDOWN_REASON)
 
 
 async def run_until(controller: Controller, every_s: float, stopping: asyncio.Event) -> None:

@@ -27,11 +27,14 @@ Launch = list[tuple[InstanceSpec, dict[str, str]]]
 class HostShape:
     """What a serving host's instances get besides their type: their scratch space (a variant's VolumeSizeInGB),
     whether the model's EnableNetworkIsolation keeps them from reaching anything, and the key their volumes are
-    encrypted under (volume_keys.py: a data key made for this host; None: not encrypted)."""
+    encrypted under (volume_keys.py: a data key made for this host; None: not encrypted), and where a cluster runtime
+    places it: its zone and the group it is spread over nodes with (a variant's hosts)."""
 
     volume_size_gb: int = DEFAULT_VOLUME_SIZE_GB
     isolated: bool = False
     volume_key: bytes | None = field(default=None, repr=False)
+    zone: str | None = None
+    spread_group: str | None = None
 # (container index, port) → the labels of that container's instance
 Labels = Callable[[int, int], dict[str, str]]
 
@@ -55,6 +58,7 @@ def prepare_host(objects: ObjectStore, images: Images, home: Path, kind: Instanc
         spec = InstanceSpec(argv, directory / "opt_ml", kind, host_env(kind, images.runs_images) | container_env
                             | program_env | dict(env) | {"SAGEMAKER_BIND_TO_PORT": str(listens_on)},
                             volume_size_gb=shape.volume_size_gb, isolated=shape.isolated, image=program.reference,
-                            program_dir=program.directory, volume_key=shape.volume_key)
+                            program_dir=program.directory, volume_key=shape.volume_key, zone=shape.zone,
+                            spread_group=shape.spread_group)
         launch.append((spec, labels(index, listens_on)))
     return launch

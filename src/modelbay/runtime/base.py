@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import abc
 import enum
+import socket
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 
 from modelbay.instance_types import InstanceType
+from modelbay.runtime.capacity import free_resources, machine_resources
 
 LOOPBACK = "127.0.0.1"
 # The scratch space of an instance whose request names none (a serving variant without VolumeSizeInGB, a
@@ -73,6 +75,11 @@ class InstanceSpec:
     image: str | None = None  # an OCI image to run `argv` in (container runtimes); None: the host's filesystem
     entrypoint: tuple[str, ...] | None = None  # replaces `image`'s ENTRYPOINT, `argv` its arguments; None: the image's
     program_dir: Path | None = None  # a bring-your-own directory image: shown at /opt/program where it can be
+    zone: str | None = None  # the availability zone its owner chose; a runtime whose nodes carry zones runs it in it
+    spread_group: str | None = None  # instances spread over nodes as far as they go (a variant's); None: anywhere
+    # where its peers are when they run on other machines (a cluster runtime sets it for its node's launcher): a
+    # peer's name to its address; empty: where the runtime itself puts them
+    peer_addresses: Mapping[str, str] = field(default_factory=dict)
     # its scratch volume's key (volume_encryption.KEY_BYTES of a KMS data key): the volume is encrypted under it,
     # and a runtime that cannot encrypt volumes refuses the instance; None: not encrypted. Never shown or stored.
     volume_key: bytes | None = field(default=None, repr=False)
@@ -93,10 +100,25 @@ class Instance:
     exit_code: int | None = None
     reason: str | None = None  # why it ended, when a person needs telling (memory limit, lost)
     address: str = LOOPBACK  # where its ports are: its own address, or the host's loopback when it has no network
+    node: str | None = None  # the cluster node it runs on (Node.name); None: the server's own machine
 
     @property
     def is_alive(self) -> bool:
         return self.status is InstanceStatus.RUNNING
+
+
+@dataclass(frozen=True)
+class Node:
+    """One machine instances run on, as `modelbay cluster` shows it: its resources (Ray's names: CPU, memory in
+    bytes, GPU, and custom ones) in all and free now, and the ids of the instances running there."""
+
+    name: str
+    address: str
+    zone: str | None
+    alive: bool
+    resources: Mapping[str, float]
+    free: Mapping[str, float]
+    instances: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -123,6 +145,7 @@ class Runtime(abc.ABC):
     private_networks: bool = False
     runs_images: bool = False
     encrypts_volumes: bool = False
+    spans_machines: bool = False  # instances may run on machines other than the server's (their ports bind widely)
 
     @abc.abstractmethod
     def start(self, spec: InstanceSpec, labels: Mapping[str, str]) -> Instance:
@@ -158,6 +181,27 @@ class Runtime(abc.ABC):
         """What the instance has used so far; None once it has ended, or where the runtime cannot tell."""
         return None
 
+    def start_together(self, launch: Sequence[tuple[InstanceSpec, Mapping[str, str]]]) -> None:
+        """Start every instance of `launch` (spec, labels), or none: when one cannot start, those started before it
+        are killed and removed, and its StartFailed raised. A cluster runtime places them all before starting any."""
+        started: list[str] = []
+        try:
+            for spec, labels in launch:
+                started.append(self.start(spec, labels).id)
+        except StartFailed:
+            stop_instances(self, started, grace_s=0)
+            for instance_id in started:
+                self.remove(instance_id)
+            raise
+
+    def nodes(self) -> Sequence[Node]:
+        """The machines instances run on: this one alone, unless the runtime spans a cluster."""
+        running = [instance for instance in self.list({}) if instance.is_alive]
+        resources = machine_resources()
+        return [Node(name=socket.gethostname(), address=LOOPBACK, zone=None, alive=True, resources=resources,
+                     free=free_resources(resources, (instance.instance_type for instance in running)),
+                     instances=tuple(instance.id for instance in running))]
+
     def close(self) -> None:  # noqa: B027 - most runtimes hold nothing to free
         """Free what the runtime holds in this process (a podman API service); its instances keep running."""
 
@@ -179,17 +223,3 @@ def stop_instances(runtime: Runtime, instance_ids: list[str], grace_s: float, re
     deadline = time.monotonic() + grace_s + 10
     while any(runtime.inspect(i).is_alive for i in instance_ids) and time.monotonic() < deadline:
         time.sleep(poll_s)
-
-
-def start_together(runtime: Runtime, launch: Sequence[tuple[InstanceSpec, Mapping[str, str]]]) -> None:
-    """Start every instance of `launch` (spec, labels), or none: when one cannot start, those started before it
-    are killed and removed, and its StartFailed raised."""
-    started: list[str] = []
-    try:
-        for spec, labels in launch:
-            started.append(runtime.start(spec, labels).id)
-    except StartFailed:
-        stop_instances(runtime, started, grace_s=0)
-        for instance_id in started:
-            runtime.remove(instance_id)
-        raise

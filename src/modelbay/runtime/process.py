@@ -256,7 +256,7 @@ class ProcessRuntime(Runtime):
         /etc/hosts and CPU list; return its sandbox."""
         hostname = spec.hostname or instance_id
         hosts = self._file(instance_id, ".hosts")
-        hosts.write_text(hosts_text(hostname, spec.peers, _addresses(hostname, spec.peers, network)))
+        hosts.write_text(hosts_text(hostname, spec.peers, _addresses(hostname, spec, network)))
         online = self._file(instance_id, ".online")
         online.write_text(format_cpu_list(cpus) + "\n")
         scratch = self._file(instance_id, ".scratch")
@@ -403,11 +403,13 @@ def _group(instance_id: str, spec: InstanceSpec) -> str:
     return spec.network_group or instance_id
 
 
-def _addresses(hostname: str, peers: Sequence[str], network: Attachment | None) -> Callable[[str], str]:
+def _addresses(hostname: str, spec: InstanceSpec, network: Attachment | None) -> Callable[[str], str]:
     """Where each name of an instance's /etc/hosts is: its peers at their places in its group (algo-<n> is member
-    n), itself at its own address; the loopback where it has no address of its own."""
+    n), itself at its own address; where it has no address of its own, its peers where the spec says they are
+    (on other machines of a cluster), else the loopback."""
+    peers = spec.peers
     if network is None:
-        return lambda _host: LOOPBACK
+        return lambda host: spec.peer_addresses.get(host, LOOPBACK)
     own = network.address
     gateway = own - (peers.index(hostname) + 1 if hostname in peers else 1)
     return lambda host: str(gateway + peers.index(host) + 1 if host in peers else own)

@@ -54,11 +54,12 @@ from modelbay.controllers.instance_env import listening_env, serving_port
 from modelbay.controllers.instance_logs import log_tail, ship_log
 from modelbay.controllers.model_hosts import HostShape, Launch, prepare_host
 from modelbay.controllers.reasons import fit_reason
+from modelbay.controllers.route_book import RouteBook, RouteTable
 from modelbay.controllers.staging import StagingError
 from modelbay.controllers.volume_keys import volume_key
 from modelbay.instance_types import InstanceType, instance_type
 from modelbay.platform import Platform
-from modelbay.runtime.base import DEFAULT_VOLUME_SIZE_GB, Instance, Runtime, StartFailed, start_together
+from modelbay.runtime.base import DEFAULT_VOLUME_SIZE_GB, Instance, Runtime, StartFailed
 from modelbay.runtime.environments import EnvironmentBuildError
 from modelbay.serving.health import ping
 from modelbay.serving.router import Backend, TrafficShift, VariantRoute
@@ -114,6 +115,7 @@ class EndpointController(Wakeable):
                  on_model_setup: SetupListener = log_setup_time) -> None:
         self.platform, self.runtime, self.images = platform, runtime, images
         self.endpoints, self.router = platform.metadata.endpoints, platform.router
+        self.routes = RouteBook(platform)  # this server's router, and the store's copy every other server follows
         self.serverless = ServerlessScaler(self.router.demand, platform.settings.serverless_idle_s, on_model_setup)
         self.health = Health(health, check_every_s, failures_to_replace)
         self.drain_timeout_s, self.stop_grace_s = drain_timeout_s, stop_grace_s
@@ -327,7 +329,7 @@ class EndpointController(Wakeable):
         except (LaunchFailed, UnknownImage, StagingError, EnvironmentBuildError) as err:
             return explain_failure(str(err), variant.images)
         try:
-            start_together(self.runtime, launch)
+            self.runtime.start_together(launch)
         except StartFailed as err:
             return f"InternalServerError: {err}"
         return None
@@ -337,7 +339,8 @@ class EndpointController(Wakeable):
         under a data key of its own when the config names a KmsKeyId."""
         zone = zone_for(key.index, self.platform.settings.availability_zones)
         home = self.root / endpoint / f"g{key.generation}-{key.variant}-{key.index}"
-        shape = replace(variant.shape, volume_key=volume_key(self.platform, variant.volume_kms_key_id, "KmsKeyId"))
+        shape = replace(variant.shape, volume_key=volume_key(self.platform, variant.volume_kms_key_id, "KmsKeyId"),
+                        zone=zone, spread_group=f"{endpoint}/{key.variant}")
         return prepare_host(self.platform.objects, self.images, home, variant.instance_type, variant.containers,
                             lambda index, port: slot_labels(endpoint, key, zone, index, port),
                             {"MODELBAY_ZONE": zone} | listening_env(self.runtime)
@@ -402,15 +405,14 @@ class EndpointController(Wakeable):
         unless an update's switch names the new one)."""
         config = (spec or endpoint.spec).config
         routes = _routes(plan, fleet)
-        self.router.publish(endpoint.name, [routes[v.name] for v in plan if not v.is_shadow],
-                            queued="AsyncInferenceConfig" in config,
-                            shadows=[routes[v.name] for v in plan if v.is_shadow], shift=shift)
-        self.platform.capture.publish(endpoint.name, config.get("DataCaptureConfig"))
+        self.routes.publish(endpoint.name, RouteTable(
+            tuple(routes[v.name] for v in plan if not v.is_shadow), queued="AsyncInferenceConfig" in config,
+            shift=shift, shadows=tuple(routes[v.name] for v in plan if v.is_shadow),
+            capture=config.get("DataCaptureConfig")))
 
     def _withdraw(self, endpoint: str) -> None:
         """The endpoint's routes and its capture: nothing of it is served."""
-        self.router.withdraw(endpoint)
-        self.platform.capture.withdraw(endpoint)
+        self.routes.withdraw(endpoint)
 
     def _record(self, endpoint: Endpoint, plan: Sequence[VariantPlan], fleet: FleetState, status: EndpointStatus,
                 variants: Sequence[VariantState]) -> None:

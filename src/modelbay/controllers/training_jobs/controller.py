@@ -5,7 +5,9 @@ The shared passes are HostJobController's (host_jobs.py): instances labelled {"t
 the channels and source dir staged on each host, torch.distributed's rendezvous, the SecondaryStatus
 transitions, and at the end algo-1's model and output data uploaded and the final metrics read from the logs;
 CheckpointConfig's directory restored before the start and synced while the job runs (checkpoints.py), and managed
-spot training's interruptions, waits for capacity and MaxWaitTimeInSeconds (spot.py).
+spot training's interruptions, waits for capacity and MaxWaitTimeInSeconds (spot.py). On a cluster, a host lost with
+its node fails the job naming the node (host_failures.py), unless the job is a spot job: then the loss is an
+interruption whose capacity is back at once, and the job resumes from its checkpoints on the nodes that remain.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from modelbay.controllers.background import in_background
+from modelbay.controllers.host_failures import lost_with_node, node_loss
 from modelbay.controllers.host_jobs import HostJobController, host_names
 from modelbay.controllers.images import ImageProgram, Images
 from modelbay.controllers.instance_env import SESSION_SLACK_S, api_env, free_port, host_env
@@ -149,6 +152,7 @@ class TrainingController(HostJobController[TrainingJob]):
             self._sync_in_background(job)
         if job.is_spot and not job.stop_requested:
             now = datetime.now(UTC)
+            job = self._interrupt_for_lost_node(job, found, now)
             if job.status is TrainingJobStatus.IN_PROGRESS and max_wait_exceeded(job, now):
                 job = self.jobs.advance(job.name, TrainingJobStatus.STOPPING, secondary=SecondaryStatus.STOPPING,
                                         message=STOPPING_MESSAGE)
@@ -160,6 +164,17 @@ class TrainingController(HostJobController[TrainingJob]):
                 self._stop(found)
                 return
         super()._stop_if_due(job, found)
+
+    def _interrupt_for_lost_node(self, job: TrainingJob, found: list[Instance], now: datetime) -> TrainingJob:
+        """A spot job one of whose hosts was lost with its node is interrupted, as when spot capacity is taken back,
+        with its capacity back at once: it resumes from its checkpoints on the nodes that remain."""
+        lost = lost_with_node(found)
+        if lost is None or job.status is not TrainingJobStatus.IN_PROGRESS or (
+                job.secondary_status is SecondaryStatus.INTERRUPTED):
+            return job
+        return self.jobs.advance(job.name, TrainingJobStatus.IN_PROGRESS, secondary=SecondaryStatus.INTERRUPTED,
+                                 message=f"The job stopped because {node_loss(lost, f'the {self.kind}')}.",
+                                 capacity_at=now)
 
     def _sync_in_background(self, job: TrainingJob) -> None:
         """Start a sync of the job's checkpoints if none is under way and the last began SYNC_INTERVAL_S ago."""
@@ -190,10 +205,12 @@ class TrainingController(HostJobController[TrainingJob]):
     # -- ending ---------------------------------------------------------------------------
 
     def _finish(self, job: TrainingJob, found: list[Instance]) -> None:
-        """Every instance has ended: an interrupted spot job waits for capacity; else upload outputs as the
-        outcome allows, end the job."""
+        """Every instance has ended: an interrupted spot job (one that lost a host with its node, too) waits for
+        capacity; else upload outputs as the outcome allows, end the job."""
         if job.spec.checkpoint is not None:
             self._last_sync(job)
+        if job.is_spot and not job.stop_requested:
+            job = self._interrupt_for_lost_node(job, found, datetime.now(UTC))
         if job.secondary_status is SecondaryStatus.INTERRUPTED:
             for host in host_names(job.spec.instance_count):  # the next run's logs are new streams
                 (self._dir(job.name) / f"{host}.offset").unlink(missing_ok=True)
@@ -263,8 +280,11 @@ class TrainingController(HostJobController[TrainingJob]):
 
 def _master(runtime: Runtime) -> tuple[str, str]:
     """Where the hosts meet for torch.distributed: algo-1 by name on SageMaker's port where each host has a network of
-    its own; else over the loopback of the machine they share, on a port free there."""
-    return ("algo-1", MASTER_PORT) if runtime.private_networks else ("127.0.0.1", str(free_port()))
+    its own; by name on a free port where the hosts run on a cluster's nodes (algo-1 resolves to its node); else over
+    the loopback of the machine they share, on a port free there."""
+    if runtime.private_networks:
+        return "algo-1", MASTER_PORT
+    return ("algo-1" if runtime.spans_machines else "127.0.0.1"), str(free_port())
 
 
 def _distribution_env(rank: int, world_size: int, master_addr: str, master_port: str) -> dict[str, str]:

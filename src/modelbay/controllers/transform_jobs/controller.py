@@ -41,7 +41,7 @@ from modelbay.controllers.transform_jobs.transformer import Transformer, Transfo
 from modelbay.controllers.volume_keys import volume_key
 from modelbay.instance_types import instance_type
 from modelbay.platform import Platform
-from modelbay.runtime.base import Instance, Runtime, StartFailed, start_together
+from modelbay.runtime.base import Instance, Runtime, StartFailed
 from modelbay.runtime.environments import EnvironmentBuildError
 from modelbay.serving.health import ping
 from modelbay.statuses import TransformJobStatus
@@ -152,7 +152,7 @@ class TransformController(Wakeable):
                            f"InternalServerError: preparing the job failed: {type(err).__name__}: {err}")
             return
         try:
-            start_together(self.runtime, launch)
+            self.runtime.start_together(launch)
         except StartFailed as err:
             run.outcome = (TransformJobStatus.FAILED, f"InternalServerError: {err}")
             return

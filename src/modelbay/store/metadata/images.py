@@ -27,13 +27,14 @@ from modelbay.store.metadata.database import Database
 from modelbay.store.metadata.engine import serialize
 from modelbay.store.metadata.records import Clock, utc_now
 from modelbay.store.metadata.tables import Base, BigSerial, UtcDateTime
+from modelbay.store.objects.internal import INTERNAL_BUCKET
 
 MUTABLE, IMMUTABLE = "MUTABLE", "IMMUTABLE"
 DIGEST_PREFIX = "sha256:"
 # a bring-your-own image on this machine: a manifest naming a directory that holds `train` and/or `serve`
 DIRECTORY_MEDIA_TYPE = "application/vnd.modelbay.directory.v1+json"
 BLOB_LOCK = "registry-blobs"
-REGISTRY_BUCKET = "modelbay-registry"  # the object store's bucket of blob bytes, which the S3 API hides
+REGISTRY_BUCKET = INTERNAL_BUCKET  # where blob bytes are: the object store's own bucket, which the S3 API hides
 
 
 def blob_key(region: str, digest: str) -> str:

@@ -23,6 +23,7 @@ from modelbay.store.metadata.iam import IamRepository
 from modelbay.store.metadata.iam_policies import IamPolicyRepository
 from modelbay.store.metadata.images import ImageRegistry
 from modelbay.store.metadata.kms import KmsRepository
+from modelbay.store.metadata.leadership import LeadershipRepository
 from modelbay.store.metadata.lineage import LineageRepository
 from modelbay.store.metadata.metrics import MetricRepository
 from modelbay.store.metadata.mfa_devices import MfaDeviceRepository
@@ -33,6 +34,7 @@ from modelbay.store.metadata.monitoring_schedules import MonitoringScheduleRepos
 from modelbay.store.metadata.processing_jobs import ProcessingJobRepository
 from modelbay.store.metadata.records import Clock, utc_now
 from modelbay.store.metadata.roles import Role, RoleRow
+from modelbay.store.metadata.routes import RouteRepository
 from modelbay.store.metadata.search_index import SearchIndex, reindex_if_stale
 from modelbay.store.metadata.sessions import SessionRepository
 from modelbay.store.metadata.tags import TagRepository
@@ -89,6 +91,8 @@ class MetadataStore:
         self.edge_telemetry = TelemetryRepository(db, clock)
         self.edge_packaging_jobs = EdgePackagingJobRepository(db, clock)
         self.edge_deployment_plans = EdgeDeploymentPlanRepository(db, clock)
+        self.leadership = LeadershipRepository(db, clock)
+        self.routes = RouteRepository(db)
 
     def close(self) -> None:
         """Close pooled connections (a later call reconnects; nothing else needs closing)."""
