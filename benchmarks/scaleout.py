@@ -23,6 +23,7 @@ and moto's S3 server (what the nodes reach instances' directories through), then
 from __future__ import annotations
 
 import argparse
+import base64
 import os
 import signal
 import socket
@@ -66,9 +67,11 @@ NAME = "scaleout-bench"
 MODEL_LATENCY_S = 0.05
 CLIENTS = 12
 START_TIMEOUT_S = 120.0
-# A model server answering one request at a time, each after MODEL_LATENCY_S.
+# A model server answering one request at a time, each after MODEL_LATENCY_S (its connections are served by threads:
+# the front door keeps several open to an instance, as it does to real model servers).
 SERVE = f"""#!{sys.executable}
-import http.server, os, time
+import http.server, os, threading, time
+MODEL = threading.Lock()
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     def log_message(self, *args):
@@ -82,9 +85,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.answer(b"")
     def do_POST(self):
         self.rfile.read(int(self.headers["Content-Length"]))
-        time.sleep({MODEL_LATENCY_S})
+        with MODEL:
+            time.sleep({MODEL_LATENCY_S})
         self.answer(b"ok")
-http.server.HTTPServer(("0.0.0.0", int(os.environ["SAGEMAKER_BIND_TO_PORT"])), Handler).serve_forever()
+http.server.ThreadingHTTPServer(("0.0.0.0", int(os.environ["SAGEMAKER_BIND_TO_PORT"])), Handler).serve_forever()
 """
 
 
@@ -154,16 +158,14 @@ def scaled(url: str, serve_dir: Path, seconds: float) -> list[tuple[int, float, 
     """(instances, answers a second, failures) with 1, 2 and 3 instances of one endpoint, one a node."""
     sagemaker = SESSION.client("sagemaker", endpoint_url=url)
     sagemaker.create_model(ModelName=NAME, ExecutionRoleArn=ROLE, PrimaryContainer={"Image": str(serve_dir)})
+    sagemaker.create_endpoint_config(EndpointConfigName=NAME, ProductionVariants=[{
+        "VariantName": "AllTraffic", "ModelName": NAME, "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}])
+    sagemaker.create_endpoint(EndpointName=NAME, EndpointConfigName=NAME)
     figures = []
-    for count in (1, 2, 3):
-        config = f"{NAME}-{count}"
-        sagemaker.create_endpoint_config(EndpointConfigName=config, ProductionVariants=[{
-            "VariantName": "AllTraffic", "ModelName": NAME, "InstanceType": "ml.m5.large",
-            "InitialInstanceCount": count}])
-        if count == 1:
-            sagemaker.create_endpoint(EndpointName=NAME, EndpointConfigName=config)
-        else:
-            sagemaker.update_endpoint(EndpointName=NAME, EndpointConfigName=config)
+    for count in (1, 2, 3):  # the variant scaled out in place, an instance a node, as autoscaling would
+        if count > 1:
+            sagemaker.update_endpoint_weights_and_capacities(EndpointName=NAME, DesiredWeightsAndCapacities=[
+                {"VariantName": "AllTraffic", "DesiredInstanceCount": count}])
         wait_for(lambda: in_service(sagemaker, count), "the endpoint to serve")  # noqa: B023
         figures.append((count, *throughput(url, NAME, seconds)))
     return figures
@@ -247,7 +249,7 @@ class Server:
 def failovers(work: Path, env: dict[str, str], rounds: int) -> list[float]:
     """Seconds from the leader's SIGKILL to the survivor answering as the leader, a round each."""
     with database() as url, ExitStack() as servers:
-        shared = env | {"MODELBAY_DATABASE_URL": url, "MODELBAY_MASTER_KEY": "bW9kZWxiYXktYmVuY2gtbWFzdGVyLWtleS0zMmI="}
+        shared = env | {"MODELBAY_DATABASE_URL": url, "MODELBAY_MASTER_KEY": base64.b64encode(os.urandom(32)).decode()}
         pair = [Server(work / f"server-{i}", shared).start() for i in (0, 1)]
         for server in pair:
             servers.callback(server.stop)
@@ -331,7 +333,10 @@ def main(quick: bool) -> None:
 
 
 def ray_runtime_starts(env: dict[str, str], serve: Path, work: Path, count: int) -> list[float]:
-    """RayRuntime's starts, in this process (its driver connects to the cluster)."""
+    """RayRuntime's starts, in this process (its driver connects to the cluster, and leaves it before the cluster
+    stops: a driver whose cluster is gone ends its process)."""
+    import ray
+
     from modelbay.runtime.ray import RayRuntime
     runtime = RayRuntime(Settings.from_env(env), work / "ray-runtime")
     try:
@@ -339,6 +344,7 @@ def ray_runtime_starts(env: dict[str, str], serve: Path, work: Path, count: int)
     finally:
         stop_all(runtime, grace_s=0)
         runtime.close()
+        ray.shutdown()
 
 
 if __name__ == "__main__":

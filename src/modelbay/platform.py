@@ -15,6 +15,8 @@ import botocore.loaders
 
 from modelbay.config import Settings
 from modelbay.monitoring.data_capture import DataCapture
+from modelbay.monitoring.log_database import DatabaseLogStore
+from modelbay.monitoring.log_files import FileLogStore
 from modelbay.monitoring.logs import LogStore
 from modelbay.monitoring.metrics import MetricStore
 from modelbay.monitoring.publishing import Publisher
@@ -85,8 +87,16 @@ def open_platform(settings: Settings, objects: ObjectStore | None = None, home: 
     is the object store to share (S3 is one for every region); `home`, the home region's platform of another one."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     metadata = open_metadata_store(settings.metadata_url, schema=settings.database_schema)
-    return Platform(settings, metadata, objects or open_object_store(settings), LogStore(settings.data_dir / "logs"),
+    return Platform(settings, metadata, objects or open_object_store(settings), open_log_store(settings, metadata),
                     home=home)
+
+
+def open_log_store(settings: Settings, metadata: MetadataStore) -> LogStore:
+    """CloudWatch Logs where the metadata is: in its database when that is PostgreSQL (the one every server of the
+    region shares), else in files under the data directory (one server's)."""
+    if metadata.db.engine.dialect.name == "postgresql":
+        return DatabaseLogStore(metadata.db)
+    return FileLogStore(settings.data_dir / "logs")
 
 
 class UnknownRegion(ValueError):

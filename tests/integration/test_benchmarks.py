@@ -1,4 +1,4 @@
-"""Issue 20's benchmarks run end to end in their --quick mode and report what they measure (benchmarks/)."""
+"""Issues 20's and 21's benchmarks run end to end in their --quick mode and report what they measure (benchmarks/)."""
 
 from __future__ import annotations
 
@@ -45,3 +45,12 @@ def test_edge_agent_benchmark_times_start_inference_and_telemetry() -> None:
         assert "each once, in order: yes" in out, out
     else:
         assert "(c) telemetry: skipped: no MQTT broker listens" in out, out
+
+
+def test_scaleout_benchmark_times_starts_scaling_and_failover() -> None:
+    out = run_quick("scaleout.py")
+    assert "(a) instance start to /ping" in out and "Ray takes" in out, out
+    scaling = [line for line in out.splitlines() if "answers/s, scaling efficiency" in line]
+    assert [line.split()[0] for line in scaling] == ["1", "2", "3"], out
+    assert all(line.endswith("failed calls: 0") for line in scaling), out
+    assert "(c) leader fail-over, SIGKILL to the other server leading" in out, out  # PostgreSQL runs on this machine

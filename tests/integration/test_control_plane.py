@@ -1,6 +1,7 @@
 """Two `modelbay server` processes on one PostgreSQL database and one S3-compatible store serve the API together.
 
-One leads (runs the controllers); an endpoint created through the follower comes up, and answers through both.
+One leads (runs the controllers); an endpoint created through the follower comes up, and answers through both, and
+its instances' logs, shipped by the leader, read through the follower.
 The leader is SIGKILLed while a client invokes through the other server and another creates models through both
 (retrying a failed call on the other server, as a client behind a load balancer would): the survivor takes the
 lead within seconds, answers every invocation meanwhile (the dead leader's instances keep serving until its own
@@ -33,8 +34,9 @@ from tests.unit.store.metadata.conftest import fresh_postgres_database
 
 pytestmark = pytest.mark.postgresql
 
-# A model server that answers with a token of its own process, to tell which instance answered.
-WHO = serve_program(preamble="TOKEN = os.urandom(8).hex().encode()", on_post="self.answer(TOKEN)")
+# A model server that answers with a token of its own process, to tell which instance answered; it logs it first.
+WHO = serve_program(preamble="TOKEN = os.urandom(8).hex().encode(); print('serving', TOKEN.decode(), flush=True)",
+                    on_post="self.answer(TOKEN)")
 
 
 @pytest.fixture
@@ -145,6 +147,8 @@ def test_the_survivor_takes_the_lead_and_serves_without_a_gap(servers: tuple[Ser
     wait_until(lambda: all(_answers(runtime, unique) for runtime in through.values()), 10, "both servers to route")
     before = {who(runtime, unique) for runtime in through.values() for _ in range(20)}
     assert len(before) == 2  # both instances, through both servers
+    logs = client(follower.url, "logs")  # what the leader's controller shipped, read through the follower
+    wait_until(lambda: logged_tokens(logs, unique) == before, 30, "the instances' logs to read through the follower")
 
     invoking = Repeatedly(lambda: who(through[follower.url], unique))
     creator = ModelCreator([leader.url, follower.url], unique, image)
@@ -187,6 +191,18 @@ def running_instances(server: ServerProcess, endpoint: str) -> list[str]:
         return [instance.id for instance in runtime.list({"endpoint": endpoint}) if instance.is_alive]
     finally:
         runtime.close()
+
+
+def logged_tokens(logs: Any, endpoint: str) -> set[str]:
+    """The tokens the endpoint's model servers logged, as CloudWatch Logs answers (nothing before its first log)."""
+    group = f"/aws/sagemaker/Endpoints/{endpoint}"
+    try:
+        streams = logs.describe_log_streams(logGroupName=group)["logStreams"]
+    except ClientError:  # no log group yet
+        return set()
+    events = (event for stream in streams for event in logs.get_log_events(
+        logGroupName=group, logStreamName=stream["logStreamName"], startFromHead=True)["events"])
+    return {event["message"].removeprefix("serving ") for event in events if event["message"].startswith("serving ")}
 
 
 def _answers(runtime: Any, endpoint: str) -> bool:

@@ -123,8 +123,7 @@ class HostJobController(Wakeable, abc.ABC, Generic[J]):
             self._launch(job)
             return
         for instance in found:
-            shipped = ship_log(self.platform.logs, self.log_group, stream_name(name, instance), instance,
-                               self._dir(name) / f"{instance.labels['host']}.offset")
+            shipped = ship_log(self.platform.logs, self.log_group, stream_name(name, instance), instance)
             self._shipped(job, shipped)
         if any(i.is_alive for i in found):
             self._stop_if_due(job, found)

@@ -3,9 +3,10 @@
 Each training instance's stdout and stderr go to group `/aws/sagemaker/TrainingJobs`, stream
 `<job>/algo-<n>-<epoch seconds of the instance's start>`; the lines shipped are returned, so the training
 controller reads its MetricDefinitions' values in them as they come; batch transform ships its instances'
-logs with `ship_log` under names of its own. The byte offset shipped so far is
-kept in a file beside the host's directory, so a pass (or a restarted server) ships only what
-is new, and only whole lines until the instance has ended.
+logs with `ship_log` under names of its own, endpoints too. The byte offset shipped so far is kept in the
+log stream, written with the lines shipped (LogStore.ship), so a pass, a restarted server or a new leader (which
+adopts the instance, on Ray) ships only what is new, never a line twice; and only whole lines until the instance
+has ended.
 """
 
 from __future__ import annotations
@@ -27,10 +28,10 @@ def stream_name(job_name: str, instance: Instance) -> str:
     return f"{job_name}/{instance.labels['host']}-{int(instance.started_at.timestamp())}"
 
 
-def ship_log(logs: LogStore, group: str, stream: str, instance: Instance, offset_file: Path) -> list[str]:
-    """Append the instance's log lines not shipped yet to `stream` of `group` and return them; remember in
-    `offset_file` how far it got (training and transform instances alike)."""
-    offset = int(offset_file.read_text()) if offset_file.exists() else 0
+def ship_log(logs: LogStore, group: str, stream: str, instance: Instance) -> list[str]:
+    """Append the instance's log lines not shipped yet to `stream` of `group` and return them (none if another
+    shipper got there first); the stream records how far its log is shipped (every instance's log alike)."""
+    offset = logs.shipped(group, stream)
     with open(instance.log_path, "rb") as log:
         log.seek(offset)
         data = log.read()
@@ -39,9 +40,7 @@ def ship_log(logs: LogStore, group: str, stream: str, instance: Instance, offset
     if not whole:
         return []
     lines = whole.decode(errors="replace").splitlines()
-    logs.append(group, stream, lines)
-    offset_file.write_text(str(offset + len(whole)))
-    return lines
+    return lines if logs.ship(group, stream, lines, offset, offset + len(whole)) else []
 
 
 def final_metrics(definitions: Sequence[MetricDefinition], log_paths: Iterable[Path]) -> list[MetricDatum]:

@@ -83,7 +83,7 @@ def describe_log_streams(ctx: Context, params: dict[str, Any]) -> dict[str, Any]
         raise ValidationError("Cannot order by LastEventTime with a logStreamNamePrefix.")
     streams = ctx.platform.logs.streams(group, prefix)
     if by_time:
-        streams.sort(key=lambda s: (s.events[-1].timestamp if s.events else -1, s.name))
+        streams.sort(key=lambda s: (-1 if s.last_event_timestamp is None else s.last_event_timestamp, s.name))
     if params.get("descending", False):
         streams.reverse()
     page, token = _page(streams, params, DEFAULT_DESCRIBE_LIMIT)
@@ -213,13 +213,12 @@ def _group_wire(ctx: Context, group: LogGroup) -> dict[str, Any]:
 
 def _stream_wire(ctx: Context, group: str, stream: LogStream) -> dict[str, Any]:
     """storedBytes is always 0 for streams, as AWS reports it since 2019."""
-    events = list(stream.events)
     wire: dict[str, Any] = {
         "logStreamName": stream.name, "creationTime": stream.creation_time, "storedBytes": 0,
         "arn": ctx.arn("logs", f"log-group:{group}:log-stream:{stream.name}"),
         "uploadSequenceToken": _sequence_token(stream.appended)}
-    if events:
-        wire.update(firstEventTimestamp=events[0].timestamp, lastEventTimestamp=events[-1].timestamp,
+    if stream.last_event_timestamp is not None:
+        wire.update(firstEventTimestamp=stream.first_event_timestamp, lastEventTimestamp=stream.last_event_timestamp,
                     lastIngestionTime=stream.last_ingestion_time)
     return wire
 

@@ -10,13 +10,12 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
 
 from modelbay.config import Settings
 from modelbay.controllers.leadership import server_id, taking_turns
 from modelbay.platform import Platform, open_platform
 from modelbay.runtime.base import Node
-from tests.unit.store.metadata.conftest import fresh_postgres_database
+from tests.unit.store.metadata.conftest import end_advisory_lock_sessions, fresh_postgres_database
 
 pytestmark = pytest.mark.anyio
 
@@ -72,13 +71,8 @@ def platform(data_dir: Path, database_url: str | None, url: str) -> Iterator[Pla
 
 
 def end_the_leaders_lock_session(database_url: str) -> None:
-    """pg_terminate_backend of the session holding the advisory lock, as when the leader's process dies."""
-    admin = create_engine(database_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        ended = connection.execute(text("SELECT pg_terminate_backend(pid) FROM pg_locks "
-                                        "WHERE locktype = 'advisory' AND granted")).scalars().all()
-    admin.dispose()
-    assert ended == [True]
+    """The session holding the advisory lock ends, as when the leader's process dies."""
+    assert end_advisory_lock_sessions(database_url) == [True]
 
 
 @pytest.mark.postgresql

@@ -146,7 +146,7 @@ class EndpointController(Wakeable):
         found = self.runtime.list({"endpoint": name})
         for instance in found:  # SageMaker's names: /aws/sagemaker/Endpoints/<endpoint>, <variant>/<instance>
             ship_log(self.platform.logs, f"{LOG_GROUP_PREFIX}{name}", f"{instance.labels[VARIANT]}/{instance.id}",
-                     instance, instance.opt_ml.parent / "log.offset")
+                     instance)
         slots = group_slots(found)
         if endpoint is None or (endpoint.status == EndpointStatus.FAILED and endpoint.pending_config_name is None):
             if endpoint is None:

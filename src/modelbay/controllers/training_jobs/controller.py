@@ -211,9 +211,7 @@ class TrainingController(HostJobController[TrainingJob]):
             self._last_sync(job)
         if job.is_spot and not job.stop_requested:
             job = self._interrupt_for_lost_node(job, found, datetime.now(UTC))
-        if job.secondary_status is SecondaryStatus.INTERRUPTED:
-            for host in host_names(job.spec.instance_count):  # the next run's logs are new streams
-                (self._dir(job.name) / f"{host}.offset").unlink(missing_ok=True)
+        if job.secondary_status is SecondaryStatus.INTERRUPTED:  # the next run's logs are new streams
             return
         if job.status is TrainingJobStatus.STOPPING and not job.stop_requested:
             self._end_max_wait(job, found)

@@ -224,11 +224,8 @@ class TransformController(Wakeable):
                 self.runtime.remove(instance.id)
 
     def _ship_logs(self, name: str, found: list[Instance]) -> None:
-        offsets = self.root / name / "logs"
         for instance in found:
-            offsets.mkdir(parents=True, exist_ok=True)
-            ship_log(self.platform.logs, LOG_GROUP, f"{name}/{instance.id}", instance,
-                     offsets / f"{instance.id}.offset")
+            ship_log(self.platform.logs, LOG_GROUP, f"{name}/{instance.id}", instance)
 
     def _finish(self, job: TransformJob, status: TransformJobStatus, reason: str | None,
                 images: Sequence[str] = ()) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from modelbay.store.metadata import log_events  # noqa: F401 - the log store's tables (monitoring/log_database.py)
 from modelbay.store.metadata.alarms import AlarmRepository
 from modelbay.store.metadata.async_invocations import AsyncInvocationQueue
 from modelbay.store.metadata.audit import AuditRepository

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from modelbay.store.metadata import MetadataStore, open_metadata_store
@@ -33,6 +33,19 @@ def fresh_postgres_database() -> Iterator[str]:
         finally:
             with admin.connect() as conn:
                 conn.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
+    finally:
+        admin.dispose()
+
+
+def end_advisory_lock_sessions(database_url: str) -> list[bool]:
+    """pg_terminate_backend of every session holding an advisory lock in the database at `database_url` (and no
+    other database's: tests in parallel each have their own), as when a leader's process dies."""
+    admin = create_engine(database_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            return list(connection.execute(text(
+                "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")).scalars())
     finally:
         admin.dispose()
 

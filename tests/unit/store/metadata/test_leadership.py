@@ -9,12 +9,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
 
 from modelbay.store.metadata import MetadataStore, open_metadata_store
 from modelbay.store.metadata.leadership import LeaderLock, SoleLock
 from tests.helpers import T0
-from tests.unit.store.metadata.conftest import fresh_postgres_database
+from tests.unit.store.metadata.conftest import end_advisory_lock_sessions, fresh_postgres_database
 
 NODE = {"name": "n1", "address": "192.0.2.2", "zone": "a", "alive": True, "resources": {"CPU": 4.0},
         "free": {"CPU": 3.0}, "instances": ["i-1"]}
@@ -84,12 +83,7 @@ def test_one_store_holds_the_lock_until_it_releases_it(postgres_url: str) -> Non
 def test_the_lock_ends_with_its_connection(postgres_url: str) -> None:
     with two_stores(postgres_url) as (first, second), locks(first, second) as (mine, theirs):
         assert mine.hold() and not theirs.hold()
-        admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-        with admin.connect() as connection:  # the leader's session ends, as when its process dies
-            ended = connection.execute(text("SELECT pg_terminate_backend(pid) FROM pg_locks "
-                                            "WHERE locktype = 'advisory' AND granted")).scalars().all()
-        admin.dispose()
-        assert ended == [True]
+        assert end_advisory_lock_sessions(postgres_url) == [True]  # the leader's session ends, as when it dies
         assert not mine.hold()  # the holder finds out at its next check
         assert theirs.hold()
 
