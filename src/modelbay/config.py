@@ -18,7 +18,6 @@ DEFAULT_SECRET_ACCESS_KEY = "modelbay-secret"
 # The execution role every account has from the start; the SageMaker SDK defaults file names it.
 DEFAULT_EXECUTION_ROLE = "SageMakerExecutionRole"
 RUNTIMES = ("process", "podman", "ray")  # what may run instances (Settings.runtime)
-LAUNCHERS = ("process", "podman")  # what runs an instance on a Ray node (Settings.ray_launcher)
 AUTH_OPEN, AUTH_IAM = "open", "iam"  # how calls are authenticated: see Settings.auth_mode
 AUTH_MODES = (AUTH_OPEN, AUTH_IAM)
 ROOT_KEY_FILE = "root-access-key.json"  # in the data directory: the account root's key in `iam` mode
@@ -55,10 +54,8 @@ class Settings:
     # listens, unless MODELBAY_ANNOUNCED_URL gives the one clients reach it at (behind NAT, a proxy)
     announced_url: str | None = None
     runtime: str = "process"  # what runs instances: "process" (supervised processes), "podman" (containers) or "ray"
-    # MODELBAY_RUNTIME=ray: the Ray cluster that places instances on its nodes (host:port of `ray start --head`),
-    # and what runs each instance on its node (runtime/ray.py)
+    # MODELBAY_RUNTIME=ray: the Ray cluster that places instances on its nodes (host:port of `ray start --head`)
     ray_address: str | None = None
-    ray_launcher: str = "process"
     # podman's configuration of ours and the base images' locks, shared like environments: see default_podman_dir
     podman_dir: Path = field(default_factory=lambda: default_podman_dir(os.environ))
     serverless_idle_s: float = 300.0  # a serverless variant idle this long scales to zero (MODELBAY_SERVERLESS_IDLE_S)
@@ -84,8 +81,6 @@ class Settings:
     def __post_init__(self) -> None:
         if self.runtime not in RUNTIMES:
             raise ValueError(f"MODELBAY_RUNTIME must be one of {', '.join(RUNTIMES)}, not {self.runtime!r}")
-        if self.ray_launcher not in LAUNCHERS:
-            raise ValueError(f"MODELBAY_RAY_LAUNCHER must be one of {', '.join(LAUNCHERS)}, not {self.ray_launcher!r}")
         if self.auth is not None and self.auth not in AUTH_MODES:
             raise ValueError(f"MODELBAY_AUTH must be one of {', '.join(AUTH_MODES)}, not {self.auth!r}")
 

@@ -74,12 +74,6 @@ def test_the_runtime_is_process_podman_or_ray() -> None:
         Settings.from_env({"MODELBAY_RUNTIME": "docker"})
 
 
-def test_a_ray_node_runs_its_instances_with_a_local_launcher() -> None:
-    assert Settings.from_env({"MODELBAY_RUNTIME": "ray", "MODELBAY_RAY_LAUNCHER": "podman"}).ray_launcher == "podman"
-    with pytest.raises(ValueError, match="MODELBAY_RAY_LAUNCHER must be one of process, podman, not 'ray'"):
-        Settings.from_env({"MODELBAY_RUNTIME": "ray", "MODELBAY_RAY_LAUNCHER": "ray"})
-
-
 @pytest.mark.parametrize(("host", "asked", "mode"), [
     ("127.0.0.1", None, "open"), ("::1", None, "open"), ("localhost", None, "open"), ("127.0.0.1", "iam", "iam"),
     ("0.0.0.0", None, "iam"), ("192.168.1.5", None, "iam"), ("::", "iam", "iam"),

@@ -85,6 +85,10 @@ from modelbay.store.objects import open_object_store
 
 log = logging.getLogger(__name__)
 
+ISOLATION_UNAVAILABLE = ("EnableNetworkIsolation needs a network namespace of the instance's own, which the Ray "
+                         "runtime does not give (its instances use their node's network, so that other machines reach "
+                         "them): it is not run on the node's network instead")
+
 NAMESPACE = "modelbay"
 ACTOR_PREFIX = "instance-"
 POLL_INTERVAL_S = 1.0
@@ -116,7 +120,6 @@ class RayRuntime(Runtime):
                  idle_s: float = IDLE_S) -> None:
         if settings.ray_address is None or settings.s3_endpoint_url is None:
             raise ValueError("RayRuntime needs settings.ray_address and settings.s3_endpoint_url")
-        self.runs_images = settings.ray_launcher == "podman"
         self.settings, self.state_dir, self.poll_s, self.idle_s = settings, state_dir, poll_s, idle_s
         self.owner = deployment_key(settings)
         self.objects = open_object_store(settings)
@@ -292,6 +295,8 @@ class RayRuntime(Runtime):
         start."""
         if spec.volume_key is not None:
             raise StartFailed(VOLUME_NOT_ENCRYPTED)
+        if spec.isolated:
+            raise StartFailed(ISOLATION_UNAVAILABLE)
         instance_id = uuid.uuid4().hex[:16]
         opt_ml_layout(spec.opt_ml)
         mirror = InstanceMirror(self.objects, instance_id, self.settings.region)
@@ -372,8 +377,7 @@ class RayRuntime(Runtime):
         """What a node needs of the settings, and nothing else (no master key, no database)."""
         s = self.settings
         return Settings(s3_endpoint_url=s.s3_endpoint_url, s3_access_key_id=s.s3_access_key_id,
-                        s3_secret_access_key=s.s3_secret_access_key, s3_region=s.s3_region, region=s.region,
-                        ray_launcher=s.ray_launcher, podman_dir=s.podman_dir)
+                        s3_secret_access_key=s.s3_secret_access_key, s3_region=s.s3_region, region=s.region)
 
     # -- polling ------------------------------------------------------------------------
     def _poll(self, instance_id: str) -> None:

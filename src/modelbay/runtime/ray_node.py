@@ -1,7 +1,7 @@
 """NodeHost: the Ray actor that runs one instance on the node where Ray placed it (runtime/ray.py starts it).
 
-The actor holds the node's launcher (a ProcessRuntime on the node's network, or a PodmanRuntime, as
-MODELBAY_RAY_LAUNCHER says) on the node's state directory, `$MODELBAY_NODE_DIR/runtime` (else under the system's
+The actor holds the node's launcher (a ProcessRuntime on the node's network: its instances' ports are the node's)
+on the node's state directory, `$MODELBAY_NODE_DIR/runtime` (else under the system's
 temporary directory), so what a node runs is found there as on a server's own machine. The instance runs in its own
 directory there (`instances/<id>/opt_ml`), filled from and mirrored to the object store (instance_mirror.py).
 Launchers of several actors share the state directory: one made or starting an instance holds the node's lock,
@@ -61,8 +61,8 @@ def node_dir() -> Path:
 
 
 class NodeHost:
-    """One instance on this node. `settings` hold only what a node needs: the object store's endpoint and keys, the
-    region, and the launcher (Settings.ray_launcher, podman_dir)."""
+    """One instance on this node. `settings` hold only what a node needs: the object store's endpoint and keys, and
+    the region."""
 
     def __init__(self, settings: Settings, instance_id: str) -> None:
         self.settings = settings
@@ -115,7 +115,7 @@ class NodeHost:
     def launcher(self) -> Runtime:
         if self._launcher is None:
             with _node_lock():
-                self._launcher = _open_launcher(self.settings, node_dir() / "runtime")
+                self._launcher = _open_launcher(node_dir() / "runtime")
         return self._launcher
 
     @property
@@ -136,12 +136,8 @@ class NodeHost:
                        env={name: moved(value) for name, value in spec.env.items()})
 
 
-def _open_launcher(settings: Settings, state_dir: Path) -> Runtime:
-    """The launcher of MODELBAY_RAY_LAUNCHER. Instances share the node's network: their ports are the node's."""
-    if settings.ray_launcher == "podman":
-        from modelbay.runtime.podman import PodmanRuntime  # the podman client loads only where it is used
-
-        return PodmanRuntime(state_dir=state_dir, config_dir=settings.podman_dir)
+def _open_launcher(state_dir: Path) -> Runtime:
+    """The node's launcher. Instances share the node's network: their ports are the node's."""
     return ProcessRuntime(state_dir=state_dir, networks=False)
 
 

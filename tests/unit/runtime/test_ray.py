@@ -24,6 +24,7 @@ from modelbay.runtime.base import (
     InstanceSpec,
     InstanceStatus,
     Runtime,
+    StartFailed,
     stop_all,
     stop_instances,
 )
@@ -187,6 +188,12 @@ def test_a_new_runtime_finds_the_instances_and_a_lost_node_is_named(settings: Se
         again.remove(started.id)
     finally:
         again.close()
+
+
+def test_an_isolated_instance_is_refused_with_the_reason(runtime: Runtime, tmp_path: Path) -> None:
+    with pytest.raises(StartFailed, match="EnableNetworkIsolation .* the Ray runtime"):
+        runtime.start(python_spec(tmp_path / "opt_ml", "print('never')", isolated=True), {"job": "isolated"})
+    assert runtime.list({"job": "isolated"}) == []
 
 
 def test_ray_is_refused_without_s3(settings: Settings, tmp_path: Path) -> None:
