@@ -28,10 +28,18 @@ def stream_name(job_name: str, instance: Instance) -> str:
     return f"{job_name}/{instance.labels['host']}-{int(instance.started_at.timestamp())}"
 
 
+# How far this server shipped each stream. A stream whose store records less was deleted meanwhile (DeleteLogGroup, as
+# the SageMaker SDK's clean-up calls while an endpoint's instances drain): its lines are not sent again.
+_shipped_here: dict[tuple[str, str, Path], int] = {}
+
+
 def ship_log(logs: LogStore, group: str, stream: str, instance: Instance) -> list[str]:
     """Append the instance's log lines not shipped yet to `stream` of `group` and return them (none if another
-    shipper got there first); the stream records how far its log is shipped (every instance's log alike)."""
-    offset = logs.shipped(group, stream)
+    shipper got there first, or if the stream was deleted after this server shipped to it); the stream records how
+    far its log is shipped (every instance's log alike)."""
+    offset, shipped_here = logs.shipped(group, stream), (group, stream, instance.log_path)
+    if offset < _shipped_here.get(shipped_here, 0):
+        return []
     with open(instance.log_path, "rb") as log:
         log.seek(offset)
         data = log.read()
@@ -40,7 +48,10 @@ def ship_log(logs: LogStore, group: str, stream: str, instance: Instance) -> lis
     if not whole:
         return []
     lines = whole.decode(errors="replace").splitlines()
-    return lines if logs.ship(group, stream, lines, offset, offset + len(whole)) else []
+    if not logs.ship(group, stream, lines, offset, offset + len(whole)):
+        return []
+    _shipped_here[shipped_here] = offset + len(whole)
+    return lines
 
 
 def final_metrics(definitions: Sequence[MetricDefinition], log_paths: Iterable[Path]) -> list[MetricDatum]:

@@ -51,3 +51,14 @@ def test_an_ended_instance_ships_its_last_line_unfinished(opener: Opener, instan
     assert ship_log(opener(), "g", "s", ended) == ["done", "no newline"]
     assert ship_log(opener(), "g", "s", ended) == []
     assert _messages(opener) == ["done", "no newline"]
+
+
+def test_a_group_deleted_while_its_instance_runs_is_not_filled_again(opener: Opener, instance: Instance) -> None:
+    """The SageMaker SDK's clean-up deletes an endpoint's log group while its instances drain."""
+    instance.log_path.write_bytes(b"serving\n")
+    store = opener()
+    assert ship_log(store, "g", "s", instance) == ["serving"]
+    store.delete_group("g")
+    assert ship_log(store, "g", "s", instance) == []
+    assert store.groups("g") == []
+
