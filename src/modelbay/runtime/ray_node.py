@@ -115,7 +115,7 @@ class NodeHost:
     def launcher(self) -> Runtime:
         if self._launcher is None:
             with _node_lock():
-                self._launcher = _open_launcher(node_dir() / "runtime")
+                self._launcher = ProcessRuntime(node_dir() / "runtime", networks=False)  # ports: the node's
         return self._launcher
 
     @property
@@ -134,11 +134,6 @@ class NodeHost:
         workdir = None if spec.workdir is None else Path(moved(str(spec.workdir)))
         return replace(spec, opt_ml=self.opt_ml, workdir=workdir,
                        env={name: moved(value) for name, value in spec.env.items()})
-
-
-def _open_launcher(state_dir: Path) -> Runtime:
-    """The node's launcher. Instances share the node's network: their ports are the node's."""
-    return ProcessRuntime(state_dir=state_dir, networks=False)
 
 
 def _read_log(instance: Instance, offset: int) -> bytes:

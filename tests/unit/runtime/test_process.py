@@ -21,6 +21,7 @@ from modelbay.runtime.memory import MemoryLimiter, RssWatchdog
 from modelbay.runtime.process import LOST_REASON, ProcessRuntime, Record
 from modelbay.runtime.sandbox import OPT_ML_DIRS
 from tests.helpers import wait_until
+from tests.unit.runtime.instances import wait_ended
 
 SMALL = InstanceType("ml.test.small", 1, 200)  # test-only: a limit a test can exceed fast
 
@@ -28,15 +29,6 @@ SMALL = InstanceType("ml.test.small", 1, 200)  # test-only: a limit a test can e
 def python_spec(tmp_path: Path, code: str, kind: InstanceType | None = None) -> InstanceSpec:
     return InstanceSpec(argv=(sys.executable, "-c", textwrap.dedent(code)), opt_ml=tmp_path / "opt_ml",
                         instance_type=kind or instance_type("ml.m5.large"), env={"PATH": os.environ["PATH"]})
-
-
-def wait_ended(runtime: ProcessRuntime, instance_id: str, timeout_s: float = 10) -> Instance:
-    def ended() -> Instance | None:
-        instance = runtime.inspect(instance_id)
-        return None if instance.is_alive else instance
-    result = wait_until(ended, timeout_s, f"instance {instance_id} to end")
-    assert isinstance(result, Instance)
-    return result
 
 
 def is_gone(pid: int) -> bool:

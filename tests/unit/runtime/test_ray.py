@@ -31,6 +31,7 @@ from modelbay.runtime.base import (
 from modelbay.runtime.ray import RayRuntime, deployment_key
 from tests.helpers import moto_s3_server, wait_until
 from tests.ray_cluster import NodeSpec, RayCluster, ray_cluster
+from tests.unit.runtime.instances import wait_ended
 
 ZONES = ("us-east-1a", "us-east-1b", "us-east-1c")
 SMALL = instance_type("ml.m6g.medium")  # 1 vCPU: fits every node
@@ -77,15 +78,6 @@ def python_spec(opt_ml: Path, code: str, **options: object) -> InstanceSpec:
                         env={"PATH": os.environ["PATH"]}, **options)  # type: ignore[arg-type]
 
 
-def wait_ended(runtime: Runtime, instance_id: str, timeout_s: float = 30) -> Instance:
-    def ended() -> Instance | None:
-        instance = runtime.inspect(instance_id)
-        return None if instance.is_alive else instance
-    result = wait_until(ended, timeout_s, f"instance {instance_id} to end")
-    assert isinstance(result, Instance)
-    return result
-
-
 def zone_of(runtime: Runtime, instance: Instance) -> str | None:
     return next(node.zone for node in runtime.nodes() if node.name == instance.node)
 
@@ -103,7 +95,7 @@ def test_an_instance_reads_its_input_and_its_model_reaches_the_server(runtime: R
     """)
     started = runtime.start(spec, {"job": "one"})
     assert started.node is not None and started.address != "127.0.0.1"
-    ended = wait_ended(runtime, started.id)
+    ended = wait_ended(runtime, started.id, timeout_s=30)
     assert (ended.status, ended.exit_code) == (InstanceStatus.EXITED, 0)
     assert (opt_ml / "model/x").read_text() == "HELLO"
     assert "trained on hello" in runtime.logs(started.id).read_text()
@@ -138,7 +130,7 @@ def test_a_family_pinned_to_a_node_by_a_custom_resource_runs_there(runtime: Runt
     spec = replace(python_spec(tmp_path / "c5", "print('on c5')"), instance_type=instance_type("ml.c5.large"))
     started = runtime.start(spec, {"test": "family"})
     assert zone_of(runtime, started) == ZONES[1]  # the one node offering ml.c5
-    assert wait_ended(runtime, started.id).exit_code == 0
+    assert wait_ended(runtime, started.id, timeout_s=30).exit_code == 0
     runtime.remove(started.id)
 
 
@@ -156,7 +148,7 @@ def test_a_jobs_hosts_start_together_on_different_nodes_and_resolve_each_other(r
     assert len({host.node for host in hosts}) == 2
     expected = [f"{host.labels['host']} {host.address}" for host in hosts]
     for host in hosts:
-        assert wait_ended(runtime, host.id).exit_code == 0
+        assert wait_ended(runtime, host.id, timeout_s=30).exit_code == 0
         assert all(line in runtime.logs(host.id).read_text() for line in expected)
         runtime.remove(host.id)
 
@@ -233,7 +225,7 @@ def test_another_server_of_the_deployment_adopts_a_running_instance(settings: Se
         wait_until(lambda: second.inspect(adopted.id) and (opt_ml / "model/early").exists(), 30,
                    "the file written before the fail-over")
         second.stop(adopted.id, grace_s=10)
-        ended = wait_ended(second, adopted.id)
+        ended = wait_ended(second, adopted.id, timeout_s=30)
         assert ended.status is InstanceStatus.STOPPED
         assert (opt_ml / "model/early").read_text() == "hi" and (opt_ml / "model/final").read_text() == "bye"
         assert second.logs(adopted.id).read_text().split() == ["up", "done"]
