@@ -127,8 +127,9 @@ def uvicorn_config(app: Any, limits: HttpLimits = HTTP_LIMITS, tls: TlsFiles | N
                    lifespan: Literal["on", "off"] = "on") -> uvicorn.Config:
     """How modelbay serves an app: httptools with bounded heads and timeouts (http_guard.py), long
     keep-alive (clients pool connections), no per-response work nobody reads (no Server or Date
-    header; no proxy headers on a direct port), and TLS if given."""
-    return uvicorn.Config(app, log_level="warning", http=guarded_protocol(limits), lifespan=lifespan,
+    header; no proxy headers on a direct port; no access log, whose lines uvicorn would format for every request even
+    at log level warning), and TLS if given."""
+    return uvicorn.Config(app, log_level="warning", http=guarded_protocol(limits), lifespan=lifespan, access_log=False,
                           timeout_keep_alive=round(limits.idle_timeout_s), proxy_headers=False, server_header=False,
                           date_header=False, ssl_certfile=None if tls is None else tls.certificate,
                           ssl_keyfile=None if tls is None else tls.private_key)

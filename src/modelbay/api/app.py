@@ -16,6 +16,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from modelbay.api.authentication import guarded
 from modelbay.api.cbor_protocol import CborCodec
@@ -28,6 +29,7 @@ from modelbay.api.pipeline import Pipeline
 from modelbay.api.protocol import Codec
 from modelbay.api.query_protocol import QueryCodec
 from modelbay.api.registry import registry_routes
+from modelbay.api.requests import ApiRequest
 from modelbay.api.rest_json_protocol import RestJsonCodec
 from modelbay.api.rest_xml_protocol import RestXmlCodec
 from modelbay.api.spellings import SPELLINGS
@@ -50,6 +52,8 @@ _CODECS: dict[str, type[Codec]] = {
     "rest-json": RestJsonCodec,
     "rest-xml": RestXmlCodec,
 }
+# sagemaker-runtime's paths: InvokeEndpoint, InvokeEndpointWithResponseStream and InvokeEndpointAsync
+_DATA_PLANE = re.compile(r"/endpoints/[^/]+/(?:invocations|invocations-response-stream|async-invocations)")
 _METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]
 
 
@@ -57,7 +61,7 @@ Background = Callable[[Platform], AbstractAsyncContextManager[None]]
 
 
 def build_app(settings: Settings, virtual_hosts: Collection[str] = (),
-              background: Background = lambda _: contextlib.nullcontext()) -> Starlette:
+              background: Background = lambda _: contextlib.nullcontext()) -> ApiApp:
     """Open the stores and wire the APIs; `virtual_hosts` are host names under which S3 buckets
     may be addressed as `<bucket>.<host>` (besides `localhost`); `background` is what runs while
     the app serves (the controllers), entered at start-up and left at shutdown, before the stores close.
@@ -85,13 +89,37 @@ def build_app(settings: Settings, virtual_hosts: Collection[str] = (),
     routes = [*(guarded(route, authenticator, authorizer, regions.home) if route.path.startswith(NATIVE_PREFIX)
                 else route for route in own),
               _metrics_route(regions, pipeline.handle), _every_path(pipeline.handle)]
-    app = Starlette(routes=routes, lifespan=lifespan,
-                    middleware=[Middleware(CloseWhenBodyHeldBack)])
+    app = ApiApp(pipeline.handle, routes=routes, lifespan=lifespan, middleware=[Middleware(CloseWhenBodyHeldBack)])
     app.state.regions = regions
     app.state.platform = regions.home
     app.state.audit = audit
     app.state.auth_mode = mode
     return app
+
+
+class ApiApp(Starlette):
+    """The app, with a lane for the data plane: a request to a model (`POST /endpoints/<name>/invocations` and its
+    streamed and asynchronous siblings) goes to the pipeline at once, past Starlette's middleware and router, whose
+    layers cost an invocation more than its own work (each await of the call resumes through every one). The
+    pipeline still reads the request as any other: the path only chooses the lane. A request whose body the client
+    holds back (`Expect: 100-continue`) takes the usual way, through CloseWhenBodyHeldBack."""
+
+    def __init__(self, lane: Callable[[Request], Awaitable[Response]], **options: Any) -> None:
+        super().__init__(**options)
+        self.lane = lane
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (scope["type"] == "http" and scope["method"] == "POST" and _DATA_PLANE.fullmatch(scope["path"])
+                and not scope["query_string"] and not _expects_continue(scope["headers"])):
+            scope["app"] = self
+            response = await self.lane(ApiRequest(scope, receive))
+            await response(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
+
+
+def _expects_continue(headers: list[tuple[bytes, bytes]]) -> bool:
+    return any(name.lower() == b"expect" for name, _ in headers)
 
 
 async def _run_in_every_region(regions: Regions, background: Background, running: contextlib.AsyncExitStack) -> None:

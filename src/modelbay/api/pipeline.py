@@ -29,6 +29,7 @@ from modelbay.api.audit_records import audit_event
 from modelbay.api.authentication import anonymous, authenticate
 from modelbay.api.codec_selector import CodecSelector, UnknownService
 from modelbay.api.protocol import Call, Codec
+from modelbay.api.requests import api_request
 from modelbay.errors import AwsError, InternalFailure, InvalidSignature, NotImplementedYet, UnknownOperation
 from modelbay.platform import Platform, Regions, UnknownRegion
 from modelbay.security.audit import AuditTrail
@@ -62,6 +63,7 @@ class Pipeline:
         self.audit = audit
 
     async def handle(self, request: Request) -> Response:
+        request = api_request(request)
         request_id = next_request_id()
         identity = anonymous(self.authenticator.account_id)
         try:

@@ -59,6 +59,8 @@ class _Route:
 
     def accepts(self, query: QueryParams, headers: Headers) -> bool:
         """Whether the request has the template's query names and the required bound members."""
+        if not (self.literals or self.required_query or self.required_headers):
+            return True
         return (all(name in query if value is None else query.get(name) == value for name, value in self.literals)
                 and all(name in query for name in self.required_query)
                 and all(name in headers for name in self.required_headers))
@@ -89,10 +91,10 @@ class Routes:
     def find(self, method: str, path: str, query: QueryParams, headers: Headers) -> Match | None:
         """The operation for a request (`path` still percent-encoded), or None when none fits.
         Raise SerializationError for a label that is not percent-encoded UTF-8."""
-        candidates = list(self._routes.get((method, None), ()))
-        for name in query:
-            candidates += self._routes.get((method, name), ())
-        candidates.sort(key=lambda candidate: candidate[0])
+        candidates = self._routes.get((method, None), [])
+        if query:  # the routes that fix one of its names too, in their order
+            fixing = [found for name in query for found in self._routes.get((method, name), ())]
+            candidates = sorted([*candidates, *fixing], key=lambda candidate: candidate[0])
         tried: dict[re.Pattern[str], re.Match[str] | None] = {}
         for _, route in candidates:
             if not route.accepts(query, headers):

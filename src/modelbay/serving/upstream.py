@@ -9,8 +9,9 @@ what decides whether a router may send it elsewhere: inference is expected to be
 effects (SageMaker's contract for /invocations), so a request whose connection could not be made,
 or broke before a byte of the answer came (the server died with it), may be sent again once.
 A pooled connection the server has closed while it sat idle is found out before it is used
-(a non-blocking peek), so that it is never mistaken for a live one; an idle connection is also
-retired after `IDLE_S`, before servers with short keep-alive timeouts (gunicorn's 2 s) close it.
+(a non-blocking peek, once it has been idle `TRUSTED_IDLE_S`), so that it is never mistaken for a live one; an
+idle connection is also retired after `IDLE_S`, before servers with short keep-alive timeouts (gunicorn's 2 s)
+close it.
 
 `stream` reads the answer as it arrives (a chunked one piece by piece): the call returns once the
 status and headers are in, and its body's pieces follow, reading from the model server paused while
@@ -30,6 +31,9 @@ from urllib.parse import urlsplit
 import httptools
 
 IDLE_S = 1.0  # how long an idle connection is kept for reuse
+# A connection idle for less is reused without a look (a syscall): no server closes a keep-alive connection that
+# soon without saying so in its last answer, which the parser reads (one that goes down is a failed call, retried).
+TRUSTED_IDLE_S = 0.05
 MAX_IDLE = 64  # idle connections kept per model server
 MAX_BUFFERED_BYTES = 1024 * 1024  # of a streamed answer not yet taken by its caller
 _SPLIT_BODY_BYTES = 64 * 1024  # a larger body is written apart from the head, not copied into it
@@ -116,7 +120,8 @@ class Upstream:
         now = time.monotonic()
         while self._idle:
             connection = self._idle.pop()
-            if now - connection.idle_since < IDLE_S and connection.is_open():
+            idle_s = now - connection.idle_since
+            if idle_s < IDLE_S and (idle_s < TRUSTED_IDLE_S or connection.is_open()):
                 return connection
             connection.close()
         return None

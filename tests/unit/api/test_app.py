@@ -10,8 +10,13 @@ from typing import Any
 import httpx
 import pytest
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from modelbay.api.app import build_app
+from modelbay.api.app import ApiApp, build_app
 from modelbay.config import Settings
 from modelbay.services import sagemaker
 
@@ -131,3 +136,38 @@ async def test_s3_request_ids_use_s3s_header(http: httpx.AsyncClient) -> None:
     assert response.status_code == 404
     assert response.headers["x-amz-request-id"]
     assert "<Code>NoSuchBucket</Code>" in response.text
+
+
+@pytest.mark.parametrize(("method", "path", "headers", "way"), [
+    ("POST", "/endpoints/e/invocations", {}, "lane"),
+    ("POST", "/endpoints/e/invocations-response-stream", {}, "lane"),
+    ("POST", "/endpoints/e/async-invocations", {}, "lane"),
+    ("GET", "/endpoints/e/invocations", {}, "routes"),
+    ("POST", "/endpoints/e/invocations?x=1", {}, "routes"),
+    ("POST", "/endpoints/e/invocations", {"Expect": "100-continue"}, "routes"),
+    ("POST", "/endpoints/a/b/invocations", {}, "routes"),
+    ("POST", "/bucket/key", {}, "routes"),
+])
+async def test_a_request_to_a_model_takes_the_lane_past_the_middleware(method: str, path: str,
+                                                                       headers: dict[str, str], way: str) -> None:
+    passed: list[str] = []
+
+    async def lane(request: Request) -> Response:
+        return PlainTextResponse(f"lane {type(request).__name__}")
+
+    async def routes(request: Request) -> Response:
+        return PlainTextResponse("routes")
+
+    class Spy:
+        def __init__(self, app: ASGIApp) -> None:
+            self.app = app
+
+        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+            passed.append(scope["path"])
+            await self.app(scope, receive, send)
+
+    app = ApiApp(lane, routes=[Route("/{path:path}", routes, methods=["GET", "POST"])], middleware=[Middleware(Spy)])
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://modelbay") as client:
+        answer = await client.request(method, path, headers=headers, content=b"" if method == "GET" else b"1,2")
+    assert answer.text == ("lane ApiRequest" if way == "lane" else "routes")
+    assert bool(passed) == (way == "routes")
