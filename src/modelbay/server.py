@@ -14,15 +14,16 @@ import logging
 import socket
 from collections.abc import Collection, Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import uvicorn
 import uvloop
 
-from modelbay.api.app import build_app
+from modelbay.api.app import ApiApp, build_app
 from modelbay.config import AUTH_OPEN, Settings
 from modelbay.controllers.loops import controllers
-from modelbay.http_guard import HTTP_LIMITS, HttpLimits, guarded_protocol
+from modelbay.front_door import front_door_protocol
+from modelbay.http_guard import HTTP_LIMITS, HttpLimits
 from modelbay.runtime.network import claim_api_address
 from modelbay.security.tls import TlsFiles, TlsMisconfigured, operator_files, self_signed
 from modelbay.user_files import write_text
@@ -123,13 +124,14 @@ def _auth_line(settings: Settings) -> str:
             'eval "$(modelbay env)" hands it out')
 
 
-def uvicorn_config(app: Any, limits: HttpLimits = HTTP_LIMITS, tls: TlsFiles | None = None,
+def uvicorn_config(app: ApiApp, limits: HttpLimits = HTTP_LIMITS, tls: TlsFiles | None = None,
                    lifespan: Literal["on", "off"] = "on") -> uvicorn.Config:
     """How modelbay serves an app: httptools with bounded heads and timeouts (http_guard.py), long
     keep-alive (clients pool connections), no per-response work nobody reads (no Server or Date
     header; no proxy headers on a direct port; no access log, whose lines uvicorn would format for every request even
     at log level warning), and TLS if given."""
-    return uvicorn.Config(app, log_level="warning", http=guarded_protocol(limits), lifespan=lifespan, access_log=False,
+    return uvicorn.Config(app, log_level="warning", http=front_door_protocol(limits, app.invocations),
+                          lifespan=lifespan, access_log=False,
                           timeout_keep_alive=round(limits.idle_timeout_s), proxy_headers=False, server_header=False,
                           date_header=False, ssl_certfile=None if tls is None else tls.certificate,
                           ssl_keyfile=None if tls is None else tls.private_key)

@@ -7,7 +7,7 @@ import contextlib
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from contextlib import AbstractAsyncContextManager
-from typing import Any
+from typing import Any, cast
 
 import botocore.session
 from botocore.model import ServiceModel
@@ -22,6 +22,7 @@ from modelbay.api.authentication import guarded
 from modelbay.api.cbor_protocol import CborCodec
 from modelbay.api.codec_selector import CodecSelector
 from modelbay.api.expect_continue import CloseWhenBodyHeldBack
+from modelbay.api.invocation_lane import InvocationLane
 from modelbay.api.json_protocol import JsonCodec
 from modelbay.api.native import PREFIX as NATIVE_PREFIX
 from modelbay.api.native import native_routes
@@ -89,7 +90,9 @@ def build_app(settings: Settings, virtual_hosts: Collection[str] = (),
     routes = [*(guarded(route, authenticator, authorizer, regions.home) if route.path.startswith(NATIVE_PREFIX)
                 else route for route in own),
               _metrics_route(regions, pipeline.handle), _every_path(pipeline.handle)]
-    app = ApiApp(pipeline.handle, routes=routes, lifespan=lifespan, middleware=[Middleware(CloseWhenBodyHeldBack)])
+    runtime = next(codec for codec in codecs if codec.service.service_name == "sagemaker-runtime")
+    app = ApiApp(pipeline.handle, InvocationLane(pipeline, cast(RestJsonCodec, runtime)), routes=routes,
+                 lifespan=lifespan, middleware=[Middleware(CloseWhenBodyHeldBack)])
     app.state.regions = regions
     app.state.platform = regions.home
     app.state.audit = audit
@@ -102,11 +105,14 @@ class ApiApp(Starlette):
     streamed and asynchronous siblings) goes to the pipeline at once, past Starlette's middleware and router, whose
     layers cost an invocation more than its own work (each await of the call resumes through every one). The
     pipeline still reads the request as any other: the path only chooses the lane. A request whose body the client
-    holds back (`Expect: 100-continue`) takes the usual way, through CloseWhenBodyHeldBack."""
+    holds back (`Expect: 100-continue`) takes the usual way, through CloseWhenBodyHeldBack. `invocations` answers
+    the invocations the server's front door reads itself (front_door.py), before any of this."""
 
-    def __init__(self, lane: Callable[[Request], Awaitable[Response]], **options: Any) -> None:
+    def __init__(self, lane: Callable[[Request], Awaitable[Response]], invocations: InvocationLane,
+                 **options: Any) -> None:
         super().__init__(**options)
         self.lane = lane
+        self.invocations = invocations
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (scope["type"] == "http" and scope["method"] == "POST" and _DATA_PLANE.fullmatch(scope["path"])

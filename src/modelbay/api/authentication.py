@@ -29,14 +29,19 @@ async def authenticate(authenticator: Authenticator, request: Request, credentia
     if credential is None:
         return anonymous(authenticator.account_id)
     token = request.headers.get("x-amz-security-token") or request.query_params.get("X-Amz-Security-Token")
-    arguments = (credential.access_key_id, token, credential.service)
-    if authenticator.is_cached(credential.access_key_id):
-        identity = authenticator.identify(*arguments)
-    else:  # the key is read from the store (and its secret unsealed): off the event loop
-        identity = await anyio.to_thread.run_sync(authenticator.identify, *arguments)
+    identity = await identify(authenticator, credential, token)
     if identity.secret_access_key is not None:
         await verify_signature(request, credential, identity.secret_access_key, datetime.now(UTC), reads_body)
     return identity
+
+
+async def identify(authenticator: Authenticator, credential: Credential, token: str | None) -> Identity:
+    """Who holds the credential's key (and `token`, a session's), its signature not yet verified."""
+    arguments = (credential.access_key_id, token, credential.service)
+    if authenticator.is_cached(credential.access_key_id):
+        return authenticator.identify(*arguments)
+    # the key is read from the store (and its secret unsealed): off the event loop
+    return await anyio.to_thread.run_sync(authenticator.identify, *arguments)
 
 
 def anonymous(account_id: str) -> Identity:

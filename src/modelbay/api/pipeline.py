@@ -80,27 +80,27 @@ class Pipeline:
             identity = await authenticate(self.authenticator, request, credential, reads_body)
             call = await codec.parse(request)
             operation = call.operation.name
-            response, output = await self._dispatch(request, codec, call, credential, identity, request_id)
+            response, output = await self.dispatch(codec, call, credential, identity, request_id,
+                                                   request.client.host if request.client else None)
         except Exception as raised:
-            failure = raised if isinstance(raised, AwsError) else _internal_failure(request_id)
+            failure = raised if isinstance(raised, AwsError) else internal_failure(request_id)
             if call is None and identity.principal.access_key_id is None:  # refused before it was read: name it
                 call = await _parsed_anyway(codec, request)
             operation = operation or failure.operation or (call.operation.name if call else "")
-            response = codec.respond_error(failure, request_id)
-            log_if_unexpected(request_id, operation, failure, codec.spell(failure)[0], response.status_code)
+            response = failed(codec, failure, request_id, operation)
         if call is None or not is_data_event(self.operations[codec.service.service_name].get(operation)):
             self._record(request, request_id, codec, operation, call, credential, identity, failure,
                          response.status_code, output)
         return response
 
-    async def _dispatch(self, request: Request, codec: Codec, call: Call, credential: Credential | None,
-                        identity: Identity, request_id: str) -> tuple[Response, Mapping[str, Any]]:
-        """The call's answer, and its output for the audit trail."""
+    async def dispatch(self, codec: Codec, call: Call, credential: Credential | None, identity: Identity,
+                       request_id: str, source_ip: str | None) -> tuple[Response, Mapping[str, Any]]:
+        """The answer of a call its caller (`identity`, at `source_ip`) may make, and its output for the audit
+        trail; raise the AwsError that answers it otherwise."""
         service, name = codec.service.service_name, call.operation.name
         handler = self.operations[service].get(name)
         region = self._region(credential)
         platform = await self._platform(service, region)
-        source_ip = request.client.host if request.client else None
         arguments = (identity, service, name, call.params, platform, source_ip)
         if self.authorizer.is_cached(identity):
             self.authorizer.authorize(*arguments)
@@ -163,6 +163,13 @@ def next_request_id() -> str:
     return f"{_REQUEST_ID_PREFIX}{next(_REQUEST_IDS):012x}"
 
 
+def failed(codec: Codec, failure: AwsError, request_id: str, operation: str) -> Response:
+    """The answer to a call that failed, logged if the failure was modelbay's (see log_if_unexpected)."""
+    response = codec.respond_error(failure, request_id)
+    log_if_unexpected(request_id, operation, failure, codec.spell(failure)[0], response.status_code)
+    return response
+
+
 def log_if_unexpected(request_id: str, operation: str, error: AwsError, code: str, status: int) -> None:
     """Log a call that failed on modelbay's side (5xx, NotImplemented among them) or asked for what it does not
     serve, so the server's log shows it; the ordinary 4xx of a client's own mistakes are left to the audit trail."""
@@ -180,7 +187,7 @@ async def _parsed_anyway(codec: Codec, request: Request) -> Call | None:
         return None
 
 
-def _internal_failure(request_id: str) -> InternalFailure:
+def internal_failure(request_id: str) -> InternalFailure:
     """A bug: logged with its traceback and request id, answered without either."""
     log.exception("request %s failed", request_id)
     return InternalFailure("We encountered an internal error. Please try again.")

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any, cast
 
 from botocore.model import OperationModel, ServiceModel, Shape, StructureShape
+from starlette.datastructures import Headers, QueryParams
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -62,12 +63,19 @@ class RestJsonCodec(Codec):
             raise UnknownOperation(f"No {self.service.service_id} operation is called with "
                                    f"{request.method} {raw_path(request.scope)}")
         shape = match.operation.input_shape
+        body = await read_body(request, self.max_body_bytes) if shape is not None and has_body(shape) else b""
+        return self.call(match, request.query_params, request.headers, body)
+
+    def call(self, match: Match, query: QueryParams, headers: Headers, body: bytes) -> Call:
+        """The call of a request from its parts: the operation its method and path match, its query, its headers
+        and its whole body. Raise SerializationError and ValidationError."""
+        shape = match.operation.input_shape
         if shape is None:
             return Call(match.operation, {})
         with reading_input(match.operation):
-            params = read_bound(shape, match, request.query_params, request.headers)
+            params = read_bound(shape, match, query, headers)
             if has_body(shape):
-                params |= read_payload(shape, await read_body(request, self.max_body_bytes), _read_document)
+                params |= read_payload(shape, body, _read_document)
         return Call(match.operation, checked_input(shape, params))
 
     def respond(self, operation: OperationModel, output: Mapping[str, Any], status: int | None,

@@ -21,7 +21,7 @@ async def verify_signature(request: Request, credential: Credential, secret_key:
     keeps it for the codec. Otherwise the body streams, and RequestStream checks it as it ends."""
     body = await request.body() if reads_body else None
     signed = SignedRequest(request.method, raw_path(request.scope), request.scope["query_string"].decode("latin-1"),
-                           _headers(request), body)
+                           joined_headers(request.headers.raw), body)
     request.scope[_PAYLOAD_SIGNING] = verify(signed, credential, secret_key, now)
 
 
@@ -30,10 +30,10 @@ def payload_signing(request: Request) -> PayloadSigning | None:
     return cast(PayloadSigning | None, request.scope.get(_PAYLOAD_SIGNING))
 
 
-def _headers(request: Request) -> dict[str, str]:
+def joined_headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
     """Lower-case names; a repeated header's values trimmed and joined by "," (as SigV4 canonicalizes them)."""
     joined: dict[str, str] = {}
-    for raw_name, raw_value in request.headers.raw:
+    for raw_name, raw_value in raw:
         name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1").strip()
         joined[name] = f"{joined[name]},{value}" if name in joined else value
     return joined

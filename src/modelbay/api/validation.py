@@ -47,10 +47,16 @@ def _structure_problems(shape: StructureShape, value: dict[str, Any], path: str)
     for name in shape.required_members:
         if value.get(name) is None:
             yield f"Value null at '{member_path(path, name)}' failed to satisfy constraint: Member must not be null"
-    for name, member in shape.members.items():
-        item = value.get(name)
-        if item is not None:
-            yield from _problems(member, item, member_path(path, name))
+    order, members = _member_order(shape), shape.members
+    # the members given (a call sets a few of many), in the model's order, which is the order AWS words them in
+    for name in sorted((name for name, item in value.items() if item is not None and name in order),
+                       key=order.__getitem__):
+        yield from _problems(members[name], value[name], member_path(path, name))
+
+
+@functools.cache
+def _member_order(shape: StructureShape) -> dict[str, int]:
+    return {name: index for index, name in enumerate(shape.members)}
 
 
 def _string_problems(shape: Shape, value: str, path: str) -> Iterator[str]:

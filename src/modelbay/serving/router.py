@@ -53,14 +53,13 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-import contextlib
 import itertools
 import logging
 import math
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import cast
 
@@ -743,8 +742,10 @@ async def _call_containers(upstreams: Sequence[Upstream], request: Request,
 
 async def _call_container(upstream: Upstream, body: bytes, headers: tuple[str | None, ...], timeout_s: float,
                           container: str, is_first: bool) -> Answer:
-    with _as_model_failure(container, is_first):
+    try:
         answer = await upstream.invoke(body, headers, max(timeout_s, 0.0))
+    except UpstreamError as error:
+        raise _routing_error(error, container, is_first) from error
     if not 200 <= answer.status < 300:
         raise ModelFailure(answer.status, answer.body.decode("utf-8", errors="replace"), container)
     return answer
@@ -753,28 +754,26 @@ async def _call_container(upstream: Upstream, body: bytes, headers: tuple[str | 
 async def _stream_container(upstream: Upstream, body: bytes, headers: tuple[str | None, ...], timeout_s: float,
                             container: str, is_first: bool) -> StreamedAnswer:
     """The container's answer as it comes; an error status's body is read whole for its ModelFailure."""
-    with _as_model_failure(container, is_first):
+    try:
         answer = await upstream.stream(body, headers, max(timeout_s, 0.0))
         if not 200 <= answer.status < 300:
             said = b"".join([piece async for piece in answer.pieces])
             raise ModelFailure(answer.status, said.decode("utf-8", errors="replace"), container)
+    except UpstreamError as error:
+        raise _routing_error(error, container, is_first) from error
     return answer
 
 
-@contextlib.contextmanager
-def _as_model_failure(container: str, is_first: bool) -> Iterator[None]:
-    """UpstreamErrors as the router words them: NotDelivered (another instance may take the request) or ModelFailure."""
-    try:
-        yield
-    except UpstreamTimeout:
-        raise ModelFailure(0, f"Your invocation timed out while waiting for a response from container {container}. "
-                              "Review the latency metrics for each container in Amazon CloudWatch, resolve the "
-                              "issue, and try again.", container) from None
-    except UpstreamError as error:
-        if is_first and not error.is_answered:
-            raise NotDelivered() from error
-        raise ModelFailure(0, f"The connection to container {container} closed before it answered.",
-                           container) from error
+def _routing_error(error: UpstreamError, container: str, is_first: bool) -> RoutingError:
+    """An UpstreamError as the router words it: NotDelivered (another instance may take the request) or ModelFailure.
+    (A function, not a context manager around the call: this is every invocation's path.)"""
+    if isinstance(error, UpstreamTimeout):
+        return ModelFailure(0, f"Your invocation timed out while waiting for a response from container {container}. "
+                               "Review the latency metrics for each container in Amazon CloudWatch, resolve the "
+                               "issue, and try again.", container)
+    if is_first and not error.is_answered:
+        return NotDelivered()
+    return ModelFailure(0, f"The connection to container {container} closed before it answered.", container)
 
 
 def _admit(variant: _Variant) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -17,6 +17,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from modelbay.api.app import ApiApp, build_app
+from modelbay.api.invocation_lane import InvocationLane
 from modelbay.config import Settings
 from modelbay.services import sagemaker
 
@@ -166,7 +167,8 @@ async def test_a_request_to_a_model_takes_the_lane_past_the_middleware(method: s
             passed.append(scope["path"])
             await self.app(scope, receive, send)
 
-    app = ApiApp(lane, routes=[Route("/{path:path}", routes, methods=["GET", "POST"])], middleware=[Middleware(Spy)])
+    app = ApiApp(lane, cast(InvocationLane, None), routes=[Route("/{path:path}", routes, methods=["GET", "POST"])],
+                 middleware=[Middleware(Spy)])
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://modelbay") as client:
         answer = await client.request(method, path, headers=headers, content=b"" if method == "GET" else b"1,2")
     assert answer.text == ("lane ApiRequest" if way == "lane" else "routes")
