@@ -61,17 +61,17 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/compilation.py
 	$(BIN)/python benchmarks/edge_agent.py
 
-# issue 5's serving benchmark: nginx from Debian and the classic stack's own pinned venv, then the run
-CLASSIC_VENV := .cache/classic-stack
-CLASSIC_STAMP := $(CLASSIC_VENV)/.installed
+# issues 5's and 22's serving benchmark: every peer in its own pinned venv (benchmarks/peers/<name>/requirements.txt),
+# nginx from Debian for the classic stack's, then the run
+PEERS := classic kserve mlserver bentoml litserve rayserve
 
-$(CLASSIC_STAMP): benchmarks/classic_stack/requirements.txt
-	rm -rf $(CLASSIC_VENV)
-	$(PYTHON) -m venv $(CLASSIC_VENV)
-	$(CLASSIC_VENV)/bin/pip install --quiet --disable-pip-version-check -r benchmarks/classic_stack/requirements.txt
-	touch $(CLASSIC_STAMP)
+.cache/peers/%/.installed: benchmarks/peers/%/requirements.txt
+	rm -rf .cache/peers/$*
+	$(PYTHON) -m venv .cache/peers/$*
+	.cache/peers/$*/bin/pip install --quiet --disable-pip-version-check -r $<
+	touch $@
 
-bench-serving: $(STAMP) $(CLASSIC_STAMP)
+bench-serving: $(STAMP) $(PEERS:%=.cache/peers/%/.installed)
 	command -v nginx >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx)
 	$(BIN)/python benchmarks/serving.py
 

@@ -1,32 +1,52 @@
-"""Serving a scikit-learn model: modelbay against the classic SageMaker bring-your-own stack (issue 5).
+"""Serving a scikit-learn model: modelbay against self-hosted serving peers (issues 5 and 22).
 
-    make bench-serving            # installs nginx and the classic stack's venv, then runs this
-    .venv/bin/python benchmarks/serving.py [--duration S | --requests N] [--warmup S] [--rounds N]
+    make bench-serving            # every peer's venv and nginx installed, then this run
+    .venv/bin/python benchmarks/serving.py [--peers a,b,...] [--duration S | --requests N] [--warmup S] [--rounds N]
     .venv/bin/python benchmarks/serving.py --operations-cost      # data capture and a shadow variant only
+    .venv/bin/python benchmarks/serving.py --recording-cost       # metric recording only
 
 Trains two models on 20 features in the scikit-learn 1.2-1 framework environment's Python: a
 light one (LogisticRegression: the serving stack dominates) and a heavy one (RandomForest, 100
 trees of depth 10: predict dominates). For each model, measured in one run:
 (a) raw predict of one row in process (the model server's own floor), pinned to CPU 0;
-(b) the classic stack (benchmarks/classic_stack/): nginx → unix socket → gunicorn sync workers →
-    Flask /invocations reading the CSV with pandas, pinned to CPU 0;
+(b) every peer: a directory benchmarks/peers/<name>/ (all of them, or those `--peers` names), its
+    `serve.py --port P --model PATH --workers N --run-dir DIR` run by the peer's own venv, .cache/peers/<name>,
+    made from its pinned requirements.txt by `make bench-serving` (a venv missing stops the run before it
+    starts), pinned to CPU 0. Its docstring says how it is configured for CPU serving as the peer's documentation
+    recommends; its peer.json gives the row's label, the package whose version the table prints, the path that
+    answers GET with 200 once it serves, and the request: path, Content-Type and body ("{row}" in it replaced by
+    the row's CSV). The peer `classic` is the classic SageMaker bring-your-own stack: nginx → unix socket
+    → gunicorn sync workers → Flask /invocations reading the CSV with pandas. A peer whose peer.json has a note
+    (why it cannot run as asked) is listed with its note instead of figures;
 (c) modelbay, pinned to CPU 0 (`taskset -c 0 python -m modelbay server`, whose instances inherit
     the affinity): the model uploaded through S3 and deployed with CreateModel, CreateEndpointConfig
     and CreateEndpoint, invoked at `POST /endpoints/<name>/invocations` (InvokeEndpoint's route)
     with headers SigV4-signed once by botocore; and its model server alone (`POST /invocations` on
     the instance's own port), which splits modelbay's cost between the front door and the model server.
-Both stacks get the same number of model worker processes. The load generator is this script
-in a second process pinned to CPU 1: an asyncio HTTP/1.1 client, one keep-alive connection per
-concurrent caller, each sending one CSV row and waiting for the answer, for a warm-up and then
-a fixed duration (or request count). Prints requests/s and p50/p99 latency at concurrency 1 and
-16, the ratios, each stack's CPU time per request (from the scheduler's counts, so other load on
-the machine leaves it be) and resident memory, and whether the targets are met. A modelbay load
-that fails (the endpoint replaced its instance meanwhile) is reported and measured again.
+Every server gets the same number of model worker processes (WORKERS) and answers one request first: its answer's
+last number must be the class raw predict gives. The load generator is this script in a second process pinned to
+CPU 1: an asyncio HTTP/1.1 client, one keep-alive connection per concurrent caller, each sending one row and
+waiting for the answer, for a warm-up and then a fixed duration (or request count). For each model, modelbay's
+loads run first (at concurrency 1 then 16, the front door's and the model server's alone), then each peer's in
+turn (in name order, or `--peers`' order): a peer is started alone, measured once its processes have done
+starting (idle for a second: some answer their ready path before every worker has loaded the model), and stopped
+before the next starts, so that no idle peer's processes take CPU 0 from the one measured.
+Prints requests/s and p50/p99 latency, each server's CPU time per request (from the scheduler's counts, so other
+load on the machine leaves it be) and resident memory: a row per peer with its package's version, then
+modelbay's, then modelbay's ratios to the best peer (for requests/s the peer with the most at that concurrency,
+for CPU per request and memory the one with the most at concurrency 16, for p50 and p99 the lowest of every
+peer). Then the targets, each met or NOT met with its figures: the light model at concurrency 16 at least
+LIGHT_GAIN times the best peer's requests/s; at concurrency 1, on both models, more requests/s and a lower p50
+than every peer, and the light model's p50 at most LIGHT_ADDED_MS above raw predict's; the heavy model at
+concurrency 16 at HEAVY_SHARE of the predict-bound ceiling or more; at concurrency 16, on both models, no peer's
+p99 lower than modelbay's; on both models, the front door's CPU per request at concurrency 16 (modelbay's less its
+model server's) at most FRONT_DOOR_US. A modelbay load that fails (the endpoint replaced its instance meanwhile) is
+reported and measured again; a peer's that fails stops the run.
 Beside them, the cost of metric recording per invocation (issue 15: the CloudWatch and Prometheus figures every
 InvokeEndpoint records): `Publisher.invoked` timed in process against the same loop with recording off, and its
-share of modelbay's p50 at concurrency 1; `--recording-cost` measures it alone (no stacks, no nginx).
+share of modelbay's p50 at concurrency 1; `--recording-cost` measures it alone (no servers).
 Then what data capture and a shadow variant cost per invocation (issue 16), on the same server, alone with
-`--operations-cost` (no classic stack, no nginx): the light model as three endpoints, (1) plain, (2) with a
+`--operations-cost` (no peers): the light model as three endpoints, (1) plain, (2) with a
 DataCaptureConfig capturing 100 % of Input and Output into a bucket of the same server, (3) with a shadow variant
 (the same model on an instance of its own) copied 100 %; their loads interleaved (plain, capture, shadow at each
 concurrency, `--rounds` rounds, each figure the median), the CPU per request counted after the capture writer's
@@ -44,6 +64,8 @@ import argparse
 import asyncio
 import json
 import os
+import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -64,8 +86,12 @@ if TYPE_CHECKING:
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-CLASSIC_DIR = HERE / "classic_stack"
-CLASSIC_PYTHON = ROOT / ".cache" / "classic-stack" / "bin" / "python"
+PEERS_DIR = HERE / "peers"
+PEER_VENVS = ROOT / ".cache" / "peers"
+PEER_READY_TIMEOUT_S = 180.0  # a peer's start: some (Ray Serve) start a cluster first
+# A peer has done starting: the same processes over the window, using less of a CPU than this between them (a worker
+# loading its model uses all of one; Ray's dozen idle processes poll each other, about a tenth of one)
+SETTLE_WINDOW_S, SETTLED_CPU_SHARE = 1.0, 0.3
 SERVER_CPU, CLIENT_CPU = "0", "1"
 LOOPBACK = "127.0.0.1"
 WORKERS = 2
@@ -85,10 +111,12 @@ CAPTURE_PREFIX, SHADOW = "capture", "Shadow"
 CAPTURE = {"EnableCapture": True, "InitialSamplingPercentage": 100, "DestinationS3Uri": f"s3://{BUCKET}/{CAPTURE_PREFIX}",
            "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
            "CaptureContentTypeHeader": {"CsvContentTypes": ["text/csv"]}}
-LIGHT_GAIN, LIGHT_ADDED_MS, HEAVY_SHARE = 1.5, 0.5, 0.9  # the targets
+LIGHT_GAIN, LIGHT_ADDED_MS, HEAVY_SHARE = 1.5, 0.3, 0.9  # the targets (the module's docstring says what they are)
+FRONT_DOOR_US = 100.0  # the front door's CPU per request at concurrency 16 (modelbay's less its model server's)
+# an answer's last number is the predicted class (a V2 answer names the output's shape, [1, 1], before its data)
+NUMBER = re.compile(r"-?\d+(\.\d+)?([eE][-+]?\d+)?")
 
-LABELS = {  # the stacks measured, in the order their loads run
-    "classic": "(b) nginx+gunicorn+Flask+pandas",
+MODELBAY_LABELS = {  # modelbay's two targets, in the order their loads run (after every peer's)
     "modelbay": "(c) modelbay: front door+model server",
     "model server": "    its model server alone (direct)",
 }
@@ -173,6 +201,49 @@ class Figures:
     rss_mb: float
     pss_mb: float
     processes: int
+
+
+@dataclass(frozen=True)
+class Peer:
+    """A serving peer, as its directory benchmarks/peers/<name>/ and its venv describe it (issue 22's contract)."""
+
+    name: str
+    python: Path  # its venv's
+    version: str  # of `package`, as installed in its venv
+    label: str
+    package: str
+    ready_path: str  # GET answers 200 once the model serves
+    invoke_path: str  # POST one prediction
+    content_type: str
+    body: str  # "{row}" in it is replaced by the row's comma-separated floats
+    note: str | None  # why it cannot run as asked: listed, not measured
+
+    def request(self, port: int, row: bytes) -> bytes:
+        return http_request(self.invoke_path, LOOPBACK, port, self.body.replace("{row}", row.decode()).encode(), {},
+                            self.content_type)
+
+
+def peer_names() -> list[str]:
+    """Every peer: each directory under PEERS_DIR."""
+    return sorted(path.name for path in PEERS_DIR.iterdir() if path.is_dir() and not path.name.startswith(("_", ".")))
+
+
+def load_peers(names: list[str]) -> list[Peer]:
+    """The named peers from their peer.json and venvs; exits naming `make bench-serving` if a venv is missing."""
+    missing = [name for name in names if not (PEER_VENVS / name / "bin" / "python").exists()]
+    if missing:
+        sys.exit(f"missing the venv of peer(s) {', '.join(missing)} under {PEER_VENVS}: `make bench-serving` makes "
+                 "every peer's")
+    return [load_peer(name) for name in names]
+
+
+def load_peer(name: str) -> Peer:
+    described = json.loads((PEERS_DIR / name / "peer.json").read_text())
+    python = PEER_VENVS / name / "bin" / "python"
+    version = subprocess.run([str(python), "-c", "import importlib.metadata, sys; "
+                              "print(importlib.metadata.version(sys.argv[1]))", described["package"]],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    return Peer(name=name, python=python, version=version, **described)
 
 
 # -- the load generator (runs in its own process, pinned to CLIENT_CPU) -----------------------------
@@ -266,8 +337,9 @@ def measure(target: Target, concurrency: int, args: argparse.Namespace, settle_s
     return replace(load, cpu_us=cpu / load.answered * 1e6, cpu_share=cpu / load.seconds)
 
 
-def http_request(path: str, host: str, port: int, body: bytes, extra: dict[str, str]) -> bytes:
-    headers = {"Host": f"{host}:{port}", "Content-Type": "text/csv", "Accept": "text/csv",
+def http_request(path: str, host: str, port: int, body: bytes, extra: dict[str, str],
+                 content_type: str = "text/csv") -> bytes:
+    headers = {"Host": f"{host}:{port}", "Content-Type": content_type, "Accept": content_type,
                "Content-Length": str(len(body))} | extra
     return (f"POST {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
             + "\r\n").encode() + body
@@ -404,30 +476,46 @@ def raw_predict(python: Path, model: Path, row: bytes, seconds: float) -> Raw:
     return Raw(**json.loads(done.stdout))
 
 
-# -- the classic stack ----------------------------------------------------------------------------
+# -- the peers ------------------------------------------------------------------------------------
 
 
 @contextmanager
-def classic_stack(model: Path, scratch: Path) -> Iterator[tuple[int, int]]:
-    """nginx + gunicorn + Flask serving `model`, pinned to SERVER_CPU; yields (port, launcher pid)."""
-    port, run_dir = free_port(), scratch / f"classic-{model.parent.name}"
+def peer_stack(peer: Peer, model: Path, row: bytes, scratch: Path) -> Iterator[Target]:
+    """The peer serving `model` with WORKERS workers, pinned to SERVER_CPU, until it answers its ready path; its
+    processes are the descendants of its serve.py (which only waits for them)."""
+    port, run_dir = free_port(), scratch / f"{peer.name}-{model.parent.name}"
     run_dir.mkdir()
-    command = ["taskset", "-c", SERVER_CPU, str(CLASSIC_PYTHON), str(CLASSIC_DIR / "serve.py"), "--port", str(port),
-               "--model", str(model), "--workers", str(WORKERS), "--run-dir", str(run_dir)]
+    command = ["taskset", "-c", SERVER_CPU, str(peer.python), str(PEERS_DIR / peer.name / "serve.py"),
+               "--port", str(port), "--model", str(model), "--workers", str(WORKERS), "--run-dir", str(run_dir)]
     with open(run_dir / "serve.log", "wb") as log, subprocess.Popen(command, stdout=log, stderr=log) as proc:
         try:
-            wait_until(lambda: proc.poll() is not None or _pings(port), 60, "the classic stack")
+            wait_until(lambda: proc.poll() is not None or _is_ready(port, peer.ready_path), PEER_READY_TIMEOUT_S,
+                       f"peer {peer.name}")
             if proc.poll() is not None:
-                raise RuntimeError(f"the classic stack exited: {(run_dir / 'serve.log').read_text()[-3000:]}")
-            yield port, proc.pid
+                raise RuntimeError(f"peer {peer.name} exited: {(run_dir / 'serve.log').read_text()[-3000:]}")
+            yield Target(LOOPBACK, port, peer.request(port, row), settled(proc.pid, peer.name))
         finally:
             proc.terminate()
-            proc.wait(timeout=30)
+            proc.wait(timeout=60)
 
 
-def _pings(port: int) -> bool:
+def settled(pid: int, name: str) -> list[int]:
+    """The processes under `pid` once they have done starting (a server may answer its ready path while its other
+    workers still load the model): the same processes, using under SETTLED_CPU_SHARE of a CPU, over a window."""
+    deadline = time.monotonic() + PEER_READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        before = descendants(pid)
+        cpu = cpu_seconds(before)
+        time.sleep(SETTLE_WINDOW_S)
+        if descendants(pid) == before and cpu_seconds(before) - cpu < SETTLED_CPU_SHARE * SETTLE_WINDOW_S:
+            return before
+    raise TimeoutError(f"peer {name} did not settle within {PEER_READY_TIMEOUT_S} s: its processes used "
+                       f"{(cpu_seconds(before) - cpu) / SETTLE_WINDOW_S:.0%} of a CPU in the last second")
+
+
+def _is_ready(port: int, path: str) -> bool:
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2) as response:
+        with urllib.request.urlopen(f"http://{LOOPBACK}:{port}{path}", timeout=2) as response:
             return bool(response.status == 200)
     except OSError:
         return False
@@ -486,19 +574,18 @@ def _in_service(sagemaker: Any, name: str) -> bool:
     return bool(described["EndpointStatus"] == "InService")
 
 
-# -- one model, both stacks -----------------------------------------------------------------------
+# -- one model, every server ---------------------------------------------------------------------
 
 
-def find_targets(name: str, row: bytes, server: tuple[str, int], classic: tuple[int, int]) -> dict[str, Target]:
-    """The stacks serving `name`. modelbay's model server is looked up each time: an instance the
-    endpoint has replaced runs in other processes, at another address (its own network's, where it has one)."""
+def modelbay_targets(name: str, row: bytes, server: tuple[str, int]) -> dict[str, Target]:
+    """modelbay's front door and its model server for endpoint `name`. The model server is looked up each time: an
+    instance the endpoint has replaced runs in other processes, at another address (its own network's, where it has
+    one)."""
     url, server_pid = server
     instance = descendants(server_pid)
     model = urlsplit(placements(url, name)[0]["urls"][0])
     model_host, model_port = model.hostname or LOOPBACK, model.port or 80
-    return {"classic": Target(LOOPBACK, classic[0], http_request("/invocations", LOOPBACK, classic[0], row, {}),
-                              descendants(classic[1])),
-            "modelbay": front_door(url, name, row, [server_pid, *instance]),
+    return {"modelbay": front_door(url, name, row, [server_pid, *instance]),
             "model server": Target(model_host, model_port,
                                    http_request("/invocations", model_host, model_port, row, {}), instance)}
 
@@ -516,24 +603,42 @@ def placements(url: str, name: str) -> list[dict[str, Any]]:
 
 
 def compare(name: str, files: Path, raw: Raw, row: bytes, server: tuple[str, int], scratch: Path,
-            args: argparse.Namespace) -> dict[str, Figures]:
-    """Both stacks up for one model; at each concurrency the classic stack's load, then modelbay's."""
-    with classic_stack(files / "model.joblib", scratch) as classic, endpoint(server[0], name, files / "model.tar.gz"):
-        targets = find_targets(name, row, server, classic)
-        answers = {stack: answer(target.host, target.port, target.request) for stack, target in targets.items()}
-        check_answers(name, answers | {"raw": raw.prediction}, {s: t.pids for s, t in targets.items()})
-        loads: dict[str, dict[int, Load]] = {stack: {} for stack in LABELS}
+            peers: list[Peer], args: argparse.Namespace) -> dict[str, Figures]:
+    """modelbay's endpoint up for one model, measured at each concurrency with its model server alone; then each peer
+    in turn, alone beside it (an idle peer's own processes, Ray's a dozen, would take the others' CPU), started,
+    checked to predict as raw predict does, measured at each concurrency and stopped. By stack: a peer's name or
+    MODELBAY_LABELS' keys."""
+    figures: dict[str, Figures] = {}
+    with endpoint(server[0], name, files / "model.tar.gz"):
+        targets = modelbay_targets(name, row, server)
+        check_answers(name, {stack: answer(t.host, t.port, t.request) for stack, t in targets.items()}
+                      | {"raw": raw.prediction}, {stack: t.pids for stack, t in targets.items()})
+        loads: dict[str, dict[int, Load]] = {stack: {} for stack in targets}
         for concurrency in CONCURRENCIES:
-            for stack in LABELS:
+            for stack in loads:
                 try:
                     loads[stack][concurrency] = measure(targets[stack], concurrency, args)
                 except RuntimeError as error:
-                    if stack == "classic":
-                        raise
                     recover(stack, concurrency, error, scratch / "modelbay.log", targets["modelbay"], name)
-                    targets = find_targets(name, row, server, classic)
+                    targets = modelbay_targets(name, row, server)
                     loads[stack][concurrency] = measure(targets[stack], concurrency, args)
-        return {stack: Figures(loads[stack], *memory(t.pids), len(t.pids)) for stack, t in targets.items()}
+        figures |= {stack: Figures(loads[stack], *memory(t.pids), len(t.pids)) for stack, t in targets.items()}
+        for peer in peers:
+            figures[peer.name] = measure_peer(peer, name, files, raw, row, scratch, args)
+    return figures
+
+
+def measure_peer(peer: Peer, name: str, files: Path, raw: Raw, row: bytes, scratch: Path,
+                 args: argparse.Namespace) -> Figures:
+    """One peer serving the model, at each concurrency."""
+    with peer_stack(peer, files / "model.joblib", row, scratch) as target:
+        check_answers(name, {peer.name: answer(target.host, target.port, target.request), "raw": raw.prediction},
+                      {peer.name: target.pids})
+        try:
+            loads = {concurrency: measure(target, concurrency, args) for concurrency in CONCURRENCIES}
+        except RuntimeError as error:
+            raise RuntimeError(f"peer {peer.name}'s load on the {name} model failed") from error
+        return Figures(loads, *memory(target.pids), len(target.pids))
 
 
 def recover(stack: str, concurrency: int, error: RuntimeError, log: Path, front: Target, name: str) -> None:
@@ -556,12 +661,14 @@ def _answers(target: Target) -> bool:
 
 
 def check_answers(name: str, answers: dict[str, str], pids: dict[str, list[int]]) -> None:
-    """All three predict the same; every process of both stacks runs on SERVER_CPU only."""
-    values = {stack: body.strip() for stack, body in answers.items()}
-    if len({float(v) for v in values.values()}) != 1:
-        raise RuntimeError(f"{name}: the stacks answered differently: {values}")
-    for stack, found in pids.items():
-        if not pinned_to_server_cpu([p for p in found if Path(f"/proc/{p}").exists()]):
+    """Every server predicts the same class (each answer's last number); every process of each runs on SERVER_CPU
+    only."""
+    classes = {float(numbers[-1]) if (numbers := [n.group() for n in NUMBER.finditer(body)]) else None
+               for body in answers.values()}
+    if len(classes) != 1 or None in classes:
+        raise RuntimeError(f"{name}: the servers answered differently: {answers}")
+    for stack, processes in pids.items():
+        if not pinned_to_server_cpu([p for p in processes if Path(f"/proc/{p}").exists()]):
             raise RuntimeError(f"{name}: not every {stack} process is pinned to CPU {SERVER_CPU}")
 
 
@@ -714,10 +821,15 @@ def verdict(met: bool) -> str:
 
 
 _LABEL, _CELL = 38, 9
+_HEADS = ["req/s", "p50 ms", "p99 ms", "req/s", "p50 ms", "p99 ms", "CPU us/r", "RSS", "PSS"]
 
 
-def _row(label: str, cells: list[str]) -> None:
-    print(f"  {label:<{_LABEL}}" + "".join(f"{cell:>{_CELL}}" for cell in cells))
+def _row(label: str, cells: list[str], width: int = _LABEL) -> None:
+    print(f"  {label:<{width}}" + "".join(f"{cell:>{_CELL}}" for cell in cells))
+
+
+def _heading(width: int = _LABEL) -> None:
+    print(f"  {'':<{width}}{'concurrency 1':^{3 * _CELL}}{'concurrency 16':^{4 * _CELL}}{'memory MB':^{2 * _CELL}}")
 
 
 def _cells(f: Figures) -> list[str]:
@@ -726,43 +838,85 @@ def _cells(f: Figures) -> list[str]:
             f"{loads[-1].cpu_us:,.0f}", f"{f.rss_mb:.0f}", f"{f.pss_mb:.0f}"]
 
 
-def _ratios(m: Figures, c: Figures) -> list[str]:
+def best_of(others: Mapping[str, Figures], concurrency: int, field: str) -> tuple[str, float]:
+    """Which of `others` is best in `field` of its load at `concurrency` (the most requests/s, the lowest
+    latency), and its figure."""
+    def figure(name: str) -> float:
+        return float(getattr(others[name].loads[concurrency], field))
+    best = (max if field == "requests_per_s" else min)(others, key=figure)
+    return best, figure(best)
+
+
+def _ratios(m: Figures, others: Mapping[str, Figures]) -> list[str]:
+    """`m`'s figures over the best of `others`: each load's against the best in that figure at that concurrency;
+    CPU per request and memory against the one with the most requests/s at the highest concurrency."""
     def ratio(mine: float, theirs: float) -> str:
         return f"{mine / theirs:.2f}x"
-    cells = [ratio(getattr(m.loads[n], field), getattr(c.loads[n], field))
+    cells = [ratio(getattr(m.loads[n], field), best_of(others, n, field)[1])
              for n in CONCURRENCIES for field in ("requests_per_s", "p50_ms", "p99_ms")]
+    c = others[best_of(others, CONCURRENCIES[-1], "requests_per_s")[0]]
     return [*cells, ratio(m.loads[16].cpu_us, c.loads[16].cpu_us), ratio(m.rss_mb, c.rss_mb), ratio(m.pss_mb, c.pss_mb)]
 
 
-def print_model(name: str, raw: Raw, figures: dict[str, Figures]) -> None:
+def peer_figures(figures: Mapping[str, Figures]) -> dict[str, Figures]:
+    return {stack: found for stack, found in figures.items() if stack not in MODELBAY_LABELS}
+
+
+def print_model(name: str, raw: Raw, figures: dict[str, Figures], peers: list[Peer]) -> None:
+    """The model's table: each peer (its figures, or its note), modelbay, modelbay's ratios to the best peer."""
     print(f"\n{name} model: {MODELS[name][0]}")
     print(f"  (a) raw predict of one row, in process: p50 {raw.p50_s * 1e3:.3f} ms, CPU {raw.cpu_s * 1e3:.3f} ms each "
           f"-> predict-bound ceiling {1 / raw.cpu_s:,.0f} requests/s on the 1 core the servers use")
-    print(f"  {'':<{_LABEL}}{'concurrency 1':^{3 * _CELL}}{'concurrency 16':^{4 * _CELL}}{'memory MB':^{2 * _CELL}}")
-    _row("stack", ["req/s", "p50 ms", "p99 ms", "req/s", "p50 ms", "p99 ms", "CPU us/r", "RSS", "PSS"])
-    for stack, label in LABELS.items():
-        _row(label, _cells(figures[stack]))
-    _row("(c) / (b)", _ratios(figures["modelbay"], figures["classic"]))
-    shares = ", ".join(f"{stack} {figures[stack].loads[16].cpu_share:.0%}" for stack in LABELS)
-    processes = ", ".join(f"{stack} {figures[stack].processes}" for stack in LABELS)
-    print(f"  CPU us/r: the stack's CPU time per request at concurrency 16, all its processes ({processes}); "
+    labels = {peer.name: f"{peer.label}, {peer.package} {peer.version}" for peer in peers} | MODELBAY_LABELS
+    width = max(_LABEL, *(len(label) + 1 for label in labels.values()))
+    _heading(width)
+    _row("server", _HEADS, width)
+    notes = {peer.name: peer.note for peer in peers}
+    for stack, label in labels.items():
+        _row(label, _cells(figures[stack]) if stack in figures else [f"  not measured: {notes[stack]}"], width)
+    peers_measured = peer_figures(figures)
+    _row("(c) / the best peer", _ratios(figures["modelbay"], peers_measured), width)
+    best = {field: [best_of(peers_measured, c, field)[0] for c in CONCURRENCIES]
+            for field in ("requests_per_s", "p50_ms", "p99_ms")}
+    print(f"  the best peer at concurrency {' and '.join(map(str, CONCURRENCIES))}: requests/s "
+          f"{', '.join(best['requests_per_s'])}; p50 {', '.join(best['p50_ms'])}; p99 {', '.join(best['p99_ms'])}")
+    shares = ", ".join(f"{stack} {found.loads[16].cpu_share:.0%}" for stack, found in figures.items())
+    processes = ", ".join(f"{stack} {found.processes}" for stack, found in figures.items())
+    print(f"  CPU us/r: the server's CPU time per request at concurrency 16, all its processes ({processes}); "
           f"their share of CPU {SERVER_CPU} then: {shares}")
 
 
 def print_targets(raws: dict[str, Raw], figures: dict[str, dict[str, Figures]]) -> None:
-    light, heavy = figures["light"], figures["heavy"]
-    gain = light["modelbay"].loads[16].requests_per_s / light["classic"].loads[16].requests_per_s
-    added = light["modelbay"].loads[1].p50_ms - raws["light"].p50_s * 1e3
-    share = heavy["modelbay"].loads[16].requests_per_s * raws["heavy"].cpu_s
-    cpu_share = raws["heavy"].cpu_s * 1e6 / heavy["modelbay"].loads[16].cpu_us
     print("\ntargets")
-    print(f"  light, concurrency 16: modelbay {gain:.2f}x the classic stack's requests/s "
-          f"(target >= {LIGHT_GAIN}x): {verdict(gain >= LIGHT_GAIN)}")
+    light = figures["light"]["modelbay"].loads
+    peer, theirs = best_of(peer_figures(figures["light"]), 16, "requests_per_s")
+    print(f"  light, concurrency 16: modelbay {light[16].requests_per_s:,.0f} requests/s, "
+          f"{light[16].requests_per_s / theirs:.2f}x the best peer's ({peer}, {theirs:,.0f}; target >= {LIGHT_GAIN}x): "
+          f"{verdict(light[16].requests_per_s >= LIGHT_GAIN * theirs)}")
+    for name, found in figures.items():
+        mine = found["modelbay"].loads[1]
+        (fastest, most), (quickest, least) = (best_of(peer_figures(found), 1, field)
+                                              for field in ("requests_per_s", "p50_ms"))
+        print(f"  {name}, concurrency 1: modelbay {mine.requests_per_s:,.0f} requests/s, p50 {mine.p50_ms:.2f} ms; "
+              f"the best peers' {most:,.0f} ({fastest}), {least:.2f} ms ({quickest}) (target: ahead of every peer in "
+              f"both): {verdict(mine.requests_per_s > most and mine.p50_ms < least)}")
+    added = light[1].p50_ms - raws["light"].p50_s * 1e3
     print(f"  light, concurrency 1: modelbay p50 {added:.4f} ms above raw predict's "
           f"(target <= {LIGHT_ADDED_MS} ms): {verdict(added <= LIGHT_ADDED_MS)}")
+    for name, found in figures.items():
+        front_door_us = found["modelbay"].loads[16].cpu_us - found["model server"].loads[16].cpu_us
+        print(f"  {name}, concurrency 16: the front door's CPU per request {front_door_us:,.0f} us (modelbay's less "
+              f"its model server's; target <= {FRONT_DOOR_US:.0f} us): {verdict(front_door_us <= FRONT_DOOR_US)}")
+    heavy = figures["heavy"]["modelbay"].loads[16]
+    share, cpu_share = heavy.requests_per_s * raws["heavy"].cpu_s, raws["heavy"].cpu_s * 1e6 / heavy.cpu_us
     print(f"  heavy, concurrency 16: modelbay at {share:.1%} of the predict-bound ceiling "
           f"(target >= {HEAVY_SHARE:.0%}): {verdict(share >= HEAVY_SHARE)}; by CPU time per request "
           f"(immune to other load on CPU {SERVER_CPU}): {cpu_share:.1%}")
+    for name, found in figures.items():
+        mine_p99 = found["modelbay"].loads[16].p99_ms
+        peer, lowest = best_of(peer_figures(found), 16, "p99_ms")
+        print(f"  {name}, concurrency 16: modelbay p99 {mine_p99:.2f} ms; the lowest peer's {lowest:.2f} ms ({peer}) "
+              f"(target: no peer lower): {verdict(mine_p99 <= lowest)}")
 
 
 def recording_cost(calls: int = RECORDING_CALLS) -> tuple[float, float]:
@@ -825,12 +979,12 @@ def print_operations(operations: Operations, rounds: int) -> None:
     figures, plain = operations.figures, operations.figures["plain"]
     print(f"\nlight model, three endpoints on the same server: what data capture and a shadow variant add "
           f"(loads interleaved, plain, capture, shadow, {rounds} rounds; medians)")
-    print(f"  {'':<{_LABEL}}{'concurrency 1':^{3 * _CELL}}{'concurrency 16':^{4 * _CELL}}{'memory MB':^{2 * _CELL}}")
-    _row("endpoint", ["req/s", "p50 ms", "p99 ms", "req/s", "p50 ms", "p99 ms", "CPU us/r", "RSS", "PSS"])
+    _heading()
+    _row("endpoint", _HEADS)
     for case, label in OPERATIONS.items():
         _row(label, _cells(figures[case]))
     for case in ("capture", "shadow"):
-        _row(f"{case} / plain", _ratios(figures[case], plain))
+        _row(f"{case} / plain", _ratios(figures[case], {"plain": plain}))
     copied = {c: copies / invoked for c, (copies, invoked) in operations.copied.items()}
     for case in ("capture", "shadow"):
         added = {c: (figures[case].loads[c].p50_ms - plain.loads[c].p50_ms) * 1e3 for c in CONCURRENCIES}
@@ -893,34 +1047,28 @@ def print_capture_cost(cost_us: tuple[float, float], light_p50_ms: float | None)
           f"{off_path:.2f} µs in the writer thread (its JSON line and object, written once a second)")
 
 
-def print_header(args: argparse.Namespace) -> None:
+def print_header(args: argparse.Namespace, peers: list[Peer]) -> None:
     amount = f"{args.requests} requests" if args.requests else f"{args.duration:g} s"
-    print(f"scikit-learn 1.2.2 ({IMAGE}), 20 features, one CSV row per request; servers pinned to CPU {SERVER_CPU}, "
+    print(f"scikit-learn 1.2.2 ({IMAGE}), 20 features, one row per request; servers pinned to CPU {SERVER_CPU}, "
           f"the load generator (asyncio, keep-alive) to CPU {CLIENT_CPU}")
-    workers = ("" if args.operations_cost else
-               f"{WORKERS} gunicorn sync workers (+ nginx, 1 worker) vs ")
-    print(f"each load: {args.warmup:g} s warm-up, then {amount}; worker processes: {workers}"
-          f"SAGEMAKER_MODEL_SERVER_WORKERS={WORKERS} (+ modelbay's server process)")
+    workers = "".join(f"{peer.name} ({peer.package} {peer.version}), " for peer in peers)
+    print(f"each load: {args.warmup:g} s warm-up, then {amount}; worker processes: {WORKERS} each, "
+          f"{workers}modelbay (SAGEMAKER_MODEL_SERVER_WORKERS, + its server process)")
     print(f"load before the run: {os.getloadavg()[0]:.2f} (1 min average)")
 
 
 # -- the run --------------------------------------------------------------------------------------
 
 
-def check_prerequisites(classic: bool) -> None:
-    """What the run needs: taskset, and nginx and the classic stack's venv unless the classic stack is left out."""
-    missing = [what for what, ok, needed in (("nginx (apt-get install nginx)", _on_path("nginx"), classic),
-                                             ("taskset (util-linux)", _on_path("taskset"), True),
-                                             (f"the classic stack's venv at {CLASSIC_PYTHON}", CLASSIC_PYTHON.exists(),
-                                              classic))
-               if needed and not ok]
-    if missing:
-        sys.exit("missing: " + "; ".join(missing) + ". `make bench-serving` installs them.")
-
-
-def _on_path(program: str) -> bool:
-    import shutil
-    return shutil.which(program) is not None
+def chosen_peers(names: list[str]) -> list[Peer]:
+    """The peers `--peers` names (all by default), at least one of them measurable; exits saying why not."""
+    unknown = sorted(set(names) - set(peer_names()))
+    if unknown:
+        sys.exit(f"no such peer: {', '.join(unknown)} (the peers: {', '.join(peer_names())})")
+    peers = load_peers(names)
+    if all(peer.note for peer in peers):
+        sys.exit("every peer chosen has a note (it cannot run as asked): nothing to compare modelbay with")
+    return peers
 
 
 @dataclass(frozen=True)
@@ -934,15 +1082,16 @@ class Bench:
 
 
 @contextmanager
-def bench(args: argparse.Namespace) -> Iterator[Bench]:
+def bench(args: argparse.Namespace, peers: list[Peer]) -> Iterator[Bench]:
     """The models trained and `modelbay server` up, with BUCKET, the header printed."""
-    check_prerequisites(classic=not args.operations_cost)
+    if shutil.which("taskset") is None:
+        sys.exit("missing: taskset (util-linux)")
     os.environ.setdefault("MODELBAY_ENVIRONMENTS_DIR", str(ROOT / ".cache" / "environments"))
     python = sklearn_python()
     with tempfile.TemporaryDirectory(prefix="modelbay-serving-") as tmp:
         scratch = Path(tmp)
         row = train(python, scratch / "models")
-        print_header(args)
+        print_header(args, peers)
         with modelbay_server(scratch) as server:
             from modelbay.sdk.clients import client
             client("s3", server[0]).create_bucket(Bucket=BUCKET)
@@ -952,12 +1101,14 @@ def bench(args: argparse.Namespace) -> Iterator[Bench]:
 def main(args: argparse.Namespace) -> None:
     figures: dict[str, dict[str, Figures]] = {}
     raws: dict[str, Raw] = {}
-    with bench(args) as run:
+    peers = chosen_peers(args.peers or peer_names())
+    with bench(args, peers) as run:
         for name in MODELS:
             files = run.scratch / "models" / name
             raws[name] = raw_predict(run.python, files / "model.joblib", run.row, RAW_SECONDS)
-            figures[name] = compare(name, files, raws[name], run.row, run.server, run.scratch, args)
-            print_model(name, raws[name], figures[name])
+            figures[name] = compare(name, files, raws[name], run.row, run.server, run.scratch,
+                                    [peer for peer in peers if not peer.note], args)
+            print_model(name, raws[name], figures[name], peers)
         operations = measure_operations(run.scratch / "models" / "light", run.row, run.server, run.scratch, args)
         print_operations(operations, args.rounds)
     print_targets(raws, figures)
@@ -968,8 +1119,8 @@ def main(args: argparse.Namespace) -> None:
 
 
 def operations_only(args: argparse.Namespace) -> None:
-    """What data capture and a shadow variant cost, without the classic stack."""
-    with bench(args) as run:
+    """What data capture and a shadow variant cost, without the peers."""
+    with bench(args, []) as run:
         operations = measure_operations(run.scratch / "models" / "light", run.row, run.server, run.scratch, args)
         print_operations(operations, args.rounds)
     print_capture_cost(capture_cost(run.row, b"1"), operations.figures["plain"].loads[1].p50_ms)
@@ -984,8 +1135,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--recording-cost", action="store_true",
                         help="measure only what metric recording costs per invocation")
     parser.add_argument("--operations-cost", action="store_true",
-                        help="measure only what data capture and a shadow variant cost per invocation (no classic "
-                             "stack, no nginx)")
+                        help="measure only what data capture and a shadow variant cost per invocation (no peers)")
+    parser.add_argument("--peers", type=lambda names: names.split(","), default=None,
+                        help="the peers to measure, comma-separated (default: every directory under "
+                             "benchmarks/peers)")
     parser.add_argument("--rounds", type=int, default=ROUNDS,
                         help=f"rounds of the operations' interleaved loads (default {ROUNDS})")
     parser.add_argument("--client", action="store_true", help=argparse.SUPPRESS)  # the load generator's process

@@ -1,17 +1,20 @@
 """Starts the classic bring-your-own serving stack and keeps it up until SIGTERM.
 
-    <classic venv>/bin/python benchmarks/classic_stack/serve.py --port P --model PATH --workers N --run-dir DIR
+    .cache/peers/classic/bin/python benchmarks/peers/classic/serve.py --port P --model PATH --workers N --run-dir DIR
 
 nginx (from the system, configured from nginx.conf.template into DIR) listens on 127.0.0.1:P and
 proxies to gunicorn on a unix socket; gunicorn runs N sync workers of predictor:app, each
-loading the joblib model at PATH. Runs in the classic stack's own venv (requirements.txt). When
-either server exits, or on SIGTERM, both are stopped.
+loading the joblib model at PATH: the layout of SageMaker's scikit_bring_your_own example container
+(https://github.com/aws/amazon-sagemaker-examples/tree/main/advanced_functionality/scikit_bring_your_own).
+Runs in the classic stack's own venv (requirements.txt). When either server exits, or on SIGTERM, both are
+stopped.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -66,6 +69,8 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--run-dir", required=True)
     args = parser.parse_args()
+    if shutil.which("nginx") is None:
+        sys.exit("nginx is not installed: `make bench-serving` installs it (apt-get install nginx)")
     stopping: list[int] = []
     signal.signal(signal.SIGTERM, lambda signum, _frame: stopping.append(signum))
     # nginx's worker process runs as an unprivileged user when started by root: the socket's
