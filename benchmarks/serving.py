@@ -487,7 +487,9 @@ def peer_stack(peer: Peer, model: Path, row: bytes, scratch: Path) -> Iterator[T
     run_dir.mkdir()
     command = ["taskset", "-c", SERVER_CPU, str(peer.python), str(PEERS_DIR / peer.name / "serve.py"),
                "--port", str(port), "--model", str(model), "--workers", str(WORKERS), "--run-dir", str(run_dir)]
-    with open(run_dir / "serve.log", "wb") as log, subprocess.Popen(command, stdout=log, stderr=log) as proc:
+    environment = os.environ | {"PYTHONPATH": str(PEERS_DIR)}  # for contract.py, the command line every peer takes
+    with (open(run_dir / "serve.log", "wb") as log,
+          subprocess.Popen(command, stdout=log, stderr=log, env=environment) as proc):
         try:
             wait_until(lambda: proc.poll() is not None or _is_ready(port, peer.ready_path), PEER_READY_TIMEOUT_S,
                        f"peer {peer.name}")

@@ -27,6 +27,8 @@ import os
 import sys
 from pathlib import Path
 
+from contract import peer_arguments
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -38,12 +40,7 @@ def bentoml_command(args: argparse.Namespace) -> list[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--model", required=True)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--run-dir", required=True)
-    args = parser.parse_args()
+    args = peer_arguments(__doc__.splitlines()[0])
     env = os.environ | {"BENTOML_HOME": str(Path(args.run_dir).resolve() / "bentoml"), "BENTOML_DO_NOT_TRACK": "true"}
     command = bentoml_command(args)
     os.execve(command[0], command, env)

@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from contract import peer_arguments
+
 HERE = Path(__file__).resolve().parent
 TIMEOUT_S = 60
 
@@ -63,12 +65,7 @@ def stop(processes: list[subprocess.Popen[bytes]]) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--model", required=True)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--run-dir", required=True)
-    args = parser.parse_args()
+    args = peer_arguments(__doc__.splitlines()[0])
     if shutil.which("nginx") is None:
         sys.exit("nginx is not installed: `make bench-serving` installs it (apt-get install nginx)")
     stopping: list[int] = []

@@ -26,6 +26,8 @@ import os
 import sys
 from pathlib import Path
 
+from contract import peer_arguments
+
 HERE = Path(__file__).resolve().parent
 MODEL_NAME = "model"
 
@@ -37,12 +39,7 @@ def kserve_command(args: argparse.Namespace) -> list[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--model", required=True)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--run-dir", required=True)
-    args = parser.parse_args()
+    args = peer_arguments(__doc__.splitlines()[0])
     command = kserve_command(args)
     os.chdir(args.run_dir)
     os.execv(command[0], command)

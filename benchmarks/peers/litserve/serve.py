@@ -28,7 +28,6 @@ DIR: LitServe keeps no files and logs to stderr.
 
 from __future__ import annotations
 
-import argparse
 import multiprocessing
 import os
 import signal
@@ -40,6 +39,7 @@ import joblib
 import litserve
 import numpy as np
 import numpy.typing as npt
+from contract import peer_arguments
 
 STOP_TIMEOUT_S = 10
 
@@ -91,12 +91,7 @@ def stop_children() -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--model", required=True)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--run-dir", required=True)
-    args = parser.parse_args()
+    args = peer_arguments(__doc__.splitlines()[0])
     interrupt_on_sigterm()
     server = litserve.LitServer(Classifier(args.model), accelerator="cpu", workers_per_device=args.workers,
                                 fast_queue=True)

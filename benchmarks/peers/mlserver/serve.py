@@ -32,6 +32,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from contract import peer_arguments
+
 MODEL_NAME = "model"
 LOOPBACK = "127.0.0.1"
 
@@ -55,12 +57,7 @@ def model_settings(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--model", required=True)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--run-dir", required=True)
-    args = parser.parse_args()
+    args = peer_arguments(__doc__.splitlines()[0])
     run_dir = Path(args.run_dir).resolve()
     (run_dir / MODEL_NAME).mkdir(exist_ok=True)
     (run_dir / "settings.json").write_text(json.dumps(server_settings(args)))

@@ -59,6 +59,7 @@ os.environ.update({
 
 import joblib  # type: ignore[import-untyped]  # noqa: E402  (joblib ships no type hints)
 import ray  # noqa: E402
+from contract import peer_arguments
 from ray import serve  # noqa: E402
 from starlette.requests import Request  # noqa: E402
 from starlette.responses import JSONResponse  # noqa: E402
@@ -124,12 +125,7 @@ def is_ray_up() -> bool:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--model", required=True)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--run-dir", required=True)
-    args = parser.parse_args()
+    args = peer_arguments(__doc__.splitlines()[0])
     stopping = threading.Event()
     # Ray's sockets live in its session directory, and a Unix socket's path has at most 107 bytes: a short one
     ray_dir = Path(tempfile.mkdtemp(prefix="ray-"))
