@@ -8,13 +8,12 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 import pytest
-import uvicorn
 from starlette.responses import Response, StreamingResponse
 
 from modelbay.api.invocation_lane import InvocationLane
 from modelbay.front_door import front_door_protocol
 from modelbay.http_guard import HttpLimits
-from modelbay.server import bind
+from tests.unit.loopback_server import serving
 
 pytestmark = pytest.mark.anyio
 
@@ -68,15 +67,8 @@ def lane() -> Lane:
 
 @pytest.fixture
 async def port(lane: Lane) -> AsyncIterator[int]:
-    sock = bind("127.0.0.1", 0)
-    protocol = front_door_protocol(HttpLimits(), cast(InvocationLane, lane))
-    server = uvicorn.Server(uvicorn.Config(app, http=protocol, lifespan="off", log_level="critical"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        await asyncio.sleep(0.01)
-    yield sock.getsockname()[1]
-    server.should_exit = True
-    await task
+    async with serving(app, front_door_protocol(HttpLimits(), cast(InvocationLane, lane)), "critical") as found:
+        yield found
 
 
 def request(body: bytes, path: str = "/endpoints/e/invocations", method: str = "POST", version: str = "1.1",

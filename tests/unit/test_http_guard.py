@@ -7,10 +7,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-import uvicorn
 
 from modelbay.http_guard import HttpLimits, guarded_protocol
-from modelbay.server import bind
+from tests.unit.loopback_server import serving
 
 pytestmark = pytest.mark.anyio
 
@@ -36,14 +35,8 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 @pytest.fixture
 async def port() -> AsyncIterator[int]:
-    sock = bind("127.0.0.1", 0)
-    server = uvicorn.Server(uvicorn.Config(app, http=guarded_protocol(LIMITS), lifespan="off", log_level="error"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        await asyncio.sleep(0.01)
-    yield sock.getsockname()[1]
-    server.should_exit = True
-    await task
+    async with serving(app, guarded_protocol(LIMITS)) as found:
+        yield found
 
 
 async def exchange(port: int, *pieces: bytes, pause_s: float = 0.0) -> bytes:

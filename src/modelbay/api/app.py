@@ -21,7 +21,7 @@ from starlette.types import Receive, Scope, Send
 from modelbay.api.authentication import guarded
 from modelbay.api.cbor_protocol import CborCodec
 from modelbay.api.codec_selector import CodecSelector
-from modelbay.api.expect_continue import CloseWhenBodyHeldBack
+from modelbay.api.expect_continue import CloseWhenBodyHeldBack, expects_continue
 from modelbay.api.invocation_lane import InvocationLane
 from modelbay.api.json_protocol import JsonCodec
 from modelbay.api.native import PREFIX as NATIVE_PREFIX
@@ -116,16 +116,12 @@ class ApiApp(Starlette):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (scope["type"] == "http" and scope["method"] == "POST" and _DATA_PLANE.fullmatch(scope["path"])
-                and not scope["query_string"] and not _expects_continue(scope["headers"])):
+                and not scope["query_string"] and not expects_continue(scope["headers"])):
             scope["app"] = self
             response = await self.lane(ApiRequest(scope, receive))
             await response(scope, receive, send)
         else:
             await super().__call__(scope, receive, send)
-
-
-def _expects_continue(headers: list[tuple[bytes, bytes]]) -> bool:
-    return any(name.lower() == b"expect" for name, _ in headers)
 
 
 async def _run_in_every_region(regions: Regions, background: Background, running: contextlib.AsyncExitStack) -> None:

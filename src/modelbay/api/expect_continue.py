@@ -19,7 +19,7 @@ class CloseWhenBodyHeldBack:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or (b"expect", b"100-continue") not in _lower(scope["headers"]):
+        if scope["type"] != "http" or not expects_continue(scope["headers"]):
             await self.app(scope, receive, send)
             return
         asked = False
@@ -37,5 +37,6 @@ class CloseWhenBodyHeldBack:
         await self.app(scope, asking_receive, closing_send)
 
 
-def _lower(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-    return [(name.lower(), value.lower()) for name, value in headers]
+def expects_continue(headers: list[tuple[bytes, bytes]]) -> bool:
+    """Whether the request holds its body back until the server asks for it."""
+    return any(name.lower() == b"expect" and value.lower() == b"100-continue" for name, value in headers)

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from starlette.datastructures import Headers, QueryParams
+from starlette.datastructures import Headers
 from starlette.responses import Response
 
 from modelbay.api.authentication import anonymous, identify
 from modelbay.api.codec_selector import signing_name
 from modelbay.api.pipeline import Pipeline, failed, internal_failure, next_request_id
-from modelbay.api.requests import IndexedHeaders
+from modelbay.api.requests import NO_QUERY, IndexedHeaders
 from modelbay.api.rest_json_protocol import RestJsonCodec
 from modelbay.api.signatures import joined_headers
 from modelbay.errors import AwsError
@@ -27,8 +27,6 @@ from modelbay.security.authentication import Identity
 from modelbay.security.signed_request import SignedRequest
 from modelbay.security.sigv4 import Credential, read_credential, verify
 from modelbay.services.base import is_data_event
-
-_NO_QUERY = QueryParams("")
 
 
 class InvocationLane:
@@ -50,14 +48,14 @@ class InvocationLane:
         headers = IndexedHeaders(raw=raw_headers)
         request_id = next_request_id()
         try:
-            credential = read_credential(headers, _NO_QUERY)
+            credential = read_credential(headers, NO_QUERY)
             identity = await self._caller(credential, method, raw_path, headers, body)
-            match = self.codec.routes.find(method, raw_path, _NO_QUERY, headers)
+            match = self.codec.routes.find(method, raw_path, NO_QUERY, headers)
             handler = None if match is None else self.pipeline.operations[self.codec.service.service_name].get(
                 match.operation.name)
             if match is None or not is_data_event(handler):
                 return None
-            call = self.codec.call(match, _NO_QUERY, headers, body)
+            call = self.codec.call(match, NO_QUERY, headers, body)
         except AwsError:
             return None
         try:

@@ -15,7 +15,7 @@ from typing import Any
 from starlette.datastructures import Headers, QueryParams
 from starlette.requests import Request
 
-_NO_QUERY = QueryParams("")
+NO_QUERY = QueryParams("")  # shared: QueryParams cannot be changed
 
 
 class IndexedHeaders(Headers):
@@ -53,7 +53,7 @@ class ApiRequest(Request):
     def query_params(self) -> QueryParams:
         if not hasattr(self, "_query_params"):
             query = self.scope["query_string"]
-            self._query_params = QueryParams(query) if query else _NO_QUERY
+            self._query_params = QueryParams(query) if query else NO_QUERY
         return self._query_params
 
 
