@@ -14,7 +14,7 @@ SYSTEM_STAMP := .cache/system-packages.installed
 # (or $XDG_CACHE_HOME/modelbay/environments) and shared by every server; the tests keep theirs in the clone
 test: export MODELBAY_ENVIRONMENTS_DIR ?= $(CURDIR)/.cache/environments
 
-.PHONY: install demo test lint bench bench-serving bench-operations bench-containers bench-search clean
+.PHONY: install demo test lint bench bench-serving bench-front-door-cores bench-operations bench-containers bench-search clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -74,6 +74,10 @@ PEERS := classic kserve mlserver bentoml litserve rayserve
 bench-serving: $(STAMP) $(PEERS:%=.cache/peers/%/.installed)
 	command -v nginx >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx)
 	$(BIN)/python benchmarks/serving.py
+
+# issue 22's front door on every CPU: --workers 1 against one per CPU, side by side
+bench-front-door-cores: $(STAMP)
+	$(BIN)/python benchmarks/front_door_cores.py
 
 # issue 16's cost of data capture and a shadow variant per invocation, alone: no classic stack, no nginx
 bench-operations: $(STAMP)

@@ -527,11 +527,12 @@ def _is_ready(port: int, path: str) -> bool:
 
 
 @contextmanager
-def modelbay_server(scratch: Path) -> Iterator[tuple[str, int]]:
-    """`modelbay server` pinned to SERVER_CPU on a free port; yields (url, pid)."""
+def modelbay_server(scratch: Path, cpus: str = SERVER_CPU, workers: int = 1) -> Iterator[tuple[str, int]]:
+    """`modelbay server` of `workers` front-door processes pinned to `cpus` on a free port; yields (url, pid)."""
     address = scratch / "address"
-    command = ["taskset", "-c", SERVER_CPU, sys.executable, "-m", "modelbay", "server", "--host", "127.0.0.1",
-               "--port", "0", "--data-dir", str(scratch / "data"), "--address-file", str(address), "--quiet"]
+    command = ["taskset", "-c", cpus, sys.executable, "-m", "modelbay", "server", "--host", "127.0.0.1",
+               "--port", "0", "--data-dir", str(scratch / "data"), "--address-file", str(address), "--quiet",
+               "--workers", str(workers)]
     with open(scratch / "modelbay.log", "wb") as log, subprocess.Popen(command, stdout=log, stderr=log) as proc:
         try:
             wait_until(lambda: address.exists() or proc.poll() is not None, 60, "modelbay server")

@@ -77,10 +77,15 @@ class Settings:
     # the MQTT broker edge agents send telemetry through (mqtt://host:port): the server subscribes to its
     # devices' topics there (controllers/edge_telemetry.py); None: agents report by SendHeartbeat alone
     mqtt_url: str | None = None
+    # the processes that answer the API's port (front_door_workers.py): 0, one per CPU this server may run on
+    workers: int = 1
+    worker: int = 0  # which of them this process is: the first (0) runs the controllers, and starts the others
 
     def __post_init__(self) -> None:
         if self.runtime not in RUNTIMES:
             raise ValueError(f"MODELBAY_RUNTIME must be one of {', '.join(RUNTIMES)}, not {self.runtime!r}")
+        if self.workers < 0:
+            raise ValueError(f"MODELBAY_WORKERS must be 0 (one per CPU) or more, not {self.workers}")
         if self.auth is not None and self.auth not in AUTH_MODES:
             raise ValueError(f"MODELBAY_AUTH must be one of {', '.join(AUTH_MODES)}, not {self.auth!r}")
 

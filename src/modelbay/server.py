@@ -13,6 +13,7 @@ import dataclasses
 import logging
 import socket
 from collections.abc import Collection, Iterator
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Literal
 
@@ -23,9 +24,11 @@ from modelbay.api.app import ApiApp, build_app
 from modelbay.config import AUTH_OPEN, Settings
 from modelbay.controllers.loops import controllers
 from modelbay.front_door import front_door_protocol
+from modelbay.front_door_workers import SUPERVISE_INTERVAL_S, LeaderLink, WorkerPool, worker_count
 from modelbay.http_guard import HTTP_LIMITS, HttpLimits
 from modelbay.runtime.network import claim_api_address
 from modelbay.security.tls import TlsFiles, TlsMisconfigured, operator_files, self_signed
+from modelbay.serving.router_fleet import ALONE
 from modelbay.user_files import write_text
 
 log = logging.getLogger("modelbay")
@@ -36,17 +39,52 @@ def serve(settings: Settings, address_file: Path | None = None, announce: bool =
     instances stop, see controllers/loops.py)."""
     configure_logging()
     tls = tls_files(settings)
-    sock = bind(settings.host, settings.port)
+    sock = bind(settings.host, settings.port, shared=worker_count(settings) > 1)
     host, port = sock.getsockname()[:2]
     url = f"{'https' if tls else 'http'}://{_url_host(host)}:{port}"
     settings, for_instances = instance_api(settings, host, port, tls=tls is not None)
-    settings = dataclasses.replace(settings, announced_url=settings.announced_url or url)
-    app = build_app(settings, virtual_hosts=_virtual_hosts(settings.host), background=controllers)
-    servers = [(uvicorn.Server(uvicorn_config(app, tls=tls)), [sock])]
+    settings = dataclasses.replace(settings, announced_url=settings.announced_url or url,
+                                   workers=worker_count(settings))
+    pool = WorkerPool(settings, port, tls, serve_worker) if settings.workers > 1 else None
+    app = build_app(settings, virtual_hosts=_virtual_hosts(settings.host),
+                    background=lambda platform: controllers(platform, pool or ALONE))
+    servers: list[tuple[uvicorn.Server, list[socket.socket]]] = [(_FirstServer(uvicorn_config(app, tls=tls), pool),
+                                                                  [sock])]
     if for_instances:  # plain HTTP on the host's own loopback, which instances' traffic to it never leaves
         servers.append((_Companion(uvicorn_config(app, lifespan="off")), for_instances))
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:  # uvicorn picks a loop only in run()
-        runner.run(_serve(servers, url, address_file, announcement(url, settings, tls) if announce else None))
+        runner.run(_serve(servers, url, address_file, announcement(url, settings, tls) if announce else None, pool))
+
+
+def serve_worker(settings: Settings, port: int, tls: TlsFiles | None, link: Connection) -> None:
+    """A front-door worker process (front_door_workers.py): the app, its routers following the first process's
+    tables, and the port, shared, once the first process has included it."""
+    configure_logging()
+    leader = LeaderLink(link)
+    app = build_app(settings, virtual_hosts=_virtual_hosts(settings.host), background=leader.following)
+    leader.regions = app.state.regions
+    server = uvicorn.Server(uvicorn_config(app, tls=tls, lifespan="off"))
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(leader.serve(app, server, lambda: bind(settings.host, port, shared=True)))
+
+
+class _FirstServer(uvicorn.Server):
+    """The server's first process: its workers (started once it has, by `_serve`) are looked after while it serves,
+    and stop before it does (before its controllers and instances)."""
+
+    def __init__(self, config: uvicorn.Config, pool: WorkerPool | None) -> None:
+        super().__init__(config)
+        self.pool = pool
+
+    async def on_tick(self, counter: int) -> bool:
+        if self.pool is not None and counter % round(SUPERVISE_INTERVAL_S * 10) == 0:  # uvicorn ticks every 0.1 s
+            await asyncio.to_thread(self.pool.replace_dead)
+        return await super().on_tick(counter)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if self.pool is not None:
+            await asyncio.to_thread(self.pool.stop)
+        await super().shutdown(sockets)
 
 
 class _Companion(uvicorn.Server):
@@ -138,14 +176,16 @@ def uvicorn_config(app: ApiApp, limits: HttpLimits = HTTP_LIMITS, tls: TlsFiles 
 
 
 async def _serve(servers: list[tuple[uvicorn.Server, list[socket.socket]]], url: str, address_file: Path | None,
-                 announcement: str | None) -> None:
+                 announcement: str | None, pool: WorkerPool | None = None) -> None:
     """Serve each server on its sockets until the first (the one whose lifespan runs the app) ends; the others
-    stop with it."""
+    stop with it. Once the first has started, so have the front door's workers (`pool`), before it is announced."""
     (server, sockets), others = servers[0], servers[1:]
     task = asyncio.create_task(server.serve(sockets=sockets))
     while not server.started and not task.done():
         await asyncio.sleep(0.01)
     helpers = [asyncio.create_task(other.serve(sockets=more)) for other, more in others]
+    if server.started and pool is not None:
+        await asyncio.to_thread(pool.start)
     if server.started:
         if announcement is not None:
             print(announcement, flush=True)
@@ -160,10 +200,14 @@ async def _serve(servers: list[tuple[uvicorn.Server, list[socket.socket]]], url:
         await asyncio.gather(*helpers, return_exceptions=True)
 
 
-def bind(host: str, port: int) -> socket.socket:
+def bind(host: str, port: int, shared: bool = False) -> socket.socket:
+    """A listening socket on `host`:`port`; `shared` (SO_REUSEPORT) with the front door's other processes, among
+    which the kernel spreads new connections."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if shared:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
     sock.listen(2048)
     sock.set_inheritable(True)

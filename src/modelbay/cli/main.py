@@ -64,7 +64,7 @@ app.command("ground-truth")(ab_testing.ground_truth)
 app.command("ab-report")(ab_testing.ab_report)
 app.command("instance-types", options=instance_types.OPTIONS)(instance_types.instance_types)
 _SERVER_OPTIONS = ("host", "port", "data_dir", "keep_instances", "auth", "tls_cert", "tls_key",
-                   "tls_self_signed")  # the settings `server` has options for
+                   "tls_self_signed", "workers", "worker")  # the settings `server` has options for
 
 
 def _print_version(wanted: bool) -> None:
@@ -104,6 +104,7 @@ _KEEP_INSTANCES = _setting("keep_instances", "Instances keep running after the s
                            "starts again.", "--keep-instances")
 _AUTH = _setting("auth", "open (any key; loopback only) or iam (signatures verified, policies enforced); default: "
                  "iam, or open when listening on loopback alone.")
+_WORKERS = _setting("workers", "Processes answering the port, sharing it (0: one per CPU the server may use).")
 _TLS_CERT = _setting("tls_cert", "Serve https with this certificate (PEM, its chain after it).")
 _TLS_KEY = _setting("tls_key", "The private key (PEM) of --tls-cert.")
 _TLS_SELF_SIGNED = _setting("tls_self_signed", "Serve https with a certificate made for this machine, and print how "
@@ -120,6 +121,7 @@ def server(
     tls_cert: Path | None = _TLS_CERT,
     tls_key: Path | None = _TLS_KEY,
     tls_self_signed: bool | None = _TLS_SELF_SIGNED,
+    workers: int | None = _WORKERS,
     address_file: Path | None = typer.Option(None, help="Write the bound URL here once serving."),
     quiet: bool = typer.Option(False, "--quiet", help="Don't print the address."),
 ) -> None:
@@ -128,7 +130,8 @@ def server(
     from modelbay.server import serve  # the one command that runs the server rather than calling it
 
     settings = Settings.from_env(host=host, port=port, data_dir=data_dir, keep_instances=keep_instances or None,
-                                 auth=auth, tls_cert=tls_cert, tls_key=tls_key, tls_self_signed=tls_self_signed or None)
+                                 auth=auth, tls_cert=tls_cert, tls_key=tls_key, tls_self_signed=tls_self_signed or None,
+                                 workers=workers)
     try:
         settings = dataclasses.replace(settings, auth=settings.auth_mode)
     except UnsafeMode as refused:

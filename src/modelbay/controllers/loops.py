@@ -1,7 +1,7 @@
 """What a server runs in the background, built over its platform, and the instances it leaves.
 
 Several servers may share one database (leadership.py): one of them, the leader, runs the controllers (`Leading`);
-every one of them serves invocations, so each writes its own invocations' metrics and gauges (`_serving`), and a
+every one of them serves invocations, so each writes its own invocations' metrics and gauges (`serving`), and a
 follower applies the routing tables the leader publishes (route_book.py).
 
 A leader that stops gracefully stops every instance it runs, unless told to keep them
@@ -50,6 +50,7 @@ from modelbay.platform import Platform
 from modelbay.runtime.backends import open_runtime
 from modelbay.runtime.base import Runtime, stop_all
 from modelbay.runtime.orphans import stop_orphans
+from modelbay.serving.router_fleet import ALONE, RouterFleet, Workers
 
 log = logging.getLogger(__name__)
 
@@ -75,24 +76,26 @@ class Controller(Protocol):
 
 
 @contextlib.asynccontextmanager
-async def controllers(platform: Platform) -> AsyncIterator[None]:
+async def controllers(platform: Platform, workers: Workers = ALONE) -> AsyncIterator[None]:
     """Run what every server runs, and the controllers' loops while this server leads (leadership.py), while the
-    server serves. On the way out each loop ends after its pass under way; then, on the leader, every instance is
+    server serves; they see the routers of the server's front-door `workers` beside this process's
+    (router_fleet.py). On the way out each loop ends after its pass under way; then, on the leader, every instance is
     stopped and waited for, unless `keep_instances`."""
     await asyncio.to_thread(stop_orphans, EXIT_GRACE_S)  # before this server's state directory exists again
     runtime = await asyncio.to_thread(open_runtime, platform.settings, platform.settings.data_dir / "runtime")
     try:
-        leading = await asyncio.to_thread(Leading, platform, runtime)
+        routers = RouterFleet(platform.router, platform.settings.region, workers)
+        leading = await asyncio.to_thread(Leading, platform, runtime, routers)
         follower = RouteFollower(platform)
-        async with _serving(platform), taking_turns(platform, leading.running,
-                                                    lambda _: _following(follower, runtime), runtime.nodes):
+        async with serving(platform), taking_turns(platform, leading.running,
+                                                   lambda _: _following(follower, routers, runtime), runtime.nodes):
             yield
     finally:
         runtime.close()
 
 
 @contextlib.asynccontextmanager
-async def _serving(platform: Platform) -> AsyncIterator[None]:
+async def serving(platform: Platform) -> AsyncIterator[None]:
     """What every server runs for the invocations it answers: their metrics written every second, and its gauges
     (requests in flight, shadow copies dropped); on the way out, its captured records and its last metrics."""
     stopping = asyncio.Event()
@@ -110,12 +113,17 @@ async def _serving(platform: Platform) -> AsyncIterator[None]:
 
 
 @contextlib.asynccontextmanager
-async def _following(follower: RouteFollower, runtime: Runtime) -> AsyncIterator[None]:
-    """A follower's work: the routing tables the leader publishes, applied here (the first time before it yields),
-    and its own endpoint instances that no table routes to any more stopped."""
-    await asyncio.to_thread(_logged, follower.follow)
+async def _following(follower: RouteFollower, routers: RouterFleet, runtime: Runtime) -> AsyncIterator[None]:
+    """A follower's work: the routing tables the leader publishes, applied here (the first time before it yields)
+    and by the server's workers, and its own endpoint instances that no table routes to any more stopped."""
+
+    def follow() -> None:
+        if follower.follow():
+            routers.tables_changed()
+
+    await asyncio.to_thread(_logged, follow)
     stopping = asyncio.Event()
-    tasks = [asyncio.create_task(every(FOLLOW_INTERVAL_S, follower.follow, stopping)),
+    tasks = [asyncio.create_task(every(FOLLOW_INTERVAL_S, follow, stopping)),
              asyncio.create_task(every(UNROUTED_CHECK_S, lambda: _stop_unrouted(follower, runtime), stopping))]
     try:
         yield
@@ -141,10 +149,11 @@ class Leading:
     work (instance usage, trail delivery, metric expiry), with the edge-telemetry subscriber. Built once per server,
     so that the controllers tell the router of their listeners once; run in each of its turns at leading."""
 
-    def __init__(self, platform: Platform, runtime: Runtime) -> None:
+    def __init__(self, platform: Platform, runtime: Runtime, routers: RouterFleet) -> None:
         self.platform, self.runtime = platform, runtime
         images = open_images(platform, runtime.runs_images)
-        self.endpoints = EndpointController(platform, runtime, images, on_model_setup=platform.publisher.model_setup)
+        self.endpoints = EndpointController(platform, runtime, images, on_model_setup=platform.publisher.model_setup,
+                                            routers=routers)
         alarm_actions = AlarmActions()
         autoscaling = AutoscalingController(platform.metadata, platform.metrics)
         alarm_actions.register(SCALING_POLICY_PREFIX, autoscaling.run_policy)

@@ -10,6 +10,10 @@ can adopt (those its runtime sees); where it finds none of a variant yet (they r
 state, on another machine or data directory), it starts new ones, and meanwhile the RouteBook keeps routing that
 variant to the previous leader's instances: they serve until this server's own are ready, so the takeover leaves
 no gap in answering.
+
+Where the server answers from several processes (Settings.workers), the RouteBook, and the RouteFollower of a server
+that follows, tell the RouterFleet when the store's tables changed: each returns once every worker applied them.
+Each process admits its part of a serverless variant's MaxConcurrency (router_fleet.share_of).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from typing import Any
 
 from modelbay.platform import Platform
 from modelbay.serving.router import Backend, TrafficShift, VariantRoute
+from modelbay.serving.router_fleet import RouterFleet, share_of
 
 FOLLOW_INTERVAL_S = 0.5  # how soon a follower applies a change the leader published
 
@@ -43,16 +48,29 @@ def apply(platform: Platform, endpoint: str, table: RouteTable | None) -> None:
         platform.router.withdraw(endpoint)
         platform.capture.withdraw(endpoint)
         return
+    settings = platform.settings
+    if settings.workers > 1:
+        table = replace(table, variants=_shared(table.variants, settings.worker, settings.workers),
+                        shift=table.shift and replace(table.shift, variants=_shared(table.shift.variants,
+                                                                                    settings.worker, settings.workers)))
     platform.router.publish(endpoint, table.variants, queued=table.queued, shift=table.shift, shadows=table.shadows)
     platform.capture.publish(endpoint, table.capture)
+
+
+def _shared(variants: tuple[VariantRoute, ...], worker: int, workers: int) -> tuple[VariantRoute, ...]:
+    """The variants as one of the front door's processes admits them: its part of each MaxConcurrency."""
+    return tuple(v if v.max_concurrency is None else replace(v, max_concurrency=share_of(v.max_concurrency, worker,
+                                                                                          workers))
+                 for v in variants)
 
 
 class RouteBook:
     """The leader's side: applies each table here and records it in the store when it changed; bridges the
     variants this server has no instance of yet with the previous leader's (see the module's docstring)."""
 
-    def __init__(self, platform: Platform) -> None:
+    def __init__(self, platform: Platform, routers: RouterFleet | None = None) -> None:
         self.platform = platform
+        self.routers = routers or RouterFleet(platform.router, platform.settings.region)
         self._recorded: dict[str, dict[str, Any] | None] = {}
         self._inherited: dict[str, RouteTable] = {}
 
@@ -90,6 +108,7 @@ class RouteBook:
         if endpoint not in self._recorded or self._recorded[endpoint] != encoded:
             self.platform.metadata.routes.put(endpoint, encoded)
             self._recorded[endpoint] = encoded
+            self.routers.tables_changed()
 
     def _bridged(self, endpoint: str, table: RouteTable) -> RouteTable:
         """`table`, its production variants without instances served by the previous leader's, until each has
@@ -114,14 +133,16 @@ class RouteFollower:
         self._version = 0
         self._routed: dict[str, frozenset[str]] = {}  # endpoint → the instances its table names
 
-    def follow(self) -> None:
-        """Apply what changed since the last call (everything, the first time)."""
+    def follow(self) -> bool:
+        """Apply what changed since the last call (everything, the first time); whether anything did."""
+        version = self._version
         for change in self.platform.metadata.routes.changed_since(self._version):
             table = None if change.table is None else decode(change.table)
             apply(self.platform, change.endpoint, table)
             # swapped whole: `routed` may read it from another thread meanwhile
             self._routed = {**self._routed, change.endpoint: frozenset() if table is None else _instance_ids(table)}
             self._version = change.version
+        return self._version != version
 
     def routed(self) -> frozenset[str]:
         """The instances some table names, as last followed."""

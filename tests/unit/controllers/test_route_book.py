@@ -13,6 +13,7 @@ from modelbay.config import Settings
 from modelbay.controllers.route_book import RouteBook, RouteFollower, RouteTable, decode, encode
 from modelbay.platform import Platform, open_platform
 from modelbay.serving.router import Backend, TrafficShift, VariantRoute
+from modelbay.serving.router_fleet import NoWorkers, RouterFleet
 
 CAPTURE = {"EnableCapture": True, "InitialSamplingPercentage": 100, "DestinationS3Uri": "s3://bucket/capture",
            "CaptureOptions": [{"CaptureMode": "Input"}]}
@@ -129,3 +130,25 @@ def test_instances_a_leader_stops_leave_every_table_and_are_not_bridged(servers:
     after.take_over()
     after.publish("e", RouteTable((route("a"),)))
     assert instances(successor, "e") == {"a": ["kept"]}  # what was still routed, and only that
+
+
+class CountingWorkers(NoWorkers):
+    """The front door's workers, as the leader tells them of new tables: each telling counted."""
+
+    def __init__(self) -> None:
+        self.told: list[str] = []
+
+    def follow(self, region: str) -> None:
+        self.told.append(region)
+
+
+def test_the_workers_are_told_of_each_table_the_store_records_before_the_book_returns(
+        servers: tuple[Platform, Platform]) -> None:
+    leader, _ = servers
+    workers = CountingWorkers()
+    book = RouteBook(leader, RouterFleet(leader.router, "us-east-1", workers))
+    book.publish("ep", RouteTable((route("a", "i-1"),)))
+    book.publish("ep", RouteTable((route("a", "i-1"),)))  # unchanged: recorded once, told once
+    book.withdraw("ep")
+    assert workers.told == ["us-east-1", "us-east-1"]
+

@@ -63,6 +63,7 @@ from modelbay.runtime.base import DEFAULT_VOLUME_SIZE_GB, Instance, Runtime, Sta
 from modelbay.runtime.environments import EnvironmentBuildError
 from modelbay.serving.health import ping
 from modelbay.serving.router import Backend, TrafficShift, VariantRoute
+from modelbay.serving.router_fleet import RouterFleet
 from modelbay.statuses import EndpointStatus, VariantStatus
 from modelbay.store.metadata.alarms import ALARM
 from modelbay.store.metadata.endpoints import (
@@ -112,11 +113,14 @@ class EndpointController(Wakeable):
     def __init__(self, platform: Platform, runtime: Runtime, images: Images, *,
                  health: Callable[[str], str | None] = ping, check_every_s: float = 2.0, failures_to_replace: int = 2,
                  drain_timeout_s: float = 60.0, stop_grace_s: float = 10.0,
-                 on_model_setup: SetupListener = log_setup_time) -> None:
+                 on_model_setup: SetupListener = log_setup_time, routers: RouterFleet | None = None) -> None:
         self.platform, self.runtime, self.images = platform, runtime, images
         self.endpoints, self.router = platform.metadata.endpoints, platform.router
-        self.routes = RouteBook(platform)  # this server's router, and the store's copy every other server follows
-        self.serverless = ServerlessScaler(self.router.demand, platform.settings.serverless_idle_s, on_model_setup)
+        # what every process of this server's front door routes (router_fleet.py)
+        self.routers = routers or RouterFleet(platform.router, platform.settings.region)
+        # this server's routers, and the store's copy every other server follows
+        self.routes = RouteBook(platform, self.routers)
+        self.serverless = ServerlessScaler(self.routers.demand, platform.settings.serverless_idle_s, on_model_setup)
         self.health = Health(health, check_every_s, failures_to_replace)
         self.drain_timeout_s, self.stop_grace_s = drain_timeout_s, stop_grace_s
         self.root = platform.settings.data_dir / "endpoints"
@@ -125,8 +129,8 @@ class EndpointController(Wakeable):
         self._draining: dict[str, float] = {}  # instance id (or endpoint) → when its draining began
         self._stopping: set[str] = set()  # instances told to stop, not yet removed
         super().__init__()
-        self.router.add_failure_listener(self.wake)
-        self.router.add_demand_listener(self.wake)
+        self.routers.add_failure_listener(self.wake)
+        self.routers.add_demand_listener(self.wake)
         self.router.add_copy_listener(platform.publisher.invoked)  # shadow variants' invocations, as SageMaker's
 
     def names(self) -> list[str]:
@@ -262,7 +266,7 @@ class EndpointController(Wakeable):
     def _delete(self, endpoint: Endpoint, slots: dict[SlotKey, Slot]) -> None:
         """Withdraw the routes, let in-flight requests finish, stop everything, forget the endpoint."""
         self._withdraw(endpoint.name)
-        drained = self.router.outstanding(endpoint.name) == 0 or self._waited_out(endpoint.name)
+        drained = self.routers.outstanding(endpoint.name) == 0 or self._waited_out(endpoint.name)
         if not drained:
             return
         self._retire(endpoint.name, slots.values(), drained=True)
@@ -277,7 +281,7 @@ class EndpointController(Wakeable):
     def _converge(self, endpoint: Endpoint, generation: int, plan: Sequence[VariantPlan],
                   slots: dict[SlotKey, Slot], heal: bool) -> FleetState:
         """Launch missing slots, check the others; with `heal`, replace failed ones, else report them."""
-        fleet, down = FleetState(), self.router.out_of_rotation(endpoint.name)
+        fleet, down = FleetState(), self.routers.out_of_rotation(endpoint.name)
         for variant in plan:
             fleet.ready[variant.name] = []
             for index in range(variant.first, variant.count):
@@ -292,7 +296,7 @@ class EndpointController(Wakeable):
                     self._retire(endpoint.name, [slot], drained=True)  # scaled to zero): its successor waits
                     continue
                 fleet.slots.append(slot)
-                self.health.check(slot, self.router.answered_within(slot.instance_id, self.health.window_s))
+                self.health.check(slot, self.routers.answered_within(slot.instance_id, self.health.window_s))
                 if variant.serverless is not None and not self.health.was_ready(slot):
                     self._await_first_answer(slot, variant.startup_s)
                 if self.health.is_ready(slot) and slot.instance_id not in down:
@@ -379,7 +383,7 @@ class EndpointController(Wakeable):
             for instance in slot.instances:
                 if instance.is_alive:
                     left = self._draining.setdefault(instance.id, now)
-                    if drained or self.router.in_flight(instance.id) == 0 or now - left > self.drain_timeout_s:
+                    if drained or self.routers.in_flight(instance.id) == 0 or now - left > self.drain_timeout_s:
                         self.runtime.stop(instance.id, self.stop_grace_s)
                         self._stopping.add(instance.id)
                 else:
