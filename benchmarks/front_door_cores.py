@@ -20,6 +20,7 @@ import argparse
 import os
 import statistics
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from serving import (
@@ -27,9 +28,7 @@ from serving import (
     CLIENT_CPU,
     ROOT,
     Load,
-    Target,
     children,
-    cpu_seconds,
     endpoint,
     front_door,
     measure,
@@ -49,20 +48,17 @@ def front_door_processes(server_pid: int) -> list[int]:
     return [server_pid, *workers]
 
 
-def measured(scratch: Path, row: bytes, cpus: str, workers: int, concurrency: int,
-             args: argparse.Namespace) -> tuple[Load, float]:
-    """One load on a fresh server of `workers` front-door processes: its figures, and the CPUs its front door used."""
-    run = scratch / f"workers-{workers}-c{concurrency}-{os.urandom(3).hex()}"
+def measured(scratch: Path, row: bytes, cpus: str, workers: int, args: argparse.Namespace) -> dict[int, Load]:
+    """A fresh server of `workers` front-door processes, its light endpoint loaded at each concurrency (each Load's
+    cpu_share: the CPUs its front door used)."""
+    run = scratch / f"workers-{workers}-{os.urandom(3).hex()}"
     run.mkdir()
     with modelbay_server(run, cpus=cpus, workers=workers) as (url, pid):
         from modelbay.sdk.clients import client
         client("s3", url).create_bucket(Bucket=BUCKET)
         with endpoint(url, "light", scratch / "models" / "light" / "model.tar.gz"):
-            target = front_door(url, "light", row, [pid])
-            processes = front_door_processes(pid)
-            before = cpu_seconds(processes)
-            load = measure(Target(target.host, target.port, target.request, processes), concurrency, args)
-            return load, (cpu_seconds(processes) - before) / load.seconds
+            target = replace(front_door(url, "light", row, [pid]), pids=front_door_processes(pid))
+            return {concurrency: measure(target, concurrency, args) for concurrency in CONCURRENCIES}
 
 
 def main(args: argparse.Namespace) -> None:
@@ -72,25 +68,25 @@ def main(args: argparse.Namespace) -> None:
     python = sklearn_python()
     print(f"modelbay's front door on CPUs {every}: --workers 1 against --workers {len(cpus)}; light model, its model "
           f"server 2 workers; the load generator on CPU {CLIENT_CPU} beside them; median of {args.rounds} rounds")
+    runs: dict[int, list[dict[int, Load]]] = {1: [], len(cpus): []}
     with tempfile.TemporaryDirectory(prefix="modelbay-cores-") as tmp:
         scratch = Path(tmp)
         row = train(python, scratch / "models")
-        for concurrency in CONCURRENCIES:
-            runs: dict[int, list[tuple[Load, float]]] = {1: [], len(cpus): []}
-            for _ in range(args.rounds):
-                for workers in runs:
-                    runs[workers].append(measured(scratch, row, every, workers, concurrency, args))
-            print(f"\nconcurrency {concurrency}")
-            print(f"  {'front door':<22}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'µs/req':>9}{'CPUs used':>11}")
-            rates = {}
-            for workers, loads in runs.items():
-                rates[workers] = statistics.median(load.rps for load, _ in loads)
-                print(f"  {f'--workers {workers}':<22}{rates[workers]:>10,.0f}"
-                      f"{statistics.median(load.p50_ms for load, _ in loads):>9.2f}"
-                      f"{statistics.median(load.p99_ms for load, _ in loads):>9.2f}"
-                      f"{statistics.median(load.cpu_us for load, _ in loads):>9.0f}"
-                      f"{statistics.median(used for _, used in loads):>11.2f}")
-            print(f"  --workers {len(cpus)} / --workers 1: {rates[len(cpus)] / rates[1]:.2f}× the requests/s")
+        for _ in range(args.rounds):
+            for workers, rounds in runs.items():
+                rounds.append(measured(scratch, row, every, workers, args))
+    for concurrency in CONCURRENCIES:
+        print(f"\nconcurrency {concurrency}")
+        print(f"  {'front door':<14}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'µs/req':>9}{'CPUs used':>11}")
+        rates = {}
+        for workers, rounds in runs.items():
+            loads = [measured_round[concurrency] for measured_round in rounds]
+            rates[workers] = statistics.median(load.requests_per_s for load in loads)
+            print(f"  {f'--workers {workers}':<14}{rates[workers]:>10,.0f}"
+                  + "".join(f"{statistics.median(getattr(load, field) for load in loads):>{width}.{digits}f}"
+                            for field, width, digits in (("p50_ms", 9, 2), ("p99_ms", 9, 2), ("cpu_us", 9, 0),
+                                                         ("cpu_share", 11, 2))))
+        print(f"  --workers {len(cpus)} / --workers 1: {rates[len(cpus)] / rates[1]:.2f}× the requests/s")
     print(f"load after the run: {os.getloadavg()[0]:.2f} (1 min average)")
 
 

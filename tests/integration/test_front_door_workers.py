@@ -3,19 +3,23 @@
 Clients' connections spread over the three processes. An endpoint's traffic is moved between its two variants again
 and again (UpdateEndpointWeightsAndCapacities); as soon as DescribeEndpoint says InService (the update is
 acknowledged), an invocation on every connection, so through every process, reaches the variant the update named:
-none is routed by the table before it.
+none is routed by the table before it. Every invocation is counted once, whichever process answered it, in
+CloudWatch's Invocations and in a Prometheus scrape (which one process answers).
 """
 
 from __future__ import annotations
 
 import http.client
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 import psutil
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import client
 from tests.helpers import ServerProcess, serve_image, serve_program, signed_headers, wait_until
@@ -91,6 +95,27 @@ def test_every_worker_routes_by_the_table_an_update_acknowledged(server: ServerP
     finally:
         for conn in connections:
             conn.close()
+    expected = {"a": 4 * CONNECTIONS, "b": 3 * CONNECTIONS}
+    wait_until(lambda: scraped(server.url, unique) == expected, 30, f"Prometheus to count {expected}")
+    wait_until(lambda: {v: invocations(server.url, unique, v) for v in expected} == expected, 30,
+               f"CloudWatch to count {expected}")
+
+
+def scraped(url: str, endpoint: str) -> dict[str, float]:
+    """modelbay_endpoint_invocations_total of the endpoint's variants, from one scrape of /metrics."""
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    return {s.labels["variant"]: s.value for family in text_string_to_metric_families(text) for s in family.samples
+            if s.name == "modelbay_endpoint_invocations_total" and s.labels["endpoint"] == endpoint}
+
+
+def invocations(url: str, endpoint: str, variant: str) -> float:
+    """The variant's Invocations in CloudWatch, summed over the last half hour."""
+    now = datetime.now(UTC)
+    points = client(url, "cloudwatch").get_metric_statistics(
+        Namespace="AWS/SageMaker", MetricName="Invocations", Statistics=["Sum"], Period=3600,
+        Dimensions=[{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": variant}],
+        StartTime=now - timedelta(minutes=30), EndTime=now + timedelta(minutes=1))["Datapoints"]
+    return float(sum(point["Sum"] for point in points))
 
 
 def test_a_worker_that_dies_is_started_again(server: ServerProcess) -> None:

@@ -35,7 +35,7 @@ from modelbay.api.rest_json_protocol import RestJsonCodec
 from modelbay.api.rest_xml_protocol import RestXmlCodec
 from modelbay.api.spellings import SPELLINGS
 from modelbay.config import AUTH_IAM, Settings
-from modelbay.monitoring import prometheus
+from modelbay.monitoring import prometheus, shared_totals
 from modelbay.platform import Platform, Regions
 from modelbay.security.audit import AuditTrail
 from modelbay.security.authentication import Authenticator
@@ -139,11 +139,17 @@ async def _run_in_every_region(regions: Regions, background: Background, running
 
 def _metrics_route(regions: Regions, signed: Callable[[Request], Awaitable[Response]]) -> Route:
     """GET /metrics: the published metrics for Prometheus, which scrapes without credentials; a signed request
-    is S3's (a bucket named `metrics`) and goes to `signed`. On the event loop, where the totals are counted."""
+    is S3's (a bucket named `metrics`) and goes to `signed`. This process's totals are read on the event loop, where
+    they are counted; the server's other front-door processes' from their files, in a thread (shared_totals.py)."""
     async def metrics(request: Request) -> Response:
         if "authorization" in request.headers or "X-Amz-Signature" in request.query_params:
             return await signed(request)
-        text = prometheus.exposition((platform.publisher, platform.capture) for platform in regions.opened())
+        opened = regions.opened()
+        counted = [prometheus.region_totals(platform.publisher, platform.capture) for platform in opened]
+        for platform in opened:
+            if platform.settings.workers > 1:
+                counted += await asyncio.to_thread(shared_totals.others, platform.settings)
+        text = prometheus.exposition(counted)
         return Response(text, headers={"Content-Type": prometheus.CONTENT_TYPE})
 
     return Route("/metrics", metrics, methods=["GET"])

@@ -45,7 +45,9 @@ from modelbay.controllers.trail_delivery import DELIVERY_INTERVAL_S, TrailDelive
 from modelbay.controllers.training_jobs.controller import TrainingController
 from modelbay.controllers.transform_jobs.controller import TransformController
 from modelbay.controllers.tuning_jobs.controller import TuningController
+from modelbay.monitoring import shared_totals
 from modelbay.monitoring.metrics import EXPIRY_INTERVAL_S
+from modelbay.monitoring.prometheus import region_totals
 from modelbay.platform import Platform
 from modelbay.runtime.backends import open_runtime
 from modelbay.runtime.base import Runtime, stop_all
@@ -97,12 +99,19 @@ async def controllers(platform: Platform, workers: Workers = ALONE) -> AsyncIter
 @contextlib.asynccontextmanager
 async def serving(platform: Platform) -> AsyncIterator[None]:
     """What every server runs for the invocations it answers: their metrics written every second, and its gauges
-    (requests in flight, shadow copies dropped); on the way out, its captured records and its last metrics."""
-    stopping = asyncio.Event()
-    tasks = [asyncio.create_task(every(FLUSH_INTERVAL_S, work, stopping)) for work in (
+    (requests in flight, shadow copies dropped), with its Prometheus figures shared with the server's other front-door
+    processes (shared_totals.py); on the way out, its captured records and its last metrics."""
+    settings = platform.settings
+    work: list[Callable[[], object]] = [
         platform.publisher.flush,
         lambda: platform.publisher.concurrent_requests(platform.router.concurrency()),
-        lambda: platform.publisher.copies_dropped(platform.router.dropped_copies()))]
+        lambda: platform.publisher.copies_dropped(platform.router.dropped_copies())]
+    if settings.workers > 1:  # several front-door processes: each shares its Prometheus figures with the others
+        if settings.worker == 0:
+            await asyncio.to_thread(shared_totals.clear, settings)
+        work.append(lambda: shared_totals.share(settings, region_totals(platform.publisher, platform.capture)))
+    stopping = asyncio.Event()
+    tasks = [asyncio.create_task(every(FLUSH_INTERVAL_S, each, stopping)) for each in work]
     try:
         yield
     finally:

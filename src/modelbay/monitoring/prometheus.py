@@ -11,38 +11,58 @@ CloudWatch's ShadowCopiesDropped). Per variant of an endpoint that captures data
 `variant`, `host`, `instance`): `modelbay_instance_cpu_utilization_percent`, `..._memory_utilization_percent` and
 `..._disk_utilization_percent` gauges, the last sample's. The figures are read at scrape time from the running totals
 the publishers and the data captures keep: a request pays nothing for Prometheus beyond them.
+
+A server of several front-door processes (front_door_workers.py) counts in each: a scrape, which any of them may
+answer, adds up what each counted (each process's RegionTotals, shared_totals.py).
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from modelbay.monitoring.data_capture import DataCapture
-from modelbay.monitoring.publishing import LATENCY_BOUNDS_S, InstanceUsage, Publisher
+from modelbay.monitoring.data_capture import CaptureTotals, DataCapture
+from modelbay.monitoring.publishing import LATENCY_BOUNDS_S, InstanceUsage, Publisher, VariantTotals
 
-__all__ = ["CONTENT_TYPE", "exposition"]
+__all__ = ["CONTENT_TYPE", "RegionTotals", "exposition", "region_totals"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _VARIANT_LABELS = ["region", "endpoint", "variant"]
 _INSTANCE_LABELS = ["region", "namespace", "endpoint", "variant", "host", "instance"]
 
 
-def exposition(regions: Iterable[tuple[Publisher, DataCapture]]) -> bytes:
-    """The metrics of each open region (its publisher, which names the region, and its data capture) in the text
-    exposition format."""
+@dataclass(frozen=True)
+class RegionTotals:
+    """What one process counted in one region since it started: the exposition's figures."""
+
+    region: str
+    variants: tuple[tuple[str, str, VariantTotals], ...]  # (endpoint, variant, totals)
+    dropped_copies: tuple[tuple[str, str, int], ...]  # (endpoint, shadow variant, copies dropped)
+    captures: tuple[CaptureTotals, ...]
+    usage: tuple[InstanceUsage, ...]  # the last sample's, where this process samples (the one leading)
+
+
+def region_totals(publisher: Publisher, capture: DataCapture) -> RegionTotals:
+    """What a region's publisher and data capture have counted so far."""
+    return RegionTotals(publisher.region, tuple(publisher.variant_totals()), tuple(publisher.copies_dropped_totals()),
+                        tuple(capture.totals()), publisher.instance_usage())
+
+
+def exposition(counted: Iterable[RegionTotals]) -> bytes:
+    """The metrics of what the processes counted in each region, added up, in the text exposition format."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Published(list(regions)))
+    registry.register(_Published(list(counted)))
     return generate_latest(registry)
 
 
 class _Published(Collector):
-    def __init__(self, regions: Sequence[tuple[Publisher, DataCapture]]) -> None:
-        self.regions = regions
-        self.publishers = [publisher for publisher, _ in regions]
+    def __init__(self, counted: Sequence[RegionTotals]) -> None:
+        self.counted = counted
 
     def collect(self) -> Iterator[Metric]:
         yield from self._variant_metrics()
@@ -62,13 +82,15 @@ class _Published(Collector):
                                       labels=_VARIANT_LABELS)
         overhead = HistogramMetricFamily("modelbay_endpoint_overhead_latency_seconds",
                                          "The rest of an invocation's time in modelbay.", labels=_VARIANT_LABELS)
-        for publisher in self.publishers:
-            for endpoint, variant, totals in publisher.variant_totals():
-                labels = [publisher.region, endpoint, variant]
-                for field, family in counters.items():
-                    family.add_metric(labels, getattr(totals, field))
-                model.add_metric(labels, _buckets(totals.model_buckets), totals.model_sum_s)
-                overhead.add_metric(labels, _buckets(totals.overhead_buckets), totals.overhead_sum_s)
+        summed: dict[tuple[str, str, str], VariantTotals] = {}
+        for totals in self.counted:
+            for endpoint, variant, counted in totals.variants:
+                summed[totals.region, endpoint, variant] = counted.plus(summed.get((totals.region, endpoint, variant)))
+        for labels, counted in summed.items():
+            for field, family in counters.items():
+                family.add_metric(list(labels), getattr(counted, field))
+            model.add_metric(list(labels), _buckets(counted.model_buckets), counted.model_sum_s)
+            overhead.add_metric(list(labels), _buckets(counted.overhead_buckets), counted.overhead_sum_s)
         yield from counters.values()
         yield model
         yield overhead
@@ -77,9 +99,12 @@ class _Published(Collector):
         dropped = CounterMetricFamily("modelbay_endpoint_shadow_copies_dropped",
                                       "Copies of invocations the shadow variant was due that the router dropped.",
                                       labels=_VARIANT_LABELS)
-        for publisher in self.publishers:
-            for endpoint, variant, count in publisher.copies_dropped_totals():
-                dropped.add_metric([publisher.region, endpoint, variant], count)
+        summed: Counter[tuple[str, str, str]] = Counter()
+        for totals in self.counted:
+            for endpoint, variant, count in totals.dropped_copies:
+                summed[totals.region, endpoint, variant] += count
+        for labels, count in summed.items():
+            dropped.add_metric(list(labels), count)
         return dropped
 
     def _capture_metrics(self) -> Iterator[Metric]:
@@ -89,11 +114,14 @@ class _Published(Collector):
         dropped = CounterMetricFamily("modelbay_data_capture_dropped_records",
                                       "Sampled invocations not captured: queue full, body too large, or not writable.",
                                       labels=_VARIANT_LABELS)
-        for publisher, capture in self.regions:
-            for totals in capture.totals():
-                labels = [publisher.region, totals.endpoint, totals.variant]
-                written.add_metric(labels, totals.written)
-                dropped.add_metric(labels, totals.dropped)
+        summed: dict[tuple[str, str, str], Counter[str]] = {}
+        for totals in self.counted:
+            for capture in totals.captures:
+                counts = summed.setdefault((totals.region, capture.endpoint, capture.variant), Counter())
+                counts.update(written=capture.written, dropped=capture.dropped)
+        for labels, counts in summed.items():
+            written.add_metric(list(labels), counts["written"])
+            dropped.add_metric(list(labels), counts["dropped"])
         yield written
         yield dropped
 
@@ -103,9 +131,9 @@ class _Published(Collector):
             ("cpu", "cpu_percent", "CPU used over the last sample, 100 per vCPU busy (SageMaker's CPUUtilization)."),
             ("memory", "memory_percent", "Resident memory, in percent of the instance type's."),
             ("disk", "disk_percent", "The scratch volume's use, in percent of its size."))]
-        for publisher in self.publishers:
-            for usage in publisher.instance_usage():
-                labels = [publisher.region, *_instance_labels(usage)]
+        for totals in self.counted:
+            for usage in totals.usage:
+                labels = [totals.region, *_instance_labels(usage)]
                 for family, field in gauges:
                     value = getattr(usage, field)
                     if value is not None:

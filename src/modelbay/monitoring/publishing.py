@@ -86,6 +86,17 @@ class VariantTotals:
         self.overhead_buckets = [0] * len(LATENCY_BOUNDS_S)
         self.model_sum_s = self.overhead_sum_s = 0.0
 
+    def plus(self, other: VariantTotals | None) -> VariantTotals:
+        """These totals and `other`'s (another process's of the same variant) added up; these if None."""
+        if other is None:
+            return self
+        summed = VariantTotals()
+        for name in ("invocations", "errors_4xx", "errors_5xx", "model_sum_s", "overhead_sum_s"):
+            setattr(summed, name, getattr(self, name) + getattr(other, name))
+        summed.model_buckets = [a + b for a, b in zip(self.model_buckets, other.model_buckets, strict=True)]
+        summed.overhead_buckets = [a + b for a, b in zip(self.overhead_buckets, other.overhead_buckets, strict=True)]
+        return summed
+
 
 @dataclass(frozen=True)
 class InstanceUsage:

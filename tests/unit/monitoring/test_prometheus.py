@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from modelbay.monitoring import prometheus
+from modelbay.config import Settings
+from modelbay.monitoring import prometheus, shared_totals
 from modelbay.monitoring.data_capture import DataCapture
 from modelbay.monitoring.metrics import MetricStore
 from modelbay.monitoring.publishing import TRAINING_NAMESPACE, InstanceUsage, InvocationMeter, Publisher
@@ -39,7 +40,7 @@ def capture(tmp_path: Path, metrics: MetricStore) -> Iterator[DataCapture]:
 
 
 def scrape(publisher: Publisher, capture: DataCapture) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    return samples(prometheus.exposition([(publisher, capture)]))
+    return samples(prometheus.exposition([prometheus.region_totals(publisher, capture)]))
 
 
 def samples(text: bytes) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -107,3 +108,21 @@ def test_data_capture_records_written_and_dropped_per_variant(publisher: Publish
 
 def test_nothing_invoked_still_parses(publisher: Publisher, capture: DataCapture) -> None:
     assert scrape(publisher, capture) == {}
+
+
+def test_the_front_door_processes_figures_add_up(publisher: Publisher, capture: DataCapture, metrics: MetricStore,
+                                                 tmp_path: Path) -> None:
+    other = Publisher(metrics, "eu-west-1")
+    for counting, status in ((publisher, 200), (publisher, 500), (other, 200)):
+        invoked(counting, status, 0.003)
+    settings = [Settings(data_dir=tmp_path / "data", workers=2, worker=worker) for worker in range(2)]
+    shared_totals.share(settings[1], prometheus.region_totals(other, capture))
+    assert shared_totals.others(settings[1]) == []  # its own are not another's
+    counted = [prometheus.region_totals(publisher, capture), *shared_totals.others(settings[0])]
+    found = samples(prometheus.exposition(counted))
+    labels = (("endpoint", "ep"), ("region", "eu-west-1"), ("variant", "v1"))
+    assert found["modelbay_endpoint_invocations_total", labels] == 3
+    assert found["modelbay_endpoint_invocation_5xx_errors_total", labels] == 1
+    assert found["modelbay_endpoint_model_latency_seconds_count", labels] == 3
+    shared_totals.clear(settings[0])
+    assert shared_totals.others(settings[0]) == []
