@@ -217,7 +217,7 @@ class LeaderLink:
         router.add_failure_listener(lambda endpoint, instance: self._send(FAILURE, region, endpoint, instance))
         router.add_demand_listener(lambda endpoint, variant: self._send(DEMAND, region, endpoint, variant))
         router.add_copy_listener(platform.publisher.invoked)  # shadow variants' invocations, as the leader's
-        async with serving(platform):
+        async with serving(platform, None):  # the first process records every process's requests in flight
             yield
 
     async def serve(self, app: ApiApp, server: uvicorn.Server, sock: Callable[[], socket.socket]) -> None:

@@ -89,7 +89,7 @@ async def controllers(platform: Platform, workers: Workers = ALONE) -> AsyncIter
         routers = RouterFleet(platform.router, platform.settings.region, workers)
         leading = await asyncio.to_thread(Leading, platform, runtime, routers)
         follower = RouteFollower(platform)
-        async with serving(platform), taking_turns(platform, leading.running,
+        async with serving(platform, routers), taking_turns(platform, leading.running,
                                                    lambda _: _following(follower, routers, runtime), runtime.nodes):
             yield
     finally:
@@ -97,15 +97,17 @@ async def controllers(platform: Platform, workers: Workers = ALONE) -> AsyncIter
 
 
 @contextlib.asynccontextmanager
-async def serving(platform: Platform) -> AsyncIterator[None]:
+async def serving(platform: Platform, routers: RouterFleet | None) -> AsyncIterator[None]:
     """What every server runs for the invocations it answers: their metrics written every second, and its gauges
-    (requests in flight, shadow copies dropped), with its Prometheus figures shared with the server's other front-door
-    processes (shared_totals.py); on the way out, its captured records and its last metrics."""
+    (shadow copies dropped; with `routers`, every front-door process's requests in flight, which the first process
+    alone records), with its Prometheus figures shared with the server's other front-door processes
+    (shared_totals.py); on the way out, its captured records and its last metrics."""
     settings = platform.settings
     work: list[Callable[[], object]] = [
         platform.publisher.flush,
-        lambda: platform.publisher.concurrent_requests(platform.router.concurrency()),
         lambda: platform.publisher.copies_dropped(platform.router.dropped_copies())]
+    if routers is not None:
+        work.append(lambda: platform.publisher.concurrent_requests(routers.concurrency()))
     if settings.workers > 1:  # several front-door processes: each shares its Prometheus figures with the others
         if settings.worker == 0:
             await asyncio.to_thread(shared_totals.clear, settings)

@@ -3,7 +3,8 @@
 A server may answer its port from several processes (Settings.workers, front_door_workers.py): the first runs the
 controllers, and each of the others (the workers) has a router of its own, which follows the tables in the store. The
 controllers act on what all of them route: an endpoint is drained when no process has an invocation of it in flight,
-an instance when none has a request to it in flight; a serverless variant's demand is the sum of theirs; an instance
+an instance when none has a request to it in flight; a serverless variant's demand, and a variant's requests in
+flight (ConcurrentRequestsPerModel), are the sums of theirs; an instance
 is out of rotation when any process took it out, and one that answered in any of them needs no ping. Their failure and
 demand listeners hear every process's router.
 
@@ -15,13 +16,14 @@ once that status can be read.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from modelbay.serving.router import Demand, DemandListener, FailureListener, Router
 
 # What the controllers may ask of a worker's router (each a Router method of that name).
-ASKED = frozenset({"demand", "outstanding", "in_flight", "answered_within", "out_of_rotation"})
+ASKED = frozenset({"demand", "outstanding", "in_flight", "answered_within", "out_of_rotation", "concurrency"})
 FAILURE, DEMAND = "failure", "demand"  # the events a worker's router tells the controllers of
 
 
@@ -77,6 +79,16 @@ class RouterFleet:
 
     def out_of_rotation(self, endpoint: str) -> frozenset[str]:
         return self.local.out_of_rotation(endpoint).union(*self._ask("out_of_rotation", endpoint))
+
+    def concurrency(self) -> list[tuple[str, str, int, int]]:
+        """Router.concurrency of every process: each variant's requests in flight in all of them, and its instances."""
+        busy: Counter[tuple[str, str]] = Counter()
+        instances: dict[tuple[str, str], int] = {}
+        for answered in [self.local.concurrency(), *self._ask("concurrency")]:
+            for endpoint, variant, in_flight, count in answered:
+                busy[endpoint, variant] += in_flight
+                instances.setdefault((endpoint, variant), count)
+        return [(endpoint, variant, busy[endpoint, variant], count) for (endpoint, variant), count in instances.items()]
 
     def demand(self, endpoint: str, variant: str) -> Demand:
         return combined([self.local.demand(endpoint, variant), *self._ask("demand", endpoint, variant)])

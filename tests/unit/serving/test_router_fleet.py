@@ -41,6 +41,11 @@ def test_in_flight_counts_add_up_and_any_answer_or_failure_counts() -> None:
     assert workers.asked[0] == ("eu-west-1", "outstanding", ("ep",))
 
 
+def test_requests_in_flight_per_variant_add_up_over_the_processes() -> None:
+    workers = Answering({"concurrency": [[("ep", "a", 3, 2)], [("ep", "a", 1, 2), ("ep", "b", 0, 1)]]})
+    assert sorted(RouterFleet(Router(), "us-east-1", workers).concurrency()) == [("ep", "a", 4, 2), ("ep", "b", 0, 1)]
+
+
 def test_a_serverless_variants_demand_is_every_routers_together() -> None:
     assert combined([Demand(1, 0.0, 2.5), Demand(0, 30.0, 1.5), Demand(0, 10.0, 0.0)]) == Demand(1, 0.0, 4.0)
     assert combined([Demand(0, 30.0, 1.0), Demand(0, 10.0, 0.0)]) == Demand(0, 10.0, 1.0)
