@@ -54,7 +54,7 @@ SUPERVISE_INTERVAL_S = 1.0  # how often the server looks for dead workers, to st
 STOP_GRACE_S = 30.0  # how long a worker may take to finish its requests when the server stops, then it is killed
 
 # a worker process's main: given its settings, the port, the TLS files and its end of the pipe
-WorkerMain = Callable[[Settings, int, "TlsFiles | None", Connection], None]
+WorkerMain = Callable[[Settings, int, TlsFiles | None, Connection], None]
 
 # the messages: the first process sends FOLLOW and ASK (each with a number its REPLY or FAILED repeats) and INCLUDED;
 # a worker sends READY, REPLY, FAILED, and its routers' events (router_fleet.FAILURE, DEMAND)
@@ -189,7 +189,10 @@ class _Worker:
                 elif kind in (REPLY, FAILED):
                     number, value = parts
                     future = self._waiting.pop(number)
-                    future.set_result(value) if kind == REPLY else future.set_exception(RuntimeError(value))
+                    if kind == REPLY:
+                        future.set_result(value)
+                    else:
+                        future.set_exception(RuntimeError(value))
                 else:
                     self.heard(kind, *parts)
         except (EOFError, OSError):  # the worker ended, or was killed
