@@ -64,7 +64,7 @@ app.command("ground-truth")(ab_testing.ground_truth)
 app.command("ab-report")(ab_testing.ab_report)
 app.command("instance-types", options=instance_types.OPTIONS)(instance_types.instance_types)
 _SERVER_OPTIONS = ("host", "port", "data_dir", "keep_instances", "auth", "tls_cert", "tls_key",
-                   "tls_self_signed", "workers", "worker")  # the settings `server` has options for
+                   "tls_self_signed", "workers", "worker")  # the settings `server` has options for, and one it sets
 
 
 def _print_version(wanted: bool) -> None:

@@ -390,7 +390,7 @@ class Router:
         """These endpoints serve, and their tables will be published (or withdrawn) soon: until then
         an invocation of one of them is held, not refused as unknown."""
         with self._lock:
-            self._expected = frozenset(endpoints) - self._tables.keys()
+            self._expected = frozenset(endpoints).difference(self._tables)  # a frozenset, as declared
 
     def outstanding(self, endpoint: str) -> int:
         """The endpoint's invocations in flight (to wait for before its instances stop)."""
