@@ -117,7 +117,8 @@ class WorkerPool:
         try:
             return future.result(ACK_TIMEOUT_S)
         except Exception as error:
-            log.warning("front-door worker %d did not answer (%s): killing it", worker.index, error or type(error))
+            if not self._stopping:  # else it is stopping anyway
+                log.warning("front-door worker %d did not answer (%s): killing it", worker.index, error or type(error))
             worker.stop()
             return _NO_ANSWER
 
@@ -152,7 +153,7 @@ class _Worker:
         self.serving = threading.Event()
         self._numbers = itertools.count()
         self._waiting: dict[int, Future[Any]] = {}
-        self._sending = threading.Lock()
+        self._sending, self._killing = threading.Lock(), threading.Lock()
         threading.Thread(target=self._read, name=f"front-door-worker-{index}", daemon=True).start()
 
     def request(self, kind: str, *parts: Any) -> Future[Any]:
@@ -167,12 +168,14 @@ class _Worker:
         return future
 
     def stop(self) -> None:
-        """Kill the process (if it lives) and forget it: it is asked nothing more."""
+        """Kill the process (if it lives) and forget it: it is asked nothing more. From any thread, more than once."""
         self.included = False
-        if self.process.is_alive():
-            self.process.kill()
-            self.process.join()
-        self.connection.close()
+        with self._killing:
+            if self.process.is_alive():
+                self.process.kill()
+                self.process.join()
+            if not self.connection.closed:
+                self.connection.close()
 
     def _send(self, *message: Any) -> None:
         with self._sending:

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import signal
 import socket
 from collections.abc import Collection, Iterator
 from multiprocessing.connection import Connection
@@ -59,11 +60,12 @@ def serve(settings: Settings, address_file: Path | None = None, announce: bool =
 def serve_worker(settings: Settings, port: int, tls: TlsFiles | None, link: Connection) -> None:
     """A front-door worker process (front_door_workers.py): the app, its routers following the first process's
     tables, and the port, shared, once the first process has included it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches every process: the first one stops the workers
     configure_logging()
     leader = LeaderLink(link)
     app = build_app(settings, virtual_hosts=_virtual_hosts(settings.host), background=leader.following)
     leader.regions = app.state.regions
-    server = uvicorn.Server(uvicorn_config(app, tls=tls, lifespan="off"))
+    server = _Worker(uvicorn_config(app, tls=tls, lifespan="off"))
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(leader.serve(app, server, lambda: bind(settings.host, port, shared=True)))
 
@@ -77,7 +79,8 @@ class _FirstServer(uvicorn.Server):
         self.pool = pool
 
     async def on_tick(self, counter: int) -> bool:
-        if self.pool is not None and counter % round(SUPERVISE_INTERVAL_S * 10) == 0:  # uvicorn ticks every 0.1 s
+        if self.pool is not None and not self.should_exit and counter % round(SUPERVISE_INTERVAL_S * 10) == 0:
+            # uvicorn ticks every 0.1 s; a worker that ended as the server stops (Ctrl-C reaches every process) stays so
             await asyncio.to_thread(self.pool.replace_dead)
         return await super().on_tick(counter)
 
@@ -85,6 +88,18 @@ class _FirstServer(uvicorn.Server):
         if self.pool is not None:
             await asyncio.to_thread(self.pool.stop)
         await super().shutdown(sockets)
+
+
+class _Worker(uvicorn.Server):
+    """A front-door worker's server: SIGTERM (from the first process) stops it gracefully; it ignores SIGINT."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        previous = signal.signal(signal.SIGTERM, self.handle_exit)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGTERM, previous)
 
 
 class _Companion(uvicorn.Server):

@@ -10,6 +10,7 @@ CloudWatch's Invocations and in a Prometheus scrape (which one process answers).
 from __future__ import annotations
 
 import http.client
+import signal
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -124,3 +125,12 @@ def test_a_worker_that_dies_is_started_again(server: ServerProcess) -> None:
     workers[0].wait(10)
     wait_until(lambda: len(front_door(server)) == WORKERS, 60, "the worker to be started again")
     assert workers[0].pid not in {p.pid for p in front_door(server)}
+
+
+def test_ctrl_c_stops_every_process_quietly(server: ServerProcess) -> None:
+    processes = front_door(server)
+    for process in processes:  # as a terminal's Ctrl-C reaches its process group
+        process.send_signal(signal.SIGINT)
+    for process in processes:
+        process.wait(30)  # psutil: raises TimeoutExpired if it outlives its server
+    assert "Traceback" not in (server.data_dir / "server.log").read_text()
