@@ -40,12 +40,12 @@ def serve(settings: Settings, address_file: Path | None = None, announce: bool =
     instances stop, see controllers/loops.py)."""
     configure_logging()
     tls = tls_files(settings)
-    sock = bind(settings.host, settings.port, shared=worker_count(settings) > 1)
+    settings = dataclasses.replace(settings, workers=worker_count(settings))
+    sock = bind(settings.host, settings.port, shared=settings.workers > 1)
     host, port = sock.getsockname()[:2]
     url = f"{'https' if tls else 'http'}://{_url_host(host)}:{port}"
     settings, for_instances = instance_api(settings, host, port, tls=tls is not None)
-    settings = dataclasses.replace(settings, announced_url=settings.announced_url or url,
-                                   workers=worker_count(settings))
+    settings = dataclasses.replace(settings, announced_url=settings.announced_url or url)
     pool = WorkerPool(settings, port, tls, serve_worker) if settings.workers > 1 else None
     app = build_app(settings, virtual_hosts=_virtual_hosts(settings.host),
                     background=lambda platform: controllers(platform, pool or ALONE))

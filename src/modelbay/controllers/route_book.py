@@ -22,6 +22,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from modelbay.config import Settings
 from modelbay.platform import Platform
 from modelbay.serving.router import Backend, TrafficShift, VariantRoute
 from modelbay.serving.router_fleet import RouterFleet, share_of
@@ -48,20 +49,16 @@ def apply(platform: Platform, endpoint: str, table: RouteTable | None) -> None:
         platform.router.withdraw(endpoint)
         platform.capture.withdraw(endpoint)
         return
-    settings = platform.settings
-    if settings.workers > 1:
-        table = replace(table, variants=_shared(table.variants, settings.worker, settings.workers),
-                        shift=table.shift and replace(table.shift, variants=_shared(table.shift.variants,
-                                                                                    settings.worker, settings.workers)))
+    shift = table.shift and replace(table.shift, variants=_shared(table.shift.variants, platform.settings))
+    table = replace(table, variants=_shared(table.variants, platform.settings), shift=shift)
     platform.router.publish(endpoint, table.variants, queued=table.queued, shift=table.shift, shadows=table.shadows)
     platform.capture.publish(endpoint, table.capture)
 
 
-def _shared(variants: tuple[VariantRoute, ...], worker: int, workers: int) -> tuple[VariantRoute, ...]:
-    """The variants as one of the front door's processes admits them: its part of each MaxConcurrency."""
-    return tuple(v if v.max_concurrency is None else replace(v, max_concurrency=share_of(v.max_concurrency, worker,
-                                                                                          workers))
-                 for v in variants)
+def _shared(variants: tuple[VariantRoute, ...], settings: Settings) -> tuple[VariantRoute, ...]:
+    """The variants as this front-door process admits them: its part of each MaxConcurrency (all of it, alone)."""
+    return tuple(replace(v, max_concurrency=share_of(v.max_concurrency, settings.worker, settings.workers))
+                 if v.max_concurrency is not None else v for v in variants)
 
 
 class RouteBook:
