@@ -7,8 +7,9 @@ AWSCLI_V2 := .cache/awscli-v2
 AWSCLI_V2_STAMP := $(AWSCLI_V2)/.installed
 # Debian packages the instance runtimes use (nftables: instances' outbound traffic, see runtime/network.py; podman and
 # what it runs with, for MODELBAY_RUNTIME=podman and the base images, see runtime/podman.py; nginx for
-# the bring-your-own serving tests); apt-get needs root, as the runtime's networks do
-SYSTEM_PACKAGES := nftables podman runc netavark aardvark-dns slirp4netns uidmap catatonit iptables mmdebstrap nginx
+# the bring-your-own serving tests; haproxy for MODELBAY_DATA_PLANE=haproxy, see front_door_proxy.py); apt-get needs
+# root, as the runtime's networks do
+SYSTEM_PACKAGES := nftables podman runc netavark aardvark-dns slirp4netns uidmap catatonit iptables mmdebstrap nginx haproxy
 SYSTEM_STAMP := .cache/system-packages.installed
 # framework environments (scikit-learn, XGBoost, PyTorch) are built once per user in ~/.cache/modelbay/environments
 # (or $XDG_CACHE_HOME/modelbay/environments) and shared by every server; the tests keep theirs in the clone

@@ -527,12 +527,14 @@ def _is_ready(port: int, path: str) -> bool:
 
 
 @contextmanager
-def modelbay_server(scratch: Path, cpus: str = SERVER_CPU, workers: int = 1) -> Iterator[tuple[str, int]]:
-    """`modelbay server` of `workers` front-door processes pinned to `cpus` on a free port; yields (url, pid)."""
+def modelbay_server(scratch: Path, cpus: str = SERVER_CPU, workers: int = 1,
+                    data_plane: str = "python") -> Iterator[tuple[str, int]]:
+    """`modelbay server` of `workers` front-door processes pinned to `cpus` on a free port, plain invocations answered
+    by `data_plane`; yields (url, pid)."""
     address = scratch / "address"
     command = ["taskset", "-c", cpus, sys.executable, "-m", "modelbay", "server", "--host", "127.0.0.1",
                "--port", "0", "--data-dir", str(scratch / "data"), "--address-file", str(address), "--quiet",
-               "--workers", str(workers)]
+               "--workers", str(workers), "--data-plane", data_plane]
     with open(scratch / "modelbay.log", "wb") as log, subprocess.Popen(command, stdout=log, stderr=log) as proc:
         try:
             wait_until(lambda: address.exists() or proc.poll() is not None, 60, "modelbay server")
@@ -1057,6 +1059,7 @@ def print_header(args: argparse.Namespace, peers: list[Peer]) -> None:
     workers = "".join(f"{peer.name} ({peer.package} {peer.version}), " for peer in peers)
     print(f"each load: {args.warmup:g} s warm-up, then {amount}; worker processes: {WORKERS} each, "
           f"{workers}modelbay (SAGEMAKER_MODEL_SERVER_WORKERS, + its server process)")
+    print(f"modelbay's data plane: {args.data_plane} (--data-plane)")
     print(f"load before the run: {os.getloadavg()[0]:.2f} (1 min average)")
 
 
@@ -1095,7 +1098,7 @@ def bench(args: argparse.Namespace, peers: list[Peer]) -> Iterator[Bench]:
         scratch = Path(tmp)
         row = train(python, scratch / "models")
         print_header(args, peers)
-        with modelbay_server(scratch) as server:
+        with modelbay_server(scratch, data_plane=args.data_plane) as server:
             from modelbay.sdk.clients import client
             client("s3", server[0]).create_bucket(Bucket=BUCKET)
             yield Bench(python, scratch, row, server)
@@ -1142,6 +1145,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--peers", type=lambda names: names.split(","), default=None,
                         help="the peers to measure, comma-separated (default: every directory under "
                              "benchmarks/peers)")
+    parser.add_argument("--data-plane", choices=("python", "haproxy"), default="haproxy",
+                        help="what answers modelbay's plain invocations (default haproxy; python: its front door)")
     parser.add_argument("--rounds", type=int, default=ROUNDS,
                         help=f"rounds of the operations' interleaved loads (default {ROUNDS})")
     parser.add_argument("--client", action="store_true", help=argparse.SUPPRESS)  # the load generator's process

@@ -18,6 +18,7 @@ DEFAULT_SECRET_ACCESS_KEY = "modelbay-secret"
 # The execution role every account has from the start; the SageMaker SDK defaults file names it.
 DEFAULT_EXECUTION_ROLE = "SageMakerExecutionRole"
 RUNTIMES = ("process", "podman", "ray")  # what may run instances (Settings.runtime)
+DATA_PLANES = ("python", "haproxy")  # see Settings.data_plane
 AUTH_OPEN, AUTH_IAM = "open", "iam"  # how calls are authenticated: see Settings.auth_mode
 AUTH_MODES = (AUTH_OPEN, AUTH_IAM)
 ROOT_KEY_FILE = "root-access-key.json"  # in the data directory: the account root's key in `iam` mode
@@ -80,6 +81,9 @@ class Settings:
     # the processes that answer the API's port (front_door_workers.py): 0, one per CPU this server may run on
     workers: int = 1
     worker: int = 0  # which of them this process is: the first (0) runs the controllers, and starts the others
+    # what answers plain invocations: "python" (the front door, front_door.py) or "haproxy" (HAProxy on the API's
+    # port, front_door_proxy.py; the front door behind it answers the rest); only in `open` mode, without TLS
+    data_plane: str = "python"
 
     def __post_init__(self) -> None:
         if self.runtime not in RUNTIMES:
@@ -88,6 +92,8 @@ class Settings:
             raise ValueError(f"MODELBAY_WORKERS must be 0 (one per CPU) or more, not {self.workers}")
         if self.auth is not None and self.auth not in AUTH_MODES:
             raise ValueError(f"MODELBAY_AUTH must be one of {', '.join(AUTH_MODES)}, not {self.auth!r}")
+        if self.data_plane not in DATA_PLANES:
+            raise ValueError(f"MODELBAY_DATA_PLANE must be one of {', '.join(DATA_PLANES)}, not {self.data_plane!r}")
 
     @property
     def auth_mode(self) -> str:

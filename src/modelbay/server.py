@@ -25,11 +25,12 @@ from modelbay.api.app import ApiApp, build_app
 from modelbay.config import AUTH_OPEN, Settings
 from modelbay.controllers.loops import controllers
 from modelbay.front_door import front_door_protocol
+from modelbay.front_door_proxy import ProxyLane, ProxyUnavailable, require_proxy
 from modelbay.front_door_workers import SUPERVISE_INTERVAL_S, LeaderLink, WorkerPool, worker_count
 from modelbay.http_guard import HTTP_LIMITS, HttpLimits
 from modelbay.runtime.network import claim_api_address
 from modelbay.security.tls import TlsFiles, TlsMisconfigured, operator_files, self_signed
-from modelbay.serving.router_fleet import ALONE
+from modelbay.serving.router_fleet import Several
 from modelbay.user_files import write_text
 
 log = logging.getLogger("modelbay")
@@ -41,20 +42,30 @@ def serve(settings: Settings, address_file: Path | None = None, announce: bool =
     configure_logging()
     tls = tls_files(settings)
     settings = dataclasses.replace(settings, workers=worker_count(settings))
-    sock = bind(settings.host, settings.port, shared=settings.workers > 1)
+    proxied = settings.data_plane == "haproxy"
+    if proxied:
+        require_proxy(settings, tls is not None)
+    sock = bind(settings.host, settings.port, shared=settings.workers > 1 and not proxied)
     host, port = sock.getsockname()[:2]
+    front = bind(_front_door_host(settings), 0, shared=settings.workers > 1) if proxied else sock
     url = f"{'https' if tls else 'http'}://{_url_host(host)}:{port}"
     settings, for_instances = instance_api(settings, host, port, tls=tls is not None)
     settings = dataclasses.replace(settings, announced_url=settings.announced_url or url)
-    pool = WorkerPool(settings, port, tls, serve_worker) if settings.workers > 1 else None
+    front_port = front.getsockname()[1]
+    pool = WorkerPool(settings, front_port, tls, serve_worker) if settings.workers > 1 else None
+    lane = ProxyLane(settings, sock, front_port) if proxied else None
+    others = Several(*(member for member in (pool, lane) if member is not None))
     app = build_app(settings, virtual_hosts=_virtual_hosts(settings.host),
-                    background=lambda platform: controllers(platform, pool or ALONE))
-    servers: list[tuple[uvicorn.Server, list[socket.socket]]] = [(_FirstServer(uvicorn_config(app, tls=tls), pool),
-                                                                  [sock])]
+                    background=lambda platform: controllers(platform, others))
+    if lane is not None:
+        lane.regions = app.state.regions
+    servers: list[tuple[uvicorn.Server, list[socket.socket]]] = [
+        (_FirstServer(uvicorn_config(app, tls=tls), pool, lane), [front])]
     if for_instances:  # plain HTTP on the host's own loopback, which instances' traffic to it never leaves
         servers.append((_Companion(uvicorn_config(app, lifespan="off")), for_instances))
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:  # uvicorn picks a loop only in run()
-        runner.run(_serve(servers, url, address_file, announcement(url, settings, tls) if announce else None, pool))
+        runner.run(_serve(servers, url, address_file, announcement(url, settings, tls) if announce else None, pool,
+                               lane))
 
 
 def serve_worker(settings: Settings, port: int, tls: TlsFiles | None, link: Connection) -> None:
@@ -67,24 +78,29 @@ def serve_worker(settings: Settings, port: int, tls: TlsFiles | None, link: Conn
     leader.regions = app.state.regions
     server = _Worker(uvicorn_config(app, tls=tls, lifespan="off"))
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(leader.serve(app, server, lambda: bind(settings.host, port, shared=True)))
+        runner.run(leader.serve(app, server, lambda: bind(_front_door_host(settings), port, shared=True)))
 
 
 class _FirstServer(uvicorn.Server):
     """The server's first process: its workers (started once it has, by `_serve`) are looked after while it serves,
-    and stop before it does (before its controllers and instances)."""
+    and stop before it does (before its controllers and instances); HAProxy, if it answers the port, stops first."""
 
-    def __init__(self, config: uvicorn.Config, pool: WorkerPool | None) -> None:
+    def __init__(self, config: uvicorn.Config, pool: WorkerPool | None, lane: ProxyLane | None) -> None:
         super().__init__(config)
-        self.pool = pool
+        self.pool, self.lane = pool, lane
 
     async def on_tick(self, counter: int) -> bool:
-        if self.pool is not None and not self.should_exit and counter % round(SUPERVISE_INTERVAL_S * 10) == 0:
-            # uvicorn ticks every 0.1 s; a worker that ended as the server stops (Ctrl-C reaches every process) stays so
-            await asyncio.to_thread(self.pool.replace_dead)
+        # uvicorn ticks every 0.1 s; a worker that ended as the server stops (Ctrl-C reaches every process) stays so
+        if not self.should_exit and counter % round(SUPERVISE_INTERVAL_S * 10) == 0:
+            if self.pool is not None:
+                await asyncio.to_thread(self.pool.replace_dead)
+            if self.lane is not None:
+                self.lane.replace_dead()  # on this thread, which HAProxy's life is tied to
         return await super().on_tick(counter)
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if self.lane is not None:
+            await asyncio.to_thread(self.lane.stop)
         if self.pool is not None:
             await asyncio.to_thread(self.pool.stop)
         await super().shutdown(sockets)
@@ -191,9 +207,10 @@ def uvicorn_config(app: ApiApp, limits: HttpLimits = HTTP_LIMITS, tls: TlsFiles 
 
 
 async def _serve(servers: list[tuple[uvicorn.Server, list[socket.socket]]], url: str, address_file: Path | None,
-                 announcement: str | None, pool: WorkerPool | None = None) -> None:
+                 announcement: str | None, pool: WorkerPool | None = None, lane: ProxyLane | None = None) -> None:
     """Serve each server on its sockets until the first (the one whose lifespan runs the app) ends; the others
-    stop with it. Once the first has started, so have the front door's workers (`pool`), before it is announced."""
+    stop with it. Once the first has started, so have the front door's workers (`pool`) and HAProxy (`lane`), before
+    it is announced."""
     (server, sockets), others = servers[0], servers[1:]
     task = asyncio.create_task(server.serve(sockets=sockets))
     while not server.started and not task.done():
@@ -201,6 +218,13 @@ async def _serve(servers: list[tuple[uvicorn.Server, list[socket.socket]]], url:
     helpers = [asyncio.create_task(other.serve(sockets=more)) for other, more in others]
     if server.started and pool is not None:
         await asyncio.to_thread(pool.start)
+    if server.started and lane is not None:
+        try:
+            lane.start()  # on this thread, which HAProxy's life is tied to
+        except ProxyUnavailable:
+            server.should_exit = True
+            await task
+            raise
     if server.started:
         if announcement is not None:
             print(announcement, flush=True)
@@ -227,6 +251,11 @@ def bind(host: str, port: int, shared: bool = False) -> socket.socket:
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock
+
+
+def _front_door_host(settings: Settings) -> str:
+    """Where the front door listens: behind HAProxy, on the loopback; else where the server does."""
+    return "127.0.0.1" if settings.data_plane == "haproxy" else settings.host
 
 
 def _url_host(host: str) -> str:

@@ -85,14 +85,7 @@ def test_every_worker_routes_by_the_table_an_update_acknowledged(server: ServerP
     try:
         assert {invoke(conn, server.url, unique) for conn in connections} == {"a"}
         assert len(answering(processes, connections)) == WORKERS, "every process holds some of the connections"
-        for turn in range(6):
-            to, away = ("b", "a") if turn % 2 == 0 else ("a", "b")
-            sagemaker.update_endpoint_weights_and_capacities(EndpointName=unique, DesiredWeightsAndCapacities=[
-                {"VariantName": to, "DesiredWeight": 1.0}, {"VariantName": away, "DesiredWeight": 0.0}])
-            wait_until(lambda: sagemaker.describe_endpoint(EndpointName=unique)["EndpointStatus"] == "InService",
-                       60, "the update to be acknowledged")
-            answered = [invoke(conn, server.url, unique) for conn in connections]
-            assert answered == [to] * CONNECTIONS, f"turn {turn}: routed by a table the update replaced"
+        flip_weights(sagemaker, server.url, unique, connections)
     finally:
         for conn in connections:
             conn.close()
@@ -100,6 +93,20 @@ def test_every_worker_routes_by_the_table_an_update_acknowledged(server: ServerP
     wait_until(lambda: scraped(server.url, unique) == expected, 30, f"Prometheus to count {expected}")
     wait_until(lambda: {v: invocations(server.url, unique, v) for v in expected} == expected, 30,
                f"CloudWatch to count {expected}")
+
+
+def flip_weights(sagemaker: Any, url: str, endpoint: str, connections: list[http.client.HTTPConnection]) -> None:
+    """Move the endpoint's traffic between its variants a and b, six times (a gets 4 invocations per connection, b 3,
+    the first one included); right after each update is acknowledged, an invocation on every connection reaches the
+    variant the update named."""
+    for turn in range(6):
+        to, away = ("b", "a") if turn % 2 == 0 else ("a", "b")
+        sagemaker.update_endpoint_weights_and_capacities(EndpointName=endpoint, DesiredWeightsAndCapacities=[
+            {"VariantName": to, "DesiredWeight": 1.0}, {"VariantName": away, "DesiredWeight": 0.0}])
+        wait_until(lambda: sagemaker.describe_endpoint(EndpointName=endpoint)["EndpointStatus"] == "InService",
+                   60, "the update to be acknowledged")
+        answered = [invoke(conn, url, endpoint) for conn in connections]
+        assert answered == [to] * len(connections), f"turn {turn}: routed by a table the update replaced"
 
 
 def scraped(url: str, endpoint: str) -> dict[str, float]:

@@ -63,8 +63,8 @@ app.command()(cluster.cluster)
 app.command("ground-truth")(ab_testing.ground_truth)
 app.command("ab-report")(ab_testing.ab_report)
 app.command("instance-types", options=instance_types.OPTIONS)(instance_types.instance_types)
-_SERVER_OPTIONS = ("host", "port", "data_dir", "keep_instances", "auth", "tls_cert", "tls_key",
-                   "tls_self_signed", "workers", "worker")  # the settings `server` has options for, and one it sets
+_SERVER_OPTIONS = ("host", "port", "data_dir", "keep_instances", "auth", "tls_cert", "tls_key", "tls_self_signed",
+                   "workers", "worker", "data_plane")  # the settings `server` has options for, and one it sets
 
 
 def _print_version(wanted: bool) -> None:
@@ -105,6 +105,8 @@ _KEEP_INSTANCES = _setting("keep_instances", "Instances keep running after the s
 _AUTH = _setting("auth", "open (any key; loopback only) or iam (signatures verified, policies enforced); default: "
                  "iam, or open when listening on loopback alone.")
 _WORKERS = _setting("workers", "Processes answering the port, sharing it (0: one per CPU the server may use).")
+_DATA_PLANE = _setting("data_plane", "What answers plain invocations: python (modelbay's front door) or haproxy "
+                       "(HAProxy on the port, the front door behind it; --auth open, no TLS).")
 _TLS_CERT = _setting("tls_cert", "Serve https with this certificate (PEM, its chain after it).")
 _TLS_KEY = _setting("tls_key", "The private key (PEM) of --tls-cert.")
 _TLS_SELF_SIGNED = _setting("tls_self_signed", "Serve https with a certificate made for this machine, and print how "
@@ -122,16 +124,18 @@ def server(
     tls_key: Path | None = _TLS_KEY,
     tls_self_signed: bool | None = _TLS_SELF_SIGNED,
     workers: int | None = _WORKERS,
+    data_plane: str | None = _DATA_PLANE,
     address_file: Path | None = typer.Option(None, help="Write the bound URL here once serving."),
     quiet: bool = typer.Option(False, "--quiet", help="Don't print the address."),
 ) -> None:
     """Run the server: SageMaker, sagemaker-runtime, S3, STS, CloudWatch Logs and ECR on one port."""
+    from modelbay.front_door_proxy import ProxyUnavailable
     from modelbay.security.tls import TlsMisconfigured
     from modelbay.server import serve  # the one command that runs the server rather than calling it
 
     settings = Settings.from_env(host=host, port=port, data_dir=data_dir, keep_instances=keep_instances or None,
                                  auth=auth, tls_cert=tls_cert, tls_key=tls_key, tls_self_signed=tls_self_signed or None,
-                                 workers=workers)
+                                 workers=workers, data_plane=data_plane)
     try:
         settings = dataclasses.replace(settings, auth=settings.auth_mode)
     except UnsafeMode as refused:
@@ -142,6 +146,8 @@ def server(
         serve(settings, address_file=address_file, announce=not quiet)
     except TlsMisconfigured as refused:  # raised before the port is bound
         raise typer.BadParameter(str(refused), param_hint="--tls-cert/--tls-key/--tls-self-signed") from None
+    except ProxyUnavailable as refused:
+        raise typer.BadParameter(str(refused), param_hint="--data-plane") from None
 
 
 @app.command(options=PLAIN)

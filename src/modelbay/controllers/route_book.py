@@ -18,7 +18,8 @@ Each process admits its part of a serverless variant's MaxConcurrency (router_fl
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+import functools
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -41,6 +42,9 @@ class RouteTable:
     shift: TrafficShift | None = None
     shadows: tuple[VariantRoute, ...] = ()
     capture: Mapping[str, Any] | None = None
+
+
+Applier = Callable[[str, RouteTable | None], None]  # serves an endpoint by a table (None: serves it no longer)
 
 
 def apply(platform: Platform, endpoint: str, table: RouteTable | None) -> None:
@@ -125,8 +129,9 @@ class RouteBook:
 class RouteFollower:
     """A follower's side: applies the tables the leader recorded, each change once, in order."""
 
-    def __init__(self, platform: Platform) -> None:
+    def __init__(self, platform: Platform, applied: Applier | None = None) -> None:
         self.platform = platform
+        self.applied = applied or functools.partial(apply, platform)  # where a table goes: this server's router
         self._version = 0
         self._routed: dict[str, frozenset[str]] = {}  # endpoint → the instances its table names
 
@@ -135,7 +140,7 @@ class RouteFollower:
         version = self._version
         for change in self.platform.metadata.routes.changed_since(self._version):
             table = None if change.table is None else decode(change.table)
-            apply(self.platform, change.endpoint, table)
+            self.applied(change.endpoint, table)
             # swapped whole: `routed` may read it from another thread meanwhile
             self._routed = {**self._routed, change.endpoint: frozenset() if table is None else _instance_ids(table)}
             self._version = change.version

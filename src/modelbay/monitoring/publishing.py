@@ -165,15 +165,23 @@ class Publisher:
     def invoked(self, endpoint: str, meter: InvocationMeter, status: int) -> None:
         """Record one invocation that has been answered: `status` is the model's HTTP status (200 for an answer;
         0 when it gave none); an invocation that reached no variant is not recorded. O(1), no I/O."""
-        if meter.variant is None or not self.is_recording:
+        if meter.variant is None:
             return
         overhead_s = max(time.perf_counter() - meter.started - (meter.model_s or 0.0), 0.0)
+        self.record(endpoint, meter.variant, meter.instances, status, meter.model_s, overhead_s)
+
+    def record(self, endpoint: str, variant: str, instances: int, status: int, model_s: float | None,
+               overhead_s: float) -> None:
+        """Record one invocation of `variant` (of `instances` instances) answered now, as `invoked` does, from its
+        figures: the model's seconds (None: no model had the request) and the rest of its seconds."""
+        if not self.is_recording:
+            return
         second = int(self.metrics.clock().timestamp())
         is_4xx, is_5xx = 400 <= status < 500, not 200 <= status < 500
         with self._lock:
-            found = self._variants.get((endpoint, meter.variant))
+            found = self._variants.get((endpoint, variant))
             if found is None:
-                found = self._variants[(endpoint, meter.variant)] = _Variant(endpoint, meter.variant, second)
+                found = self._variants[(endpoint, variant)] = _Variant(endpoint, variant, second)
             tally = found.tally
             if tally.second != second:
                 if tally.invocations:
@@ -182,11 +190,11 @@ class Publisher:
             tally.invocations += 1
             tally.errors_4xx += is_4xx
             tally.errors_5xx += is_5xx
-            tally.per_instance += 1.0 / meter.instances
-            if meter.model_s is not None:
-                tally.model_us.append(meter.model_s * _MICROSECONDS)
+            tally.per_instance += 1.0 / instances
+            if model_s is not None:
+                tally.model_us.append(model_s * _MICROSECONDS)
             tally.overhead_us.append(overhead_s * _MICROSECONDS)
-        _count(found.totals, meter.model_s, overhead_s, is_4xx, is_5xx)
+        _count(found.totals, model_s, overhead_s, is_4xx, is_5xx)
 
     def flush(self) -> None:
         """Hand the invocations' tallies to the metric store and write its buffer (see MetricStore.flush)."""

@@ -57,6 +57,24 @@ class NoWorkers:
 ALONE = NoWorkers()
 
 
+class Several:
+    """Several kinds of the front door's other processes (its workers; HAProxy, front_door_proxy.py) as one."""
+
+    def __init__(self, *members: Workers) -> None:
+        self.members = members
+
+    def ask(self, region: str, method: str, *args: Any) -> list[Any]:
+        return [answer for member in self.members for answer in member.ask(region, method, *args)]
+
+    def follow(self, region: str) -> None:
+        for member in self.members:
+            member.follow(region)
+
+    def listen(self, region: str, event: str, listener: Callable[[str, str], None]) -> None:
+        for member in self.members:
+            member.listen(region, event, listener)
+
+
 class RouterFleet:
     """The router of this process and its workers' of one region (see the module's docstring)."""
 
