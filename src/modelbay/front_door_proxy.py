@@ -27,7 +27,8 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,7 @@ log = logging.getLogger(__name__)
 
 START_TIMEOUT_S = 10.0  # for HAProxy's admin socket to answer
 STOP_GRACE_S = 30.0  # for the requests under way when the server stops
+STAT_SERVERS = 4  # `show stat`'s type of the rows of servers (not of frontends and backends)
 MAP_LINES_PER_COMMAND = 200  # map entries sent in one runtime API command (each well under 100 bytes)
 _MICROSECONDS = 1e6
 
@@ -182,34 +184,42 @@ class ProxyLane:
 
     def _outstanding(self, region: str, endpoint: str) -> int:
         slots = {slot for slot, v in self._slots.items() if (v.region, v.endpoint) == (region, endpoint)}
-        return sum(row.busy for row in self._servers() if row.slot in slots)
+        return sum(row.busy for row in self._servers(slots))
 
     def _in_flight(self, region: str, instance_id: str) -> int:
-        return sum(row.busy for row in self._servers() if self._placed.get((row.slot, row.server)) == instance_id)
+        return sum(row.busy for row in self._servers_of(instance_id))
 
     def _answered_within(self, region: str, instance_id: str, seconds: float) -> bool:
-        return any(0 <= row.idle_s < seconds for row in self._servers()
-                   if self._placed.get((row.slot, row.server)) == instance_id)
+        return any(0 <= row.idle_s < seconds for row in self._servers_of(instance_id))
 
     def _out_of_rotation(self, region: str, endpoint: str) -> frozenset[str]:
         return frozenset()
 
     def _concurrency(self, region: str) -> list[tuple[str, str, int, int]]:
-        rows = self._servers()
-        return [(v.endpoint, v.name, sum(r.busy for r in rows if r.slot == slot and r.server in v.servers.values()),
-                 len(v.servers))
-                for slot, v in self._slots.items() if v.region == region]
+        serving = {slot: v for slot, v in self._slots.items() if v.region == region}
+        busy: Counter[str] = Counter()
+        for row in self._servers(serving):
+            busy[row.slot] += row.busy if row.server in serving[row.slot].servers.values() else 0
+        return [(v.endpoint, v.name, busy[slot], len(v.servers)) for slot, v in serving.items()]
 
     def _demand(self, region: str, endpoint: str, variant: str) -> Demand:
         return Demand(0, math.inf, 0.0)
 
-    def _servers(self) -> list[_ServerRow]:
-        """Each slot server's requests in flight and seconds since it was last given one, from `show stat`."""
-        text = self._api.run("show stat").lstrip("# ")
-        return [_ServerRow(row["pxname"], row["svname"], int(row["scur"] or 0),
-                           int(row["lastsess"]) if row["lastsess"] not in ("", "-1") else -1)
-                for row in csv.DictReader(text.splitlines()) if row["pxname"].startswith("slot")
-                and row["svname"] not in ("FRONTEND", "BACKEND")]
+    def _servers_of(self, instance_id: str) -> list[_ServerRow]:
+        """The rows of the servers that are, or were (draining), the instance's."""
+        placed = {key for key, instance in self._placed.items() if instance == instance_id}
+        return [row for row in self._servers({slot for slot, _ in placed}) if (row.slot, row.server) in placed]
+
+    def _servers(self, slots: Iterable[str]) -> list[_ServerRow]:
+        """The slots' servers: requests in flight and seconds since each was last given one, from `show stat` (asked
+        of each slot alone: all of them would be thousands of rows)."""
+        rows = []
+        for slot in slots:
+            text = self._api.run(f"show stat {slot} {STAT_SERVERS} -1").lstrip("# ")
+            rows += [_ServerRow(row["pxname"], row["svname"], int(row["scur"] or 0),
+                                int(row["lastsess"]) if row["lastsess"] not in ("", "-1") else -1)
+                     for row in csv.DictReader(text.splitlines())]
+        return rows
 
     # -- applying tables ----------------------------------------------------------------------------
 
@@ -243,7 +253,7 @@ class ProxyLane:
         rotation); those it had that are not among them leave it at `_commit`. Their servers, by instance."""
         current = self._slots.get(slot)
         had = current.servers if current is not None else {}
-        busy = {row.server for row in self._servers() if row.slot == slot and row.busy}
+        busy = {row.server for row in self._servers([slot]) if row.busy}
         taken = set(had.values()) | {server for leaving_slot, server in self._leaving if leaving_slot == slot} | busy
         placed = {}
         for instance, address in servers.items():
