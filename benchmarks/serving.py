@@ -2,6 +2,7 @@
 
     make bench-serving            # every peer's venv and nginx installed, then this run
     .venv/bin/python benchmarks/serving.py [--peers a,b,...] [--duration S | --requests N] [--warmup S] [--rounds N]
+                                            [--data-plane haproxy|python]
     .venv/bin/python benchmarks/serving.py --operations-cost      # data capture and a shadow variant only
     .venv/bin/python benchmarks/serving.py --recording-cost       # metric recording only
 
@@ -18,11 +19,12 @@ trees of depth 10: predict dominates). For each model, measured in one run:
     the row's CSV). The peer `classic` is the classic SageMaker bring-your-own stack: nginx → unix socket
     → gunicorn sync workers → Flask /invocations reading the CSV with pandas. A peer whose peer.json has a note
     (why it cannot run as asked) is listed with its note instead of figures;
-(c) modelbay, pinned to CPU 0 (`taskset -c 0 python -m modelbay server`, whose instances inherit
-    the affinity): the model uploaded through S3 and deployed with CreateModel, CreateEndpointConfig
-    and CreateEndpoint, invoked at `POST /endpoints/<name>/invocations` (InvokeEndpoint's route)
-    with headers SigV4-signed once by botocore; and its model server alone (`POST /invocations` on
-    the instance's own port), which splits modelbay's cost between the front door and the model server.
+(c) modelbay, pinned to CPU 0 (`taskset -c 0 python -m modelbay server --data-plane haproxy`, whose instances and
+    HAProxy inherit the affinity; `--data-plane python` measures its own front door instead): the model uploaded
+    through S3 and deployed with CreateModel, CreateEndpointConfig and CreateEndpoint, invoked at
+    `POST /endpoints/<name>/invocations` (InvokeEndpoint's route) with headers SigV4-signed once by botocore; and
+    its model server alone (`POST /invocations` on the instance's own port), which splits modelbay's cost between
+    the front door and the model server.
 Every server gets the same number of model worker processes (WORKERS) and answers one request first: its answer's
 last number must be the class raw predict gives. The load generator is this script in a second process pinned to
 CPU 1: an asyncio HTTP/1.1 client, one keep-alive connection per concurrent caller, each sending one row and

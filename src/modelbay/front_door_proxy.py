@@ -11,7 +11,9 @@ door answers all of the endpoint's invocations. The controllers read HAProxy's r
 statistics; its log lines are the invocations it answered, recorded as the front door records its own.
 
 HAProxy stops when the server does (it is a child that gets SIGTERM when the thread that started it, the server's
-event loop, ends) and, on a graceful stop, first: it stops taking connections and finishes those under way.
+event loop, ends) and, on a graceful stop, first: it stops taking connections and finishes those under way. It runs
+in a session of its own, so a terminal's Ctrl-C reaches the server alone, which stops it so. One that dies is
+started again, and applies every table anew; meanwhile the front door answers what it would have.
 """
 
 from __future__ import annotations
@@ -112,7 +114,8 @@ class ProxyLane:
                                                 threads=max(self.settings.workers, 1)))
         self._process = subprocess.Popen(
             ["setpriv", "--pdeathsig", "TERM", "haproxy", "-db", "-q", "-f", str(config)],
-            pass_fds=(self._listening.fileno(),), stdin=subprocess.DEVNULL)
+            pass_fds=(self._listening.fileno(),), stdin=subprocess.DEVNULL,
+            start_new_session=True)  # a terminal's Ctrl-C stops the server, which stops HAProxy gently (`stop`)
         deadline = time.monotonic() + START_TIMEOUT_S
         while not self._answers():
             if self._process.poll() is not None or time.monotonic() > deadline:

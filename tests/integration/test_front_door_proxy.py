@@ -5,12 +5,13 @@ An endpoint's traffic is moved between its two variants again and again; as soon
 an invocation on each of many keep-alive connections reaches the variant the update named. HAProxy, not the front
 door behind it, called the model: only HAProxy holds connections to the model servers. An endpoint HAProxy cannot
 serve alone (data capture) is answered by the front door, on the same port. An HAProxy that dies is started again,
-and routes every endpoint again.
+and routes every endpoint again. Ctrl-C stops the server and its HAProxy, quietly.
 """
 
 from __future__ import annotations
 
 import http.client
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -131,3 +132,13 @@ def test_haproxy_that_dies_is_started_again_with_every_route(server: ServerProce
 
     # until the new HAProxy has applied the tables, the front door behind it answers
     wait_until(answered_by_haproxy, 30, "the new HAProxy to route the endpoint")
+
+
+def test_ctrl_c_stops_the_server_and_its_haproxy_quietly(server: ServerProcess, tmp_path: Path, unique: str) -> None:
+    deploy(server, tmp_path, unique)
+    front_door, proxy = processes(server)
+    for process in front_door:  # as a terminal's Ctrl-C reaches its process group (HAProxy has a session of its own)
+        process.send_signal(signal.SIGINT)
+    for process in (*front_door, proxy):
+        process.wait(30)  # psutil: raises TimeoutExpired if it outlives its server
+    assert "Traceback" not in (server.data_dir / "server.log").read_text()

@@ -78,6 +78,13 @@ def test_model_latency_is_the_models_time_in_microseconds_and_overhead_the_rest(
     assert 1000 <= overhead < 1000 + 50_000  # plus the moment this test took
 
 
+def test_an_invocation_answered_elsewhere_is_recorded_from_its_figures(publisher: Publisher) -> None:
+    publisher.record("ep", "v1", instances=4, status=200, model_s=0.003, overhead_s=0.0005)  # as HAProxy's log says
+    assert total(publisher, "ModelLatency").sum == pytest.approx(3000)
+    assert total(publisher, "OverheadLatency").sum == pytest.approx(500)
+    assert total(publisher, "InvocationsPerInstance").sum == pytest.approx(0.25)
+
+
 def test_no_model_latency_when_no_model_had_the_request_and_nothing_when_no_variant_did(publisher: Publisher) -> None:
     publisher.invoked("ep", meter(None), 0)  # no instance reachable
     publisher.invoked("ep", meter(None, variant=None), 0)  # e.g. TargetVariant named none: not recorded

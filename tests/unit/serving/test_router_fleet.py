@@ -9,14 +9,14 @@ from typing import Any
 import pytest
 
 from modelbay.serving.router import Demand, Router
-from modelbay.serving.router_fleet import DEMAND, FAILURE, RouterFleet, combined, share_of
+from modelbay.serving.router_fleet import DEMAND, FAILURE, RouterFleet, Several, combined, share_of
 
 
 class Answering:
     """Workers whose routers give fixed answers, and whose events a test sends."""
 
     def __init__(self, answers: dict[str, list[Any]]) -> None:
-        self.answers, self.asked = answers, []
+        self.answers, self.asked, self.followed = answers, [], []
         self.listeners: dict[tuple[str, str], list[Callable[[str, str], None]]] = {}
 
     def ask(self, region: str, method: str, *args: Any) -> list[Any]:
@@ -24,7 +24,7 @@ class Answering:
         return self.answers[method]
 
     def follow(self, region: str) -> None:
-        return None
+        self.followed.append(region)
 
     def listen(self, region: str, event: str, listener: Callable[[str, str], None]) -> None:
         self.listeners.setdefault((region, event), []).append(listener)
@@ -59,6 +59,17 @@ def test_the_listeners_hear_the_workers_routers() -> None:
     workers.listeners["us-east-1", FAILURE][0]("ep", "i-1")
     workers.listeners["us-east-1", DEMAND][0]("ep", "s")
     assert heard == [(FAILURE, "ep", "i-1"), (DEMAND, "ep", "s")]
+
+
+def test_several_kinds_of_processes_answer_follow_and_tell_as_one() -> None:
+    workers, proxy, heard = Answering({"in_flight": [1, 2]}), Answering({"in_flight": [4]}), []
+    fleet = RouterFleet(Router(), "us-east-1", Several(workers, proxy))
+    assert fleet.in_flight("i-1") == 7
+    fleet.tables_changed()
+    assert workers.followed == proxy.followed == ["us-east-1"]
+    fleet.add_failure_listener(lambda endpoint, instance: heard.append((endpoint, instance)))
+    proxy.listeners["us-east-1", FAILURE][0]("ep", "i-2")
+    assert heard == [("ep", "i-2")] and ("us-east-1", FAILURE) in workers.listeners
 
 
 @pytest.mark.parametrize(("max_concurrency", "workers", "shares"), [
