@@ -31,7 +31,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -42,6 +42,7 @@ from modelbay.http_guard import HTTP_LIMITS
 from modelbay.platform import Regions
 from modelbay.serving import haproxy
 from modelbay.serving.router import MODEL_TIMEOUT_S, Demand
+from modelbay.serving.router_fleet import ASKED
 
 log = logging.getLogger(__name__)
 
@@ -66,12 +67,15 @@ def require_proxy(settings: Settings, tls: bool) -> None:
                                "signature and speaks plain HTTP here")
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Variant:
+    """A variant a slot serves."""
+
     region: str
     endpoint: str
     name: str
-    servers: dict[str, str] = field(default_factory=dict)  # instance id → its server in the slot
+    weight: float
+    servers: dict[str, str]  # instance id → its server in the slot
 
 
 class ProxyLane:
@@ -94,7 +98,6 @@ class ProxyLane:
         """Routes as a new HAProxy has them: none (every table is followed anew)."""
         self._followers: dict[str, RouteFollower] = {}
         self._uncommitted = False
-        self._routes: dict[tuple[str, str], list[tuple[str, str, float]]] = {}  # (region, endpoint) → its routes
         self._slots: dict[str, _Variant] = {}  # slot → the variant it serves (swapped whole: read by the log reader)
         self._free = [haproxy.slot_name(index) for index in reversed(range(haproxy.SLOTS))]
         self._placed: dict[tuple[str, str], str] = {}  # (slot, server) → the instance it is (or was, draining)
@@ -174,9 +177,10 @@ class ProxyLane:
                 self._uncommitted = False
 
     def ask(self, region: str, method: str, *args: Any) -> list[Any]:
-        answer: Callable[..., Any] | None = getattr(self, f"_{method}", None)
+        if method not in ASKED or self._process is None:
+            return []
         try:
-            return [] if answer is None or self._process is None else [answer(region, *args)]
+            return [getattr(self, f"_{method}")(region, *args)]
         except OSError:  # HAProxy ended (and is started again): it has nothing in flight
             return []
 
@@ -236,38 +240,31 @@ class ProxyLane:
             log.warning("HAProxy serves %d variants already: the front door answers endpoint %s", haproxy.SLOTS,
                         endpoint)
             wanted = ()
-        slots, routes = dict(self._slots), []
+        slots = dict(self._slots)
         for variant in wanted:
             slot = taken.pop(variant.name, None) or self._free.pop()
             servers = self._add(slot, {b.instance_id: _address(b.urls[0]) for b in variant.backends})
-            slots[slot] = _Variant(region, endpoint, variant.name, servers)
-            routes.append((variant.name, slot, variant.weight))
+            slots[slot] = _Variant(region, endpoint, variant.name, variant.weight, servers)
         for slot in taken.values():  # variants the endpoint no longer has (or all of them)
             self._leaving += [(slot, server) for server in slots.pop(slot).servers.values()]
             self._released.append(slot)
         self._slots = slots
-        if routes:
-            self._routes[key] = routes
-        else:
-            self._routes.pop(key, None)
 
     def _add(self, slot: str, servers: dict[str, str]) -> dict[str, str]:
         """Put the instances (id → host:port) in the slot's rotation, each in a server of its own (one idle, out of
         rotation); those it had that are not among them leave it at `_commit`. Their servers, by instance."""
         current = self._slots.get(slot)
         had = current.servers if current is not None else {}
-        busy = {row.server for row in self._servers([slot]) if row.busy}
+        placed = {instance: server for instance, server in had.items() if instance in servers}
+        arriving = [instance for instance in servers if instance not in had]
+        busy = {row.server for row in self._servers([slot]) if row.busy} if arriving else set()
         taken = set(had.values()) | {server for leaving_slot, server in self._leaving if leaving_slot == slot} | busy
-        placed = {}
-        for instance, address in servers.items():
-            if instance in had:
-                placed[instance] = had[instance]
-                continue
+        for instance in arriving:
             server = next((s for s in haproxy.slot_servers() if s not in taken), None)
             if server is None:  # its servers all serve, or finish what they had: tried again at the next change
                 raise ProxyUnavailable(f"slot {slot} has no idle server for instance {instance} yet")
             taken.add(server)
-            host, port = address.rsplit(":", 1)
+            host, port = servers[instance].rsplit(":", 1)
             self._checked(f"set server {slot}/{server} addr {host} port {port}")
             self._checked(f"set server {slot}/{server} state ready")
             self._placed[slot, server], placed[instance] = instance, server
@@ -275,10 +272,13 @@ class ProxyLane:
         return placed
 
     def _commit(self) -> None:
-        """Swap both maps whole for what `_routes` and `_slots` hold now; then take the servers that left out of
-        rotation (they finish what they have), and free the slots let go."""
+        """Swap both maps whole for what `_slots` holds now; then take the servers that left out of rotation (they
+        finish what they have), and free the slots let go."""
         variants = [(slot, v.name) for slot, v in self._slots.items()]
-        routes = [entry for (region, endpoint), found in self._routes.items()
+        endpoints: dict[tuple[str, str], list[tuple[str, str, float]]] = {}
+        for slot, v in self._slots.items():
+            endpoints.setdefault((v.region, v.endpoint), []).append((v.name, slot, v.weight))
+        routes = [entry for (region, endpoint), found in endpoints.items()
                   for entry in haproxy.route_entries(region, endpoint, found)]
         for name, entries in ((haproxy.VARIANTS, variants), (haproxy.ROUTES, routes)):
             path = self._run_dir / name

@@ -22,7 +22,7 @@ import uvicorn
 import uvloop
 
 from modelbay.api.app import ApiApp, build_app
-from modelbay.config import AUTH_OPEN, Settings
+from modelbay.config import AUTH_OPEN, DATA_PLANE_HAPROXY, Settings
 from modelbay.controllers.loops import controllers
 from modelbay.front_door import front_door_protocol
 from modelbay.front_door_proxy import ProxyLane, ProxyUnavailable, require_proxy
@@ -42,7 +42,7 @@ def serve(settings: Settings, address_file: Path | None = None, announce: bool =
     configure_logging()
     tls = tls_files(settings)
     settings = dataclasses.replace(settings, workers=worker_count(settings))
-    proxied = settings.data_plane == "haproxy"
+    proxied = settings.data_plane == DATA_PLANE_HAPROXY
     if proxied:
         require_proxy(settings, tls is not None)
     sock = bind(settings.host, settings.port, shared=settings.workers > 1 and not proxied)
@@ -255,7 +255,7 @@ def bind(host: str, port: int, shared: bool = False) -> socket.socket:
 
 def _front_door_host(settings: Settings) -> str:
     """Where the front door listens: behind HAProxy, on the loopback; else where the server does."""
-    return "127.0.0.1" if settings.data_plane == "haproxy" else settings.host
+    return "127.0.0.1" if settings.data_plane == DATA_PLANE_HAPROXY else settings.host
 
 
 def _url_host(host: str) -> str:

@@ -41,22 +41,6 @@ class Workers(Protocol):
         taken out of rotation; DEMAND: a serverless variant without an instance)."""
 
 
-class NoWorkers:
-    """A front door of one process."""
-
-    def ask(self, region: str, method: str, *args: Any) -> list[Any]:
-        return []
-
-    def follow(self, region: str) -> None:
-        return None
-
-    def listen(self, region: str, event: str, listener: Callable[[str, str], None]) -> None:
-        return None
-
-
-ALONE = NoWorkers()
-
-
 class Several:
     """Several kinds of the front door's other processes (its workers; HAProxy, front_door_proxy.py) as one."""
 
@@ -73,6 +57,9 @@ class Several:
     def listen(self, region: str, event: str, listener: Callable[[str, str], None]) -> None:
         for member in self.members:
             member.listen(region, event, listener)
+
+
+ALONE = Several()  # a front door of one process
 
 
 class RouterFleet:

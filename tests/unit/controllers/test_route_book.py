@@ -13,7 +13,7 @@ from modelbay.config import Settings
 from modelbay.controllers.route_book import RouteBook, RouteFollower, RouteTable, decode, encode
 from modelbay.platform import Platform, open_platform
 from modelbay.serving.router import Backend, TrafficShift, VariantRoute
-from modelbay.serving.router_fleet import NoWorkers, RouterFleet
+from modelbay.serving.router_fleet import RouterFleet, Several
 
 CAPTURE = {"EnableCapture": True, "InitialSamplingPercentage": 100, "DestinationS3Uri": "s3://bucket/capture",
            "CaptureOptions": [{"CaptureMode": "Input"}]}
@@ -132,10 +132,11 @@ def test_instances_a_leader_stops_leave_every_table_and_are_not_bridged(servers:
     assert instances(successor, "e") == {"a": ["kept"]}  # what was still routed, and only that
 
 
-class CountingWorkers(NoWorkers):
+class CountingWorkers(Several):
     """The front door's workers, as the leader tells them of new tables: each telling counted."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.told: list[str] = []
 
     def follow(self, region: str) -> None:
