@@ -185,7 +185,7 @@ class ProxyLane:
             return []
 
     def listen(self, region: str, event: str, listener: Callable[[str, str], None]) -> None:
-        return None  # HAProxy takes no instance out of rotation, and serves no serverless variant
+        return None  # HAProxy tells of nothing: its instances out of rotation are read (`_out_of_rotation`)
 
     # -- what the controllers ask -------------------------------------------------------------------
 
@@ -200,7 +200,9 @@ class ProxyLane:
         return any(0 <= row.idle_s < seconds for row in self._servers_of(instance_id))
 
     def _out_of_rotation(self, region: str, endpoint: str) -> frozenset[str]:
-        return frozenset()
+        serving = {slot: v for slot, v in self._slots.items() if (v.region, v.endpoint) == (region, endpoint)}
+        return frozenset(self._placed[row.slot, row.server] for row in self._servers(serving)
+                         if row.is_down and row.server in serving[row.slot].servers.values())
 
     def _concurrency(self, region: str) -> list[tuple[str, str, int, int]]:
         serving = {slot: v for slot, v in self._slots.items() if v.region == region}
@@ -224,7 +226,8 @@ class ProxyLane:
         for slot in slots:
             text = self._api.run(f"show stat {slot} {STAT_SERVERS} -1").lstrip("# ")
             rows += [_ServerRow(row["pxname"], row["svname"], int(row["scur"] or 0),
-                                int(row["lastsess"]) if row["lastsess"] not in ("", "-1") else -1)
+                                int(row["lastsess"]) if row["lastsess"] not in ("", "-1") else -1,
+                                row["status"].startswith("DOWN"))
                      for row in csv.DictReader(text.splitlines())]
         return rows
 
@@ -267,6 +270,7 @@ class ProxyLane:
             host, port = servers[instance].rsplit(":", 1)
             self._checked(f"set server {slot}/{server} addr {host} port {port}")
             self._checked(f"set server {slot}/{server} state ready")
+            self._checked(f"set server {slot}/{server} health up")  # serves now, not after its first check
             self._placed[slot, server], placed[instance] = instance, server
         self._leaving += [(slot, server) for instance, server in had.items() if instance not in servers]
         return placed
@@ -340,6 +344,7 @@ class _ServerRow:
     server: str
     busy: int  # requests in flight
     idle_s: int  # seconds since it was last given a request (-1: never)
+    is_down: bool  # out of rotation after a failed connection (on-error mark-down)
 
 
 def is_plain(table: RouteTable) -> bool:

@@ -13,7 +13,9 @@ has (PLAIN_MEMBERS), each within its model's length and ASCII; and only if the m
 
 A slot's servers are the variant's instances, picked by least connections (HAProxy's leastconn: the fewest requests
 in flight, the same rule as the router's). A connection that fails is tried once more on another instance
-(`retry-on conn-failure`, `redispatch`): the router's rule for a request that cannot have reached the model.
+(`retry-on conn-failure`, `redispatch`), and its server is out of rotation at once (`on-error mark-down`; leastconn
+would pick the dead one again, having nothing in flight), until the controller replaces the instance: the router's
+rule for a request that cannot have reached the model.
 
 The model gets, and the caller gets back, the headers they would through the front door (not the caller's
 credentials); the answer names the variant in x-Amzn-Invoked-Production-Variant. An answer other than a 2XX becomes
@@ -209,7 +211,11 @@ def configuration(listen_fd: int, front_door_port: int, log_port: int, run_dir: 
         "    http-error status 504 content-type application/json hdr x-amzn-ErrorType ModelError "
         f"lf-string {_quoted(model_timed_out)}",
     ]
-    servers = [f"    server {server} 127.0.0.1:1 disabled" for server in slot_servers()]
+    # a server whose connection fails is out of rotation at once and stays so, as the router takes an instance out
+    # until the controller replaces it: the retry goes to another, and nothing reaches whatever binds its port next
+    # (the check that `on-error` needs runs once a day, so it does not put the server back)
+    servers = [f"    server {server} 127.0.0.1:1 disabled check inter 24h fall 1 rise 1 observe layer4 error-limit 1 "
+               "on-error mark-down" for server in slot_servers()]
     for index in range(SLOTS):
         lines += [f"backend {slot_name(index)}", *backend_rules, *servers]
     routes.touch()
