@@ -13,9 +13,11 @@ _T = TypeVar("_T")
 
 class Wakeable:
     """A controller's wait_for_work: sleep until the next pass is due, or until `wake` is called (background work
-    has ended, so its resource can move on at once). `wake` takes and ignores any arguments: a callback."""
+    has ended, so its resource can move on at once, or a write to a table it `watches` may have given it work, see
+    changes.py). `wake` takes and ignores any arguments: a callback."""
 
-    def __init__(self) -> None:
+    def __init__(self, *watches: str) -> None:
+        self.watches = frozenset(watches)
         self._woken = threading.Event()
 
     def wake(self, *_: object) -> None:

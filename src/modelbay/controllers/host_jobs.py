@@ -107,7 +107,7 @@ class HostJobController(Wakeable, abc.ABC, Generic[J]):
         self.root = platform.settings.data_dir / self.folder
         self._stopping: set[str] = set()  # instances sent SIGTERM by this controller
         self._preparing: dict[str, Future[Launch]] = {}
-        super().__init__()
+        super().__init__(jobs.table)
 
     def names(self) -> list[str]:
         """Names of the jobs a pass has work for (InProgress or Stopping), oldest first."""

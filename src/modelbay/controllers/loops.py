@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Executor, ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -30,6 +31,7 @@ from modelbay.controllers.alarms.actions import SCALING_POLICY_PREFIX, AlarmActi
 from modelbay.controllers.alarms.controller import AlarmController
 from modelbay.controllers.async_invocations.controller import AsyncInvocationWorker
 from modelbay.controllers.autoscaling.controller import AutoscalingController
+from modelbay.controllers.changes import IDLE_RECHECK_S, WATCH_INTERVAL_S, ChangeWatcher
 from modelbay.controllers.compilation_jobs.controller import CompilationController
 from modelbay.controllers.edge_packaging_jobs.controller import EdgePackagingController
 from modelbay.controllers.edge_telemetry import subscribed
@@ -64,6 +66,8 @@ FLUSH_INTERVAL_S = 1.0  # the invocation metrics are one-second ones: written wi
 
 
 class Controller(Protocol):
+    watches: frozenset[str]  # the tables whose writes may give it work (changes.py)
+
     def names(self) -> list[str]:
         """The resources a pass has work for."""
 
@@ -192,17 +196,24 @@ class Leading:
         await asyncio.to_thread(self.endpoints.expect_routes)  # before the server answers a first invocation
         await asyncio.to_thread(platform.metadata.async_invocations.release_in_progress)  # claimed by a server gone
         stopping = asyncio.Event()
-        tasks = [asyncio.create_task(run_until(controller, every_s, stopping)) for controller, every_s in self.loops]
+        # the counters as they are before any controller looks for work: a write after that wakes its controller
+        watcher = await asyncio.to_thread(ChangeWatcher, platform.metadata.changes, [each for each, _ in self.loops])
+        waiting = ThreadPoolExecutor(len(self.loops), thread_name_prefix="controller-wait")
+        tasks = [asyncio.create_task(run_until(controller, every_s, stopping, waiting))
+                 for controller, every_s in self.loops]
+        tasks.append(asyncio.create_task(every(WATCH_INTERVAL_S, watcher.look, stopping)))
         tasks.append(asyncio.create_task(AsyncInvocationWorker(platform).run_until(stopping)))
         tasks += [asyncio.create_task(every(interval_s, work, stopping)) for work, interval_s in self.periodic]
         try:
-            with subscribed(platform):  # edge agents' MQTT telemetry, when Settings.mqtt_url names a broker
+            # the watcher hears this process's writes; edge agents' MQTT telemetry comes in (Settings.mqtt_url)
+            with watcher, subscribed(platform):
                 yield
         finally:
             stopping.set()
             for controller, _ in self.loops:
                 controller.wake()
             await asyncio.gather(*tasks)
+            waiting.shutdown()
             if leaving.is_set() and not platform.settings.keep_instances:
                 await asyncio.to_thread(self._stop_instances)
 
@@ -213,16 +224,19 @@ class Leading:
         stop_all(self.runtime, EXIT_GRACE_S, SHUTDOWN_REASON)
 
 
-async def run_until(controller: Controller, every_s: float, stopping: asyncio.Event) -> None:
+async def run_until(controller: Controller, every_s: float, stopping: asyncio.Event, waiting: Executor) -> None:
     """Reconcile every resource the controller names, each in a worker thread, every `every_s` seconds (sooner
-    when woken), until `stopping` is set: then return after the pass under way. A failing pass, or a failing
-    list of work, is logged; the loop goes on."""
+    when woken; when it named none and watches tables, once woken by a write to them, changes.py), until
+    `stopping` is set: then return after the pass under way. A failing pass, or a failing list of work, is logged;
+    the loop goes on. It waits in a thread of `waiting`, which has one for each loop: a wait holds its thread,
+    which the default executor's few threads, shared by all the server's other work, cannot spare."""
     while not stopping.is_set():
         try:
             names = await asyncio.to_thread(controller.names)
+            idle = not names and bool(controller.watches)
         except Exception:
             log.exception("listing the work of %s failed", type(controller).__name__)
-            names = []
+            names, idle = [], False
         for name in names:
             if stopping.is_set():
                 break
@@ -230,7 +244,8 @@ async def run_until(controller: Controller, every_s: float, stopping: asyncio.Ev
                 await asyncio.to_thread(controller.reconcile, name)
             except Exception:
                 log.exception("reconcile of %s failed for %s", type(controller).__name__, name)
-        await asyncio.to_thread(controller.wait_for_work, every_s)
+        await asyncio.get_running_loop().run_in_executor(waiting, controller.wait_for_work,
+                                                         IDLE_RECHECK_S if idle else every_s)
 
 
 async def every(interval_s: float, work: Callable[[], object], stopping: asyncio.Event) -> None:

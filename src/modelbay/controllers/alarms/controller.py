@@ -43,10 +43,11 @@ class AlarmController(Wakeable):
 
     def names(self) -> list[str]:
         """The alarms with a period ended since they were last judged, a new configuration or actions due."""
-        self.metrics.flush()  # the values of periods just ended may still be buffered
         now = self.clock()
         self._expire_history(now)
         alarms = self.alarms.all()
+        if alarms:
+            self.metrics.flush()  # the values of periods just ended may still be buffered
         self._judged = {alarm.name: self._judged[alarm.name] for alarm in alarms if alarm.name in self._judged}
         return [alarm.name for alarm in alarms if alarm.actions_due or self._judged.get(alarm.name) != _due(alarm, now)]
 

@@ -58,7 +58,7 @@ class AutoscalingController(Wakeable):
     alarm runner and the pass may run at once, and one scaling decision is made at a time."""
 
     def __init__(self, metadata: MetadataStore, metrics: MetricStore, clock: Clock = utc_now) -> None:
-        super().__init__()
+        super().__init__(metadata.autoscaling.table)
         self.metadata, self.metrics, self.clock = metadata, metrics, clock
         self._lock = threading.RLock()
         self._ran: dict[tuple[str, str], datetime] = {}  # (alarm name, policy ARN) → when the action last ran

@@ -36,7 +36,7 @@ class EdgePackagingController(Wakeable):
     """Keeps each edge packaging job that has not ended moving: packaging it, then recording how that went."""
 
     def __init__(self, platform: Platform) -> None:
-        super().__init__()
+        super().__init__(platform.metadata.edge_packaging_jobs.table)
         self.platform = platform
         self._work: dict[str, Future[Package]] = {}  # the packaging under way, by job name
 

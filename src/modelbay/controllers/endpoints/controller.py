@@ -18,6 +18,12 @@ ready ones to the router, and records what it sees.
   one drains and stops, and the endpoint is InService on its old config, the reason recorded.
 - Deleting: routes are withdrawn, in-flight requests finish, then every instance stops.
 
+While every endpoint is steady (InService, every slot ready, nothing launching, draining or stopping), a pass comes
+every STEADY_PASS_S instead of at the loop's pace: what moves a steady endpoint wakes the controller at once (a
+write to an endpoint, an instance's failure or a serverless variant's demand seen by a router, background work
+ending), and what it only sees by looking (an instance gone without a failed request, failed health checks, logs to
+ship, a serverless variant idle) can wait that long.
+
 A serverless variant (serverless.py) is a variant of 0 or 1 slots, as its ServerlessScaler decides from the
 router's demand; its route caps invocations at MaxConcurrency, and its usage in GB-seconds is recorded with
 the variant's state.
@@ -80,6 +86,7 @@ from modelbay.store.metadata.endpoints import (
 log = logging.getLogger(__name__)
 
 LOG_GROUP_PREFIX = "/aws/sagemaker/Endpoints/"
+STEADY_PASS_S = 1.0
 # Statuses of an endpoint with a deployed fleet, which a restarted server serves again.
 _SERVING = frozenset({EndpointStatus.IN_SERVICE, EndpointStatus.UPDATING, EndpointStatus.SYSTEM_UPDATING,
                       EndpointStatus.ROLLING_BACK, EndpointStatus.UPDATE_ROLLBACK_FAILED})
@@ -128,13 +135,22 @@ class EndpointController(Wakeable):
         self._answering: dict[str, Future[None]] = {}  # a serverless slot starting → its first /ping answer
         self._draining: dict[str, float] = {}  # instance id (or endpoint) → when its draining began
         self._stopping: set[str] = set()  # instances told to stop, not yet removed
-        super().__init__()
+        self._named: list[str] = []  # the endpoints of the last pass
+        self._steady: set[str] = set()  # those it left InService with every slot ready
+        super().__init__(self.endpoints.table)
         self.routers.add_failure_listener(self.wake)
         self.routers.add_demand_listener(self.wake)
         self.router.add_copy_listener(platform.publisher.invoked)  # shadow variants' invocations, as SageMaker's
 
     def names(self) -> list[str]:
-        return self.endpoints.names_to_reconcile()
+        self._named = self.endpoints.names_to_reconcile()
+        return self._named
+
+    def wait_for_work(self, timeout_s: float) -> None:
+        """Wait as the loop says, or STEADY_PASS_S while every endpoint is steady (the module's docstring)."""
+        busy = self._launching or self._answering or self._draining or self._stopping
+        super().wait_for_work(timeout_s if busy or not self._steady.issuperset(self._named)
+                              else max(timeout_s, STEADY_PASS_S))
 
     def expect_routes(self) -> None:
         """Before the server answers: name to the router the endpoints that serve (after a restart, their
@@ -146,6 +162,7 @@ class EndpointController(Wakeable):
 
     def reconcile(self, name: str) -> None:
         """One idempotent pass over endpoint `name`."""
+        self._steady.discard(name)
         endpoint = self.endpoints.get(name)
         found = self.runtime.list({"endpoint": name})
         for instance in found:  # SageMaker's names: /aws/sagemaker/Endpoints/<endpoint>, <variant>/<instance>
@@ -168,24 +185,27 @@ class EndpointController(Wakeable):
             # a fleet that has served heals; one coming up fails as a whole
             current = self._converge(endpoint, endpoint.deployed_generation, current_plan, slots,
                                      heal=endpoint.status != EndpointStatus.CREATING)
-            self._settle(endpoint, current_plan, current)
+            if self._settle(endpoint, current_plan, current):
+                self._steady.add(name)
         live = {endpoint.deployed_generation} | ({endpoint.generation} if endpoint.pending_spec is not None else set())
         self._retire(name, (s for k, s in slots.items() if k.generation not in live), drained=False)
 
     # -- phases ---------------------------------------------------------------------------
 
-    def _settle(self, endpoint: Endpoint, plan: Sequence[VariantPlan], fleet: FleetState) -> None:
-        """Creating, InService or a weights/capacity update: publish what is ready, record the status."""
+    def _settle(self, endpoint: Endpoint, plan: Sequence[VariantPlan], fleet: FleetState) -> bool:
+        """Creating, InService or a weights/capacity update: publish what is ready, record the status. Answer
+        whether the endpoint is steady: InService with every slot ready."""
         if fleet.failure is not None:  # only a fleet coming up reports failures; a serving one heals
             self._retire(endpoint.name, fleet.slots, drained=True)
             self._withdraw(endpoint.name)
             self.endpoints.advance(endpoint.name, EndpointStatus.FAILED, failure_reason=fit_reason(fleet.failure))
-            return
+            return False
         self._publish(endpoint, plan, fleet)
         complete = all(len(fleet.ready[v.name]) >= v.count for v in plan)
         in_service = complete or endpoint.status == EndpointStatus.IN_SERVICE
         status = EndpointStatus.IN_SERVICE if in_service else endpoint.status
         self._record(endpoint, plan, fleet, status, endpoint.variants)
+        return complete and in_service
 
     def _update(self, endpoint: Endpoint, current_plan: Sequence[VariantPlan], slots: dict[SlotKey, Slot]) -> None:
         """UpdateEndpoint: run both fleets as the rollout's state says, step the rollout, route and record it."""

@@ -50,9 +50,9 @@ class MonitoringScheduleController(Wakeable):
     """Runs each Pending or Scheduled schedule and follows the executions that have not ended. `clock` gives now."""
 
     def __init__(self, platform: Platform, clock: Clock = utc_now) -> None:
-        super().__init__()
         self.platform, self.clock = platform, clock
         self.metadata = platform.metadata
+        super().__init__(self.metadata.monitoring_schedules.table, self.metadata.monitoring_executions.table)
 
     def names(self) -> list[str]:
         """The schedules to schedule or run, and those with executions running (even if stopped or deleted)."""

@@ -84,7 +84,7 @@ class TransformController(Wakeable):
         self.health, self.startup_s, self.stop_grace_s = health, startup_s, stop_grace_s
         self.root = platform.settings.data_dir / "transform"
         self._runs: dict[str, _Run] = {}
-        super().__init__()
+        super().__init__(self.jobs.table)
 
     def names(self) -> list[str]:
         return self.jobs.names_to_reconcile()

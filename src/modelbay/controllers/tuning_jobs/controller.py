@@ -85,9 +85,9 @@ class TuningController(Wakeable):
     (tests give one of their own); `clock` gives now."""
 
     def __init__(self, platform: Platform, capacity: Capacity | None = None, clock: Clock = utc_now) -> None:
-        super().__init__()
         self.platform, self.clock = platform, clock
         self.jobs, self.training_jobs = platform.metadata.tuning_jobs, platform.metadata.training_jobs
+        super().__init__(self.jobs.table)
         self.capacity = capacity or Capacity.of_machine()
 
     def names(self) -> list[str]:

@@ -158,6 +158,8 @@ class AutoscalingRepository:
     """Scalable targets, policies, scheduled actions and activities. Thread-safe; each method is one transaction;
     times come from `clock`."""
 
+    table = ScalableTargetRow.__tablename__  # the controller's work: its change counter (changes.py)
+
     def __init__(self, db: Database, clock: Clock = utc_now) -> None:
         self.db = db
         self.clock = clock

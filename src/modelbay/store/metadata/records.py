@@ -178,6 +178,11 @@ class Repository(Generic[S, T]):
     def _record(self, row: S) -> T:
         raise NotImplementedError
 
+    @property
+    def table(self) -> str:
+        """The family's table, whose change counter its controller waits on when it has no work (changes.py)."""
+        return str(self.row.__tablename__)
+
     def names_to_reconcile(self) -> list[str]:
         """The names the controller has work for, oldest first: those whose status has not ended."""
         return names_where(self._db, self.row, self.row.status.not_in(self.lifecycle.ended))

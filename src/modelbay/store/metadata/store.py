@@ -7,6 +7,7 @@ from modelbay.store.metadata.alarms import AlarmRepository
 from modelbay.store.metadata.async_invocations import AsyncInvocationQueue
 from modelbay.store.metadata.audit import AuditRepository
 from modelbay.store.metadata.autoscaling import AutoscalingRepository
+from modelbay.store.metadata.changes import ChangeCounters
 from modelbay.store.metadata.compilation_jobs import CompilationJobRepository
 from modelbay.store.metadata.data_quality_job_definitions import DataQualityJobDefinition, DataQualityJobDefinitionRow
 from modelbay.store.metadata.database import Database
@@ -94,6 +95,7 @@ class MetadataStore:
         self.edge_deployment_plans = EdgeDeploymentPlanRepository(db, clock)
         self.leadership = LeadershipRepository(db, clock)
         self.routes = RouteRepository(db)
+        self.changes = ChangeCounters(db)
 
     def close(self) -> None:
         """Close pooled connections (a later call reconnects; nothing else needs closing)."""

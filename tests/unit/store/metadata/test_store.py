@@ -53,7 +53,7 @@ def _all_at_once(count: int, work: Callable[[int], T]) -> list[T]:
 
 
 def test_open_migrates_to_head_and_models_match_migrations(store: MetadataStore) -> None:
-    assert _revision(store) == _head(store) == "0033"
+    assert _revision(store) == _head(store) == "0034"
     with store.db.engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
 
