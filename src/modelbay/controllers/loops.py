@@ -197,12 +197,14 @@ class Leading:
         await asyncio.to_thread(platform.metadata.async_invocations.release_in_progress)  # claimed by a server gone
         stopping = asyncio.Event()
         # the counters as they are before any controller looks for work: a write after that wakes its controller
-        watcher = await asyncio.to_thread(ChangeWatcher, platform.metadata.changes, [each for each, _ in self.loops])
+        async_worker = AsyncInvocationWorker(platform)
+        watcher = await asyncio.to_thread(ChangeWatcher, platform.metadata.changes,
+                                          [*(each for each, _ in self.loops), async_worker])
         waiting = ThreadPoolExecutor(len(self.loops), thread_name_prefix="controller-wait")
         tasks = [asyncio.create_task(run_until(controller, every_s, stopping, waiting))
                  for controller, every_s in self.loops]
         tasks.append(asyncio.create_task(every(WATCH_INTERVAL_S, watcher.look, stopping)))
-        tasks.append(asyncio.create_task(AsyncInvocationWorker(platform).run_until(stopping)))
+        tasks.append(asyncio.create_task(async_worker.run_until(stopping)))
         tasks += [asyncio.create_task(every(interval_s, work, stopping)) for work, interval_s in self.periodic]
         try:
             # the watcher hears this process's writes; edge agents' MQTT telemetry comes in (Settings.mqtt_url)
@@ -212,6 +214,7 @@ class Leading:
             stopping.set()
             for controller, _ in self.loops:
                 controller.wake()
+            async_worker.wake()
             await asyncio.gather(*tasks)
             waiting.shutdown()
             if leaving.is_set() and not platform.settings.keep_instances:

@@ -18,6 +18,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from modelbay.controllers.changes import IDLE_RECHECK_S
 from modelbay.controllers.uploads import put_stream
 from modelbay.monitoring.publishing import InvocationMeter
 from modelbay.platform import Platform
@@ -29,7 +30,7 @@ from modelbay.store.objects.uris import S3Location, parse_uri
 
 log = logging.getLogger(__name__)
 
-POLL_S = 0.2  # how often the queues are looked at (sooner when a request is enqueued here or an invocation ends)
+POLL_S = 0.2  # how often queues with requests waiting are looked at (sooner when an invocation ends)
 # SageMaker "chooses an optimal value" when ClientConfig.MaxConcurrentInvocationsPerInstance is not given.
 DEFAULT_CONCURRENCY_PER_INSTANCE = 4
 FAILURE_CONTENT_TYPE = "text/plain"
@@ -54,40 +55,46 @@ class AsyncInvocationWorker:
     def __init__(self, platform: Platform) -> None:
         self._platform = platform
         self._queue = platform.metadata.async_invocations
+        self.watches = frozenset({self._queue.table})
         self._running: dict[str, set[asyncio.Task[None]]] = {}
         self._woken = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def wake(self, *_: object) -> None:
+        """Look at the queues at once (a request enqueued, or the server stopping); from any thread."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._woken.set)
 
     async def run_until(self, stopping: asyncio.Event) -> None:
-        """Look at the queues every POLL_S seconds, sooner when a request is enqueued or an invocation ends, until
-        `stopping` is set; then cancel the invocations under way (their requests stay claimed, for the next server
-        to queue again)."""
-        loop = asyncio.get_running_loop()
-
-        def wake() -> None:  # from the thread that enqueued
-            loop.call_soon_threadsafe(self._woken.set)
-
-        unsubscribe = self._queue.on_enqueue(wake)
+        """Look at the queues every POLL_S seconds while requests wait, sooner when an invocation ends; with none
+        waiting, once woken by a request enqueued (controllers/changes.py). Until `stopping` is set (and the worker
+        woken): then cancel the invocations under way (their requests stay claimed, for the next server to queue
+        again)."""
+        self._loop = asyncio.get_running_loop()
         while not stopping.is_set():
             try:
-                await self._claim_and_start()
+                waiting = await self._claim_and_start()
             except Exception:
                 log.exception("claiming asynchronous invocations failed")
+                waiting = True
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._woken.wait(), POLL_S)
+                await asyncio.wait_for(self._woken.wait(), POLL_S if waiting else IDLE_RECHECK_S)
             self._woken.clear()
-        unsubscribe()
         under_way = [task for tasks in self._running.values() for task in tasks]
         for task in under_way:
             task.cancel()
         await asyncio.gather(*under_way, return_exceptions=True)
 
-    async def _claim_and_start(self) -> None:
-        for name in await asyncio.to_thread(self._queue.endpoints_with_queued):
+    async def _claim_and_start(self) -> bool:
+        """Claim and start what each endpoint can take; answer whether any request waited."""
+        queued = await asyncio.to_thread(self._queue.endpoints_with_queued)
+        for name in queued:
             running = self._running.setdefault(name, set())
             for invocation in await asyncio.to_thread(self._claim, name, len(running)):
                 task = asyncio.create_task(self.handle(invocation))
                 running.add(task)
                 task.add_done_callback(self._ended(running))
+        return bool(queued)
 
     def _ended(self, running: set[asyncio.Task[None]]) -> Callable[[asyncio.Task[None]], None]:
         def forget(task: asyncio.Task[None]) -> None:

@@ -10,7 +10,6 @@ SageMaker, and never lost. The database is a region's: names are unique within i
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -80,17 +79,11 @@ class AsyncInvocationQueue:
     """Every endpoint's queue. Each method is one transaction; `claim` hands each request to one claimer only,
     also when several servers share a PostgreSQL database."""
 
+    table = AsyncInvocationRow.__tablename__  # the worker's work: its change counter (changes.py)
+
     def __init__(self, db: Database, clock: Clock = utc_now) -> None:
         self._db = db
         self._clock = clock
-        self._listeners: list[Callable[[], None]] = []
-
-    def on_enqueue(self, listener: Callable[[], None]) -> Callable[[], None]:
-        """Call `listener` (from the enqueuing thread; it must return at once) after each request this process
-        enqueues, so a worker need not wait for its next look; return what unsubscribes it. Requests enqueued by
-        other servers on the same database are found by looking."""
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener)
 
     def enqueue(self, request: AsyncRequest, ttl_s: int) -> AsyncInvocation:
         """Add a request at the end of its endpoint's queue; it expires `ttl_s` seconds from now."""
@@ -100,10 +93,7 @@ class AsyncInvocationQueue:
         with self._db.write() as session:
             session.add(row)
             session.flush()
-            queued = _invocation(row)
-        for listener in self._listeners:
-            listener()
-        return queued
+            return _invocation(row)
 
     def claim(self, endpoint_name: str, limit: int) -> list[AsyncInvocation]:
         """Mark up to `limit` of the endpoint's queued requests in-progress, oldest first, and return them.

@@ -1,13 +1,17 @@
-"""The async-invocations worker's own failures: a request past its TTL, an input that cannot be read."""
+"""The async-invocations worker's own failures: a request past its TTL, an input that cannot be read; and its loop,
+which waits for a request enqueued when none waits."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from pathlib import Path
 
 import pytest
 
 from modelbay.config import Settings
 from modelbay.controllers.async_invocations.controller import AsyncInvocationWorker
+from modelbay.controllers.changes import ChangeWatcher
 from modelbay.platform import Platform, open_platform
 from modelbay.store.metadata import AsyncRequest
 
@@ -54,3 +58,20 @@ async def test_an_input_that_cannot_be_read_fails_naming_it(platform: Platform) 
 
     assert failure_file(platform, "lost").startswith("Failed to download the input from s3://answers/in/missing.csv")
     assert queue.backlog("e") == 0
+
+
+async def test_with_no_request_waiting_the_loop_looks_again_once_one_is_enqueued(
+        platform: Platform, monkeypatch: pytest.MonkeyPatch) -> None:
+    worker, queue = AsyncInvocationWorker(platform), platform.metadata.async_invocations
+    looks = threading.Semaphore(0)
+    look = queue.endpoints_with_queued
+    monkeypatch.setattr(queue, "endpoints_with_queued", lambda: (looks.release(), look())[1])
+    stopping = asyncio.Event()
+    with ChangeWatcher(platform.metadata.changes, [worker]):
+        loop = asyncio.create_task(worker.run_until(stopping))
+        assert await asyncio.to_thread(looks.acquire, timeout=10)  # none waits: the worker waits for a write
+        await asyncio.to_thread(queue.enqueue, request("a"), 60)
+        assert await asyncio.to_thread(looks.acquire, timeout=10)  # well before IDLE_RECHECK_S
+        stopping.set()
+        worker.wake()
+        await asyncio.wait_for(loop, 10)
