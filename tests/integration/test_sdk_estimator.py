@@ -89,6 +89,13 @@ def test_two_instances_prefix_each_line_with_its_host(session: Session, bucket: 
     assert sorted(lines) == ["[algo-1] I am algo-1", "[algo-1] done", "[algo-2] I am algo-2", "[algo-2] done"]
 
 
+def logged(session: Session, job_name: str) -> str:
+    """What the training job's hosts have logged so far."""
+    events = session.logs.filter_log_events(logGroupName="/aws/sagemaker/TrainingJobs",
+                                            logStreamNamePrefix=f"{job_name}/")["events"]
+    return "".join(event["message"] for event in events)
+
+
 def test_a_stopped_job_does_not_raise_and_logs_follows_it(session: Session, bucket: str, unique: str,
                                                           scratch: Path, capsys: pytest.CaptureFixture[str]) -> None:
     image = program(scratch / "image", "echo waiting\necho partial > /opt/ml/model/model.txt\nsleep 60\n")
@@ -96,6 +103,8 @@ def test_a_stopped_job_does_not_raise_and_logs_follows_it(session: Session, buck
     estimator.fit(f"s3://{bucket}/data/", wait=False)
     job = estimator.latest_training_job
     wait_until(lambda: job.describe()["SecondaryStatus"] == "Training", 30, "the job to train")
+    # a stop as soon as the job trains may end the program before its first line: the controller acts on it at once
+    wait_until(lambda: "waiting" in logged(session, job.name), 30, "the program to log its first line")
     session.sagemaker.stop_training_job(TrainingJobName=job.name)
     estimator.logs()
     out = capsys.readouterr().out
