@@ -20,9 +20,10 @@ IDLE_RECHECK_S = 30.0  # the longest a controller with no work waits without a w
 
 
 class Watching(Protocol):
-    watches: frozenset[str]
+    watches: frozenset[str]  # the tables whose writes may give it work
 
-    def wake(self, *_: object) -> None: ...
+    def wake(self, *_: object) -> None:
+        """Look for work at once (a wait for it ends)."""
 
 
 class ChangeWatcher:

@@ -31,7 +31,7 @@ from modelbay.controllers.alarms.actions import SCALING_POLICY_PREFIX, AlarmActi
 from modelbay.controllers.alarms.controller import AlarmController
 from modelbay.controllers.async_invocations.controller import AsyncInvocationWorker
 from modelbay.controllers.autoscaling.controller import AutoscalingController
-from modelbay.controllers.changes import IDLE_RECHECK_S, WATCH_INTERVAL_S, ChangeWatcher
+from modelbay.controllers.changes import IDLE_RECHECK_S, WATCH_INTERVAL_S, ChangeWatcher, Watching
 from modelbay.controllers.compilation_jobs.controller import CompilationController
 from modelbay.controllers.edge_packaging_jobs.controller import EdgePackagingController
 from modelbay.controllers.edge_telemetry import subscribed
@@ -65,8 +65,8 @@ UNROUTED_CHECK_S = 5.0  # how often a follower looks for its instances no longer
 FLUSH_INTERVAL_S = 1.0  # the invocation metrics are one-second ones: written within a second or so
 
 
-class Controller(Protocol):
-    watches: frozenset[str]  # the tables whose writes may give it work (changes.py)
+class Controller(Watching, Protocol):
+    """What a loop runs: its work, named and reconciled, and its wait for more (woken as Watching says)."""
 
     def names(self) -> list[str]:
         """The resources a pass has work for."""
@@ -76,9 +76,6 @@ class Controller(Protocol):
 
     def wait_for_work(self, timeout_s: float) -> None:
         """Return after `timeout_s`, or sooner when background work has finished or `wake` is called."""
-
-    def wake(self, *_: object) -> None:
-        """End a wait_for_work at once."""
 
 
 @contextlib.asynccontextmanager
