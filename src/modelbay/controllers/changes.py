@@ -4,8 +4,8 @@ A controller that found no work waits for a write to one of the tables it `watch
 ChangeWatcher wakes it: at once for a write of this process (the store tells its listeners as each write commits),
 and within WATCH_INTERVAL_S for one of another process on the database (a front-door worker, another server), whose
 writes move the store's change counters, one small query away (store/metadata/changes.py). A controller with work
-goes on at its own pace: its instances and processes change without a write. So does one that watches nothing
-(alarms: their periods end with time). IDLE_RECHECK_S bounds a wait all the same.
+goes on at its own pace: its instances and processes change without a write. So does the alarms' while there are
+alarms, as their periods end with time. IDLE_RECHECK_S bounds a wait all the same.
 """
 
 from __future__ import annotations

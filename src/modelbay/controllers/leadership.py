@@ -32,7 +32,7 @@ CHECK_INTERVAL_S = 0.5
 # A server that lost the lead (its link to the database broke) tries for it again only after this, which leaves it
 # to a follower that has kept its link.
 LOST_LEAD_BACKOFF_S = 4 * CHECK_INTERVAL_S
-RENEW_INTERVAL_S = 2.0
+RENEW_INTERVAL_S = 5.0  # the record is the cluster view people read (`modelbay cluster`); a write costs a shared core
 
 # What a server runs in a role, given the event set when the server stops (not when its role changes).
 Role = Callable[[asyncio.Event], AbstractAsyncContextManager[None]]
@@ -95,6 +95,7 @@ class Turns:
         """Return once the server stops, or once a follower can take the lead (False), or a leader has lost it
         (True); the lock is first checked after `first_check_s`."""
         renewed = time.monotonic()
+        check_s = CHECK_INTERVAL_S if self.lock.is_contested else RENEW_INTERVAL_S  # a sole lock stays held
         await _wait(stopping, first_check_s)
         while not stopping.is_set():
             if await asyncio.to_thread(self.lock.hold) != self.is_leading:
@@ -104,7 +105,7 @@ class Turns:
             if self.is_leading and time.monotonic() - renewed >= RENEW_INTERVAL_S:
                 await asyncio.to_thread(self._renew, False)
                 renewed = time.monotonic()
-            await _wait(stopping, CHECK_INTERVAL_S)
+            await _wait(stopping, check_s)
         return False
 
     def _renew(self, is_new: bool) -> None:

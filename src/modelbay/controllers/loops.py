@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from modelbay.controllers.alarms.actions import SCALING_POLICY_PREFIX, AlarmActions
-from modelbay.controllers.alarms.controller import AlarmController
+from modelbay.controllers.alarms.controller import JUDGE_EVERY_S, AlarmController
 from modelbay.controllers.async_invocations.controller import AsyncInvocationWorker
 from modelbay.controllers.autoscaling.controller import AutoscalingController
 from modelbay.controllers.changes import IDLE_RECHECK_S, WATCH_INTERVAL_S, ChangeWatcher, Watching
@@ -104,22 +104,27 @@ async def serving(platform: Platform, routers: RouterFleet | None) -> AsyncItera
     alone records), with its Prometheus figures shared with the server's other front-door processes
     (shared_totals.py); on the way out, its captured records and its last metrics."""
     settings = platform.settings
-    work: list[Callable[[], object]] = [
-        platform.publisher.flush,
-        lambda: platform.publisher.copies_dropped(platform.router.dropped_copies())]
+    work: list[Callable[[], object]] = [lambda: platform.publisher.copies_dropped(platform.router.dropped_copies())]
     if routers is not None:
         work.append(lambda: platform.publisher.concurrent_requests(routers.concurrency()))
     if settings.workers > 1:  # several front-door processes: each shares its Prometheus figures with the others
         if settings.worker == 0:
             await asyncio.to_thread(shared_totals.clear, settings)
         work.append(lambda: shared_totals.share(settings, region_totals(platform.publisher, platform.capture)))
+    work.append(platform.publisher.flush)  # last: it writes the gauges just recorded
+
+    def each_second() -> None:
+        """All of it in one hand-off to a thread a second (a hand-off costs the event loop more than most of it)."""
+        for each in work:
+            _logged(each)
+
     stopping = asyncio.Event()
-    tasks = [asyncio.create_task(every(FLUSH_INTERVAL_S, each, stopping)) for each in work]
+    task = asyncio.create_task(every(FLUSH_INTERVAL_S, each_second, stopping))
     try:
         yield
     finally:
         stopping.set()
-        await asyncio.gather(*tasks)
+        await task
         await asyncio.to_thread(_logged, platform.capture.close)  # the captured records queued; its drops counted
         await asyncio.to_thread(_logged, platform.publisher.flush)  # what the last invocations recorded
 
@@ -177,7 +182,8 @@ class Leading:
             (CompilationController(platform, runtime, images, stop_grace_s=grace_s), 0.2),
             (MonitoringScheduleController(platform), 1.0), (TuningController(platform), 0.5),
             (EdgePackagingController(platform), 0.5),
-            (AlarmController(platform.metadata.alarms, platform.metrics, alarm_actions), 1.0), (autoscaling, 1.0)]
+            (AlarmController(platform.metadata.alarms, platform.metrics, alarm_actions), JUDGE_EVERY_S),
+            (autoscaling, 1.0)]
         sampler = UsageSampler(platform, runtime)
         delivery = TrailDelivery(platform)
         self.periodic: list[tuple[Callable[[], object], float]] = [

@@ -30,7 +30,7 @@ class AuditTrail:
     - record() only queues the event: it never touches the database.
     - Events are written in the order recorded, in batches of at most `batch_size`, each batch
       within about `flush_interval_s` of its first event being recorded (sooner when a batch
-      fills up, or on flush() and close()).
+      fills up, or on flush() and close()). With no event to write, the writer sleeps until one comes.
     - While the database fails transiently (down, locked, out of connections) the writer logs it
       and retries the same batch, backing off up to `max_retry_delay_s`; events wait in memory.
     - An event the database refuses for itself (any other error) is logged in full and
@@ -61,7 +61,7 @@ class AuditTrail:
                 raise RuntimeError("the audit trail is closed")
             self._pending.append(event)
             self._recorded += 1
-            if len(self._pending) >= self._batch_size:
+            if len(self._pending) in (1, self._batch_size):  # the writer's interval starts, or its batch is full
                 self._cond.notify_all()
 
     def flush(self, timeout_s: float | None = None) -> bool:
@@ -114,6 +114,7 @@ class AuditTrail:
     def _next_batch(self) -> list[AuditEvent] | None:
         """The events to write next (perhaps none yet), or None when the writer should stop."""
         with self._cond:
+            self._cond.wait_for(lambda: self._pending or self._is_abandoned or self._is_closing)  # idle: no wake-ups
             self._cond.wait_for(self._is_due, self._flush_interval_s)
             if self._is_abandoned or (self._is_closing and not self._pending):
                 return None

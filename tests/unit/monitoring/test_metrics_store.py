@@ -13,7 +13,7 @@ import pytest
 from modelbay.monitoring import distribution, statistics
 from modelbay.monitoring.metrics import MetricKey, MetricStore, source_resolution
 from modelbay.store.metadata import open_metadata_store
-from modelbay.store.metadata.metrics import Aggregate
+from modelbay.store.metadata.metrics import Aggregate, MetricRepository
 from tests.helpers import T0, SetClock
 from tests.unit.store.metadata.conftest import fresh_postgres_database
 
@@ -170,6 +170,26 @@ def test_listing_filters_by_namespace_name_dimensions_and_activity(metrics: Metr
     assert [m.key for m in metrics.metrics(active_within=timedelta(hours=3))] == [other]
     clock.now = T0 + timedelta(days=14, hours=2)  # listed for two weeks after the last value
     assert [m.key for m in metrics.metrics()] == [other]
+
+
+def test_a_metric_written_again_is_active_again(metrics: MetricStore, clock: Clock) -> None:
+    metrics.record(LATENCY, 1.0)
+    metrics.flush()
+    clock.now = T0 + timedelta(hours=4)
+    assert metrics.metrics(active_within=timedelta(hours=3)) == []
+    metrics.record(LATENCY, 2.0)  # a metric the repository knows already: only its row's publication time moves
+    metrics.flush()
+    assert [m.key for m in metrics.metrics(active_within=timedelta(hours=3))] == [LATENCY]
+
+
+def test_two_processes_write_one_metric_and_its_points(metrics: MetricStore, clock: Clock) -> None:
+    """Each process remembers the metric ids it has written; another's, made meanwhile, is found, not made again."""
+    other = MetricStore(MetricRepository(metrics.repository.db), clock)
+    for store, value in [(metrics, 1.0), (other, 2.0), (metrics, 3.0)]:
+        store.record(LATENCY, value, timestamp=_at(0))
+        store.flush()
+    assert [m.key for m in metrics.metrics()] == [LATENCY]
+    assert _stats(other, LATENCY, 60) == [(0, 3, 6.0)]
 
 
 def test_a_failed_flush_keeps_the_values_for_the_next(metrics: MetricStore, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,7 +1,8 @@
 """The AlarmController: evaluates each alarm when one of its periods ends, and runs the actions of a state entered.
 
-A pass runs every second (controllers/loops.py), so a high-resolution alarm (10 or 30 s periods) is judged within about
-a second of its period's end, and a standard one (60 s and more) once a period. An alarm is evaluated
+While there are alarms, a pass runs every JUDGE_EVERY_S (controllers/loops.py), so a high-resolution alarm (10 or 30 s
+periods) is judged within about a second of its period's end, and a standard one (60 s and more) once a period. While
+there are none, the controller waits for a write to the alarms table (controllers/changes.py). An alarm is evaluated
 again when its configuration changes. What it remembers (the period it last judged) is only a
 saving: after a restart each alarm is judged once more, which changes nothing. A state entered, by
 evaluation or by SetAlarmState, marks its actions due in the store, so they run once, even across
@@ -26,6 +27,7 @@ from modelbay.store.metadata.records import Clock, utc_now
 
 log = logging.getLogger(__name__)
 
+JUDGE_EVERY_S = 1.0
 HISTORY_KEPT = timedelta(days=30)
 HISTORY_EXPIRY_EVERY = timedelta(hours=1)
 MAX_REASON, MAX_REASON_DATA = 1023, 4000  # StateReason's and StateReasonData's lengths in botocore's model
@@ -36,16 +38,23 @@ class AlarmController(Wakeable):
 
     def __init__(self, alarms: AlarmRepository, metrics: MetricStore, actions: AlarmActions,
                  clock: Clock = utc_now) -> None:
-        super().__init__()
+        super().__init__(alarms.table)
         self.alarms, self.metrics, self.actions, self.clock = alarms, metrics, actions, clock
         self._judged: dict[str, tuple[datetime, int]] = {}  # name → (configuration judged, period end judged)
         self._history_expired: datetime | None = None
+        self._has_alarms = False  # as the last pass found
+
+    def wait_for_work(self, timeout_s: float) -> None:
+        """Wait as the loop says (for a write, when no alarm was due), but no longer than JUDGE_EVERY_S while there
+        are alarms: their periods end with time, not with a write."""
+        super().wait_for_work(min(timeout_s, JUDGE_EVERY_S) if self._has_alarms else timeout_s)
 
     def names(self) -> list[str]:
         """The alarms with a period ended since they were last judged, a new configuration or actions due."""
         now = self.clock()
         self._expire_history(now)
         alarms = self.alarms.all()
+        self._has_alarms = bool(alarms)
         if alarms:
             self.metrics.flush()  # the values of periods just ended may still be buffered
         self._judged = {alarm.name: self._judged[alarm.name] for alarm in alarms if alarm.name in self._judged}

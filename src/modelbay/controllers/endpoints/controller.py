@@ -86,7 +86,7 @@ from modelbay.store.metadata.endpoints import (
 log = logging.getLogger(__name__)
 
 LOG_GROUP_PREFIX = "/aws/sagemaker/Endpoints/"
-STEADY_PASS_S = 1.0
+STEADY_PASS_S = 2.0  # each pass costs a few ms of CPU on a shared core; what it only sees by looking can wait 2 s
 # Statuses of an endpoint with a deployed fleet, which a restarted server serves again.
 _SERVING = frozenset({EndpointStatus.IN_SERVICE, EndpointStatus.UPDATING, EndpointStatus.SYSTEM_UPDATING,
                       EndpointStatus.ROLLING_BACK, EndpointStatus.UPDATE_ROLLBACK_FAILED})

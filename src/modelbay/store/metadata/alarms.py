@@ -152,6 +152,8 @@ class AlarmFilter:
 class AlarmRepository:
     """Alarms by name, and their history. Thread-safe; each method is one transaction; times come from `clock`."""
 
+    table = AlarmRow.__tablename__  # the controller's work: its change counter (changes.py)
+
     def __init__(self, db: Database, clock: Clock = utc_now) -> None:
         self.db = db
         self.clock = clock

@@ -109,6 +109,8 @@ class LeadershipRepository:
 class LeaderLock(abc.ABC):
     """Held by one server at a time. Used from one thread at a time."""
 
+    is_contested = True  # whether other servers may take it (then its holder checks it often)
+
     @abc.abstractmethod
     def hold(self) -> bool:
         """Whether this server holds the lock now: take it if it is free; if it was held, check that it still is
@@ -120,6 +122,8 @@ class LeaderLock(abc.ABC):
 
 class SoleLock(LeaderLock):
     """The lock of a store only one server uses (SQLite): always held."""
+
+    is_contested = False
 
     def hold(self) -> bool:
         return True
@@ -151,6 +155,13 @@ class SessionLock(LeaderLock):
         return self._is_held
 
     def release(self) -> None:
+        """Unlock before closing: the database ends a closed session (and frees its locks) only after the close has
+        returned, so another server asking at once could still find the lock taken."""
+        if self._is_held and self._connection is not None:
+            try:
+                self._connection.scalar(select(func.pg_advisory_unlock(self._key)))
+            except DBAPIError:
+                log.debug("unlocking on a broken connection failed; closing it ends the lock", exc_info=True)
         self._close()
         self._engine.dispose()
 

@@ -13,7 +13,20 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sqlalchemy import JSON, BigInteger, Double, ForeignKey, Index, Integer, String, delete, select, tuple_
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    bindparam,
+    delete,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from modelbay.store.metadata.database import Database
@@ -120,10 +133,15 @@ class MetricPointRow(Base):
 
 
 class MetricRepository:
-    """Metrics and their points in one database. Thread-safe; each method is one transaction."""
+    """Metrics and their points in one database. Thread-safe; each method is one transaction.
+
+    Points are written every second (the invocation metrics, ConcurrentRequestsPerModel), so `add` is SQLAlchemy
+    Core, not ORM objects, and metric ids, which never change once a metric exists, are remembered once committed.
+    """
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._ids: dict[str, int] = {}  # MetricKey.identity → its row's id, of rows committed
 
     def add(self, points: Mapping[PointKey, Aggregate], published: int) -> None:
         """Merge each aggregate into its point (created if absent), creating metrics on demand and marking
@@ -131,18 +149,27 @@ class MetricRepository:
         if not points:
             return
         with self.db.write(lock=_LOCK) as session:
-            ids = _metric_ids(session, {key.metric for key in points}, published)
+            ids = self._metric_ids(session, {key.metric for key in points}, published)
             keyed = {(ids[key.metric], key.period, key.unit, key.timestamp): value for key, value in points.items()}
             stored = {(row.metric_id, row.period, row.unit, row.timestamp): row
-                      for chunk in _chunks(list(keyed)) for row in session.scalars(select(MetricPointRow).where(
-                          tuple_(MetricPointRow.metric_id, MetricPointRow.period, MetricPointRow.unit,
-                                 MetricPointRow.timestamp).in_(chunk)))}
-            for pk, aggregate in keyed.items():
-                row = stored.get(pk)
-                if row is None:
-                    session.add(_point_row(pk, aggregate))
-                else:
-                    _merge_into(row, aggregate)
+                      for chunk in _chunks(list(keyed)) for row in session.execute(_STORED, {"keys": chunk})}
+            new = [_point_values(pk, aggregate) for pk, aggregate in keyed.items() if pk not in stored]
+            merged = [_point_values(pk, _merged(stored[pk], aggregate), _KEY_PARAMETER) for pk, aggregate
+                      in keyed.items() if pk in stored]
+            if new:
+                session.execute(_POINTS.insert(), new)
+            if merged:
+                session.execute(_MERGE, merged)
+        self._ids |= {metric.identity: id_ for metric, id_ in ids.items()}
+
+    def _metric_ids(self, session: Session, metrics: Iterable[MetricKey], published: int) -> dict[MetricKey, int]:
+        """Each metric's id (its row created if absent), its row marked published at `published`."""
+        metrics = set(metrics)
+        ids = {metric: self._ids[metric.identity] for metric in metrics if metric.identity in self._ids}
+        if len(ids) < len(metrics):
+            ids |= _created_ids(session, metrics - ids.keys(), published)
+        session.execute(_PUBLISHED, {"ids": list(ids.values()), "published": published})
+        return ids
 
     def points(self, metric: MetricKey, period: int, start: int, end: int, unit: str | None = None) -> list[Point]:
         """The metric's points kept at `period` with start <= timestamp < end (of `unit` only, if given),
@@ -179,18 +206,16 @@ class MetricRepository:
         return deleted
 
 
-def _metric_ids(session: Session, metrics: Iterable[MetricKey], published: int) -> dict[MetricKey, int]:
+def _created_ids(session: Session, metrics: Iterable[MetricKey], published: int) -> dict[MetricKey, int]:
+    """The metrics' ids, their rows created where absent (read first: another process may have made them)."""
     by_identity = {metric.identity: metric for metric in metrics}
     rows = {row.identity: row for chunk in _chunks(list(by_identity))
             for row in session.scalars(select(MetricRow).where(MetricRow.identity.in_(chunk)))}
     for identity, metric in by_identity.items():
-        row = rows.get(identity)
-        if row is None:
-            row = rows[identity] = MetricRow(identity=identity, namespace=metric.namespace, name=metric.name,
-                                             dimensions=[list(pair) for pair in metric.dimensions],
-                                             last_published=published)
-            session.add(row)
-        row.last_published = max(row.last_published, published)
+        if identity not in rows:
+            rows[identity] = MetricRow(identity=identity, namespace=metric.namespace, name=metric.name,
+                                       dimensions=[list(pair) for pair in metric.dimensions], last_published=published)
+            session.add(rows[identity])
     session.flush()
     return {metric: rows[identity].id for identity, metric in by_identity.items()}
 
@@ -201,22 +226,38 @@ def _chunks(keys: list[T]) -> Iterator[list[T]]:
         yield keys[start:start + _IN_CHUNK]
 
 
-def _point_row(pk: tuple[int, int, str, int], aggregate: Aggregate) -> MetricPointRow:
-    metric_id, period, unit, timestamp = pk
-    return MetricPointRow(metric_id=metric_id, period=period, unit=unit, timestamp=timestamp,
-                          sample_count=aggregate.sample_count, sum=aggregate.sum, minimum=aggregate.minimum,
-                          maximum=aggregate.maximum, histogram=_histogram_json(aggregate.histogram))
+_POINTS = Base.metadata.tables[MetricPointRow.__tablename__]
+_KEY_NAMES = ("metric_id", "period", "unit", "timestamp")
+_STATISTIC_NAMES = ("sample_count", "sum", "minimum", "maximum", "histogram")
+_POINT_KEY = tuple(_POINTS.c[name] for name in _KEY_NAMES)
+_STORED = select(_POINTS).where(tuple_(*_POINT_KEY).in_(bindparam("keys", expanding=True)))
+_METRICS = Base.metadata.tables[MetricRow.__tablename__]
+_PUBLISHED = (update(_METRICS).where(_METRICS.c.id.in_(bindparam("ids", expanding=True)),
+                                     _METRICS.c.last_published < bindparam("published"))
+              .values(last_published=bindparam("published")))
+# A stored point's new statistics, by its key (an UPDATE reserves the columns' names: the key is bound as key_<name>)
+_KEY_PARAMETER = "key_"
+_MERGE = (update(_POINTS).where(*(column == bindparam(_KEY_PARAMETER + column.name) for column in _POINT_KEY))
+          .values({name: bindparam(name) for name in _STATISTIC_NAMES}))
 
 
-def _merge_into(row: MetricPointRow, aggregate: Aggregate) -> None:
+def _point_values(pk: tuple[int, int, str, int], aggregate: Aggregate, key_prefix: str = "") -> dict[str, Any]:
+    """A point's columns, its key's (their names prefixed) and its aggregate's."""
+    statistics = (aggregate.sample_count, aggregate.sum, aggregate.minimum, aggregate.maximum,
+                  _histogram_json(aggregate.histogram))
+    names = (*(key_prefix + name for name in _KEY_NAMES), *_STATISTIC_NAMES)
+    return dict(zip(names, (*pk, *statistics), strict=True))
+
+
+def _merged(row: Any, aggregate: Aggregate) -> Aggregate:
+    """A stored point (a row of _POINTS) with `aggregate` merged in."""
     merged = _aggregate(row)
     merged.merge(aggregate)
-    row.sample_count, row.sum, row.minimum, row.maximum = (merged.sample_count, merged.sum, merged.minimum,
-                                                           merged.maximum)
-    row.histogram = _histogram_json(merged.histogram)
+    return merged
 
 
-def _aggregate(row: MetricPointRow) -> Aggregate:
+def _aggregate(row: Any) -> Aggregate:
+    """A point's aggregate, from its row (ORM object or Core row)."""
     histogram = None if row.histogram is None else {int(bucket): count for bucket, count in row.histogram}
     return Aggregate(row.sample_count, row.sum, row.minimum, row.maximum, histogram)
 

@@ -4,6 +4,7 @@ reasons, TreatMissingData, M of N, expressions, history and actions."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -12,7 +13,8 @@ from typing import Any
 import pytest
 
 from modelbay.controllers.alarms.actions import AlarmActions, AlarmEvent
-from modelbay.controllers.alarms.controller import AlarmController
+from modelbay.controllers.alarms.controller import JUDGE_EVERY_S, AlarmController
+from modelbay.controllers.changes import IDLE_RECHECK_S, ChangeWatcher
 from modelbay.monitoring.metrics import MetricKey, MetricStore
 from modelbay.store.metadata import MetadataStore, open_metadata_store
 from modelbay.store.metadata.alarms import Alarm
@@ -256,3 +258,27 @@ def test_a_failing_action_is_recorded(metadata: MetadataStore, metrics: MetricSt
     item = metadata.alarms.history("high", "Action").items[0]
     assert json.loads(item.data)["error"] == "the scalable target is suspended"
     assert json.loads(item.data)["actionState"] == "Failed"
+
+
+def test_with_no_alarm_the_controller_waits_for_a_write_of_one(metadata: MetadataStore,
+                                                               controller: AlarmController) -> None:
+    """No alarm, no pass every second: a loop that found no work waits for a write to a table the controller watches
+    (controllers/changes.py), and PutMetricAlarm writes the alarms table."""
+    assert controller.names() == []
+    with ChangeWatcher(metadata.changes, [controller]):
+        put_alarm(metadata)
+    started = time.monotonic()
+    controller.wait_for_work(IDLE_RECHECK_S)  # woken by the write: at once
+    assert time.monotonic() - started < JUDGE_EVERY_S
+
+
+def test_with_alarms_a_wait_for_a_write_lasts_no_longer_than_a_judging_pace(metadata: MetadataStore,
+                                                                           controller: AlarmController) -> None:
+    """Alarms' periods end with time, not with a write: while there are alarms, none due is no reason to wait long."""
+    put_alarm(metadata)
+    for name in controller.names():
+        controller.reconcile(name)
+    assert controller.names() == []  # judged for this period: nothing due until it ends
+    started = time.monotonic()
+    controller.wait_for_work(IDLE_RECHECK_S)
+    assert JUDGE_EVERY_S * 0.9 <= time.monotonic() - started < IDLE_RECHECK_S / 2
