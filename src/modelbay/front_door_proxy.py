@@ -46,6 +46,13 @@ from modelbay.serving.router_fleet import ASKED
 
 log = logging.getLogger(__name__)
 
+# HAProxy runs under SCHED_BATCH (chrt, util-linux, as setpriv): a batch task does not preempt the one running when it
+# wakes. A model server's answer wakes HAProxy; preempting the model's worker for each answer, on a CPU they share,
+# costs both a context switch per invocation and keeps the worker from taking the next request while it runs. Not
+# preempting, HAProxy forwards the answers that gathered when it runs next: measured side by side on one CPU, the light
+# model at concurrency 16 gained 25-30 % in throughput, and HAProxy's CPU per invocation fell from 143-165 to 73-93 us
+# (docs/benchmarks.md). Where HAProxy has a CPU to itself it changes nothing.
+BATCH_SCHEDULED = ("chrt", "--batch", "0")
 START_TIMEOUT_S = 10.0  # for HAProxy's admin socket to answer
 STOP_GRACE_S = 30.0  # for the requests under way when the server stops
 STAT_SERVERS = 4  # `show stat`'s type of the rows of servers (not of frontends and backends)
@@ -116,7 +123,7 @@ class ProxyLane:
                                                 self.settings.account_id, self.settings.region, limits,
                                                 threads=max(self.settings.workers, 1)))
         self._process = subprocess.Popen(
-            ["setpriv", "--pdeathsig", "TERM", "haproxy", "-db", "-q", "-f", str(config)],
+            [*BATCH_SCHEDULED, "setpriv", "--pdeathsig", "TERM", "haproxy", "-db", "-q", "-f", str(config)],
             pass_fds=(self._listening.fileno(),), stdin=subprocess.DEVNULL,
             start_new_session=True)  # a terminal's Ctrl-C stops the server, which stops HAProxy gently (`stop`)
         deadline = time.monotonic() + START_TIMEOUT_S

@@ -3,14 +3,16 @@ controllers acknowledged, and every invocation it answers is counted as the fron
 
 An endpoint's traffic is moved between its two variants again and again; as soon as DescribeEndpoint says InService,
 an invocation on each of many keep-alive connections reaches the variant the update named. HAProxy, not the front
-door behind it, called the model: only HAProxy holds connections to the model servers. An endpoint HAProxy cannot
-serve alone (data capture) is answered by the front door, on the same port. An HAProxy that dies is started again,
-and routes every endpoint again. Ctrl-C stops the server and its HAProxy, quietly.
+door behind it, called the model: only HAProxy holds connections to the model servers. Each of HAProxy's threads
+runs as a batch task. An endpoint HAProxy cannot serve alone (data capture) is answered by the front door, on the
+same port. An HAProxy that dies is started again, and routes every endpoint again. Ctrl-C stops the server and its
+HAProxy, quietly.
 """
 
 from __future__ import annotations
 
 import http.client
+import os
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -90,6 +92,8 @@ def test_haproxy_routes_by_the_table_an_update_acknowledged(server: ServerProces
     front_door, proxy = processes(server)
     ports = model_ports(server.url, unique)
     assert connected_to([proxy], ports), "HAProxy keeps its connections to the models it called"
+    # it does not preempt a model server's worker to forward each answer (front_door_proxy.BATCH_SCHEDULED)
+    assert {os.sched_getscheduler(thread.id) for thread in proxy.threads()} == {os.SCHED_BATCH}
     # the front door's would be kept too; a health check's /ping, on a connection of its own, may be under way
     wait_until(lambda: not connected_to(front_door, ports), 10, "the front door to hold no connection to the models")
     expected = {"a": 4 * CONNECTIONS, "b": 3 * CONNECTIONS}
