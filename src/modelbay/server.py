@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 import signal
 import socket
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Literal
@@ -32,6 +33,8 @@ from modelbay.runtime.network import claim_api_address
 from modelbay.security.tls import TlsFiles, TlsMisconfigured, operator_files, self_signed
 from modelbay.serving.router_fleet import Several
 from modelbay.user_files import write_text
+
+TICK_S, TICKS_PER_S = 1.0, 10  # how often a server ticks; uvicorn's ticks in a second, which `on_tick` counts in
 
 log = logging.getLogger("modelbay")
 
@@ -81,7 +84,38 @@ def serve_worker(settings: Settings, port: int, tls: TlsFiles | None, link: Conn
         runner.run(leader.serve(app, server, lambda: bind(_front_door_host(settings), port, shared=True)))
 
 
-class _FirstServer(uvicorn.Server):
+class _Server(uvicorn.Server):
+    """uvicorn's server ticking once a second, not ten times. Its tick refreshes the default headers (once a second
+    in uvicorn too) and looks whether to stop: ten times a second, an idle server's loop (and its companion's) would
+    wake for nothing else. Asking it to stop (`should_exit`, from a signal handler or another thread) wakes the tick
+    at once."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        self._should_exit = False
+        self._wake_tick: Callable[[], object] | None = None  # set as the server starts ticking, on its loop
+        super().__init__(config)
+
+    @property  # uvicorn's is a plain attribute
+    def should_exit(self) -> bool:
+        return self._should_exit
+
+    @should_exit.setter
+    def should_exit(self, value: bool) -> None:
+        self._should_exit = value
+        if value and self._wake_tick is not None:
+            self._wake_tick()
+
+    async def main_loop(self) -> None:
+        stop_asked = asyncio.Event()
+        self._wake_tick = functools.partial(asyncio.get_running_loop().call_soon_threadsafe, stop_asked.set)
+        counter = 0
+        while not await self.on_tick(counter):
+            counter = (counter + TICKS_PER_S) % 864000  # uvicorn's wrap, a day of its ticks
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop_asked.wait(), TICK_S)
+
+
+class _FirstServer(_Server):
     """The server's first process: its workers (started once it has, by `_serve`) are looked after while it serves,
     and stop before it does (before its controllers and instances); HAProxy, if it answers the port, stops first."""
 
@@ -90,8 +124,8 @@ class _FirstServer(uvicorn.Server):
         self.pool, self.lane = pool, lane
 
     async def on_tick(self, counter: int) -> bool:
-        # uvicorn ticks every 0.1 s; a worker that ended as the server stops (Ctrl-C reaches every process) stays so
-        if not self.should_exit and counter % round(SUPERVISE_INTERVAL_S * 10) == 0:
+        # a worker that ended as the server stops (Ctrl-C reaches every process) stays so
+        if not self.should_exit and counter % round(SUPERVISE_INTERVAL_S * TICKS_PER_S) == 0:
             if self.pool is not None:
                 await asyncio.to_thread(self.pool.replace_dead)
             if self.lane is not None:
@@ -106,7 +140,7 @@ class _FirstServer(uvicorn.Server):
         await super().shutdown(sockets)
 
 
-class _Worker(uvicorn.Server):
+class _Worker(_Server):
     """A front-door worker's server: SIGTERM (from the first process) stops it gracefully; it ignores SIGINT."""
 
     @contextlib.contextmanager
@@ -118,7 +152,7 @@ class _Worker(uvicorn.Server):
             signal.signal(signal.SIGTERM, previous)
 
 
-class _Companion(uvicorn.Server):
+class _Companion(_Server):
     """A server beside the main one: the main one takes the signals, and stops this one when it stops."""
 
     @contextlib.contextmanager

@@ -1,15 +1,20 @@
-"""The server's TLS settings (which certificate it serves), what it tells a person about them, and where instances
-reach the API when its port speaks TLS."""
+"""The server's TLS settings (which certificate it serves), what it tells a person about them, where instances
+reach the API when its port speaks TLS, and how soon a server asked to stop does."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
+import uvicorn
 
+from modelbay import server
 from modelbay.config import Settings
 from modelbay.security.tls import TlsFiles, TlsMisconfigured, self_signed
-from modelbay.server import announcement, instance_api, tls_files
+from modelbay.server import announcement, bind, instance_api, tls_files
 
 
 def test_without_tls_settings_the_server_speaks_plain_http(tmp_path: Path) -> None:
@@ -73,3 +78,26 @@ def test_instances_sharing_the_hosts_network_reach_a_tls_server_in_plain_http_on
     given = Settings(data_dir=tmp_path, instance_api_url="http://api.example:1")
     assert instance_api(given, host, 8443, tls=True) == (given, [])
 
+
+async def _no_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    raise AssertionError("nothing is asked of it")
+
+
+def test_a_server_asked_to_stop_from_another_thread_stops_at_once_not_at_its_next_tick(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server ticks once a second; asking it to stop wakes the tick (here a minute apart, so only that ends it)."""
+    monkeypatch.setattr(server, "TICK_S", 60.0)
+    companion = server._Companion(uvicorn.Config(_no_app, lifespan="off", log_level="warning"))
+
+    async def serve_then_stop() -> None:
+        with bind("127.0.0.1", 0) as sock:
+            serving = asyncio.create_task(companion.serve(sockets=[sock]))
+            while not companion.started:
+                await asyncio.sleep(0.01)
+            asker = threading.Thread(target=setattr, args=(companion, "should_exit", True))
+            asker.start()
+            await asyncio.wait_for(serving, 30)
+            asker.join()
+
+    asyncio.run(serve_then_stop())
+    assert companion.should_exit
