@@ -88,12 +88,16 @@ def test_logs_prints_each_instances_lines_by_stream_and_follow_ends_with_the_end
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MODELBAY_"))} | {
         "MODELBAY_URL": server.url, "AWS_CONFIG_FILE": "/nonexistent", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
         "HOME": str(CLI_HOME)}  # whose ~/.modelbay holds the server's root key, as modelbay() runs the CLI
+    # unbuffered, so that readline() takes the first line alone: communicate() reads the rest from the pipe itself
     with subprocess.Popen([sys.executable, "-m", "modelbay", "endpoints", "logs", endpoint, "--follow"], env=env,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as following:
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0) as following:
+        assert following.stdout is not None
+        # its first line comes after it found the endpoint, which a delete before then would have made unknown
+        first = following.stdout.readline()
         client(server.url, "sagemaker").delete_endpoint(EndpointName=endpoint)
         out, err = following.communicate(timeout=60)
-    assert following.returncode == 0, err
-    assert all(line in out for line in expected)
+    assert following.returncode == 0, err.decode()
+    assert all(line in (first + out).decode() for line in expected)
 
 
 def test_invoke_prints_the_answer_and_names_the_variant_on_stderr(endpoint: str, server: ServerProcess,
