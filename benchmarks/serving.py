@@ -24,26 +24,29 @@ trees of depth 10: predict dominates). For each model, measured in one run:
     through S3 and deployed with CreateModel, CreateEndpointConfig and CreateEndpoint, invoked at
     `POST /endpoints/<name>/invocations` (InvokeEndpoint's route) with headers SigV4-signed once by botocore; and
     its model server alone (`POST /invocations` on the instance's own port), which splits modelbay's cost between
-    the front door and the model server.
+    the front door and the model server; and a bare HAProxy before that model server (BARE_HAPROXY: no rule, no
+    log), the least a front door in a process of its own costs on this machine.
 Every server gets the same number of model worker processes (WORKERS) and answers one request first: its answer's
 last number must be the class raw predict gives. The load generator is this script in a second process pinned to
 CPU 1: an asyncio HTTP/1.1 client, one keep-alive connection per concurrent caller, each sending one row and
 waiting for the answer, for a warm-up and then a fixed duration (or request count). For each model, modelbay's
-loads run first (at concurrency 1 then 16, the front door's and the model server's alone), then each peer's in
-turn (in name order, or `--peers`' order): a peer is started alone, measured once its processes have done
-starting (idle for a second: some answer their ready path before every worker has loaded the model), and stopped
-before the next starts, so that no idle peer's processes take CPU 0 from the one measured.
-Prints requests/s and p50/p99 latency, each server's CPU time per request (from the scheduler's counts, so other
-load on the machine leaves it be) and resident memory: a row per peer with its package's version, then
-modelbay's, then modelbay's ratios to the best peer (for requests/s the peer with the most at that concurrency,
-for CPU per request and memory the one with the most at concurrency 16, for p50 and p99 the lowest of every
-peer). Then the targets, each met or NOT met with its figures: the light model at concurrency 16 at least
-LIGHT_GAIN times the best peer's requests/s; at concurrency 1, on both models, more requests/s and a lower p50
-than every peer, and the light model's p50 at most LIGHT_ADDED_MS above raw predict's; the heavy model at
-concurrency 16 at HEAVY_SHARE of the predict-bound ceiling or more; at concurrency 16, on both models, no peer's
-p99 lower than modelbay's; on both models, the front door's CPU per request at concurrency 16 (modelbay's less its
-model server's) at most FRONT_DOOR_US. A modelbay load that fails (the endpoint replaced its instance meanwhile) is
-reported and measured again; a peer's that fails stops the run.
+loads run first (at concurrency 1 then 16, the front door's, the model server's alone, the bare HAProxy's), then
+each peer's in turn (in name order, or `--peers`' order): a peer is started alone, measured once its processes have
+done starting (idle for a second: some answer their ready path before every worker has loaded the model), and
+stopped before the next starts, so that no idle peer's processes take CPU 0 from the one measured. Prints
+requests/s and p50/p99 latency, each server's CPU time per request (from the scheduler's counts, so other load on
+the machine leaves it be) and resident memory: a row per peer with its package's version, then modelbay's, then
+modelbay's ratios to the best peer (for requests/s the peer with the most at that concurrency, for CPU per request
+and memory the one with the most at concurrency 16, for p50 and p99 the lowest of every peer). Then the targets,
+each met or NOT met with its figures: the light model at concurrency 16 at least LIGHT_GAIN times the best peer's
+requests/s; at concurrency 1, on both models, more requests/s and a lower p50 than every peer, and the light
+model's p50 at most LIGHT_ADDED_MS above raw predict's; the heavy model at concurrency 16 at HEAVY_SHARE of the
+predict-bound ceiling or more; at concurrency 16, on both models, no peer's p99 lower than modelbay's; on both
+models, the front door's CPU per request at concurrency 16 (its server's and HAProxy's, counted in the same load,
+each apart too; modelbay's less its model server's alone, printed beside it, compares two loads, which a VM whose
+speed moves between them makes noise of; the bare HAProxy's, in its load, printed beside it) at most FRONT_DOOR_US.
+A modelbay load that fails (the endpoint replaced its instance meanwhile) is reported and measured again; a peer's
+that fails stops the run.
 Beside them, the cost of metric recording per invocation (issue 15: the CloudWatch and Prometheus figures every
 InvokeEndpoint records): `Publisher.invoked` timed in process against the same loop with recording off, and its
 share of modelbay's p50 at concurrency 1; `--recording-cost` measures it alone (no servers).
@@ -85,6 +88,7 @@ from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
     from modelbay.monitoring.metrics import MetricStore
+    from modelbay.serving.haproxy import RuntimeApi
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -114,14 +118,33 @@ CAPTURE = {"EnableCapture": True, "InitialSamplingPercentage": 100, "Destination
            "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
            "CaptureContentTypeHeader": {"CsvContentTypes": ["text/csv"]}}
 LIGHT_GAIN, LIGHT_ADDED_MS, HEAVY_SHARE = 1.5, 0.3, 0.9  # the targets (the module's docstring says what they are)
-FRONT_DOOR_US = 100.0  # the front door's CPU per request at concurrency 16 (modelbay's less its model server's)
+FRONT_DOOR_US = 100.0  # the front door's CPU per request at concurrency 16 (its server's and HAProxy's)
 # an answer's last number is the predicted class (a V2 answer names the output's shape, [1, 1], before its data)
 NUMBER = re.compile(r"-?\d+(\.\d+)?([eE][-+]?\d+)?")
 
-MODELBAY_LABELS = {  # modelbay's two targets, in the order their loads run (after every peer's)
+MODELBAY_LABELS = {  # modelbay's targets, in the order their loads run (after every peer's)
     "modelbay": "(c) modelbay: front door+model server",
     "model server": "    its model server alone (direct)",
+    "bare proxy": "    a bare HAProxy before its model server",
 }
+# The bare proxy: HAProxy as modelbay runs it (its Debian package, one thread, SCHED_BATCH) with no rule at all, its
+# one server pointed at the model server's instance through its admin socket: the least a front door in a process of
+# its own costs on this machine, to set the front door's CPU per request beside.
+BARE_HAPROXY = """global
+    nbthread 1
+    stats socket {admin} mode 600 level admin
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+    http-reuse always
+frontend bare
+    bind {host}:{port}
+    default_backend model
+backend model
+    server model 127.0.0.1:1
+"""
 OPERATIONS = {  # the light model's endpoints whose loads are interleaved, in that order
     "plain": "plain: no capture, no shadow",
     "capture": "DataCaptureConfig 100 %, In and Out",
@@ -183,6 +206,8 @@ class Load:
     seconds: float  # the whole load, warm-up included
     cpu_us: float = 0.0  # the stack's CPU time (all its processes) per answer
     cpu_share: float = 0.0  # of the server CPU's time during the load: the rest went to other processes
+    front_cpu_us: float = 0.0  # of cpu_us, its front door's processes' (where it has some apart from its model server)
+    proxy_cpu_us: float = 0.0  # of front_cpu_us, HAProxy's
 
 
 @dataclass(frozen=True)
@@ -193,6 +218,8 @@ class Target:
     port: int
     request: bytes
     pids: list[int]  # its processes, whose CPU time and memory are counted
+    front_pids: tuple[int, ...] = ()  # of them, its front door's (modelbay's server and HAProxy), counted apart too
+    proxy_pids: tuple[int, ...] = ()  # of those, HAProxy's, counted apart too
 
 
 @dataclass
@@ -329,14 +356,16 @@ def measure(target: Target, concurrency: int, args: argparse.Namespace, settle_s
                "--warmup", str(args.warmup)]
     if args.requests is not None:
         command += ["--requests", str(args.requests)]
-    cpu_before = cpu_seconds(target.pids)
+    counted = (target.pids, list(target.front_pids), list(target.proxy_pids))
+    before = [cpu_seconds(pids) for pids in counted]
     done = subprocess.run(command, input=target.request, capture_output=True, check=False)
     time.sleep(settle_s)
-    cpu = cpu_seconds(target.pids) - cpu_before
+    cpu, front, proxy = (cpu_seconds(pids) - then for pids, then in zip(counted, before, strict=True))
     if done.returncode != 0:
         raise RuntimeError(f"the load generator failed: {done.stderr.decode()[-3000:]}")
     load = Load(**json.loads(done.stdout))
-    return replace(load, cpu_us=cpu / load.answered * 1e6, cpu_share=cpu / load.seconds)
+    return replace(load, cpu_us=cpu / load.answered * 1e6, cpu_share=cpu / load.seconds,
+                   front_cpu_us=front / load.answered * 1e6, proxy_cpu_us=proxy / load.answered * 1e6)
 
 
 def http_request(path: str, host: str, port: int, body: bytes, extra: dict[str, str],
@@ -584,17 +613,67 @@ def _in_service(sagemaker: Any, name: str) -> bool:
 # -- one model, every server ---------------------------------------------------------------------
 
 
-def modelbay_targets(name: str, row: bytes, server: tuple[str, int]) -> dict[str, Target]:
-    """modelbay's front door and its model server for endpoint `name`. The model server is looked up each time: an
-    instance the endpoint has replaced runs in other processes, at another address (its own network's, where it has
-    one)."""
+@dataclass(frozen=True)
+class BareProxy:
+    """A bare HAProxy (BARE_HAPROXY) listening on `port`, its runtime API `admin`."""
+
+    pid: int
+    port: int
+    admin: RuntimeApi
+
+    def point(self, host: str, port: int) -> None:
+        """Send what it is sent to the model server at host:port."""
+        said = self.admin.run(f"set server model/model addr {host} port {port}")
+        if "changed" not in said and "no need to change" not in said:
+            raise RuntimeError(f"the bare HAProxy refused the model server's address: {said}")
+
+
+@contextmanager
+def bare_proxy(scratch: Path, name: str) -> Iterator[BareProxy]:
+    """BARE_HAPROXY pinned to SERVER_CPU, scheduled as modelbay schedules its HAProxy, until the block ends (its
+    files named after the model `name`)."""
+    from modelbay.front_door_proxy import BATCH_SCHEDULED
+    from modelbay.serving.haproxy import RuntimeApi
+    port, config, admin = free_port(), scratch / f"bare-haproxy-{name}.cfg", scratch / f"bare-haproxy-{name}.sock"
+    config.write_text(BARE_HAPROXY.format(admin=admin, host=LOOPBACK, port=port))
+    command = ["taskset", "-c", SERVER_CPU, *BATCH_SCHEDULED, "haproxy", "-db", "-q", "-f", str(config)]
+    with subprocess.Popen(command) as proc:
+        try:
+            wait_until(lambda: proc.poll() is not None or admin.exists(), 10, "the bare HAProxy")
+            if proc.poll() is not None:
+                raise RuntimeError(f"the bare HAProxy exited ({proc.returncode})")
+            yield BareProxy(proc.pid, port, RuntimeApi(admin))
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+
+
+def modelbay_targets(name: str, row: bytes, server: tuple[str, int], bare: BareProxy) -> dict[str, Target]:
+    """modelbay's front door and its model server for endpoint `name`: the front door's CPU counted in the server,
+    HAProxy and the instance, and apart in the server and HAProxy; the model server's in the instance; and the bare
+    proxy before that model server, its CPU counted in it and the instance, and apart in it. The model server is
+    looked up each time: an instance the endpoint has replaced runs in other processes, at another address (its own
+    network's, where it has one)."""
     url, server_pid = server
-    instance = descendants(server_pid)
-    model = urlsplit(placements(url, name)[0]["urls"][0])
+    placement = placements(url, name)[0]
+    instance = instance_processes(server_pid, {placement["instance_id"]})
+    front = (server_pid, *(pid for pid in descendants(server_pid) if pid not in instance))
+    proxy = tuple(pid for pid in front if is_haproxy(pid))
+    model = urlsplit(placement["urls"][0])
     model_host, model_port = model.hostname or LOOPBACK, model.port or 80
-    return {"modelbay": front_door(url, name, row, [server_pid, *instance]),
+    bare.point(model_host, model_port)
+    return {"modelbay": replace(front_door(url, name, row, [*front, *instance]), front_pids=front, proxy_pids=proxy),
             "model server": Target(model_host, model_port,
-                                   http_request("/invocations", model_host, model_port, row, {}), instance)}
+                                   http_request("/invocations", model_host, model_port, row, {}), instance),
+            "bare proxy": Target(LOOPBACK, bare.port, http_request("/invocations", LOOPBACK, bare.port, row, {}),
+                                 [bare.pid, *instance], front_pids=(bare.pid,), proxy_pids=(bare.pid,))}
+
+
+def is_haproxy(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip() == "haproxy"
+    except OSError:  # ended meanwhile
+        return False
 
 
 def front_door(url: str, name: str, row: bytes, pids: list[int]) -> Target:
@@ -616,8 +695,8 @@ def compare(name: str, files: Path, raw: Raw, row: bytes, server: tuple[str, int
     checked to predict as raw predict does, measured at each concurrency and stopped. By stack: a peer's name or
     MODELBAY_LABELS' keys."""
     figures: dict[str, Figures] = {}
-    with endpoint(server[0], name, files / "model.tar.gz"):
-        targets = modelbay_targets(name, row, server)
+    with endpoint(server[0], name, files / "model.tar.gz"), bare_proxy(scratch, name) as bare:
+        targets = modelbay_targets(name, row, server, bare)
         check_answers(name, {stack: answer(t.host, t.port, t.request) for stack, t in targets.items()}
                       | {"raw": raw.prediction}, {stack: t.pids for stack, t in targets.items()})
         loads: dict[str, dict[int, Load]] = {stack: {} for stack in targets}
@@ -627,7 +706,7 @@ def compare(name: str, files: Path, raw: Raw, row: bytes, server: tuple[str, int
                     loads[stack][concurrency] = measure(targets[stack], concurrency, args)
                 except RuntimeError as error:
                     recover(stack, concurrency, error, scratch / "modelbay.log", targets["modelbay"], name)
-                    targets = modelbay_targets(name, row, server)
+                    targets = modelbay_targets(name, row, server, bare)
                     loads[stack][concurrency] = measure(targets[stack], concurrency, args)
         figures |= {stack: Figures(loads[stack], *memory(t.pids), len(t.pids)) for stack, t in targets.items()}
         for peer in peers:
@@ -767,7 +846,8 @@ def median_load(loads: list[Load]) -> Load:
     def median(field: str) -> float:
         return statistics.median(float(getattr(load, field)) for load in loads)
     return Load(median("requests_per_s"), median("p50_ms"), median("p99_ms"), sum(load.answered for load in loads),
-                sum(load.seconds for load in loads), median("cpu_us"), median("cpu_share"))
+                sum(load.seconds for load in loads), median("cpu_us"), median("cpu_share"), median("front_cpu_us"),
+                median("proxy_cpu_us"))
 
 
 def delivered(url: str, capture: str, shadow: str) -> Delivery:
@@ -908,12 +988,19 @@ def print_targets(raws: dict[str, Raw], figures: dict[str, dict[str, Figures]]) 
               f"the best peers' {most:,.0f} ({fastest}), {least:.2f} ms ({quickest}) (target: ahead of every peer in "
               f"both): {verdict(mine.requests_per_s > most and mine.p50_ms < least)}")
     added = light[1].p50_ms - raws["light"].p50_s * 1e3
+    bare_added = figures["light"]["bare proxy"].loads[1].p50_ms - raws["light"].p50_s * 1e3
     print(f"  light, concurrency 1: modelbay p50 {added:.4f} ms above raw predict's "
-          f"(target <= {LIGHT_ADDED_MS} ms): {verdict(added <= LIGHT_ADDED_MS)}")
+          f"(target <= {LIGHT_ADDED_MS} ms): {verdict(added <= LIGHT_ADDED_MS)}; a bare HAProxy's before its model "
+          f"server {bare_added:.4f} ms")
     for name, found in figures.items():
-        front_door_us = found["modelbay"].loads[16].cpu_us - found["model server"].loads[16].cpu_us
-        print(f"  {name}, concurrency 16: the front door's CPU per request {front_door_us:,.0f} us (modelbay's less "
-              f"its model server's; target <= {FRONT_DOOR_US:.0f} us): {verdict(front_door_us <= FRONT_DOOR_US)}")
+        front_door_us = found["modelbay"].loads[16].front_cpu_us
+        difference_us = found["modelbay"].loads[16].cpu_us - found["model server"].loads[16].cpu_us
+        proxy_us, bare_us = found["modelbay"].loads[16].proxy_cpu_us, found["bare proxy"].loads[16].front_cpu_us
+        met = verdict(front_door_us <= FRONT_DOOR_US)
+        print(f"  {name}, concurrency 16: the front door's CPU per request {front_door_us:,.0f} us (HAProxy's "
+              f"{proxy_us:,.0f}, the server's {front_door_us - proxy_us:,.0f}, in modelbay's load; target <= "
+              f"{FRONT_DOOR_US:.0f} us): {met}; a bare HAProxy's before its model server {bare_us:,.0f} us; modelbay's "
+              f"less its model server's alone, two loads apart: {difference_us:,.0f} us")
     heavy = figures["heavy"]["modelbay"].loads[16]
     share, cpu_share = heavy.requests_per_s * raws["heavy"].cpu_s, raws["heavy"].cpu_s * 1e6 / heavy.cpu_us
     print(f"  heavy, concurrency 16: modelbay at {share:.1%} of the predict-bound ceiling "
