@@ -28,8 +28,13 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python examples/demo.py
 
+# The unit tests keep the CPUs busy: a worker each. The integration tests mostly wait (for jobs, endpoints, the SDK's
+# polls), so twice as many workers, each with a module's tests (whose fixtures it then makes once). The Ray cluster's
+# tests, whose nodes share this machine, run alone after them.
 test: lint $(AWSCLI_V2_STAMP) $(SYSTEM_STAMP)
-	$(BIN)/python -m pytest -n 2 -q
+	$(BIN)/python -m pytest -n 2 -q tests/unit
+	$(BIN)/python -m pytest -n 4 --dist loadscope -q tests/integration --deselect tests/integration/test_ray_cluster.py
+	$(BIN)/python -m pytest -n 0 -q tests/integration/test_ray_cluster.py
 	# the training and hosting suites once more, their server's instances on one Ray cluster (tests/conftest.py)
 	MODELBAY_TEST_RUNTIME=ray $(BIN)/python -m pytest -n 0 -q tests/integration/test_training_jobs.py \
 	    tests/integration/test_endpoints.py tests/integration/test_invoke_endpoint.py
