@@ -1,4 +1,5 @@
-"""Fixtures shared by the whole suite: real servers on free loopback ports; the check for leftover processes.
+"""Fixtures shared by the whole suite: real servers on free loopback ports; the check for leftover processes; fresh
+SQLite metadata stores copied from one migrated once a session.
 
 MODELBAY_TEST_RUNTIME=ray runs the shared `server` on a Ray cluster of this machine (a node per zone) with its
 objects in moto's S3, as `make test` runs the training and hosting suites once more.
