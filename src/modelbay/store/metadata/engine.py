@@ -8,6 +8,8 @@ of failing when a read lock cannot be upgraded. PostgreSQL goes through psycopg 
 from __future__ import annotations
 
 import hashlib
+import sqlite3
+import time
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, func, select
 from sqlalchemy.engine import URL, make_url
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+_WAL_SWITCH_RETRY_S = 0.01
 _WRITE_OPTION = "modelbay_write"  # execution option read by the SQLite BEGIN hook
 
 
@@ -87,11 +90,30 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     try:  # busy_timeout first: switching to WAL needs a lock another connection may hold
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA journal_mode = WAL")
+        _switch_to_wal(cursor)
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.execute("PRAGMA foreign_keys = ON")
     finally:
         cursor.close()
+
+
+def _switch_to_wal(cursor: Any) -> None:
+    """Put the database in WAL mode (kept in the file, so a no-op once done).
+
+    A connection switching a new database while another holds its write lock gets SQLITE_BUSY at
+    once: SQLite skips the busy handler there (the switch upgrades a read lock, and waiting could
+    deadlock). Processes opening one new database meet this, so the switch is tried again for as long
+    as the busy timeout would have waited.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if error.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() >= deadline:
+                raise
+        time.sleep(_WAL_SWITCH_RETRY_S)
 
 
 def _begin_sqlite(connection: Connection) -> None:

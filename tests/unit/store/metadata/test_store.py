@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -167,6 +168,25 @@ def test_sqlite_runs_in_wal_mode_with_its_settings(tmp_path: Path) -> None:
     finally:
         store.close()
     assert pragma == {"journal_mode": "wal", "synchronous": 1, "foreign_keys": 1, "busy_timeout": 30_000}
+
+
+def test_switching_to_wal_waits_for_another_connections_write_lock(tmp_path: Path) -> None:
+    # SQLite answers this switch with "database is locked" at once, skipping its busy handler: the
+    # race of processes opening one new database (a CI failure).
+    path = tmp_path / "metadata.db"
+    writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    writer.execute("BEGIN IMMEDIATE")
+    released = threading.Timer(0.3, writer.execute, ["COMMIT"])
+    released.start()
+    engine = create_metadata_engine(f"sqlite:///{path}")
+    try:
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert not released.is_alive()  # it did wait for the lock
+    finally:
+        released.join()
+        engine.dispose()
+        writer.close()
 
 
 def test_sqlite_parent_directories_are_created(tmp_path: Path) -> None:
