@@ -28,7 +28,9 @@ The layout, built with iproute2 (`ip`) and nftables (`nft`) as root:
 A namespace goes with its instance (`detach`), a bridge with its group's last instance (`release`). What
 a crash or a deleted data directory leaves behind is found without knowing whose it was (`clean`): a
 namespace no process is in, and a bridge no namespace is joined to, once a minute old (younger ones may be
-an instance being started).
+an instance being started). A namespace's age is its file's: the kernel stamps a namespace's inode when it is
+first opened, which for an instance's is when `ip netns add` mounts it there. So the age holds for a namespace
+made by a server in another network namespace (one run under `unshare --net`), whose veths this one cannot see.
 """
 
 from __future__ import annotations
@@ -169,15 +171,15 @@ class Networks:
     def clean(self, min_age_s: float = 60.0) -> list[str]:
         """Remove, of every owner, the namespaces no process is in and the bridges nothing is joined to, older
         than `min_age_s`; answer their names."""
-        now, made = time.time(), self._made()
+        now = time.time()
         removed = []
         for path in sorted(NETNS_DIR.glob(_NAMESPACE + "*")):
-            # its age is its veth's (no file or link says when a namespace was made); one without a veth is not
-            # being made (attach makes the veth first) and is as old as can be
-            instance_id = path.name.removeprefix(_NAMESPACE)
-            age = now - made.get(_veth(instance_id), float("-inf"))
+            try:
+                age = now - path.stat().st_mtime  # the namespace's inode's (the module's docstring)
+            except FileNotFoundError:  # removed meanwhile, by its owner or another server's clean
+                continue
             if age > min_age_s and not self._run(["ip", "netns", "pids", path.name], None).strip():
-                self.detach(instance_id)
+                self.detach(path.name.removeprefix(_NAMESPACE))
                 removed.append(path.name)
         for bridge, (_, created) in self._bridges().items():
             if now - created > min_age_s and not self._ports(bridge):
@@ -189,15 +191,11 @@ class Networks:
 
     def attach(self, instance_id: str, group: Group, member: int = 1, outbound: bool = True) -> Attachment:
         """A namespace for the instance, joined to the group's bridge as `member`; with `outbound`, routed to the
-        world through the gateway.
-
-        The veth pair is made first, in the host's namespace, so the namespace has a veth saying how young it is
-        from the moment it exists: another server's `clean` takes a namespace without one for abandoned."""
+        world through the gateway."""
         name, veth, peer = _NAMESPACE + instance_id, _veth(instance_id), _peer(instance_id)
         address = group.address(member)
         try:
             self._run(["ip", "-batch", "-"], f"link add {veth} type veth peer name {peer}\n"
-                                             f"link set {veth} alias \"{_ALIAS} {instance_id} {time.time():.0f}\"\n"
                                              f"link set {veth} master {group.bridge} up\n")
             self._run(["ip", "netns", "add", name], None)
             self._run(["ip", "link", "set", peer, "netns", name], None)
@@ -287,10 +285,6 @@ class Networks:
     def _bridges(self) -> dict[str, tuple[str, float]]:
         """modelbay's bridges on this machine, every owner's: name → (group digest, when it was made)."""
         return {name: found for name, found in self._aliased("bridge").items() if name.startswith(_BRIDGE)}
-
-    def _made(self) -> dict[str, float]:
-        """When each of modelbay's veths on this machine was made, by name."""
-        return {name: made for name, (_, made) in self._aliased("veth").items()}
 
     def _aliased(self, kind: str) -> dict[str, tuple[str, float]]:
         """Links of `kind` whose alias is modelbay's (`modelbay <what> <epoch seconds>`): name → (what, epoch)."""

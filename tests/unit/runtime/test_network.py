@@ -56,6 +56,26 @@ def test_clean_removes_only_what_is_old_and_unused(tmp_path: Path) -> None:
     assert "ip link del mbr1" in deleted and not any("mbr2" in call or "other0" in call for call in deleted)
 
 
+@needs_networks
+def test_a_young_namespace_is_spared_even_where_its_veth_cannot_be_seen(tmp_path: Path) -> None:
+    """A server run under `unshare --net` makes its instances' veths in its own network namespace, and their
+    namespaces under the /run/netns that every server cleans: one being made is young all the same (a server
+    starting beside a SageMaker example run so removed its training host's namespace), and old once unused."""
+    name = f"mb-{uuid.uuid4().hex[:16]}"
+    calls: list[str] = []
+
+    def command(argv: Sequence[str], stdin: str | None) -> str:  # sees no link, no process; deletes nothing
+        calls.append(" ".join(argv))
+        return "[]" if "-j" in argv else ""
+    run(["ip", "netns", "add", name], None)  # as that server's attach makes it: its veth is not in this namespace
+    try:
+        networks = Networks(tmp_path, command=command)
+        assert name not in networks.clean(min_age_s=60) and f"ip netns del {name}" not in calls
+        assert name in networks.clean(min_age_s=0) and f"ip netns del {name}" in calls
+    finally:
+        run(["ip", "netns", "del", name], None)
+
+
 @pytest.fixture
 def networks(tmp_path: Path) -> Iterator[Networks]:
     networks = Networks(tmp_path / "runtime", subnet=ipaddress.IPv4Network("10.214.0.0/20"))
