@@ -29,8 +29,9 @@ demo: $(STAMP)
 	$(BIN)/python examples/demo.py
 
 # The unit tests keep the CPUs busy: a worker each. The integration tests mostly wait (for jobs, endpoints, the SDK's
-# polls), so twice as many workers, each with a module's tests (whose fixtures it then makes once). The Ray cluster's
-# tests, whose nodes share this machine, run alone after them.
+# polls), so twice as many workers, each with a module's tests (whose fixtures it then makes once): four keep both CPUs
+# busy, and six took the same time (CONTRIBUTING.md). The Ray cluster's tests, whose nodes share this machine, run alone
+# after them.
 test: lint $(AWSCLI_V2_STAMP) $(SYSTEM_STAMP)
 	$(BIN)/python -m pytest -n 2 -q tests/unit
 	$(BIN)/python -m pytest -n 4 --dist loadscope -q tests/integration --deselect tests/integration/test_ray_cluster.py
