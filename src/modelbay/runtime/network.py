@@ -283,16 +283,13 @@ class Networks:
         return hashlib.sha256("\0".join((self.owner, group)).encode()).hexdigest()[:32]
 
     def _bridges(self) -> dict[str, tuple[str, float]]:
-        """modelbay's bridges on this machine, every owner's: name → (group digest, when it was made)."""
-        return {name: found for name, found in self._aliased("bridge").items() if name.startswith(_BRIDGE)}
-
-    def _aliased(self, kind: str) -> dict[str, tuple[str, float]]:
-        """Links of `kind` whose alias is modelbay's (`modelbay <what> <epoch seconds>`): name → (what, epoch)."""
-        links = json.loads(self._run(["ip", "-j", "-d", "link", "show", "type", kind], None) or "[]")
+        """modelbay's bridges on this machine, every owner's, by their alias (`modelbay <group digest> <epoch
+        seconds>`): name → (group digest, when it was made)."""
+        links = json.loads(self._run(["ip", "-j", "-d", "link", "show", "type", "bridge"], None) or "[]")
         found = {}
         for link in links:
             parts = link.get("ifalias", "").split()
-            if len(parts) == 3 and parts[0] == _ALIAS and parts[2].isdigit():
+            if link["ifname"].startswith(_BRIDGE) and len(parts) == 3 and parts[0] == _ALIAS and parts[2].isdigit():
                 found[link["ifname"]] = (parts[1], float(parts[2]))
         return found
 
