@@ -9,6 +9,8 @@ Read from environment variables, standard library only:
   compiled models (compiled_handler.py), or `python`, the default), set by the platform from the image;
 - MODELBAY_BIND_HOST: the address to listen on (every interface, as SageMaker's containers; the platform
   says the loopback where instances share the host's network);
+- MODELBAY_WORKER_SLICE_MS: the scheduler slice each worker asks for (20 ms; 0 keeps the kernel's, see
+  cpu_slice.py);
 - the model dir `/opt/ml/model` and code dir `/opt/ml/code`, relocated as training_env.OptMl allows.
 """
 
@@ -26,6 +28,8 @@ from modelbay.container.training_env import NUM_CPUS_VAR, OptMl, read_count
 
 BIND_HOST_VAR = "MODELBAY_BIND_HOST"  # where to listen: SageMaker's containers listen on every interface
 FRAMEWORK_VAR = "MODELBAY_FRAMEWORK"
+SLICE_VAR = "MODELBAY_WORKER_SLICE_MS"
+SLICE_MS = 20  # a predict of a few ms runs whole, not cut every 1.4 ms (cpu_slice.py)
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,7 @@ class ServingEnv:
     port: int
     workers: int
     timeout_s: int
+    slice_ms: int
     default_accept: str
     log_level: int
     program: str | None
@@ -51,6 +56,7 @@ class ServingEnv:
             port=read_count(environ, "SAGEMAKER_BIND_TO_PORT", 8080),
             workers=max(1, read_count(environ, "SAGEMAKER_MODEL_SERVER_WORKERS", cpus)),
             timeout_s=max(1, read_count(environ, "SAGEMAKER_MODEL_SERVER_TIMEOUT", 60)),
+            slice_ms=read_count(environ, SLICE_VAR, SLICE_MS),
             default_accept=environ.get("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT") or JSON,
             log_level=read_count(environ, "SAGEMAKER_CONTAINER_LOG_LEVEL", logging.INFO),
             program=environ.get("SAGEMAKER_PROGRAM") or None,

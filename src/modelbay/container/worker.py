@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from modelbay.container import cpu_slice
 from modelbay.container.compiled_handler import handlers_for
 from modelbay.container.content_types import ANY, JSON, UnsupportedContentType
 from modelbay.container.http_server import HttpServer, Request, Response
@@ -103,6 +104,7 @@ def main(argv: list[str]) -> int:
     listen_fd, status_fd, gate_fd, beats_fd = fds
     env = ServingEnv.from_environ(os.environ)
     configure_logging(env.log_level)
+    cpu_slice.lengthen(env.slice_ms)
     try:
         inference = load_inference(env, Path(code_dir) if code_dir else None)
     except Exception as err:  # the supervisor fails the server with this reason

@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -14,6 +15,9 @@ from pathlib import Path
 from modelbay.runtime.environments import FrameworkEnvironments
 from modelbay.runtime.frameworks import choose
 from tests.helpers import SHARED_ENVIRONMENTS, free_port, wait_until
+
+# Linux reads a fair task's sched_runtime as its slice from 6.12 on; before, the call succeeds and changes nothing.
+TAKES_SLICES = sys.platform == "linux" and tuple(map(int, os.uname().release.split(".")[:2])) >= (6, 12)
 
 
 def sklearn_layer(target: Path) -> Path:
@@ -99,3 +103,9 @@ def read_response(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
     while len(body) < length:
         body += sock.recv(length - len(body))
     return int(status_line.split()[1]), headers, body
+
+
+def slice_ns(sched: str) -> int:
+    """The slice a process runs with, from its /proc/<pid>/sched."""
+    fields = dict(map(str.strip, line.split(":", 1)) for line in sched.splitlines() if line.count(":") == 1)
+    return int(fields["se.slice"])

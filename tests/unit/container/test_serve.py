@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 
 from modelbay.container.serve import prepare_code
-from modelbay.container.serving_env import ServingEnv
+from modelbay.container.serving_env import SLICE_MS, ServingEnv
 from modelbay.runtime.sandbox import relocation_env
 from tests.helpers import wait_until
-from tests.unit.container.serving import ModelServer, model_server, read_response, sklearn_layer
+from tests.unit.container.serving import TAKES_SLICES, ModelServer, model_server, read_response, sklearn_layer, slice_ns
 
 IRIS_ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]  # a setosa (class 0) and a virginica (class 2)
 TRAIN = textwrap.dedent("""
@@ -247,6 +247,13 @@ def test_workers_share_the_requests(python: Path, root: Path) -> None:
             (root / "model" / "release").touch()
             assert read_response(slow)[::2] == (200, str(busy).encode())
         assert len(others) == 1 and busy not in others
+
+
+def test_workers_run_with_a_slice_longer_than_the_kernels(python: Path, root: Path) -> None:
+    """Two workers busy on one CPU do not cut each other's predicts every 1.4 ms (cpu_slice.py)."""
+    with model_server(python, root, control_server_env(root)) as server:
+        worker = int(server.invoke(b"pid", "text/plain")[2])
+        assert (slice_ns(Path(f"/proc/{worker}/sched").read_text()) == SLICE_MS * 1_000_000) is TAKES_SLICES
 
 
 def test_keep_alive_serves_many_requests_on_one_connection(sklearn_server: ModelServer) -> None:
