@@ -97,6 +97,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@contextmanager
+def refusing_port() -> Iterator[int]:
+    """A loopback port that refuses connections until the block ends: bound, never listening, so that no other
+    process takes it meanwhile (a port found free and let go was, once, taken by another test's server)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield int(sock.getsockname()[1])
+
+
 def _accepts(port: int) -> bool:
     with socket.socket() as sock:
         return sock.connect_ex(("127.0.0.1", port)) == 0

@@ -11,7 +11,7 @@ import sqlalchemy
 from botocore.exceptions import ClientError
 
 from tests.conftest import POSTGRES_ADMIN_URL, client
-from tests.helpers import free_port, modelbay_server
+from tests.helpers import modelbay_server, refusing_port
 from tests.integration.test_regions import PARIS, in_region
 
 
@@ -58,10 +58,11 @@ def test_server_on_postgresql_and_s3_backends(tmp_path: Path, postgres_database:
 
 
 def test_an_unreachable_object_store_is_service_unavailable(tmp_path: Path) -> None:
-    env = {"MODELBAY_S3_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}",  # nothing listens there
-           "MODELBAY_S3_ACCESS_KEY_ID": "testing", "MODELBAY_S3_SECRET_ACCESS_KEY": "testing"}
-    with modelbay_server(tmp_path, env) as server, pytest.raises(ClientError) as caught:
-        client(server.url, "s3").list_buckets()
+    with refusing_port() as port:
+        env = {"MODELBAY_S3_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+               "MODELBAY_S3_ACCESS_KEY_ID": "testing", "MODELBAY_S3_SECRET_ACCESS_KEY": "testing"}
+        with modelbay_server(tmp_path, env) as server, pytest.raises(ClientError) as caught:
+            client(server.url, "s3").list_buckets()
     assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
     assert caught.value.response["Error"]["Code"] == "ServiceUnavailable"
     assert "object store is unavailable" in caught.value.response["Error"]["Message"]
