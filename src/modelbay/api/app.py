@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from contextlib import AbstractAsyncContextManager
@@ -167,13 +168,20 @@ def make_codecs(service_name: str, settings: Settings, virtual_hosts: Collection
     """A codec for each protocol the service's model lists (its `protocols`, else its `protocol`) that modelbay
     speaks: CloudWatch's model lists CBOR, JSON 1.0 and query, and a call is answered in the one it came in. Each
     codec gets the model as if that protocol were its only one."""
-    description = botocore.session.get_session().get_service_data(service_name)
+    description = _service_data(service_name)
     metadata = description["metadata"]
     protocols = [name for name in metadata.get("protocols", [metadata["protocol"]]) if name in _CODECS]
     if not protocols:
         raise ValueError(f"modelbay speaks none of the protocols of {service_name}: {metadata.get('protocols')}")
     return [_make_codec(_speaking_only(service_name, description, name), settings, virtual_hosts)
             for name in protocols]
+
+
+@functools.cache
+def _service_data(service_name: str) -> dict[str, Any]:
+    """The service's model as botocore ships it, parsed once a process (the 13 served take 0.6 s) and never changed:
+    the models are read from it."""
+    return cast(dict[str, Any], botocore.session.get_session().get_service_data(service_name))
 
 
 def _speaking_only(service_name: str, description: dict[str, Any], protocol: str) -> ServiceModel:
