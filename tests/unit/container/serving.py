@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -17,7 +18,7 @@ from modelbay.runtime.frameworks import choose
 from tests.helpers import SHARED_ENVIRONMENTS, free_port, wait_until
 
 # Linux reads a fair task's sched_runtime as its slice from 6.12 on; before, the call succeeds and changes nothing.
-TAKES_SLICES = sys.platform == "linux" and tuple(map(int, os.uname().release.split(".")[:2])) >= (6, 12)
+TAKES_SLICES = sys.platform == "linux" and tuple(map(int, re.findall(r"\d+", os.uname().release)[:2])) >= (6, 12)
 
 
 def sklearn_layer(target: Path) -> Path:
