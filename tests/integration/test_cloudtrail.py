@@ -72,11 +72,12 @@ def test_a_trail_delivers_log_files_and_verify_finds_an_edited_row_and_a_removed
     cloudtrail.start_logging(Name=unique)
     edited = _failed_describe(own, f"{unique}-edited")
     wait_until(lambda: _looked_up(cloudtrail, f"{unique}-edited"), timeout_s=10, what="the call to be audited")
-    _deliver(own.data_dir, datetime.now(UTC) + timedelta(hours=1))  # a log file, and the hour's digest
+    delivered = datetime.now(UTC) + timedelta(hours=1)
+    _deliver(own.data_dir, delivered)  # a log file, and the hour's digest
     assert cloudtrail.get_trail_status(Name=unique)["LatestDigestDeliveryTime"]
     keys = [item["Key"] for item in s3.list_objects_v2(Bucket=unique)["Contents"]]
     [log_key] = [key for key in keys if "/CloudTrail/" in key]
-    assert log_key.startswith(f"AWSLogs/000000000000/CloudTrail/us-east-1/{datetime.now(UTC):%Y/%m/%d}/")
+    assert log_key.startswith(f"AWSLogs/000000000000/CloudTrail/us-east-1/{delivered:%Y/%m/%d}/")  # the delivery's day
     records = json.loads(gzip.decompress(s3.get_object(Bucket=unique, Key=log_key)["Body"].read()))["Records"]
     assert edited in [record["requestID"] for record in records]
     assert any("/CloudTrail-Digest/" in key for key in keys)
