@@ -79,9 +79,10 @@ def store(backend: str, tmp_path: Path, request: pytest.FixtureRequest, clock: C
         store = open_metadata_store(f"sqlite:///{tmp_path / 'metadata.db'}", clock)
     else:
         store = open_metadata_store(request.getfixturevalue("shared_postgres_url"), clock)
-        with store.db.write() as session:  # what earlier tests left
-            for table in reversed(Base.metadata.sorted_tables):
-                session.execute(table.delete())
+        quote = store.db.engine.dialect.identifier_preparer.format_table
+        with store.db.write() as session:  # what earlier tests left, in one round trip (a DELETE each took 30 ms)
+            session.execute(text("; ".join(f"DELETE FROM {quote(table)}" for table in reversed(
+                Base.metadata.sorted_tables))))
     try:
         yield store
     finally:

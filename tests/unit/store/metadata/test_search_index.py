@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
+from contextlib import nullcontext
 from datetime import datetime
 from typing import Any
 
@@ -13,7 +14,7 @@ import pytest
 from sqlalchemy import delete, select, update
 
 from modelbay.statuses import SecondaryStatus, TrainingJobStatus
-from modelbay.store.metadata import MetadataStore, MetricDatum
+from modelbay.store.metadata import MetadataStore, MetricDatum, open_metadata_store
 from modelbay.store.metadata.search_index import (
     Condition,
     Expression,
@@ -28,7 +29,8 @@ from modelbay.store.metadata.search_index import (
     search_properties,
 )
 from modelbay.store.metadata.training_jobs import TrainingJobRow
-from tests.helpers import T0
+from tests.helpers import T0, Clock
+from tests.unit.store.metadata.conftest import fresh_postgres_database
 
 JOBS = 40
 BASE: dict[str, Any] = {"AlgorithmSpecification": {"TrainingImage": "img-a", "TrainingInputMode": "File"},
@@ -73,10 +75,18 @@ def _advance(store: MetadataStore, name: str, chance: random.Random) -> None:
                                 final_metrics=metrics if ending is TrainingJobStatus.COMPLETED else None)
 
 
-@pytest.fixture
-def seeded(store: MetadataStore) -> MetadataStore:
-    _seed(store)
-    return store
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
+def seeded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[MetadataStore]:
+    """The seeded jobs in a database of the module's own on each backend, seeded once (about a second on PostgreSQL):
+    the tests given it only read it."""
+    with (nullcontext(f"sqlite:///{tmp_path_factory.mktemp('seeded') / 'metadata.db'}") if request.param == "sqlite"
+          else fresh_postgres_database()) as url:
+        store = open_metadata_store(url, Clock())
+        try:
+            _seed(store)
+            yield store
+        finally:
+            store.close()
 
 
 # --- the brute-force oracle ----------------------------------------------------------------------------------
@@ -293,14 +303,15 @@ def test_the_index_follows_changes_tags_and_deletions(store: MetadataStore) -> N
     assert store.search.search(model).items == []
 
 
-def test_a_stale_index_is_rebuilt_as_the_store_opens(seeded: MetadataStore) -> None:
+def test_a_stale_index_is_rebuilt_as_the_store_opens(store: MetadataStore) -> None:
+    _seed(store)
     expression = EXPRESSIONS["sub-expressions"]
-    before = _found(seeded, expression)
-    with seeded.db.write() as session:  # an index built by an older version, and rows it never saw
+    before = _found(store, expression)
+    with store.db.write() as session:  # an index built by an older version, and rows it never saw
         session.execute(update(search_index_state).values(version=0))
         forgotten = select(search_documents.c.id).where(search_documents.c.arn.in_(before[:2]))
         session.execute(delete(search_properties).where(search_properties.c.document_id.in_(forgotten)))
         session.execute(delete(search_documents).where(search_documents.c.arn.in_(before[:2])))
-    assert len(_found(seeded, expression)) == len(before) - 2
-    reindex_if_stale(seeded.db)
-    assert _found(seeded, expression) == before
+    assert len(_found(store, expression)) == len(before) - 2
+    reindex_if_stale(store.db)
+    assert _found(store, expression) == before
