@@ -45,17 +45,19 @@ def lengthen(slice_ms: int) -> bool:
         return False
     set_call, get_call = calls
     libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
     attr = ctypes.create_string_buffer(_ATTR.size)
-    if libc.syscall(get_call, 0, attr, _ATTR.size, 0) != 0:
+    this, size, none = ctypes.c_long(0), ctypes.c_long(_ATTR.size), ctypes.c_long(0)  # syscall(2) reads longs
+    if libc.syscall(ctypes.c_long(get_call), this, attr, size, none) != 0:
         return _refused("sched_getattr")
     _, policy, flags, nice, priority, _, deadline, period = _ATTR.unpack(attr.raw)
     if policy not in (_SCHED_OTHER, _SCHED_BATCH):
         return False
     wanted = slice_ms * 1_000_000
     _ATTR.pack_into(attr, 0, _ATTR.size, policy, flags, nice, priority, wanted, deadline, period)
-    if libc.syscall(set_call, 0, attr, 0) != 0:
+    if libc.syscall(ctypes.c_long(set_call), this, attr, none) != 0:
         return _refused("sched_setattr")
-    libc.syscall(get_call, 0, attr, _ATTR.size, 0)  # a kernel before 6.12 took the call but not the slice
+    libc.syscall(ctypes.c_long(get_call), this, attr, size, none)  # before 6.12 a kernel takes the call, not the slice
     return bool(_ATTR.unpack(attr.raw)[5] == wanted)
 
 
