@@ -50,7 +50,21 @@ def end_advisory_lock_sessions(database_url: str) -> list[bool]:
         admin.dispose()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)]
+
+
+@contextmanager
+def new_database(backend: str, directory: Path) -> Iterator[str]:
+    """The URL of a new, empty database (no tables) on `backend`: a SQLite file in `directory`, or a fresh
+    PostgreSQL database, dropped after."""
+    if backend == "sqlite":
+        yield f"sqlite:///{directory / 'metadata.db'}"
+    else:
+        with fresh_postgres_database() as url:
+            yield url
+
+
+@pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
@@ -58,11 +72,8 @@ def backend(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def metadata_url(backend: str, tmp_path: Path) -> Iterator[str]:
     """The URL of a new, empty database (no tables) on each backend."""
-    if backend == "sqlite":
-        yield f"sqlite:///{tmp_path / 'metadata.db'}"
-    else:
-        with fresh_postgres_database() as url:
-            yield url
+    with new_database(backend, tmp_path) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
-from contextlib import nullcontext
 from datetime import datetime
 from typing import Any
 
@@ -30,7 +29,7 @@ from modelbay.store.metadata.search_index import (
 )
 from modelbay.store.metadata.training_jobs import TrainingJobRow
 from tests.helpers import T0, Clock
-from tests.unit.store.metadata.conftest import fresh_postgres_database
+from tests.unit.store.metadata.conftest import BACKENDS, new_database
 
 JOBS = 40
 BASE: dict[str, Any] = {"AlgorithmSpecification": {"TrainingImage": "img-a", "TrainingInputMode": "File"},
@@ -75,12 +74,11 @@ def _advance(store: MetadataStore, name: str, chance: random.Random) -> None:
                                 final_metrics=metrics if ending is TrainingJobStatus.COMPLETED else None)
 
 
-@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
+@pytest.fixture(scope="module", params=BACKENDS)
 def seeded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[MetadataStore]:
     """The seeded jobs in a database of the module's own on each backend, seeded once (about a second on PostgreSQL):
     the tests given it only read it."""
-    with (nullcontext(f"sqlite:///{tmp_path_factory.mktemp('seeded') / 'metadata.db'}") if request.param == "sqlite"
-          else fresh_postgres_database()) as url:
+    with new_database(request.param, tmp_path_factory.mktemp("seeded")) as url:
         store = open_metadata_store(url, Clock())
         try:
             _seed(store)
