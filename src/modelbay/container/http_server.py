@@ -68,9 +68,12 @@ class HttpError(Exception):
 
 
 @dataclass(slots=True)
-class _Head:
+class Head:
+    """A request's line and headers, as Request has them, and what they say of its body and connection."""
+
     method: str
     path: str
+    query: str
     headers: dict[str, str]
     length: int
     keep_alive: bool
@@ -79,11 +82,11 @@ class _Head:
 class HttpProtocol(asyncio.Protocol):
     """One connection: parses requests from the bytes received and answers each with the handler."""
 
-    def __init__(self, server: HttpServer) -> None:
-        self._server, self._handler = server, server.handler
+    def __init__(self, server: HttpServer, handler: Handler | None = None) -> None:
+        self._server, self._handler = server, handler or server.handler
         self._transport: asyncio.Transport | None = None
         self._buffer = bytearray()
-        self._head: _Head | None = None  # the request whose body is still arriving
+        self._head: Head | None = None  # the request whose body is still arriving
         self._paused = False  # the peer is not reading our answers: stop answering until it does
         self._resumed: asyncio.Future[None] | None = None  # what a stream waits on while paused
         self._streaming: asyncio.Task[None] | None = None  # a streamed answer being sent
@@ -145,7 +148,7 @@ class HttpProtocol(asyncio.Protocol):
                 try:
                     head = self._read_head()
                 except HttpError as err:
-                    self._send(Response(err.status, str(err).encode(), close=True), keep_alive=False)
+                    self._refuse(err)
                     return
                 if head is None:
                     return
@@ -157,7 +160,7 @@ class HttpProtocol(asyncio.Protocol):
             self._head = None
             self._answer(head, body)
 
-    def _read_head(self) -> _Head | None:
+    def _read_head(self) -> Head | None:
         """Parse the head at the start of the buffer, if it is all there; raise HttpError."""
         buffer = self._buffer
         end = buffer.find(b"\r\n\r\n")
@@ -166,6 +169,8 @@ class HttpProtocol(asyncio.Protocol):
                 raise HttpError(431, f"request head over {MAX_HEADER_BYTES} bytes")
             return None
         head = parse_head(buffer[:end].decode("latin-1"))
+        if not self._admits(head):
+            return None
         del buffer[:end + 4]
         self._head = head
         if len(buffer) < head.length and "100-continue" in head.headers.get("expect", "").lower():
@@ -173,7 +178,16 @@ class HttpProtocol(asyncio.Protocol):
             self._transport.write(_CONTINUE)
         return head
 
-    def _answer(self, head: _Head, body: bytes) -> None:
+    def _admits(self, head: Head) -> bool:
+        """Whether this connection answers the request (its head still in the buffer); one that does not has taken
+        the connection away."""
+        return True
+
+    def _refuse(self, error: HttpError) -> None:
+        """A request that cannot be answered: say why, and close."""
+        self._send(Response(error.status, str(error).encode(), close=True), keep_alive=False)
+
+    def _answer(self, head: Head, body: bytes) -> None:
         try:
             response = self._handler(Request(head.method, head.path, head.headers, body))
         except Exception:  # the connection must get an answer whatever the handler does
@@ -232,17 +246,18 @@ class HttpProtocol(asyncio.Protocol):
             transport.close()
 
 
-def parse_head(text: str) -> _Head:
+def parse_head(text: str) -> Head:
     """The request line and headers (without the blank line); raise HttpError(400) if malformed."""
     lines = text.split("\r\n")
     parts = lines[0].split(" ")
     if len(parts) != 3 or not _TOKEN.fullmatch(parts[0]) or not parts[1]:
         raise HttpError(400, "malformed request line")
     method, target, version = parts
+    path, _, query = target.partition("?")
     if version not in ("HTTP/1.1", "HTTP/1.0"):
         raise HttpError(505 if version.startswith("HTTP/") else 400, f"unsupported protocol version {version!r}")
     headers = _parse_headers(lines)
-    return _Head(method, target.partition("?")[0], headers, _body_length(headers),
+    return Head(method, path, query, headers, _body_length(headers),
                  _is_keep_alive(version, headers.get("connection")))
 
 

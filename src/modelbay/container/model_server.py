@@ -8,9 +8,10 @@ past SAGEMAKER_MODEL_SERVER_TIMEOUT is killed (and so replaced), and SIGTERM or 
 workers gracefully (each finishes the request in progress), then the server.
 
 Workers are new interpreters (`python -m modelbay.container.worker`), not forks: a framework's
-threads and the parent's event loop do not survive fork. Each inherits the socket and three
+threads and the parent's event loop do not survive fork. Each inherits the socket and four
 descriptors (their numbers in its argv, see worker.py): the status pipe (one JSON line: ready, or
-why not), the gate (a pipe the supervisor closes to open it) and the heartbeat file.
+why not), the gate (a pipe the supervisor closes to open it), the heartbeat file, and the handoff
+socket (handoff.py) when the platform asks for one, which the supervisor binds beside the port.
 """
 
 from __future__ import annotations
@@ -108,6 +109,7 @@ class Supervisor:
             loop.add_signal_handler(sig, self.stop)
         loop.add_signal_handler(signal.SIGCHLD, self._reap)
         self._sock = socket.create_server((self.env.host, self.env.port), backlog=socket.SOMAXCONN)
+        self._handoff = _unix_server(self.env.handoff_path) if self.env.handoff_path else None
         self._status_read, self._status_write = os.pipe()
         self._gate_read, self._gate_write = os.pipe()
         self._beats = Heartbeats.create(self.env.workers)
@@ -145,10 +147,11 @@ class Supervisor:
 
     def _spawn(self, slot: int) -> None:
         self._beats.mark(slot, 0.0)
-        fds = (self._sock.fileno(), self._status_write, self._gate_read, self._beats.fd)
+        handoff = self._handoff.fileno() if self._handoff is not None else -1
+        fds = (self._sock.fileno(), self._status_write, self._gate_read, self._beats.fd, handoff)
         argv = [sys.executable, "-m", WORKER_MODULE, str(slot), ",".join(map(str, fds)), str(self._code_dir or "")]
         try:
-            proc = subprocess.Popen(argv, pass_fds=fds, stdin=subprocess.DEVNULL)
+            proc = subprocess.Popen(argv, pass_fds=[fd for fd in fds if fd >= 0], stdin=subprocess.DEVNULL)
         except OSError as err:
             self._fail(f"could not start a model server worker: {err}")
             return
@@ -222,3 +225,15 @@ class Supervisor:
                 os.close(fd)
         self._beats.close()
         self._sock.close()
+        if self._handoff is not None:
+            self._handoff.close()
+            Path(self.env.handoff_path or "").unlink(missing_ok=True)
+
+
+def _unix_server(path: str) -> socket.socket:
+    """A unix socket listening at `path` (a socket a server before this one left there is replaced)."""
+    Path(path).unlink(missing_ok=True)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(path)
+    sock.listen(socket.SOMAXCONN)
+    return sock

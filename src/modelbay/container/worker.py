@@ -1,9 +1,10 @@
 """A model server worker, started by the supervisor: `python -m modelbay.container.worker SLOT FDS CODE_DIR`.
 
-FDS are the inherited descriptors `listening socket,status pipe,gate,heartbeat file`; CODE_DIR
-holds the user's entry point (empty: none). The worker loads the model, reports to the
-supervisor, waits for the gate to open, then answers `GET /ping` and `POST /invocations` on the
-shared socket until SIGTERM (or SIGINT), when it finishes the request in progress and exits 0.
+FDS are the inherited descriptors `listening socket,status pipe,gate,heartbeat file,handoff socket`
+(-1: none); CODE_DIR holds the user's entry point (empty: none). The worker loads the model, reports
+to the supervisor, waits for the gate to open, then answers `GET /ping` and `POST /invocations` on
+the shared socket, and the connections the front door hands over (handoff.py), until SIGTERM (or
+SIGINT), when it finishes the request in progress (handing leased connections back) and exits 0.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 from modelbay.container import cpu_slice
 from modelbay.container.compiled_handler import handlers_for
 from modelbay.container.content_types import ANY, JSON, UnsupportedContentType
+from modelbay.container.handoff import HandoffServer
 from modelbay.container.http_server import HttpServer, Request, Response
 from modelbay.container.inference import Inference
 from modelbay.container.model_server import Heartbeats, report_status
@@ -87,21 +89,27 @@ def load_inference(env: ServingEnv, code_dir: Path | None) -> Inference:
     return inference
 
 
-async def serve(app: ModelApp, sock: socket.socket, grace_s: float) -> None:
-    """Answer on `sock` until SIGTERM or SIGINT, then let connections finish their request (at most `grace_s`)."""
+async def serve(app: ModelApp, sock: socket.socket, handoff: socket.socket | None, grace_s: float) -> None:
+    """Answer on `sock` and the connections handed over on `handoff` until SIGTERM or SIGINT, then let connections
+    finish their request (at most `grace_s`)."""
     loop = asyncio.get_running_loop()
     stopped = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopped.set)
     server = HttpServer(app)
     server.start(sock)
+    handoffs = HandoffServer(server, app.invoke)
+    if handoff is not None:
+        handoffs.start(handoff)
     await stopped.wait()
+    handoffs.stop()
     await server.shut_down(grace_s)
+    handoffs.flush()
 
 
 def main(argv: list[str]) -> int:
     slot, fds, code_dir = int(argv[0]), [int(fd) for fd in argv[1].split(",")], argv[2]
-    listen_fd, status_fd, gate_fd, beats_fd = fds
+    listen_fd, status_fd, gate_fd, beats_fd, handoff_fd = fds
     env = ServingEnv.from_environ(os.environ)
     configure_logging(env.log_level)
     cpu_slice.lengthen(env.slice_ms)
@@ -118,7 +126,8 @@ def main(argv: list[str]) -> int:
         pass
     os.close(gate_fd)
     app = ModelApp(inference, env.default_accept, Heartbeats(beats_fd), slot)
-    asyncio.run(serve(app, socket.socket(fileno=listen_fd), env.timeout_s))
+    handoff = socket.socket(fileno=handoff_fd) if handoff_fd >= 0 else None
+    asyncio.run(serve(app, socket.socket(fileno=listen_fd), handoff, env.timeout_s))
     return 0
 
 

@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import textwrap
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -19,6 +20,29 @@ from tests.helpers import SHARED_ENVIRONMENTS, free_port, wait_until
 
 # Linux reads a fair task's sched_runtime as its slice from 6.12 on; before, the call succeeds and changes nothing.
 TAKES_SLICES = sys.platform == "linux" and tuple(map(int, re.findall(r"\d+", os.uname().release)[:2])) >= (6, 12)
+
+# The server's control knobs, by request body: its pid, block until released, run forever, fail.
+CONTROL_SCRIPT = textwrap.dedent("""
+    import os, pathlib, time
+    def model_fn(model_dir):
+        model_dir = pathlib.Path(model_dir)
+        while (model_dir / "hold").exists():
+            time.sleep(0.01)
+        if (model_dir / "broken").exists():
+            raise RuntimeError("weights are corrupt")
+        return model_dir
+    def transform_fn(model, body, content_type, accept):
+        command = body.decode()
+        if command == "block":
+            (model / f"started-{os.getpid()}").touch()
+            while not (model / "release").exists():
+                time.sleep(0.01)
+        while command == "forever":
+            time.sleep(0.01)
+        if command == "fail":
+            raise ValueError("cannot predict on 'fail'")
+        return str(os.getpid()), "text/plain"
+""")
 
 
 def sklearn_layer(target: Path) -> Path:
@@ -110,3 +134,9 @@ def slice_ns(sched: str) -> int:
     """The slice a process runs with, from its /proc/<pid>/sched."""
     fields = dict(map(str.strip, line.split(":", 1)) for line in sched.splitlines() if line.count(":") == 1)
     return int(fields["se.slice"])
+
+
+def control_server_env(root: Path, workers: int = 1, **env: str) -> dict[str, str]:
+    (root / "code" / "control.py").write_text(CONTROL_SCRIPT)
+    return {"SAGEMAKER_PROGRAM": "control.py", "SAGEMAKER_SUBMIT_DIRECTORY": str(root / "code"),
+            "SAGEMAKER_MODEL_SERVER_WORKERS": str(workers), **env}

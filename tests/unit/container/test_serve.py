@@ -20,7 +20,15 @@ from modelbay.container.serve import prepare_code
 from modelbay.container.serving_env import SLICE_MS, ServingEnv
 from modelbay.runtime.sandbox import relocation_env
 from tests.helpers import wait_until
-from tests.unit.container.serving import TAKES_SLICES, ModelServer, model_server, read_response, sklearn_layer, slice_ns
+from tests.unit.container.serving import (
+    CONTROL_SCRIPT,
+    TAKES_SLICES,
+    ModelServer,
+    control_server_env,
+    model_server,
+    read_response,
+    slice_ns,
+)
 
 IRIS_ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]  # a setosa (class 0) and a virginica (class 2)
 TRAIN = textwrap.dedent("""
@@ -43,33 +51,6 @@ HANDLERS_SCRIPT = textwrap.dedent("""
         context.set_response_header(0, "X-Amzn-SageMaker-Custom-Attributes", "seen=1")
         return json.dumps({**prediction, "accept": accept}), "application/vnd.scaled+json"
 """)
-# The server's control knobs, by request body: its pid, block until released, run forever, fail.
-CONTROL_SCRIPT = textwrap.dedent("""
-    import os, pathlib, time
-    def model_fn(model_dir):
-        model_dir = pathlib.Path(model_dir)
-        while (model_dir / "hold").exists():
-            time.sleep(0.01)
-        if (model_dir / "broken").exists():
-            raise RuntimeError("weights are corrupt")
-        return model_dir
-    def transform_fn(model, body, content_type, accept):
-        command = body.decode()
-        if command == "block":
-            (model / f"started-{os.getpid()}").touch()
-            while not (model / "release").exists():
-                time.sleep(0.01)
-        while command == "forever":
-            time.sleep(0.01)
-        if command == "fail":
-            raise ValueError("cannot predict on 'fail'")
-        return str(os.getpid()), "text/plain"
-""")
-
-
-@pytest.fixture(scope="module")
-def python(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return sklearn_layer(tmp_path_factory.mktemp("layer") / "venv")
 
 
 @pytest.fixture(scope="module")
@@ -81,25 +62,11 @@ def iris_model(python: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def root(tmp_path: Path) -> Path:
-    """An /opt/ml for one server: model/ and code/."""
-    (tmp_path / "model").mkdir()
-    (tmp_path / "code").mkdir()
-    return tmp_path
-
-
-@pytest.fixture
 def sklearn_server(python: Path, root: Path, iris_model: Path) -> Iterator[ModelServer]:
     (root / "model" / "model.joblib").write_bytes(iris_model.read_bytes())
     with model_server(python, root, {"MODELBAY_FRAMEWORK": "sklearn",
                                      "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": "text/csv"}) as server:
         yield server
-
-
-def control_server_env(root: Path, workers: int = 1, **env: str) -> dict[str, str]:
-    (root / "code" / "control.py").write_text(CONTROL_SCRIPT)
-    return {"SAGEMAKER_PROGRAM": "control.py", "SAGEMAKER_SUBMIT_DIRECTORY": str(root / "code"),
-            "SAGEMAKER_MODEL_SERVER_WORKERS": str(workers), **env}
 
 
 def npy(rows: list[list[float]]) -> bytes:
