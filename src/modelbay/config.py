@@ -18,8 +18,9 @@ DEFAULT_SECRET_ACCESS_KEY = "modelbay-secret"
 # The execution role every account has from the start; the SageMaker SDK defaults file names it.
 DEFAULT_EXECUTION_ROLE = "SageMakerExecutionRole"
 RUNTIMES = ("process", "podman", "ray")  # what may run instances (Settings.runtime)
-DATA_PLANE_PYTHON, DATA_PLANE_HAPROXY = "python", "haproxy"  # what answers plain invocations: see Settings.data_plane
-DATA_PLANES = (DATA_PLANE_PYTHON, DATA_PLANE_HAPROXY)
+# what answers plain invocations: see Settings.data_plane
+DATA_PLANE_PYTHON, DATA_PLANE_HAPROXY, DATA_PLANE_DIRECT = "python", "haproxy", "direct"
+DATA_PLANES = (DATA_PLANE_PYTHON, DATA_PLANE_HAPROXY, DATA_PLANE_DIRECT)
 AUTH_OPEN, AUTH_IAM = "open", "iam"  # how calls are authenticated: see Settings.auth_mode
 AUTH_MODES = (AUTH_OPEN, AUTH_IAM)
 ROOT_KEY_FILE = "root-access-key.json"  # in the data directory: the account root's key in `iam` mode
@@ -82,8 +83,9 @@ class Settings:
     # the processes that answer the API's port (front_door_workers.py): 0, one per CPU this server may run on
     workers: int = 1
     worker: int = 0  # which of them this process is: the first (0) runs the controllers, and starts the others
-    # what answers plain invocations: "python" (the front door, front_door.py) or "haproxy" (HAProxy on the API's
-    # port, front_door_proxy.py; the front door behind it answers the rest); only in `open` mode, without TLS
+    # what answers plain invocations: "python" (the front door, front_door.py), "haproxy" (HAProxy on the API's
+    # port, front_door_proxy.py; the front door behind it answers the rest) or "direct" (the front door hands a
+    # caller's connection to the model server, front_door_handoff.py); the last two only in `open` mode, without TLS
     data_plane: str = DATA_PLANE_PYTHON
 
     def __post_init__(self) -> None:

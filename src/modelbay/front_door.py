@@ -12,20 +12,28 @@ one the lane hands back (to be answered and audited as any call), and a response
 
 The protocol sits under http_guard's in the class order, so its limits and timeouts hold for every request; to
 uvicorn's protocol and the guard, a call the lane answers looks like a request cycle under way (`_LaneCall`).
+
+With the direct data plane (front_door_handoff.py), a connection whose invocation the lane answered with a 2XX, kept
+alive with nothing of a next request read, may be handed to the endpoint's model server; one it hands back is served
+by this protocol again, the bytes the model server read of it parsed first.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 from typing import Any, cast
 
 from starlette.responses import Response, StreamingResponse
 from uvicorn._types import ASGI3Application, HTTPScope
+from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol, RequestResponseCycle
+from uvicorn.server import ServerState
 
 from modelbay.api.invocation_lane import InvocationLane
+from modelbay.front_door_handoff import Handoffs
 from modelbay.http_guard import HttpLimits, guarded_protocol
 
 log = logging.getLogger(__name__)
@@ -62,6 +70,27 @@ class _LaneCall:
 
 class _LaneProtocol(HttpToolsProtocol):
     lane: InvocationLane
+    handoffs: Handoffs | None = None  # the direct data plane's (front_door_handoff.py)
+    _receiving = False  # part of a request is read
+    _handed_back = b""  # what a model server read of a connection it handed back: parsed before what follows
+
+    @classmethod
+    def handed_back(cls, config: Config, server_state: ServerState, app_state: dict[str, Any],
+                    data: bytes) -> _LaneProtocol:
+        """The protocol of a connection a model server handed back, having read `data` of it."""
+        protocol = cls(config=config, server_state=server_state, app_state=app_state)
+        protocol._handed_back = data
+        return protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)  # type: ignore[arg-type]
+        if self._handed_back:
+            data, self._handed_back = self._handed_back, b""
+            self.data_received(data)
+
+    def on_message_begin(self) -> None:
+        self._receiving = True
+        super().on_message_begin()
 
     def on_headers_complete(self) -> None:
         if not self._is_for_lane():
@@ -78,6 +107,7 @@ class _LaneProtocol(HttpToolsProtocol):
             super().on_body(body)
 
     def on_message_complete(self) -> None:
+        self._receiving = False
         call = self.cycle
         if not isinstance(call, _LaneCall) or not call.more_body:
             super().on_message_complete()
@@ -130,6 +160,19 @@ class _LaneProtocol(HttpToolsProtocol):
         if not call.keep_alive:
             self.transport.close()
         self.on_response_complete()
+        if self.handoffs is not None and call.keep_alive and 200 <= response.status_code < 300:
+            self._hand_over(self.handoffs, call)
+
+    def _hand_over(self, handoffs: Handoffs, call: _LaneCall) -> None:
+        """The connection to the endpoint's model server, if nothing of a next request is read and one takes it."""
+        if self._receiving or self.pipeline or self.transport.is_closing():
+            return
+        authorization = next((value.decode("latin-1") for name, value in call.scope["headers"]
+                              if name == b"authorization"), None)
+        protocols = functools.partial(type(self).handed_back, self.config, self.server_state, self.app_state)
+        if handoffs.hand_over(self.transport.get_extra_info("socket"), call.scope["path"].split("/")[2],
+                              authorization, protocols):
+            self.transport.abort()  # this process's descriptor: the model server's keeps the connection
 
     def _through_cycle(self, call: _LaneCall, response: Response | None) -> None:
         """uvicorn's request cycle for the request, its body in: it runs the app (or sends `response`, an ASGI app
@@ -145,10 +188,13 @@ class _LaneProtocol(HttpToolsProtocol):
         self._start_asgi_task(cycle, self.app if response is None else cast(ASGI3Application, response))
 
 
-def front_door_protocol(limits: HttpLimits, lane: InvocationLane) -> type[HttpToolsProtocol]:
-    """uvicorn's httptools protocol under `limits` (http_guard.py) with the lane (for uvicorn.Config's `http`)."""
+def front_door_protocol(limits: HttpLimits, lane: InvocationLane,
+                        handoffs: Handoffs | None = None) -> type[HttpToolsProtocol]:
+    """uvicorn's httptools protocol under `limits` (http_guard.py) with the lane, handing connections over with
+    `handoffs` if given (for uvicorn.Config's `http`)."""
     class FrontDoorProtocol(guarded_protocol(limits), _LaneProtocol):  # type: ignore[misc]
         pass
 
     FrontDoorProtocol.lane = lane
+    FrontDoorProtocol.handoffs = handoffs
     return FrontDoorProtocol

@@ -23,9 +23,10 @@ import uvicorn
 import uvloop
 
 from modelbay.api.app import ApiApp, build_app
-from modelbay.config import AUTH_OPEN, DATA_PLANE_HAPROXY, Settings
+from modelbay.config import AUTH_OPEN, DATA_PLANE_DIRECT, DATA_PLANE_HAPROXY, Settings
 from modelbay.controllers.loops import controllers
 from modelbay.front_door import front_door_protocol
+from modelbay.front_door_handoff import Handoffs, require_direct
 from modelbay.front_door_proxy import ProxyLane, ProxyUnavailable, require_proxy
 from modelbay.front_door_workers import SUPERVISE_INTERVAL_S, LeaderLink, WorkerPool, worker_count
 from modelbay.http_guard import HTTP_LIMITS, HttpLimits
@@ -48,6 +49,8 @@ def serve(settings: Settings, address_file: Path | None = None, announce: bool =
     proxied = settings.data_plane == DATA_PLANE_HAPROXY
     if proxied:
         require_proxy(settings, tls is not None)
+    if settings.data_plane == DATA_PLANE_DIRECT:
+        require_direct(settings, tls is not None)
     sock = bind(settings.host, settings.port, shared=settings.workers > 1 and not proxied)
     host, port = sock.getsockname()[:2]
     front = bind(_front_door_host(settings), 0, shared=settings.workers > 1) if proxied else sock
@@ -57,13 +60,16 @@ def serve(settings: Settings, address_file: Path | None = None, announce: bool =
     front_port = front.getsockname()[1]
     pool = WorkerPool(settings, front_port, tls, serve_worker) if settings.workers > 1 else None
     lane = ProxyLane(settings, sock, front_port) if proxied else None
-    others = Several(*(member for member in (pool, lane) if member is not None))
+    handoffs = handoffs_of(settings)
+    # the epoch of handoffs' leases is raised last, once every other member has applied a change
+    others = Several(*(member for member in (pool, lane, handoffs) if member is not None))
     app = build_app(settings, virtual_hosts=_virtual_hosts(settings.host),
                     background=lambda platform: controllers(platform, others))
-    if lane is not None:
-        lane.regions = app.state.regions
+    for follower in (lane, handoffs):
+        if follower is not None:
+            follower.regions = app.state.regions
     servers: list[tuple[uvicorn.Server, list[socket.socket]]] = [
-        (_FirstServer(uvicorn_config(app, tls=tls), pool, lane), [front])]
+        (_FirstServer(uvicorn_config(app, tls=tls, handoffs=handoffs), pool, lane), [front])]
     if for_instances:  # plain HTTP on the host's own loopback, which instances' traffic to it never leaves
         servers.append((_Companion(uvicorn_config(app, lifespan="off")), for_instances))
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:  # uvicorn picks a loop only in run()
@@ -79,7 +85,10 @@ def serve_worker(settings: Settings, port: int, tls: TlsFiles | None, link: Conn
     leader = LeaderLink(link)
     app = build_app(settings, virtual_hosts=_virtual_hosts(settings.host), background=leader.following)
     leader.regions = app.state.regions
-    server = _Worker(uvicorn_config(app, tls=tls, lifespan="off"))
+    handoffs = handoffs_of(settings)
+    if handoffs is not None:
+        handoffs.regions = app.state.regions
+    server = _Worker(uvicorn_config(app, tls=tls, lifespan="off", handoffs=handoffs))
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(leader.serve(app, server, lambda: bind(_front_door_host(settings), port, shared=True)))
 
@@ -227,13 +236,18 @@ def _auth_line(settings: Settings) -> str:
             'eval "$(modelbay env)" hands it out')
 
 
+def handoffs_of(settings: Settings) -> Handoffs | None:
+    """This process's end of the direct data plane, if it is the server's."""
+    return Handoffs(settings) if settings.data_plane == DATA_PLANE_DIRECT else None
+
+
 def uvicorn_config(app: ApiApp, limits: HttpLimits = HTTP_LIMITS, tls: TlsFiles | None = None,
-                   lifespan: Literal["on", "off"] = "on") -> uvicorn.Config:
+                   lifespan: Literal["on", "off"] = "on", handoffs: Handoffs | None = None) -> uvicorn.Config:
     """How modelbay serves an app: httptools with bounded heads and timeouts (http_guard.py), long
     keep-alive (clients pool connections), no per-response work nobody reads (no Server or Date
     header; no proxy headers on a direct port; no access log, whose lines uvicorn would format for every request even
-    at log level warning), and TLS if given."""
-    return uvicorn.Config(app, log_level="warning", http=front_door_protocol(limits, app.invocations),
+    at log level warning), TLS if given, and connections handed to model servers by `handoffs` if given."""
+    return uvicorn.Config(app, log_level="warning", http=front_door_protocol(limits, app.invocations, handoffs),
                           lifespan=lifespan, access_log=False,
                           timeout_keep_alive=round(limits.idle_timeout_s), proxy_headers=False, server_header=False,
                           date_header=False, ssl_certfile=None if tls is None else tls.certificate,

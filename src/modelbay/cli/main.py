@@ -105,8 +105,9 @@ _KEEP_INSTANCES = _setting("keep_instances", "Instances keep running after the s
 _AUTH = _setting("auth", "open (any key; loopback only) or iam (signatures verified, policies enforced); default: "
                  "iam, or open when listening on loopback alone.")
 _WORKERS = _setting("workers", "Processes answering the port, sharing it (0: one per CPU the server may use).")
-_DATA_PLANE = _setting("data_plane", "What answers plain invocations: python (modelbay's front door) or haproxy "
-                       "(HAProxy on the port, the front door behind it; --auth open, no TLS).")
+_DATA_PLANE = _setting("data_plane", "What answers plain invocations: python (modelbay's front door), haproxy "
+                       "(HAProxy on the port, the front door behind it) or direct (the front door hands callers' "
+                       "connections to model servers); the last two with --auth open and no TLS.")
 _TLS_CERT = _setting("tls_cert", "Serve https with this certificate (PEM, its chain after it).")
 _TLS_KEY = _setting("tls_key", "The private key (PEM) of --tls-cert.")
 _TLS_SELF_SIGNED = _setting("tls_self_signed", "Serve https with a certificate made for this machine, and print how "
@@ -129,6 +130,7 @@ def server(
     quiet: bool = typer.Option(False, "--quiet", help="Don't print the address."),
 ) -> None:
     """Run the server: SageMaker, sagemaker-runtime, S3, STS, CloudWatch Logs and ECR on one port."""
+    from modelbay.front_door_handoff import HandoffUnavailable
     from modelbay.front_door_proxy import ProxyUnavailable
     from modelbay.security.tls import TlsMisconfigured
     from modelbay.server import serve  # the one command that runs the server rather than calling it
@@ -146,7 +148,7 @@ def server(
         serve(settings, address_file=address_file, announce=not quiet)
     except TlsMisconfigured as refused:  # raised before the port is bound
         raise typer.BadParameter(str(refused), param_hint="--tls-cert/--tls-key/--tls-self-signed") from None
-    except ProxyUnavailable as refused:
+    except (ProxyUnavailable, HandoffUnavailable) as refused:
         raise typer.BadParameter(str(refused), param_hint="--data-plane") from None
 
 

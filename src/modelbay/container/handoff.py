@@ -6,8 +6,9 @@ predicts for milliseconds, with caches the predict has filled: on a 2-CPU VM, 57
 modelbay's (docs/benchmarks.md). So the front door hands a caller's connection to the model server that answers its
 endpoint, and steps out of the way:
 
-- **The handoff.** The model server listens on a unix socket beside its TCP port (MODELBAY_HANDOFF_SOCKET), which each
-  worker accepts from once the model is loaded, as it does the TCP one. The front door connects and sends one message
+- **The handoff.** Asked to (MODELBAY_HANDOFF=1), the model server listens on a unix socket beside its TCP port, named
+  after the port in Linux's abstract namespace (`address_for`), which each worker accepts from once the model is
+  loaded, as it does the TCP one. The front door connects and sends one message
   (`send`): the connection's descriptor and the epoch file's (SCM_RIGHTS), then a lease (JSON) and the bytes of the
   connection it has read and not answered. The worker adopts the connection as if it had accepted it.
 - **The lease, checked at each request's head.** A request is answered here only if the lease is current — the epoch
@@ -44,7 +45,7 @@ from typing import Any
 
 from modelbay.container.http_server import Head, HttpError, HttpProtocol, HttpServer, Request, Response
 
-HANDOFF_VAR = "MODELBAY_HANDOFF_SOCKET"
+HANDOFF_VAR = "MODELBAY_HANDOFF"  # "1": take connections handed over
 TARGET_VARIANT = "x-amzn-sagemaker-target-variant"
 INVOCATION_MARK = "invocation"  # a line of the invocation log: mark region endpoint variant status t0 t1 t2 t3 (µs)
 LOG_BATCH_S = 0.05  # how often a worker sends its invocation lines
@@ -58,6 +59,12 @@ log = logging.getLogger(__name__)
 
 
 # -- the wire: a connection and what comes with it, over a unix socket ------------------------------------------------
+
+def address_for(port: int) -> str:
+    """The handoff socket of the model server on TCP `port`: in the abstract namespace, which needs no directory both
+    sides see (an instance's sandbox has its own /tmp), and is unique where the port is, in one network namespace."""
+    return f"\0modelbay-handoff-{port}"
+
 
 def send(path: str, fds: list[int], lease: dict[str, Any], data: bytes) -> None:
     """Send the descriptors, the lease and `data` to the unix socket at `path` (one connection, closed after)."""
@@ -224,10 +231,17 @@ class LeasedConnection(HttpProtocol):
     """A connection the front door handed over: its requests answered under the lease, or it handed back."""
 
     def __init__(self, server: HttpServer, lease: Lease, epoch: mmap.mmap, invoke: Callable[[Request], Response],
-                 invocations: InvocationLog) -> None:
+                 invocations: InvocationLog, data: bytes) -> None:
         super().__init__(server, self._invoke)
         self._lease, self._epoch, self._model, self._invocations = lease, epoch, invoke, invocations
         self._returning = False  # the worker stops: hand the connection back once idle
+        self._handed = data  # what the front door read of the connection: parsed before what follows
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        if self._handed:
+            data, self._handed = self._handed, b""
+            self.data_received(data)
 
     def shut_down(self) -> None:
         self._returning = True
@@ -336,7 +350,5 @@ class HandoffServer:
 
     async def _adopt(self, conn: socket.socket, lease: Lease, epoch: mmap.mmap, data: bytes) -> None:
         conn.setblocking(False)
-        _, connection = await asyncio.get_running_loop().connect_accepted_socket(
-            lambda: LeasedConnection(self._server, lease, epoch, self._invoke, self._invocations), conn)
-        if data:
-            connection.data_received(data)
+        await asyncio.get_running_loop().connect_accepted_socket(
+            lambda: LeasedConnection(self._server, lease, epoch, self._invoke, self._invocations, data), conn)

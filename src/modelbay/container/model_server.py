@@ -109,7 +109,7 @@ class Supervisor:
             loop.add_signal_handler(sig, self.stop)
         loop.add_signal_handler(signal.SIGCHLD, self._reap)
         self._sock = socket.create_server((self.env.host, self.env.port), backlog=socket.SOMAXCONN)
-        self._handoff = _unix_server(self.env.handoff_path) if self.env.handoff_path else None
+        self._handoff = _unix_server(self.env.handoff_address) if self.env.handoff_address else None
         self._status_read, self._status_write = os.pipe()
         self._gate_read, self._gate_write = os.pipe()
         self._beats = Heartbeats.create(self.env.workers)
@@ -227,13 +227,17 @@ class Supervisor:
         self._sock.close()
         if self._handoff is not None:
             self._handoff.close()
-            Path(self.env.handoff_path or "").unlink(missing_ok=True)
 
 
-def _unix_server(path: str) -> socket.socket:
-    """A unix socket listening at `path` (a socket a server before this one left there is replaced)."""
-    Path(path).unlink(missing_ok=True)
+def _unix_server(address: str) -> socket.socket | None:
+    """A unix socket listening at `address` (in the abstract namespace: nothing to remove after); None if it cannot
+    be had, when the model server takes no handoff (the front door then answers its endpoint itself)."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.bind(path)
+    try:
+        sock.bind(address)
+    except OSError as err:
+        sock.close()
+        log.warning("the handoff socket could not be bound (%s): the model server takes no handoff", err)
+        return None
     sock.listen(socket.SOMAXCONN)
     return sock

@@ -9,7 +9,7 @@ Read from environment variables, standard library only:
   compiled models (compiled_handler.py), or `python`, the default), set by the platform from the image;
 - MODELBAY_BIND_HOST: the address to listen on (every interface, as SageMaker's containers; the platform
   says the loopback where instances share the host's network);
-- MODELBAY_HANDOFF_SOCKET: the unix socket the front door hands connections to (handoff.py; unset: none);
+- MODELBAY_HANDOFF: 1 to take the connections the front door hands over (handoff.py);
 - MODELBAY_WORKER_SLICE_MS: the scheduler slice each worker asks for (20 ms; 0 keeps the kernel's, see
   cpu_slice.py);
 - the model dir `/opt/ml/model` and code dir `/opt/ml/code`, relocated as training_env.OptMl allows.
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from modelbay.container.content_types import JSON
-from modelbay.container.handoff import HANDOFF_VAR
+from modelbay.container.handoff import HANDOFF_VAR, address_for
 from modelbay.container.training_env import NUM_CPUS_VAR, OptMl, read_count
 
 BIND_HOST_VAR = "MODELBAY_BIND_HOST"  # where to listen: SageMaker's containers listen on every interface
@@ -42,7 +42,7 @@ class ServingEnv:
     workers: int
     timeout_s: int
     slice_ms: int
-    handoff_path: str | None
+    handoff_address: str | None
     default_accept: str
     log_level: int
     program: str | None
@@ -54,13 +54,14 @@ class ServingEnv:
     def from_environ(cls, environ: Mapping[str, str]) -> ServingEnv:
         paths = OptMl.from_environ(environ)
         cpus = read_count(environ, NUM_CPUS_VAR, os.cpu_count() or 1)
+        port = read_count(environ, "SAGEMAKER_BIND_TO_PORT", 8080)
         return cls(
             framework=environ.get(FRAMEWORK_VAR) or "python", host=environ.get(BIND_HOST_VAR) or "0.0.0.0",
-            port=read_count(environ, "SAGEMAKER_BIND_TO_PORT", 8080),
+            port=port,
             workers=max(1, read_count(environ, "SAGEMAKER_MODEL_SERVER_WORKERS", cpus)),
             timeout_s=max(1, read_count(environ, "SAGEMAKER_MODEL_SERVER_TIMEOUT", 60)),
             slice_ms=read_count(environ, SLICE_VAR, SLICE_MS),
-            handoff_path=environ.get(HANDOFF_VAR) or None,
+            handoff_address=address_for(port) if environ.get(HANDOFF_VAR) == "1" else None,
             default_accept=environ.get("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT") or JSON,
             log_level=read_count(environ, "SAGEMAKER_CONTAINER_LOG_LEVEL", logging.INFO),
             program=environ.get("SAGEMAKER_PROGRAM") or None,

@@ -8,6 +8,7 @@ import socket
 from pathlib import Path
 
 from modelbay.config import AUTH_OPEN, DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY
+from modelbay.container.handoff import HANDOFF_VAR
 from modelbay.instance_types import InstanceType
 from modelbay.platform import Platform
 from modelbay.runtime.base import Runtime
@@ -65,6 +66,12 @@ def listening_env(runtime: Runtime) -> dict[str, str]:
     loopback where instances share the server's machine's network, so the machine's neighbours cannot call it."""
     wide = runtime.private_networks or runtime.spans_machines
     return {"MODELBAY_BIND_HOST": "0.0.0.0" if wide else "127.0.0.1"}  # serving_env.py reads it
+
+
+def handoff_env(runtime: Runtime) -> dict[str, str]:
+    """Where instances share the server's network, modelbay's own model server takes the connections the front door
+    hands over (the direct data plane: container/handoff.py); elsewhere its handoff socket would be out of reach."""
+    return {} if runtime.private_networks or runtime.spans_machines else {HANDOFF_VAR: "1"}
 
 
 def free_port() -> int:

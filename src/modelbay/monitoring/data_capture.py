@@ -169,6 +169,10 @@ class DataCapture:
 
     # -- the invocation path --------------------------------------------------------------------
 
+    def captures(self, endpoint: str) -> bool:
+        """Whether the endpoint has a capture published (whatever its sampling percentage)."""
+        return endpoint in self._table
+
     def sample(self, endpoint: str) -> Capture | None:
         """The endpoint's capture if this invocation is to be captured (drawn at its sampling percentage)."""
         capture = self._table.get(endpoint)

@@ -436,6 +436,19 @@ class Router:
         table = self._tables.get(endpoint)
         return table is not None and table.queued
 
+    def sole_instance(self, endpoint: str) -> tuple[str, Backend] | None:
+        """The endpoint's variant and instance if every invocation of it goes to that one instance: one variant of
+        weight above 0, one instance in rotation, no traffic shift, shadow, queue or concurrency cap."""
+        table = self._tables.get(endpoint)
+        if (table is None or table.queued or table.incoming is not None or table.shadows
+                or len(table.variants) != 1):
+            return None
+        variant = table.variants[0]
+        if variant.weight <= 0 or variant.max_concurrency is not None or len(variant.instances) != 1:
+            return None
+        instance = variant.instances[0]
+        return None if instance.is_down else (variant.name, instance.backend)
+
     def placement(self, endpoint: str) -> list[Placement] | None:
         """The endpoint's published instances, variant by variant; None if it is not published."""
         table = self._tables.get(endpoint)

@@ -22,7 +22,6 @@ import pytest
 
 from modelbay.container import handoff
 from modelbay.container.http_server import Response, parse_head
-from tests.helpers import wait_until
 from tests.unit.container.serving import ModelServer, control_server_env, model_server, read_response
 
 ENDPOINT, VARIANT, REGION = "iris", "AllTraffic", "us-east-1"
@@ -140,7 +139,7 @@ class FrontDoor:
         caller = socket.create_connection(self.api.getsockname(), timeout=30)
         accepted, _ = self.api.accept()
         with accepted:
-            handoff.send(str(server.env[handoff.HANDOFF_VAR]), [accepted.fileno(), self.epoch], self.lease(**changes),
+            handoff.send(handoff.address_for(server.port), [accepted.fileno(), self.epoch], self.lease(**changes),
                          b"")
         return caller
 
@@ -172,7 +171,7 @@ def front_door() -> Iterator[FrontDoor]:
 
 @pytest.fixture
 def server(python: Path, root: Path, front_door: FrontDoor) -> Iterator[ModelServer]:
-    env = control_server_env(root, **{handoff.HANDOFF_VAR: str(front_door.run_dir / "model.sock")})
+    env = control_server_env(root, **{handoff.HANDOFF_VAR: "1"})
     with model_server(python, root, env) as running:
         yield running
 
@@ -227,13 +226,18 @@ def test_a_lease_lapses_when_the_epoch_moves(front_door: FrontDoor, server: Mode
     assert data == invocation()
 
 
-def test_a_connection_handed_with_a_request_read_of_it_is_answered(front_door: FrontDoor, server: ModelServer) -> None:
+def test_a_connection_handed_with_part_of_a_request_read_is_answered_in_order(front_door: FrontDoor,
+                                                                              server: ModelServer) -> None:
     caller = socket.create_connection(front_door.api.getsockname(), timeout=30)
     accepted, _ = front_door.api.accept()
+    request = invocation(b"pid")
     with caller, accepted:
-        handoff.send(server.env[handoff.HANDOFF_VAR], [accepted.fileno(), front_door.epoch], front_door.lease(),
-                     invocation())
-        assert read_response(caller)[0] == 200
+        caller.sendall(request)
+        read = accepted.recv(len(request) - 3)  # the front door read all but the body's last bytes
+        handoff.send(handoff.address_for(server.port), [accepted.fileno(), front_door.epoch], front_door.lease(),
+                     read)
+        status, _, body = read_response(caller)
+    assert (status, int(body) != os.getpid()) == (200, True)
 
 
 def test_a_stopping_model_server_hands_its_idle_connections_back(front_door: FrontDoor, server: ModelServer) -> None:
@@ -249,7 +253,6 @@ def test_a_stopping_model_server_hands_its_idle_connections_back(front_door: Fro
     assert server.proc.wait(timeout=30) == 0
 
 
-def test_a_model_server_without_a_handoff_socket_takes_none(python: Path, root: Path) -> None:
-    with model_server(python, root, control_server_env(root)) as plain:
-        wait_until(lambda: plain.ping() == 200, 30, "the model server")
-        assert not any(path.is_socket() for path in root.rglob("*"))
+def test_a_model_server_not_asked_to_takes_no_handoff(python: Path, root: Path) -> None:
+    with model_server(python, root, control_server_env(root)) as plain, pytest.raises(ConnectionRefusedError):
+        handoff.send(handoff.address_for(plain.port), [], lease(), b"")

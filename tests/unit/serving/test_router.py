@@ -8,6 +8,7 @@ import collections
 import threading
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import pytest
 
@@ -21,6 +22,7 @@ from modelbay.serving.router import (
     ModelStreamBroken,
     NoVariantWeighted,
     Router,
+    TrafficShift,
     VariantNotFound,
     VariantRoute,
 )
@@ -293,3 +295,29 @@ async def test_an_endpoint_published_as_queued_says_so_until_published_otherwise
     assert router.is_queued("ep") and not router.is_queued("other")
     router.publish("ep", [VariantRoute("A", 1, (backend,))])
     assert not router.is_queued("ep")
+
+
+def one_instance(name: str) -> Backend:
+    return Backend(name, "us-east-1a", (f"http://127.0.0.1:9/{name}",))
+
+
+async def test_an_endpoint_of_one_variant_on_one_instance_has_a_sole_instance(router: Router) -> None:
+    router.publish("ep", [VariantRoute("a", 1.0, (one_instance("i1"),))])
+    assert router.sole_instance("ep") == ("a", one_instance("i1"))
+    assert router.sole_instance("unknown") is None
+
+
+@pytest.mark.parametrize("table", [
+    {"variants": [VariantRoute("a", 1.0, (one_instance("i1"),)), VariantRoute("b", 1.0, (one_instance("i2"),))]},
+    {"variants": [VariantRoute("a", 0.0, (one_instance("i1"),))]},
+    {"variants": [VariantRoute("a", 1.0, (one_instance("i1"), one_instance("i2")))]},
+    {"variants": [VariantRoute("a", 1.0, (one_instance("i1"),), max_concurrency=2)]},
+    {"variants": [VariantRoute("a", 1.0, (one_instance("i1"),))], "queued": True},
+    {"variants": [VariantRoute("a", 1.0, (one_instance("i1"),))],
+     "shadows": [VariantRoute("s", 1.0, (one_instance("i2"),))]},
+    {"variants": [VariantRoute("a", 1.0, (one_instance("i1"),))],
+     "shift": TrafficShift((VariantRoute("b", 1.0, (one_instance("i2"),)),), 0.5)},
+], ids=["two variants", "no weight", "two instances", "serverless", "asynchronous", "shadowed", "shifting"])
+async def test_an_endpoint_whose_invocations_may_go_elsewhere_has_none(router: Router, table: dict[str, Any]) -> None:
+    router.publish("ep", **table)
+    assert router.sole_instance("ep") is None

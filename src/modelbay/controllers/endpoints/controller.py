@@ -56,7 +56,7 @@ from modelbay.controllers.endpoints.serverless import (
     workers_env,
 )
 from modelbay.controllers.images import Images, UnknownImage, explain_failure
-from modelbay.controllers.instance_env import listening_env, serving_port
+from modelbay.controllers.instance_env import handoff_env, listening_env, serving_port
 from modelbay.controllers.instance_logs import log_tail, ship_log
 from modelbay.controllers.model_hosts import HostShape, Launch, prepare_host
 from modelbay.controllers.reasons import fit_reason
@@ -367,7 +367,7 @@ class EndpointController(Wakeable):
                         zone=zone, spread_group=f"{endpoint}/{key.variant}")
         return prepare_host(self.platform.objects, self.images, home, variant.instance_type, variant.containers,
                             lambda index, port: slot_labels(endpoint, key, zone, index, port),
-                            {"MODELBAY_ZONE": zone} | listening_env(self.runtime)
+                            {"MODELBAY_ZONE": zone} | listening_env(self.runtime) | handoff_env(self.runtime)
                             | (workers_env(variant.serverless, variant.containers) if variant.serverless else {}),
                             port=lambda: serving_port(self.runtime), shape=shape)
 
