@@ -5,8 +5,8 @@ container/handoff.py says how a model server takes a connection and what its lea
 - **When.** After the front door answers an invocation with a 2XX on a connection kept alive, with nothing read of a
   next request, and only if every invocation of the endpoint goes to one instance (`Router.sole_instance`: one
   variant, one instance in rotation, no traffic shift, shadow, queue or concurrency cap), the endpoint captures no
-  data, and that instance's model server takes handoffs (modelbay's own, where instances share the server's network;
-  one that refuses is not asked again). Anything else stays the front door's.
+  data, and that instance's model server takes handoffs (modelbay's own, on this machine; one that refuses is not
+  asked again). Anything else stays the front door's.
 - **The epoch.** A number in a file of the data directory that every process of the front door maps. The first
   process raises it each time the tables change, once every process has applied them and before the change is
   acknowledged (`Handoffs` is the last member of its router_fleet.Several): a lease carries the number read when it
@@ -16,9 +16,10 @@ container/handoff.py says how a model server takes a connection and what its lea
   as if just accepted (uvicorn's protocol, fed the bytes the model server read of them). The invocation lines model
   servers send arrive on its metrics socket and are recorded as the front door records its own invocations.
 
-The sockets are in Linux's abstract namespace, so an instance in a mount namespace of its own (the process runtime's
-sandbox) reaches them through the network namespace it shares with the server. Like HAProxy's data plane, this one
-checks no signature: it serves `--auth open` without TLS only.
+A model server takes connections on a socket in its /opt/ml (its instance's directory on this machine: Backend.handoff),
+whatever network the instance has; the return and metrics sockets are socket pairs whose other ends go with each
+connection handed over, so a model server reaches them from any namespace. Like HAProxy's data plane, this one checks
+no signature: it serves `--auth open` without TLS only.
 """
 
 from __future__ import annotations
@@ -27,13 +28,11 @@ import asyncio
 import logging
 import mmap
 import os
-import secrets
 import socket
 import struct
 import threading
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 from modelbay.config import AUTH_OPEN, Settings
 from modelbay.container import handoff
@@ -50,7 +49,6 @@ EPOCH_FILE = "handoff-epoch"
 _EPOCH = struct.Struct("=Q")
 _MICROSECONDS = 1e6
 _FRAMING = ("content-length", "connection")  # what the model server's own answer frames, not passed through
-_LOOPBACK = ("127.0.0.1", "localhost")
 
 
 class HandoffUnavailable(Exception):
@@ -76,14 +74,10 @@ class Handoffs:
         if os.fstat(self._epoch_fd).st_size < _EPOCH.size:
             os.pwrite(self._epoch_fd, bytes(_EPOCH.size), 0)
         self._epoch = mmap.mmap(self._epoch_fd, _EPOCH.size)
-        name = f"\0modelbay-{os.getpid()}-{secrets.token_hex(4)}"
-        self._returns_name, self._metrics_name = f"{name}-returns", f"{name}-metrics"
-        self._returns = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self._returns.bind(self._returns_name)
-        self._returns.listen(socket.SOMAXCONN)
+        # read here; their other ends go with every connection handed over, to the model servers
+        self._returns, self._returns_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._returns.setblocking(False)
-        self._metrics = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self._metrics.bind(self._metrics_name)
+        self._metrics, self._metrics_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
         self._refusing: set[str] = set()  # instances whose model server takes no handoff
         self._leases: dict[tuple[str, str, str], dict[str, Any]] = {}  # (region, endpoint, variant) → its lease
         self._protocols: ProtocolFactory | None = None  # the front door's, once it hands a connection over
@@ -124,15 +118,14 @@ class Handoffs:
         if sole is None:
             return False
         variant, backend = sole
-        url = urlsplit(backend.urls[0])
-        if (len(backend.urls) != 1 or url.hostname not in _LOOPBACK or url.port is None
-                or backend.instance_id in self._refusing):
+        if backend.handoff is None or backend.instance_id in self._refusing:
             return False
         lease = self._lease(platform, endpoint, variant) | {"epoch": _EPOCH.unpack_from(self._epoch)[0]}
         if self._protocols is None:
             self._start(protocols)
+        fds = [connection.fileno(), self._epoch_fd, self._returns_end.fileno(), self._metrics_end.fileno()]
         try:
-            handoff.send(handoff.address_for(url.port), [connection.fileno(), self._epoch_fd], lease, b"")
+            handoff.send_to(backend.handoff, fds, lease)
         except OSError as err:
             log.info("instance %s takes no handoff (%s): the front door answers its endpoint", backend.instance_id,
                      err)
@@ -155,27 +148,29 @@ class Handoffs:
                 "see": (f"See https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}"
                         f"#logEventViewer:group={group} in account {account} for more information."),
                 "log_stream": f"arn:aws:logs:{region}:{account}:log-group:{group}",
-                "max_message": haproxy.MAX_MESSAGE_CHARS,
-                "returns": self._returns_name, "metrics": self._metrics_name}
+                "max_message": haproxy.MAX_MESSAGE_CHARS}
         return found
 
     # -- what comes back --------------------------------------------------------------------------------------------
 
     def _take_back(self) -> None:
-        try:
-            fds, _, data = handoff.receive(self._returns)
-        except (BlockingIOError, InterruptedError):
-            return
-        except (OSError, ValueError) as err:
-            log.warning("a connection handed back could not be read: %s", err)
-            return
-        if len(fds) != 1 or self._protocols is None:
-            for fd in fds:
-                os.close(fd)
-            return
-        task = asyncio.get_running_loop().create_task(self._adopt(socket.socket(fileno=fds[0]), data, self._protocols))
-        self._adopting.add(task)
-        task.add_done_callback(self._adopting.discard)
+        """Each connection handed back (a packet each) that is waiting."""
+        while True:
+            try:
+                fds, _, data = handoff.take(self._returns)
+            except (BlockingIOError, InterruptedError):
+                return
+            except (OSError, ValueError) as err:
+                log.warning("a connection handed back could not be read: %s", err)
+                continue
+            if len(fds) != 1 or self._protocols is None:
+                for fd in fds:
+                    os.close(fd)
+                continue
+            task = asyncio.get_running_loop().create_task(self._adopt(socket.socket(fileno=fds[0]), data,
+                                                                      self._protocols))
+            self._adopting.add(task)
+            task.add_done_callback(self._adopting.discard)
 
     @staticmethod
     async def _adopt(connection: socket.socket, data: bytes, protocols: ProtocolFactory) -> None:

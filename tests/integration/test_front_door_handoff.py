@@ -11,12 +11,14 @@ back to the front door, which hands them over again only to an endpoint's sole i
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 import psutil
 import pytest
 
@@ -25,7 +27,6 @@ from tests.conftest import client
 from tests.helpers import ServerProcess, signed_headers, wait_until
 from tests.integration.models import echo_model
 from tests.integration.test_endpoints import IN_SERVICE
-from tests.integration.test_front_door_proxy import model_ports
 from tests.integration.test_front_door_workers import invocations, scraped
 
 CONNECTIONS = 8
@@ -79,18 +80,24 @@ def holders(server: ServerProcess, connections: list[http.client.HTTPConnection]
     main = psutil.Process(server.proc.pid)
     found: dict[int, int] = {}
     for process in (main, *main.children(recursive=True)):
-        held = sum(1 for c in process.net_connections("tcp")
-                   if c.status == psutil.CONN_ESTABLISHED and c.raddr and (c.raddr.ip, c.raddr.port) in ours)
-        if held:
-            found[process.pid] = held
+        with contextlib.suppress(psutil.NoSuchProcess):  # an instance that ended meanwhile
+            held = sum(1 for c in process.net_connections("tcp")
+                       if c.status == psutil.CONN_ESTABLISHED and c.raddr and (c.raddr.ip, c.raddr.port) in ours)
+            if held:
+                found[process.pid] = held
     return found
 
 
-def listening_on(server: ServerProcess, ports: set[int]) -> set[int]:
-    """The pids of the server's descendants listening on `ports`: the instances' model servers."""
+def model_servers(server: ServerProcess) -> set[int]:
+    """The pids of the server's instances' model server workers (their listening ports are in their own networks,
+    where the host's view of its sockets does not reach)."""
     assert server.proc is not None
-    return {p.pid for p in psutil.Process(server.proc.pid).children(recursive=True)
-            if any(c.status == psutil.CONN_LISTEN and c.laddr.port in ports for c in p.net_connections("tcp"))}
+    found = set()
+    for process in psutil.Process(server.proc.pid).children(recursive=True):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            if "modelbay.container.worker" in process.cmdline():
+                found.add(process.pid)
+    return found
 
 
 def front_door(server: ServerProcess) -> set[int]:
@@ -116,9 +123,8 @@ def test_connections_are_the_model_servers_after_one_invocation_and_each_is_coun
     for conn in connections:
         status, headers, body = call(conn, server.url, unique, b"hello")
         assert (status, body, headers["x-Amzn-Invoked-Production-Variant"]) == (200, b"text/plain:HELLO", "a")
-    model_server = listening_on(server, model_ports(server.url, unique))
     held = holders(server, connections)
-    assert set(held) <= model_server and sum(held.values()) == CONNECTIONS, "the model server holds every connection"
+    assert set(held) <= model_servers(server) and sum(held.values()) == CONNECTIONS, "the model server holds each"
     for conn in connections:
         for _ in range(CALLS - 1):
             assert call(conn, server.url, unique)[::2] == (200, b"text/plain:X")
@@ -142,13 +148,14 @@ def test_a_change_of_table_takes_the_handed_connections_back_before_it_is_acknow
     serve(sagemaker, unique, model, "a")
     for conn in connections:
         assert call(conn, server.url, unique)[0] == 200
-    assert set(holders(server, connections)) <= listening_on(server, model_ports(server.url, unique))
+    assert set(holders(server, connections)) <= model_servers(server)
     # a second instance: the instance that holds the connections keeps serving, but no longer alone
     sagemaker.update_endpoint_weights_and_capacities(EndpointName=unique, DesiredWeightsAndCapacities=[
         {"VariantName": "a", "DesiredInstanceCount": 2}])
     wait_until(lambda: sagemaker.describe_endpoint(EndpointName=unique)["EndpointStatus"] == "InService", 120,
                "the update to be acknowledged")
-    assert len(model_ports(server.url, unique)) == 2
+    instances = httpx.get(f"{server.url}/_modelbay/v1/endpoints/{unique}/instances", timeout=10).json()["Instances"]
+    assert len(instances) == 2
     for conn in connections:
         status, headers, body = call(conn, server.url, unique)
         assert status == 200, (headers, body)
@@ -157,4 +164,4 @@ def test_a_change_of_table_takes_the_handed_connections_back_before_it_is_acknow
     serve(sagemaker, unique, model, "b")
     answered = [call(conn, server.url, unique)[1]["x-Amzn-Invoked-Production-Variant"] for conn in connections]
     assert answered == ["b"] * CONNECTIONS, "routed by a table the update replaced"
-    assert set(holders(server, connections)) <= listening_on(server, model_ports(server.url, unique))
+    assert set(holders(server, connections)) <= model_servers(server), "handed to the new variant's model server"

@@ -6,11 +6,12 @@ predicts for milliseconds, with caches the predict has filled: on a 2-CPU VM, 57
 modelbay's (docs/benchmarks.md). So the front door hands a caller's connection to the model server that answers its
 endpoint, and steps out of the way:
 
-- **The handoff.** Asked to (MODELBAY_HANDOFF=1), the model server listens on a unix socket beside its TCP port, named
-  after the port in Linux's abstract namespace (`address_for`), which each worker accepts from once the model is
-  loaded, as it does the TCP one. The front door connects and sends one message
-  (`send`): the connection's descriptor and the epoch file's (SCM_RIGHTS), then a lease (JSON) and the bytes of the
-  connection it has read and not answered. The worker adopts the connection as if it had accepted it.
+- **The handoff.** Asked to (MODELBAY_HANDOFF=1), the model server listens on a unix socket in its /opt/ml
+  (SOCKET_NAME), which the front door reaches on the host whatever network the instance has, and which each worker
+  accepts from once the model is loaded, as it does the TCP port. The front door connects and sends one packet
+  (`post`): four descriptors (SCM_RIGHTS) — the connection, its epoch file, its return socket and its metrics socket
+  — and a lease (JSON); the bytes it read of the connection and did not answer, if any, in a memory file after them.
+  The worker adopts the connection as if it had accepted it.
 - **The lease, checked at each request's head.** A request is answered here only if the lease is current — the epoch
   file still holds the number it was granted at: the front door raises that number whenever a route table changes,
   before the change is acknowledged, so no request is routed by a stale table once a newer one is acknowledged — and
@@ -23,14 +24,16 @@ endpoint, and steps out of the way:
   variant's name and a request id, and an answer other than a 2XX becomes sagemaker-runtime's ModelError. Each
   answered request is a line of the invocation log (`INVOCATION_MARK`, as HAProxy's) sent to the front door's
   metrics socket, a batch every LOG_BATCH_S.
-- **Handing back.** A request the lease does not cover is not answered: the connection goes back to the front door's
-  return socket in the same message, with every byte read of it, and the front door answers it as any request. A
-  worker that stops hands back each leased connection once it is idle.
+- **Handing back.** A request the lease does not cover is not answered: the connection goes back on the front door's
+  return socket, in a packet as the handoff's, with every byte read of it, and the front door answers it as any
+  request. A worker that stops hands back each leased connection once it is idle.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import json
 import logging
 import mmap
@@ -39,59 +42,102 @@ import socket
 import struct
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from modelbay.container.http_server import Head, HttpError, HttpProtocol, HttpServer, Request, Response
 
 HANDOFF_VAR = "MODELBAY_HANDOFF"  # "1": take connections handed over
+SOCKET_NAME = "handoff.sock"  # in the instance's /opt/ml, beside model/ and code/
 TARGET_VARIANT = "x-amzn-sagemaker-target-variant"
 INVOCATION_MARK = "invocation"  # a line of the invocation log: mark region endpoint variant status t0 t1 t2 t3 (µs)
 LOG_BATCH_S = 0.05  # how often a worker sends its invocation lines
-MAX_FDS = 2  # the connection and the epoch file
-_LENGTH = struct.Struct("!I")  # the lease's length, before it
+LOG_PACKET_BYTES = 32 * 1024  # invocation lines sent in one datagram at most
+HANDOFF_FDS = 4  # the connection, the epoch file, the return socket, the metrics socket
+_MAX_FDS = HANDOFF_FDS + 1  # and a message's data
+_DATA = "bytes"  # the member of a message that says its data follows its descriptors, and how long it is
+_MAX_MESSAGE = 1 << 16
+_MAX_ADDRESS = 100  # a unix socket's path, in bytes, that fits its address (sun_path: 108 with the NUL)
 _EPOCH = struct.Struct("=Q")
-_TIMEOUT_S = 1.0  # for a message on a local socket, sent whole as soon as it is connected
+_TIMEOUT_S = 1.0  # for a packet on a local socket
 _MICROSECONDS = 1_000_000
+_REQUEST_IDS = itertools.count()
+_REQUEST_ID_PREFIX = str(uuid.uuid4())[:24]  # this process's; the rest counts, so request ids stay unique and cheap
 
 log = logging.getLogger(__name__)
 
 
-# -- the wire: a connection and what comes with it, over a unix socket ------------------------------------------------
+# -- the wire: descriptors and a message, over unix sockets ----------------------------------------------------------
 
-def address_for(port: int) -> str:
-    """The handoff socket of the model server on TCP `port`: in the abstract namespace, which needs no directory both
-    sides see (an instance's sandbox has its own /tmp), and is unique where the port is, in one network namespace."""
-    return f"\0modelbay-handoff-{port}"
+@contextlib.contextmanager
+def reachable(path: str) -> Iterator[str]:
+    """`path` as a unix socket's address: itself, or through its directory's descriptor if it is longer than an
+    address holds (107 bytes: an instance's directory on the host may be deeper)."""
+    if len(os.fsencode(path)) < _MAX_ADDRESS:
+        yield path
+        return
+    directory = os.open(os.path.dirname(path), os.O_PATH)
+    try:
+        yield f"/proc/self/fd/{directory}/{os.path.basename(path)}"
+    finally:
+        os.close(directory)
 
 
-def send(path: str, fds: list[int], lease: dict[str, Any], data: bytes) -> None:
-    """Send the descriptors, the lease and `data` to the unix socket at `path` (one connection, closed after)."""
-    header = json.dumps(lease).encode()
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+def socket_path(opt_ml: Path) -> str:
+    """Where the model server whose /opt/ml is `opt_ml` (as its own process, or the host, sees it) listens."""
+    return str(opt_ml / SOCKET_NAME)
+
+
+def listen(path: str) -> socket.socket:
+    """A handoff socket listening at `path` (one a server before left there replaced)."""
+    Path(path).unlink(missing_ok=True)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    with reachable(path) as address:
+        sock.bind(address)
+    sock.listen(socket.SOMAXCONN)
+    return sock
+
+
+def send_to(path: str, fds: list[int], message: dict[str, Any], data: bytes = b"") -> None:
+    """One packet (`post`) to the handoff socket at `path`, on a connection of its own."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as sock:
         sock.settimeout(_TIMEOUT_S)
-        sock.connect(path)
-        message = _LENGTH.pack(len(header)) + header + data
-        sent = socket.send_fds(sock, [message], fds)
-        sock.sendall(message[sent:])
+        with reachable(path) as address:
+            sock.connect(address)
+        post(sock, fds, message, data)
 
 
-def receive(listening: socket.socket) -> tuple[list[int], dict[str, Any], bytes]:
-    """Accept one message sent by `send`: its descriptors (the caller's to close), lease and data."""
-    sock, _ = listening.accept()
-    with sock:
-        sock.settimeout(_TIMEOUT_S)
-        message, fds, _, _ = socket.recv_fds(sock, 1 << 16, MAX_FDS)
-        chunks = [message]
-        while chunk := sock.recv(1 << 16):
-            chunks.append(chunk)
-    message = b"".join(chunks)
-    if len(message) < _LENGTH.size:
+def post(sock: socket.socket, fds: list[int], message: dict[str, Any], data: bytes = b"") -> None:
+    """The descriptors and the message (JSON) in one packet on `sock` (a SOCK_SEQPACKET or SOCK_DGRAM unix socket);
+    `data`, if any, in a memory file after them."""
+    if not data:
+        socket.send_fds(sock, [json.dumps(message).encode()], fds)
+        return
+    memory = os.memfd_create("handed-back", os.MFD_CLOEXEC)
+    try:
+        os.write(memory, data)
+        socket.send_fds(sock, [json.dumps({**message, _DATA: len(data)}).encode()], [*fds, memory])
+    finally:
+        os.close(memory)
+
+
+def take(sock: socket.socket) -> tuple[list[int], dict[str, Any], bytes]:
+    """One packet `post` sent on `sock`: its descriptors (the caller's to close), message and data. Raises
+    BlockingIOError if none is there, ValueError if it is not one."""
+    packet, fds, _, _ = socket.recv_fds(sock, _MAX_MESSAGE, _MAX_FDS)
+    try:
+        message = json.loads(packet)
+        length, data = message.pop(_DATA, 0), b""
+        if length:
+            memory = fds.pop()
+            data = os.pread(memory, length, 0)
+            os.close(memory)
+    except (ValueError, IndexError, OSError):
         _close(fds)
-        raise ValueError("a handoff message without its lease")
-    end = _LENGTH.size + _LENGTH.unpack_from(message)[0]
-    return fds, json.loads(message[_LENGTH.size:end]), message[end:]
+        raise ValueError(f"not a handoff message: {packet[:100]!r}") from None
+    return fds, message, data
 
 
 def _close(fds: list[int]) -> None:
@@ -99,24 +145,41 @@ def _close(fds: list[int]) -> None:
         os.close(fd)
 
 
-# -- the lease -------------------------------------------------------------------------------------------------------
+# -- what the front door shares with its model servers ---------------------------------------------------------------
 
-class Epochs:
-    """The epoch files of the leases a worker holds, mapped once each (the front door has one per server)."""
+class Shared:
+    """The front doors' epoch files and sockets a worker was handed, each open once (a front door hands the same ones
+    with every connection)."""
 
     def __init__(self) -> None:
-        self._maps: dict[tuple[int, int], mmap.mmap] = {}
+        self._epochs: dict[tuple[int, int], mmap.mmap] = {}
+        self._sockets: dict[tuple[int, int], socket.socket] = {}
 
-    def adopt(self, fd: int) -> mmap.mmap:
+    def epoch(self, fd: int) -> mmap.mmap:
         """The map of the epoch file open at `fd` (which this closes)."""
+        key = _identity(fd)
         try:
-            found = os.fstat(fd)
-            key = (found.st_dev, found.st_ino)
-            if key not in self._maps:
-                self._maps[key] = mmap.mmap(fd, _EPOCH.size, prot=mmap.PROT_READ)
-            return self._maps[key]
+            if key not in self._epochs:
+                self._epochs[key] = mmap.mmap(fd, _EPOCH.size, prot=mmap.PROT_READ)
+            return self._epochs[key]
         finally:
             os.close(fd)
+
+    def socket(self, fd: int) -> socket.socket:
+        """The socket open at `fd` (which this closes if it has it already)."""
+        key = _identity(fd)
+        found = self._sockets.get(key)
+        if found is not None:
+            os.close(fd)
+            return found
+        found = self._sockets[key] = socket.socket(fileno=fd)
+        found.settimeout(_TIMEOUT_S)
+        return found
+
+
+def _identity(fd: int) -> tuple[int, int]:
+    found = os.fstat(fd)
+    return found.st_dev, found.st_ino
 
 
 def read_epoch(epoch: mmap.mmap) -> int:
@@ -155,8 +218,6 @@ class Lease:
     see: str  # ModelError's pointer to the model's log, after its message
     log_stream: str  # ModelError's LogStreamArn
     max_message: int  # ModelError's OriginalMessage, in characters
-    returns: str  # the front door's return socket
-    metrics: str  # the front door's metrics socket (datagrams)
 
     @classmethod
     def read(cls, message: dict[str, Any]) -> Lease:
@@ -203,26 +264,42 @@ class InvocationLog:
     """The lines of the invocations a worker answered, sent to each front door's metrics socket every LOG_BATCH_S."""
 
     def __init__(self) -> None:
-        self._pending: dict[str, list[str]] = {}  # metrics socket → lines
-        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self._sock.settimeout(_TIMEOUT_S)
+        # written out as lines at `flush`: the front door's metrics socket, lease, status and times
+        self._pending: list[tuple[socket.socket, Lease, int, float, float, float, float]] = []
 
-    def record(self, lease: Lease, status: int, times_s: tuple[float, float, float, float]) -> None:
-        """One invocation of `lease`'s variant: the model's status; when its request was read, the model called, the
-        model's answer had, the caller's answer written."""
-        stamps = " ".join(str(int(t * _MICROSECONDS)) for t in times_s)
-        line = f"{INVOCATION_MARK} {lease.region} {lease.endpoint} {lease.variant} {status} {stamps}"
+    def record(self, metrics: socket.socket, lease: Lease, status: int, read: float, called: float, answered: float,
+               ended: float) -> None:
+        """One invocation of `lease`'s variant, for the front door at `metrics`: the model's status; when its request
+        was read, the model called, the model's answer had, the caller's answer written (time.time())."""
         if not self._pending:
             asyncio.get_running_loop().call_later(LOG_BATCH_S, self.flush)
-        self._pending.setdefault(lease.metrics, []).append(line)
+        self._pending.append((metrics, lease, status, read, called, answered, ended))
 
     def flush(self) -> None:
-        pending, self._pending = self._pending, {}
-        for path, lines in pending.items():
+        pending, self._pending = self._pending, []
+        batches: dict[socket.socket, list[bytes]] = {}
+        for metrics, lease, status, *times in pending:
+            stamps = " ".join(str(int(t * _MICROSECONDS)) for t in times)
+            batches.setdefault(metrics, []).append(
+                f"{INVOCATION_MARK} {lease.region} {lease.endpoint} {lease.variant} {status} {stamps}\n".encode())
+        for metrics, lines in batches.items():
             try:
-                self._sock.sendto("\n".join(lines).encode(), path)
+                for packet in _packets(lines):
+                    metrics.send(packet)
             except OSError as err:  # the front door is gone (its server stopped): nobody counts them
-                log.warning("%d invocation lines not sent to %s: %s", len(lines), path, err)
+                log.warning("%d invocation lines not sent: %s", len(lines), err)
+
+
+def _packets(lines: list[bytes]) -> Iterator[bytes]:
+    """The lines in packets of at most LOG_PACKET_BYTES (a line longer than that alone)."""
+    packet = b""
+    for line in lines:
+        if packet and len(packet) + len(line) > LOG_PACKET_BYTES:
+            yield packet
+            packet = b""
+        packet += line
+    if packet:
+        yield packet
 
 
 # -- a leased connection ---------------------------------------------------------------------------------------------
@@ -230,10 +307,12 @@ class InvocationLog:
 class LeasedConnection(HttpProtocol):
     """A connection the front door handed over: its requests answered under the lease, or it handed back."""
 
-    def __init__(self, server: HttpServer, lease: Lease, epoch: mmap.mmap, invoke: Callable[[Request], Response],
-                 invocations: InvocationLog, data: bytes) -> None:
+    def __init__(self, server: HttpServer, lease: Lease, shared: tuple[mmap.mmap, socket.socket, socket.socket],
+                 invoke: Callable[[Request], Response], invocations: InvocationLog, data: bytes) -> None:
+        """`shared`: the front door's epoch file, return socket and metrics socket."""
         super().__init__(server, self._invoke)
-        self._lease, self._epoch, self._model, self._invocations = lease, epoch, invoke, invocations
+        self._lease, self._model, self._invocations = lease, invoke, invocations
+        self._epoch, self._returns, self._metrics = shared
         self._returning = False  # the worker stops: hand the connection back once idle
         self._handed = data  # what the front door read of the connection: parsed before what follows
 
@@ -256,13 +335,10 @@ class LeasedConnection(HttpProtocol):
         transport.pause_reading()
         data, self._buffer = bytes(self._buffer), bytearray()
         self._head = None
-        copy = os.dup(transport.get_extra_info("socket").fileno())
         try:
-            send(self._lease.returns, [copy], {"endpoint": self._lease.endpoint}, data)
+            post(self._returns, [transport.get_extra_info("socket").fileno()], {"endpoint": self._lease.endpoint}, data)
         except OSError as err:
             log.warning("a connection could not be handed back to the front door: %s", err)
-        finally:
-            os.close(copy)
         transport.abort()  # closes this process's descriptor: the front door's keeps the connection
 
     def _admits(self, head: Head) -> bool:
@@ -286,8 +362,8 @@ class LeasedConnection(HttpProtocol):
         if model.chunks is not None:
             model = _whole(model)
         answered = time.time()
-        answer = self._lease.answer(model, str(uuid.uuid4()))
-        self._invocations.record(self._lease, model.status, (read, read, answered, time.time()))
+        answer = self._lease.answer(model, f"{_REQUEST_ID_PREFIX}{next(_REQUEST_IDS):012x}")
+        self._invocations.record(self._metrics, self._lease, model.status, read, read, answered, time.time())
         return answer
 
 
@@ -307,7 +383,7 @@ class HandoffServer:
 
     def __init__(self, server: HttpServer, invoke: Callable[[Request], Response]) -> None:
         self._server, self._invoke = server, invoke
-        self._epochs, self._invocations = Epochs(), InvocationLog()
+        self._shared, self._invocations = Shared(), InvocationLog()
         self._sock: socket.socket | None = None
 
     def start(self, sock: socket.socket) -> None:
@@ -329,26 +405,33 @@ class HandoffServer:
     def _take(self) -> None:
         assert self._sock is not None
         try:
-            fds, message, data = receive(self._sock)
+            conn, _ = self._sock.accept()
         except (BlockingIOError, InterruptedError):  # another worker took it
             return
+        try:
+            with conn:
+                conn.settimeout(_TIMEOUT_S)
+                fds, message, data = take(conn)
         except (OSError, ValueError) as err:
             log.warning("a handoff could not be read: %s", err)
             return
-        if len(fds) != MAX_FDS:
+        if len(fds) != HANDOFF_FDS:
             _close(fds)
-            log.warning("a handoff came with %d descriptors, not %d", len(fds), MAX_FDS)
+            log.warning("a handoff came with %d descriptors, not %d", len(fds), HANDOFF_FDS)
             return
-        connection_fd, epoch_fd = fds
+        connection_fd, epoch_fd, returns_fd, metrics_fd = fds
         try:
-            lease, epoch = Lease.read(message), self._epochs.adopt(epoch_fd)
+            epoch = self._shared.epoch(epoch_fd)  # closes epoch_fd, whatever happens
+            lease = Lease.read(message)
         except (KeyError, TypeError, ValueError, OSError) as err:
-            os.close(connection_fd)
+            _close([connection_fd, returns_fd, metrics_fd])
             log.warning("a handoff's lease could not be read: %s", err)
             return
-        asyncio.get_running_loop().create_task(self._adopt(socket.socket(fileno=connection_fd), lease, epoch, data))
+        shared = epoch, self._shared.socket(returns_fd), self._shared.socket(metrics_fd)
+        asyncio.get_running_loop().create_task(self._adopt(socket.socket(fileno=connection_fd), lease, shared, data))
 
-    async def _adopt(self, conn: socket.socket, lease: Lease, epoch: mmap.mmap, data: bytes) -> None:
+    async def _adopt(self, conn: socket.socket, lease: Lease, shared: tuple[mmap.mmap, socket.socket, socket.socket],
+                     data: bytes) -> None:
         conn.setblocking(False)
         await asyncio.get_running_loop().connect_accepted_socket(
-            lambda: LeasedConnection(self._server, lease, epoch, self._invoke, self._invocations, data), conn)
+            lambda: LeasedConnection(self._server, lease, shared, self._invoke, self._invocations, data), conn)

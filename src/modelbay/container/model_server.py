@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from modelbay.container import handoff
 from modelbay.container.http_server import HttpServer, Request, Response
 from modelbay.container.serving_env import ServingEnv
 from modelbay.container.user_program import UserProgramError
@@ -109,7 +110,7 @@ class Supervisor:
             loop.add_signal_handler(sig, self.stop)
         loop.add_signal_handler(signal.SIGCHLD, self._reap)
         self._sock = socket.create_server((self.env.host, self.env.port), backlog=socket.SOMAXCONN)
-        self._handoff = _unix_server(self.env.handoff_address) if self.env.handoff_address else None
+        self._handoff = _handoff_socket(self.env.handoff_address) if self.env.handoff_address else None
         self._status_read, self._status_write = os.pipe()
         self._gate_read, self._gate_write = os.pipe()
         self._beats = Heartbeats.create(self.env.workers)
@@ -227,17 +228,14 @@ class Supervisor:
         self._sock.close()
         if self._handoff is not None:
             self._handoff.close()
+            Path(self.env.handoff_address or "").unlink(missing_ok=True)
 
 
-def _unix_server(address: str) -> socket.socket | None:
-    """A unix socket listening at `address` (in the abstract namespace: nothing to remove after); None if it cannot
-    be had, when the model server takes no handoff (the front door then answers its endpoint itself)."""
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+def _handoff_socket(path: str) -> socket.socket | None:
+    """The handoff socket listening at `path`; None if it cannot be had, when the model server takes no handoff (the
+    front door then answers its endpoint itself)."""
     try:
-        sock.bind(address)
+        return handoff.listen(path)
     except OSError as err:
-        sock.close()
         log.warning("the handoff socket could not be bound (%s): the model server takes no handoff", err)
         return None
-    sock.listen(socket.SOMAXCONN)
-    return sock

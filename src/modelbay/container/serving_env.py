@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from modelbay.container.content_types import JSON
-from modelbay.container.handoff import HANDOFF_VAR, address_for
+from modelbay.container.handoff import HANDOFF_VAR, socket_path
 from modelbay.container.training_env import NUM_CPUS_VAR, OptMl, read_count
 
 BIND_HOST_VAR = "MODELBAY_BIND_HOST"  # where to listen: SageMaker's containers listen on every interface
@@ -61,7 +61,7 @@ class ServingEnv:
             workers=max(1, read_count(environ, "SAGEMAKER_MODEL_SERVER_WORKERS", cpus)),
             timeout_s=max(1, read_count(environ, "SAGEMAKER_MODEL_SERVER_TIMEOUT", 60)),
             slice_ms=read_count(environ, SLICE_VAR, SLICE_MS),
-            handoff_address=address_for(port) if environ.get(HANDOFF_VAR) == "1" else None,
+            handoff_address=socket_path(paths.model_dir.parent) if environ.get(HANDOFF_VAR) == "1" else None,
             default_accept=environ.get("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT") or JSON,
             log_level=read_count(environ, "SAGEMAKER_CONTAINER_LOG_LEVEL", logging.INFO),
             program=environ.get("SAGEMAKER_PROGRAM") or None,

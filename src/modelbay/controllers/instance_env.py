@@ -69,9 +69,9 @@ def listening_env(runtime: Runtime) -> dict[str, str]:
 
 
 def handoff_env(runtime: Runtime) -> dict[str, str]:
-    """Where instances share the server's network, modelbay's own model server takes the connections the front door
-    hands over (the direct data plane: container/handoff.py); elsewhere its handoff socket would be out of reach."""
-    return {} if runtime.private_networks or runtime.spans_machines else {HANDOFF_VAR: "1"}
+    """modelbay's own model server takes the connections the front door hands over (the direct data plane:
+    container/handoff.py), on a socket in its /opt/ml, where the instance runs on the server's machine."""
+    return {} if runtime.spans_machines else {HANDOFF_VAR: "1"}
 
 
 def free_port() -> int:

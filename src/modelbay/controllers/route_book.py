@@ -181,10 +181,11 @@ def decode(data: Mapping[str, Any]) -> RouteTable:
 
 def _encode_variant(variant: VariantRoute) -> dict[str, Any]:
     return {"name": variant.name, "weight": variant.weight, "max_concurrency": variant.max_concurrency,
-            "backends": [{"instance_id": b.instance_id, "zone": b.zone, "urls": list(b.urls)}
+            "backends": [{"instance_id": b.instance_id, "zone": b.zone, "urls": list(b.urls), "handoff": b.handoff}
                          for b in variant.backends]}
 
 
 def _decode_variant(data: Mapping[str, Any]) -> VariantRoute:
-    return VariantRoute(data["name"], data["weight"], tuple(Backend(b["instance_id"], b["zone"], tuple(b["urls"]))
-                                                            for b in data["backends"]), data["max_concurrency"])
+    return VariantRoute(data["name"], data["weight"], tuple(
+        Backend(b["instance_id"], b["zone"], tuple(b["urls"]), b.get("handoff"))  # tables from before: none
+        for b in data["backends"]), data["max_concurrency"])

@@ -88,6 +88,7 @@ class Backend:
     instance_id: str
     zone: str
     urls: tuple[str, ...]  # "http://127.0.0.1:<port>" for each container, called in order
+    handoff: str | None = None  # where its model server takes connections handed over (container/handoff.py)
 
 
 @dataclass(frozen=True)

@@ -57,6 +57,7 @@ class ModelServer:
     """`python -m modelbay.container.serve` with its /opt/ml relocated under `root`."""
 
     def __init__(self, python: Path, root: Path, env: Mapping[str, str]) -> None:
+        self.root = root  # its /opt/ml
         self.port = free_port()
         self.log = root / f"serve-{self.port}.log"
         self.env = {"PATH": os.environ["PATH"], "SM_MODEL_DIR": str(root / "model"),

@@ -29,7 +29,7 @@ SIGNED = ("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261208/us-east-1/{service}/
           "SignedHeaders=host;x-amz-date, Signature=0123")
 
 
-def lease(returns: str = "", metrics: str = "", **changes: Any) -> dict[str, Any]:
+def lease(**changes: Any) -> dict[str, Any]:
     """A lease as the front door grants one, for ENDPOINT's VARIANT at epoch 1."""
     return {"region": REGION, "endpoint": ENDPOINT, "variant": VARIANT, "epoch": 1, "max_body": 6 * 1024 * 1024,
             "signing_scope": "/sagemaker/aws4_request",
@@ -39,7 +39,7 @@ def lease(returns: str = "", metrics: str = "", **changes: Any) -> dict[str, Any
             "forwarded": ["host", "content-length", "content-type", "accept", "x-amzn-sagemaker-custom-attributes"],
             "answered": ["x-amzn-sagemaker-custom-attributes"], "see": "See the endpoint's log.",
             "log_stream": f"arn:aws:logs:{REGION}:000000000000:log-group:/aws/sagemaker/Endpoints/{ENDPOINT}",
-            "max_message": 2048, "returns": returns, "metrics": metrics, **changes}
+            "max_message": 2048, **changes}
 
 
 def invocation(body: bytes = b"pid", path: str = f"/endpoints/{ENDPOINT}/invocations", **headers: str) -> bytes:
@@ -113,38 +113,36 @@ def test_the_models_error_is_sagemaker_runtimes_model_error(status: int, kind: s
 # -- the handoff, to a real model server ------------------------------------------------------------------------------
 
 class FrontDoor:
-    """The test's front door: the API's port, the return and metrics sockets, and the epoch file."""
+    """The test's front door: the API's port, the return and metrics sockets (socket pairs, as the front door's), and
+    the epoch file."""
 
     def __init__(self, run_dir: Path) -> None:
         self.run_dir = run_dir
         self.api = socket.create_server(("127.0.0.1", 0))
-        self.returns = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.returns.bind(str(run_dir / "returns.sock"))
-        self.returns.listen()
-        self.returns.settimeout(30)
-        self.metrics = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.metrics.bind(str(run_dir / "metrics.sock"))
-        self.metrics.settimeout(30)
+        self.returns, self.returns_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.metrics, self.metrics_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+        for sock in (self.returns, self.metrics):
+            sock.settimeout(30)
         self.epoch = os.open(run_dir / "epoch", os.O_RDWR | os.O_CREAT)
         self.set_epoch(1)
 
     def set_epoch(self, epoch: int) -> None:
         os.pwrite(self.epoch, struct.pack("=Q", epoch), 0)
 
-    def lease(self, **changes: Any) -> dict[str, Any]:
-        return lease(str(self.run_dir / "returns.sock"), str(self.run_dir / "metrics.sock"), **changes)
+    def hand(self, server: ModelServer, connection: socket.socket, data: bytes = b"", **changes: Any) -> None:
+        fds = [connection.fileno(), self.epoch, self.returns_end.fileno(), self.metrics_end.fileno()]
+        handoff.send_to(handoff.socket_path(server.root), fds, lease(**changes), data)
 
     def handed_connection(self, server: ModelServer, **changes: Any) -> socket.socket:
         """A caller's connection, handed to the server as soon as it is accepted."""
         caller = socket.create_connection(self.api.getsockname(), timeout=30)
         accepted, _ = self.api.accept()
         with accepted:
-            handoff.send(handoff.address_for(server.port), [accepted.fileno(), self.epoch], self.lease(**changes),
-                         b"")
+            self.hand(server, accepted, **changes)
         return caller
 
     def handed_back(self) -> tuple[socket.socket, dict[str, Any], bytes]:
-        fds, header, data = handoff.receive(self.returns)
+        fds, header, data = handoff.take(self.returns)
         assert len(fds) == 1, fds
         return socket.socket(fileno=fds[0]), header, data
 
@@ -155,7 +153,7 @@ class FrontDoor:
         return lines
 
     def close(self) -> None:
-        for sock in (self.api, self.returns, self.metrics):
+        for sock in (self.api, self.returns, self.returns_end, self.metrics, self.metrics_end):
             sock.close()
         os.close(self.epoch)
 
@@ -234,8 +232,7 @@ def test_a_connection_handed_with_part_of_a_request_read_is_answered_in_order(fr
     with caller, accepted:
         caller.sendall(request)
         read = accepted.recv(len(request) - 3)  # the front door read all but the body's last bytes
-        handoff.send(handoff.address_for(server.port), [accepted.fileno(), front_door.epoch], front_door.lease(),
-                     read)
+        front_door.hand(server, accepted, read)
         status, _, body = read_response(caller)
     assert (status, int(body) != os.getpid()) == (200, True)
 
@@ -254,5 +251,6 @@ def test_a_stopping_model_server_hands_its_idle_connections_back(front_door: Fro
 
 
 def test_a_model_server_not_asked_to_takes_no_handoff(python: Path, root: Path) -> None:
-    with model_server(python, root, control_server_env(root)) as plain, pytest.raises(ConnectionRefusedError):
-        handoff.send(handoff.address_for(plain.port), [], lease(), b"")
+    with model_server(python, root, control_server_env(root)) as plain:
+        assert plain.ping() == 200
+        assert not (root / handoff.SOCKET_NAME).exists()

@@ -489,7 +489,7 @@ class FleetState:
 def _routes(plan: Sequence[VariantPlan], fleet: FleetState) -> dict[str, VariantRoute]:
     """Each planned variant's route over its ready slots, by name."""
     return {v.name: VariantRoute(v.name, v.weight, tuple(
-        Backend(s.instance_id, s.zone, s.urls) for s in fleet.ready[v.name]),
+        Backend(s.instance_id, s.zone, s.urls, s.handoff) for s in fleet.ready[v.name]),
         v.serverless.max_concurrency if v.serverless else None) for v in plan}
 
 

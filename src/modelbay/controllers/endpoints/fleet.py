@@ -14,6 +14,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from modelbay.container.handoff import socket_path
 from modelbay.runtime.base import Instance
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,13 @@ class Slot:
     @property
     def urls(self) -> tuple[str, ...]:
         return tuple(f"http://{i.address}:{i.labels[PORT]}" for i in self.instances)
+
+    @property
+    def handoff(self) -> str | None:
+        """Where the slot's model server takes connections handed over, if it may: one container on this machine."""
+        if len(self.instances) != 1 or self.instances[0].node is not None:
+            return None
+        return socket_path(self.instances[0].opt_ml)
 
     @property
     def is_alive(self) -> bool:
