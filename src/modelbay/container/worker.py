@@ -38,11 +38,12 @@ log = logging.getLogger(__name__)
 
 class ModelApp:
     """The worker's HTTP face: `/ping` answers 200 (the model is loaded before the worker accepts),
-    `/invocations` runs the handlers."""
+    `/invocations` runs the handlers, the worker's scheduler slice fitted to their CPU time (cpu_slice.py)."""
 
-    def __init__(self, inference: Inference, default_accept: str, beats: Heartbeats, slot: int) -> None:
+    def __init__(self, inference: Inference, default_accept: str, beats: Heartbeats, slot: int,
+                 cpu: cpu_slice.FittedSlice) -> None:
         self.inference, self.default_accept = inference, default_accept
-        self._beats, self._slot = beats, slot
+        self._beats, self._slot, self._cpu = beats, slot, cpu
 
     def __call__(self, request: Request) -> Response:
         if request.path == "/invocations":
@@ -58,8 +59,10 @@ class ModelApp:
         if not accept or accept == ANY:
             accept = self.default_accept
         self._beats.mark(self._slot, time.monotonic())
+        started = time.thread_time()
         try:
             body, answer_type, extra = self.inference.invoke(request.body, content_type, accept, headers)
+            self._cpu.observe(time.thread_time() - started)
         except UnsupportedContentType as err:
             self._beats.mark(self._slot, 0.0)
             return Response(415, str(err).encode())
@@ -112,7 +115,6 @@ def main(argv: list[str]) -> int:
     listen_fd, status_fd, gate_fd, beats_fd, handoff_fd = fds
     env = ServingEnv.from_environ(os.environ)
     configure_logging(env.log_level)
-    cpu_slice.lengthen(env.slice_ms)
     try:
         inference = load_inference(env, Path(code_dir) if code_dir else None)
     except Exception as err:  # the supervisor fails the server with this reason
@@ -125,7 +127,7 @@ def main(argv: list[str]) -> int:
     while os.read(gate_fd, 1):  # the supervisor opens the gate by closing its end
         pass
     os.close(gate_fd)
-    app = ModelApp(inference, env.default_accept, Heartbeats(beats_fd), slot)
+    app = ModelApp(inference, env.default_accept, Heartbeats(beats_fd), slot, cpu_slice.FittedSlice(env.slice_ms))
     handoff = socket.socket(fileno=handoff_fd) if handoff_fd >= 0 else None
     asyncio.run(serve(app, socket.socket(fileno=listen_fd), handoff, env.timeout_s))
     return 0

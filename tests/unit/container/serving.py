@@ -21,7 +21,7 @@ from tests.helpers import SHARED_ENVIRONMENTS, free_port, wait_until
 # Linux reads a fair task's sched_runtime as its slice from 6.12 on; before, the call succeeds and changes nothing.
 TAKES_SLICES = sys.platform == "linux" and tuple(map(int, re.findall(r"\d+", os.uname().release)[:2])) >= (6, 12)
 
-# The server's control knobs, by request body: its pid, block until released, run forever, fail.
+# The server's control knobs, by request body: its pid, block until released, run forever, fail, spin (4 ms of CPU).
 CONTROL_SCRIPT = textwrap.dedent("""
     import os, pathlib, time
     def model_fn(model_dir):
@@ -41,6 +41,9 @@ CONTROL_SCRIPT = textwrap.dedent("""
             time.sleep(0.01)
         if command == "fail":
             raise ValueError("cannot predict on 'fail'")
+        end = time.thread_time() + 0.004
+        while command == "spin" and time.thread_time() < end:
+            pass
         return str(os.getpid()), "text/plain"
 """)
 

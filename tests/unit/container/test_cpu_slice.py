@@ -48,3 +48,25 @@ def test_a_slice_out_of_the_kernels_range_leaves_the_kernels_own(slice_ms: int) 
     got = ask(slice_ms)
     assert got["took"] is False
     assert got["slice_ns"] == ask(0)["slice_ns"] < ASKED_MS * 1_000_000
+
+
+FITTED = """
+import json, sys
+from modelbay.container import cpu_slice
+fitted = cpu_slice.FittedSlice(int(sys.argv[1]))
+seen = [cpu_slice.current_ns()]
+for cpu_s in (0.010, 0.0):  # a window of long requests, then one of short ones
+    for _ in range(fitted.WINDOW):
+        fitted.observe(cpu_s)
+    seen.append(cpu_slice.current_ns())
+print(json.dumps(seen))
+"""
+
+
+def test_a_worker_has_a_long_slice_while_its_requests_are_long_and_the_kernels_after() -> None:
+    done = subprocess.run([sys.executable, "-c", FITTED, str(ASKED_MS)], capture_output=True, text=True, check=True)
+    kernels, long, short = json.loads(done.stdout)
+    if TAKES_SLICES:
+        assert (long, short) == (ASKED_MS * 1_000_000, kernels) and kernels < ASKED_MS * 1_000_000
+    else:
+        assert (kernels, long, short) == (None, None, None)
