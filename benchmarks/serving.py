@@ -2,7 +2,7 @@
 
     make bench-serving            # every peer's venv and nginx installed, then this run
     .venv/bin/python benchmarks/serving.py [--peers a,b,...] [--duration S | --requests N] [--warmup S] [--rounds N]
-                                            [--data-plane haproxy|python|direct]
+                                            [--data-plane direct|haproxy|python]
     .venv/bin/python benchmarks/serving.py --operations-cost      # data capture and a shadow variant only
     .venv/bin/python benchmarks/serving.py --recording-cost       # metric recording only
 
@@ -21,10 +21,10 @@ trees of depth 10: predict dominates). For each model, measured in one run:
     the row's CSV). The peer `classic` is the classic SageMaker bring-your-own stack: nginx → unix socket
     → gunicorn sync workers → Flask /invocations reading the CSV with pandas. A peer whose peer.json has a note
     (why it cannot run as asked) is listed with its note instead of figures;
-(c) modelbay, pinned to CPU 0 (`taskset -c 0 python -m modelbay server --data-plane haproxy`, whose instances and
-    HAProxy inherit the affinity; `--data-plane python` measures its own front door instead, `--data-plane direct`
-    its front door handing connections to the model server, front_door_handoff.py): the model uploaded
-    through S3 and deployed with CreateModel, CreateEndpointConfig and CreateEndpoint, invoked at
+(c) modelbay, pinned to CPU 0 (`taskset -c 0 python -m modelbay server --data-plane direct`, whose instances
+    inherit the affinity: the front door hands each connection to the model server, front_door_handoff.py;
+    `--data-plane haproxy` measures HAProxy on the port instead, `--data-plane python` its own front door): the
+    model uploaded through S3 and deployed with CreateModel, CreateEndpointConfig and CreateEndpoint, invoked at
     `POST /endpoints/<name>/invocations` (InvokeEndpoint's route) with headers SigV4-signed once by botocore; and
     its model server alone (`POST /invocations` on the instance's own port), which splits modelbay's cost between
     the front door and the model server; and a bare HAProxy before that model server (BARE_HAPROXY: no rule, no
@@ -1254,9 +1254,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--peers", type=lambda names: names.split(","), default=None,
                         help="the peers to measure, comma-separated (default: every directory under "
                              "benchmarks/peers)")
-    parser.add_argument("--data-plane", choices=("python", "haproxy", "direct"), default="haproxy",
-                        help="what answers modelbay's plain invocations (default haproxy; python: its front door; "
-                             "direct: the model server, handed the connection)")
+    parser.add_argument("--data-plane", choices=("python", "haproxy", "direct"), default="direct",
+                        help="what answers modelbay's plain invocations (default direct: the model server, handed "
+                             "the connection; haproxy: HAProxy; python: its front door)")
     parser.add_argument("--rounds", type=int, default=ROUNDS,
                         help=f"rounds of the operations' interleaved loads (default {ROUNDS})")
     parser.add_argument("--client", action="store_true", help=argparse.SUPPRESS)  # the load generator's process
