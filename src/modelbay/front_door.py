@@ -161,7 +161,10 @@ class _LaneProtocol(HttpToolsProtocol):
             self.transport.close()
         self.on_response_complete()
         if self.handoffs is not None and call.keep_alive and 200 <= response.status_code < 300:
-            self._hand_over(self.handoffs, call)
+            try:
+                self._hand_over(self.handoffs, call)
+            except Exception:  # the connection stays the front door's, as if no model server could take it
+                log.exception("a connection could not be handed over")
 
     def _hand_over(self, handoffs: Handoffs, call: _LaneCall) -> None:
         """The connection to the endpoint's model server, if nothing of a next request is read and one takes it."""

@@ -160,7 +160,7 @@ class Handoffs:
                 fds, _, data = handoff.take(self._returns)
             except (BlockingIOError, InterruptedError):
                 return
-            except (OSError, ValueError) as err:
+            except ValueError as err:  # not a handoff's packet: the next one may be
                 log.warning("a connection handed back could not be read: %s", err)
                 continue
             if len(fds) != 1 or self._protocols is None:
@@ -195,4 +195,5 @@ class Handoffs:
             return
         model_s = (int(answered) - int(called)) / _MICROSECONDS
         total_s = (int(ended) - int(read)) / _MICROSECONDS
+        # a lease is granted for an endpoint's sole instance only
         platform.publisher.record(endpoint, variant, 1, int(status), model_s, max(total_s - model_s, 0.0))
