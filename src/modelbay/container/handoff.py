@@ -11,7 +11,10 @@ endpoint, and steps out of the way:
   accepts from once the model is loaded, as it does the TCP port. The front door connects and sends one packet
   (`post`): four descriptors (SCM_RIGHTS) — the connection, its epoch file, its return socket and its metrics socket
   — and a lease (JSON); the bytes it read of the connection and did not answer, if any, in a memory file after them.
-  The worker adopts the connection as if it had accepted it.
+  The worker adopts the connection as if it had accepted it. A worker holding more handed connections than another
+  of its model server's leaves the next handoff to the others (`Holdings`): each worker answers its own connections
+  and the workers share the CPU evenly, so a worker with 9 connections of 16 answered each of them less often than
+  the other did its 7 (the heavy model's p99 at concurrency 16 was theirs).
 - **The lease, checked at each request's head.** A request is answered here only if the lease is current — the epoch
   file still holds the number it was granted at: the front door raises that number whenever a route table changes,
   before the change is acknowledged, so no request is routed by a stale table once a newer one is acknowledged — and
@@ -33,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import json
 import logging
@@ -45,7 +49,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from modelbay.container.http_server import Head, HttpError, HttpProtocol, HttpServer, Request, Response
 
@@ -62,6 +66,7 @@ _MAX_MESSAGE = 1 << 16
 _MAX_ADDRESS = 100  # a unix socket's path, in bytes, that fits its address (sun_path: 108 with the NUL)
 _EPOCH = struct.Struct("=Q")
 _TIMEOUT_S = 1.0  # for a packet on a local socket
+STEP_ASIDE_S = 0.002  # how long a worker holding more connections than another leaves handoffs to the others
 _MICROSECONDS = 1_000_000
 _REQUEST_IDS = itertools.count()
 _REQUEST_ID_PREFIX = str(uuid.uuid4())[:24]  # this process's; the rest counts, so request ids stay unique and cheap
@@ -304,17 +309,35 @@ def _packets(lines: list[bytes]) -> Iterator[bytes]:
 
 # -- a leased connection ---------------------------------------------------------------------------------------------
 
+class Holdings(Protocol):
+    """How many connections handed over each worker of a model server holds (model_server.Heartbeats)."""
+
+    @property
+    def slots(self) -> int: ...
+
+    def hold(self, slot: int, change: int) -> None: ...
+
+    def held(self, slot: int) -> int: ...
+
+
 class LeasedConnection(HttpProtocol):
     """A connection the front door handed over: its requests answered under the lease, or it handed back."""
 
     def __init__(self, server: HttpServer, lease: Lease, shared: tuple[mmap.mmap, socket.socket, socket.socket],
-                 invoke: Callable[[Request], Response], invocations: InvocationLog, data: bytes) -> None:
-        """`shared`: the front door's epoch file, return socket and metrics socket."""
+                 invoke: Callable[[Request], Response], invocations: InvocationLog, data: bytes,
+                 holding: Callable[[int], None]) -> None:
+        """`shared`: the front door's epoch file, return socket and metrics socket; `holding(-1)` tells the worker's
+        count of connections handed over that this one is gone (it was counted when accepted)."""
         super().__init__(server, self._invoke)
         self._lease, self._model, self._invocations = lease, invoke, invocations
         self._epoch, self._returns, self._metrics = shared
         self._returning = False  # the worker stops: hand the connection back once idle
         self._handed = data  # what the front door read of the connection: parsed before what follows
+        self._holding = holding
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        self._holding(-1)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -381,8 +404,10 @@ def _whole(model: Response) -> Response:
 class HandoffServer:
     """A worker's end of the handoff socket: each connection handed over served as a LeasedConnection."""
 
-    def __init__(self, server: HttpServer, invoke: Callable[[Request], Response]) -> None:
+    def __init__(self, server: HttpServer, invoke: Callable[[Request], Response], holdings: Holdings,
+                 slot: int) -> None:
         self._server, self._invoke = server, invoke
+        self._holdings, self._slot = holdings, slot
         self._shared, self._invocations = Shared(), InvocationLog()
         self._sock: socket.socket | None = None
 
@@ -404,6 +429,11 @@ class HandoffServer:
 
     def _take(self) -> None:
         assert self._sock is not None
+        if self._holds_more():
+            loop = asyncio.get_running_loop()
+            loop.remove_reader(self._sock.fileno())
+            loop.call_later(STEP_ASIDE_S, self._listen_again)
+            return
         try:
             conn, _ = self._sock.accept()
         except (BlockingIOError, InterruptedError):  # another worker took it
@@ -428,10 +458,27 @@ class HandoffServer:
             log.warning("a handoff's lease could not be read: %s", err)
             return
         shared = epoch, self._shared.socket(returns_fd), self._shared.socket(metrics_fd)
+        self._holdings.hold(self._slot, 1)  # now, not once adopted: the next handoff may come before
         asyncio.get_running_loop().create_task(self._adopt(socket.socket(fileno=connection_fd), lease, shared, data))
+
+    def _holds_more(self) -> bool:
+        """Whether this worker holds more connections handed over than another of its model server."""
+        holdings, mine = self._holdings, self._holdings.held(self._slot)
+        return any(holdings.held(slot) < mine for slot in range(holdings.slots) if slot != self._slot)
+
+    def _listen_again(self) -> None:
+        if self._sock is not None:
+            asyncio.get_running_loop().add_reader(self._sock.fileno(), self._take)
 
     async def _adopt(self, conn: socket.socket, lease: Lease, shared: tuple[mmap.mmap, socket.socket, socket.socket],
                      data: bytes) -> None:
         conn.setblocking(False)
-        await asyncio.get_running_loop().connect_accepted_socket(
-            lambda: LeasedConnection(self._server, lease, shared, self._invoke, self._invocations, data), conn)
+        holding = functools.partial(self._holdings.hold, self._slot)
+        try:
+            await asyncio.get_running_loop().connect_accepted_socket(
+                lambda: LeasedConnection(self._server, lease, shared, self._invoke, self._invocations, data, holding),
+                conn)
+        except OSError as err:  # the caller went away meanwhile
+            log.info("a connection handed over could not be adopted: %s", err)
+            conn.close()
+            holding(-1)

@@ -41,14 +41,16 @@ from modelbay.container.user_program import UserProgramError
 WORKER_MODULE = "modelbay.container.worker"
 WATCH_EVERY_S = 1.0
 _STATUS_LIMIT = 3000  # a status line stays under PIPE_BUF, so lines of several workers never interleave
-_SLOT = struct.Struct("d")
+_SLOT = struct.Struct("=dq")  # when the slot's request started, and how many connections handed over it holds
+_STARTED, _HELD = struct.Struct("=d"), struct.Struct("=q")
 
 log = logging.getLogger(__name__)
 
 
 class Heartbeats:
-    """Per worker slot, when the request it is answering started (time.monotonic; 0 when idle),
-    in a file the supervisor and its workers share."""
+    """Per worker slot, when the request it is answering started (time.monotonic; 0 when idle) and how many
+    connections handed over (handoff.py) it holds, in a file the supervisor and its workers share; each slot's
+    worker writes its own, the supervisor resets it for a new worker."""
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
@@ -61,11 +63,25 @@ class Heartbeats:
         os.ftruncate(fd, _SLOT.size * slots)
         return cls(fd)
 
+    @property
+    def slots(self) -> int:
+        return len(self._map) // _SLOT.size
+
     def mark(self, slot: int, started: float) -> None:
-        _SLOT.pack_into(self._map, slot * _SLOT.size, started)
+        _STARTED.pack_into(self._map, slot * _SLOT.size, started)
 
     def started(self, slot: int) -> float:
         return float(_SLOT.unpack_from(self._map, slot * _SLOT.size)[0])
+
+    def hold(self, slot: int, change: int) -> None:
+        """The slot's worker holds `change` more connections handed over."""
+        _HELD.pack_into(self._map, slot * _SLOT.size + _STARTED.size, self.held(slot) + change)
+
+    def held(self, slot: int) -> int:
+        return int(_SLOT.unpack_from(self._map, slot * _SLOT.size)[1])
+
+    def reset(self, slot: int) -> None:
+        _SLOT.pack_into(self._map, slot * _SLOT.size, 0.0, 0)
 
     def close(self) -> None:
         self._map.close()
@@ -147,7 +163,7 @@ class Supervisor:
         self._watch()
 
     def _spawn(self, slot: int) -> None:
-        self._beats.mark(slot, 0.0)
+        self._beats.reset(slot)
         handoff = self._handoff.fileno() if self._handoff is not None else -1
         fds = (self._sock.fileno(), self._status_write, self._gate_read, self._beats.fd, handoff)
         argv = [sys.executable, "-m", WORKER_MODULE, str(slot), ",".join(map(str, fds)), str(self._code_dir or "")]

@@ -43,7 +43,7 @@ class ModelApp:
     def __init__(self, inference: Inference, default_accept: str, beats: Heartbeats, slot: int,
                  cpu: cpu_slice.FittedSlice) -> None:
         self.inference, self.default_accept = inference, default_accept
-        self._beats, self._slot, self._cpu = beats, slot, cpu
+        self.beats, self.slot, self._cpu = beats, slot, cpu
 
     def __call__(self, request: Request) -> Response:
         if request.path == "/invocations":
@@ -58,20 +58,20 @@ class ModelApp:
         accept = headers.get("accept")
         if not accept or accept == ANY:
             accept = self.default_accept
-        self._beats.mark(self._slot, time.monotonic())
+        self.beats.mark(self.slot, time.monotonic())
         started = time.thread_time()
         try:
             body, answer_type, extra = self.inference.invoke(request.body, content_type, accept, headers)
             self._cpu.observe(time.thread_time() - started)
         except UnsupportedContentType as err:
-            self._beats.mark(self._slot, 0.0)
+            self.beats.mark(self.slot, 0.0)
             return Response(415, str(err).encode())
         except Exception as err:  # the user's code failed: the caller gets its message (a ModelError)
-            self._beats.mark(self._slot, 0.0)
+            self.beats.mark(self.slot, 0.0)
             log.exception("the model failed to answer a request")
             return Response(500, f"{type(err).__name__}: {err}".encode())
         if isinstance(body, bytes):
-            self._beats.mark(self._slot, 0.0)
+            self.beats.mark(self.slot, 0.0)
             return Response(200, body, answer_type, extra)
         return Response(200, content_type=answer_type, headers=extra, chunks=self._streamed(body))
 
@@ -80,7 +80,7 @@ class ModelApp:
         try:
             yield from pieces
         finally:
-            self._beats.mark(self._slot, 0.0)
+            self.beats.mark(self.slot, 0.0)
 
 
 def load_inference(env: ServingEnv, code_dir: Path | None) -> Inference:
@@ -101,7 +101,7 @@ async def serve(app: ModelApp, sock: socket.socket, handoff: socket.socket | Non
         loop.add_signal_handler(sig, stopped.set)
     server = HttpServer(app)
     server.start(sock)
-    handoffs = HandoffServer(server, app.invoke)
+    handoffs = HandoffServer(server, app.invoke, app.beats, app.slot)
     if handoff is not None:
         handoffs.start(handoff)
     await stopped.wait()

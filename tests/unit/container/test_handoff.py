@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from modelbay.container import handoff
@@ -254,3 +255,18 @@ def test_a_model_server_not_asked_to_takes_no_handoff(python: Path, root: Path) 
     with model_server(python, root, control_server_env(root)) as plain:
         assert plain.ping() == 200
         assert not (root / handoff.SOCKET_NAME).exists()
+
+
+def test_the_workers_share_the_connections_handed_over(python: Path, root: Path, front_door: FrontDoor) -> None:
+    env = control_server_env(root, workers=2, **{handoff.HANDOFF_VAR: "1"})
+    with model_server(python, root, env) as running:
+        callers = [front_door.handed_connection(running) for _ in range(8)]
+        for caller in callers:  # each adopted by the time it is answered
+            caller.sendall(invocation())
+            assert read_response(caller)[0] == 200
+        api_port = front_door.api.getsockname()[1]
+        held = sorted(sum(1 for c in worker.net_connections("tcp") if c.laddr and c.laddr.port == api_port)
+                      for worker in psutil.Process(running.proc.pid).children())
+        for caller in callers:
+            caller.close()
+    assert held == [4, 4]

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from modelbay.container.http_server import MAX_BODY_BYTES, HttpServer, Request, Response
+from modelbay.container.http_server import MAX_BODY_BYTES, HttpProtocol, HttpServer, Request, Response
 from tests.helpers import wait_until
 from tests.unit.container.serving import read_response
 
@@ -88,6 +88,43 @@ def test_keep_alive_by_default_in_http_1_1(conn: socket.socket) -> None:
 def test_pipelined_requests_are_answered_in_order(conn: socket.socket) -> None:
     conn.sendall(b"".join(request("/p", str(n).encode(), f"X-Tag: t{n}") for n in range(5)))
     assert [read_response(conn)[2] for _ in range(5)] == [f"POST /p t{n}:{n}".encode() for n in range(5)]
+
+
+class Written(asyncio.Transport):
+    """A connection's transport that keeps what is written to it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written = bytearray()
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.written += data
+
+    def is_closing(self) -> bool:
+        return False
+
+
+def test_connections_take_turns_whatever_each_has_waiting() -> None:
+    """Requests read in one look of the event loop are answered a connection at a time: a connection with three
+    requests waiting does not answer them all before another connection's one."""
+    answered: list[str] = []
+
+    def record(request: Request) -> Response:
+        answered.append(request.path)
+        return Response(200)
+
+    async def read_together() -> None:
+        server = HttpServer(record)
+        first, second = HttpProtocol(server), HttpProtocol(server)
+        for connection in (first, second):
+            connection.connection_made(Written())
+        first.data_received(request("/a1") + request("/a2") + request("/a3"))  # as one look of the loop reads them
+        second.data_received(request("/b1"))
+        while len(answered) < 4:
+            await asyncio.sleep(0)
+
+    asyncio.run(asyncio.wait_for(read_together(), 10))
+    assert answered == ["/a1", "/b1", "/a2", "/a3"]
 
 
 def test_a_request_arriving_byte_by_byte(conn: socket.socket) -> None:
