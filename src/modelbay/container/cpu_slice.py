@@ -18,16 +18,19 @@ slice or a 100 ms one); only batch tasks, which never preempt on waking, wait fo
 next wait. Elsewhere (another system or processor, a kernel that predates the field and ignores it, a seccomp filter
 that refuses the call) nothing changes.
 
-Only a worker whose requests are long asks (`FittedSlice`): one whose requests take less than half the kernel's slice
-is not cut in them anyway, and a long slice would only make the other workers' requests wait. Called on its port
-(a caller's connection handed to it, container/handoff.py), the light model's p99 at concurrency 16 was 6.5 ms with
-the kernel's slice and 25 ms with 20 ms slices; the heavy model's share of the ceiling 83.5 % and 86.3 %.
+Only a worker whose requests are long asks (`FittedSlice`), and for three of its requests: one whose requests take
+less than half the kernel's slice is not cut in them anyway, and every millisecond a slice lasts beyond the worker's
+request is one the other workers' requests may wait. Called on its port, on a 2-CPU VM: the light model's p99 at
+concurrency 16 was 6.5 ms with the kernel's slice and 25 ms with 20 ms slices; the heavy model's (2 ms predicts, its
+connections taking turns, http_server.py) 38–41 ms with 6 ms slices and 60–78 ms with 20 ms ones, at the same
+throughput.
 """
 
 from __future__ import annotations
 
 import ctypes
 import logging
+import math
 import os
 import platform
 import statistics
@@ -44,15 +47,17 @@ log = logging.getLogger(__name__)
 
 
 class FittedSlice:
-    """A worker's slice fitted to its requests: `long_ms` while the median CPU time of its last WINDOW requests is
-    at least half the kernel's slice, the kernel's own otherwise (and until WINDOW requests are seen)."""
+    """A worker's slice fitted to its requests: REQUESTS_PER_SLICE times the median CPU time of its last WINDOW
+    requests (at most `longest_ms`) while that median is at least half the kernel's slice, the kernel's own otherwise
+    (and until WINDOW requests are seen)."""
 
     WINDOW = 64
+    REQUESTS_PER_SLICE = 3
 
-    def __init__(self, long_ms: int) -> None:
-        self.long_ms = long_ms
-        self.kernel_ns = current_ns() if MIN_MS <= long_ms <= MAX_MS else None  # None: the kernel's, always
-        self.is_long = False
+    def __init__(self, longest_ms: int) -> None:
+        self.longest_ms = longest_ms
+        self.kernel_ns = current_ns() if MIN_MS <= longest_ms <= MAX_MS else None  # None: the kernel's, always
+        self.slice_ms = 0  # 0: the kernel's
         self._times: list[float] = []
 
     def observe(self, cpu_s: float) -> None:
@@ -62,10 +67,12 @@ class FittedSlice:
         self._times.append(cpu_s)
         if len(self._times) < self.WINDOW:
             return
-        wants_long = statistics.median(self._times) * 1e9 >= self.kernel_ns / 2
+        median_ns = statistics.median(self._times) * 1e9
         self._times.clear()
-        if wants_long != self.is_long:
-            self.is_long = lengthen(self.long_ms) if wants_long else not _set_runtime(0)
+        wanted = 0 if median_ns < self.kernel_ns / 2 else min(
+            self.longest_ms, max(MIN_MS, math.ceil(self.REQUESTS_PER_SLICE * median_ns / 1e6)))
+        if wanted != self.slice_ms and (lengthen(wanted) if wanted else _set_runtime(0)):
+            self.slice_ms = wanted
 
 
 def current_ns() -> int | None:

@@ -10,8 +10,8 @@ Read from environment variables, standard library only:
 - MODELBAY_BIND_HOST: the address to listen on (every interface, as SageMaker's containers; the platform
   says the loopback where instances share the host's network);
 - MODELBAY_HANDOFF: 1 to take the connections the front door hands over (handoff.py);
-- MODELBAY_WORKER_SLICE_MS: the scheduler slice a worker whose requests are long asks for (20 ms; 0 keeps the
-  kernel's, see cpu_slice.py);
+- MODELBAY_WORKER_SLICE_MS: the longest scheduler slice a worker whose requests are long asks for (20 ms; 0 keeps
+  the kernel's, see cpu_slice.py);
 - the model dir `/opt/ml/model` and code dir `/opt/ml/code`, relocated as training_env.OptMl allows.
 """
 

@@ -231,7 +231,10 @@ def test_a_worker_runs_with_a_long_slice_while_its_requests_are_long(python: Pat
             slices.append(slice_ns(Path(f"/proc/{worker}/sched").read_text()))
         connection.close()
     kernels, long, short = slices
-    assert long == (SLICE_MS * 1_000_000 if TAKES_SLICES else kernels) and kernels < SLICE_MS * 1_000_000
+    if TAKES_SLICES:  # three spins of 4 ms, within the longest
+        assert kernels < 3 * 4_000_000 <= long <= SLICE_MS * 1_000_000
+    else:
+        assert long == kernels
     assert short == kernels
 
 
