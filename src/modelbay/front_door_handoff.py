@@ -38,6 +38,7 @@ from modelbay.config import AUTH_OPEN, Settings
 from modelbay.container import handoff
 from modelbay.platform import Platform, Regions
 from modelbay.security.sigv4 import read_credential
+from modelbay.services.sagemaker_runtime import MAX_MESSAGE_CHARS, model_log
 from modelbay.serving import haproxy
 
 log = logging.getLogger(__name__)
@@ -138,17 +139,15 @@ class Handoffs:
         key = (region, endpoint, variant)
         found = self._leases.get(key)
         if found is None:
-            group = f"/aws/sagemaker/Endpoints/{endpoint}"
+            see, log_stream = model_log(region, account, endpoint)
             found = self._leases[key] = {
                 "region": region, "endpoint": endpoint, "variant": variant, "max_body": haproxy.MAX_BODY_BYTES,
                 "signing_scope": "/sagemaker/aws4_request",
                 "rules": [list(rule) for rule in haproxy.checked_headers()],
                 "forwarded": list(haproxy.FORWARDED_REQUEST_HEADERS),
                 "answered": [name for name in haproxy.FORWARDED_RESPONSE_HEADERS if name not in _FRAMING],
-                "see": (f"See https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}"
-                        f"#logEventViewer:group={group} in account {account} for more information."),
-                "log_stream": f"arn:aws:logs:{region}:{account}:log-group:{group}",
-                "max_message": haproxy.MAX_MESSAGE_CHARS}
+                "see": see, "log_stream": log_stream,
+                "max_message": MAX_MESSAGE_CHARS}
         return found
 
     # -- what comes back --------------------------------------------------------------------------------------------

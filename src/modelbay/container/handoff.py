@@ -373,8 +373,8 @@ class LeasedConnection(HttpProtocol):
     def _refuse(self, error: HttpError) -> None:
         self.hand_back()  # the front door says what is wrong with it, as it would have
 
-    def _answer_buffered(self) -> None:
-        super()._answer_buffered()
+    def _await_turn(self) -> None:
+        super()._await_turn()
         if self._returning and self.is_idle:
             self.hand_back()
 

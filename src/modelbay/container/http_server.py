@@ -112,7 +112,7 @@ class HttpProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self._buffer += data
-        self._answer_buffered()
+        self._await_turn()
 
     def eof_received(self) -> bool:
         return False  # the peer closed its side: close ours too
@@ -129,7 +129,7 @@ class HttpProtocol(asyncio.Protocol):
         resumed, self._resumed = self._resumed, None
         if resumed is not None and not resumed.done():
             resumed.set_result(None)
-        self._answer_buffered()
+        self._await_turn()
 
     @property
     def is_idle(self) -> bool:
@@ -146,7 +146,7 @@ class HttpProtocol(asyncio.Protocol):
         if self._transport is not None:
             self._transport.abort()
 
-    def _answer_buffered(self) -> None:
+    def _await_turn(self) -> None:
         """Take a turn in the server's queue once the next request is complete (and the connection may answer)."""
         if self._queued or not self._may_answer():
             return
@@ -174,7 +174,7 @@ class HttpProtocol(asyncio.Protocol):
         del self._buffer[:head.length]
         self._head = None
         self._answer(head, body)
-        self._answer_buffered()
+        self._await_turn()
 
     def _may_answer(self) -> bool:
         return (not self._paused and self._streaming is None and self._transport is not None
@@ -243,7 +243,7 @@ class HttpProtocol(asyncio.Protocol):
                 close()
             self._streaming = None
         if keep_alive and not self._closing and not transport.is_closing():
-            self._answer_buffered()
+            self._await_turn()
         else:
             self._buffer.clear()
             self._head = None

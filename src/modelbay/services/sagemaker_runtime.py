@@ -204,17 +204,23 @@ def _client_error(ctx: Context, endpoint: str, error: RoutingError) -> AwsError:
     raise error
 
 
-def _model_error(ctx: Context, endpoint: str, failure: ModelFailure) -> ModelError:
-    region, account = ctx.region, ctx.principal.account_id
+def model_log(region: str, account: str, endpoint: str) -> tuple[str, str]:
+    """Where a ModelError points for the model's own words: the sentence that ends its message, and its LogStreamArn
+    (the model server answering a connection handed to it says the same, front_door_handoff.py)."""
     group = f"/aws/sagemaker/Endpoints/{endpoint}"
+    return (f"See https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}#logEventViewer:"
+            f"group={group} in account {account} for more information.",
+            f"arn:aws:logs:{region}:{account}:log-group:{group}")
+
+
+def _model_error(ctx: Context, endpoint: str, failure: ModelFailure) -> ModelError:
+    see, log_stream = model_log(ctx.region, ctx.principal.account_id, endpoint)
     kind = "client" if 400 <= failure.status < 500 else "server"
     lead = f'Received {kind} error ({failure.status}) from {failure.container} with message "'
-    end = (f'". See https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}#logEventViewer:'
-           f"group={group} in account {account} for more information.")
+    end = f'". {see}'
     said = fit(failure.message, MAX_MESSAGE_CHARS - len(lead) - len(end))  # the model's words, however long
     return ModelError(lead + said + end, OriginalStatusCode=failure.status,
-                      OriginalMessage=fit(failure.message, MAX_MESSAGE_CHARS),
-                      LogStreamArn=f"arn:aws:logs:{region}:{account}:log-group:{group}")
+                      OriginalMessage=fit(failure.message, MAX_MESSAGE_CHARS), LogStreamArn=log_stream)
 
 
 def invoke_endpoint_async(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:

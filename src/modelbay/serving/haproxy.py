@@ -32,6 +32,7 @@ instances' addresses, puts them in or out of rotation, and swaps the maps whole 
 
 from __future__ import annotations
 
+import functools
 import math
 import socket
 import time
@@ -80,9 +81,11 @@ def slot_servers() -> list[str]:
     return [f"i{index}" for index in range(SERVERS_PER_SLOT)]
 
 
-def checked_headers() -> list[tuple[str, int | None, bool]]:
+@functools.cache
+def checked_headers() -> tuple[tuple[str, int | None, bool], ...]:
     """sagemaker-runtime's InvokeEndpoint headers from botocore's model: (header, max length or None, ASCII only)
-    for those a plain call may have; (header, None, False) for those it may not."""
+    for those a plain call may have; (header, None, False) for those it may not. Read once a process (the direct data
+    plane's leases take them on the event loop)."""
     shape = botocore.session.get_session().get_service_model("sagemaker-runtime").operation_model(
         "InvokeEndpoint").input_shape
     found = []
@@ -94,7 +97,7 @@ def checked_headers() -> list[tuple[str, int | None, bool]]:
             found.append((header, member.metadata.get("max"), member.metadata.get("pattern") == r"\p{ASCII}*"))
         else:
             found.append((header, None, False))
-    return found
+    return tuple(found)
 
 
 def configuration(listen_fd: int, front_door_port: int, log_port: int, run_dir: Path, account: str, home_region: str,
